@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// Installs whatever vmsight needs that is missing, then builds it. Idempotent:
+// a second run finds everything in place and only rebuilds.
+//   node scripts/setup.mjs          runtime needs (npm deps, QEMU, busybox-static, xz, zstd, gcc)
+//   node scripts/setup.mjs --test   also what the test suite needs (bpftool, kernel headers for the lab's 6.1)
+// Plain Node with no dependencies: it runs before `npm ci`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const forTests = process.argv.includes('--test');
+const quiet = process.argv.includes('--quiet');
+
+function log(msg) {
+  if (!quiet) process.stderr.write(`setup: ${msg}\n`);
+}
+
+function fail(msg, code = 3) {
+  process.stderr.write(`setup: ${msg}\n`);
+  process.exit(code);
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit', cwd: root, ...opts });
+  if (r.error) fail(`${cmd} could not start: ${r.error.message}`);
+  if (r.status !== 0) fail(`'${cmd} ${args.join(' ')}' exited with ${r.status}`);
+}
+
+// --- Node ---------------------------------------------------------------------------------
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 20) fail(`Node ${process.versions.node} is too old: vmsight needs Node 20 or newer`);
+
+// --- System packages (Debian) ----------------------------------------------------------------
+// Each entry: the Debian package, and a file that proves it is installed.
+const runtimePackages = [
+  ['qemu-system-x86', '/usr/bin/qemu-system-x86_64'],
+  ['busybox-static', '/bin/busybox'],
+  ['xz-utils', '/usr/bin/xz'],
+  ['zstd', '/usr/bin/zstd'],
+  ['gcc', '/usr/bin/gcc'],
+  ['libc6-dev', '/usr/lib/x86_64-linux-gnu/libc.a'],
+  ['kmod', '/usr/bin/kmod'],
+];
+const testPackages = [
+  ['bpftool', '/usr/sbin/bpftool'],
+  ['make', '/usr/bin/make'],
+];
+
+function dpkgInstalled(pkg) {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.includes('install ok installed');
+}
+
+const wanted = [...runtimePackages, ...(forTests ? testPackages : [])];
+const missing = wanted.filter(([pkg, file]) => !existsSync(file) || !dpkgInstalled(pkg)).map(([pkg]) => pkg);
+if (missing.length) {
+  if (!existsSync('/usr/bin/apt-get')) fail(`missing ${missing.join(', ')} and this is not a Debian system: install them by hand`);
+  const isRoot = process.getuid?.() === 0;
+  const sudo = isRoot ? [] : ['sudo', '-n'];
+  if (!isRoot && spawnSync('sudo', ['-n', 'true']).status !== 0)
+    fail(`missing Debian packages ${missing.join(' ')}: run 'sudo apt-get install -y ${missing.join(' ')}' (or run setup as root)`);
+  log(`installing ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const [cmd, ...pre] = sudo.length ? sudo : ['apt-get'];
+  const aptArgs = (a) => (sudo.length ? [...pre, 'apt-get', ...a] : a);
+  run(cmd, aptArgs(['update', '-qq']), { env });
+  run(cmd, aptArgs(['install', '-y', '-qq', '--no-install-recommends', ...missing]), { env });
+}
+
+// --- npm dependencies ----------------------------------------------------------------------
+const lock = join(root, 'package-lock.json');
+const installedLock = join(root, 'node_modules', '.package-lock.json');
+if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLock).mtimeMs) {
+  log('installing npm dependencies');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+// --- Build -------------------------------------------------------------------------------------
+log('building (tsc)');
+run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')]);
+
+// Kernel headers for the lab's 6.1 kernel (the out-of-tree test module) are installed by the lab
+// itself on demand (it knows which exact kernel version the archive serves today).
+if (forTests) {
+  try {
+    execFileSync(process.execPath, [join(root, 'bin', 'vmsight.js'), '--version'], { stdio: 'ignore' });
+  } catch {
+    fail('the build did not produce a working bin/vmsight.js', 4);
+  }
+}
+log('ready');

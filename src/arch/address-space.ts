@@ -1,0 +1,336 @@
+/**
+ * A guest-virtual address space: one DTB over one PhysicalMemory, with cached
+ * translation, batched virtual reads split at page boundaries, typed scalar
+ * reads, iteration of present mappings, and the kernel direct map
+ * (phys ↔ page_offset_base + phys). Reads that stay inside one page of a
+ * mapped source return zero-copy views (valid for the current generation).
+ */
+import { FaultError, ProfileError } from '../core/errors.js';
+import type { PhysicalMemory, ReadOp } from '../memory/types.js';
+import { PhysReader } from './phys-reader.js';
+import {
+  type MappingOptions,
+  type Mapping,
+  mappings,
+  type PagingMode,
+  TableReader,
+  type Translation,
+  type WalkStep,
+} from './x86-64/paging.js';
+import { Translator, type TranslatorOptions, type TranslatorStats } from './x86-64/translator.js';
+
+/** One virtual read in a batch. When `dst` is absent it is allocated and stored back. */
+export interface VirtualReadOp {
+  va: bigint;
+  len: number;
+  dst?: Uint8Array;
+}
+
+/** A range of a virtual batch that could not be read; its bytes are zero in `dst`. */
+export interface VirtualReadFailure {
+  readonly va: bigint;
+  readonly len: number;
+  readonly reason: string;
+}
+
+export interface AddressSpaceOptions extends TranslatorOptions {
+  /** Shown in errors and reports, e.g. 'kernel' or 'pid 42'. */
+  readonly name?: string;
+  /** Start of the kernel direct map (page_offset_base), when known. */
+  readonly directMapBase?: bigint;
+}
+
+/** Largest single virtual read accepted (guest lengths are hostile input). */
+export const MAX_VIRTUAL_READ = 1 << 30;
+const PAGE = 4096;
+
+/** Level shifts used to skip a whole unmapped region after a fault. */
+const LEVEL_SHIFT: Record<number, bigint> = { 1: 12n, 2: 21n, 3: 30n, 4: 39n, 5: 48n };
+
+export class AddressSpace {
+  readonly name: string;
+  readonly translator: Translator;
+  directMapBase: bigint | undefined;
+
+  constructor(source: PhysicalMemory | TableReader, dtb: number, mode: PagingMode, options: AddressSpaceOptions = {}) {
+    this.translator = new Translator(source, dtb, mode, options);
+    this.name = options.name ?? `dtb 0x${dtb.toString(16)}`;
+    this.directMapBase = options.directMapBase;
+  }
+
+  get mem(): PhysicalMemory {
+    return this.translator.mem;
+  }
+  get dtb(): number {
+    return this.translator.dtb;
+  }
+  get mode(): PagingMode {
+    return this.translator.mode;
+  }
+  get stats(): TranslatorStats {
+    return this.translator.stats;
+  }
+  private get phys(): PhysReader {
+    return this.translator.tables.phys;
+  }
+
+  /** Another address space over the same source sharing the page-table cache (e.g. a process's mm->pgd). */
+  withDtb(dtb: number, name?: string): AddressSpace {
+    const opts: AddressSpaceOptions = { name: name ?? `dtb 0x${dtb.toString(16)}` };
+    const s = new AddressSpace(this.translator.tables, dtb, this.mode, opts);
+    s.directMapBase = this.directMapBase;
+    return s;
+  }
+
+  flush(): void {
+    this.translator.flush();
+  }
+
+  translate(va: bigint): Translation {
+    return this.translator.translate(va);
+  }
+
+  /** The translation, or undefined when `va` is not mapped. */
+  tryTranslate(va: bigint): Translation | undefined {
+    try {
+      return this.translator.translate(va);
+    } catch (e) {
+      if (e instanceof FaultError) return undefined;
+      throw e;
+    }
+  }
+
+  translateMany(vas: readonly bigint[]): (Translation | FaultError)[] {
+    return this.translator.translateMany(vas);
+  }
+
+  /** Physical address of `va`. Throws FaultError. */
+  physical(va: bigint): number {
+    return this.translator.physical(va);
+  }
+
+  trace(va: bigint): { steps: WalkStep[]; result: Translation | FaultError } {
+    return this.translator.trace(va);
+  }
+
+  /**
+   * Reads every op; splits at page boundaries and issues one batched physical
+   * read. Unmapped or unreadable ranges are zero-filled and returned.
+   */
+  readv(ops: VirtualReadOp[]): VirtualReadFailure[] {
+    const failures: VirtualReadFailure[] = [];
+    const physOps: ReadOp[] = [];
+    const physVa: bigint[] = [];
+    for (const op of ops) {
+      if (!Number.isInteger(op.len) || op.len < 0 || op.len > MAX_VIRTUAL_READ) {
+        throw new RangeError(`virtual read of ${op.len} bytes at 0x${op.va.toString(16)}: length must be 0..${MAX_VIRTUAL_READ}`);
+      }
+      const dst = op.dst ?? new Uint8Array(op.len);
+      if (dst.length < op.len) throw new RangeError(`virtual read at 0x${op.va.toString(16)}: dst holds ${dst.length} < ${op.len} bytes`);
+      op.dst = dst;
+      let done = 0;
+      // Physically contiguous pieces are merged into one op.
+      let runPa = -1;
+      let runOff = 0;
+      let runLen = 0;
+      const flushRun = (): void => {
+        if (runLen > 0) {
+          physOps.push({ addr: runPa, len: runLen, dst: dst.subarray(runOff, runOff + runLen) });
+          physVa.push(op.va + BigInt(runOff));
+        }
+        runLen = 0;
+      };
+      while (done < op.len) {
+        const va = op.va + BigInt(done);
+        let t: Translation;
+        try {
+          t = this.translator.translate(va);
+        } catch (e) {
+          if (!(e instanceof FaultError)) throw e;
+          flushRun();
+          // A non-present entry at level L leaves its whole span unmapped.
+          const shift = LEVEL_SHIFT[e.level ?? 1] ?? 12n;
+          const span = 1n << shift;
+          const next = ((BigInt.asUintN(64, va) / span) + 1n) * span;
+          const toBoundary = next - BigInt.asUintN(64, va);
+          const skip = toBoundary < BigInt(op.len - done) ? Number(toBoundary) : op.len - done;
+          dst.fill(0, done, done + skip);
+          failures.push({ va, len: skip, reason: e.message });
+          done += skip;
+          continue;
+        }
+        const inPage = t.pageSize - (t.pa % t.pageSize);
+        const n = Math.min(inPage, op.len - done);
+        if (runLen > 0 && runPa + runLen === t.pa) runLen += n;
+        else {
+          flushRun();
+          runPa = t.pa;
+          runOff = done;
+          runLen = n;
+        }
+        done += n;
+      }
+      flushRun();
+    }
+    if (physOps.length) {
+      for (const f of this.mem.readv(physOps)) {
+        const i = physOps.findIndex((p) => f.addr >= p.addr && f.addr < p.addr + p.len);
+        const va = i >= 0 ? physVa[i]! + BigInt(f.addr - physOps[i]!.addr) : 0n;
+        failures.push({ va, len: f.len, reason: `maps to physical 0x${f.addr.toString(16)}: ${f.reason}` });
+      }
+    }
+    return failures;
+  }
+
+  /**
+   * `len` bytes at `va`: a zero-copy view when they lie in one page of a
+   * mapped source (valid for the current generation only), else a copy.
+   * Throws FaultError on any unreadable byte.
+   */
+  read(va: bigint, len: number): Uint8Array {
+    if (len <= PAGE && len >= 0) {
+      const t = this.translator.translate(va);
+      if ((t.pa % t.pageSize) + len <= t.pageSize) {
+        try {
+          return this.phys.bytes(t.pa, len);
+        } catch (e) {
+          throw this.physicalFault(va, t.pa, e);
+        }
+      }
+    }
+    const op: VirtualReadOp = { va, len };
+    const failures = this.readv([op]);
+    if (failures.length) {
+      const f = failures[0]!;
+      throw new FaultError('virtual', f.va, f.reason);
+    }
+    return op.dst!;
+  }
+
+  /** Reads into a caller-owned buffer. Throws FaultError. */
+  readInto(va: bigint, dst: Uint8Array): void {
+    const failures = this.readv([{ va, len: dst.length, dst }]);
+    if (failures.length) throw new FaultError('virtual', failures[0]!.va, failures[0]!.reason);
+  }
+
+  private physicalFault(va: bigint, pa: number, e: unknown): FaultError {
+    const reason = e instanceof Error ? e.message : String(e);
+    return new FaultError('virtual', va, `maps to physical 0x${pa.toString(16)}, which is unreadable (${reason})`, { cause: e });
+  }
+
+  private view(va: bigint, size: number): DataView {
+    const b = this.read(va, size);
+    return new DataView(b.buffer, b.byteOffset, size);
+  }
+
+  readU8(va: bigint): number {
+    return this.read(va, 1)[0]!;
+  }
+  readU16(va: bigint): number {
+    return this.view(va, 2).getUint16(0, true);
+  }
+  readU32(va: bigint): number {
+    return this.view(va, 4).getUint32(0, true);
+  }
+  readU64(va: bigint): bigint {
+    // Hot path: one cached translation and one direct load when inside a page.
+    if (Number(BigInt.asUintN(12, va)) <= PAGE - 8) {
+      const pa = this.translator.physical(va);
+      try {
+        return this.phys.u64(pa);
+      } catch (e) {
+        throw this.physicalFault(va, pa, e);
+      }
+    }
+    return this.view(va, 8).getBigUint64(0, true);
+  }
+  readPointer(va: bigint): bigint {
+    return this.readU64(va);
+  }
+
+  /** A NUL-terminated string of at most `max` bytes (UTF-8). Throws FaultError. */
+  readCString(va: bigint, max = 4096): string {
+    const parts: Uint8Array[] = [];
+    let got = 0;
+    let cur = va;
+    while (got < max) {
+      const inPage = PAGE - Number(BigInt.asUintN(12, cur));
+      const n = Math.min(inPage, max - got);
+      const chunk = this.read(cur, n);
+      const nul = chunk.indexOf(0);
+      if (nul >= 0) {
+        parts.push(chunk.subarray(0, nul));
+        break;
+      }
+      parts.push(chunk);
+      got += n;
+      cur += BigInt(n);
+    }
+    return Buffer.concat(parts).toString('utf8');
+  }
+
+  /** Present leaf mappings in VA order, bounded (see MappingOptions). */
+  mappings(options: MappingOptions = {}): Generator<Mapping> {
+    return mappings(this.translator.tables, this.mode, this.dtb, options);
+  }
+
+  /** First VA of the kernel half for this paging mode. */
+  get kernelHalfStart(): bigint {
+    return this.mode.vaBits === 48 ? 0xffff_8000_0000_0000n : 0xff00_0000_0000_0000n;
+  }
+
+  private requireDirectMap(): bigint {
+    if (this.directMapBase === undefined) {
+      throw new ProfileError(`the direct map base (page_offset_base) of address space ${this.name} is unknown`, {
+        symbol: 'page_offset_base',
+        hint: 'call findDirectMap() or set directMapBase from the page_offset_base symbol',
+      });
+    }
+    return this.directMapBase;
+  }
+
+  /** Kernel direct-map VA of a physical address. */
+  physToDirect(pa: number): bigint {
+    return this.requireDirectMap() + BigInt(pa);
+  }
+
+  /** Physical address of a direct-map VA (arithmetic, no walk). */
+  directToPhys(va: bigint): number {
+    const base = this.requireDirectMap();
+    const off = va - base;
+    if (off < 0n || off >= BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new FaultError('virtual', va, `is not in the direct map starting at 0x${base.toString(16)}`);
+    }
+    return Number(off);
+  }
+
+  /**
+   * Finds the direct map from the page tables: the lowest kernel-half VA,
+   * 1 GiB aligned (KASLR randomizes it in 1 GiB steps), that maps physical 0
+   * and keeps mapping linearly at a few probes inside RAM. Sets and returns
+   * `directMapBase`, or undefined when no such mapping exists.
+   */
+  findDirectMap(maxTables = 4096): bigint | undefined {
+    const ranges = this.mem.ranges();
+    const largest = ranges.reduce<{ start: number; end: number } | undefined>(
+      (best, r) => (best === undefined || r.end - r.start > best.end - best.start ? r : best),
+      undefined,
+    );
+    const middle = largest ? largest.start + Math.floor((largest.end - largest.start) / 2) : 0;
+    // Probes inside usable RAM only: the direct map leaves firmware-reserved holes unmapped.
+    const probes = [0x1000, 0x100000, 0x1000000, middle]
+      .map((p) => p - (p % PAGE))
+      .filter((p) => p > 0 && ranges.some((r) => p >= r.start && p + PAGE <= r.end));
+    let checked = 0;
+    for (const m of this.mappings({ start: this.kernelHalfStart, maxTables })) {
+      if (m.pa !== 0 || m.va % (1n << 30n) !== 0n) continue;
+      if (++checked > 16) break;
+      const linear = probes.every((p) => this.tryTranslate(m.va + BigInt(p))?.pa === p);
+      if (linear) {
+        this.directMapBase = m.va;
+        return m.va;
+      }
+    }
+    return undefined;
+  }
+}

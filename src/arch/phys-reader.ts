@@ -1,0 +1,111 @@
+/**
+ * Fast reads of guest-physical memory for the translation layer: little-endian
+ * integers and short views, zero-copy from mapped regions when the source
+ * offers them, one `readv` otherwise. Region lookups are cached per source
+ * generation (a live source may remap on refresh).
+ */
+import { FaultError } from '../core/errors.js';
+import type { MappedRegion, PhysicalMemory, ReadOp } from '../memory/types.js';
+
+interface Region {
+  readonly start: number;
+  readonly end: number;
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+}
+
+export class PhysReader {
+  readonly mem: PhysicalMemory;
+  private regions: Region[] = [];
+  private regionsGeneration = -1;
+  /** Last region hit: most reads of a walk or a struct fall in the same one. */
+  private last: Region | undefined;
+  private readonly scratch = new Uint8Array(8);
+  private readonly scratchView = new DataView(this.scratch.buffer);
+
+  constructor(mem: PhysicalMemory) {
+    this.mem = mem;
+  }
+
+  /** True when the source hands out views of guest memory. */
+  get zeroCopy(): boolean {
+    return typeof this.mem.mapped === 'function';
+  }
+
+  private sync(): void {
+    if (this.regionsGeneration === this.mem.generation) return;
+    this.regionsGeneration = this.mem.generation;
+    this.last = undefined;
+    const mapped: readonly MappedRegion[] = this.mem.mapped?.() ?? [];
+    this.regions = mapped
+      .filter((r) => r.bytes.length > 0)
+      .map((r) => ({
+        start: r.start,
+        end: r.start + r.bytes.length,
+        bytes: r.bytes,
+        view: new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
+      }))
+      .sort((a, b) => a.start - b.start);
+  }
+
+  /** The mapped region holding [pa, pa+len), if any. */
+  region(pa: number, len: number): Region | undefined {
+    this.sync();
+    const last = this.last;
+    if (last !== undefined && pa >= last.start && pa + len <= last.end) return last;
+    const rs = this.regions;
+    let lo = 0;
+    let hi = rs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = rs[mid]!;
+      if (pa < r.start) hi = mid - 1;
+      else if (pa >= r.end) lo = mid + 1;
+      else {
+        if (pa + len > r.end) return undefined;
+        this.last = r;
+        return r;
+      }
+    }
+    return undefined;
+  }
+
+  /** Reads 8 bytes at `pa` as two 32-bit halves into `out` ([lo, hi]); throws FaultError. */
+  u64Halves(pa: number, out: Uint32Array): void {
+    const r = this.region(pa, 8);
+    if (r !== undefined) {
+      const o = pa - r.start;
+      out[0] = r.view.getUint32(o, true);
+      out[1] = r.view.getUint32(o + 4, true);
+      return;
+    }
+    this.readSlow(pa, 8);
+    out[0] = this.scratchView.getUint32(0, true);
+    out[1] = this.scratchView.getUint32(4, true);
+  }
+
+  u64(pa: number): bigint {
+    const r = this.region(pa, 8);
+    if (r !== undefined) return r.view.getBigUint64(pa - r.start, true);
+    this.readSlow(pa, 8);
+    return this.scratchView.getBigUint64(0, true);
+  }
+
+  /**
+   * `len` bytes at `pa`: a view of mapped memory when possible (valid for
+   * the current generation only), else a fresh copy. Throws FaultError.
+   */
+  bytes(pa: number, len: number): Uint8Array {
+    const r = this.region(pa, len);
+    if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + len);
+    const op: ReadOp = { addr: pa, len };
+    const failures = this.mem.readv([op]);
+    if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
+    return op.dst!;
+  }
+
+  private readSlow(pa: number, len: number): void {
+    const failures = this.mem.readv([{ addr: pa, len, dst: this.scratch.subarray(0, len) }]);
+    if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * `vmsight lab up|down|list|console|truth|kernel`: the built-in guest lab.
+ */
+import fs from 'node:fs';
+import { LabError, UsageError } from '../../core/errors.js';
+import {
+  consolePathOf,
+  defaultGuestName,
+  ensureKernel,
+  findGuest,
+  labDown,
+  labList,
+  labUp,
+  readGroundTruth,
+  type LabAccel,
+  type LabCpu,
+  type LabGuest,
+} from '../../lab/index.js';
+import type { Command, ParsedArgs } from '../command.js';
+import type { Output } from '../render.js';
+
+const USAGE = `up [name] [--kernel 6.1|5.10|6.12|<spec>] [--memory MiB] [--cpu default|max] [--accel auto|tcg|kvm] [--gdb] [--no-kaslr]
+       lab down [name|--all]
+       lab list
+       lab console [name] [--follow]
+       lab truth [name]            (the guest's ground truth as JSON)
+       lab kernel [spec]           (download and describe a Debian kernel)`;
+
+function str(args: ParsedArgs, key: string): string | undefined {
+  const v = args.values[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function intOption(args: ParsedArgs, key: string): number | undefined {
+  const s = str(args, key);
+  if (s === undefined) return undefined;
+  if (!/^\d+$/.test(s)) throw new UsageError(`--${key} ${s}: expected a positive integer`);
+  return Number(s);
+}
+
+/** The named guest, or the only running one when no name is given. */
+function pickGuest(name: string | undefined): LabGuest {
+  if (name) {
+    const g = findGuest(name);
+    if (!g) throw new LabError(`no running lab guest named '${name}'`, { hint: "see 'vmsight lab list'" });
+    return g;
+  }
+  const alive = labList().filter((e) => e.alive);
+  if (alive.length === 1) return alive[0]!.guest;
+  if (alive.length === 0) throw new LabError('no lab guest is running', { hint: "start one with 'vmsight lab up'" });
+  throw new UsageError(`${alive.length} lab guests run: name one (${alive.map((e) => e.guest.name).join(', ')})`);
+}
+
+function guestFacts(g: LabGuest): Record<string, unknown> {
+  return {
+    name: g.name,
+    pid: g.pid,
+    kernel: g.kernel.release,
+    package: `${g.kernel.package} ${g.kernel.version}`,
+    memoryMiB: g.memoryMiB,
+    cpu: g.cpu,
+    accel: g.accel,
+    shm: g.shmPath,
+    qmp: g.qmpSocket,
+    labQmp: g.labQmpSocket,
+    gdb: g.gdbPort ? `127.0.0.1:${g.gdbPort}` : undefined,
+    console: g.consolePath,
+    started: g.started,
+    readyMs: g.readyMs,
+  };
+}
+
+async function up(args: ParsedArgs, out: Output): Promise<void> {
+  const kernel = str(args, 'kernel') ?? '6.1';
+  const cpu = str(args, 'cpu') ?? 'default';
+  if (cpu !== 'default' && cpu !== 'max') throw new UsageError(`--cpu ${cpu}: use default or max`);
+  const accel = str(args, 'accel') ?? 'auto';
+  if (!['auto', 'tcg', 'kvm'].includes(accel)) throw new UsageError(`--accel ${accel}: use auto, tcg or kvm`);
+  const memory = intOption(args, 'memory');
+  const name = args.positionals[1] ?? defaultGuestName(kernel);
+  const g = await labUp({
+    name,
+    kernel,
+    cpu: cpu as LabCpu,
+    accel: accel as LabAccel,
+    gdb: args.values['gdb'] === true,
+    ...(memory !== undefined ? { memory } : {}),
+    ...(args.values['no-kaslr'] === true ? { kaslr: false } : {}),
+  });
+  out.record(guestFacts(g));
+}
+
+async function down(args: ParsedArgs, out: Output): Promise<void> {
+  const names = args.values['all'] === true ? labList().map((e) => e.guest.name) : [pickGuest(args.positionals[1]).name];
+  const rows = [];
+  for (const n of names) rows.push({ name: n, stopped: await labDown(n) });
+  out.rows(
+    [
+      { key: 'name', kind: 'str' },
+      { key: 'stopped', kind: 'bool' },
+    ],
+    rows,
+  );
+}
+
+function list(out: Output): void {
+  const rows = labList().map(({ guest: g, alive }) => ({
+    name: g.name,
+    alive,
+    pid: g.pid,
+    kernel: g.kernel.release,
+    memory: g.memoryMiB,
+    cpu: g.cpu,
+    accel: g.accel,
+    gdb: g.gdbPort ?? null,
+    shm: g.shmPath,
+    qmp: g.qmpSocket,
+  }));
+  out.rows(
+    [
+      { key: 'name', kind: 'str' },
+      { key: 'alive', kind: 'bool' },
+      { key: 'pid', kind: 'int' },
+      { key: 'kernel', kind: 'str' },
+      { key: 'memory', title: 'MiB', kind: 'int' },
+      { key: 'cpu', kind: 'str' },
+      { key: 'accel', kind: 'str' },
+      { key: 'gdb', kind: 'int' },
+      { key: 'shm', kind: 'str' },
+      { key: 'qmp', kind: 'str' },
+    ],
+    rows,
+  );
+}
+
+async function consoleCmd(args: ParsedArgs): Promise<void> {
+  const name = args.positionals[1];
+  // A failed boot leaves its console behind without a record: allow reading it by name.
+  const path = name && !findGuest(name) ? consolePathOf(name) : pickGuest(name).consolePath;
+  if (!fs.existsSync(path)) throw new LabError(`no console log at ${path}`);
+  let offset = 0;
+  const pump = (): void => {
+    const size = fs.statSync(path).size;
+    if (size <= offset) return;
+    const fd = fs.openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(size - offset);
+      const n = fs.readSync(fd, buf, 0, buf.length, offset);
+      offset += n;
+      process.stdout.write(buf.subarray(0, n).toString('latin1').replace(/\r/g, ''));
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  pump();
+  if (args.values['follow'] !== true) return;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      try {
+        pump();
+      } catch {
+        clearInterval(timer);
+        resolve();
+      }
+      if (name && !findGuest(name)) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 250);
+    process.once('SIGINT', () => {
+      clearInterval(timer);
+      resolve();
+    });
+  });
+}
+
+function truth(args: ParsedArgs, out: Output): void {
+  const g = pickGuest(args.positionals[1]);
+  const t = readGroundTruth(g);
+  out.record({ ...t, details: Object.fromEntries(t.details) } as unknown as Record<string, unknown>);
+}
+
+async function kernel(args: ParsedArgs, out: Output): Promise<void> {
+  const k = await ensureKernel(args.positionals[1] ?? '6.1');
+  out.record({ ...k });
+}
+
+export const command: Command = {
+  name: 'lab',
+  summary: 'the built-in guest lab: boot, list, stop and inspect QEMU guests with a known scenario',
+  usage: USAGE,
+  options: {
+    kernel: { type: 'string' },
+    memory: { type: 'string' },
+    cpu: { type: 'string' },
+    accel: { type: 'string' },
+    gdb: { type: 'boolean' },
+    'no-kaslr': { type: 'boolean' },
+    all: { type: 'boolean' },
+    follow: { type: 'boolean', short: 'f' },
+  },
+  async run(args, ctx) {
+    const sub = args.positionals[0];
+    switch (sub) {
+      case 'up':
+        return up(args, ctx.out);
+      case 'down':
+        return down(args, ctx.out);
+      case 'list':
+      case 'ls':
+        return list(ctx.out);
+      case 'console':
+        return consoleCmd(args);
+      case 'truth':
+        return truth(args, ctx.out);
+      case 'kernel':
+        return kernel(args, ctx.out);
+      default:
+        throw new UsageError(sub ? `unknown lab subcommand '${sub}'` : 'lab needs a subcommand', { hint: `usage: vmsight lab ${USAGE.split('\n')[0]}` });
+    }
+  },
+};

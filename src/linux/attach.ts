@@ -1,0 +1,88 @@
+/**
+ * The attach pipeline, in named steps that each say what they tried:
+ * source (probe → pick technique) → kernel space (vmcoreinfo → DTB, KASLR,
+ * paging) → profile (cache, kallsyms, BTF) → Kernel. The report is a plain
+ * value that `vmsight profile` prints and `--explain`-style output can show.
+ */
+import { openSource, type Candidate, type OpenSourceOptions } from '../memory/open.js';
+import type { PhysicalMemory, TechniqueClass } from '../memory/types.js';
+import { bootstrapKernelSpace, type KernelSpace } from '../profile/kernel-space.js';
+import { loadProfile, type ProfileOptions, type ProfileStep } from '../profile/profile.js';
+import { Kernel } from './kernel.js';
+
+export interface AttachOptions extends ProfileOptions {
+  /** Force a technique (taxonomy class or factory name). */
+  readonly technique?: OpenSourceOptions['technique'];
+  readonly halting?: boolean;
+}
+
+export interface AttachReport {
+  readonly technique: { readonly factory: string; readonly class: TechniqueClass; readonly reason: string };
+  readonly candidates: readonly Candidate[];
+  readonly kernelSpace: KernelSpace;
+  readonly profileSteps: readonly ProfileStep[];
+  readonly cacheHit: boolean;
+  /** Milliseconds: open, kernel space, profile, total. */
+  readonly timings: Readonly<Record<'open' | 'kernelSpace' | 'profile' | 'total', number>>;
+}
+
+/** A Kernel that owns its memory source: close it when done. */
+export class AttachedKernel extends Kernel {
+  constructor(
+    memory: PhysicalMemory,
+    kernelSpace: KernelSpace,
+    profile: Kernel['profile'],
+    readonly report: AttachReport,
+  ) {
+    super(memory, kernelSpace.space, profile);
+  }
+
+  async close(): Promise<void> {
+    await this.memory.close();
+  }
+}
+
+/**
+ * Attaches to the kernel behind `source`: a source string (image path, lab
+ * guest name, URI) or an already opened PhysicalMemory (which the returned
+ * kernel then owns).
+ */
+export async function attachKernel(source: string | PhysicalMemory, options: AttachOptions = {}): Promise<AttachedKernel> {
+  const t0 = performance.now();
+  let memory: PhysicalMemory;
+  let technique: AttachReport['technique'];
+  let candidates: readonly Candidate[] = [];
+  if (typeof source === 'string') {
+    const opened = await openSource(source, {
+      ...(options.technique !== undefined ? { technique: options.technique } : {}),
+      ...(options.halting !== undefined ? { halting: options.halting } : {}),
+    });
+    memory = opened.memory;
+    technique = opened.chosen;
+    candidates = opened.candidates;
+  } else {
+    memory = source;
+    technique = { factory: source.technique.name, class: source.technique.class, reason: 'opened by the caller' };
+  }
+  const t1 = performance.now();
+  try {
+    const kernelSpace = await bootstrapKernelSpace(memory);
+    const t2 = performance.now();
+    const loaded = loadProfile(memory, kernelSpace, options);
+    const t3 = performance.now();
+    if (kernelSpace.directMapBase !== undefined && kernelSpace.space.directMapBase === undefined)
+      kernelSpace.space.directMapBase = kernelSpace.directMapBase;
+    const report: AttachReport = {
+      technique,
+      candidates,
+      kernelSpace,
+      profileSteps: loaded.steps,
+      cacheHit: loaded.cacheHit,
+      timings: { open: t1 - t0, kernelSpace: t2 - t1, profile: t3 - t2, total: t3 - t0 },
+    };
+    return new AttachedKernel(memory, kernelSpace, loaded.profile, report);
+  } catch (e) {
+    await memory.close();
+    throw e;
+  }
+}

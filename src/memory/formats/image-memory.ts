@@ -1,0 +1,45 @@
+/**
+ * A PhysicalMemory over a memory image on disk: a SegmentMap (GPA → file
+ * offset) read with positioned reads. Shared by the raw, ELF and LiME
+ * sources; the file never changes, so the generation stays 0.
+ */
+import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
+import type { FileSource } from './byte-source.js';
+import { type Segment, SegmentMap } from './segment-map.js';
+
+export class ImageMemory implements PhysicalMemory {
+  readonly generation = 0;
+  readonly size: number;
+  private readonly map: SegmentMap;
+
+  constructor(
+    readonly technique: TechniqueInfo,
+    readonly target: string,
+    private readonly file: FileSource,
+    segments: readonly Segment[],
+    private readonly extra: SourceHints = {},
+  ) {
+    this.map = new SegmentMap(file, segments);
+    this.size = this.map.size;
+  }
+
+  ranges(): readonly PhysRange[] {
+    return this.map.ranges;
+  }
+
+  readv(ops: ReadOp[]): ReadFailure[] {
+    return this.map.readv(ops);
+  }
+
+  async hints(): Promise<SourceHints> {
+    return this.extra;
+  }
+
+  async close(): Promise<void> {
+    this.file.close();
+  }
+}
+
+export function fileTechnique(name: string): TechniqueInfo {
+  return { class: 'file', name, live: false, haltsGuest: false, zeroCopy: false };
+}

@@ -1,0 +1,241 @@
+/**
+ * Guest-halting access (VEE'15): any live source, read while the guest is
+ * paused. Each pass is QMP `stop` … reads … `cont`, so a pass sees one
+ * consistent instant of guest memory at the price of pausing the guest.
+ *
+ * Opening starts the first pass; `refresh()` ends it and starts the next
+ * (generation + 1); `pass(fn)` runs one bounded pass around `fn`; `close()`
+ * resumes. We only ever resume a guest we paused ourselves, and never leave
+ * one paused: close, errors, process exit and SIGINT/SIGTERM/SIGHUP all
+ * resume it.
+ */
+import fs from 'node:fs';
+import type { QmpClient } from '../qemu/qmp.js';
+import type { MappedRegion, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from './types.js';
+
+/** What halting needs from QEMU. QMP provides it; tests provide a fake. */
+export interface GuestControl {
+  readonly endpoint: string;
+  /** 'running', 'paused', 'shutdown', … */
+  status(): Promise<string>;
+  stop(): Promise<void>;
+  cont(): Promise<void>;
+  /** Resumes without waiting for an answer, synchronously (for process exit). Best effort. */
+  contSync?(): void;
+}
+
+/** A GuestControl over a QMP connection. */
+export function qmpControl(client: QmpClient): GuestControl {
+  return {
+    endpoint: client.endpoint,
+    status: async () => (await client.execute<{ status: string }>('query-status')).status,
+    stop: async () => void (await client.execute('stop')),
+    cont: async () => void (await client.execute('cont')),
+    contSync() {
+      // Async I/O cannot run in an 'exit' handler: write the command straight to the socket's fd.
+      // QmpClient does not expose its socket; this reaches for it and silently does nothing if the shape changes.
+      const fd = (client as unknown as { socket?: { _handle?: { fd?: unknown } } }).socket?._handle?.fd;
+      if (typeof fd !== 'number' || fd < 0 || client.closed) return;
+      try {
+        fs.writeSync(fd, '{"execute":"cont"}\n');
+      } catch {
+        // QEMU gone: nothing to resume.
+      }
+    },
+  };
+}
+
+/** Guests this process paused and has not resumed yet; the exit hooks resume them all. */
+const paused = new Set<HaltingMemory>();
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+let hooksInstalled = false;
+
+function resumeAllSync(): void {
+  for (const h of paused) h.resumeSync();
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  resumeAllSync();
+  // When nobody else handles the signal, restore its default action and re-raise it.
+  if (process.listenerCount(signal) === 1) {
+    uninstallHooks();
+    process.kill(process.pid, signal);
+  }
+}
+
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', resumeAllSync);
+  for (const s of SIGNALS) process.on(s, onSignal);
+}
+
+function uninstallHooks(): void {
+  if (!hooksInstalled) return;
+  hooksInstalled = false;
+  process.off('exit', resumeAllSync);
+  for (const s of SIGNALS) process.off(s, onSignal);
+}
+
+export interface HaltingStats {
+  /** Passes started. */
+  readonly passes: number;
+  /** Passes in which we found the guest already paused by someone else (we then leave it paused). */
+  readonly alreadyPaused: number;
+  /** Total milliseconds the guest spent paused by us. */
+  readonly pausedMs: number;
+  /** Duration of the last completed pause, in milliseconds. */
+  readonly lastPauseMs: number;
+}
+
+export class HaltingMemory implements PhysicalMemory {
+  readonly technique: TechniqueInfo;
+  readonly target: string;
+  private gen = 0;
+  private inPass = false;
+  private pausedByUs = false;
+  private pausedAt = 0;
+  private closed = false;
+  private stats_ = { passes: 0, alreadyPaused: 0, pausedMs: 0, lastPauseMs: 0 };
+
+  constructor(
+    readonly inner: PhysicalMemory,
+    private readonly control: GuestControl,
+    /** Runs after the inner source is closed (e.g. releases the QMP connection the control uses). */
+    private readonly onClose?: () => Promise<void>,
+  ) {
+    this.technique = {
+      class: 'guest-halting',
+      name: `halting(${inner.technique.name})`,
+      live: true,
+      haltsGuest: true,
+      zeroCopy: inner.technique.zeroCopy,
+    };
+    this.target = inner.target;
+    if (inner.mapped) this.mapped = () => inner.mapped!();
+  }
+
+  /** Wraps `inner` and starts the first pass (the guest is paused when this resolves). */
+  static async open(inner: PhysicalMemory, control: GuestControl, onClose?: () => Promise<void>): Promise<HaltingMemory> {
+    const h = new HaltingMemory(inner, control, onClose);
+    await h.begin();
+    return h;
+  }
+
+  get size(): number {
+    return this.inner.size;
+  }
+  get generation(): number {
+    return this.gen;
+  }
+  get stats(): HaltingStats {
+    return { ...this.stats_ };
+  }
+  /** True while a pass is open (the guest is paused, by us or by someone else). */
+  get passOpen(): boolean {
+    return this.inPass;
+  }
+
+  ranges(): readonly PhysRange[] {
+    return this.inner.ranges();
+  }
+
+  /** Reads go to the inner source; outside a pass they see the running guest. */
+  readv(ops: ReadOp[]): ReadFailure[] {
+    return this.inner.readv(ops);
+  }
+
+  /** Present only when the inner source maps memory. */
+  readonly mapped?: () => readonly MappedRegion[];
+
+  hints(): Promise<SourceHints> {
+    return this.inner.hints ? this.inner.hints() : Promise.resolve({});
+  }
+
+  /** Pauses the guest (unless it already is) and opens a pass. */
+  async begin(): Promise<void> {
+    if (this.closed) throw new Error('halting source is closed');
+    if (this.inPass) return;
+    const status = await this.control.status();
+    if (status === 'running') {
+      // Register before stopping: if the process dies between the two, the exit hook still resumes.
+      this.pausedByUs = true;
+      paused.add(this);
+      installHooks();
+      try {
+        await this.control.stop();
+      } catch (err) {
+        await this.resume().catch(() => undefined);
+        throw err;
+      }
+      this.pausedAt = performance.now();
+    } else {
+      this.stats_.alreadyPaused++;
+    }
+    this.inPass = true;
+    this.stats_.passes++;
+    this.gen++;
+    await this.inner.refresh?.();
+  }
+
+  /** Closes the pass, resuming the guest if we paused it. */
+  async end(): Promise<void> {
+    this.inPass = false;
+    await this.resume();
+  }
+
+  async refresh(): Promise<void> {
+    await this.end();
+    await this.begin();
+  }
+
+  /** Runs `fn` inside a pass (opening one if needed) and resumes the guest afterwards, even when `fn` throws. */
+  async pass<T>(fn: (mem: PhysicalMemory) => T | Promise<T>): Promise<T> {
+    await this.begin();
+    try {
+      return await fn(this);
+    } finally {
+      await this.end();
+    }
+  }
+
+  private async resume(): Promise<void> {
+    if (!this.pausedByUs) return;
+    this.pausedByUs = false;
+    paused.delete(this);
+    if (!paused.size) uninstallHooks();
+    const ms = this.pausedAt ? performance.now() - this.pausedAt : 0;
+    this.stats_.lastPauseMs = ms;
+    this.stats_.pausedMs += ms;
+    this.pausedAt = 0;
+    await this.control.cont();
+  }
+
+  /** Exit-hook path: fire `cont` synchronously. */
+  resumeSync(): void {
+    if (!this.pausedByUs) return;
+    this.pausedByUs = false;
+    paused.delete(this);
+    this.control.contSync?.();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.inPass = false;
+    try {
+      await this.resume();
+    } finally {
+      try {
+        await this.inner.close();
+      } finally {
+        await this.onClose?.();
+      }
+    }
+  }
+}
+
+/** For tests: how many guests this process holds paused right now. */
+export function pausedGuestCount(): number {
+  return paused.size;
+}

@@ -1,0 +1,315 @@
+/**
+ * Naming a memory source, and opening the best technique for it.
+ *
+ * Source names (the `<source>` argument of every command):
+ *
+ *   PATH                        a memory image on disk: ELF core (QEMU dump-guest-memory), LiME, or raw
+ *   file:PATH                   the same, even when PATH looks like something else
+ *   NAME | lab:NAME             a running lab guest (`vmsight lab up NAME`): QMP, shm file, pid and gdbstub
+ *                               come from its record (a bare NAME that is not an existing file)
+ *   qmp:SOCKET                  a running QEMU by its QMP socket (unix path, unix:PATH or tcp:HOST:PORT);
+ *                               vmsight finds the pid and RAM file itself
+ *   shm:PATH[?qmp=SOCKET]       QEMU's memory-backend-file (e.g. /dev/shm/NAME, share=on); without QMP the
+ *                               q35 layout for the file size is assumed
+ *   pid:PID?qmp=SOCKET          a QEMU process (live read); QMP locates guest RAM in it
+ *   gdb:[HOST:]PORT             QEMU's gdbstub (-gdb tcp::PORT); HOST defaults to 127.0.0.1
+ *
+ * Query parameters, after `?`, joined by `&`:
+ *   technique=CLASS|NAME        force one technique: a taxonomy class (live-map, live-read, guest-halting,
+ *                               halt-snapshot, live-snapshot, debugger-stub, monitor-read, file) or an
+ *                               implementation name (qemu-shm, qemu-process, gdb-stub, …)
+ *   halting=1                   guest-halting access: pause the guest for each pass (QMP stop/cont)
+ *   qmp=, shm=, pid=, gdb=      add what the scheme alone does not say
+ *   anything else               passed to the technique (e.g. method=proc-mem for live read, pread=1 for live map)
+ *
+ * Given a lab guest or a QMP socket, every technique that fits is probed and
+ * ranked; the fastest wins (live-map > live-read > debugger-stub >
+ * monitor-read), and snapshots are used only when asked for. The choice and
+ * its reason are returned for `vmsight info` to print.
+ */
+import fs from 'node:fs';
+import { SourceError, UsageError } from '../core/errors.js';
+import { acquireQmp, type QmpLease } from '../qemu/discover.js';
+import { findGuest } from '../lab/vm.js';
+import { HaltingMemory, qmpControl } from './halting.js';
+import type { SourceFactory, SourceTarget } from './source-factory.js';
+import type { PhysicalMemory, TechniqueClass } from './types.js';
+
+// The explicit list of techniques. One import per file in memory/sources/; add new ones here.
+import { factory as qemuShm } from './sources/qemu-shm.js';
+import { factory as qemuProcess } from './sources/qemu-process.js';
+import { factory as elfCore } from './sources/elf-core.js';
+import { factory as lime } from './sources/lime.js';
+import { factory as rawFile } from './sources/raw-file.js';
+// Written in parallel by another engineer; enable once the files exist:
+// import { factory as gdbStub } from './sources/gdb-stub.js';
+// import { factory as monitorRead } from './sources/monitor-read.js';
+// import { factory as haltSnapshot } from './sources/halt-snapshot.js';
+// import { factory as liveSnapshot } from './sources/live-snapshot.js';
+
+export const FACTORIES: readonly SourceFactory[] = [qemuShm, qemuProcess, elfCore, lime, rawFile];
+
+const CLASSES: readonly TechniqueClass[] = [
+  'live-map',
+  'live-read',
+  'guest-halting',
+  'halt-snapshot',
+  'live-snapshot',
+  'debugger-stub',
+  'monitor-read',
+  'file',
+];
+
+/** Preference among techniques that fit, fastest first; snapshots are never picked unless asked for. */
+const CLASS_ORDER: Partial<Record<TechniqueClass, number>> = {
+  file: 0,
+  'live-map': 1,
+  'live-read': 2,
+  'debugger-stub': 3,
+  'monitor-read': 4,
+};
+const ONLY_WHEN_ASKED: ReadonlySet<TechniqueClass> = new Set(['halt-snapshot', 'live-snapshot']);
+/** Techniques that read the running guest, and so can be wrapped in guest-halting access. */
+const LIVE: ReadonlySet<TechniqueClass> = new Set(['live-map', 'live-read', 'debugger-stub', 'monitor-read']);
+
+export interface Candidate {
+  readonly factory: string;
+  readonly class: TechniqueClass;
+  readonly ok: boolean;
+  readonly rank: number;
+  readonly reason: string;
+}
+
+export interface OpenedSource {
+  readonly memory: PhysicalMemory;
+  readonly chosen: { readonly factory: string; readonly class: TechniqueClass; readonly reason: string };
+  readonly candidates: readonly Candidate[];
+}
+
+export interface OpenSourceOptions {
+  /** Force a technique: a taxonomy class or a factory name. */
+  readonly technique?: TechniqueClass | string;
+  /** Wrap the chosen live technique in guest-halting access. */
+  readonly halting?: boolean;
+  /** The factory list (tests substitute their own). */
+  readonly factories?: readonly SourceFactory[];
+}
+
+function bad(spec: string, message: string, hint?: string): UsageError {
+  return new UsageError(`source ${JSON.stringify(spec)}: ${message}`, hint ? { hint } : {});
+}
+
+function parsePid(spec: string, text: string): number {
+  if (!/^\d{1,10}$/.test(text) || Number(text) < 1) throw bad(spec, `pid ${JSON.stringify(text)} is not a process id`);
+  return Number(text);
+}
+
+function parseGdb(spec: string, text: string): string {
+  const m = /^(?:(.+):)?(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw bad(spec, `gdbstub address ${JSON.stringify(text)} is not [HOST:]PORT`);
+  return `${m[1] ?? '127.0.0.1'}:${m[2]}`;
+}
+
+function parseQmp(spec: string, text: string): string {
+  if (!text) throw bad(spec, 'empty QMP endpoint');
+  if (text.startsWith('tcp:')) {
+    const m = /^tcp:(.*):(\d{1,5})$/.exec(text);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw bad(spec, `QMP endpoint ${JSON.stringify(text)} is not tcp:HOST:PORT`);
+    return `tcp:${m[1] || '127.0.0.1'}:${m[2]}`;
+  }
+  return text.startsWith('unix:') ? text.slice(5) : text;
+}
+
+function parseQuery(spec: string, query: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  if (!query) return params;
+  for (const part of query.split('&')) {
+    if (!part) continue;
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    let value: string;
+    try {
+      value = eq < 0 ? '1' : decodeURIComponent(part.slice(eq + 1));
+    } catch {
+      throw bad(spec, `parameter ${key} is not URL-encoded correctly`);
+    }
+    if (!/^[a-z][a-z0-9-]*$/i.test(key)) throw bad(spec, `bad parameter name ${JSON.stringify(key)}`);
+    params[key] = value;
+  }
+  return params;
+}
+
+/**
+ * Parses a source name (see the top of this file). Does not touch the
+ * target, except to check whether a bare string names an existing file;
+ * lab names are resolved by openSource.
+ */
+export function parseSourceSpec(spec: string): SourceTarget & { lab?: string } {
+  if (!spec) throw bad(spec, 'empty source', 'give a memory image path, a lab guest name, or qmp:SOCKET');
+  // A plain path that exists is a file, whatever characters it holds.
+  if (!/^[a-z]+:/.test(spec) && fs.existsSync(spec) && fs.statSync(spec).isFile()) return { spec, file: spec, params: {} };
+  const m = /^([a-z]+):(.*)$/s.exec(spec);
+  const scheme = m && ['file', 'lab', 'qmp', 'shm', 'pid', 'gdb'].includes(m[1]!) ? m[1]! : undefined;
+  const rest = scheme ? m![2]! : spec;
+  // A file or shm path that exists as written keeps any '?' it holds.
+  const whole = (scheme === 'file' || scheme === 'shm') && fs.existsSync(rest);
+  const q = whole ? -1 : rest.indexOf('?');
+  const body = q < 0 ? rest : rest.slice(0, q);
+  const params = parseQuery(spec, q < 0 ? '' : rest.slice(q + 1));
+  const t: { -readonly [K in keyof (SourceTarget & { lab?: string })]?: (SourceTarget & { lab?: string })[K] } = { spec };
+  switch (scheme) {
+    case 'file':
+      if (!body) throw bad(spec, 'file: needs a path');
+      t.file = body;
+      break;
+    case 'lab':
+      if (!body) throw bad(spec, 'lab: needs a guest name');
+      t.lab = body;
+      break;
+    case 'qmp':
+      t.qmp = parseQmp(spec, body);
+      break;
+    case 'shm':
+      if (!body) throw bad(spec, 'shm: needs the memory-backend-file path');
+      t.shm = body;
+      break;
+    case 'pid':
+      t.pid = parsePid(spec, body);
+      break;
+    case 'gdb':
+      t.gdb = parseGdb(spec, body);
+      break;
+    default:
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$/.test(body)) {
+        throw bad(spec, 'no such file, and not a lab guest name', 'give an existing memory image, a lab guest, or a scheme (qmp:, shm:, pid:, gdb:)');
+      }
+      t.lab = body;
+  }
+  if (params['qmp'] !== undefined) t.qmp = parseQmp(spec, params['qmp']);
+  if (params['shm'] !== undefined) t.shm = params['shm'];
+  if (params['pid'] !== undefined) t.pid = parsePid(spec, params['pid']);
+  if (params['gdb'] !== undefined) t.gdb = parseGdb(spec, params['gdb']);
+  if (scheme === 'pid' && t.qmp === undefined) {
+    throw bad(spec, 'pid: needs the QMP socket of that QEMU to locate guest RAM', `write pid:${t.pid}?qmp=/path/to/qmp.sock`);
+  }
+  t.params = params;
+  return t as SourceTarget & { lab?: string };
+}
+
+/** Turns a lab guest name into the endpoints its record lists. */
+function resolveLab(target: SourceTarget & { lab?: string }): SourceTarget {
+  if (target.lab === undefined) return target;
+  const g = findGuest(target.lab);
+  if (!g) {
+    throw new SourceError('lab', target.lab, 'no such file and no running lab guest of that name', {
+      hint: `start it with \`vmsight lab up ${target.lab}\`, or list guests with \`vmsight lab list\``,
+    });
+  }
+  return {
+    spec: target.spec,
+    qmp: target.qmp ?? g.qmpSocket,
+    shm: target.shm ?? g.shmPath,
+    pid: target.pid ?? g.pid,
+    ...(target.gdb ? { gdb: target.gdb } : g.gdbPort ? { gdb: `127.0.0.1:${g.gdbPort}` } : {}),
+    params: target.params,
+  };
+}
+
+function matches(f: SourceFactory, technique: string): boolean {
+  return f.name === technique || f.class === technique;
+}
+
+function order(c: Candidate): number {
+  return CLASS_ORDER[c.class] ?? 9;
+}
+
+/** Probes every factory against the target; the ones that fit come first, best first. */
+export async function rankTechniques(target: SourceTarget, factories: readonly SourceFactory[] = FACTORIES): Promise<Candidate[]> {
+  const out: Candidate[] = [];
+  // One at a time: several probes talk to the same QEMU, and a gdbstub probe may pause it.
+  for (const f of factories) {
+    let r;
+    try {
+      r = await f.probe(target);
+    } catch (err) {
+      r = { ok: false, rank: 0, reason: (err as Error).message };
+    }
+    out.push({ factory: f.name, class: f.class, ok: r.ok, rank: r.ok ? r.rank : 0, reason: r.reason });
+  }
+  return out.sort((a, b) => Number(b.ok) - Number(a.ok) || order(a) - order(b) || b.rank - a.rank);
+}
+
+function describe(c: Candidate): string {
+  return `${c.factory} (${c.class})`;
+}
+
+/** Opens the best technique for `spec` (or the one asked for), optionally with guest-halting access. */
+export async function openSource(spec: string, options: OpenSourceOptions = {}): Promise<OpenedSource> {
+  const parsed = parseSourceSpec(spec);
+  const target = resolveLab(parsed);
+  const factories = options.factories ?? FACTORIES;
+  let technique: string | undefined = options.technique ?? target.params['technique'];
+  let halting = options.halting ?? ['1', 'true', 'yes', 'on'].includes(target.params['halting'] ?? '');
+  if (technique === 'guest-halting') {
+    halting = true;
+    technique = undefined;
+  }
+  if (technique !== undefined && !factories.some((f) => matches(f, technique!))) {
+    throw new UsageError(`unknown technique ${JSON.stringify(technique)}`, {
+      hint: `known: ${[...new Set([...CLASSES, ...factories.map((f) => f.name)])].join(', ')}`,
+    });
+  }
+  // Hold one QMP connection while probing and opening, so every technique shares it.
+  let lease: QmpLease | undefined;
+  if (target.qmp) lease = await acquireQmp(target.qmp);
+  try {
+    const candidates = await rankTechniques(target, factories);
+    const fitting = candidates.filter((c) => c.ok);
+    let pick: Candidate | undefined;
+    if (technique !== undefined) {
+      pick = fitting.find((c) => c.factory === technique || c.class === technique);
+      if (!pick) {
+        const asked = candidates.filter((c) => c.factory === technique || c.class === technique);
+        throw new SourceError(String(technique), target.spec, `does not fit: ${asked.map((c) => `${c.factory}: ${c.reason}`).join('; ')}`, {
+          hint: fitting.length ? `what fits: ${fitting.map(describe).join(', ')}` : 'nothing fits this target',
+        });
+      }
+    } else {
+      const eligible = fitting.filter((c) => !ONLY_WHEN_ASKED.has(c.class));
+      pick = (halting ? eligible.find((c) => LIVE.has(c.class)) : undefined) ?? eligible[0];
+      if (!pick) {
+        throw new SourceError('open', target.spec, 'no technique can read this target', {
+          hint: candidates.map((c) => `${c.factory}: ${c.reason}`).join('; '),
+        });
+      }
+    }
+    if (halting && !LIVE.has(pick.class)) {
+      throw new SourceError('guest-halting', target.spec, `${describe(pick)} does not read a running guest, so halting it means nothing`);
+    }
+    if (halting && !target.qmp) {
+      throw new SourceError('guest-halting', target.spec, 'needs a QMP socket to pause and resume the guest', { hint: 'add ?qmp=SOCKET' });
+    }
+    const factory = factories.find((f) => f.name === pick!.factory)!;
+    const others = fitting.filter((c) => c !== pick).map(describe);
+    const why =
+      technique !== undefined
+        ? `asked for ${technique}: ${pick.reason}`
+        : `${pick.reason}${others.length ? `; fastest of ${fitting.length} that fit (also: ${others.join(', ')})` : ''}`;
+    let memory = await factory.open(target, { halting });
+    let chosen = { factory: pick.factory, class: pick.class, reason: why };
+    if (halting) {
+      const control = await acquireQmp(target.qmp!);
+      try {
+        memory = await HaltingMemory.open(memory, qmpControl(control.client), () => control.release());
+      } catch (err) {
+        await memory.close().catch(() => undefined);
+        await control.release();
+        throw err;
+      }
+      chosen = { factory: pick.factory, class: 'guest-halting', reason: `${why}; guest paused for each pass (QMP stop/cont)` };
+    }
+    return { memory, chosen, candidates };
+  } finally {
+    await lease?.release();
+  }
+}

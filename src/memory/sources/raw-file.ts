@@ -1,0 +1,34 @@
+/**
+ * files: a raw image of guest-physical memory (file offset = GPA), e.g. a
+ * `pmemsave` of all RAM or a copy of QEMU's memory-backend-file. The whole
+ * file is one range. Any file can be read this way, so the probe accepts
+ * anything without a known header, with a low rank, and says so.
+ */
+import { isElf } from '../formats/elf-core.js';
+import { FileSource, sniffFile } from '../formats/byte-source.js';
+import { fileTechnique, ImageMemory } from '../formats/image-memory.js';
+import { isLime } from '../formats/lime.js';
+import { isMigrationStream } from '../formats/migration-stream.js';
+import type { SourceFactory, SourceTarget } from '../source-factory.js';
+import type { PhysicalMemory } from '../types.js';
+
+export const factory: SourceFactory = {
+  name: 'raw-file',
+  class: 'file',
+  summary: 'raw image of guest-physical memory (file offset = guest-physical address)',
+  async probe(target: SourceTarget) {
+    if (!target.file) return { ok: false, rank: 0, reason: 'no file given' };
+    const head = sniffFile(target.file);
+    if (!head) return { ok: false, rank: 0, reason: `cannot read ${target.file}` };
+    if (isElf(head)) return { ok: false, rank: 0, reason: 'file is an ELF file (use elf-core)' };
+    if (isLime(head)) return { ok: false, rank: 0, reason: 'file is a LiME image (use lime)' };
+    if (isMigrationStream(head)) return { ok: false, rank: 0, reason: 'file is a QEMU migration stream (use live-snapshot)' };
+    return { ok: true, rank: 1, reason: 'no known header: read as a raw image (file offset = guest-physical address)' };
+  },
+  async open(target: SourceTarget): Promise<PhysicalMemory> {
+    const file = FileSource.open(target.file ?? '', 'raw-file');
+    return new ImageMemory(fileTechnique('raw-file'), target.file!, file, [
+      { start: 0, end: file.size, fileOffset: 0, name: 'raw image' },
+    ]);
+  },
+};

@@ -1,0 +1,462 @@
+/**
+ * BPF Type Format (BTF) parser: the kernel's own type information, found in
+ * guest memory (`__start_BTF`…`__stop_BTF`), in a vmlinux `.BTF` section, in
+ * `/sys/kernel/btf/vmlinux`, and as split BTF for modules.
+ *
+ * One pass indexes the offset of every type record; types are decoded on
+ * demand and cached; the name index is built on the first name lookup. Every
+ * offset, length, type id and string offset is bounds-checked, so a corrupt
+ * blob ends in a FormatError naming the offset, never a crash or a hang.
+ *
+ * Format facts (little-endian): a 24-byte header {u16 magic 0xeB9F, u8 version
+ * 1, u8 flags, u32 hdr_len, u32 type_off, u32 type_len, u32 str_off, u32
+ * str_len} with offsets relative to the end of the header; then records of
+ * {u32 name_off, u32 info (vlen:16, kind:5 at bit 24, kind_flag at bit 31),
+ * u32 size|type} followed by a kind-specific tail.
+ */
+import { FormatError, ProfileError } from '../core/errors.js';
+import { NAMED_KINDS, TypeDb, type Member, type Type, type TypeId, type TypeKind, type TypeStore } from './types.js';
+
+export const BTF_MAGIC = 0xeb9f;
+export const BTF_HEADER_MIN = 24;
+
+/** BTF kind numbers (include/uapi/linux/btf.h). */
+export const BtfKind = {
+  INT: 1,
+  PTR: 2,
+  ARRAY: 3,
+  STRUCT: 4,
+  UNION: 5,
+  ENUM: 6,
+  FWD: 7,
+  TYPEDEF: 8,
+  VOLATILE: 9,
+  CONST: 10,
+  RESTRICT: 11,
+  FUNC: 12,
+  FUNC_PROTO: 13,
+  VAR: 14,
+  DATASEC: 15,
+  FLOAT: 16,
+  DECL_TAG: 17,
+  TYPE_TAG: 18,
+  ENUM64: 19,
+} as const;
+
+const KIND_NAMES: readonly (TypeKind | undefined)[] = [
+  undefined,
+  'int',
+  'pointer',
+  'array',
+  'struct',
+  'union',
+  'enum',
+  'fwd',
+  'typedef',
+  'volatile',
+  'const',
+  'restrict',
+  'func',
+  'func_proto',
+  'var',
+  'datasec',
+  'float',
+  'decl_tag',
+  'type_tag',
+  'enum',
+];
+
+export interface BtfHeader {
+  readonly version: number;
+  readonly flags: number;
+  readonly hdrLen: number;
+  readonly typeOff: number;
+  readonly typeLen: number;
+  readonly strOff: number;
+  readonly strLen: number;
+  /** Bytes the blob spans: hdr_len + max(type end, str end). */
+  readonly totalLen: number;
+}
+
+export interface BtfParseOptions {
+  /** Names the source in errors, e.g. 'btf:memory', 'btf:/boot/vmlinuz'. */
+  source?: string;
+  /** The vmlinux BTF, for a module's split BTF (ids and string offsets continue after it). */
+  base?: BtfTypes;
+}
+
+/** Hard cap on type records: the largest kernels have ~170k; this bounds hostile input. */
+const MAX_TYPES = 4_000_000;
+
+/**
+ * Reads and validates a BTF header. Throws FormatError for a bad magic, a
+ * big-endian blob, an unknown version or sections outside `bytes`.
+ */
+export function parseBtfHeader(bytes: Uint8Array, source = 'btf'): BtfHeader {
+  if (bytes.length < BTF_HEADER_MIN) throw new FormatError(source, `${bytes.length} bytes is too short for a BTF header (24)`, { offset: 0 });
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = dv.getUint16(0, true);
+  if (magic !== BTF_MAGIC) {
+    if (dv.getUint16(0, false) === BTF_MAGIC) {
+      throw new FormatError(source, 'big-endian BTF is not supported (vmsight reads x86-64 guests)', { offset: 0 });
+    }
+    throw new FormatError(source, `not BTF: magic 0x${magic.toString(16)}, expected 0xeb9f`, { offset: 0 });
+  }
+  const version = dv.getUint8(2);
+  if (version !== 1) throw new FormatError(source, `BTF version ${version} is not supported (expected 1)`, { offset: 2 });
+  const hdrLen = dv.getUint32(4, true);
+  if (hdrLen < BTF_HEADER_MIN || hdrLen > 256 || hdrLen > bytes.length) {
+    throw new FormatError(source, `BTF hdr_len ${hdrLen} is implausible`, { offset: 4 });
+  }
+  const typeOff = dv.getUint32(8, true);
+  const typeLen = dv.getUint32(12, true);
+  const strOff = dv.getUint32(16, true);
+  const strLen = dv.getUint32(20, true);
+  const typeEnd = typeOff + typeLen;
+  const strEnd = strOff + strLen;
+  const totalLen = hdrLen + Math.max(typeEnd, strEnd);
+  if (typeOff % 4 !== 0 || typeLen % 4 !== 0) throw new FormatError(source, `BTF type section ${typeOff}+${typeLen} is not 4-byte aligned`, { offset: 8 });
+  if (hdrLen + typeEnd > bytes.length) {
+    throw new FormatError(source, `BTF type section ends at ${hdrLen + typeEnd}, past the ${bytes.length}-byte blob (truncated?)`, { offset: 12 });
+  }
+  if (hdrLen + strEnd > bytes.length) {
+    throw new FormatError(source, `BTF string section ends at ${hdrLen + strEnd}, past the ${bytes.length}-byte blob (truncated?)`, { offset: 20 });
+  }
+  if (typeOff < strEnd && strOff < typeEnd && typeLen > 0 && strLen > 0) {
+    throw new FormatError(source, 'BTF type and string sections overlap', { offset: 8 });
+  }
+  return { version, flags: dv.getUint8(3), hdrLen, typeOff, typeLen, strOff, strLen, totalLen };
+}
+
+/**
+ * A parsed BTF blob. Implements TypeStore: ids 0 (void) … count-1, decoded on
+ * demand. For split BTF, ids below `baseCount` come from the base.
+ */
+export class BtfTypes implements TypeStore {
+  readonly source: string;
+  readonly header: BtfHeader;
+  readonly base: BtfTypes | undefined;
+  /** First type id defined by this blob (1, or the base's count for split BTF). */
+  readonly firstId: number;
+  /** First string offset defined by this blob (0, or the base's string length). */
+  readonly firstStr: number;
+  private readonly bytes: Uint8Array;
+  private readonly buf: Buffer;
+  private readonly dv: DataView;
+  private readonly typeStart: number;
+  private readonly strStart: number;
+  /** Byte offset (absolute, in `bytes`) of each local type record. */
+  private readonly offsets: Uint32Array;
+  private readonly cache: (Type | undefined)[];
+  private nameIndex: Map<string, TypeId[]> | undefined;
+
+  constructor(bytes: Uint8Array, opts: BtfParseOptions = {}) {
+    this.source = opts.source ?? 'btf';
+    this.header = parseBtfHeader(bytes, this.source);
+    this.base = opts.base;
+    this.bytes = bytes;
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.typeStart = this.header.hdrLen + this.header.typeOff;
+    this.strStart = this.header.hdrLen + this.header.strOff;
+    this.firstId = this.base ? this.base.count : 1;
+    this.firstStr = this.base ? this.base.stringBytes : 0;
+    if (!this.base && (this.header.strLen === 0 || bytes[this.strStart] !== 0)) {
+      throw new FormatError(this.source, 'BTF string section must start with an empty string', { offset: this.strStart });
+    }
+    this.offsets = this.indexRecords();
+    this.cache = new Array(this.offsets.length);
+  }
+
+  /** Total ids including void and the base's types. */
+  get count(): number {
+    return this.firstId + this.offsets.length;
+  }
+
+  /** Types defined by this blob (not counting void or the base). */
+  get localCount(): number {
+    return this.offsets.length;
+  }
+
+  /** String offsets this blob and its base span (split BTF string offsets start here). */
+  get stringBytes(): number {
+    return this.firstStr + this.header.strLen;
+  }
+
+  /** The blob's bytes (for re-export or digests). */
+  get raw(): Uint8Array {
+    return this.bytes.subarray(0, this.header.totalLen);
+  }
+
+  get(id: TypeId): Type {
+    if (id === 0) return VOID;
+    if (id < this.firstId) {
+      if (!this.base || id < 0) throw this.idErr(id, -1);
+      return this.base.get(id);
+    }
+    const i = id - this.firstId;
+    if (i >= this.offsets.length || !Number.isInteger(id)) throw this.idErr(id, -1);
+    return (this.cache[i] ??= this.decode(id, this.offsets[i]!));
+  }
+
+  lookup(name: string): readonly TypeId[] {
+    const local = (this.nameIndex ??= this.buildNameIndex()).get(name);
+    const base = this.base?.lookup(name);
+    if (base && base.length) return local ? [...base, ...local] : base;
+    return local ?? [];
+  }
+
+  /** Kind number of a type without decoding it (cheap; for scans). */
+  kindOf(id: TypeId): number {
+    if (id === 0) return 0;
+    if (id < this.firstId) return this.base ? this.base.kindOf(id) : 0;
+    const off = this.offsets[id - this.firstId];
+    if (off === undefined) throw this.idErr(id, -1);
+    return (this.dv.getUint32(off + 4, true) >>> 24) & 0x1f;
+  }
+
+  /** The NUL-terminated string at `off` in the (split) string section. */
+  str(off: number, at = -1): string {
+    if (off < this.firstStr) {
+      if (!this.base) throw new FormatError(this.source, `string offset ${off} is negative`, { offset: Math.max(at, 0) });
+      return this.base.str(off, at);
+    }
+    const local = off - this.firstStr;
+    if (local >= this.header.strLen) {
+      throw new FormatError(this.source, `string offset ${off} is past the ${this.header.strLen}-byte string section`, { offset: Math.max(at, 0) });
+    }
+    const start = this.strStart + local;
+    const end = this.bytes.indexOf(0, start);
+    const limit = this.strStart + this.header.strLen;
+    if (end < 0 || end >= limit) throw new FormatError(this.source, `string at offset ${off} is not NUL-terminated`, { offset: start });
+    return this.buf.toString('latin1', start, end);
+  }
+
+  // ---- internals ----------------------------------------------------------
+
+  /** One pass over the type section: the offset of every record, sizes checked. */
+  private indexRecords(): Uint32Array {
+    const end = this.typeStart + this.header.typeLen;
+    let cap = Math.min(MAX_TYPES, Math.max(16, Math.floor(this.header.typeLen / 12)));
+    let offsets = new Uint32Array(cap);
+    let n = 0;
+    let p = this.typeStart;
+    const dv = this.dv;
+    while (p < end) {
+      if (p + 12 > end) throw new FormatError(this.source, `type record ${this.firstId + n} is truncated`, { offset: p });
+      const info = dv.getUint32(p + 4, true);
+      const kind = (info >>> 24) & 0x1f;
+      const vlen = info & 0xffff;
+      let tail: number;
+      switch (kind) {
+        case BtfKind.INT:
+        case BtfKind.VAR:
+        case BtfKind.DECL_TAG:
+          tail = 4;
+          break;
+        case BtfKind.ARRAY:
+          tail = 12;
+          break;
+        case BtfKind.STRUCT:
+        case BtfKind.UNION:
+        case BtfKind.DATASEC:
+        case BtfKind.ENUM64:
+          tail = 12 * vlen;
+          break;
+        case BtfKind.ENUM:
+        case BtfKind.FUNC_PROTO:
+          tail = 8 * vlen;
+          break;
+        case BtfKind.PTR:
+        case BtfKind.FWD:
+        case BtfKind.TYPEDEF:
+        case BtfKind.VOLATILE:
+        case BtfKind.CONST:
+        case BtfKind.RESTRICT:
+        case BtfKind.FUNC:
+        case BtfKind.FLOAT:
+        case BtfKind.TYPE_TAG:
+          tail = 0;
+          break;
+        default:
+          throw new FormatError(this.source, `type ${this.firstId + n} has unknown BTF kind ${kind}`, { offset: p + 4 });
+      }
+      if (p + 12 + tail > end) throw new FormatError(this.source, `type ${this.firstId + n} (kind ${kind}, vlen ${vlen}) runs past the type section`, { offset: p });
+      if (n === cap) {
+        if (cap >= MAX_TYPES) throw new FormatError(this.source, `more than ${MAX_TYPES} types`, { offset: p });
+        cap = Math.min(MAX_TYPES, cap * 2);
+        const grown = new Uint32Array(cap);
+        grown.set(offsets);
+        offsets = grown;
+      }
+      offsets[n++] = p;
+      p += 12 + tail;
+    }
+    return offsets.slice(0, n);
+  }
+
+  private buildNameIndex(): Map<string, TypeId[]> {
+    const index = new Map<string, TypeId[]>();
+    const dv = this.dv;
+    for (let i = 0; i < this.offsets.length; i++) {
+      const p = this.offsets[i]!;
+      const nameOff = dv.getUint32(p, true);
+      if (nameOff === 0) continue;
+      const kindName = KIND_NAMES[(dv.getUint32(p + 4, true) >>> 24) & 0x1f];
+      if (!kindName || !NAMED_KINDS.has(kindName)) continue;
+      let name: string;
+      try {
+        name = this.str(nameOff, p);
+      } catch {
+        continue; // a corrupt name surfaces when the type is decoded
+      }
+      const id = this.firstId + i;
+      const ids = index.get(name);
+      if (ids) ids.push(id);
+      else index.set(name, [id]);
+    }
+    return index;
+  }
+
+  private ref(id: number, at: number): TypeId {
+    if (id >= this.count) throw this.idErr(id, at);
+    return id;
+  }
+
+  private idErr(id: number, at: number): FormatError | ProfileError {
+    if (at < 0) return new ProfileError(`type id ${id} is out of range (${this.count} types)`, { tried: [this.source] });
+    return new FormatError(this.source, `type id ${id} is out of range (${this.count} types)`, { offset: at });
+  }
+
+  private decode(id: TypeId, p: number): Type {
+    const dv = this.dv;
+    const nameOff = dv.getUint32(p, true);
+    const info = dv.getUint32(p + 4, true);
+    const sizeOrType = dv.getUint32(p + 8, true);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const kflag = info >>> 31 === 1;
+    const name = nameOff ? this.str(nameOff, p) : '';
+    const t = p + 12;
+    switch (kind) {
+      case BtfKind.INT: {
+        const enc = dv.getUint32(t, true);
+        const encoding = (enc >>> 24) & 0x0f;
+        const bitOffset = (enc >>> 16) & 0xff;
+        const bits = enc & 0xff;
+        if (![1, 2, 4, 8, 16].includes(sizeOrType)) throw new FormatError(this.source, `int ${name} has size ${sizeOrType}`, { offset: p + 8 });
+        if (bits > 128 || bits + bitOffset > sizeOrType * 8) {
+          throw new FormatError(this.source, `int ${name} bits ${bits}+${bitOffset} exceed its ${sizeOrType} bytes`, { offset: t });
+        }
+        return {
+          kind: 'int',
+          id,
+          name,
+          size: sizeOrType,
+          signed: (encoding & 1) !== 0,
+          char: (encoding & 2) !== 0,
+          bool: (encoding & 4) !== 0,
+          bits,
+          bitOffset,
+        };
+      }
+      case BtfKind.PTR:
+        return { kind: 'pointer', id, name: '', target: this.ref(sizeOrType, p + 8) };
+      case BtfKind.ARRAY: {
+        const elem = this.ref(dv.getUint32(t, true), t);
+        this.ref(dv.getUint32(t + 4, true), t + 4);
+        const length = dv.getUint32(t + 8, true);
+        return { kind: 'array', id, name: '', elem, length };
+      }
+      case BtfKind.STRUCT:
+      case BtfKind.UNION: {
+        const members: Member[] = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const m = t + i * 12;
+          const mName = dv.getUint32(m, true);
+          const mType = this.ref(dv.getUint32(m + 4, true), m + 4);
+          const off = dv.getUint32(m + 8, true);
+          members[i] = {
+            name: mName ? this.str(mName, m) : '',
+            type: mType,
+            bitOffset: kflag ? off & 0xffffff : off,
+            bitSize: kflag ? off >>> 24 : 0,
+          };
+        }
+        return { kind: kind === BtfKind.STRUCT ? 'struct' : 'union', id, name, size: sizeOrType, members };
+      }
+      case BtfKind.ENUM:
+      case BtfKind.ENUM64: {
+        const values: { name: string; value: bigint }[] = new Array(vlen);
+        const wide = kind === BtfKind.ENUM64;
+        for (let i = 0; i < vlen; i++) {
+          const e = t + i * (wide ? 12 : 8);
+          const eName = this.str(dv.getUint32(e, true), e);
+          let value: bigint;
+          if (wide) {
+            const raw = (BigInt(dv.getUint32(e + 8, true)) << 32n) | BigInt(dv.getUint32(e + 4, true));
+            value = kflag ? BigInt.asIntN(64, raw) : raw;
+          } else {
+            value = kflag ? BigInt(dv.getInt32(e + 4, true)) : BigInt(dv.getUint32(e + 4, true));
+          }
+          values[i] = { name: eName, value };
+        }
+        if (![1, 2, 4, 8].includes(sizeOrType)) throw new FormatError(this.source, `enum ${name} has size ${sizeOrType}`, { offset: p + 8 });
+        return { kind: 'enum', id, name, size: sizeOrType, signed: kflag, values };
+      }
+      case BtfKind.FWD:
+        return { kind: 'fwd', id, name, union: kflag };
+      case BtfKind.TYPEDEF:
+        return { kind: 'typedef', id, name, target: this.ref(sizeOrType, p + 8) };
+      case BtfKind.VOLATILE:
+        return { kind: 'volatile', id, name: '', target: this.ref(sizeOrType, p + 8) };
+      case BtfKind.CONST:
+        return { kind: 'const', id, name: '', target: this.ref(sizeOrType, p + 8) };
+      case BtfKind.RESTRICT:
+        return { kind: 'restrict', id, name: '', target: this.ref(sizeOrType, p + 8) };
+      case BtfKind.TYPE_TAG:
+        return { kind: 'type_tag', id, name, target: this.ref(sizeOrType, p + 8) };
+      case BtfKind.FUNC:
+        return { kind: 'func', id, name, proto: this.ref(sizeOrType, p + 8), linkage: vlen };
+      case BtfKind.FUNC_PROTO: {
+        const params: { name: string; type: TypeId }[] = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const q = t + i * 8;
+          const pName = dv.getUint32(q, true);
+          params[i] = { name: pName ? this.str(pName, q) : '', type: this.ref(dv.getUint32(q + 4, true), q + 4) };
+        }
+        const variadic = vlen > 0 && params[vlen - 1]!.type === 0 && params[vlen - 1]!.name === '';
+        return { kind: 'func_proto', id, name: '', ret: this.ref(sizeOrType, p + 8), params, variadic };
+      }
+      case BtfKind.VAR:
+        return { kind: 'var', id, name, type: this.ref(sizeOrType, p + 8), linkage: dv.getUint32(t, true) };
+      case BtfKind.DATASEC: {
+        const vars: { type: TypeId; offset: number; size: number }[] = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const v = t + i * 12;
+          vars[i] = { type: this.ref(dv.getUint32(v, true), v), offset: dv.getUint32(v + 4, true), size: dv.getUint32(v + 8, true) };
+        }
+        return { kind: 'datasec', id, name, size: sizeOrType, vars };
+      }
+      case BtfKind.FLOAT:
+        if (![2, 4, 8, 12, 16].includes(sizeOrType)) throw new FormatError(this.source, `float ${name} has size ${sizeOrType}`, { offset: p + 8 });
+        return { kind: 'float', id, name, size: sizeOrType };
+      case BtfKind.DECL_TAG:
+        return { kind: 'decl_tag', id, name, target: this.ref(sizeOrType, p + 8), component: dv.getInt32(t, true) };
+      default:
+        throw new FormatError(this.source, `type ${id} has unknown BTF kind ${kind}`, { offset: p + 4 });
+    }
+  }
+}
+
+const VOID: Type = { kind: 'void', id: 0, name: 'void' };
+
+/** Parses a BTF blob (vmlinux, or a module's split BTF with `opts.base`). */
+export function parseBtf(bytes: Uint8Array, opts: BtfParseOptions = {}): BtfTypes {
+  return new BtfTypes(bytes, opts);
+}
+
+/** Parses a BTF blob and wraps it in a TypeDb. */
+export function btfTypeDb(bytes: Uint8Array, opts: BtfParseOptions = {}): TypeDb {
+  return new TypeDb(parseBtf(bytes, opts));
+}

@@ -1,0 +1,100 @@
+/**
+ * Where vmlinux BTF comes from: guest memory (`__start_BTF`…`__stop_BTF`,
+ * found through kallsyms), a `/sys/kernel/btf/vmlinux` copy, a vmlinux ELF's
+ * `.BTF` section, or a vmlinuz (bzImage) whose payload we decompress.
+ */
+import { readFileSync } from 'node:fs';
+import { FormatError, ProfileError, SourceError } from '../../core/errors.js';
+import { BTF_HEADER_MIN, BTF_MAGIC, BtfTypes, parseBtfHeader, type BtfParseOptions } from '../btf.js';
+import { lookupSymbol, type SymbolLookup } from '../globals.js';
+import { elfSection, extractVmlinux, isBzImage, isElf } from '../vmlinux.js';
+
+/** A kernel virtual address space (engineer h4's AddressSpace satisfies it). Throws FaultError. */
+export interface KernelMemory {
+  read(va: bigint, len: number): Uint8Array;
+}
+
+
+/** Largest BTF blob we accept from memory: kernels carry 3–5 MiB. */
+export const MAX_BTF_BYTES = 64 << 20;
+
+/**
+ * Reads vmlinux BTF from guest memory between `start` and `stop` (the
+ * `__start_BTF`/`__stop_BTF` symbols). Checks the magic, hdr_len 24 and that
+ * the header's sections fill exactly the span between the symbols.
+ */
+export function btfFromMemory(mem: KernelMemory, start: bigint, stop: bigint, opts: BtfParseOptions = {}): BtfTypes {
+  const source = opts.source ?? 'btf:memory';
+  const span = stop - start;
+  if (span < BigInt(BTF_HEADER_MIN) || span > BigInt(MAX_BTF_BYTES)) {
+    throw new ProfileError(`__stop_BTF - __start_BTF = ${span} bytes is not a plausible BTF size`, {
+      symbol: '__start_BTF',
+      tried: [source],
+    });
+  }
+  const head = mem.read(start, BTF_HEADER_MIN);
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (dv.getUint16(0, true) !== BTF_MAGIC) {
+    throw new FormatError(source, `no BTF magic at __start_BTF 0x${start.toString(16)} (found 0x${dv.getUint16(0, true).toString(16)})`, { offset: 0 });
+  }
+  if (dv.getUint32(4, true) !== BTF_HEADER_MIN) {
+    throw new FormatError(source, `vmlinux BTF at 0x${start.toString(16)} has hdr_len ${dv.getUint32(4, true)}, expected 24`, { offset: 4 });
+  }
+  const bytes = mem.read(start, Number(span));
+  const h = parseBtfHeader(bytes, source);
+  if (h.totalLen !== bytes.length) {
+    throw new FormatError(source, `BTF header describes ${h.totalLen} bytes but __start_BTF..__stop_BTF spans ${bytes.length}`, { offset: 8 });
+  }
+  return new BtfTypes(bytes, { ...opts, source });
+}
+
+/** vmlinux BTF from guest memory, located through the kernel symbol table. */
+export function btfFromKernelSymbols(mem: KernelMemory, symbols: SymbolLookup, opts: BtfParseOptions = {}): BtfTypes {
+  const start = lookupSymbol(symbols, '__start_BTF');
+  const stop = lookupSymbol(symbols, '__stop_BTF');
+  if (start === undefined || stop === undefined) {
+    throw new ProfileError('the kernel has no __start_BTF/__stop_BTF symbols (built without CONFIG_DEBUG_INFO_BTF)', {
+      symbol: start === undefined ? '__start_BTF' : '__stop_BTF',
+      tried: ['kallsyms'],
+      hint: 'give a Volatility ISF for this kernel with --profile FILE',
+    });
+  }
+  return btfFromMemory(mem, start, stop, opts);
+}
+
+export type BtfFileKind = 'btf' | 'elf' | 'bzImage';
+
+/**
+ * BTF from file bytes: a raw BTF blob (`/sys/kernel/btf/vmlinux`), an ELF
+ * with a `.BTF` section (vmlinux or a module .ko, whose split BTF needs
+ * `opts.base`), or a bzImage.
+ */
+export function btfFromFileBytes(bytes: Uint8Array, opts: BtfParseOptions & { source: string }): { btf: BtfTypes; kind: BtfFileKind } {
+  const source = opts.source;
+  if (bytes.length >= 2 && bytes[0] === 0x9f && bytes[1] === 0xeb) return { btf: new BtfTypes(bytes, opts), kind: 'btf' };
+  if (isElf(bytes)) return { btf: new BtfTypes(needBtfSection(bytes, source), opts), kind: 'elf' };
+  if (isBzImage(bytes)) return { btf: new BtfTypes(needBtfSection(extractVmlinux(bytes, source), source), opts), kind: 'bzImage' };
+  throw new FormatError(source, 'neither BTF, an ELF with a .BTF section, nor a bzImage', { offset: 0 });
+}
+
+/** Loads BTF from a file (see btfFromFileBytes); errors name the path. */
+export function loadBtfFile(path: string, opts: BtfParseOptions = {}): BtfTypes {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new SourceError('file', path, (e as Error).message, { cause: e });
+  }
+  return btfFromFileBytes(bytes, { ...opts, source: opts.source ?? `btf:${path}` }).btf;
+}
+
+function needBtfSection(elf: Uint8Array, source: string): Uint8Array {
+  const s = elfSection(elf, '.BTF', source);
+  if (!s || s.length === 0) {
+    throw new ProfileError(`${source} has no .BTF section (kernel built without CONFIG_DEBUG_INFO_BTF)`, {
+      tried: [source],
+      hint: 'give a Volatility ISF for this kernel with --profile FILE',
+    });
+  }
+  return s;
+}

@@ -1,0 +1,466 @@
+/**
+ * SymbolTable: the kernel's symbols (name, address, type letter, module) in a
+ * compact columnar form. 167k symbols cost a few MB: all names live in one
+ * Latin-1 string with a start-offset column, addresses in a BigUint64Array,
+ * and name lookup goes through an open-addressing hash over indices instead
+ * of a Map of 167k strings.
+ *
+ * Two orders matter: table order (the order the source listed them, which for
+ * kallsyms is /proc/kallsyms order) and address order (for nameOf / iteration).
+ */
+import { ProfileError } from '../core/errors.js';
+
+export interface KernelSymbol {
+  readonly name: string;
+  readonly address: bigint;
+  /** nm-style type letter: 'T' global text, 't' local text, 'D', 'd', 'B', 'R', 'A', 'W', … */
+  readonly type: string;
+  /** Module name; undefined for the core kernel. */
+  readonly module?: string;
+}
+
+export interface SymbolAt {
+  readonly name: string;
+  /** va - symbol address. */
+  readonly offset: bigint;
+  readonly symbol: KernelSymbol;
+}
+
+/** The column form a decoder hands over; `build()` of SymbolTableBuilder produces it too. */
+export interface SymbolColumns {
+  /** All names concatenated (Latin-1 / one byte per char). */
+  readonly names: string;
+  /** The same names as Latin-1 bytes, when the producer has them (hashing bytes is faster). */
+  readonly nameBytes?: Uint8Array;
+  /** Start of name i in `names`; length count+1 (the last entry is names.length). */
+  readonly nameStarts: Uint32Array;
+  readonly addresses: BigUint64Array;
+  /** Type letter char codes. */
+  readonly types: Uint8Array;
+  /** Index into `moduleNames` plus one; 0 = core kernel. Absent: all core. */
+  readonly modules?: Uint16Array;
+  readonly moduleNames?: readonly string[];
+}
+
+const EMPTY = 0xffffffff;
+
+/** 32-bit FNV-1a over the char codes of s[start, end). */
+function hashRange(s: string, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** The same hash over bytes b[start, end) (equal for Latin-1 text). */
+function hashBytes(b: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+function isGlobalType(code: number): boolean {
+  return code >= 0x41 && code <= 0x5a; // 'A'..'Z'
+}
+
+export class SymbolTable {
+  /** Where the symbols came from, e.g. 'kallsyms:memory (vmcoreinfo addresses)' or 'System.map:/path'. */
+  readonly source: string;
+  readonly #names: string;
+  readonly #starts: Uint32Array;
+  readonly #addrs: BigUint64Array;
+  readonly #types: Uint8Array;
+  readonly #modules: Uint16Array | undefined;
+  readonly #moduleNames: readonly string[];
+  /** Table indices sorted by (address, table index). */
+  readonly #byAddr: Uint32Array;
+  /** Addresses in address order (a copy, so the binary search reads one array). */
+  readonly #sortedAddrs: BigUint64Array;
+  readonly #nameBytes: Uint8Array | undefined;
+  /** Hash slots: table index of one symbol per distinct name, or EMPTY (built lazily). */
+  #slots: Uint32Array | undefined;
+  /** Next symbol (table index) with the same name, or EMPTY. */
+  #sameName: Uint32Array | undefined;
+
+  constructor(columns: SymbolColumns, source: string) {
+    const n = columns.addresses.length;
+    if (columns.nameStarts.length !== n + 1 || columns.types.length !== n || (columns.modules && columns.modules.length !== n))
+      throw new ProfileError(`symbol columns from ${source} disagree in length (${n} addresses)`);
+    this.source = source;
+    this.#names = columns.names;
+    this.#starts = columns.nameStarts;
+    this.#addrs = columns.addresses;
+    this.#types = columns.types;
+    this.#modules = columns.modules;
+    this.#moduleNames = columns.moduleNames ?? [];
+
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    const addrs = this.#addrs;
+    // Already sorted is the common case (kallsyms, System.map); skip the sort then.
+    let sorted = true;
+    for (let i = 1; i < n && sorted; i++) if (addrs[i]! < addrs[i - 1]!) sorted = false;
+    if (!sorted) order.sort((a, b) => (addrs[a]! < addrs[b]! ? -1 : addrs[a]! > addrs[b]! ? 1 : a - b));
+    this.#byAddr = order;
+    if (sorted) this.#sortedAddrs = addrs;
+    else {
+      this.#sortedAddrs = new BigUint64Array(n);
+      for (let i = 0; i < n; i++) this.#sortedAddrs[i] = addrs[order[i]!]!;
+    }
+
+    this.#nameBytes = columns.nameBytes?.length === this.#names.length ? columns.nameBytes : undefined;
+  }
+
+  /** Builds the name index on first use (decoding alone does not pay for it). */
+  #index(): { slots: Uint32Array; sameName: Uint32Array } {
+    if (this.#slots && this.#sameName) return { slots: this.#slots, sameName: this.#sameName };
+    const n = this.count;
+    let size = 16;
+    while (size < n * 2) size <<= 1;
+    const slots = new Uint32Array(size).fill(EMPTY);
+    const sameName = new Uint32Array(n).fill(EMPTY);
+    const mask = size - 1;
+    const names = this.#names;
+    const bytes = this.#nameBytes;
+    const starts = this.#starts;
+    // Insert in reverse so each chain lists symbols in table order.
+    for (let i = n - 1; i >= 0; i--) {
+      const s = starts[i]!;
+      const e = starts[i + 1]!;
+      let slot = (bytes ? hashBytes(bytes, s, e) : hashRange(names, s, e)) & mask;
+      for (;;) {
+        const j = slots[slot]!;
+        if (j === EMPTY) {
+          slots[slot] = i;
+          break;
+        }
+        if (this.#sameEntries(j, s, e)) {
+          sameName[i] = j;
+          slots[slot] = i;
+          break;
+        }
+        slot = (slot + 1) & mask;
+      }
+    }
+    this.#slots = slots;
+    this.#sameName = sameName;
+    return { slots, sameName };
+  }
+
+  /** True when entry j's name equals names[start, end). */
+  #sameEntries(j: number, start: number, end: number): boolean {
+    const js = this.#starts[j]!;
+    const len = end - start;
+    if (this.#starts[j + 1]! - js !== len) return false;
+    const b = this.#nameBytes;
+    if (b) {
+      for (let k = 0; k < len; k++) if (b[js + k] !== b[start + k]) return false;
+      return true;
+    }
+    const names = this.#names;
+    for (let k = 0; k < len; k++) if (names.charCodeAt(js + k) !== names.charCodeAt(start + k)) return false;
+    return true;
+  }
+
+  #nameEqualsIndex(j: number, s: string, start: number, end: number): boolean {
+    const js = this.#starts[j]!;
+    const len = end - start;
+    if (this.#starts[j + 1]! - js !== len) return false;
+    const names = this.#names;
+    for (let k = 0; k < len; k++) if (names.charCodeAt(js + k) !== s.charCodeAt(start + k)) return false;
+    return true;
+  }
+
+  /** Table index of the first symbol named `name` (in table order), or -1. */
+  #find(name: string): number {
+    const { slots } = this.#index();
+    const mask = slots.length - 1;
+    let slot = hashRange(name, 0, name.length) & mask;
+    for (;;) {
+      const j = slots[slot]!;
+      if (j === EMPTY) return -1;
+      if (this.#nameEqualsIndex(j, name, 0, name.length)) return j;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  get count(): number {
+    return this.#addrs.length;
+  }
+
+  nameAt(i: number): string {
+    return this.#names.slice(this.#starts[i]!, this.#starts[i + 1]!);
+  }
+
+  addressAt(i: number): bigint {
+    return this.#addrs[i]!;
+  }
+
+  typeAt(i: number): string {
+    return String.fromCharCode(this.#types[i]!);
+  }
+
+  moduleAt(i: number): string | undefined {
+    const m = this.#modules?.[i] ?? 0;
+    return m === 0 ? undefined : this.#moduleNames[m - 1];
+  }
+
+  /** The symbol at table index i. */
+  at(i: number): KernelSymbol {
+    if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`symbol index ${i} outside 0..${this.count - 1}`);
+    const module = this.moduleAt(i);
+    const sym: KernelSymbol = { name: this.nameAt(i), address: this.#addrs[i]!, type: this.typeAt(i) };
+    return module === undefined ? sym : { ...sym, module };
+  }
+
+  has(name: string): boolean {
+    return this.#find(name) >= 0;
+  }
+
+  /** Table indices of every symbol with this name, in table order. */
+  indicesOf(name: string): number[] {
+    const out: number[] = [];
+    const first = this.#find(name);
+    if (first < 0) return out;
+    const { sameName } = this.#index();
+    for (let j = first; j !== EMPTY && out.length <= this.count; j = sameName[j]!) out.push(j);
+    return out;
+  }
+
+  /** Every symbol with this name (static symbols repeat), in table order. */
+  all(name: string): KernelSymbol[] {
+    return this.indicesOf(name).map((i) => this.at(i));
+  }
+
+  /**
+   * The symbol a name means: the first global (upper-case type) of that name,
+   * else the first of any type. Core-kernel symbols win over module ones.
+   */
+  get(name: string): KernelSymbol | undefined {
+    const i = this.#preferred(name);
+    return i < 0 ? undefined : this.at(i);
+  }
+
+  #preferred(name: string): number {
+    const idx = this.indicesOf(name);
+    if (idx.length <= 1) return idx.length ? idx[0]! : -1;
+    const rank = (i: number) => ((this.#modules?.[i] ?? 0) === 0 ? 0 : 2) + (isGlobalType(this.#types[i]!) ? 0 : 1);
+    let best = idx[0]!;
+    for (const i of idx) if (rank(i) < rank(best)) best = i;
+    return best;
+  }
+
+  /** The address of `name`; throws a ProfileError naming the symbol and this table's source. */
+  address(name: string): bigint {
+    const i = this.#preferred(name);
+    if (i < 0)
+      throw new ProfileError(`symbol ${name} not found among ${this.count} symbols`, {
+        symbol: name,
+        tried: [this.source],
+        hint: 'check the spelling, or give a profile that has it with --profile',
+      });
+    return this.#addrs[i]!;
+  }
+
+  /** Like address() but undefined when absent. */
+  tryAddress(name: string): bigint | undefined {
+    const i = this.#preferred(name);
+    return i < 0 ? undefined : this.#addrs[i]!;
+  }
+
+  /**
+   * The symbol containing `va`: the last one at or below it (among equal
+   * addresses, a global one, then the first in table order). Undefined below
+   * the first symbol, above the last one, or farther than `maxOffset`.
+   */
+  nameOf(va: bigint, maxOffset?: bigint): SymbolAt | undefined {
+    const sorted = this.#sortedAddrs;
+    const n = sorted.length;
+    if (n === 0 || va < sorted[0]! || va > sorted[n - 1]!) return undefined;
+    // Last position with address <= va.
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (sorted[mid]! <= va) lo = mid;
+      else hi = mid - 1;
+    }
+    const addr = sorted[lo]!;
+    let first = lo;
+    while (first > 0 && sorted[first - 1] === addr) first--;
+    let pick = this.#byAddr[first]!;
+    for (let k = first; k <= lo; k++) {
+      const i = this.#byAddr[k]!;
+      if (isGlobalType(this.#types[i]!)) {
+        pick = i;
+        break;
+      }
+    }
+    const offset = va - addr;
+    if (maxOffset !== undefined && offset > maxOffset) return undefined;
+    const symbol = this.at(pick);
+    return { name: symbol.name, offset, symbol };
+  }
+
+  /** Formats va as `name+0xoff` (or plain hex when no symbol holds it). */
+  describe(va: bigint, maxOffset?: bigint): string {
+    const at = this.nameOf(va, maxOffset);
+    if (!at) return `0x${va.toString(16)}`;
+    return at.offset === 0n ? at.name : `${at.name}+0x${at.offset.toString(16)}`;
+  }
+
+  /** Table indices whose name matches a glob (`*`, `?`, `[...]`), a `/regex/flags` string, or a RegExp. */
+  searchIndices(pattern: string | RegExp): number[] {
+    const re = toRegExp(pattern);
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) {
+      re.lastIndex = 0;
+      if (re.test(this.nameAt(i))) out.push(i);
+    }
+    return out;
+  }
+
+  /** Symbols matching a pattern (see searchIndices), in table order. */
+  search(pattern: string | RegExp): KernelSymbol[] {
+    return this.searchIndices(pattern).map((i) => this.at(i));
+  }
+
+  /** Table order (for kallsyms: /proc/kallsyms order). */
+  *entries(): IterableIterator<KernelSymbol> {
+    for (let i = 0; i < this.count; i++) yield this.at(i);
+  }
+
+  /** Table indices in address order (ties in table order). */
+  addressOrder(): Uint32Array {
+    return this.#byAddr;
+  }
+
+  /** Address order. */
+  *byAddress(): IterableIterator<KernelSymbol> {
+    for (let k = 0; k < this.#byAddr.length; k++) yield this.at(this.#byAddr[k]!);
+  }
+
+  [Symbol.iterator](): IterableIterator<KernelSymbol> {
+    return this.byAddress();
+  }
+
+  /** A new table with every address moved by `delta` (a KASLR shift), same names and order. */
+  shifted(delta: bigint, source = `${this.source} shifted by ${delta < 0n ? '-' : ''}0x${(delta < 0n ? -delta : delta).toString(16)}`): SymbolTable {
+    const n = this.count;
+    const addrs = new BigUint64Array(n);
+    for (let i = 0; i < n; i++) addrs[i] = BigInt.asUintN(64, this.#addrs[i]! + delta);
+    return new SymbolTable({ ...this.columns(), addresses: addrs }, source);
+  }
+
+  /** The underlying columns (shared, do not modify). */
+  columns(): SymbolColumns {
+    const c: SymbolColumns = {
+      names: this.#names,
+      nameStarts: this.#starts,
+      addresses: this.#addrs,
+      types: this.#types,
+      ...(this.#nameBytes ? { nameBytes: this.#nameBytes } : {}),
+    };
+    return this.#modules ? { ...c, modules: this.#modules, moduleNames: this.#moduleNames } : c;
+  }
+
+  /** Rough bytes held by this table (for the memory budget). */
+  byteSize(): number {
+    return (
+      this.#names.length +
+      this.#starts.byteLength +
+      this.#addrs.byteLength +
+      this.#types.byteLength +
+      (this.#modules?.byteLength ?? 0) +
+      this.#byAddr.byteLength +
+      (this.#sortedAddrs === this.#addrs ? 0 : this.#sortedAddrs.byteLength) +
+      (this.#nameBytes?.byteLength ?? 0) +
+      (this.#slots?.byteLength ?? 0) +
+      (this.#sameName?.byteLength ?? 0)
+    );
+  }
+}
+
+/** Turns a glob, a `/regex/flags` string or a RegExp into an anchored-as-appropriate RegExp. */
+export function toRegExp(pattern: string | RegExp): RegExp {
+  if (pattern instanceof RegExp) return new RegExp(pattern.source, pattern.flags.replace('g', '').replace('y', ''));
+  const m = /^\/(.*)\/([a-z]*)$/s.exec(pattern);
+  if (m) {
+    try {
+      return new RegExp(m[1]!, m[2]!.replace(/[gy]/g, ''));
+    } catch (e) {
+      throw new ProfileError(`bad regular expression ${pattern}: ${(e as Error).message}`);
+    }
+  }
+  return globToRegExp(pattern);
+}
+
+/** Glob to an anchored RegExp: `*` any run, `?` one char, `[...]`/`[!...]` classes; everything else literal. */
+export function globToRegExp(glob: string): RegExp {
+  let src = '^';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') src += '.*';
+    else if (c === '?') src += '.';
+    else if (c === '[') {
+      const close = glob.indexOf(']', i + 2);
+      if (close < 0) {
+        src += '\\[';
+        continue;
+      }
+      let body = glob.slice(i + 1, close);
+      const negate = body.startsWith('!') || body.startsWith('^');
+      if (negate) body = body.slice(1);
+      src += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
+      i = close;
+    } else src += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
+  }
+  return new RegExp(src + '$', 's');
+}
+
+/** Collects symbols one at a time (System.map, tests) and builds a SymbolTable. */
+export class SymbolTableBuilder {
+  #parts: string[] = [];
+  #starts: number[] = [0];
+  #length = 0;
+  #addrs: bigint[] = [];
+  #types: number[] = [];
+  #modules: number[] = [];
+  #moduleIds = new Map<string, number>();
+  #anyModule = false;
+
+  get count(): number {
+    return this.#addrs.length;
+  }
+
+  add(name: string, address: bigint, type: string, module?: string): this {
+    if (/[^\x00-\xff]/.test(name)) throw new ProfileError(`symbol name ${JSON.stringify(name)} is not Latin-1`);
+    this.#parts.push(name);
+    this.#length += name.length;
+    this.#starts.push(this.#length);
+    this.#addrs.push(BigInt.asUintN(64, address));
+    this.#types.push(type.length ? type.charCodeAt(0) & 0xff : 0x3f);
+    let m = 0;
+    if (module !== undefined) {
+      m = this.#moduleIds.get(module) ?? 0;
+      if (m === 0) {
+        m = this.#moduleIds.size + 1;
+        if (m > 0xffff) throw new ProfileError('more than 65535 modules in one symbol table');
+        this.#moduleIds.set(module, m);
+      }
+      this.#anyModule = true;
+    }
+    this.#modules.push(m);
+    return this;
+  }
+
+  build(source: string): SymbolTable {
+    const cols: SymbolColumns = {
+      names: this.#parts.join(''),
+      nameStarts: Uint32Array.from(this.#starts),
+      addresses: BigUint64Array.from(this.#addrs),
+      types: Uint8Array.from(this.#types),
+    };
+    if (!this.#anyModule) return new SymbolTable(cols, source);
+    return new SymbolTable({ ...cols, modules: Uint16Array.from(this.#modules), moduleNames: [...this.#moduleIds.keys()] }, source);
+  }
+}

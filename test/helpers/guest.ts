@@ -1,0 +1,63 @@
+/**
+ * Shared lab guests for *.guest.test.ts files. A guest is named after its
+ * configuration (prefix `t-`), booted by the first test that asks for it and
+ * reused by every later test file and process (labUp's per-name lock makes
+ * concurrent callers wait for one boot). The test runner calls
+ * stopTestGuests() once at the end.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { labDown, labList, labUp, readGroundTruth, type ExtraModuleFile, type GroundTruth, type LabCpu, type LabGuest } from '../../src/lab/index.js';
+
+export interface SharedGuestOptions {
+  /** Kernel spec (default '6.1'). */
+  kernel?: string;
+  /** MiB (default 256). */
+  memory?: number;
+  cpu?: LabCpu;
+  /** Out-of-tree modules to load; they become part of the guest's name. */
+  extraModules?: readonly ExtraModuleFile[];
+}
+
+export interface SharedGuest {
+  guest: LabGuest;
+  truth: GroundTruth;
+}
+
+/** The deterministic name of the shared guest for these options. */
+export function sharedGuestName(opts: SharedGuestOptions = {}): string {
+  const kernel = (opts.kernel ?? '6.1').replace(/^linux-image-/, '').replace(/[^A-Za-z0-9_.-]/g, '_');
+  const memory = opts.memory ?? 256;
+  let name = `t-${kernel}-m${memory}${opts.cpu === 'max' ? '-max' : ''}`;
+  if (opts.extraModules?.length) {
+    const h = crypto.createHash('sha256');
+    for (const m of opts.extraModules) h.update(m.path).update('\0').update(m.params ?? '').update('\0').update(fs.readFileSync(m.path));
+    name += `-x${h.digest('hex').slice(0, 8)}`;
+  }
+  return name.slice(0, 48);
+}
+
+/** Boots (or reuses) the shared guest for these options and returns it with its ground truth. */
+export async function sharedGuest(opts: SharedGuestOptions = {}): Promise<SharedGuest> {
+  const guest = await labUp({
+    name: sharedGuestName(opts),
+    kernel: opts.kernel ?? '6.1',
+    memory: opts.memory ?? 256,
+    cpu: opts.cpu ?? 'default',
+    gdb: true,
+    reuse: true,
+    ...(opts.extraModules ? { extraModules: opts.extraModules } : {}),
+  });
+  return { guest, truth: readGroundTruth(guest) };
+}
+
+/** Stops every shared test guest (names starting with `t-`). Returns the names stopped. */
+export async function stopTestGuests(): Promise<string[]> {
+  const stopped: string[] = [];
+  for (const { guest, alive } of labList()) {
+    if (!guest.name.startsWith('t-')) continue;
+    if (alive) await labDown(guest.name);
+    stopped.push(guest.name);
+  }
+  return stopped;
+}

@@ -1,0 +1,114 @@
+/**
+ * Boots (or reuses) the default lab guest and checks that the lab delivers
+ * what every other guest test relies on: a live QEMU with shared RAM and QMP,
+ * and a ground truth that holds the whole scenario.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { before, test } from 'node:test';
+import { QmpClient } from '../../src/qemu/qmp.js';
+import { findGuest, labList, processByComm, SCENARIO, SCENARIO_ARGS, SCENARIO_ENV, SCENARIO_FILES, SCENARIO_NET, socketInodes, type GroundTruth, type LabGuest } from '../../src/lab/index.js';
+import { sharedGuest } from '../helpers/guest.js';
+
+let guest: LabGuest;
+let truth: GroundTruth;
+
+before(async () => {
+  ({ guest, truth } = await sharedGuest({ kernel: '6.1' }));
+}, { timeout: 600_000 });
+
+test('the guest runs, is listed, and its RAM file has the configured size', () => {
+  assert.equal(findGuest(guest.name)?.pid, guest.pid);
+  assert.ok(labList().some((e) => e.guest.name === guest.name && e.alive));
+  assert.equal(fs.statSync(guest.shmPath).size, guest.memoryMiB * 1024 * 1024);
+  assert.equal(guest.accel, 'tcg', 'this host has no usable hardware virtualization');
+  assert.ok(guest.gdbPort && guest.gdbPort > 0);
+});
+
+test('both QMP sockets answer and the VM is running', async () => {
+  for (const sock of [guest.qmpSocket, guest.labQmpSocket]) {
+    const qmp = await QmpClient.connect(sock);
+    try {
+      const st = await qmp.execute<{ status: string; running: boolean }>('query-status');
+      assert.equal(st.running, true);
+    } finally {
+      await qmp.close();
+    }
+  }
+});
+
+test('the kernel facts agree with the package that was booted', () => {
+  assert.equal(truth.release, guest.kernel.release);
+  assert.ok(truth.banner.startsWith(`Linux version ${guest.kernel.release} `));
+  assert.match(truth.cmdline, /console=ttyS0/);
+  assert.ok(truth.kallsyms.coreCount > 50_000, `core symbols ${truth.kallsyms.coreCount}`);
+  assert.match(truth.kallsyms.coreSha256, /^[0-9a-f]{64}$/);
+  for (const s of ['init_task', 'linux_banner', 'init_top_pgt', '_text', 'page_offset_base', '__start_BTF', '__stop_BTF', 'init_net', 'modules', 'sys_call_table', 'idt_table', 'init_uts_ns', 'prb']) {
+    assert.ok(truth.kallsyms.spots[s], `spot ${s}`);
+  }
+  assert.ok(truth.kallsyms.spots['__stop_BTF']!.address > truth.kallsyms.spots['__start_BTF']!.address);
+  assert.ok(truth.vmcoreinfo && truth.vmcoreinfo.size > 0);
+  assert.equal(truth.fwCfgVmcoreinfo?.paddr, truth.vmcoreinfo!.paddr, 'qemu_fw_cfg published the vmcoreinfo note to QEMU');
+  assert.ok(truth.dmesg.length > 10 && truth.dmesg.every((l) => l.time !== undefined));
+  assert.deepEqual(truth.warnings, []);
+});
+
+test('the RAM file is the guest RAM: it holds the banner the guest printed', () => {
+  const ram = fs.readFileSync(guest.shmPath);
+  assert.ok(ram.indexOf(Buffer.from(truth.banner)) >= 0);
+});
+
+test('scenario processes exist with the promised identities', () => {
+  const byComm = (c: string) => {
+    const p = processByComm(truth, c);
+    assert.ok(p, `process ${c}`);
+    return p;
+  };
+  assert.equal(byComm(SCENARIO.init).pid, 1);
+  assert.deepEqual(byComm(SCENARIO.user).uid, [1000, 1000, 1000, 1000]);
+  const args = byComm(SCENARIO.args);
+  assert.deepEqual(args.cmdline, [...SCENARIO_ARGS]);
+  assert.deepEqual(truth.details.get(args.pid)?.environ, [...SCENARIO_ENV]);
+  const files = byComm(SCENARIO.files);
+  const fd7 = truth.details.get(files.pid)!.fds.find((f) => f.fd === SCENARIO_FILES.dataFd);
+  assert.equal(fd7?.target, SCENARIO_FILES.dataPath);
+  assert.equal(fd7?.pos, 4);
+  const maps = truth.details.get(files.pid)!.maps;
+  assert.ok(maps.some((m) => m.path === SCENARIO_FILES.dataPath));
+  assert.ok(maps.some((m) => m.perms.startsWith('rwx') && m.path === ''));
+  const threads = byComm(SCENARIO.threads);
+  assert.equal(threads.threads.length, 4);
+  assert.deepEqual(threads.threads.map((t) => t.comm).sort(), ['vmi-threads', 'vmi-worker-1', 'vmi-worker-2', 'vmi-worker-3']);
+  const ns = byComm(SCENARIO.ns);
+  assert.notEqual(truth.details.get(ns.pid)!.ns['net'], truth.details.get(1)?.ns['net'] ?? truth.details.get(args.pid)!.ns['net']);
+  assert.deepEqual(truth.details.get(ns.pid)!.cgroup, ['0::/vmi-container']);
+  assert.ok(truth.processes.filter((p) => p.kthread).length > 10);
+});
+
+test('sockets: v4 and v6 listeners, established pairs, udp, raw, unix', () => {
+  const listen4 = truth.net.tcp.find((s) => s.localPort === SCENARIO_NET.tcp4Port && s.stateName === 'LISTEN');
+  assert.equal(listen4?.localAddress, '0.0.0.0');
+  const listen6 = truth.net.tcp6.find((s) => s.localPort === SCENARIO_NET.tcp6Port && s.stateName === 'LISTEN');
+  assert.equal(listen6?.localAddress, '::');
+  assert.equal(truth.net.tcp.filter((s) => s.stateName === 'ESTABLISHED').length, 2);
+  assert.equal(truth.net.tcp6.filter((s) => s.stateName === 'ESTABLISHED' && s.localAddress === '::1').length, 2);
+  assert.ok(truth.net.udp.some((s) => s.localPort === SCENARIO_NET.udp4Port));
+  assert.ok(truth.net.udp6.some((s) => s.localPort === SCENARIO_NET.udp6Port));
+  assert.ok(truth.net.raw.length >= 1);
+  assert.ok(truth.net.unix.some((u) => u.path === SCENARIO_NET.unixPath && u.listening));
+  // Every inet socket of vmi-net appears in its fd table.
+  const net = processByComm(truth, SCENARIO.net)!;
+  const inodes = new Set(socketInodes(truth, net.pid));
+  assert.ok(inodes.has(listen4!.inode) && inodes.has(listen6!.inode));
+  assert.ok(truth.addresses.some((a) => a.ifname === 'dummy0' && a.address === SCENARIO_NET.dummyIpv4.split('/')[0]));
+});
+
+test('modules from the kernel package are loaded, and mounts are listed', () => {
+  const names = truth.modules.map((m) => m.name).sort();
+  assert.deepEqual(names, [...guest.modules].sort());
+  for (const m of truth.modules) assert.ok(m.address >= 0xffffffff00000000n, `${m.name} at a kernel address`);
+  assert.deepEqual(
+    truth.mounts.map((m) => m.mountPoint),
+    ['/', '/proc', '/sys', '/dev', '/tmp', '/run', '/sys/fs/cgroup'],
+  );
+});

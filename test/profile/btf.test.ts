@@ -1,0 +1,365 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FormatError, ProfileError, VmsightError } from '../../src/core/errors.js';
+import { BtfTypes, parseBtf, parseBtfHeader } from '../../src/profile/btf.js';
+import { btfFromFileBytes, btfFromMemory, btfFromKernelSymbols } from '../../src/profile/btf/sources.js';
+import { TypeDb } from '../../src/profile/types.js';
+import { BtfEncoder, kernelLikeBtf } from './btf-encoder.js';
+import { realVmlinuxBtf } from './real-btf.js';
+
+test('decodes every BTF kind', () => {
+  const e = new BtfEncoder();
+  const int = e.int('int', 4, { signed: true });
+  const chr = e.int('char', 1, { signed: true, char: true });
+  const bool = e.int('_Bool', 1, { bool: true });
+  const ptr = e.ptr(chr);
+  const arr = e.array(int, int, 7);
+  const st = e.struct('pair', 8, [
+    { name: 'a', type: int, bitOffset: 0 },
+    { name: 'b', type: int, bitOffset: 32 },
+  ]);
+  const un = e.union('either', 4, [
+    { name: 'i', type: int, bitOffset: 0 },
+    { name: 'c', type: chr, bitOffset: 0 },
+  ]);
+  const en = e.enum('color', 4, [
+    ['RED', 0],
+    ['BLUE', 7],
+  ]);
+  const fwd = e.fwd('opaque', true);
+  const td = e.typedef('myint', int);
+  const vol = e.volatile(int);
+  const cst = e.const(int);
+  const rst = e.restrict(ptr);
+  const proto = e.funcProto(int, [
+    ['x', int],
+    ['', 0],
+  ]);
+  const fn = e.func('do_thing', proto, 1);
+  const v = e.var('counter', int, 1);
+  const ds = e.datasec('.data..percpu', 64, [[v, 16, 4]]);
+  const fl = e.float('double', 8);
+  const dt = e.declTag('user', st, 1);
+  const tt = e.typeTag('rcu', ptr);
+  const e64 = e.enum64('big', 8, [
+    ['HUGE', 0xfedcba9876543210n],
+    ['ONE', 1n],
+  ]);
+  const b = parseBtf(e.build(), { source: 'test' });
+  assert.equal(b.count, e64 + 1);
+  assert.deepEqual(b.get(0), { kind: 'void', id: 0, name: 'void' });
+  assert.deepEqual(b.get(int), { kind: 'int', id: int, name: 'int', size: 4, signed: true, char: false, bool: false, bits: 32, bitOffset: 0 });
+  assert.equal((b.get(chr) as { char: boolean }).char, true);
+  assert.equal((b.get(bool) as { bool: boolean }).bool, true);
+  assert.deepEqual(b.get(ptr), { kind: 'pointer', id: ptr, name: '', target: chr });
+  assert.deepEqual(b.get(arr), { kind: 'array', id: arr, name: '', elem: int, length: 7 });
+  assert.deepEqual(b.get(st), {
+    kind: 'struct',
+    id: st,
+    name: 'pair',
+    size: 8,
+    members: [
+      { name: 'a', type: int, bitOffset: 0, bitSize: 0 },
+      { name: 'b', type: int, bitOffset: 32, bitSize: 0 },
+    ],
+  });
+  assert.equal(b.get(un).kind, 'union');
+  assert.deepEqual((b.get(en) as { values: unknown }).values, [
+    { name: 'RED', value: 0n },
+    { name: 'BLUE', value: 7n },
+  ]);
+  assert.deepEqual(b.get(fwd), { kind: 'fwd', id: fwd, name: 'opaque', union: true });
+  assert.deepEqual(b.get(td), { kind: 'typedef', id: td, name: 'myint', target: int });
+  assert.equal(b.get(vol).kind, 'volatile');
+  assert.equal(b.get(cst).kind, 'const');
+  assert.equal(b.get(rst).kind, 'restrict');
+  assert.deepEqual(b.get(proto), {
+    kind: 'func_proto',
+    id: proto,
+    name: '',
+    ret: int,
+    params: [
+      { name: 'x', type: int },
+      { name: '', type: 0 },
+    ],
+    variadic: true,
+  });
+  assert.deepEqual(b.get(fn), { kind: 'func', id: fn, name: 'do_thing', proto, linkage: 1 });
+  assert.deepEqual(b.get(v), { kind: 'var', id: v, name: 'counter', type: int, linkage: 1 });
+  assert.deepEqual(b.get(ds), { kind: 'datasec', id: ds, name: '.data..percpu', size: 64, vars: [{ type: v, offset: 16, size: 4 }] });
+  assert.deepEqual(b.get(fl), { kind: 'float', id: fl, name: 'double', size: 8 });
+  assert.deepEqual(b.get(dt), { kind: 'decl_tag', id: dt, name: 'user', target: st, component: 1 });
+  assert.deepEqual(b.get(tt), { kind: 'type_tag', id: tt, name: 'rcu', target: ptr });
+  assert.deepEqual((b.get(e64) as { values: unknown }).values, [
+    { name: 'HUGE', value: 0xfedcba9876543210n },
+    { name: 'ONE', value: 1n },
+  ]);
+  const db = new TypeDb(b);
+  assert.equal(db.typeName(ptr), 'char *');
+  assert.equal(db.declare(arr, 'xs'), 'int xs[7]');
+  assert.equal(db.typeName(fn), 'int do_thing(int x, ...)');
+  assert.equal(db.sizeOf(td), 4);
+  assert.equal(db.sizeOf(v), 4);
+  assert.deepEqual(b.lookup('counter'), [v]);
+});
+
+test('signed enum and enum64 values', () => {
+  const e = new BtfEncoder();
+  const en = e.enum('s', 4, [['NEG', -2]], true);
+  const e64 = e.enum64('s64', 8, [['MIN', -(2n ** 63n)]], true);
+  const b = parseBtf(e.build());
+  assert.equal((b.get(en) as unknown as { values: { value: bigint }[] }).values[0]!.value, -2n);
+  assert.equal((b.get(e64) as unknown as { values: { value: bigint }[] }).values[0]!.value, -(2n ** 63n));
+  const db = new TypeDb(b);
+  assert.equal(db.enumName(en, -2n), 'NEG');
+  assert.equal(db.enumName(en, 0xfffffffe), 'NEG'); // the same bits read unsigned
+});
+
+test('kind_flag bitfields and legacy INT-encoded bitfields give the same fields', () => {
+  const e = new BtfEncoder();
+  const uint = e.int('unsigned int', 4);
+  const kf = e.struct('kf', 4, [
+    { name: 'a', type: uint, bitOffset: 0, bitSize: 3 },
+    { name: 'b', type: uint, bitOffset: 3, bitSize: 5 },
+  ], true);
+  const legacyA = e.int('unsigned int', 4, { bits: 3 });
+  const legacyB = e.int('unsigned int', 4, { bits: 5, offset: 3 });
+  const legacy = e.struct('legacy', 4, [
+    { name: 'a', type: legacyA, bitOffset: 0 },
+    { name: 'b', type: legacyB, bitOffset: 0 },
+  ]);
+  const db = new TypeDb(parseBtf(e.build()));
+  for (const s of [kf, legacy]) {
+    const a = db.field(s, 'a');
+    const b = db.field(s, 'b');
+    assert.deepEqual([a.bitOffset, a.bitSize, a.offset], [0, 3, 0]);
+    assert.deepEqual([b.bitOffset, b.bitSize, b.offset], [3, 5, 0]);
+  }
+  assert.match(db.layout('kf'), /a:3;/);
+  assert.match(db.layout('legacy'), /b:5;/);
+});
+
+test('kernel-like fixture: names, anonymous members, bitfields', () => {
+  const { bytes, ids } = kernelLikeBtf();
+  const db = new TypeDb(parseBtf(bytes, { source: 'btf:fixture' }));
+  assert.equal(db.sizeOf('task_struct'), 80);
+  assert.equal(db.offsetOf('task_struct', 'prio'), 56);
+  assert.equal(db.offsetOf('task_struct', 'static_prio'), 60);
+  assert.equal(db.offsetOf('task_struct', 'tasks.prev'), 24);
+  assert.equal(db.offsetOf('task_struct', 'comm[3]'), 43);
+  assert.equal(db.field('task_struct', 'in_iowait').bitOffset, 97);
+  assert.equal(db.struct('list_head').id, ids.list_head); // definition preferred over the fwd
+  assert.equal(db.hasMember('task_struct', 'mm'), true);
+  assert.equal(db.hasMember('task_struct', 'mmap'), false);
+  assert.equal(db.hasMember('no_such_struct', 'x'), false);
+});
+
+test('split BTF continues ids and string offsets after its base', () => {
+  const base = new BtfEncoder();
+  const int = base.int('int', 4, { signed: true });
+  const lh = base.struct('list_head', 16, [{ name: 'next', type: base.ptr(0), bitOffset: 0 }]);
+  const baseBtf = parseBtf(base.build(), { source: 'btf:vmlinux' });
+  const split = new BtfEncoder({ count: baseBtf.count, strLen: baseBtf.stringBytes });
+  const mod = split.struct('hello_mod', 24, [
+    { name: 'count', type: int, bitOffset: 0 },
+    { name: 'list', type: lh, bitOffset: 64 },
+  ]);
+  const again = split.struct('list_head', 16, []); // a name both define
+  const b = parseBtf(split.build(), { source: 'btf:hello', base: baseBtf });
+  assert.equal(b.firstId, baseBtf.count);
+  assert.equal(mod, baseBtf.count);
+  assert.equal(b.get(int).name, 'int');
+  const db = new TypeDb(b);
+  assert.equal(db.offsetOf('hello_mod', 'list.next'), 8);
+  assert.deepEqual(b.lookup('list_head'), [lh, again]);
+  assert.equal(db.struct('list_head').id, lh);
+  // A split blob without its base cannot resolve base ids or strings.
+  assert.throws(() => parseBtf(split.build()).get(mod), FormatError);
+});
+
+test('header and record errors are FormatErrors naming the offset', () => {
+  const good = kernelLikeBtf().bytes;
+  const expectFormat = (bytes: Uint8Array, re: RegExp) => {
+    assert.throws(
+      () => {
+        const b = parseBtf(bytes, { source: 'blob' });
+        for (let i = 0; i < b.count; i++) b.get(i);
+      },
+      (e: unknown) => e instanceof FormatError && re.test(e.message) && e.file === 'blob',
+    );
+  };
+  expectFormat(good.subarray(0, 10), /too short/);
+  const be = new BtfEncoder();
+  be.int('int', 4);
+  expectFormat(be.build({ bigEndianMagic: true }), /big-endian/);
+  expectFormat(be.build({ version: 2 }), /version 2/);
+  expectFormat(good.subarray(0, good.length - 5), /truncated/);
+  const bad = Uint8Array.from(good);
+  bad[0] = 0;
+  expectFormat(bad, /not BTF/);
+  const unk = new BtfEncoder();
+  unk.raw(25, 0, 0);
+  expectFormat(unk.build(), /unknown BTF kind 25/);
+  const dangling = new BtfEncoder();
+  dangling.ptr(99);
+  expectFormat(dangling.build(), /type id 99 is out of range/);
+  const runaway = new BtfEncoder();
+  runaway.raw(4, 0xffff, 8); // struct claiming 65535 members
+  expectFormat(runaway.build(), /runs past the type section/);
+  const badName = new BtfEncoder();
+  badName.int('x', 4);
+  const blob = badName.build();
+  new DataView(blob.buffer).setUint32(24, 1_000_000, true);
+  expectFormat(blob, /string offset 1000000/);
+  try {
+    parseBtf(blob, { source: 'blob' }).get(1);
+  } catch (e) {
+    assert.ok(e instanceof FormatError && e.offset === 24);
+  }
+});
+
+test('btfFromMemory validates the span between __start_BTF and __stop_BTF', () => {
+  const { bytes } = kernelLikeBtf();
+  const base = 0xffffffff82000000n;
+  const mem = {
+    read(va: bigint, len: number) {
+      const o = Number(va - base);
+      if (o < 0 || o + len > bytes.length + 64) throw new Error('fault');
+      const out = new Uint8Array(len);
+      out.set(bytes.subarray(o, Math.min(o + len, bytes.length)));
+      return out;
+    },
+  };
+  const btf = btfFromMemory(mem, base, base + BigInt(bytes.length));
+  assert.equal(btf.source, 'btf:memory');
+  assert.equal(new TypeDb(btf).sizeOf('task_struct'), 80);
+  assert.throws(() => btfFromMemory(mem, base, base + BigInt(bytes.length) + 8n), /spans/);
+  assert.throws(() => btfFromMemory(mem, base + 4n, base + 100n), /no BTF magic/);
+  assert.throws(() => btfFromMemory(mem, base, base + 8n), ProfileError);
+  const syms = new Map([
+    ['__start_BTF', base],
+    ['__stop_BTF', base + BigInt(bytes.length)],
+  ]);
+  assert.equal(btfFromKernelSymbols(mem, { address: (n) => syms.get(n) }).localCount, kernelLikeBtf().bytes.length > 0 ? btf.localCount : 0);
+  assert.throws(
+    () => btfFromKernelSymbols(mem, { address: () => undefined }),
+    (e: unknown) => e instanceof ProfileError && e.symbol === '__start_BTF' && /--profile/.test(e.oneLine()),
+  );
+});
+
+test('btfFromFileBytes sniffs raw BTF and rejects other bytes', () => {
+  const { bytes } = kernelLikeBtf();
+  assert.equal(btfFromFileBytes(bytes, { source: 'x' }).kind, 'btf');
+  assert.throws(() => btfFromFileBytes(new Uint8Array(100), { source: 'x' }), FormatError);
+});
+
+/** Parses and decodes everything reachable; only VmsightErrors may escape. */
+function exercise(bytes: Uint8Array, maxTypes: number): 'ok' | 'error' {
+  try {
+    const b = parseBtf(bytes, { source: 'fuzz' });
+    const db = new TypeDb(b);
+    const n = Math.min(b.count, maxTypes);
+    for (let i = 0; i < n; i++) {
+      const t = db.get(i);
+      if ((t.kind === 'struct' || t.kind === 'union') && i % 7 === 0) {
+        try {
+          db.layout(i);
+          db.sizeOf(i);
+        } catch (e) {
+          if (!(e instanceof VmsightError)) throw e;
+        }
+      }
+    }
+    b.lookup('task_struct');
+    return 'ok';
+  } catch (e) {
+    if (e instanceof VmsightError) return 'error';
+    throw e;
+  }
+}
+
+/** Deterministic PRNG (mulberry32) so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function mutate(src: Uint8Array, r: () => number, focus?: [number, number]): Uint8Array {
+  const b = Uint8Array.from(src);
+  const kind = Math.floor(r() * 4);
+  const [lo, hi] = focus ?? [0, b.length];
+  const pos = () => lo + Math.floor(r() * (hi - lo));
+  if (kind === 0) for (let i = 0; i < 1 + r() * 8; i++) b[pos()] = Math.floor(r() * 256);
+  else if (kind === 1) {
+    const p = pos() & ~3;
+    new DataView(b.buffer).setUint32(Math.min(p, b.length - 4), Math.floor(r() * 2 ** 32), true);
+  } else if (kind === 2) return b.subarray(0, Math.floor(r() * b.length));
+  else {
+    const p = pos();
+    b[p] = b[p]! ^ (1 << Math.floor(r() * 8));
+  }
+  return b;
+}
+
+test('fuzz: mutated synthetic blobs end in results or typed errors', () => {
+  const { bytes } = kernelLikeBtf();
+  const r = rng(1234);
+  const counts = { ok: 0, error: 0 };
+  const t0 = performance.now();
+  for (let i = 0; i < 3000; i++) counts[exercise(mutate(bytes, r), 1000)]++;
+  assert.ok(counts.error > 100, `expected many typed errors, got ${JSON.stringify(counts)}`);
+  assert.ok(performance.now() - t0 < 20_000);
+});
+
+test('fuzz: mutated real vmlinux BTF ends in results or typed errors, in bounded time', async (t) => {
+  const real = await realVmlinuxBtf();
+  if (!real) {
+    t.skip('no Debian kernel in the lab cache (run `vmsight lab kernels` or scripts/setup.mjs)');
+    return;
+  }
+  const r = rng(99);
+  const counts = { ok: 0, error: 0 };
+  const header = parseBtfHeader(real.bytes);
+  // Mutate the header, the first types, and the string section; decode a bounded prefix each time.
+  const regions: [number, number][] = [
+    [0, 24],
+    [24, 24 + 4096],
+    [24 + header.strOff, 24 + header.strOff + 4096],
+  ];
+  const t0 = performance.now();
+  for (let i = 0; i < 60; i++) {
+    const m = mutate(real.bytes, r, regions[i % regions.length]);
+    const start = performance.now();
+    counts[exercise(m, 3000)]++;
+    assert.ok(performance.now() - start < 2000, 'one mutated parse took over 2 s');
+  }
+  assert.ok(counts.ok + counts.error === 60);
+  assert.ok(performance.now() - t0 < 60_000);
+});
+
+test('real vmlinux BTF: parse + index fast, layouts sane', async (t) => {
+  const real = await realVmlinuxBtf();
+  if (!real) {
+    t.skip('no Debian kernel in the lab cache');
+    return;
+  }
+  const t0 = performance.now();
+  const b = new BtfTypes(real.bytes, { source: `btf:${real.kernel}` });
+  const db = new TypeDb(b);
+  const task = db.struct('task_struct');
+  const ms = performance.now() - t0;
+  assert.ok(b.count > 50_000);
+  assert.ok(ms < 1500, `parse+index+first lookup took ${ms} ms`);
+  assert.ok(task.size > 4000);
+  assert.equal(db.sizeOf(db.field('task_struct', 'comm').type), 16);
+  assert.equal(db.sizeOf('list_head'), 16);
+  for (const s of ['mm_struct', 'module', 'sock', 'file', 'dentry', 'net', 'pid_namespace']) assert.ok(db.sizeOf(s) > 0, s);
+  // Every type decodes.
+  for (let i = 0; i < b.count; i++) b.get(i);
+});
