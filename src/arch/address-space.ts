@@ -135,8 +135,13 @@ export class AddressSpace {
       let runLen = 0;
       const flushRun = (): void => {
         if (runLen > 0) {
-          physOps.push({ addr: runPa, len: runLen, dst: dst.subarray(runOff, runOff + runLen) });
-          physVa.push(op.va + BigInt(runOff));
+          // Mapped memory is copied directly; the rest goes to the source in one batch.
+          const r = this.phys.region(runPa, runLen);
+          if (r !== undefined) dst.set(r.bytes.subarray(runPa - r.start, runPa - r.start + runLen), runOff);
+          else {
+            physOps.push({ addr: runPa, len: runLen, dst: dst.subarray(runOff, runOff + runLen) });
+            physVa.push(op.va + BigInt(runOff));
+          }
         }
         runLen = 0;
       };
@@ -233,9 +238,10 @@ export class AddressSpace {
     return this.view(va, 4).getUint32(0, true);
   }
   readU64(va: bigint): bigint {
-    // Hot path: one cached translation and one direct load when inside a page.
-    if (Number(BigInt.asUintN(12, va)) <= PAGE - 8) {
-      const pa = this.translator.physical(va);
+    // Hot path: one cached translation and one direct load when inside a page
+    // (the page offset of the PA is that of the VA).
+    const pa = this.translator.physical(va);
+    if (pa % PAGE <= PAGE - 8) {
       try {
         return this.phys.u64(pa);
       } catch (e) {

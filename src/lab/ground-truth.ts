@@ -147,6 +147,15 @@ export interface GtKallsymsEntry {
   name: string;
 }
 
+export interface GtIomemRange {
+  start: bigint;
+  /** Inclusive, as /proc/iomem prints it. */
+  end: bigint;
+  name: string;
+  /** Nesting level (two spaces of indent per level). */
+  depth: number;
+}
+
 export interface GtDmesgLine {
   /** Seconds since boot, from the [   1.234567] prefix (undefined when the line had none). */
   time?: number;
@@ -176,6 +185,10 @@ export interface GroundTruth {
   vmcoreinfo?: { paddr: bigint; size: number };
   /** The fw_cfg etc/vmcoreinfo entry the guest wrote for QEMU (qemu_fw_cfg loaded). */
   fwCfgVmcoreinfo?: { hostFormat: number; guestFormat: number; size: number; paddr: bigint };
+  /** CPU feature flags of cpu0 (/proc/cpuinfo): 'la57' means 5-level paging is available and used by Debian kernels. */
+  cpuFlags: string[];
+  /** /proc/iomem as root sees it: RAM ranges, 'Kernel code', PCI windows. */
+  iomem: GtIomemRange[];
   addresses: GtAddress[];
   links: GtLink[];
   /** The last ~30 lines of the kernel log at ground-truth time. */
@@ -461,6 +474,16 @@ export function parseIpLink(lines: readonly string[]): GtLink[] {
   return out;
 }
 
+export function parseIomem(lines: readonly string[]): GtIomemRange[] {
+  const out: GtIomemRange[] = [];
+  for (const l of lines) {
+    const m = /^(\s*)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$/.exec(l);
+    if (!m) continue;
+    out.push({ start: BigInt(`0x${m[2]}`), end: BigInt(`0x${m[3]}`), name: m[4]!.trim(), depth: Math.floor(m[1]!.length / 2) });
+  }
+  return out;
+}
+
 export function parseDmesg(lines: readonly string[]): GtDmesgLine[] {
   return lines
     .filter((l) => l.length > 0)
@@ -604,6 +627,8 @@ export function parseGroundTruth(consoleText: string): GroundTruth {
     },
     ...(vmcoreinfo ? { vmcoreinfo } : {}),
     ...(fwCfgVmcoreinfo ? { fwCfgVmcoreinfo } : {}),
+    cpuFlags: text('cpu-flags').replace(/^flags\s*:\s*/, '').split(/\s+/).filter(Boolean),
+    iomem: parseIomem(one('iomem')),
     addresses: parseIpAddr(one('ip-addr')),
     links: parseIpLink(one('ip-link')),
     dmesg: parseDmesg(one('dmesg')),

@@ -90,6 +90,11 @@ function aptRoot(): string {
   return path.join(cacheDir(), 'apt');
 }
 
+/** One apt process at a time per suite: an update must not swap the lists under a download. */
+function withSuite<T>(suite: Suite, fn: () => Promise<T>): Promise<T> {
+  return withLock(path.join(aptRoot(), `.${suite}.lock`), fn);
+}
+
 function safeFile(s: string): string {
   return s.replace(/[^A-Za-z0-9.+_-]/g, '_');
 }
@@ -98,9 +103,11 @@ async function resolveOnline(spec: string, req: KernelRequest): Promise<Resoluti
   const suites: readonly Suite[] = req.kind === 'meta' ? [req.suite] : SUITES;
   for (const suite of suites) {
     const dir = preparePrivateApt(aptRoot(), suite);
-    await updateLists(dir);
     const name = req.kind === 'meta' ? req.metapackage : req.package;
-    const rec = await candidate(dir, name);
+    const rec = await withSuite(suite, async () => {
+      await updateLists(dir);
+      return candidate(dir, name);
+    });
     if (!rec) continue;
     // A metapackage (given as spec or by name) points at today's image package.
     const target = /^linux-image-\d/.test(rec.package) ? rec : undefined;
@@ -187,7 +194,8 @@ export async function ensureKernel(spec: string = DEFAULT_KERNEL): Promise<LabKe
     fs.mkdirSync(partial, { recursive: true });
     try {
       const t0 = performance.now();
-      const deb = await download(path.join(aptRoot(), r.suite), r.package, r.version, path.join(partial, 'deb'));
+      const aptDir = preparePrivateApt(aptRoot(), r.suite);
+      const deb = await withSuite(r.suite, () => download(aptDir, r.package, r.version, path.join(partial, 'deb')));
       const t1 = performance.now();
       const tree = path.join(partial, 'root');
       try {

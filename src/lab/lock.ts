@@ -37,6 +37,26 @@ function ownerAlive(dir: string): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Takes `lockPath` if it is free (or stale) and returns true; never waits. Release with releaseLock. */
+export function tryLock(lockPath: string): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.mkdirSync(lockPath);
+      fs.writeFileSync(path.join(lockPath, 'pid'), String(process.pid));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (ownerAlive(lockPath)) return false;
+      fs.rmSync(lockPath, { recursive: true, force: true });
+    }
+  }
+  return false;
+}
+
+export function releaseLock(lockPath: string): void {
+  fs.rmSync(lockPath, { recursive: true, force: true });
+}
+
 /** Runs `fn` while holding the lock directory `lockPath` (created next to what it protects). */
 export async function withLock<T>(lockPath: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 15 * 60_000;

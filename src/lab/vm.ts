@@ -38,9 +38,15 @@ export interface LabUpOptions {
   append?: string;
   /** Out-of-tree modules to load after the scenario is up (before the ground truth). */
   extraModules?: readonly ExtraModuleFile[];
+  /** Extra user QMP sockets (qmp-1.sock…) so several clients can hold QMP at once (default 0). */
+  extraQmpSockets?: number;
   /** Milliseconds to wait for VMI-READY (default 240000, env VMSIGHT_LAB_TIMEOUT_MS). */
   timeoutMs?: number;
-  /** Return the running guest of that name instead of failing when it already runs. */
+  /**
+   * Return the running guest of that name instead of failing when it already
+   * runs, if it was booted from the same kernel, initramfs, memory, cpu and
+   * smp (otherwise it is stopped and booted afresh).
+   */
   reuse?: boolean;
 }
 
@@ -49,6 +55,8 @@ export interface LabGuest {
   pid: number;
   /** QMP socket for users and vmsight sources. */
   qmpSocket: string;
+  /** Every user QMP socket: qmpSocket first, then the extra ones. QEMU serves one client per socket. */
+  qmpSockets: string[];
   /** QMP socket reserved for the lab (shutdown, status). */
   labQmpSocket: string;
   /** Guest RAM file (memory-backend-file, share=on). */
@@ -145,6 +153,25 @@ export function guestAlive(g: Pick<LabGuest, 'pid' | 'stateDir'>): boolean {
   return cmdline.split('\0').includes(path.join(g.stateDir, 'qemu.pid'));
 }
 
+/** The pid of a live QEMU whose command line uses `shmPath` as guest RAM, if any (e.g. one started from another VMSIGHT_RUN). */
+function shmUser(shmPath: string): number | undefined {
+  let pids: string[] = [];
+  try {
+    pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return undefined;
+  }
+  const needle = `mem-path=${shmPath},`;
+  for (const p of pids) {
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(needle)) return Number(p);
+    } catch {
+      /* gone or not ours to read */
+    }
+  }
+  return undefined;
+}
+
 function removeShm(shmPath: string): void {
   // Only ever our own files.
   if (path.dirname(shmPath) === '/dev/shm' && path.basename(shmPath).startsWith('vmsight-')) fs.rmSync(shmPath, { force: true });
@@ -153,7 +180,13 @@ function removeShm(shmPath: string): void {
 function cleanup(g: Pick<LabGuest, 'shmPath' | 'stateDir'>, keepConsole = false): void {
   removeShm(g.shmPath);
   if (keepConsole) {
-    for (const f of ['guest.json', 'qmp.sock', 'lab-qmp.sock', 'qemu.pid']) fs.rmSync(path.join(g.stateDir, f), { force: true });
+    let files: string[] = [];
+    try {
+      files = fs.readdirSync(g.stateDir);
+    } catch {
+      /* gone */
+    }
+    for (const f of files) if (f === 'guest.json' || f === 'qemu.pid' || f.endsWith('.sock')) fs.rmSync(path.join(g.stateDir, f), { force: true });
   } else fs.rmSync(g.stateDir, { recursive: true, force: true });
 }
 
@@ -279,31 +312,55 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
   const cpu: LabCpu = opts.cpu ?? 'default';
   if (cpu !== 'default' && cpu !== 'max') throw new UsageError(`--cpu ${String(cpu)}: use default or max`);
   const accel = chooseAccel(opts.accel ?? 'auto');
+  const extraQmp = opts.extraQmpSockets ?? 0;
+  if (!Number.isInteger(extraQmp) || extraQmp < 0 || extraQmp > 16) throw new UsageError(`extraQmpSockets ${extraQmp} must be between 0 and 16`);
+  const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...(opts.kaslr === false ? ['nokaslr'] : []), ...(opts.append ? [opts.append] : [])].join(' ');
   const timeoutMs = opts.timeoutMs ?? (Number(process.env['VMSIGHT_LAB_TIMEOUT_MS']) || DEFAULT_TIMEOUT_MS);
 
   fs.mkdirSync(runDir(), { recursive: true, mode: 0o700 });
   return withLock(path.join(runDir(), `.${name}.lock`), async () => {
     const existing = findGuest(name);
-    if (existing) {
-      if (opts.reuse) return existing;
+    if (existing && !opts.reuse) {
       throw new LabError(`lab guest '${name}' already runs (pid ${existing.pid})`, { hint: `use it, or stop it with: vmsight lab down ${name}` });
+    }
+    const shmPath = `/dev/shm/vmsight-${name}`;
+    const other = existing ? undefined : shmUser(shmPath);
+    if (other !== undefined) {
+      throw new LabError(`${shmPath} is the RAM of another running QEMU (pid ${other})`, {
+        hint: 'a guest of this name runs under another VMSIGHT_RUN directory; pick another name',
+      });
     }
     const kernel = await ensureKernel(spec);
     const initrd = await ensureInitramfs({ kernel, ...(opts.extraModules ? { extraModules: opts.extraModules } : {}) });
+    if (existing) {
+      // Reuse only a guest booted from exactly what we would boot now (same kernel, image and shape).
+      const same =
+        existing.initramfsPath === initrd.path &&
+        existing.kernel.package === kernel.package &&
+        existing.kernel.version === kernel.version &&
+        existing.memoryMiB === memoryMiB &&
+        existing.cpu === cpu &&
+        existing.smp === smp &&
+        existing.append === append &&
+        (existing.qmpSockets?.length ?? 1) >= 1 + extraQmp &&
+        (!opts.gdb || existing.gdbPort !== undefined);
+      if (same) return existing;
+      await killQemu(existing);
+      cleanup(existing);
+    }
 
     const stateDir = guestDir(name);
     fs.rmSync(stateDir, { recursive: true, force: true });
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const qmpSocket = path.join(stateDir, 'qmp.sock');
+    const qmpSockets = [qmpSocket, ...Array.from({ length: extraQmp }, (_, i) => path.join(stateDir, `qmp-${i + 1}.sock`))];
     const labQmpSocket = path.join(stateDir, 'lab-qmp.sock');
     if (Buffer.byteLength(labQmpSocket) > 100) {
       throw new LabError(`socket path ${labQmpSocket} is too long for a unix socket`, { hint: 'set VMSIGHT_RUN to a shorter directory' });
     }
     const consolePath = path.join(stateDir, 'console.log');
     const pidFile = path.join(stateDir, 'qemu.pid');
-    const shmPath = `/dev/shm/vmsight-${name}`;
     removeShm(shmPath);
-    const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...(opts.kaslr === false ? ['nokaslr'] : []), ...(opts.append ? [opts.append] : [])].join(' ');
 
     let lastError = '';
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -321,7 +378,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
         '-display', 'none',
         '-serial', `file:${consolePath}`,
         '-monitor', 'none',
-        '-qmp', `unix:${qmpSocket},server=on,wait=off`,
+        ...qmpSockets.flatMap((sock) => ['-qmp', `unix:${sock},server=on,wait=off`]),
         '-qmp', `unix:${labQmpSocket},server=on,wait=off`,
         ...(gdbPort ? ['-gdb', `tcp:127.0.0.1:${gdbPort}`] : []),
         '-pidfile', pidFile,
@@ -345,6 +402,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
         name,
         pid,
         qmpSocket,
+        qmpSockets,
         labQmpSocket,
         shmPath,
         memoryMiB,

@@ -7,6 +7,7 @@
 import type { SymbolTable } from '../profile/symbols.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
+import { carveModules, crossViewModules, moduleArea, moduleOwning, moduleSymbolResolver } from './modules.js';
 
 /** Upper bound on a syscall table's entries (x86-64 has ~460). */
 export const MAX_SYSCALLS = 1024;
@@ -16,23 +17,46 @@ export interface TextClassifier {
   /** Core kernel text [start, end). */
   readonly textStart: bigint;
   readonly textEnd: bigint;
+  /** Init text [start, end), when known. */
+  readonly initStart?: bigint;
+  readonly initEnd?: bigint;
   /** Name of the module whose memory holds `va` (undefined when none). */
   moduleOf(va: bigint): string | undefined;
 }
 
-export type EntryVerdict = 'core-text' | 'module' | 'unknown';
+/**
+ * 'core-text': inside _stext.._etext; 'init-text': inside _sinittext.._einittext
+ * (the early IDT handlers the kernel leaves in unused vectors); 'module': in a
+ * module's memory; 'unknown': anywhere else (the suspicious case).
+ */
+export type EntryVerdict = 'core-text' | 'init-text' | 'module' | 'unknown';
 
 /** Where a handler address points. */
 export function classifyAddress(c: TextClassifier, va: bigint): { verdict: EntryVerdict; module?: string } {
   if (va >= c.textStart && va < c.textEnd) return { verdict: 'core-text' };
+  if (c.initStart !== undefined && c.initEnd !== undefined && va >= c.initStart && va < c.initEnd) return { verdict: 'init-text' };
   const m = c.moduleOf(va);
   return m !== undefined ? { verdict: 'module', module: m } : { verdict: 'unknown' };
 }
 
-/** Core kernel text bounds from the symbols `_stext`/`_etext`. */
-export function coreText(symbols: SymbolTable): { start: bigint; end: bigint } {
-  return { start: symbols.address('_stext'), end: symbols.address('_etext') };
+/** Core kernel text bounds from `_stext`/`_etext` (and init text from `_sinittext`/`_einittext`). */
+export function coreText(symbols: SymbolTable): { start: bigint; end: bigint; initStart?: bigint; initEnd?: bigint } {
+  const initStart = symbols.tryAddress('_sinittext');
+  const initEnd = symbols.tryAddress('_einittext');
+  return {
+    start: symbols.address('_stext'),
+    end: symbols.address('_etext'),
+    ...(initStart !== undefined && initEnd !== undefined ? { initStart, initEnd } : {}),
+  };
 }
+
+/** True for entries a checker should flag. */
+export function isSuspicious(verdict: EntryVerdict | 'not-present'): boolean {
+  return verdict === 'module' || verdict === 'unknown';
+}
+
+/** Lowest kernel-half address (x86-64, 4- or 5-level): below it nothing is a kernel symbol. */
+const KERNEL_HALF = 0xff00_0000_0000_0000n;
 
 /**
  * Address of the first symbol strictly above `va` (the end of the object at
@@ -77,6 +101,7 @@ export function syscallTables(kernel: Kernel): { name: string; address: bigint; 
 
 /** Resolves a handler address to `name` / `name+0xoff` (within 1 MiB of a symbol). */
 export function symbolize(symbols: SymbolTable, va: bigint, moduleSymbol?: (va: bigint) => string | undefined): string | undefined {
+  if (va < KERNEL_HALF) return undefined;
   const at = symbols.nameOf(va, 1n << 20n);
   const core = at ? (at.offset === 0n ? at.name : `${at.name}+0x${at.offset.toString(16)}`) : undefined;
   if (core !== undefined && at && at.symbol.module === undefined) {
@@ -107,7 +132,10 @@ export function* checkSyscallTables(
     const failures = kernel.space.readv([{ va: t.address, len: bytes.length, dst: bytes }]);
     for (const f of failures) anomalies.add({ kind: 'fault', where: t.name, address: f.va, detail: f.reason });
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < t.entries; i++) {
+    // The symbol gap includes alignment padding after the last entry: drop trailing NULL words.
+    let n = t.entries;
+    while (n > 0 && dv.getBigUint64((n - 1) * 8, true) === 0n && !failures.some((f) => t.address + BigInt((n - 1) * 8) >= f.va && t.address + BigInt((n - 1) * 8) < f.va + BigInt(f.len))) n--;
+    for (let i = 0; i < n; i++) {
       const entryVa = t.address + BigInt(i * 8);
       if (failures.some((f) => entryVa >= f.va && entryVa < f.va + BigInt(f.len))) continue;
       const address = dv.getBigUint64(i * 8, true);
@@ -176,4 +204,33 @@ export function* checkIdt(
     const { verdict, module } = classifyAddress(classify, g.address);
     yield { ...g, symbol: symbolize(kernel.symbols, g.address, moduleSymbol), verdict, module };
   }
+}
+
+/**
+ * The classifier and module-symbol resolver the checkers need: core text
+ * bounds plus every module any view knows (list, sysfs, carving), so an
+ * address inside an unlinked module is still attributed to it.
+ */
+export function kernelTextClassifier(kernel: Kernel, anomalies: AnomalySink): { classify: TextClassifier; moduleSymbol: (va: bigint) => string | undefined } {
+  // The list and sysfs views are cheap; carving runs only for an address neither explains.
+  const mods = crossViewModules(kernel, anomalies, { carve: false }).flatMap((v) => (v.info ? [v.info] : []));
+  const area = moduleArea(kernel);
+  let carved = false;
+  const owner = (va: bigint) => {
+    let m = moduleOwning(mods, va);
+    if (!m && !carved && va >= area.start && va < area.end) {
+      carved = true;
+      for (const c of carveModules(kernel, anomalies)) if (!mods.some((x) => x.address === c.address)) mods.push(c);
+      m = moduleOwning(mods, va);
+    }
+    return m;
+  };
+  const t = coreText(kernel.symbols);
+  const classify: TextClassifier = {
+    textStart: t.start,
+    textEnd: t.end,
+    ...(t.initStart !== undefined && t.initEnd !== undefined ? { initStart: t.initStart, initEnd: t.initEnd } : {}),
+    moduleOf: (va) => owner(va)?.name,
+  };
+  return { classify, moduleSymbol: moduleSymbolResolver(kernel, mods, anomalies) };
 }

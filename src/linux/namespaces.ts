@@ -32,17 +32,17 @@ const NSPROXY_FIELDS: Partial<Record<NamespaceKind, readonly [string, string]>> 
   time_for_children: ['time_ns_for_children', 'time_namespace'],
 };
 
-export type NamespaceInodes = Record<NamespaceKind, bigint | Absent>;
+export type NamespaceInodes = Record<NamespaceKind, number | Absent>;
 
 /** ns_common.inum of the namespace `type` at `va`. */
-function nsInum(k: Kernel, type: string, va: bigint, anomalies: AnomalySink, where: string): bigint | Absent {
+function nsInum(k: Kernel, type: string, va: bigint, anomalies: AnomalySink, where: string): number | Absent {
   if (va === 0n) return absent('not-available', 'NULL namespace');
   if (!isKernelPointer(va)) {
     anomalies.add({ kind: 'bad-pointer', where, address: va });
     return absent('unreadable', 'bad pointer');
   }
   try {
-    return k.typed.obj(type, va).field('ns.inum').int();
+    return k.typed.obj(type, va).field('ns.inum').u32();
   } catch (e) {
     if (!(e instanceof FaultError)) throw e;
     anomalies.add({ kind: 'fault', where, address: va, detail: e.message });
@@ -78,7 +78,7 @@ export function taskPidNs(k: Kernel, task: ObjValue, anomalies: AnomalySink): bi
 
 /** Namespace inode numbers of a task (exiting tasks without an nsproxy get absent values). */
 export function taskNamespaces(k: Kernel, task: ObjValue, anomalies: AnomalySink, userNs?: bigint): NamespaceInodes {
-  const out = {} as Record<NamespaceKind, bigint | Absent>;
+  const out = {} as Record<NamespaceKind, number | Absent>;
   for (const kind of NAMESPACE_KINDS) out[kind] = absent('not-available');
   const nsproxyVa = task.ptr('nsproxy');
   const nsproxy = nsproxyVa === 0n ? undefined : readObject(k, 'nsproxy', nsproxyVa, anomalies, 'task_struct.nsproxy');

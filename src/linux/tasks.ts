@@ -11,7 +11,7 @@
  *   const info = taskInfo(kernel, task, anomalies);   // { pid, ppid, comm, state, uid, ... }
  * }
  */
-import { FaultError, ProfileError } from '../core/errors.js';
+import { FaultError, ProfileError, UsageError } from '../core/errors.js';
 import { globalRef } from '../profile/globals.js';
 import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
@@ -266,5 +266,53 @@ function parentTgid(k: Kernel, task: ObjValue, parent: bigint, anomalies: Anomal
     if (!(e instanceof FaultError)) throw e;
     anomalies.add({ kind: 'fault', where: 'task_struct.real_parent', address: parent, detail: e.message });
     return -1;
+  }
+}
+
+// ------------------------------------------------------------------ snapshots
+
+export interface ProcessSnapshot {
+  /** Thread-group leaders in task-list order (swapper excluded). */
+  readonly leaders: ObjValue[];
+  /** tgid of every task read, by task address (init_task included): resolves ppid without reads. */
+  readonly tgidOf: Map<bigint, number>;
+}
+
+/** Reads every process once. */
+export function snapshotProcesses(k: Kernel, anomalies: AnomalySink, opts: WalkOptions = {}): ProcessSnapshot {
+  const leaders: ObjValue[] = [];
+  const tgidOf = new Map<bigint, number>([[initTask(k), 0]]);
+  for (const t of forEachProcess(k, anomalies, opts)) {
+    leaders.push(t);
+    tgidOf.set(t.address, t.s32('tgid'));
+  }
+  return { leaders, tgidOf };
+}
+
+/**
+ * The `--pid` option as a set of pids ('1,2' and repeated flags both work);
+ * undefined when absent. Throws UsageError naming a non-numeric value.
+ */
+export function pidFilter(value: string | boolean | string[] | undefined): Set<number> | undefined {
+  if (value === undefined || value === false) return undefined;
+  const words = (Array.isArray(value) ? value : [String(value)]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const out = new Set<number>();
+  for (const w of words) {
+    if (!/^\d+$/.test(w)) throw new UsageError(`--pid expects process ids, got '${w}'`);
+    out.add(Number(w));
+  }
+  return out;
+}
+
+/** signal->nr_threads of a process (one small read); undefined when unreadable. */
+export function threadCount(k: Kernel, task: ObjValue, anomalies: AnomalySink): number | undefined {
+  const sig = task.ptr('signal');
+  if (!isKernelPointer(sig)) return undefined;
+  try {
+    return k.typed.obj('signal_struct', sig).field('nr_threads').s32();
+  } catch (e) {
+    if (!(e instanceof FaultError)) throw e;
+    anomalies.add({ kind: 'fault', where: 'task_struct.signal', address: sig, detail: e.message });
+    return undefined;
   }
 }

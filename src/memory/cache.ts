@@ -31,6 +31,8 @@ export interface CachedMemory extends PhysicalMemory {
   readonly stats: PageCacheStats;
   /** Drops every cached page. */
   flush(): void;
+  /** Refreshes the inner source (if it can) and drops pages of the old generation. */
+  refresh(): Promise<void>;
 }
 
 class PageCache implements CachedMemory {

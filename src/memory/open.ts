@@ -41,13 +41,13 @@ import { factory as qemuProcess } from './sources/qemu-process.js';
 import { factory as elfCore } from './sources/elf-core.js';
 import { factory as lime } from './sources/lime.js';
 import { factory as rawFile } from './sources/raw-file.js';
+import { factory as gdbStub } from './sources/gdb-stub.js';
+import { factory as monitorRead } from './sources/monitor-read.js';
 // Written in parallel by another engineer; enable once the files exist:
-// import { factory as gdbStub } from './sources/gdb-stub.js';
-// import { factory as monitorRead } from './sources/monitor-read.js';
 // import { factory as haltSnapshot } from './sources/halt-snapshot.js';
 // import { factory as liveSnapshot } from './sources/live-snapshot.js';
 
-export const FACTORIES: readonly SourceFactory[] = [qemuShm, qemuProcess, elfCore, lime, rawFile];
+export const FACTORIES: readonly SourceFactory[] = [qemuShm, qemuProcess, gdbStub, monitorRead, elfCore, lime, rawFile];
 
 const CLASSES: readonly TechniqueClass[] = [
   'live-map',
@@ -68,7 +68,7 @@ const CLASS_ORDER: Partial<Record<TechniqueClass, number>> = {
   'debugger-stub': 3,
   'monitor-read': 4,
 };
-const ONLY_WHEN_ASKED: ReadonlySet<TechniqueClass> = new Set(['halt-snapshot', 'live-snapshot']);
+export const ONLY_WHEN_ASKED: ReadonlySet<TechniqueClass> = new Set(['halt-snapshot', 'live-snapshot']);
 /** Techniques that read the running guest, and so can be wrapped in guest-halting access. */
 const LIVE: ReadonlySet<TechniqueClass> = new Set(['live-map', 'live-read', 'debugger-stub', 'monitor-read']);
 
@@ -196,8 +196,8 @@ export function parseSourceSpec(spec: string): SourceTarget & { lab?: string } {
   return t as SourceTarget & { lab?: string };
 }
 
-/** Turns a lab guest name into the endpoints its record lists. */
-function resolveLab(target: SourceTarget & { lab?: string }): SourceTarget {
+/** Turns a lab guest name into the endpoints its record lists; other targets pass through. */
+export function resolveSourceTarget(target: SourceTarget & { lab?: string }): SourceTarget {
   if (target.lab === undefined) return target;
   const g = findGuest(target.lab);
   if (!g) {
@@ -223,18 +223,28 @@ function order(c: Candidate): number {
   return CLASS_ORDER[c.class] ?? 9;
 }
 
-/** Probes every factory against the target; the ones that fit come first, best first. */
+/**
+ * Probes every factory against the target; the ones that fit come first,
+ * best first. One QMP connection is held meanwhile, so every probe shares it
+ * (QEMU serves one QMP client at a time); it is released before returning.
+ */
 export async function rankTechniques(target: SourceTarget, factories: readonly SourceFactory[] = FACTORIES): Promise<Candidate[]> {
   const out: Candidate[] = [];
-  // One at a time: several probes talk to the same QEMU, and a gdbstub probe may pause it.
-  for (const f of factories) {
-    let r;
-    try {
-      r = await f.probe(target);
-    } catch (err) {
-      r = { ok: false, rank: 0, reason: (err as Error).message };
+  let lease: QmpLease | undefined;
+  if (target.qmp) lease = await acquireQmp(target.qmp);
+  try {
+    // One at a time: several probes talk to the same QEMU, and a gdbstub probe may pause it.
+    for (const f of factories) {
+      let r;
+      try {
+        r = await f.probe(target);
+      } catch (err) {
+        r = { ok: false, rank: 0, reason: (err as Error).message };
+      }
+      out.push({ factory: f.name, class: f.class, ok: r.ok, rank: r.ok ? r.rank : 0, reason: r.reason });
     }
-    out.push({ factory: f.name, class: f.class, ok: r.ok, rank: r.ok ? r.rank : 0, reason: r.reason });
+  } finally {
+    await lease?.release();
   }
   return out.sort((a, b) => Number(b.ok) - Number(a.ok) || order(a) - order(b) || b.rank - a.rank);
 }
@@ -243,10 +253,50 @@ function describe(c: Candidate): string {
   return `${c.factory} (${c.class})`;
 }
 
+/** Picks the technique to open among the probed candidates, and says why. */
+function choose(
+  candidates: readonly Candidate[],
+  target: SourceTarget,
+  technique: string | undefined,
+  halting: boolean,
+): { pick: Candidate; why: string } {
+  const fitting = candidates.filter((c) => c.ok);
+  let pick: Candidate | undefined;
+  if (technique !== undefined) {
+    pick = fitting.find((c) => c.factory === technique || c.class === technique);
+    if (!pick) {
+      const asked = candidates.filter((c) => c.factory === technique || c.class === technique);
+      throw new SourceError(technique, target.spec, `does not fit: ${asked.map((c) => `${c.factory}: ${c.reason}`).join('; ')}`, {
+        hint: fitting.length ? `what fits: ${fitting.map(describe).join(', ')}` : 'nothing fits this target',
+      });
+    }
+  } else {
+    const eligible = fitting.filter((c) => !ONLY_WHEN_ASKED.has(c.class));
+    pick = (halting ? eligible.find((c) => LIVE.has(c.class)) : undefined) ?? eligible[0];
+    if (!pick) {
+      throw new SourceError('open', target.spec, 'no technique can read this target', {
+        hint: candidates.map((c) => `${c.factory}: ${c.reason}`).join('; '),
+      });
+    }
+  }
+  if (halting && !LIVE.has(pick.class)) {
+    throw new SourceError('guest-halting', target.spec, `${describe(pick)} does not read a running guest, so halting it means nothing`);
+  }
+  if (halting && !target.qmp) {
+    throw new SourceError('guest-halting', target.spec, 'needs a QMP socket to pause and resume the guest', { hint: 'add ?qmp=SOCKET' });
+  }
+  const others = fitting.filter((c) => c !== pick).map(describe);
+  const why =
+    technique !== undefined
+      ? `asked for ${technique}: ${pick.reason}`
+      : `${pick.reason}${others.length ? `; fastest of ${fitting.length} that fit (also: ${others.join(', ')})` : ''}`;
+  return { pick, why };
+}
+
 /** Opens the best technique for `spec` (or the one asked for), optionally with guest-halting access. */
 export async function openSource(spec: string, options: OpenSourceOptions = {}): Promise<OpenedSource> {
   const parsed = parseSourceSpec(spec);
-  const target = resolveLab(parsed);
+  const target = resolveSourceTarget(parsed);
   const factories = options.factories ?? FACTORIES;
   let technique: string | undefined = options.technique ?? target.params['technique'];
   let halting = options.halting ?? ['1', 'true', 'yes', 'on'].includes(target.params['halting'] ?? '');
@@ -259,57 +309,19 @@ export async function openSource(spec: string, options: OpenSourceOptions = {}):
       hint: `known: ${[...new Set([...CLASSES, ...factories.map((f) => f.name)])].join(', ')}`,
     });
   }
-  // Hold one QMP connection while probing and opening, so every technique shares it.
-  let lease: QmpLease | undefined;
-  if (target.qmp) lease = await acquireQmp(target.qmp);
+  const candidates = await rankTechniques(target, factories);
+  const { pick, why } = choose(candidates, target, technique, halting);
+  const factory = factories.find((f) => f.name === pick.factory)!;
+  const memory = await factory.open(target, { halting });
+  if (!halting) return { memory, chosen: { factory: pick.factory, class: pick.class, reason: why }, candidates };
+  const control = await acquireQmp(target.qmp!);
   try {
-    const candidates = await rankTechniques(target, factories);
-    const fitting = candidates.filter((c) => c.ok);
-    let pick: Candidate | undefined;
-    if (technique !== undefined) {
-      pick = fitting.find((c) => c.factory === technique || c.class === technique);
-      if (!pick) {
-        const asked = candidates.filter((c) => c.factory === technique || c.class === technique);
-        throw new SourceError(String(technique), target.spec, `does not fit: ${asked.map((c) => `${c.factory}: ${c.reason}`).join('; ')}`, {
-          hint: fitting.length ? `what fits: ${fitting.map(describe).join(', ')}` : 'nothing fits this target',
-        });
-      }
-    } else {
-      const eligible = fitting.filter((c) => !ONLY_WHEN_ASKED.has(c.class));
-      pick = (halting ? eligible.find((c) => LIVE.has(c.class)) : undefined) ?? eligible[0];
-      if (!pick) {
-        throw new SourceError('open', target.spec, 'no technique can read this target', {
-          hint: candidates.map((c) => `${c.factory}: ${c.reason}`).join('; '),
-        });
-      }
-    }
-    if (halting && !LIVE.has(pick.class)) {
-      throw new SourceError('guest-halting', target.spec, `${describe(pick)} does not read a running guest, so halting it means nothing`);
-    }
-    if (halting && !target.qmp) {
-      throw new SourceError('guest-halting', target.spec, 'needs a QMP socket to pause and resume the guest', { hint: 'add ?qmp=SOCKET' });
-    }
-    const factory = factories.find((f) => f.name === pick!.factory)!;
-    const others = fitting.filter((c) => c !== pick).map(describe);
-    const why =
-      technique !== undefined
-        ? `asked for ${technique}: ${pick.reason}`
-        : `${pick.reason}${others.length ? `; fastest of ${fitting.length} that fit (also: ${others.join(', ')})` : ''}`;
-    let memory = await factory.open(target, { halting });
-    let chosen = { factory: pick.factory, class: pick.class, reason: why };
-    if (halting) {
-      const control = await acquireQmp(target.qmp!);
-      try {
-        memory = await HaltingMemory.open(memory, qmpControl(control.client), () => control.release());
-      } catch (err) {
-        await memory.close().catch(() => undefined);
-        await control.release();
-        throw err;
-      }
-      chosen = { factory: pick.factory, class: 'guest-halting', reason: `${why}; guest paused for each pass (QMP stop/cont)` };
-    }
-    return { memory, chosen, candidates };
-  } finally {
-    await lease?.release();
+    const halted = await HaltingMemory.open(memory, qmpControl(control.client), () => control.release());
+    const reason = `${why}; guest paused for each pass (QMP stop/cont)`;
+    return { memory: halted, chosen: { factory: pick.factory, class: 'guest-halting', reason }, candidates };
+  } catch (err) {
+    await memory.close().catch(() => undefined);
+    await control.release();
+    throw err;
   }
 }

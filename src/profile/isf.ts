@@ -317,7 +317,13 @@ function int(v: unknown, what: string, source: string): number {
 export interface ExportOptions {
   /** The kernel banner (linux_banner); without it Volatility cannot match the ISF to an image. */
   banner?: string;
-  /** Symbol sizes for T[] globals (distance to the next symbol). */
+  /**
+   * KASLR virtual shift (runtime − link-time) of the given symbol addresses.
+   * It is subtracted, so the ISF holds link-time addresses as dwarf2json's do
+   * and Volatility (or our importer) applies each boot's own shift.
+   */
+  shift?: bigint;
+  /** Symbol sizes for T[] globals; default: distance to the next higher symbol address. */
   symbolSize?: (name: string) => number | undefined;
 }
 
@@ -343,11 +349,15 @@ export function exportIsf(db: TypeDb, symbols: Iterable<{ name: string; address:
   }
   ex.flush();
   const out: IsfJson['symbols'] = {};
-  for (const s of symbols) {
-    const entry: IsfJson['symbols'][string] = { address: s.address };
+  const list = [...symbols];
+  const sizeOf = opts.symbolSize ?? distanceToNext(list);
+  const shift = opts.shift ?? 0n;
+  for (const s of list) {
+    if (Object.prototype.hasOwnProperty.call(out, s.name)) continue; // the first of duplicate local names
+    const entry: IsfJson['symbols'][string] = { address: BigInt.asUintN(64, s.address - shift) };
     if (globalSpec(s.name) || db.find(s.name, ['var'])) {
       try {
-        const size = opts.symbolSize?.(s.name);
+        const size = sizeOf(s.name);
         entry.type = ex.desc(globalType(db, s.name, size === undefined ? {} : { symbolSize: size }));
       } catch (e) {
         if (!(e instanceof ProfileError)) throw e; // a global whose type this profile lacks stays untyped
@@ -382,6 +392,28 @@ export function exportIsf(db: TypeDb, symbols: Iterable<{ name: string; address:
       symbols: Object.keys(out).length,
       duplicateNames: ex.duplicates,
     },
+  };
+}
+
+/** Symbol size as the distance to the next higher address (kallsyms has no sizes). */
+function distanceToNext(list: readonly { name: string; address: bigint }[]): (name: string) => number | undefined {
+  const addrs = [...new Set(list.map((s) => s.address))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const byName = new Map<string, bigint>();
+  for (const s of list) if (!byName.has(s.name)) byName.set(s.name, s.address);
+  return (name) => {
+    const a = byName.get(name);
+    if (a === undefined) return undefined;
+    let lo = 0;
+    let hi = addrs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (addrs[mid]! <= a) lo = mid + 1;
+      else hi = mid;
+    }
+    const next = addrs[lo];
+    if (next === undefined) return undefined;
+    const d = next - a;
+    return d > 0n && d < 1n << 24n ? Number(d) : undefined;
   };
 }
 

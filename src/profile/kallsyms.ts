@@ -23,11 +23,9 @@ import {
   countInversions,
   decodeAddresses,
   decodeNames,
-  entryHeader,
   findName,
   parseTokens,
   toColumns,
-  tokenTableLength,
   walkNames,
 } from './kallsyms/decode.js';
 import { type KallsymsLocation, type KallsymsOrder, type LocatedKallsyms, searchKallsyms } from './kallsyms/locate.js';
@@ -351,7 +349,7 @@ function withOtherHits(result: KallsymsResult, found: readonly LocatedKallsyms[]
 }
 
 /** Physical start of the kernel image per vmcoreinfo: phys(_stext) rounded down to 2 MiB, else phys(_text). */
-export function kernelImagePhys(v: VmcoreInfo): number | undefined {
+export function kernelImageSearchStart(v: VmcoreInfo): number | undefined {
   if (v.physBase === undefined) return undefined;
   const stext = v.symbols.get('_stext');
   const va = stext !== undefined ? stext & ~0x1fffffn : DEFAULT_TEXT + (v.kernelOffset ?? 0n);
@@ -384,7 +382,7 @@ function searchPhysRange(mem: PhysicalMemory, start: number, end: number): { fou
       }
       throw err;
     }
-    const rep = searchKallsyms(bytes);
+    const rep = searchKallsyms(bytes, { aligned: s % 4 === 0 });
     candidates += rep.candidates;
     rejected.push(...rep.rejected);
     if (rep.found.length) {
@@ -416,7 +414,7 @@ function searchAllRam(mem: PhysicalMemory): { found: LocatedKallsyms[]; base: nu
       }
       const from = s === r.start ? 0 : RAM_OVERLAP;
       const to = e === r.end ? e - s : e - s - RAM_OVERLAP;
-      const rep = searchKallsyms(bytes, { from, to });
+      const rep = searchKallsyms(bytes, { from, to, aligned: s % 4 === 0 });
       candidates += rep.candidates;
       rejected.push(...rep.rejected);
       if (rep.found.length) return { found: rep.found, base: s, candidates, rejected };
@@ -437,6 +435,7 @@ export function loadKallsyms(inputs: KallsymsInputs): KallsymsResult {
   const v = inputs.vmcoreinfo;
   const wantText = expectedText(v);
   const target = inputs.target === undefined ? {} : { target: inputs.target };
+  let partial: KallsymsResult | undefined;
 
   if (!inputs.forceSearch && v?.kallsyms) {
     const image = inputs.mem && v.physBase !== undefined ? kernelImageReader(inputs.mem, v.physBase) : undefined;
@@ -446,7 +445,10 @@ export function loadKallsyms(inputs: KallsymsInputs): KallsymsResult {
     else {
       try {
         const r = decodeKallsymsAt(reader, v.kallsyms, { ...target, ...(wantText === undefined ? {} : { expectedText: wantText }) });
-        return { ...r, steps: [...steps, ...r.steps], ms: performance.now() - t0 };
+        if (r.complete || !inputs.mem) return { ...r, steps: [...steps, ...r.steps], ms: performance.now() - t0 };
+        // Damaged at the vmcoreinfo addresses: see whether the search finds an intact copy, else keep what decoded.
+        partial = r;
+        steps.push({ method: 'vmcoreinfo', ok: false, detail: `only ${r.table.count}/${r.layout.numSyms} symbols: ${r.anomalies[0]?.reason ?? 'incomplete'}`, ms: performance.now() - s0 });
       } catch (e) {
         if (!(e instanceof KallsymsError)) throw e;
         steps.push({ method: 'vmcoreinfo', ok: false, detail: e.message, ms: performance.now() - s0 });
@@ -458,7 +460,7 @@ export function loadKallsyms(inputs: KallsymsInputs): KallsymsResult {
 
   const mem = inputs.mem;
   if (mem) {
-    const imageStart = inputs.searchRange?.start ?? (v ? kernelImagePhys(v) : undefined);
+    const imageStart = inputs.searchRange?.start ?? (v ? kernelImageSearchStart(v) : undefined);
     if (imageStart !== undefined) {
       const end = inputs.searchRange?.end ?? imageStart + IMAGE_SEARCH_SPAN;
       const s0 = performance.now();
@@ -488,8 +490,6 @@ export function loadKallsyms(inputs: KallsymsInputs): KallsymsResult {
     }
     steps.push({ method: 'search-ram', ok: false, detail: `nothing in ${Math.round(mem.size / 1048576)} MiB of RAM (${rep.candidates} token_index look-alikes${rep.rejected[0] ? `; ${rep.rejected[0]}` : ''})`, ms });
   }
+  if (partial) return { ...partial, steps, ms: performance.now() - t0 };
   throw new KallsymsError('kallsyms', undefined, `no kernel symbol table could be decoded: ${steps.map((s) => `${s.method}: ${s.detail}`).join('; ') || 'no memory given'}`, 'give a System.map or an ISF with --profile');
 }
-
-/** The names-entry header reader, exported for tests of the long-name encoding. */
-export { entryHeader, tokenTableLength };

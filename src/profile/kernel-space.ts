@@ -241,9 +241,10 @@ const BANNER_NEEDLE = Buffer.from('Linux version ', 'latin1');
 /** "Linux version " hits in [start, end) in address order, with their text up to the newline/NUL (≤ 512 bytes). */
 function* bannerHits(mem: PhysicalMemory, start: number, end: number): Generator<{ pa: number; text: string }> {
   let count = 0;
-  const chunk = 4 << 20;
+  const chunk = 1 << 20;
   const overlap = 512;
   const regions = mem.mapped?.();
+  let scratch: Uint8Array | undefined;
   const textAt = (bytes: Uint8Array, i: number): string => {
     const tail = bytes.subarray(i, Math.min(bytes.length, i + overlap));
     let e = 0;
@@ -257,7 +258,8 @@ function* bannerHits(mem: PhysicalMemory, start: number, end: number): Generator
     const r = regions?.find((x) => a >= x.start && a + len <= x.start + x.bytes.length);
     if (r) bytes = r.bytes.subarray(a - r.start, a - r.start + len);
     else {
-      const dst = new Uint8Array(len);
+      scratch ??= new Uint8Array(chunk + overlap);
+      const dst = scratch.subarray(0, len);
       const failures = mem.readv([{ addr: a, len, dst }]);
       if (failures.length === 1 && failures[0]!.len === len) continue;
       bytes = dst;
@@ -270,6 +272,21 @@ function* bannerHits(mem: PhysicalMemory, start: number, end: number): Generator
   }
 }
 
+/**
+ * Physical start of the kernel's read-only data: the first no-execute,
+ * read-only page of the image mapping after the text (the kernel maps .text
+ * RX and .rodata NX+RO, both 2 MiB aligned). Falls back to the image start.
+ */
+function rodataPhys(space: AddressSpace, kaslr: KaslrFacts): number {
+  for (const m of space.mappings({ start: kaslr.kernelVirtStart, end: kaslr.kernelVirtStart + (1n << 30n), limit: 64 })) {
+    if (m.nx && (m.flags & 2) === 0) {
+      const pa = m.pa + Number(m.va < kaslr.kernelVirtStart ? kaslr.kernelVirtStart - m.va : 0n);
+      return pa >= kaslr.kernelPhysStart ? pa : kaslr.kernelPhysStart;
+    }
+  }
+  return kaslr.kernelPhysStart;
+}
+
 function findBanner(
   mem: PhysicalMemory,
   space: AddressSpace,
@@ -278,17 +295,22 @@ function findBanner(
   uts: UtsName | undefined,
   scope: 'image' | 'all',
 ): Banner | undefined {
-  // 'image' stops at the first banner that passes; 'all' lists every copy in RAM.
+  // 'image' stops at the first banner that passes, searching .rodata (where linux_banner is)
+  // before .text; 'all' lists every copy in RAM.
+  const imageEnd = Math.min(mem.size, kaslr.kernelPhysStart + IMAGE_WINDOW);
+  const rodata = rodataPhys(space, kaslr);
   const hits =
     scope === 'all'
       ? (function* () {
           for (const r of mem.ranges()) yield* bannerHits(mem, r.start, r.end);
         })()
-      : bannerHits(mem, kaslr.kernelPhysStart, Math.min(mem.size, kaslr.kernelPhysStart + IMAGE_WINDOW));
+      : (function* () {
+          yield* bannerHits(mem, rodata, imageEnd);
+          if (rodata > kaslr.kernelPhysStart) yield* bannerHits(mem, kaslr.kernelPhysStart, rodata);
+        })();
   const candidates: BannerCandidate[] = [];
   let chosen: { pa: number; text: string; va: bigint } | undefined;
   for (const h of hits) {
-    if (chosen && scope === 'image') break;
     const va = BigInt(h.pa) - kaslr.physBase + START_KERNEL_MAP;
     let reason: string;
     let accepted = false;
@@ -303,6 +325,7 @@ function findBanner(
       if (accepted) chosen = { ...h, va };
     }
     candidates.push({ pa: h.pa, text: h.text, accepted, reason });
+    if (accepted && scope === 'image') break; // do not scan on for the next hit
   }
   if (!chosen) return undefined;
   const stale = candidates.filter((c) => !c.accepted).length;
@@ -345,25 +368,37 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
   const tables = new TableReader(mem);
   const rejected: RejectedCopy[] = [];
   let verified: Verified | undefined;
-  const tryCopies = (copies: readonly VmcoreinfoCopy[]): void => {
-    for (const copy of copies) {
-      if (verified || rejected.length >= 16) return;
-      if (!copy.complete) continue;
-      const v = time(timings, 'verify', () => verifyCopy(mem, tables, copy, cpus));
-      if (typeof v === 'string') rejected.push({ source: copy.source, release: copy.info?.release, reason: v });
-      else verified = v;
+  /** The page-table check of one complete copy; remembers the first that passes. */
+  const check = (copy: VmcoreinfoCopy): boolean => {
+    if (verified) return false;
+    if (rejected.length >= 16) return false;
+    const t = performance.now();
+    const v = verifyCopy(mem, tables, copy, cpus);
+    verifyMs += performance.now() - t;
+    if (typeof v === 'string') {
+      rejected.push({ source: copy.source, release: copy.info?.release, reason: v });
+      return false;
     }
+    verified = v;
+    return true;
   };
+  let verifyMs = 0;
   if (hints.vmcoreinfo) {
     const oob = time(timings, 'vmcoreinfo', () => outOfBandCopy(hints.vmcoreinfo!, 'ELF VMCOREINFO note'));
     if (!oob.complete) rejected.push({ source: oob.source, release: oob.info?.release, reason: oob.problems.join('; ') });
-    tryCopies([oob]);
+    else check(oob);
   }
   let search: VmcoreinfoSearch | undefined;
   if (!verified || options.alwaysScan) {
-    search = time(timings, 'vmcoreinfo', () => findVmcoreinfo(mem, { strategy: options.vmcoreinfoStrategy ?? 'auto' }));
-    tryCopies(search.copies);
+    // Without alwaysScan the scan stops at the first copy the page tables confirm.
+    const strategy = options.vmcoreinfoStrategy ?? 'auto';
+    search = time(timings, 'vmcoreinfo', () =>
+      findVmcoreinfo(mem, options.alwaysScan ? { strategy } : { strategy, accept: check }),
+    );
+    if (options.alwaysScan) for (const c of search.copies) if (c.complete && !verified) check(c);
   }
+  timings['vmcoreinfo'] = (timings['vmcoreinfo'] ?? 0) - verifyMs;
+  timings['verify'] = verifyMs;
 
   const sources: Record<'vmcoreinfo' | 'dtb' | 'levels' | 'kaslr' | 'banner' | 'directMap', string> = {
     vmcoreinfo: 'none',

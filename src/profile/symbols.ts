@@ -44,6 +44,9 @@ export interface SymbolColumns {
 
 const EMPTY = 0xffffffff;
 
+/** x86-64 kernel image map [__START_KERNEL_map, + KERNEL_IMAGE_SIZE 1 GiB): what a KASLR shift moves. */
+export const KERNEL_IMAGE_MAP: readonly [bigint, bigint] = [0xffffffff80000000n, 0xffffffffc0000000n];
+
 /** 32-bit FNV-1a over the char codes of s[start, end). */
 function hashRange(s: string, start: number, end: number): number {
   let h = 0x811c9dc5;
@@ -343,12 +346,22 @@ export class SymbolTable {
     return this.byAddress();
   }
 
-  /** A new table with every address moved by `delta` (a KASLR shift), same names and order. */
-  shifted(delta: bigint, source = `${this.source} shifted by ${delta < 0n ? '-' : ''}0x${(delta < 0n ? -delta : delta).toString(16)}`): SymbolTable {
+  /**
+   * A new table with a KASLR shift applied: addresses inside `range` (default
+   * the x86-64 kernel image map) move by `delta`; absolute and per-cpu symbols
+   * (small values) and module addresses stay, as the kernel's own relocation
+   * leaves them. Same names and order. shifted(-d) undoes shifted(d).
+   */
+  shifted(delta: bigint, source?: string, range: readonly [bigint, bigint] = KERNEL_IMAGE_MAP): SymbolTable {
     const n = this.count;
+    const [lo, hi] = range;
     const addrs = new BigUint64Array(n);
-    for (let i = 0; i < n; i++) addrs[i] = BigInt.asUintN(64, this.#addrs[i]! + delta);
-    return new SymbolTable({ ...this.columns(), addresses: addrs }, source);
+    for (let i = 0; i < n; i++) {
+      const a = this.#addrs[i]!;
+      addrs[i] = a >= lo && a < hi ? BigInt.asUintN(64, a + delta) : a;
+    }
+    const label = source ?? `${this.source} shifted by ${delta < 0n ? '-' : ''}0x${(delta < 0n ? -delta : delta).toString(16)}`;
+    return new SymbolTable({ ...this.columns(), addresses: addrs }, label);
   }
 
   /** The underlying columns (shared, do not modify). */

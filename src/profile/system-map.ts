@@ -10,10 +10,9 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { FormatError, ProfileError, SourceError } from '../core/errors.js';
-import { SymbolTable, SymbolTableBuilder } from './symbols.js';
+import { KERNEL_IMAGE_MAP, SymbolTable, SymbolTableBuilder } from './symbols.js';
 
-/** x86-64 kernel image map: [__START_KERNEL_map, + KERNEL_IMAGE_SIZE 1 GiB). */
-export const KERNEL_IMAGE_MAP: readonly [bigint, bigint] = [0xffffffff80000000n, 0xffffffffc0000000n];
+export { KERNEL_IMAGE_MAP };
 /** Largest file accepted (real ones: 5–12 MB). */
 export const MAX_SYSTEM_MAP_BYTES = 256 << 20;
 

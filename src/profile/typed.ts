@@ -37,6 +37,8 @@ const MASK64 = (1n << 64n) - 1n;
 export class Typed {
   readonly db: TypeDb;
   readonly mem: VirtualMemory;
+  /** Type names already resolved (the TypeDb never changes under us). */
+  private readonly ids = new Map<string, TypeId>();
 
   constructor(db: TypeDb, mem: VirtualMemory) {
     this.db = db;
@@ -76,11 +78,13 @@ export class Typed {
   /** Resolves a type reference to an id (struct/union names first, then any C type expression). */
   typeId(type: TypeRef): TypeId {
     if (typeof type === 'number') return type;
-    if (/^[A-Za-z_]\w*$/.test(type)) {
-      const t = this.db.find(type, ['struct', 'union', 'typedef']);
-      if (t) return t.id;
-    }
-    return this.db.parse(type);
+    const known = this.ids.get(type);
+    if (known !== undefined) return known;
+    let id: TypeId | undefined;
+    if (/^[A-Za-z_]\w*$/.test(type)) id = this.db.find(type, ['struct', 'union', 'typedef'])?.id;
+    id ??= this.db.parse(type);
+    this.ids.set(type, id);
+    return id;
   }
 }
 

@@ -233,6 +233,7 @@ export class TypeDb {
   private readonly extra: ArrayTypeStore;
   private readonly fieldCache = new Map<TypeId, Map<string, FieldInfo | null>>();
   private readonly sizeCache = new Map<TypeId, number>();
+  private readonly resolved = new Map<TypeId, Type>();
   private readonly synth = new Map<string, TypeId>();
 
   constructor(store: TypeStore) {
@@ -264,6 +265,14 @@ export class TypeDb {
    * completes a forward declaration with the definition of the same name.
    */
   resolve(id: TypeId): Type {
+    const hit = this.resolved.get(id);
+    if (hit) return hit;
+    const r = this.resolveUncached(id);
+    this.resolved.set(id, r);
+    return r;
+  }
+
+  private resolveUncached(id: TypeId): Type {
     let t = this.get(id);
     for (let i = 0; i < MAX_DEPTH; i++) {
       if (t.kind === 'typedef' || t.kind === 'const' || t.kind === 'volatile' || t.kind === 'restrict' || t.kind === 'type_tag') {

@@ -232,6 +232,8 @@ export interface VmcoreinfoSearch {
   /** 'aligned': only page starts and note texts were probed; 'full': every byte. */
   readonly strategy: 'aligned' | 'full';
   readonly scannedBytes: number;
+  /** True when `accept` took a copy before the end of memory. */
+  readonly stoppedEarly?: boolean;
   readonly ms: number;
 }
 
@@ -242,6 +244,8 @@ const NOTE_NAME = Buffer.from('VMCOREINFO\0', 'latin1');
 /** The kernel keeps the text in one page (VMCOREINFO_BYTES); read at most this much. */
 const MAX_TEXT = 4096;
 const CHUNK = 1 << 20;
+/** Mapped memory is scanned in slices so an accepted copy stops the scan early. */
+const SLICE = 16 << 20;
 
 /** Copy kind from the bytes before a hit. */
 function kindAt(pa: number, before: Uint8Array | undefined): CopyKind {
@@ -328,13 +332,13 @@ function rank(copies: VmcoreinfoCopy[]): VmcoreinfoCopy[] {
   );
 }
 
-function explain(copies: readonly VmcoreinfoCopy[]): string {
+function explain(copies: readonly VmcoreinfoCopy[], chosen?: VmcoreinfoCopy): string {
   const complete = copies.filter((c) => c.complete);
   if (complete.length === 0) {
     if (copies.length === 0) return 'no OSRELEASE= block found';
     return `${copies.length} OSRELEASE= hit(s), none complete (best: ${copies[0]!.source}: ${copies[0]!.problems.join('; ')})`;
   }
-  const best = complete[0]!;
+  const best = chosen ?? complete[0]!;
   const texts = new Set(complete.map((c) => c.info!.raw));
   const agree =
     complete.length === 1
@@ -370,9 +374,27 @@ function allHits(bytes: Uint8Array, start: number, out: number[], from = 0): voi
   }
 }
 
+/**
+ * Scan order: RAM above 4 GiB first, then the rest, each ascending. Both
+ * copies are page allocations made early in boot, and the page allocator
+ * serves ZONE_NORMAL (above 4 GiB on x86-64) first, from its low end: with an
+ * early stop this finds them after a few MiB instead of after the whole
+ * low memory (which on a cold mapping costs a page fault per page).
+ */
+function likelyFirst<T extends { start: number }>(ranges: readonly T[]): T[] {
+  const FOUR_GIB = 4 * 1024 ** 3;
+  return [...ranges.filter((r) => r.start >= FOUR_GIB), ...ranges.filter((r) => r.start < FOUR_GIB)];
+}
+
 export interface FindOptions {
-  /** 'aligned' probes page starts and note texts only (fast), 'full' every byte; 'auto' (default) goes full when aligned finds no complete copy. */
+  /** 'aligned' probes page starts and note texts only (fast), 'full' every byte; 'auto' (default) goes full when aligned finds no usable copy. */
   readonly strategy?: 'aligned' | 'full' | 'auto';
+  /**
+   * Called for each complete copy in address order; returning true takes it
+   * and stops the scan (the bootstrap passes its page-table check). Without
+   * it every copy is collected and the best ranked one is chosen.
+   */
+  readonly accept?: (copy: VmcoreinfoCopy) => boolean;
 }
 
 /**
@@ -384,56 +406,72 @@ export function findVmcoreinfo(mem: PhysicalMemory, options: FindOptions = {}): 
   const want = options.strategy ?? 'auto';
   const regions = mem.mapped?.();
   let scanned = 0;
-  const scan = (full: boolean): number[] => {
-    const hits: number[] = [];
-    scanned = 0;
-    if (regions && regions.length) {
-      for (const r of regions) {
-        if (full) allHits(r.bytes, r.start, hits);
-        else alignedHits(r.bytes, r.start, hits);
-        scanned += r.bytes.length;
+  let accepted: VmcoreinfoCopy | undefined;
+  const seen = new Set<number>();
+  const copies: VmcoreinfoCopy[] = [];
+  /** Examines the hits of one slice; true when the caller's `accept` took a copy (stop). */
+  const consider = (hits: number[]): boolean => {
+    for (const pa of hits) {
+      if (seen.has(pa) || copies.length >= 256) continue;
+      seen.add(pa);
+      const c = readCandidate(mem, pa, regions);
+      if (!c) continue;
+      copies.push(c);
+      if (c.complete && options.accept?.(c)) {
+        accepted = c;
+        return true;
       }
-      return hits;
+    }
+    return false;
+  };
+  /** One pass over memory in address order; stops early when a copy is accepted. */
+  const scan = (full: boolean): void => {
+    scanned = 0;
+    const find = (bytes: Uint8Array, start: number, out: number[]): void => (full ? allHits(bytes, start, out) : alignedHits(bytes, start, out));
+    if (regions && regions.length) {
+      for (const r of likelyFirst(regions)) {
+        for (let off = 0; off < r.bytes.length; off += SLICE) {
+          const end = Math.min(r.bytes.length, off + SLICE + NEEDLE.length - 1);
+          const hits: number[] = [];
+          find(r.bytes.subarray(off, end), r.start + off, hits);
+          scanned += Math.min(SLICE, r.bytes.length - off);
+          if (consider(hits.filter((h) => h < r.start + off + SLICE))) return;
+        }
+      }
+      return;
     }
     const buf = new Uint8Array(CHUNK + NEEDLE.length);
-    for (const range of mem.ranges()) {
+    for (const range of likelyFirst(mem.ranges())) {
       for (let a = range.start; a < range.end; a += CHUNK) {
         const len = Math.min(CHUNK + NEEDLE.length - 1, range.end - a);
         const dst = buf.subarray(0, len);
         const failures = mem.readv([{ addr: a, len, dst }]);
         if (failures.length === 1 && failures[0]!.len === len) continue;
         scanned += Math.min(CHUNK, len);
-        const local: number[] = [];
-        if (full) allHits(dst, a, local);
-        else alignedHits(dst, a, local);
+        const hits: number[] = [];
+        find(dst, a, hits);
         // The overlap tail belongs to the next chunk.
-        for (const h of local) if (h < a + CHUNK) hits.push(h);
+        if (consider(hits.filter((h) => h < a + CHUNK))) return;
       }
     }
-    return hits;
-  };
-  const build = (hits: number[]): VmcoreinfoCopy[] => {
-    const copies: VmcoreinfoCopy[] = [];
-    for (const pa of [...new Set(hits)].sort((x, y) => x - y)) {
-      const c = readCandidate(mem, pa, regions);
-      if (c) copies.push(c);
-      if (copies.length >= 256) break;
-    }
-    return rank(copies);
   };
   let strategy: 'aligned' | 'full' = want === 'full' ? 'full' : 'aligned';
-  let copies = build(scan(strategy === 'full'));
-  if (want === 'auto' && !copies.some((c) => c.complete)) {
+  scan(strategy === 'full');
+  if (want === 'auto' && !accepted && !copies.some((c) => c.complete && !options.accept)) {
     strategy = 'full';
-    copies = build(scan(true));
+    scan(true);
   }
-  const chosen = copies.find((c) => c.complete);
+  const ranked = rank(copies);
+  const chosen = accepted ?? (options.accept ? undefined : ranked.find((c) => c.complete));
+  const total = (regions && regions.length ? regions.map((r) => r.bytes.length) : mem.ranges().map((r) => r.end - r.start)).reduce((a, b) => a + b, 0);
+  const stoppedEarly = accepted !== undefined && scanned < total;
   return dropUndefined({
-    copies,
+    copies: ranked,
     chosen,
-    reason: explain(copies),
+    reason: accepted ? `${explain(ranked, accepted)}${stoppedEarly ? ` (scan stopped at the first confirmed copy)` : ''}` : explain(ranked),
     strategy,
     scannedBytes: scanned,
+    stoppedEarly,
     ms: performance.now() - t0,
   }) as VmcoreinfoSearch;
 }

@@ -177,7 +177,14 @@ interface QomProperty {
 }
 
 async function listBackends(qmp: QmpClient): Promise<MemoryBackend[]> {
-  const memdevs = await qmp.execute<Array<{ id?: string; size: number; share?: boolean }>>('query-memdev');
+  let memdevs: Array<{ id?: string; size: number; share?: boolean }>;
+  try {
+    memdevs = await qmp.execute<Array<{ id?: string; size: number; share?: boolean }>>('query-memdev');
+  } catch (err) {
+    if (qmp.closed) throw err;
+    return []; // An old QEMU without query-memdev: no named backends, live read still works.
+  }
+  if (!Array.isArray(memdevs)) return [];
   let objects: QomProperty[] = [];
   try {
     objects = await qmp.execute<QomProperty[]>('qom-list', { path: '/objects' });
@@ -319,7 +326,49 @@ export function normalizeEndpoint(endpoint: string): string {
   return path.resolve(endpoint.startsWith('unix:') ? endpoint.slice(5) : endpoint);
 }
 
-export async function acquireQmp(endpoint: string, timeoutMs = 5000): Promise<QmpLease> {
+/**
+ * How long to wait for QEMU's greeting. QEMU queues a second client until the
+ * first disconnects, so a short wait turns brief contention into a failure.
+ */
+function greetingTimeoutMs(): number {
+  const v = Number(process.env['VMSIGHT_QMP_TIMEOUT_MS']);
+  return Number.isFinite(v) && v > 0 ? v : 10_000;
+}
+
+/** True for the ways a busy QMP socket fails: full listen backlog (EAGAIN) or no greeting yet. */
+function busy(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string } }).cause;
+  return cause?.code === 'EAGAIN' || /no QMP greeting within/.test((err as Error).message);
+}
+
+/**
+ * Connects, waiting out other clients: QEMU serves one QMP client at a time,
+ * queues one more, and refuses the rest with EAGAIN until they are gone.
+ */
+async function connectPatiently(endpoint: string, timeoutMs: number): Promise<QmpClient> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 20;
+  for (;;) {
+    const left = deadline - Date.now();
+    try {
+      return await QmpClient.connect(endpoint, { timeoutMs: Math.max(100, left) });
+    } catch (err) {
+      if (!busy(err) || Date.now() + delay >= deadline) {
+        if (busy(err)) {
+          throw new QemuError(`QMP ${endpoint}`, `busy: another client held the socket for ${timeoutMs} ms`, {
+            hint: 'QEMU serves one QMP client at a time; close the other client or raise VMSIGHT_QMP_TIMEOUT_MS',
+            cause: err,
+          });
+        }
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 250);
+    }
+  }
+}
+
+export async function acquireQmp(endpoint: string, timeoutMs = greetingTimeoutMs()): Promise<QmpLease> {
   const key = normalizeEndpoint(endpoint);
   let entry = pool.get(key);
   if (entry) {
@@ -330,7 +379,7 @@ export async function acquireQmp(endpoint: string, timeoutMs = 5000): Promise<Qm
     }
   }
   if (!entry) {
-    entry = { client: QmpClient.connect(key, { timeoutMs }), refs: 0 };
+    entry = { client: connectPatiently(key, timeoutMs), refs: 0 };
     pool.set(key, entry);
     entry.client.catch(() => pool.get(key) === entry && pool.delete(key));
   }

@@ -7,7 +7,12 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { LabError } from '../../src/core/errors.js';
 import { labDown, labList, labUp, readGroundTruth, type ExtraModuleFile, type GroundTruth, type LabCpu, type LabGuest } from '../../src/lab/index.js';
+import { releaseLock, tryLock } from '../../src/lab/lock.js';
+
+/** User QMP sockets of a shared guest: test files run in parallel processes and QEMU serves one client per socket. */
+export const SHARED_QMP_SOCKETS = 6;
 
 export interface SharedGuestOptions {
   /** Kernel spec (default '6.1'). */
@@ -46,6 +51,7 @@ export async function sharedGuest(opts: SharedGuestOptions = {}): Promise<Shared
     cpu: opts.cpu ?? 'default',
     gdb: true,
     reuse: true,
+    extraQmpSockets: SHARED_QMP_SOCKETS - 1,
     ...(opts.extraModules ? { extraModules: opts.extraModules } : {}),
   });
   return { guest, truth: readGroundTruth(guest) };
@@ -60,4 +66,28 @@ export async function stopTestGuests(): Promise<string[]> {
     stopped.push(guest.name);
   }
   return stopped;
+}
+
+/**
+ * Runs `fn` with one of the guest's user QMP sockets that no other test
+ * process holds (a lock directory per socket), waiting up to `timeoutMs` for
+ * one to free up. Connect inside `fn` and close before it returns.
+ */
+export async function withQmpSocket<T>(guest: LabGuest, fn: (socket: string) => Promise<T>, timeoutMs = 120_000): Promise<T> {
+  // Extra sockets first: code that ignores this protocol connects to qmpSocket directly.
+  const sockets = guest.qmpSockets?.length ? [...guest.qmpSockets.slice(1), guest.qmpSockets[0]!] : [guest.qmpSocket];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const socket of sockets) {
+      const lock = `${socket}.lock`;
+      if (!tryLock(lock)) continue;
+      try {
+        return await fn(socket);
+      } finally {
+        releaseLock(lock);
+      }
+    }
+    if (Date.now() > deadline) throw new LabError(`all ${sockets.length} QMP sockets of guest '${guest.name}' stayed busy for ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

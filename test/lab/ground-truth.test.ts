@@ -58,6 +58,12 @@ function consoleLog(): string {
     '0x00000000018e2000 1024',
     '@@ fw-cfg-vmcoreinfo',
     '000001002410000000208e0100000000',
+    '@@ cpu-flags',
+    'flags\t\t: fpu vme de pse la57 hypervisor',
+    '@@ iomem',
+    '00000000-00000fff : Reserved',
+    '00100000-0ffdefff : System RAM',
+    '  07200000-081fffff : Kernel code',
     '@@ ip-addr',
     '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever',
     '2: dummy0    inet6 fd00:10::15/64 scope global \\       valid_lft forever preferred_lft forever',
@@ -142,6 +148,9 @@ test('a synthetic console log parses into every section', () => {
       ['dummy0', 'inet6', 'fd00:10::15', 64, 'global'],
     ],
   );
+  assert.deepEqual(gt.cpuFlags, ['fpu', 'vme', 'de', 'pse', 'la57', 'hypervisor']);
+  assert.deepEqual(gt.iomem[2], { start: 0x7200000n, end: 0x81fffffn, name: 'Kernel code', depth: 1 });
+  assert.equal(gt.iomem[1]!.name, 'System RAM');
   assert.deepEqual(gt.links[0], { index: 2, name: 'dummy0', flags: ['BROADCAST', 'NOARP', 'UP', 'LOWER_UP'], mtu: 1500, linkType: 'ether', mac: '22:c1:2f:62:f9:52' });
   assert.equal(gt.dmesg[0]!.time, 1.856384);
   assert.equal(gt.dmesg[0]!.text, 'Run /init as init process');

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { UsageError } from '../../src/core/errors.js';
+import { LabError, UsageError } from '../../src/core/errors.js';
 import { chooseAccel, defaultGuestName, findGuest, guestAlive, labDown, labList, labUp } from '../../src/lab/vm.js';
 
 let run: string;
@@ -64,4 +65,16 @@ test('bad guest names and options are usage errors before anything starts', asyn
   await assert.rejects(labUp({ name: 'h1-unit', memory: 12 }), UsageError);
   await assert.rejects(labUp({ name: 'h1-unit', cpu: 'host' as never }), UsageError);
   await assert.rejects(labUp({ name: 'x'.repeat(60) }), UsageError);
+});
+
+test('a RAM file used by a QEMU outside our run directory is never taken over', async () => {
+  const name = 'h1-unit-foreign';
+  // Any live process whose command line names the mem-path counts as its user.
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', `mem-path=/dev/shm/vmsight-${name},share=on`], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    await assert.rejects(labUp({ name }), (e: unknown) => e instanceof LabError && e.message.includes(`pid ${child.pid}`));
+  } finally {
+    child.kill();
+  }
 });

@@ -157,3 +157,18 @@ test('missing, unreadable or too small files are SourceErrors', withDir(async (d
   assert.match(p.reason, /ENOENT/);
   assert.equal((await factory.probe({ spec: 'x', params: {} })).ok, false);
 }));
+
+test('refresh notices a RAM file that was removed or replaced', withDir(async (dir) => {
+  const file = makeRamFile(dir);
+  const mem = await openQemuShm({ path: file });
+  try {
+    await mem.refresh();
+    fs.rmSync(file);
+    await assert.rejects(mem.refresh(), /gone/);
+    makeRamFile(dir); // same name, new file
+    await assert.rejects(mem.refresh(), /replaced/);
+    assert.equal(readU64Phys(mem, 0x1000), 0x1000n, 'reads still see the mapped (old) file');
+  } finally {
+    await mem.close();
+  }
+}));

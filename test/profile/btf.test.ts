@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FormatError, ProfileError, VmsightError } from '../../src/core/errors.js';
+import { FaultError, FormatError, ProfileError, VmsightError } from '../../src/core/errors.js';
 import { BtfTypes, parseBtf, parseBtfHeader } from '../../src/profile/btf.js';
-import { btfFromFileBytes, btfFromMemory, btfFromKernelSymbols } from '../../src/profile/btf/sources.js';
+import { btfFromFileBytes, btfFromMemory, btfFromKernelSymbols, moduleBtfsFromMemory } from '../../src/profile/btf/sources.js';
+import { Typed } from '../../src/profile/typed.js';
 import { TypeDb } from '../../src/profile/types.js';
 import { BtfEncoder, kernelLikeBtf } from './btf-encoder.js';
 import { realVmlinuxBtf } from './real-btf.js';
@@ -331,15 +332,16 @@ test('fuzz: mutated real vmlinux BTF ends in results or typed errors, in bounded
     [0, 24],
     [24, 24 + 4096],
     [24 + header.strOff, 24 + header.strOff + 4096],
+    [0, real.bytes.length],
   ];
   const t0 = performance.now();
-  for (let i = 0; i < 60; i++) {
+  for (let i = 0; i < 80; i++) {
     const m = mutate(real.bytes, r, regions[i % regions.length]);
     const start = performance.now();
     counts[exercise(m, 3000)]++;
     assert.ok(performance.now() - start < 2000, 'one mutated parse took over 2 s');
   }
-  assert.ok(counts.ok + counts.error === 60);
+  assert.ok(counts.ok + counts.error === 80);
   assert.ok(performance.now() - t0 < 60_000);
 });
 
@@ -362,4 +364,83 @@ test('real vmlinux BTF: parse + index fast, layouts sane', async (t) => {
   for (const s of ['mm_struct', 'module', 'sock', 'file', 'dentry', 'net', 'pid_namespace']) assert.ok(db.sizeOf(s) > 0, s);
   // Every type decodes.
   for (let i = 0; i < b.count; i++) b.get(i);
+});
+
+test('module split BTF from memory: the btf_modules list of struct btf_module → struct btf', () => {
+  const e = new BtfEncoder();
+  const ch = e.int('char', 1, { char: true, signed: true });
+  const ui = e.int('unsigned int', 4);
+  const lhFwd = e.fwd('list_head');
+  const lh = e.struct('list_head', 16, [
+    { name: 'next', type: e.ptr(lhFwd), bitOffset: 0 },
+    { name: 'prev', type: e.ptr(lhFwd), bitOffset: 64 },
+  ]);
+  const btfFwd = e.fwd('btf');
+  const btfT = e.struct('btf', 88, [
+    { name: 'data', type: e.ptr(0), bitOffset: 0 },
+    { name: 'data_size', type: ui, bitOffset: 64 },
+    { name: 'base_btf', type: e.ptr(btfFwd), bitOffset: 128 },
+    { name: 'start_id', type: ui, bitOffset: 192 },
+    { name: 'name', type: e.array(ch, ui, 56), bitOffset: 256 },
+  ]);
+  e.struct('btf_module', 32, [
+    { name: 'list', type: lh, bitOffset: 0 },
+    { name: 'module', type: e.ptr(0), bitOffset: 128 },
+    { name: 'btf', type: e.ptr(btfT), bitOffset: 192 },
+  ]);
+  const vmlinux = parseBtf(e.build(), { source: 'btf:vmlinux' });
+  const split = new BtfEncoder({ count: vmlinux.count, strLen: vmlinux.stringBytes });
+  split.struct('hello_state', 4, [{ name: 'count', type: ui, bitOffset: 0 }]);
+  const blob = split.build();
+
+  const regions = new Map<bigint, Uint8Array>();
+  const HEAD = 0xffffffff83000000n;
+  const E1 = 0xffff888000010000n;
+  const E2 = 0xffff888000020000n;
+  const B1 = 0xffff888000030000n;
+  const B2 = 0xffff888000040000n;
+  const D1 = 0xffff888000050000n;
+  const D2 = 0xffff888000060000n;
+  const put = (va: bigint, bytes: Uint8Array) => regions.set(va, bytes);
+  const words = (n: number, set: (dv: DataView, b: Uint8Array) => void) => {
+    const b = new Uint8Array(n);
+    set(new DataView(b.buffer), b);
+    return b;
+  };
+  put(HEAD, words(16, (dv) => { dv.setBigUint64(0, E1, true); dv.setBigUint64(8, E2, true); }));
+  put(E1, words(32, (dv) => { dv.setBigUint64(0, E2, true); dv.setBigUint64(24, B1, true); }));
+  put(E2, words(32, (dv) => { dv.setBigUint64(0, HEAD, true); dv.setBigUint64(24, B2, true); }));
+  const structBtf = (data: bigint, size: number, name: string) =>
+    words(88, (dv, b) => {
+      dv.setBigUint64(0, data, true);
+      dv.setUint32(8, size, true);
+      dv.setBigUint64(16, 0xffffffff84000000n, true); // base_btf != NULL: split
+      dv.setUint32(24, vmlinux.count, true);
+      b.set(Buffer.from(`${name}\0`), 32);
+    });
+  put(B1, structBtf(D1, blob.length, 'hello'));
+  put(B2, structBtf(D2, blob.length, 'broken'));
+  put(D1, blob);
+  const bad = Uint8Array.from(blob);
+  bad[0] = 0;
+  put(D2, bad);
+  const mem = {
+    read(va: bigint, len: number): Uint8Array {
+      for (const [at, b] of regions) if (va >= at && va + BigInt(len) <= at + BigInt(b.length)) return b.subarray(Number(va - at), Number(va - at) + len);
+      throw new FaultError('virtual', va, 'unmapped');
+    },
+  };
+  const typed = new Typed(new TypeDb(vmlinux), mem);
+  const syms = { address: (n: string) => (n === 'btf_modules' ? HEAD : undefined) };
+  const r = moduleBtfsFromMemory(typed, syms, vmlinux);
+  assert.deepEqual(r.modules.map((m) => m.name), ['hello']);
+  assert.equal(r.modules[0]!.btf.source, 'btf:memory:hello');
+  assert.equal(new TypeDb(r.modules[0]!.btf).offsetOf('hello_state', 'count'), 0);
+  assert.equal(r.anomalies.length, 1);
+  assert.match(r.anomalies[0]!, /^broken: .*not BTF/);
+  // A cycle is reported, not followed forever.
+  put(E2, words(32, (dv) => { dv.setBigUint64(0, E1, true); dv.setBigUint64(24, B1, true); }));
+  const cyc = moduleBtfsFromMemory(typed, syms, vmlinux);
+  assert.ok(cyc.anomalies.some((a) => /cycle/.test(a)));
+  assert.throws(() => moduleBtfsFromMemory(typed, { address: () => undefined }, vmlinux), (err: unknown) => err instanceof ProfileError && err.symbol === 'btf_modules');
 });

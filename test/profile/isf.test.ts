@@ -120,3 +120,18 @@ test('real vmlinux BTF: export → import gives the same layouts for the core st
     assert.deepEqual(flatten(imp.db, imp.db.struct(s).id), flatten(btfDb, btfDb.struct(s).id), s);
   }
 });
+
+test('export writes link-time addresses (KASLR shift removed) and sizes T[] globals by the next symbol', () => {
+  const btfDb = new TypeDb(parseBtf(kernelLikeBtf().bytes));
+  const shift = 0x1f600000n;
+  const A = 0xffffffff82200300n + shift;
+  const { isf } = exportIsf(btfDb, [
+    { name: 'sys_call_table', address: A },
+    { name: 'after_table', address: A + 0x40n },
+    { name: 'init_task', address: INIT_TASK + shift },
+  ], { shift });
+  assert.equal(isf.symbols['init_task']!.address, INIT_TASK);
+  assert.equal(isf.symbols['sys_call_table']!.address, A - shift);
+  assert.deepEqual(isf.symbols['sys_call_table']!.type, { kind: 'array', count: 8, subtype: { kind: 'pointer', subtype: { kind: 'base', name: 'void' } } });
+  assert.equal(isf.symbols['after_table']!.type, undefined);
+});

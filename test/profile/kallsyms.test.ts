@@ -13,7 +13,7 @@ import {
   loadKallsyms,
   searchKallsyms,
 } from '../../src/profile/kallsyms.js';
-import { decodeNames, entryHeader, parseTokens } from '../../src/profile/kallsyms/decode.js';
+import { countInversions, decodeAddresses, decodeNames, entryHeader, parseTokens } from '../../src/profile/kallsyms/decode.js';
 import { findTokenIndexCandidates } from '../../src/profile/kallsyms/locate.js';
 import { parseVmcoreinfo } from '../../src/profile/vmcoreinfo.js';
 import { type SynthAddressing, type SynthOrder, expectedLines, kernelLikeSymbols, synthKallsyms } from './kallsyms-synth.js';
@@ -106,6 +106,16 @@ describe('kallsyms pattern search on synthesized tables', () => {
     const long = r.table.search('long_*');
     assert.equal(long.length, 40);
     assert.ok(long.every((s) => s.name.length > 130));
+  });
+
+  it('finds tables in bytes that do not start at an aligned address', () => {
+    const syms = symbolsFor('absolute-percpu', 900);
+    const t = synthKallsyms(syms, { order: 'classic', addressing: 'absolute-percpu', align: 4 });
+    const shifted = new Uint8Array(t.bytes.length + 2);
+    shifted.set(t.bytes, 2);
+    const r = kallsymsFromBytes(shifted);
+    assert.equal(r.layout.physical?.kallsyms_token_index, t.at.tokenIndex + 2);
+    assert.equal(kallsymsDigest(r.table).sha256, sha(expectedLines(syms)));
   });
 
   it('reads the one- and two-byte length forms', () => {
@@ -248,6 +258,36 @@ describe('kallsyms at vmcoreinfo addresses (fast path)', () => {
   });
 });
 
+describe('address decoding', () => {
+  const raw32 = (xs: number[]) => {
+    const b = new Uint8Array(4 * xs.length);
+    const dv = new DataView(b.buffer);
+    xs.forEach((x, i) => dv.setInt32(4 * i, x, true));
+    return b;
+  };
+
+  it('reads ABSOLUTE_PERCPU offsets: positive absolute, negative below relative_base', () => {
+    const base = 0xfffffffefffff000n; // low half near 2^32: the carry into the high half matters
+    const a = decodeAddresses(raw32([0, 0x1000, -1, -0x2001, -0x7fffffff]), 5, 'absolute-percpu', base);
+    assert.deepEqual([...a], [0n, 0x1000n, base, base + 0x2000n, base - 1n + 0x7fffffffn]);
+  });
+
+  it('reads plain relative offsets as unsigned', () => {
+    const base = 0xffffffff81000000n;
+    const a = decodeAddresses(raw32([0, 0x10, -1]), 3, 'relative', base);
+    assert.deepEqual([...a], [base, base + 0x10n, BigInt.asUintN(64, base + 0xffffffffn)]);
+    assert.equal(countInversions(a), 1, "the wrapped third address is below the others");
+    assert.equal(countInversions(BigUint64Array.of(5n, 3n, 0x100000000n, 0xffffffffn)), 2);
+  });
+
+  it('reads absolute u64 addresses and refuses short tables', () => {
+    const b = new Uint8Array(16);
+    new DataView(b.buffer).setBigUint64(8, 0xffffffff81234567n, true);
+    assert.deepEqual([...decodeAddresses(b, 2, 'absolute', 0n)], [0n, 0xffffffff81234567n]);
+    assert.throws(() => decodeAddresses(b, 3, 'absolute', 0n), KallsymsError);
+  });
+});
+
 describe('token table', () => {
   it('rejects an index that does not match the tokens', () => {
     const table = new TextEncoder().encode(Array.from({ length: 256 }, (_, i) => `t${i}\0`).join(''));
@@ -316,6 +356,59 @@ describe('loadKallsyms over physical memory', () => {
     assert.equal(r.method, 'vmcoreinfo');
     assert.equal(kallsymsDigest(r.table).sha256, sha(expectedLines(g.syms)));
     assert.match(r.table.source, /vmcoreinfo/);
+  });
+
+  function vmcoreinfoFor(g: ReturnType<typeof guest>) {
+    return parseVmcoreinfo(
+      vmcoreinfoText(
+        [
+          `SYMBOL(kallsyms_names)=${g.va(g.t.at.names).toString(16)}`,
+          `SYMBOL(kallsyms_num_syms)=${g.va(g.t.at.numSyms).toString(16)}`,
+          `SYMBOL(kallsyms_token_table)=${g.va(g.t.at.tokenTable).toString(16)}`,
+          `SYMBOL(kallsyms_token_index)=${g.va(g.t.at.tokenIndex).toString(16)}`,
+          `SYMBOL(kallsyms_offsets)=${g.va(g.t.at.addressTable).toString(16)}`,
+          `SYMBOL(kallsyms_relative_base)=${g.va(g.t.at.relativeBase!).toString(16)}`,
+          '',
+        ].join('\n'),
+      ),
+    );
+  }
+
+  /** Zeroes the length byte of names entry `k` of the tables at phys `tablesAt`. */
+  function damageEntry(ram: Uint8Array, namesAt: number, k: number): void {
+    let pos = namesAt;
+    for (let i = 0; i < k; i++) pos += 1 + ram[pos]!;
+    ram[pos] = 0;
+  }
+
+  it('keeps the partial table when the tables at the vmcoreinfo addresses are damaged and no intact copy exists', () => {
+    const g = guest('names-first');
+    damageEntry(g.ram, imagePhys + (3 << 20) + g.t.at.names, 1500);
+    const r = loadKallsyms({ mem: memoryOf(g.ram), vmcoreinfo: vmcoreinfoFor(g) });
+    assert.equal(r.method, 'vmcoreinfo');
+    assert.equal(r.complete, false);
+    assert.equal(r.table.count, 1500);
+    assert.deepEqual(
+      r.steps.map((s) => [s.method, s.ok]),
+      [
+        ['vmcoreinfo', false],
+        ['search-image', false],
+        ['search-ram', false],
+      ],
+    );
+  });
+
+  it('prefers an intact copy found by search over damaged tables at the vmcoreinfo addresses', () => {
+    const g = guest('names-first');
+    // An intact copy earlier in the image, then damage the one vmcoreinfo points at.
+    const copyAt = imagePhys + (1 << 20);
+    g.ram.set(g.t.bytes, copyAt);
+    damageEntry(g.ram, imagePhys + (3 << 20) + g.t.at.names, 10);
+    const r = loadKallsyms({ mem: memoryOf(g.ram), vmcoreinfo: vmcoreinfoFor(g) });
+    assert.equal(r.method, 'search');
+    assert.equal(r.complete, true);
+    assert.equal(r.layout.physical?.kallsyms_names, copyAt + g.t.at.names);
+    assert.equal(kallsymsDigest(r.table).sha256, sha(expectedLines(g.syms)));
   });
 
   it('falls back to the pattern search in the kernel image (5.10: no kallsyms keys)', () => {

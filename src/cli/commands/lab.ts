@@ -19,7 +19,7 @@ import {
 import type { Command, ParsedArgs } from '../command.js';
 import type { Output } from '../render.js';
 
-const USAGE = `up [name] [--kernel 6.1|5.10|6.12|<spec>] [--memory MiB] [--cpu default|max] [--accel auto|tcg|kvm] [--gdb] [--no-kaslr]
+const USAGE = `up [name] [--kernel 6.1|5.10|6.12|<spec>] [--memory MiB] [--smp N] [--cpu default|max] [--accel auto|tcg|kvm] [--gdb] [--no-kaslr]
        lab down [name|--all]
        lab list
        lab console [name] [--follow]
@@ -77,6 +77,7 @@ async function up(args: ParsedArgs, out: Output): Promise<void> {
   const accel = str(args, 'accel') ?? 'auto';
   if (!['auto', 'tcg', 'kvm'].includes(accel)) throw new UsageError(`--accel ${accel}: use auto, tcg or kvm`);
   const memory = intOption(args, 'memory');
+  const smp = intOption(args, 'smp');
   const name = args.positionals[1] ?? defaultGuestName(kernel);
   const g = await labUp({
     name,
@@ -85,6 +86,7 @@ async function up(args: ParsedArgs, out: Output): Promise<void> {
     accel: accel as LabAccel,
     gdb: args.values['gdb'] === true,
     ...(memory !== undefined ? { memory } : {}),
+    ...(smp !== undefined ? { smp } : {}),
     ...(args.values['no-kaslr'] === true ? { kaslr: false } : {}),
   });
   out.record(guestFacts(g));
@@ -192,6 +194,7 @@ export const command: Command = {
   options: {
     kernel: { type: 'string' },
     memory: { type: 'string' },
+    smp: { type: 'string' },
     cpu: { type: 'string' },
     accel: { type: 'string' },
     gdb: { type: 'boolean' },

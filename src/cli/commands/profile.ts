@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../../core/errors.js';
 import { attachKernel } from '../../linux/attach.js';
+import { validateGlobals } from '../../profile/globals.js';
 import { exportIsf, writeIsfFile } from '../../profile/isf.js';
 import type { Command } from '../command.js';
 import { attachOptions, requireSource, sourceOptions } from './common.js';
@@ -26,12 +27,13 @@ export const command: Command = {
       const r = kernel.report;
       if (exporting) {
         const t0 = performance.now();
-        const { isf, stats } = exportIsf(kernel.types, kernel.symbols, { banner: p.banner });
+        const { isf, stats } = exportIsf(kernel.types, kernel.symbols, { banner: p.banner, shift: p.kaslr.virtualShift });
         writeIsfFile(isfPath as string, isf);
         ctx.out.record({ file: isfPath, banner: p.banner, ...stats, ms: +(performance.now() - t0).toFixed(1) });
         return;
       }
       const ks = r.kernelSpace;
+      const globals = validateGlobals(kernel.types);
       ctx.out.record({
         release: p.release,
         banner: p.banner,
@@ -45,6 +47,9 @@ export const command: Command = {
         symbols: kernel.symbols.count,
         types: kernel.types.count,
         cache: r.cacheHit ? 'hit' : 'miss',
+        globals: globals.missing.length
+          ? `${globals.ok.length} typed; missing: ${globals.missing.map((m) => `${m.name} (${m.reason})`).join(', ')}`
+          : `${globals.ok.length} typed, none missing`,
         sources: p.sources,
         steps: r.profileSteps.map((s) => `${s.step} ${s.ms.toFixed(1)} ms: ${s.detail}`),
         timings: Object.fromEntries(Object.entries(r.timings).map(([k, v]) => [k, `${v.toFixed(1)} ms`])),

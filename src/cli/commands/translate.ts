@@ -43,8 +43,9 @@ function stepRow(s: WalkStep): Record<string, unknown> {
     level: s.level,
     name: s.name,
     index: s.index,
-    table: s.tableAddr,
-    entryAddr: s.entryAddr,
+    // Addresses as bigint so --json shows them in hex like every other address.
+    table: BigInt(s.tableAddr),
+    entryAddr: BigInt(s.entryAddr),
     entry: s.entry,
     next: s.entry & 1n ? s.entry & PTE_ADDR_MASK : undefined,
     flags: entryFlags(s.entry).join(' '),
@@ -79,7 +80,7 @@ export const command: Command = {
       } else {
         ctx.out.record({
           va: BigInt.asUintN(64, va),
-          dtb: space.dtb,
+          dtb: BigInt(space.dtb),
           paging: space.mode.name,
           via: how,
           steps: rows,
@@ -87,7 +88,7 @@ export const command: Command = {
             ? { fault: { message: fault.message, level: fault.level, entry: fault.entry } }
             : result instanceof FaultError
               ? {}
-              : { pa: result.pa, pageSize: result.pageSize, level: result.level, flags: flagNames(result), nx: result.nx }),
+              : { pa: BigInt(result.pa), pageSize: result.pageSize, level: result.level, flags: flagNames(result), nx: result.nx }),
         });
       }
       return fault ? ExitCode.analysis : ExitCode.ok;

@@ -128,7 +128,7 @@ printf '%s' ${shQuote(SCENARIO_DATA)} > ${SCENARIO_FILES.dataPath}
 
 wait_ready() {
   i=0
-  while [ ! -e /run/vmi/$1.ready ] && [ $i -lt 300 ]; do usleep 20000; i=$((i+1)); done
+  while [ ! -e /run/vmi/$1.ready ] && [ $i -lt 1500 ]; do usleep 20000; i=$((i+1)); done
   [ -e /run/vmi/$1.ready ] || echo "VMI-WARN $1 not ready"
 }
 
@@ -157,6 +157,8 @@ echo "@@ vmcoreinfo"; cat /sys/kernel/vmcoreinfo 2>/dev/null
 echo "@@ fw-cfg-vmcoreinfo"
 f=/sys/firmware/qemu_fw_cfg/by_name/etc/vmcoreinfo/raw
 [ -r $f ] && od -An -v -tx1 $f | tr -d ' \\n' && echo
+echo "@@ cpu-flags"; grep -m 1 '^flags' /proc/cpuinfo
+echo "@@ iomem"; cat /proc/iomem
 echo "@@ ip-addr"; ip -o addr
 echo "@@ ip-link"; ip -o link
 echo "@@ dmesg"; dmesg | tail -n 30

@@ -1,7 +1,32 @@
-/** Every plugin, listed explicitly (static imports; no directory scanning). */
+/** Every plugin, listed explicitly (static imports; no directory scanning). Order is the order of `vmsight plugins`. */
 import type { Plugin } from '../plugin.js';
+import pslist from './pslist.js';
+import pstree from './pstree.js';
+import psaux from './psaux.js';
+import envars from './envars.js';
+import threads from './threads.js';
+import kthreads from './kthreads.js';
+import psxview from './psxview.js';
+import creds from './creds.js';
+import capabilities from './capabilities.js';
+import namespaces from './namespaces.js';
+import maps from './maps.js';
+import elfs from './elfs.js';
+import malfind from './malfind.js';
+import lsof from './lsof.js';
+import sockstat from './sockstat.js';
+import ifconfig from './ifconfig.js';
+import mountinfo from './mountinfo.js';
+import lsmod from './lsmod.js';
+import hiddenModules from './hidden_modules.js';
+import checkSyscall from './check_syscall.js';
+import checkIdt from './check_idt.js';
+import kmsg from './kmsg.js';
+import kallsyms from './kallsyms.js';
 
-export const plugins: readonly Plugin<any>[] = [];
+export const plugins: readonly Plugin<any>[] = [
+  pslist, pstree, psaux, envars, threads, kthreads, psxview, creds, capabilities, namespaces, maps, elfs, malfind, lsof, sockstat, ifconfig, mountinfo, lsmod, hiddenModules, checkSyscall, checkIdt, kmsg, kallsyms,
+];
 
 export function findPlugin(name: string): Plugin<any> | undefined {
   return plugins.find((p) => p.name === name || p.aliases?.includes(name));

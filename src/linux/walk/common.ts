@@ -124,9 +124,4 @@ export class WalkContext {
   }
 }
 
-/** Byte offset of `path` in `type` from the profile, else the given fallback (layouts fixed by the ABI). */
-export function offsetOr(typed: Typed, type: string, path: string, fallback: number): number {
-  return typed.db.tryField(type, path)?.offset ?? fallback;
-}
-
 export const hex = (v: bigint): string => `0x${v.toString(16)}`;

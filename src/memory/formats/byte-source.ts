@@ -118,3 +118,41 @@ export function sniffFile(path: string, len = 64): Uint8Array | undefined {
     if (fd !== undefined) fs.closeSync(fd);
   }
 }
+
+/** Several files read as one (one pmemsave file per RAM range). */
+export class ConcatSource implements ByteSource {
+  readonly size: number;
+  private readonly bases: number[] = [];
+  constructor(
+    readonly name: string,
+    private readonly parts: readonly FileSource[],
+  ) {
+    let base = 0;
+    for (const p of parts) {
+      this.bases.push(base);
+      base += p.size;
+    }
+    this.size = base;
+  }
+  /** Offset of part `i` in the concatenation. */
+  base(i: number): number {
+    return this.bases[i]!;
+  }
+  readAt(dst: Uint8Array, offset: number): number {
+    let done = 0;
+    for (let i = 0; i < this.parts.length && done < dst.length; i++) {
+      const b = this.bases[i]!;
+      const p = this.parts[i]!;
+      const at = offset + done;
+      if (at < b || at >= b + p.size) continue;
+      const n = Math.min(dst.length - done, b + p.size - at);
+      const got = p.readAt(dst.subarray(done, done + n), at - b);
+      done += got;
+      if (got < n) break;
+    }
+    return done;
+  }
+  close(): void {
+    for (const p of this.parts) p.close();
+  }
+}

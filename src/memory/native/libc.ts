@@ -145,9 +145,23 @@ export function mapFileReadOnly(fd: number, length: number, offset = 0): FileMap
   };
 }
 
-/** The host address of a typed array's first byte (the array must stay alive across its use). */
+/** Base address of each ArrayBuffer we have asked about: koffi.address costs a native call, this a WeakMap lookup. */
+const baseAddresses = new WeakMap<ArrayBufferLike, number>();
+
+/**
+ * The host address of a typed array's first byte (the array must stay alive
+ * across its use). ArrayBuffer contents never move once their address has
+ * been taken (V8 moves small on-heap arrays off the heap first), so the base
+ * address of each buffer is looked up once.
+ */
 export function addressOf(bytes: Uint8Array): number {
-  return Number(libc().koffi.address(bytes));
+  const buf = bytes.buffer;
+  let base = baseAddresses.get(buf);
+  if (base === undefined) {
+    base = Number(libc().koffi.address(bytes)) - bytes.byteOffset;
+    baseAddresses.set(buf, base);
+  }
+  return base + bytes.byteOffset;
 }
 
 /** Most iovecs one process_vm_readv call takes (IOV_MAX on Linux). */

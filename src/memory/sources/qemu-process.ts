@@ -18,6 +18,7 @@ import type { OpenOptions, ProbeResult, SourceFactory, SourceTarget } from '../s
 import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 
 const NAME = 'qemu-process';
+const MAX_BATCH_BYTES = 1 << 30;
 
 export type LiveReadMethod = 'process_vm_readv' | 'proc-mem';
 
@@ -168,7 +169,8 @@ export class QemuProcessMemory implements PhysicalMemory {
       const b = this.batch;
       b.clear();
       const first = i;
-      while (i < segments.length && !b.full) {
+      // The kernel caps one call at MAX_RW_COUNT (~2 GiB) and silently stops there: keep batches under 1 GiB.
+      while (i < segments.length && !b.full && (b.count === 0 || b.bytes + segments[i]!.n <= MAX_BATCH_BYTES)) {
         const s = segments[i++]!;
         if (s.dst !== lastDst) {
           lastDst = s.dst;
@@ -255,6 +257,8 @@ export class QemuProcessMemory implements PhysicalMemory {
   }
 
   async refresh(): Promise<void> {
+    if (this.closed) throw new SourceError('live-read', this.target, 'refresh after close');
+    if (!this.alive()) throw this.gone(undefined);
     this.gen++;
   }
 

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { SourceError } from '../../core/errors.js';
 import { acquireQmp, type QmpLease } from '../../qemu/discover.js';
-import { holeReason, invalidRead, q35Layout, splitRead, type RamRange } from '../../qemu/layout.js';
+import { findRange, holeReason, invalidRead, q35Layout, splitRead, type RamRange } from '../../qemu/layout.js';
 import { readCpuStates } from '../../qemu/registers.js';
 import { mapFileReadOnly, MAX_VIEW, nativeSupport, NativeError, type FileMapping } from '../native/libc.js';
 import type { OpenOptions, ProbeResult, SourceFactory, SourceTarget } from '../source-factory.js';
@@ -97,6 +97,19 @@ export class QemuShmMemory implements PhysicalMemory {
         continue;
       }
       const dst = (op.dst ??= new Uint8Array(op.len));
+      // Fast path: the whole op inside one mapped chunk (almost every read).
+      const i = findRange(this.chunks, op.addr);
+      const c = i >= 0 ? this.chunks[i]! : undefined;
+      if (c?.bytes && op.addr + op.len <= c.end) {
+        const at = op.addr - c.start;
+        if (op.len <= 32) {
+          const src = c.bytes;
+          for (let k = 0; k < op.len; k++) dst[k] = src[at + k]!;
+        } else {
+          dst.set(c.bytes.subarray(at, at + op.len));
+        }
+        continue;
+      }
       splitRead(
         this.chunks,
         op.addr,
@@ -136,8 +149,26 @@ export class QemuShmMemory implements PhysicalMemory {
     return { cpus: await readCpuStates(this.lease.client) };
   }
 
-  /** A live map has nothing to re-fetch: a new pass only tells caches to drop what they hold. */
+  /**
+   * A live map has nothing to re-fetch: a new pass only tells caches to drop
+   * what they hold. It also checks that the guest is still the one we mapped:
+   * a guest restarted under the same name has a new file, and our mapping
+   * would silently show the old RAM, frozen.
+   */
   async refresh(): Promise<void> {
+    if (this.closed) throw new SourceError('live-map', this.target, 'refresh after close');
+    const mine = fs.fstatSync(this.fd);
+    let now: fs.Stats | undefined;
+    try {
+      now = fs.statSync(this.path);
+    } catch {
+      now = undefined;
+    }
+    if (!now || now.ino !== mine.ino || now.dev !== mine.dev || (this.lease && this.lease.client.closed)) {
+      throw new SourceError('live-map', this.target, 'the guest behind this RAM file is gone (file removed or replaced, or QEMU exited)', {
+        hint: 'reopen the source',
+      });
+    }
     this.gen++;
   }
 

@@ -143,7 +143,8 @@ export function decodeNames(names: Uint8Array, pos: number, count: number, token
   const end = names.length;
   const base = pos;
   // out[0] is scratch for the first name's type letter; names start at out[1].
-  let out = new Uint8Array(Math.max(4096, Math.min(count * 32, 64 << 20)));
+  // Sized for typical names; grows when needed, so a hostile count cannot force a huge allocation.
+  let out = new Uint8Array(4096 + Math.min(count * 32, Math.max(0, end - pos) * 4, 64 << 20));
   let outLen = 1;
   const nameStarts = new Uint32Array(count + 1);
   const types = new Uint8Array(count);
@@ -225,7 +226,15 @@ export function decodeNames(names: Uint8Array, pos: number, count: number, token
   };
 }
 
-/** The address column, from `kallsyms_offsets` + base or from `kallsyms_addresses`. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+const TWO32 = 4294967296;
+
+/**
+ * The address column, from `kallsyms_offsets` + base or from
+ * `kallsyms_addresses`. On little-endian hosts the 64-bit values are written
+ * as two u32 halves computed in doubles (exact below 2^53), which avoids one
+ * BigInt per symbol.
+ */
 export function decodeAddresses(raw: Uint8Array, count: number, addressing: KallsymsAddressing, relativeBase: bigint): BigUint64Array {
   const need = count * (addressing === 'absolute' ? 8 : 4);
   if (raw.length < need)
@@ -233,15 +242,41 @@ export function decodeAddresses(raw: Uint8Array, count: number, addressing: Kall
   const dv = new DataView(raw.buffer, raw.byteOffset, need);
   const out = new BigUint64Array(count);
   if (addressing === 'absolute') {
-    for (let i = 0; i < count; i++) out[i] = dv.getBigUint64(i * 8, true);
-  } else if (addressing === 'relative') {
-    for (let i = 0; i < count; i++) out[i] = BigInt.asUintN(64, relativeBase + BigInt(dv.getUint32(i * 4, true)));
-  } else {
+    if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(raw.subarray(0, need));
+    else for (let i = 0; i < count; i++) out[i] = dv.getBigUint64(i * 8, true);
+    return out;
+  }
+  if (!LITTLE_ENDIAN) {
     const below = relativeBase - 1n;
     for (let i = 0; i < count; i++) {
-      const off = dv.getInt32(i * 4, true);
-      out[i] = off >= 0 ? BigInt(off) : BigInt.asUintN(64, below - BigInt(off));
+      if (addressing === 'relative') out[i] = BigInt.asUintN(64, relativeBase + BigInt(dv.getUint32(i * 4, true)));
+      else {
+        const off = dv.getInt32(i * 4, true);
+        out[i] = off >= 0 ? BigInt(off) : BigInt.asUintN(64, below - BigInt(off));
+      }
     }
+    return out;
+  }
+  const base = BigInt.asUintN(64, relativeBase);
+  const baseHi = Number(base >> 32n);
+  const baseLo = Number(base & 0xffffffffn);
+  const halves = new Uint32Array(out.buffer);
+  const percpu = addressing === 'absolute-percpu';
+  for (let i = 0; i < count; i++) {
+    let delta: number;
+    if (percpu) {
+      const off = dv.getInt32(i * 4, true);
+      if (off >= 0) {
+        halves[2 * i] = off;
+        halves[2 * i + 1] = 0;
+        continue;
+      }
+      delta = -1 - off; // relative_base - 1 - offset
+    } else delta = dv.getUint32(i * 4, true);
+    const v = baseLo + delta; // < 2^33: exact
+    const carry = v >= TWO32 ? 1 : 0;
+    halves[2 * i] = v - carry * TWO32;
+    halves[2 * i + 1] = (baseHi + carry) >>> 0;
   }
   return out;
 }
@@ -249,6 +284,15 @@ export function decodeAddresses(raw: Uint8Array, count: number, addressing: Kall
 /** How many neighbours go down in address (a sorted table has none). */
 export function countInversions(addresses: BigUint64Array): number {
   let n = 0;
+  if (LITTLE_ENDIAN) {
+    const h = new Uint32Array(addresses.buffer, addresses.byteOffset, addresses.length * 2);
+    for (let i = 1; i < addresses.length; i++) {
+      const hi = h[2 * i + 1]!;
+      const phi = h[2 * i - 1]!;
+      if (hi < phi || (hi === phi && h[2 * i]! < h[2 * i - 2]!)) n++;
+    }
+    return n;
+  }
   for (let i = 1; i < addresses.length; i++) if (addresses[i]! < addresses[i - 1]!) n++;
   return n;
 }

@@ -72,6 +72,11 @@ export interface SearchOptions {
   readonly maxResults?: number;
   /** Give up after validating this many token_index candidates (default 256). */
   readonly maxCandidates?: number;
+  /**
+   * True when the bytes start at a 4-byte-aligned guest address (memory
+   * windows): 2-mod-4 offsets cannot hold a table label and are not scanned.
+   */
+  readonly aligned?: boolean;
 }
 
 export interface SearchReport {
@@ -116,20 +121,42 @@ export function looksLikeTokenIndex(b: Uint8Array, p: number): boolean {
   return true;
 }
 
-/** Offsets of token_index look-alikes in [from, to), in increasing order, at most `max`. */
-export function findTokenIndexCandidates(b: Uint8Array, from = 0, to = b.length, max = 256): number[] {
+/**
+ * Offsets of token_index look-alikes in [from, to), in increasing order, at
+ * most `max`. Labels are at least 4-byte aligned, so the 'aligned' pass reads
+ * one u32 per 4 bytes (u16[0] == 0, u16[1] in 2..64: the first token is
+ * short); the 'unaligned' pass covers the 2-mod-4 offsets, for bytes that do
+ * not start at an aligned address.
+ */
+export function findTokenIndexCandidates(b: Uint8Array, from = 0, to = b.length, max = 256, pass: 'aligned' | 'unaligned' = 'aligned'): number[] {
   const out: number[] = [];
   const end = Math.min(to, b.length) - 512;
-  for (let p = from + (from & 1); p <= end; p += 2) {
-    // Fast rejects: u16[0] == 0, u16[1] in 2..64 (the first token is short), u16[2] > u16[1].
+  if (end < from) return out;
+  const check = (p: number): boolean => {
+    const v1 = b[p + 2]! | (b[p + 3]! << 8);
+    const v2 = b[p + 4]! | (b[p + 5]! << 8);
+    if (v2 <= v1 + 1 || v2 > v1 + MAX_NAME_LENGTH || !looksLikeTokenIndex(b, p)) return false;
+    out.push(p);
+    return out.length >= max;
+  };
+  if (pass === 'aligned') {
+    // Word-aligned in memory, which is aligned in the guest when the bytes start at an aligned address.
+    const first = from + ((4 - ((b.byteOffset + from) & 3)) & 3);
+    if (end < first) return out;
+    const words = new Uint32Array(b.buffer, b.byteOffset + first, ((end - first) >>> 2) + 1);
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i]!;
+      if ((w & 0xffff) !== 0 || ((w >>> 16) - 2) >>> 0 > 62) continue;
+      if (check(first + 4 * i)) break;
+    }
+    return out;
+  }
+  for (let p = from + ((b.byteOffset + from) & 1); p <= end; p += 2) {
+    if (((b.byteOffset + p) & 3) === 0) continue; // the aligned pass covers these
     if (b[p] !== 0 || b[p + 1] !== 0) continue;
     const v1 = b[p + 2]! | (b[p + 3]! << 8);
     if (v1 < 2 || v1 > 64) continue;
-    const v2 = b[p + 4]! | (b[p + 5]! << 8);
-    if (v2 <= v1 + 1 || v2 > v1 + MAX_NAME_LENGTH) continue;
-    if (!looksLikeTokenIndex(b, p)) continue;
-    out.push(p);
-    if (out.length >= max) break;
+    if (check(p)) break;
   }
   return out;
 }
@@ -387,22 +414,26 @@ export function searchKallsyms(b: Uint8Array, options: SearchOptions = {}): Sear
   const found: LocatedKallsyms[] = [];
   const rejected: string[] = [];
   let candidates = 0;
-  let p = from;
   const budget = new Budget(BUDGET_PER_SEARCH);
-  while (p < to && found.length < maxResults && candidates < maxCandidates) {
-    if (budget.left <= 0) {
-      rejected.push(`search stopped at 0x${p.toString(16)}: work budget spent on ${candidates} look-alikes`);
-      break;
+  // Unaligned offsets only when nothing aligned was found (bytes that start at an odd address).
+  for (const pass of options.aligned ? (['aligned'] as const) : (['aligned', 'unaligned'] as const)) {
+    if (found.length) break;
+    let p = from;
+    while (p < to && found.length < maxResults && candidates < maxCandidates) {
+      if (budget.left <= 0) {
+        rejected.push(`search stopped at 0x${p.toString(16)}: work budget spent on ${candidates} look-alikes`);
+        break;
+      }
+      const next = findTokenIndexCandidates(b, p, to, 1, pass);
+      if (!next.length) break;
+      const ti = next[0]!;
+      candidates++;
+      const r = decodeAtTokenIndex(b, ti, rejected, budget);
+      if (r) {
+        found.push(r);
+        p = ti + 512;
+      } else p = ti + 2;
     }
-    const next = findTokenIndexCandidates(b, p, to, 1);
-    if (!next.length) break;
-    const ti = next[0]!;
-    candidates++;
-    const r = decodeAtTokenIndex(b, ti, rejected, budget);
-    if (r) {
-      found.push(r);
-      p = ti + 512;
-    } else p = ti + 2;
   }
   return { found, candidates, rejected: rejected.slice(0, 8) };
 }

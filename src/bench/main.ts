@@ -1,0 +1,73 @@
+/**
+ * `npm run bench -- [suite...] [--source SPEC] [--kernel 6.1] [--out DIR]`
+ * Benchmarks (never tests): each suite prints a table and writes JSON to
+ * bench-results/<suite>.json. Without --source a lab guest `bench-<kernel>`
+ * is booted (or reused) and stopped afterwards unless --keep is given.
+ * Suites: memory (every access technique), translate, profile, plugins, all.
+ */
+import { parseArgs } from 'node:util';
+import { labDown, labUp } from '../lab/index.js';
+import { describeError } from '../core/errors.js';
+import { printTable, writeJson, type BenchTable } from './report.js';
+
+type Suite = (source: string, guestName: string | undefined) => Promise<BenchTable[]>;
+
+const suites: Record<string, Suite> = {
+  async memory(source) {
+    const { benchMemory } = await import('./memory.js');
+    return benchMemory(source);
+  },
+  async profile(source) {
+    const { benchProfile } = await import('./profile.js');
+    return [await benchProfile(source)];
+  },
+  async plugins(source) {
+    const { benchPlugins } = await import('./plugins.js');
+    return benchPlugins(source);
+  },
+};
+
+async function run(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: {
+      source: { type: 'string' },
+      kernel: { type: 'string', default: '6.1' },
+      out: { type: 'string', default: 'bench-results' },
+      keep: { type: 'boolean' },
+    },
+  });
+  const wanted = positionals.length === 0 || positionals.includes('all') ? Object.keys(suites) : positionals;
+  for (const s of wanted) if (!suites[s]) throw new Error(`unknown suite '${s}' (have: ${Object.keys(suites).join(', ')}, all)`);
+  let source = values.source;
+  let guestName: string | undefined;
+  if (!source) {
+    guestName = `bench-${values.kernel}`;
+    process.stderr.write(`bench: booting (or reusing) lab guest ${guestName}\n`);
+    await labUp({ name: guestName, kernel: values.kernel!, reuse: true, gdb: true });
+    source = `lab:${guestName}`;
+  }
+  const meta = { date: new Date().toISOString(), node: process.version, source, cpus: (await import('node:os')).cpus().length };
+  try {
+    for (const name of wanted) {
+      for (const table of await suites[name]!(source, guestName)) {
+        printTable(table);
+        const path = writeJson(values.out!, table, meta);
+        process.stdout.write(`(written to ${path})\n`);
+      }
+    }
+  } finally {
+    if (guestName && !values.keep) await labDown(guestName);
+  }
+  return 0;
+}
+
+run().then(
+  (code) => process.exit(code),
+  (err) => {
+    const { line, exitCode } = describeError(err, process.argv.includes('--debug'));
+    process.stderr.write(`bench: ${line}\n`);
+    process.exit(exitCode);
+  },
+);

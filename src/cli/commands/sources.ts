@@ -1,0 +1,45 @@
+/**
+ * `vmsight sources [<source>]`: without a source, the memory-access
+ * techniques vmsight knows (VEE'15 class, implementation, summary). With one,
+ * how each technique fits that target, best first, and which one `info`,
+ * `read` and the plugins would pick — without opening anything.
+ */
+import { FACTORIES, ONLY_WHEN_ASKED, parseSourceSpec, rankTechniques, resolveSourceTarget } from '../../memory/open.js';
+import type { Command } from '../command.js';
+
+export const command: Command = {
+  name: 'sources',
+  aliases: ['techniques'],
+  summary: 'list memory-access techniques, or rank them for a target',
+  usage: '[<source>]   (a dump path, lab guest, qmp:SOCK, shm:FILE?qmp=SOCK, pid:PID?qmp=SOCK, gdb:[HOST:]PORT)',
+  async run(args, ctx) {
+    const spec = args.positionals[0];
+    if (!spec) {
+      ctx.out.rows(
+        [
+          { key: 'name', kind: 'str' },
+          { key: 'class', kind: 'str' },
+          { key: 'summary', kind: 'str' },
+        ],
+        FACTORIES.map((f) => ({ name: f.name, class: f.class, summary: f.summary })),
+      );
+      return 0;
+    }
+    const target = resolveSourceTarget(parseSourceSpec(spec));
+    const ranked = await rankTechniques(target);
+    const pick = ranked.find((c) => c.ok && !ONLY_WHEN_ASKED.has(c.class));
+    ctx.out.rows(
+      [
+        { key: 'chosen', kind: 'str' },
+        { key: 'factory', title: 'name', kind: 'str' },
+        { key: 'class', kind: 'str' },
+        { key: 'ok', title: 'fits', kind: 'bool' },
+        { key: 'rank', kind: 'float' },
+        { key: 'reason', kind: 'str' },
+      ],
+      ranked.map((c) => ({ ...c, chosen: c === pick ? '*' : c.ok && ONLY_WHEN_ASKED.has(c.class) ? 'ask' : '' })),
+    );
+    if (!pick) ctx.out.text('no technique fits this target');
+    return pick ? 0 : 3;
+  },
+};

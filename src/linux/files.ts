@@ -1,0 +1,151 @@
+/**
+ * Open files of a process: task->files (struct files_struct) -> fdt (struct
+ * fdtable: max_fds, fd[], open_fds, close_on_exec) -> struct file. Each open
+ * file is classified from its inode mode and d_path pseudo name (regular,
+ * directory, socket, pipe, anon inode, character/block device, fifo,
+ * symlink) and named like /proc/PID/fd/N (PathResolver from fs-path.ts).
+ */
+import { FaultError } from '../core/errors.js';
+import type { ObjValue } from '../profile/typed.js';
+import type { AnomalySink } from './anomaly.js';
+import type { PathResolver } from './fs-path.js';
+import type { Kernel } from './kernel.js';
+import { isKernelPointer } from './walk/common.js';
+
+/** sysctl fs.nr_open's ceiling: no fd table is larger. */
+export const MAX_FDS = 1 << 20;
+/** O_CLOEXEC as fdinfo adds it to f_flags. */
+export const O_CLOEXEC = 0o2000000;
+
+export type FileKind = 'regular' | 'directory' | 'socket' | 'pipe' | 'fifo' | 'anon_inode' | 'char' | 'block' | 'symlink' | 'unknown';
+
+/** Kind from an inode's i_mode (S_IFMT) and the file's path. */
+export function fileKind(mode: number, path: string): FileKind {
+  if (path.startsWith('anon_inode:')) return 'anon_inode';
+  if (path.startsWith('pipe:[')) return 'pipe';
+  if (path.startsWith('socket:[')) return 'socket';
+  switch (mode & 0o170000) {
+    case 0o140000:
+      return 'socket';
+    case 0o120000:
+      return 'symlink';
+    case 0o100000:
+      return 'regular';
+    case 0o060000:
+      return 'block';
+    case 0o040000:
+      return 'directory';
+    case 0o020000:
+      return 'char';
+    case 0o010000:
+      return 'fifo';
+    default:
+      return 'unknown';
+  }
+}
+
+export interface OpenFile {
+  readonly fd: number;
+  /** struct file address. */
+  readonly file: bigint;
+  /** Like readlink(/proc/PID/fd/N). */
+  readonly path: string;
+  readonly kind: FileKind;
+  readonly inode: bigint;
+  readonly mode: number;
+  /** f_flags, plus O_CLOEXEC when the fd is close-on-exec (as fdinfo prints). */
+  readonly flags: number;
+  readonly pos: bigint;
+  /** 'major:minor' of a device file (i_rdev), else undefined. */
+  readonly rdev: string | undefined;
+  /** struct socket address (file->private_data) for sockets. */
+  readonly socket: bigint | undefined;
+}
+
+/** Decodes a kernel dev_t (MAJOR = dev >> 20, MINOR = dev & 0xfffff). */
+export function devName(dev: number): string {
+  return `${dev >>> 20}:${dev & 0xfffff}`;
+}
+
+/**
+ * Every open fd of a task, in fd order.
+ * @param task `struct task_struct` value (a thread-group leader: threads share files)
+ */
+export function* taskFiles(kernel: Kernel, task: ObjValue, paths: PathResolver, anomalies: AnomalySink): Generator<OpenFile> {
+  const { typed, space } = kernel;
+  const filesVa = task.ptr('files');
+  if (filesVa === 0n) return; // exited or kernel thread without files
+  if (!isKernelPointer(filesVa)) {
+    anomalies.add({ kind: 'bad-pointer', where: 'task_struct.files', address: filesVa });
+    return;
+  }
+  let fdt: ObjValue;
+  try {
+    fdt = typed.obj('files_struct', filesVa).read().obj('fdt')!.read();
+  } catch (e) {
+    if (!(e instanceof FaultError) && !(e instanceof TypeError)) throw e;
+    anomalies.add({ kind: 'fault', where: 'files_struct.fdt', address: filesVa, detail: (e as Error).message });
+    return;
+  }
+  let max = fdt.u32('max_fds');
+  if (max > MAX_FDS) {
+    anomalies.add({ kind: 'invalid', where: 'fdtable.max_fds', address: fdt.address, detail: `${max} > ${MAX_FDS}` });
+    max = MAX_FDS;
+  }
+  const fdArray = fdt.ptr('fd');
+  const cloexecVa = fdt.ptr('close_on_exec');
+  const ptrs = new Uint8Array(max * 8);
+  const cloexec = new Uint8Array(Math.ceil(max / 8));
+  const failures = space.readv([
+    { va: fdArray, len: ptrs.length, dst: ptrs },
+    { va: cloexecVa, len: cloexec.length, dst: cloexec },
+  ]);
+  for (const f of failures) anomalies.add({ kind: 'fault', where: 'fdtable', address: f.va, detail: f.reason });
+  const dv = new DataView(ptrs.buffer);
+  for (let fd = 0; fd < max; fd++) {
+    const file = dv.getBigUint64(fd * 8, true);
+    if (file === 0n) continue;
+    if (!isKernelPointer(file)) {
+      anomalies.add({ kind: 'bad-pointer', where: 'fdtable.fd', address: fdArray + BigInt(fd * 8), detail: `fd ${fd}` });
+      continue;
+    }
+    const row = openFile(kernel, fd, file, ((cloexec[fd >> 3]! >> (fd & 7)) & 1) === 1, paths, anomalies);
+    if (row) yield row;
+  }
+}
+
+function openFile(kernel: Kernel, fd: number, fileVa: bigint, cloexec: boolean, paths: PathResolver, anomalies: AnomalySink): OpenFile | undefined {
+  const { typed } = kernel;
+  try {
+    const f = typed.obj('file', fileVa).read();
+    const inodeVa = f.ptr('f_inode');
+    let mode = 0;
+    let ino = 0n;
+    let rdev: string | undefined;
+    if (isKernelPointer(inodeVa)) {
+      const inode = typed.obj('inode', inodeVa).read();
+      mode = inode.u16('i_mode');
+      ino = BigInt.asUintN(64, inode.int('i_ino'));
+      const t = mode & 0o170000;
+      if (t === 0o020000 || t === 0o060000) rdev = devName(inode.u32('i_rdev'));
+    }
+    const path = paths.filePath(fileVa);
+    const kind = fileKind(mode, path);
+    return {
+      fd,
+      file: fileVa,
+      path,
+      kind,
+      inode: ino,
+      mode,
+      flags: f.u32('f_flags') | (cloexec ? O_CLOEXEC : 0),
+      pos: f.s64('f_pos') < 0n ? 0n : f.s64('f_pos'),
+      rdev,
+      socket: kind === 'socket' ? f.ptr('private_data') : undefined,
+    };
+  } catch (e) {
+    if (!(e instanceof FaultError)) throw e;
+    anomalies.add({ kind: 'fault', where: 'struct file', address: fileVa, detail: `fd ${fd}: ${e.message}` });
+    return undefined;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * kallsyms: the kernel symbol table decoded from guest memory (core kernel,
+ * in /proc/kallsyms order) followed by every listed module's own symbols
+ * (mod->kallsyms), tagged with the module name as /proc/kallsyms does.
+ */
+import { definePlugin } from '../plugin.js';
+import { listModules, moduleSymbols } from '../modules.js';
+
+export interface KallsymsRow {
+  address: bigint;
+  type: string;
+  name: string;
+  module: string;
+}
+
+export default definePlugin<KallsymsRow>({
+  name: 'kallsyms',
+  aliases: ['linux.kallsyms', 'linux.kallsyms.Kallsyms'],
+  version: '1.0.0',
+  summary: 'Kernel symbols (core kallsyms and modules\' own symbol tables)',
+  requires: {},
+  options: { 'core-only': { type: 'boolean' }, name: { type: 'string' } },
+  columns: [
+    { key: 'address', kind: 'hex' },
+    { key: 'type', kind: 'str' },
+    { key: 'name', kind: 'str' },
+    { key: 'module', kind: 'str' },
+  ],
+  key: (r) => `${r.module}:${r.name}:${r.address.toString(16)}`,
+  *run(k, { options, anomalies }) {
+    const want = typeof options['name'] === 'string' ? options['name'] : undefined;
+    const syms = k.symbols;
+    for (let i = 0; i < syms.count; i++) {
+      if (syms.moduleAt(i) !== undefined) continue; // modules come from their own tables below
+      const name = syms.nameAt(i);
+      if (want !== undefined && name !== want) continue;
+      yield { address: syms.addressAt(i), type: syms.typeAt(i), name, module: '' };
+    }
+    if (options['core-only'] === true || !k.hasSymbol('modules') || !k.types.hasType('module', 'struct')) return;
+    for (const m of listModules(k, anomalies)) {
+      for (const s of moduleSymbols(k, m.address, anomalies)) {
+        if (want !== undefined && s.name !== want) continue;
+        yield { address: s.address, type: s.type, name: s.name, module: m.name };
+      }
+    }
+  },
+});

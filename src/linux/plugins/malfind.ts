@@ -1,0 +1,78 @@
+/**
+ * malfind: memory regions that look injected: mappings that are writable
+ * and executable at once, or executable without a backing file (other than
+ * the kernel's own [vdso]/[vsyscall]). The first bytes are shown when present.
+ */
+import { definePlugin } from '../plugin.js';
+import { PathResolver } from '../fs-path.js';
+import { forEachVma, mapsEntry, VM_EXEC, VM_WRITE } from '../mm.js';
+import { pidFilter, readObject, snapshotProcesses } from '../tasks.js';
+import { processSpace } from '../user-memory.js';
+
+export interface MalfindRow {
+  pid: number;
+  comm: string;
+  start: bigint;
+  end: bigint;
+  perms: string;
+  path: string;
+  reason: string;
+  /** First bytes of the region (empty when not present in memory). */
+  head: Uint8Array;
+}
+
+const KERNEL_PROVIDED = new Set(['[vdso]', '[vsyscall]', '[vvar]', '[uprobes]']);
+const HEAD_BYTES = 64;
+
+export default definePlugin<MalfindRow>({
+  name: 'malfind',
+  aliases: ['linux.malfind', 'linux.malfind.Malfind'],
+  version: '1.0.0',
+  summary: 'Suspicious mappings: writable+executable, or executable without a file',
+  requires: {
+    symbols: ['init_task'],
+    fields: [['task_struct', 'mm'], ['mm_struct', 'pgd'], ['vm_area_struct', 'vm_file']],
+    anyOf: [[['mm_struct', 'mm_mt'], ['mm_struct', 'mmap']]],
+  },
+  options: { pid: { type: 'string', multiple: true } },
+  columns: [
+    { key: 'pid', kind: 'int' },
+    { key: 'comm', kind: 'str' },
+    { key: 'start', kind: 'hex' },
+    { key: 'end', kind: 'hex' },
+    { key: 'perms', kind: 'str' },
+    { key: 'reason', kind: 'str' },
+    { key: 'path', kind: 'str' },
+    { key: 'head', kind: 'bytes' },
+  ],
+  key: (r) => `${r.pid}:${r.start.toString(16)}`,
+  *run(k, { options, anomalies }) {
+    const pids = pidFilter(options.pid);
+    const paths = new PathResolver(k, anomalies);
+    const { leaders } = snapshotProcesses(k, anomalies);
+    for (const t of leaders) {
+      const pid = t.s32('pid');
+      if (pids && !pids.has(pid)) continue;
+      const mmVa = t.ptr('mm');
+      if (mmVa === 0n) continue;
+      const mm = readObject(k, 'mm_struct', mmVa, anomalies, 'task_struct.mm');
+      if (!mm) continue;
+      const comm = t.str('comm');
+      let space: ReturnType<typeof processSpace> | null = null;
+      for (const vma of forEachVma(k, mm, anomalies)) {
+        const e = mapsEntry(k, mm, vma, paths, anomalies);
+        const wx = (e.flags & VM_WRITE) !== 0n && (e.flags & VM_EXEC) !== 0n;
+        const anonX = (e.flags & VM_EXEC) !== 0n && e.file === 0n && !KERNEL_PROVIDED.has(e.path);
+        if (!wx && !anonX) continue;
+        space ??= processSpace(k, mm, anomalies);
+        let head = new Uint8Array(0);
+        if (space) {
+          const buf = new Uint8Array(HEAD_BYTES);
+          if (space.readv([{ va: e.start, len: HEAD_BYTES, dst: buf }]).length === 0) head = buf;
+        }
+        const reason = wx && anonX ? 'writable+executable, no file' : wx ? 'writable+executable' : 'executable, no file';
+        yield { pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head };
+      }
+    }
+  },
+});

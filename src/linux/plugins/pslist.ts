@@ -1,0 +1,98 @@
+/**
+ * pslist: processes from the init_task.tasks list (threads on request),
+ * with the facts /proc/<pid>/stat and status show.
+ */
+import { definePlugin, absent, type Absent } from '../plugin.js';
+import type { ObjValue } from '../../profile/typed.js';
+import { forEachThread, pidFilter, snapshotProcesses, taskInfo, threadCount } from '../tasks.js';
+
+export interface PslistRow {
+  offset: bigint;
+  pid: number;
+  tgid: number;
+  ppid: number;
+  uid: number | Absent;
+  gid: number | Absent;
+  euid: number | Absent;
+  comm: string;
+  state: string;
+  /** Nanoseconds since boot. */
+  startTime: bigint;
+  kthread: boolean;
+  /** Threads in the group (1 per row with --threads). */
+  threads: number | Absent;
+}
+
+export default definePlugin<PslistRow>({
+  name: 'pslist',
+  aliases: ['linux.pslist', 'linux.pslist.PsList'],
+  version: '1.0.0',
+  summary: 'Processes from the kernel task list (pid, ppid, uids, comm, state, start time)',
+  requires: {
+    symbols: ['init_task'],
+    fields: [
+      ['task_struct', 'tasks'],
+      ['task_struct', 'pid'],
+      ['task_struct', 'tgid'],
+      ['task_struct', 'comm'],
+      ['task_struct', 'real_parent'],
+      ['task_struct', 'cred'],
+      ['cred', 'euid'],
+    ],
+    anyOf: [[['task_struct', '__state'], ['task_struct', 'state']]],
+  },
+  options: {
+    pid: { type: 'string', multiple: true },
+    threads: { type: 'boolean' },
+  },
+  columns: [
+    { key: 'offset', kind: 'hex' },
+    { key: 'pid', kind: 'int' },
+    { key: 'tgid', kind: 'int' },
+    { key: 'ppid', kind: 'int' },
+    { key: 'uid', kind: 'int' },
+    { key: 'gid', kind: 'int' },
+    { key: 'euid', kind: 'int' },
+    { key: 'state', kind: 'str' },
+    { key: 'startTime', title: 'start_ns', kind: 'int' },
+    { key: 'threads', kind: 'int' },
+    { key: 'kthread', kind: 'bool' },
+    { key: 'comm', kind: 'str' },
+  ],
+  key: (r) => `${r.pid}:${r.offset.toString(16)}`,
+  *run(k, { options, anomalies }) {
+    const pids = pidFilter(options.pid);
+    const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
+    const none = absent('unreadable', 'cred unreadable');
+    const row = (t: ObjValue, threads: () => number | Absent): PslistRow | undefined => {
+      if (pids && !pids.has(t.s32('pid')) && !pids.has(t.s32('tgid'))) return undefined;
+      const info = taskInfo(k, t, anomalies, tgidOf);
+      const c = info.creds;
+      return {
+        offset: info.task,
+        pid: info.pid,
+        tgid: info.tgid,
+        ppid: info.ppid,
+        uid: c ? c.uid : none,
+        gid: c ? c.gid : none,
+        euid: c ? c.euid : none,
+        comm: info.comm,
+        state: info.state,
+        startTime: info.startTimeNs,
+        kthread: info.kthread,
+        threads: threads(),
+      };
+    };
+    for (const leader of leaders) {
+      if (options.threads) {
+        for (const t of forEachThread(k, leader, anomalies)) {
+          const r = row(t, () => 1);
+          if (r) yield r;
+        }
+      } else {
+        const r = row(leader, () => threadCount(k, leader, anomalies) ?? absent('unreadable'));
+        if (r) yield r;
+      }
+    }
+  },
+});

@@ -1,0 +1,104 @@
+/**
+ * sockstat: sockets held by processes (found through their fd tables):
+ * TCP/UDP/RAW over IPv4 and IPv6 with addresses, ports and state, unix
+ * sockets with their paths, and the other families by name; each with the
+ * pids holding it.
+ */
+import { absent, definePlugin, type Absent } from '../plugin.js';
+import { taskFiles } from '../files.js';
+import { PathResolver } from '../fs-path.js';
+import { decodeSocket, type SocketInfo } from '../net.js';
+import { forEachProcess } from '../tasks.js';
+
+export interface SockstatRow {
+  proto: string;
+  family: string;
+  type: string;
+  state: string;
+  localAddress: string | Absent;
+  localPort: number | Absent;
+  remoteAddress: string | Absent;
+  remotePort: number | Absent;
+  path: string | Absent;
+  inode: bigint;
+  netns: number | Absent;
+  pids: number[];
+  comms: string[];
+  sock: bigint;
+}
+
+export default definePlugin<SockstatRow>({
+  name: 'sockstat',
+  aliases: ['linux.sockstat', 'linux.sockstat.Sockstat'],
+  version: '1.0.0',
+  summary: 'Sockets of every process: TCP/UDP/RAW over IPv4/IPv6, unix paths, owning pids',
+  requires: {
+    symbols: ['init_task'],
+    fields: [
+      ['socket', 'sk'],
+      ['sock', '__sk_common'],
+      ['sock_common', 'skc_family'],
+      ['sock', 'sk_protocol'],
+      ['sock', 'sk_type'],
+    ],
+  },
+  options: { family: { type: 'string' } },
+  columns: [
+    { key: 'proto', kind: 'str' },
+    { key: 'state', kind: 'str' },
+    { key: 'localAddress', title: 'local', kind: 'str' },
+    { key: 'localPort', title: 'lport', kind: 'int' },
+    { key: 'remoteAddress', title: 'remote', kind: 'str' },
+    { key: 'remotePort', title: 'rport', kind: 'int' },
+    { key: 'inode', kind: 'int' },
+    { key: 'netns', kind: 'int' },
+    { key: 'pids', kind: 'int' },
+    { key: 'comms', kind: 'str' },
+    { key: 'sock', kind: 'hex' },
+    { key: 'path', kind: 'str' },
+  ],
+  key: (r) => `${r.proto}:${r.sock.toString(16)}`,
+  *run(k, { options, anomalies }) {
+    const family = typeof options['family'] === 'string' ? options['family'] : undefined;
+    const paths = new PathResolver(k, anomalies);
+    const bySock = new Map<bigint, { info: SocketInfo; inode: bigint; pids: number[]; comms: string[] }>();
+    for (const task of forEachProcess(k, anomalies)) {
+      const pid = task.s32('pid');
+      const comm = task.str('comm');
+      for (const f of taskFiles(k, task, paths, anomalies)) {
+        if (f.kind !== 'socket' || f.socket === undefined) continue;
+        const known = [...bySock.values()].find((s) => s.info.socket === f.socket);
+        if (known) {
+          if (!known.pids.includes(pid)) known.pids.push(pid), known.comms.push(comm);
+          continue;
+        }
+        const info = decodeSocket(k, f.socket, anomalies);
+        if (!info) continue;
+        const s = bySock.get(info.sock);
+        if (s) {
+          if (!s.pids.includes(pid)) s.pids.push(pid), s.comms.push(comm);
+        } else bySock.set(info.sock, { info, inode: f.inode, pids: [pid], comms: [comm] });
+      }
+    }
+    const na = absent('not-applicable');
+    for (const { info, inode, pids, comms } of bySock.values()) {
+      if (family && info.familyName !== family && info.proto !== family) continue;
+      yield {
+        proto: info.proto,
+        family: info.familyName,
+        type: info.typeName,
+        state: info.stateName,
+        localAddress: info.local?.address ?? na,
+        localPort: info.local?.port ?? na,
+        remoteAddress: info.remote?.address ?? na,
+        remotePort: info.remote?.port ?? na,
+        path: info.unixPath ?? na,
+        inode,
+        netns: info.netns ?? absent('unreadable'),
+        pids,
+        comms,
+        sock: info.sock,
+      };
+    }
+  },
+});

@@ -1,0 +1,41 @@
+/** threads: every thread of every process (signal->thread_head), with its own state. */
+import { definePlugin } from '../plugin.js';
+import { forEachThread, pidFilter, snapshotProcesses, taskStateLetter } from '../tasks.js';
+
+export interface ThreadsRow {
+  offset: bigint;
+  pid: number;
+  tid: number;
+  comm: string;
+  state: string;
+  leader: boolean;
+}
+
+export default definePlugin<ThreadsRow>({
+  name: 'threads',
+  aliases: ['linux.pslist.threads'],
+  version: '1.0.0',
+  summary: 'Threads of each process (tid, comm, state)',
+  requires: { symbols: ['init_task'], fields: [['task_struct', 'tasks'], ['task_struct', 'signal']], anyOf: [[['signal_struct', 'thread_head'], ['task_struct', 'thread_group']]] },
+  options: { pid: { type: 'string', multiple: true } },
+  columns: [
+    { key: 'offset', kind: 'hex' },
+    { key: 'pid', kind: 'int' },
+    { key: 'tid', kind: 'int' },
+    { key: 'state', kind: 'str' },
+    { key: 'leader', kind: 'bool' },
+    { key: 'comm', kind: 'str' },
+  ],
+  key: (r) => `${r.tid}:${r.offset.toString(16)}`,
+  *run(k, { options, anomalies }) {
+    const pids = pidFilter(options.pid);
+    const { leaders } = snapshotProcesses(k, anomalies);
+    for (const leader of leaders) {
+      const pid = leader.s32('tgid');
+      if (pids && !pids.has(pid)) continue;
+      for (const t of forEachThread(k, leader, anomalies)) {
+        yield { offset: t.address, pid, tid: t.s32('pid'), comm: t.str('comm'), state: taskStateLetter(t), leader: t.address === leader.address };
+      }
+    }
+  },
+});

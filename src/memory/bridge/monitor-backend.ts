@@ -1,0 +1,69 @@
+/**
+ * Bridge backend for the monitor-read technique (runs in the bridge worker):
+ * HMP `xp /Ngx ADDR` over QMP `human-monitor-command`. The worker owns the
+ * QMP connection (QEMU serves one QMP client per socket), so the source asks
+ * it for the layout too.
+ */
+import { discoverQemu } from '../../qemu/discover.js';
+import { QmpClient } from '../../qemu/qmp.js';
+import type { ReadFailure } from '../types.js';
+import type { AsyncBackend, BackendReadOp, BackendReadResult } from './protocol.js';
+import { parseXp } from './xp.js';
+
+export interface MonitorBackendParams {
+  endpoint: string;
+  timeoutMs?: number;
+}
+
+/** Words per `xp` command: 4 KiB of data, about 10 KiB of text. */
+const WORDS_PER_XP = 512;
+
+export async function createBackend(params: unknown): Promise<AsyncBackend> {
+  const p = params as MonitorBackendParams;
+  const qmp = await QmpClient.connect(p.endpoint, { timeoutMs: p.timeoutMs ?? 5000 });
+  const timeoutMs = p.timeoutMs ?? 10_000;
+  let commands = 0;
+
+  /** Reads the 8-byte-aligned words covering [addr, addr+len) into `dst`. */
+  async function readAligned(addr: number, len: number, dst: Uint8Array): Promise<void> {
+    const first = Math.floor(addr / 8) * 8;
+    const last = Math.ceil((addr + len) / 8) * 8;
+    const words = new Uint8Array(last - first);
+    for (let at = first; at < last; at += WORDS_PER_XP * 8) {
+      const n = Math.min(WORDS_PER_XP, (last - at) / 8);
+      const text = await qmp.hmp(`xp /${n}gx 0x${at.toString(16)}`, timeoutMs);
+      commands++;
+      parseXp(text, at, n, words.subarray(at - first, at - first + n * 8));
+    }
+    dst.set(words.subarray(addr - first, addr - first + len));
+  }
+
+  return {
+    async readv(ops: BackendReadOp[]): Promise<BackendReadResult> {
+      let total = 0;
+      for (const op of ops) total += op.len;
+      const data = new Uint8Array(total);
+      const failures: ReadFailure[] = [];
+      let off = 0;
+      for (const op of ops) {
+        try {
+          await readAligned(op.addr, op.len, data.subarray(off, off + op.len));
+        } catch (err) {
+          if (qmp.closed) throw err;
+          failures.push({ addr: op.addr, len: op.len, reason: (err as Error).message });
+        }
+        off += op.len;
+      }
+      return { data, failures };
+    },
+    async call(method: string): Promise<unknown> {
+      if (method === 'layout') return (await discoverQemu(qmp, p.endpoint)).layout;
+      if (method === 'registers') return qmp.hmp('info registers -a', timeoutMs);
+      if (method === 'stats') return { commands };
+      throw new Error(`unknown method ${method}`);
+    },
+    async close(): Promise<void> {
+      await qmp.close();
+    },
+  };
+}

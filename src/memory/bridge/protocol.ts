@@ -1,0 +1,72 @@
+/**
+ * What the main thread and the bridge worker exchange. A backend module (run
+ * inside the worker) exports `createBackend(params)` returning an
+ * AsyncBackend; the bridge turns its async `readv` into the synchronous
+ * `PhysicalMemory.readv`.
+ */
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ReadFailure } from '../types.js';
+
+export interface BackendReadOp {
+  addr: number;
+  len: number;
+}
+
+export interface BackendReadResult {
+  /** The bytes of every op, concatenated (failed parts zero). */
+  data: Uint8Array;
+  failures: ReadFailure[];
+}
+
+export interface AsyncBackend {
+  readv(ops: BackendReadOp[]): Promise<BackendReadResult>;
+  /** Named async operations (refresh, hints, ranges, …). */
+  call?(method: string, arg: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** The shape of a backend module. */
+export interface BackendModule {
+  createBackend(params: unknown): Promise<AsyncBackend>;
+}
+
+/** Index of the state word in the control SharedArrayBuffer. */
+export const CTRL_STATE = 0;
+export const STATE_PENDING = 0;
+export const STATE_DONE = 1;
+export const STATE_DEAD = 2;
+
+export interface SyncRequest {
+  seq: number;
+  ops: BackendReadOp[];
+}
+export interface SyncReply {
+  seq: number;
+  data?: Uint8Array;
+  failures?: ReadFailure[];
+  error?: SerializedError;
+}
+export interface SerializedError {
+  name: string;
+  message: string;
+  hint?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const hint = (e as { hint?: unknown }).hint;
+  return { name: e.name, message: e.message, ...(typeof hint === 'string' ? { hint } : {}) };
+}
+
+/**
+ * A sibling module's URL that works both from TypeScript sources (tsx: only
+ * `name.ts` exists) and from compiled output in dist/ (`name.js`).
+ */
+export function siblingModule(base: string | URL, name: string): URL {
+  const js = new URL(`./${name}.js`, base);
+  if (fs.existsSync(fileURLToPath(js))) return js;
+  const ts = new URL(`./${name}.ts`, base);
+  if (fs.existsSync(fileURLToPath(ts))) return ts;
+  return js;
+}

@@ -1,0 +1,89 @@
+/**
+ * debugger stub: guest-physical reads through QEMU's gdbstub
+ * (`Qqemu.PhyMemMode:1`, `m` packets of ≤ 2 KiB) behind the synchronous
+ * bridge. All-stop: the first read of a pass stops the guest, which stays
+ * stopped until `refresh()` (next pass) or `close()` (detach resumes it).
+ * The RAM map comes from QMP when a socket is given, else from `size=`.
+ *
+ * Caveat: QEMU takes one gdb client; a second client's connection waits in
+ * the listen backlog and QEMU pauses the guest when it finally accepts it.
+ */
+import { SourceError } from '../../core/errors.js';
+import { acquireQmp } from '../../qemu/discover.js';
+import { q35Layout, type RamRange } from '../../qemu/layout.js';
+import { siblingModule } from '../bridge/protocol.js';
+import { readvWithinLayout } from '../bridge/ranged.js';
+import { SyncBridge } from '../bridge/sync-bridge.js';
+import type { SourceFactory, SourceTarget } from '../source-factory.js';
+import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, TechniqueInfo } from '../types.js';
+
+const TECHNIQUE: TechniqueInfo = { class: 'debugger-stub', name: 'gdb-stub', live: true, haltsGuest: true, zeroCopy: false };
+
+/** The RAM map: QMP when we have it, else q35's layout for `size=` bytes. */
+export async function layoutFor(target: SourceTarget, technique: string, label: string): Promise<RamRange[]> {
+  if (target.qmp) {
+    const lease = await acquireQmp(target.qmp);
+    try {
+      return [...(await lease.discovery()).layout];
+    } finally {
+      await lease.release();
+    }
+  }
+  const size = Number(target.params['size'] ?? NaN);
+  if (Number.isSafeInteger(size) && size > 0) return q35Layout(size);
+  throw new SourceError(technique, label, 'no RAM map', { hint: 'also give the QMP socket (qmp=PATH) or the RAM size in bytes (size=N)' });
+}
+
+export class GdbStubMemory implements PhysicalMemory {
+  readonly technique = TECHNIQUE;
+  generation = 0;
+  readonly size: number;
+
+  constructor(
+    readonly target: string,
+    private readonly bridge: SyncBridge,
+    private readonly layout: readonly RamRange[],
+  ) {
+    this.size = layout.length ? layout[layout.length - 1]!.end : 0;
+  }
+
+  ranges(): readonly PhysRange[] {
+    return this.layout;
+  }
+
+  readv(ops: ReadOp[]): ReadFailure[] {
+    return readvWithinLayout(this.layout, ops, (pieces) => this.bridge.readv(pieces));
+  }
+
+  /** Ends the pass: the guest runs again until the next read. */
+  async refresh(): Promise<void> {
+    await this.bridge.call('resume');
+    this.generation++;
+  }
+
+  async close(): Promise<void> {
+    await this.bridge.close();
+  }
+}
+
+export const factory: SourceFactory = {
+  name: 'gdb-stub',
+  class: 'debugger-stub',
+  summary: "QEMU gdbstub in physical-memory mode (pauses the guest during each pass)",
+  async probe(target: SourceTarget) {
+    if (!target.gdb) return { ok: false, rank: 0, reason: 'no gdbstub address given' };
+    return { ok: true, rank: 3.8, reason: `gdbstub at ${target.gdb} (about 7k reads/s; stops the guest per pass)` };
+  },
+  async open(target: SourceTarget): Promise<PhysicalMemory> {
+    if (!target.gdb) throw new SourceError('gdb-stub', target.spec, 'no gdbstub address', { hint: 'use gdb:HOST:PORT' });
+    const label = `gdb:${target.gdb}`;
+    const layout = await layoutFor(target, 'gdb-stub', label);
+    const timeoutMs = Number(target.params['timeout'] ?? 3000);
+    const bridge = await SyncBridge.start(
+      siblingModule(new URL('../bridge/', import.meta.url), 'gdb-backend'),
+      { endpoint: target.gdb, timeoutMs },
+      { technique: 'gdb-stub', target: label, timeoutMs: Math.max(10_000, timeoutMs * 4) },
+    );
+    return new GdbStubMemory(label, bridge, layout);
+  },
+};

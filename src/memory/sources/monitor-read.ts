@@ -1,0 +1,77 @@
+/**
+ * monitor reads: HMP `xp /Ngx` over QMP, the slowest technique (text
+ * formatting per 8 bytes), kept for completeness and as a cross-check. The
+ * guest keeps running: a multi-word read is not atomic. The QMP connection
+ * lives in the bridge worker, so this source needs the QMP socket for itself.
+ */
+import { SourceError } from '../../core/errors.js';
+import type { RamRange } from '../../qemu/layout.js';
+import { parseRegisters } from '../../qemu/registers.js';
+import { siblingModule } from '../bridge/protocol.js';
+import { readvWithinLayout } from '../bridge/ranged.js';
+import { SyncBridge } from '../bridge/sync-bridge.js';
+import type { SourceFactory, SourceTarget } from '../source-factory.js';
+import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
+
+const TECHNIQUE: TechniqueInfo = { class: 'monitor-read', name: 'monitor-read', live: true, haltsGuest: false, zeroCopy: false };
+
+export class MonitorReadMemory implements PhysicalMemory {
+  readonly technique = TECHNIQUE;
+  generation = 0;
+  readonly size: number;
+
+  constructor(
+    readonly target: string,
+    private readonly bridge: SyncBridge,
+    private readonly layout: readonly RamRange[],
+  ) {
+    this.size = layout.length ? layout[layout.length - 1]!.end : 0;
+  }
+
+  ranges(): readonly PhysRange[] {
+    return this.layout;
+  }
+
+  readv(ops: ReadOp[]): ReadFailure[] {
+    return readvWithinLayout(this.layout, ops, (pieces) => this.bridge.readv(pieces));
+  }
+
+  async hints(): Promise<SourceHints> {
+    return { cpus: parseRegisters(await this.bridge.call<string>('registers')) };
+  }
+
+  /** A live source: a new pass only invalidates caches. */
+  async refresh(): Promise<void> {
+    this.generation++;
+  }
+
+  async close(): Promise<void> {
+    await this.bridge.close();
+  }
+}
+
+export const factory: SourceFactory = {
+  name: 'monitor-read',
+  class: 'monitor-read',
+  summary: 'HMP xp over QMP (slowest; for completeness and cross-checks)',
+  async probe(target: SourceTarget) {
+    if (!target.qmp) return { ok: false, rank: 0, reason: 'no QMP socket given' };
+    return { ok: true, rank: 3.2, reason: `QMP ${target.qmp}: xp reads (about 1.5k reads/s)` };
+  },
+  async open(target: SourceTarget): Promise<PhysicalMemory> {
+    if (!target.qmp) throw new SourceError('monitor-read', target.spec, 'no QMP socket', { hint: 'use qmp:PATH' });
+    const label = `qmp:${target.qmp}`;
+    const bridge = await SyncBridge.start(
+      siblingModule(new URL('../bridge/', import.meta.url), 'monitor-backend'),
+      { endpoint: target.qmp },
+      { technique: 'monitor-read', target: label, timeoutMs: 30_000 },
+    );
+    try {
+      const layout = await bridge.call<RamRange[]>('layout');
+      return new MonitorReadMemory(label, bridge, layout);
+    } catch (err) {
+      await bridge.close();
+      throw err;
+    }
+  },
+};

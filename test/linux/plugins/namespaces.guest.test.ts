@@ -1,0 +1,75 @@
+/**
+ * Credential and namespace plugins against the guest's own view on every
+ * lab kernel: capability sets equal /proc/<pid>/status, uids/gids equal,
+ * no struct cred is shared between unrelated processes, namespace inode
+ * numbers equal the /proc/<pid>/ns links, and cgroup paths equal
+ * /proc/<pid>/cgroup (vmi-ns runs in its own namespaces and cgroup).
+ */
+import { after, before, describe as suite, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runPlugin } from '../../../src/linux/plugin.js';
+import capabilities from '../../../src/linux/plugins/capabilities.js';
+import creds from '../../../src/linux/plugins/creds.js';
+import namespaces, { nsKey } from '../../../src/linux/plugins/namespaces.js';
+import { NAMESPACE_KINDS } from '../../../src/linux/namespaces.js';
+import { SCENARIO } from '../../../src/lab/index.js';
+import { attachGuest, KERNEL_MATRIX, type AttachedGuest } from '../helpers/guest-kernel.js';
+
+for (const { label, opts } of KERNEL_MATRIX) {
+  suite(`guest ${label}`, () => {
+    let g: AttachedGuest;
+    before(async () => {
+      g = await attachGuest(opts);
+    }, { timeout: 600_000 });
+    after(async () => {
+      await g?.kernel.close();
+    });
+
+    test('capabilities equal /proc/<pid>/status for every process', () => {
+      const r = runPlugin(capabilities, g.kernel);
+      assert.deepEqual(r.anomalyCounts, {});
+      const byPid = new Map(r.rows.map((x) => [x.pid, x]));
+      let compared = 0;
+      for (const p of g.truth.processes) {
+        const m = byPid.get(p.pid);
+        if (!m) continue;
+        assert.deepEqual([m.capInh, m.capPrm, m.capEff, m.capBnd], [p.capInh, p.capPrm, p.capEff, p.capBnd], `caps of ${p.pid}`);
+        compared++;
+      }
+      assert.ok(compared >= g.truth.processes.length - 3);
+    });
+
+    test('creds: uids and gids equal the guest, no cred shared between unrelated processes', () => {
+      const r = runPlugin(creds, g.kernel);
+      const byPid = new Map(r.rows.map((x) => [x.pid, x]));
+      for (const p of g.truth.processes) {
+        const m = byPid.get(p.pid);
+        if (!m) continue;
+        assert.deepEqual([m.uid, m.euid, m.gid, m.egid], [p.uid[0], p.uid[1], p.gid[0], p.gid[1]], `ids of ${p.pid}`);
+      }
+      const sharedUser = r.rows.filter((x) => x.shared && !g.truth.processes.find((p) => p.pid === x.pid)?.kthread);
+      assert.deepEqual(sharedUser.map((x) => x.pid), [], 'no user process shares its cred');
+    });
+
+    test('namespace inode numbers and cgroup paths equal /proc/<pid>/ns and /proc/<pid>/cgroup', () => {
+      const r = runPlugin(namespaces, g.kernel);
+      assert.deepEqual(r.anomalyCounts, {});
+      for (const [pid, d] of g.truth.details) {
+        const m = r.rows.find((x) => x.pid === pid);
+        assert.ok(m, `pid ${pid}`);
+        for (const kind of NAMESPACE_KINDS) {
+          const link = d.ns[kind];
+          if (link === undefined) continue;
+          const inum = Number(/\[(\d+)\]/.exec(link)![1]);
+          assert.equal(m[nsKey(kind) as `${string}Ns`], inum, `${kind} of ${pid}`);
+        }
+        const v2 = d.cgroup.find((l) => l.startsWith('0::'));
+        if (v2) assert.equal(m.cgroupPath, v2.slice(3), `cgroup of ${pid}`);
+      }
+      const ns = r.rows.find((x) => x.comm === SCENARIO.ns)!;
+      assert.ok(ns.container, 'vmi-ns is in its own namespaces');
+      assert.ok(ns.differs.includes('net') && ns.differs.includes('mnt'));
+      assert.ok(!r.rows.find((x) => x.comm === SCENARIO.user)!.container);
+    });
+  });
+}
