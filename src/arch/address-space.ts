@@ -147,14 +147,15 @@ export class AddressSpace {
       };
       while (done < op.len) {
         const va = op.va + BigInt(done);
-        let t: Translation;
+        let pa: number;
         try {
-          t = this.translator.translate(va);
+          pa = this.translator.physical(va);
         } catch (e) {
           if (!(e instanceof FaultError)) throw e;
           flushRun();
-          // A non-present entry at level L leaves its whole span unmapped.
-          const shift = LEVEL_SHIFT[e.level ?? 1] ?? 12n;
+          // A non-present entry at level L leaves its whole span unmapped; a fault without a
+          // level is a non-canonical address, whose hole is aligned far beyond 1 GiB.
+          const shift = e.level === undefined ? 30n : (LEVEL_SHIFT[e.level] ?? 12n);
           const span = 1n << shift;
           const next = ((BigInt.asUintN(64, va) / span) + 1n) * span;
           const toBoundary = next - BigInt.asUintN(64, va);
@@ -164,12 +165,12 @@ export class AddressSpace {
           done += skip;
           continue;
         }
-        const inPage = t.pageSize - (t.pa % t.pageSize);
-        const n = Math.min(inPage, op.len - done);
-        if (runLen > 0 && runPa + runLen === t.pa) runLen += n;
+        // 4 KiB steps with the allocation-free lookup; large pages merge into one run below.
+        const n = Math.min(PAGE - (pa % PAGE), op.len - done);
+        if (runLen > 0 && runPa + runLen === pa) runLen += n;
         else {
           flushRun();
-          runPa = t.pa;
+          runPa = pa;
           runOff = done;
           runLen = n;
         }
@@ -194,12 +195,12 @@ export class AddressSpace {
    */
   read(va: bigint, len: number): Uint8Array {
     if (len <= PAGE && len >= 0) {
-      const t = this.translator.translate(va);
-      if ((t.pa % t.pageSize) + len <= t.pageSize) {
+      const pa = this.translator.physical(va);
+      if ((pa % PAGE) + len <= PAGE) {
         try {
-          return this.phys.bytes(t.pa, len);
+          return this.phys.bytes(pa, len);
         } catch (e) {
-          throw this.physicalFault(va, t.pa, e);
+          throw this.physicalFault(va, pa, e);
         }
       }
     }

@@ -18,6 +18,7 @@ export class PhysReader {
   readonly mem: PhysicalMemory;
   private regions: Region[] = [];
   private regionsGeneration = -1;
+  private mappedRef: readonly MappedRegion[] | undefined;
   /** Last region hit: most reads of a walk or a struct fall in the same one. */
   private last: Region | undefined;
   private readonly scratch = new Uint8Array(8);
@@ -33,10 +34,14 @@ export class PhysReader {
   }
 
   private sync(): void {
-    if (this.regionsGeneration === this.mem.generation) return;
+    // Asked on every read: a closed source stops offering its views (reading an unmapped
+    // view would crash the process), and a live one may remap on refresh.
+    const current = this.mem.mapped?.();
+    if (this.regionsGeneration === this.mem.generation && (current === this.mappedRef || this.sameRegions(current))) return;
     this.regionsGeneration = this.mem.generation;
+    this.mappedRef = current;
     this.last = undefined;
-    const mapped: readonly MappedRegion[] = this.mem.mapped?.() ?? [];
+    const mapped: readonly MappedRegion[] = current ?? [];
     this.regions = mapped
       .filter((r) => r.bytes.length > 0)
       .map((r) => ({
@@ -46,6 +51,15 @@ export class PhysReader {
         view: new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
       }))
       .sort((a, b) => a.start - b.start);
+  }
+
+  /** True when `current` lists the same views as the cached regions (a source that returns a fresh array). */
+  private sameRegions(current: readonly MappedRegion[] | undefined): boolean {
+    const mine = this.mappedRef;
+    if (current === undefined || mine === undefined || current.length !== mine.length) return false;
+    for (let i = 0; i < current.length; i++) if (current[i]!.bytes !== mine[i]!.bytes || current[i]!.start !== mine[i]!.start) return false;
+    this.mappedRef = current;
+    return true;
   }
 
   /** The mapped region holding [pa, pa+len), if any. */

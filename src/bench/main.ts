@@ -17,6 +17,10 @@ const suites: Record<string, Suite> = {
     const { benchMemory } = await import('./memory.js');
     return benchMemory(source);
   },
+  async translate(source) {
+    const { benchTranslate } = await import('./translate.js');
+    return benchTranslate(source);
+  },
   async profile(source) {
     const { benchProfile } = await import('./profile.js');
     return [await benchProfile(source)];

@@ -24,7 +24,7 @@ export interface BenchRow {
   readonly read8Us: number;
   /** Median latency of one 4 KiB read, microseconds. */
   readonly read4kUs: number;
-  /** 8-byte reads per second at random addresses over all RAM, in this technique's best mode (views, or batches of 1024). */
+  /** 8-byte reads per second at 64 Ki pseudo-random addresses spread over all RAM, in this technique's best mode (views, or batches of 1024). */
   readonly readsPerSec: number;
   /** The same, for a structure-walk pattern: every word of a page, page after random page. */
   readonly localReadsPerSec: number;

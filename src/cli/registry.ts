@@ -6,6 +6,7 @@ import { command as lab } from './commands/lab.js';
 import { command as pluginsList, pluginCommands } from './commands/plugins.js';
 import { command as profile } from './commands/profile.js';
 import { command as read } from './commands/read.js';
+import { command as sources } from './commands/sources.js';
 import { command as symbols } from './commands/symbols.js';
 import { command as translate } from './commands/translate.js';
 import { command as types } from './commands/types.js';
@@ -14,6 +15,7 @@ export const commands: readonly Command[] = [
   demo,
   lab,
   info,
+  sources,
   read,
   translate,
   profile,

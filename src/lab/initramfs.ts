@@ -142,16 +142,14 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
   const { kernel } = opts;
   const busybox = readBusybox();
   const helper = await ensureHelper();
-  const extras = (opts.extraModules ?? []).map((e) => {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(e.path);
-    } catch {
-      throw new LabError(`extra module ${e.path} not readable`, { hint: 'build it first, e.g. against the kernel linux-headers' });
-    }
-    const base = path.basename(e.path).replace(/\.ko$/, '');
-    return { name: `${base}.ko`, module: base, bytes, ...(e.params !== undefined ? { params: e.params } : {}) };
-  });
+  const extras: { name: string; module: string; bytes: Buffer; params?: string }[] = [];
+  for (const e of opts.extraModules ?? []) {
+    if (!fs.existsSync(e.path)) throw new LabError(`extra module ${e.path} not found`, { hint: 'build it first, e.g. against the kernel linux-headers' });
+    const m = /^(.+)\.ko(\.xz|\.zst|\.gz)?$/.exec(path.basename(e.path));
+    if (!m) throw new LabError(`extra module ${e.path} is not a .ko file`);
+    const bytes = await readModule(e.path);
+    extras.push({ name: `${m[1]}.ko`, module: m[1]!, bytes, ...(e.params !== undefined ? { params: e.params } : {}) });
+  }
   const hash = crypto.createHash('sha256');
   hash.update(FORMAT_VERSION).update(kernel.package).update(kernel.version).update(busybox.bytes).update(helper.sha256);
   for (const x of extras) hash.update(x.name).update(x.params ?? '').update(x.bytes);

@@ -1,10 +1,10 @@
 /**
- * The lab's QEMU launcher. Each guest has a name, a state directory in the
- * runtime dir (guest.json, two QMP sockets, console log, pidfile) and its RAM
- * in /dev/shm/vmsight-<name> (a shared memory-backend-file, so vmsight can map
- * it). Two QMP sockets: `qmpSocket` for users and vmsight sources, and
- * `labQmpSocket` for the lab itself, so neither ever waits for the other's
- * single client slot.
+ * The lab's QEMU launcher: q35, guest RAM in /dev/shm/vmsight-<name> (a
+ * shared memory-backend-file, so vmsight can map it), -device vmcoreinfo,
+ * serial console to a file, daemonized with a pidfile. QMP: `qmpSocket` (plus
+ * optional extra ones) for users and vmsight sources, and `labQmpSocket` for
+ * the lab itself, since QEMU serves one client per socket. `labUp` returns
+ * once the guest printed VMI-READY (its ground truth is complete).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,11 +13,25 @@ import path from 'node:path';
 import { LabError, UsageError } from '../core/errors.js';
 import { ensureInitramfs, type ExtraModuleFile } from './initramfs.js';
 import { DEFAULT_KERNEL, ensureKernel } from './kernels.js';
+import {
+  checkName,
+  cleanup,
+  findGuest,
+  guestAlive,
+  guestDir,
+  killQemu,
+  readRecord,
+  recordPath,
+  removeShm,
+  shmUser,
+  type LabAccel,
+  type LabCpu,
+  type LabGuest,
+} from './guests.js';
 import { withLock } from './lock.js';
-import { GUEST_NAME_RE, runDir } from './paths.js';
+import { runDir } from './paths.js';
 
-export type LabCpu = 'default' | 'max';
-export type LabAccel = 'auto' | 'tcg' | 'kvm';
+export { consolePathOf, findGuest, guestAlive, labList, readConsole, type LabAccel, type LabCpu, type LabGuest, type LabListEntry } from './guests.js';
 
 export interface LabUpOptions {
   /** Guest name (default `lab-<kernel>`); names the state dir, the shm file and the QEMU process. */
@@ -48,42 +62,6 @@ export interface LabUpOptions {
    * smp (otherwise it is stopped and booted afresh).
    */
   reuse?: boolean;
-}
-
-export interface LabGuest {
-  name: string;
-  pid: number;
-  /** QMP socket for users and vmsight sources. */
-  qmpSocket: string;
-  /** Every user QMP socket: qmpSocket first, then the extra ones. QEMU serves one client per socket. */
-  qmpSockets: string[];
-  /** QMP socket reserved for the lab (shutdown, status). */
-  labQmpSocket: string;
-  /** Guest RAM file (memory-backend-file, share=on). */
-  shmPath: string;
-  memoryMiB: number;
-  cpu: LabCpu;
-  accel: 'tcg' | 'kvm';
-  smp: number;
-  kernel: { spec: string; package: string; version: string; release: string; vmlinuzPath: string; configPath: string; modulesDir: string };
-  initramfsPath: string;
-  /** Modules /init loads, in order. */
-  modules: string[];
-  append: string;
-  gdbPort?: number;
-  consolePath: string;
-  stateDir: string;
-  /** ISO time QEMU was started. */
-  started: string;
-  /** Milliseconds from exec of QEMU to VMI-BOOTED and VMI-READY on the console. */
-  bootedMs?: number;
-  readyMs?: number;
-  qemuArgs: string[];
-}
-
-export interface LabListEntry {
-  guest: LabGuest;
-  alive: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 240_000;
@@ -120,107 +98,6 @@ export function defaultGuestName(kernel: string = DEFAULT_KERNEL): string {
   return `lab-${kernel.replace(/^linux-image-/, '').replace(/[^A-Za-z0-9_.-]/g, '_')}`.slice(0, 48);
 }
 
-function guestDir(name: string): string {
-  return path.join(runDir(), name);
-}
-
-function recordPath(name: string): string {
-  return path.join(guestDir(name), 'guest.json');
-}
-
-function checkName(name: string): void {
-  if (!GUEST_NAME_RE.test(name)) throw new UsageError(`guest name '${name}' is not allowed`, { hint: 'use letters, digits, ., _ and -, at most 48' });
-}
-
-/** Reads a guest record without checking whether it runs. */
-function readRecord(name: string): LabGuest | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(recordPath(name), 'utf8')) as LabGuest;
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when `pid` runs and is the QEMU we started for this record (its cmdline names our pidfile). */
-export function guestAlive(g: Pick<LabGuest, 'pid' | 'stateDir'>): boolean {
-  if (!Number.isInteger(g.pid) || g.pid <= 1) return false;
-  let cmdline: string;
-  try {
-    cmdline = fs.readFileSync(`/proc/${g.pid}/cmdline`, 'latin1');
-  } catch {
-    return false;
-  }
-  return cmdline.split('\0').includes(path.join(g.stateDir, 'qemu.pid'));
-}
-
-/** The pid of a live QEMU whose command line uses `shmPath` as guest RAM, if any (e.g. one started from another VMSIGHT_RUN). */
-function shmUser(shmPath: string): number | undefined {
-  let pids: string[] = [];
-  try {
-    pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  } catch {
-    return undefined;
-  }
-  const needle = `mem-path=${shmPath},`;
-  for (const p of pids) {
-    try {
-      if (fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(needle)) return Number(p);
-    } catch {
-      /* gone or not ours to read */
-    }
-  }
-  return undefined;
-}
-
-function removeShm(shmPath: string): void {
-  // Only ever our own files.
-  if (path.dirname(shmPath) === '/dev/shm' && path.basename(shmPath).startsWith('vmsight-')) fs.rmSync(shmPath, { force: true });
-}
-
-function cleanup(g: Pick<LabGuest, 'shmPath' | 'stateDir'>, keepConsole = false): void {
-  removeShm(g.shmPath);
-  if (keepConsole) {
-    let files: string[] = [];
-    try {
-      files = fs.readdirSync(g.stateDir);
-    } catch {
-      /* gone */
-    }
-    for (const f of files) if (f === 'guest.json' || f === 'qemu.pid' || f.endsWith('.sock')) fs.rmSync(path.join(g.stateDir, f), { force: true });
-  } else fs.rmSync(g.stateDir, { recursive: true, force: true });
-}
-
-/** The running guest of that name, or undefined (a stale record is cleaned). */
-export function findGuest(name: string): LabGuest | undefined {
-  checkName(name);
-  const g = readRecord(name);
-  if (!g) return undefined;
-  if (guestAlive(g)) return g;
-  cleanup(g);
-  return undefined;
-}
-
-/** Every guest with a record; dead ones are cleaned and reported with alive=false. */
-export function labList(): LabListEntry[] {
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(runDir());
-  } catch {
-    return [];
-  }
-  const out: LabListEntry[] = [];
-  for (const n of names.sort()) {
-    if (!GUEST_NAME_RE.test(n)) continue;
-    const g = readRecord(n);
-    if (!g) continue;
-    const alive = guestAlive(g);
-    if (!alive) cleanup(g);
-    out.push({ guest: g, alive });
-  }
-  return out;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -271,24 +148,6 @@ function runQemu(args: string[], logPath: string): Promise<{ code: number | null
 }
 
 /** Kills a guest's QEMU (only if it is ours) and waits for it to go. */
-async function killQemu(g: Pick<LabGuest, 'pid' | 'stateDir'>): Promise<void> {
-  if (!guestAlive(g)) return;
-  try {
-    process.kill(g.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 50 && guestAlive(g); i++) await sleep(100);
-  if (guestAlive(g)) {
-    try {
-      process.kill(g.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    for (let i = 0; i < 50 && guestAlive(g); i++) await sleep(100);
-  }
-}
-
 interface ConsoleState {
   booted: boolean;
   ready: boolean;
@@ -497,16 +356,3 @@ export async function labDown(name: string): Promise<boolean> {
 }
 
 /** The guest's serial console log so far. */
-export function readConsole(g: Pick<LabGuest, 'consolePath'>): string {
-  try {
-    return fs.readFileSync(g.consolePath, 'latin1').replace(/\r/g, '');
-  } catch (e) {
-    throw new LabError(`cannot read console log ${g.consolePath}: ${(e as Error).message}`);
-  }
-}
-
-/** The console path of a guest by name, also for guests whose boot failed (their log is kept). */
-export function consolePathOf(name: string): string {
-  checkName(name);
-  return path.join(guestDir(name), 'console.log');
-}

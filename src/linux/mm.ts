@@ -18,7 +18,7 @@ import type { AnomalySink } from './anomaly.js';
 import type { PathResolver } from './fs-path.js';
 import type { Kernel } from './kernel.js';
 import { readObject } from './tasks.js';
-import { DEFAULT_WALK_LIMIT, isKernelPointer, WalkContext } from './walk/common.js';
+import { DEFAULT_WALK_LIMIT, isKernelPointer, WalkContext, type WalkBudget } from './walk/common.js';
 import { mtForEach } from './walk/maple-tree.js';
 
 export const VM_READ = 0x1n;
@@ -46,11 +46,12 @@ export function vmaPerms(flags: bigint): string {
 /**
  * The VMAs of an mm in address order, each read once.
  * @param mm `struct mm_struct` value
+ * @param budget shared by every mm of one run (hostile trees cannot multiply)
  */
-export function* forEachVma(k: Kernel, mm: ObjValue, anomalies: AnomalySink): Generator<ObjValue> {
+export function* forEachVma(k: Kernel, mm: ObjValue, anomalies: AnomalySink, budget?: WalkBudget): Generator<ObjValue> {
   if (mm.has('mm_mt')) {
     let last = -1n;
-    for (const { first, entry } of mtForEach(k.typed, mm.addrOf('mm_mt'), { anomalies, where: 'mm_struct.mm_mt', limit: MAX_VMAS })) {
+    for (const { first, entry } of mtForEach(k.typed, mm.addrOf('mm_mt'), { anomalies, where: 'mm_struct.mm_mt', limit: MAX_VMAS, ...(budget ? { budget } : {}) })) {
       const vma = readObject(k, 'vm_area_struct', entry, anomalies, 'mm_struct.mm_mt');
       if (!vma) continue;
       const start = vma.u64('vm_start');
@@ -65,7 +66,7 @@ export function* forEachVma(k: Kernel, mm: ObjValue, anomalies: AnomalySink): Ge
     return;
   }
   // The sorted vm_next list (rb tree mm_rb indexes the same VMAs).
-  const ctx = new WalkContext(k.typed, 'mm_struct.mmap', { anomalies, limit: Math.min(MAX_VMAS, DEFAULT_WALK_LIMIT) });
+  const ctx = new WalkContext(k.typed, 'mm_struct.mmap', { anomalies, limit: Math.min(MAX_VMAS, DEFAULT_WALK_LIMIT), ...(budget ? { budget } : {}) });
   const seen = new Set<bigint>();
   let prev = 0n;
   let lastEnd = 0n;

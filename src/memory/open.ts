@@ -43,11 +43,20 @@ import { factory as lime } from './sources/lime.js';
 import { factory as rawFile } from './sources/raw-file.js';
 import { factory as gdbStub } from './sources/gdb-stub.js';
 import { factory as monitorRead } from './sources/monitor-read.js';
-// Written in parallel by another engineer; enable once the files exist:
-// import { factory as haltSnapshot } from './sources/halt-snapshot.js';
-// import { factory as liveSnapshot } from './sources/live-snapshot.js';
+import { factory as haltSnapshot } from './sources/halt-snapshot.js';
+import { factory as liveSnapshot } from './sources/live-snapshot.js';
 
-export const FACTORIES: readonly SourceFactory[] = [qemuShm, qemuProcess, gdbStub, monitorRead, elfCore, lime, rawFile];
+export const FACTORIES: readonly SourceFactory[] = [
+  qemuShm,
+  qemuProcess,
+  gdbStub,
+  monitorRead,
+  haltSnapshot,
+  liveSnapshot,
+  elfCore,
+  lime,
+  rawFile,
+];
 
 const CLASSES: readonly TechniqueClass[] = [
   'live-map',

@@ -439,7 +439,12 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
   } else {
     const cpu = cpus.find((c) => c.cr3 !== undefined);
     if (!cpu) {
-      const why = search ? search.reason : 'no search';
+      const why = rejected.length
+        ? `refused ${rejected
+            .slice(0, 2)
+            .map((r) => `${r.source}${r.release ? ` (${r.release})` : ''}: ${r.reason}`)
+            .join('; ')}`
+        : (search?.reason ?? 'no copy');
       throw new ProfileError(`no vmcoreinfo confirmed by the page tables in ${mem.target} (${why})`, {
         tried: [
           ...(hints.vmcoreinfo ? ['ELF VMCOREINFO note'] : []),

@@ -138,6 +138,11 @@ export class GdbClient {
     private readonly timeoutMs: number,
   ) {}
 
+  /** True once the connection is gone (closed by QEMU, by us, or failed). */
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
   private get label(): string {
     return `gdbstub ${this.endpoint}`;
   }

@@ -79,6 +79,12 @@ for (const mapped of [true, false]) {
       assert.equal(wide.length, 1);
       assert.equal(wide[0]!.len, 64 * MiB);
       assert.throws(() => space.read(va + 0x3000n, 1), (e: unknown) => e instanceof FaultError && e.address === va + 0x3000n);
+      // Into the non-canonical hole: skipped in large steps, reported, bounded.
+      const t0 = performance.now();
+      const nc = space.readv([{ va: 0x0000_7fff_ffff_f000n, len: 64 * MiB }]);
+      assert.ok(performance.now() - t0 < 2000);
+      assert.ok(nc.length <= 3);
+      assert.equal(nc.reduce((n, f) => n + f.len, 0), 64 * MiB);
     });
 
     it('returns zero-copy views inside a page of a mapped source', () => {
@@ -125,6 +131,13 @@ for (const mapped of [true, false]) {
       assert.match(failures[0]!.reason, /physical 0x380000/);
       assert.deepEqual(op.dst.subarray(0, 0x10), ram.subarray(0x200ff0, 0x201000));
       assert.throws(() => space.readU64(va + 0x1000n), (e: unknown) => e instanceof FaultError && /0x380000/.test(e.message));
+    });
+
+    it('stops using mapped views once the source is closed', async () => {
+      const { va, mem, space } = setup();
+      assert.equal(space.readU64(va), space.readU64(va));
+      await mem.close();
+      assert.throws(() => space.readU64(va), /after close/);
     });
 
     it('validates lengths', () => {

@@ -3,8 +3,6 @@ import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { FormatError } from '../../src/core/errors.js';
 import {
-  decodeProcNetAddress,
-  formatIpv6,
   kallsymsDigest,
   kallsymsLine,
   parseGroundTruth,
@@ -208,18 +206,6 @@ test('kallsymsDigest hashes the exact /proc/kallsyms text of core symbols', () =
   const text = many.map(kallsymsLine).join('');
   assert.equal(kallsymsDigest(many).sha256, crypto.createHash('sha256').update(text).digest('hex'));
   assert.notEqual(kallsymsDigest(many.slice(1)).sha256, kallsymsDigest(many).sha256);
-});
-
-test('/proc/net addresses decode per 32-bit host-order word', () => {
-  assert.deepEqual(decodeProcNetAddress('0100007F'), { family: 4, address: '127.0.0.1' });
-  assert.deepEqual(decodeProcNetAddress('00000000000000000000000001000000'), { family: 6, address: '::1' });
-  assert.deepEqual(decodeProcNetAddress('0000000000000000FFFF00000100007F'), { family: 6, address: '::ffff:127.0.0.1' });
-  // fd00:10::15: network bytes fd 00 00 10 | 0 | 0 | 00 00 00 15, each word printed little-endian.
-  assert.deepEqual(decodeProcNetAddress('100000FD' + '00000000' + '00000000' + '15000000'), { family: 6, address: 'fd00:10::15' });
-  assert.throws(() => decodeProcNetAddress('XYZ'), RangeError);
-  assert.equal(formatIpv6(Uint8Array.from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])), 'fe80::1');
-  assert.equal(formatIpv6(Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1])), '2001:db8:1:0:1::1');
-  assert.equal(formatIpv6(new Uint8Array(16)), '::');
 });
 
 test('broken or missing ground truth is a FormatError naming the problem', () => {

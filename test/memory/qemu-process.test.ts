@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -87,6 +87,19 @@ for (const method of methods) {
         const want = BigInt(op.addr < 0x20000 ? op.addr : op.addr - 0x10000);
         assert.equal(Buffer.from(op.dst!).readBigUInt64LE(0), want, `word at 0x${op.addr.toString(16)}`);
       }
+      // Many small reads sharing pages, mixed with reads too big to share, over several windows of 1024 jobs.
+      const mixed: ReadOp[] = [];
+      for (let i = 0; i < 6000; i++) {
+        mixed.push(i % 3 === 0 ? { addr: 0x20000 + ((i * 1032) % 0xf000 & ~7), len: 1024 } : { addr: (i * 24) % 0x10000 & ~7, len: 8 });
+      }
+      assert.deepEqual(mem.readv(mixed), []);
+      for (const op of mixed) {
+        const b = Buffer.from(op.dst!);
+        for (const at of [0, op.len - 8]) {
+          const gpa = op.addr + at;
+          assert.equal(b.readBigUInt64LE(at), BigInt(gpa < 0x20000 ? gpa : gpa - 0x10000), `word at 0x${gpa.toString(16)}`);
+        }
+      }
       // One read across a hole: both pieces read, the hole reported.
       const across: ReadOp = { addr: 0xfff8, len: 0x10010 };
       const f1 = mem.readv([across]);
@@ -142,4 +155,51 @@ test('the permission hint names the capability and ptrace_scope', () => {
   assert.match(h, /CAP_SYS_PTRACE/);
   assert.match(h, /ptrace_scope/);
   assert.match(h, new RegExp(`uid ${process.getuid!()}`));
+});
+
+test('without ptrace rights the error names the capability', { skip: process.getuid?.() !== 0 ? 'needs root to drop to nobody' : false }, () => {
+  // A child running as nobody tries to read init (pid 1): EPERM.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-perm-'));
+  fs.chmodSync(dir, 0o777);
+  const src = (p: string) => JSON.stringify(new URL(p, import.meta.url).pathname);
+  const script = path.join(dir, 'child.mts');
+  fs.writeFileSync(
+    script,
+    `import { openQemuProcess, factory } from ${src('../../src/memory/sources/qemu-process.ts')};
+     import { startFakeQmp } from ${src('../qemu/fake-qmp.ts')};
+     const qmp = await startFakeQmp((cmd) => {
+       if (cmd === 'query-status') return { status: 'running' };
+       if (cmd === 'hmp:info mtree -f') return 'FlatView #0\\n AS "memory", root: system\\n  0000000000000000-0000000000000fff (prio 0, ram): mem\\n';
+       if (cmd.startsWith('hmp:gpa2hva')) return 'Host virtual address for 0x0 (mem) is 0x400000';
+       if (cmd === 'query-memdev' || cmd === 'qom-list') return [];
+       throw new Error('unsupported');
+     });
+     try {
+       await openQemuProcess({ qmp: qmp.path, pid: 1, method: process.argv[2] });
+       console.log('OPENED');
+     } catch (e) {
+       console.log('ERR ' + e.oneLine());
+     }
+     const p = await factory.probe({ spec: 'x', qmp: qmp.path, pid: 1, params: {} });
+     console.log('PROBE ' + p.ok + ' ' + p.reason);
+     await qmp.close();`,
+  );
+  fs.chmodSync(script, 0o644);
+  try {
+    const loader = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).pathname;
+    for (const method of ['process_vm_readv', 'proc-mem']) {
+      const r = spawnSync(process.execPath, ['--import', loader, script, method], {
+        encoding: 'utf8',
+        uid: 65534,
+        gid: 65534,
+        cwd: dir,
+        env: { ...process.env, HOME: dir, TMPDIR: dir },
+        timeout: 60_000,
+      });
+      assert.match(r.stdout, /ERR live-read pid:1\S*: permission denied reading QEMU process 1 \((EPERM|EACCES)\): .*CAP_SYS_PTRACE.*uid 65534/, r.stdout + r.stderr);
+      assert.match(r.stdout, /PROBE false cannot open \/proc\/1\/mem \(EACCES\): .*CAP_SYS_PTRACE/);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -48,9 +48,28 @@ interface Attached {
   hints: SourceHints;
 }
 
-/** A short QMP lease (the shared guests' QMP socket serves one client at a time: never hold it long). */
+/**
+ * A short lease on whichever of the guest's QMP sockets is free: QEMU serves
+ * one client per socket and other test files share these guests, so never
+ * hold one long.
+ */
+async function freeQmp(g: SharedGuest): Promise<QmpLease> {
+  const sockets = g.guest.qmpSockets?.length ? g.guest.qmpSockets : [g.guest.qmpSocket];
+  let last: unknown;
+  for (let round = 0; round < 3; round++) {
+    for (const sock of sockets) {
+      try {
+        return await acquireQmp(sock, 1500);
+      } catch (e) {
+        last = e;
+      }
+    }
+  }
+  throw last;
+}
+
 async function withQmp<T>(g: SharedGuest, fn: (lease: QmpLease) => Promise<T>): Promise<T> {
-  const lease = await acquireQmp(g.guest.qmpSocket);
+  const lease = await freeQmp(g);
   try {
     return await fn(lease);
   } finally {
@@ -67,7 +86,10 @@ function attach(opts: SharedGuestOptions): { get: () => Attached } {
     let hints: SourceHints = {};
     let layout: RamRange[] | undefined;
     try {
-      const withRegs = await openQemuShm({ path: g.guest.shmPath, qmp: g.guest.qmpSocket });
+      const lease = await freeQmp(g);
+      const endpoint = lease.client.endpoint;
+      await lease.release();
+      const withRegs = await openQemuShm({ path: g.guest.shmPath, qmp: endpoint });
       layout = withRegs.ranges().map((r) => ({ ...(r as RamRange) }));
       hints = await withRegs.hints().finally(() => withRegs.close());
     } catch (e) {

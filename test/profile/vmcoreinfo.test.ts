@@ -130,6 +130,27 @@ describe('findVmcoreinfo', () => {
     assert.match(s.reason, /DISAGREE.*5\.10\.0-32-amd64/);
   });
 
+  it('stops at the first copy the caller accepts, in scan order, and says so', () => {
+    const g = syntheticGuest({ staleCopy: true });
+    for (const mapped of [true, false]) {
+      const offered: (number | undefined)[] = [];
+      const s = findVmcoreinfo(testMemory(g.ram, { mapped }), {
+        accept: (c) => {
+          offered.push(c.pa);
+          return c.info?.release === g.release;
+        },
+      });
+      assert.deepEqual(offered, [g.stalePa, g.noteTextPa], 'the stale copy comes first and is refused');
+      assert.equal(s.chosen?.pa, g.noteTextPa);
+      assert.equal(s.stoppedEarly, true);
+      assert.ok(s.scannedBytes < g.ram.length);
+      assert.match(s.reason, /scan stopped at the first confirmed copy/);
+    }
+    const none = findVmcoreinfo(testMemory(g.ram), { accept: () => false });
+    assert.equal(none.chosen, undefined);
+    assert.equal(none.strategy, 'full', 'nothing accepted: every byte was searched too');
+  });
+
   it('falls back to a full scan for an unaligned copy, also across read chunks', () => {
     const ram = new Uint8Array(3 << 20);
     const text = vmcoreinfoText(facts);
@@ -169,5 +190,28 @@ describe('findVmcoreinfo', () => {
     const s = findVmcoreinfo(testMemory(ram, { mapped: true }), { strategy: 'full' });
     assert.ok(s.copies.length <= 256);
     assert.ok(performance.now() - t0 < 5000);
+  });
+});
+
+describe('vmcoreinfo fuzz', () => {
+  it('random mutations of a real-shaped block parse or refuse with FormatError', () => {
+    let s = 99;
+    const r = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
+    const base = Buffer.from(vmcoreinfoText(facts), 'latin1');
+    for (let i = 0; i < 500; i++) {
+      const b = Buffer.from(base);
+      const edits = 1 + Math.floor(r() * 20);
+      for (let k = 0; k < edits; k++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+      const cut = r() < 0.3 ? b.subarray(0, Math.floor(r() * b.length)) : b;
+      try {
+        const v = parseVmcoreinfo(cut.toString('latin1'));
+        assert.equal(typeof v.release, 'string');
+        missingEssentials(v);
+      } catch (e) {
+        assert.ok(e instanceof FormatError, String(e));
+      }
+      const c = examineCopy(cut.toString('latin1'), 'other', 'fuzz');
+      assert.equal(typeof c.complete, 'boolean');
+    }
   });
 });

@@ -6,7 +6,7 @@ import { decodePacketBody, encodePacket, GdbClient, GdbStreamParser, gdbChecksum
 
 test('packet framing: checksum mod 256, escapes, run-length decoding', () => {
   assert.equal(encodePacket('qSupported'), `$qSupported#${gdbChecksum('qSupported').toString(16).padStart(2, '0')}`);
-  assert.equal(encodePacket('m0,4'), '$m0,4#fb');
+  assert.equal(encodePacket('m0,4'), '$m0,4#fd');
   assert.equal(encodePacket('a#b'), '$a}\x03b#' + gdbChecksum('a}\x03b').toString(16).padStart(2, '0'));
   // '0* ' = '0' + 3 more ('*' then ' ' = 32 - 29 = 3).
   assert.equal(decodePacketBody('0* '), '0000');
@@ -16,7 +16,7 @@ test('packet framing: checksum mod 256, escapes, run-length decoding', () => {
   const evs = p.push(`+$${body}#${gdbChecksum(body).toString(16).padStart(2, '0')}-$OK#00`);
   assert.deepEqual(evs, [
     { type: 'ack' },
-    { type: 'packet', data: 'ffffff12', checksumOk: true },
+    { type: 'packet', data: 'fffff12', checksumOk: true },
     { type: 'nak' },
     { type: 'packet', data: '', checksumOk: false },
   ]);
@@ -31,15 +31,34 @@ test('packet framing: checksum mod 256, escapes, run-length decoding', () => {
   assert.equal(hexToBytes('0a', d), false);
 });
 
+/** Run-length encodes like a stub may: `X*c` repeats X (c − 29) more times; never emits '#' or '$' as count. */
+function rle(hex: string): string {
+  return hex.replace(/0{5,}/g, (run) => {
+    let out = '';
+    let left = run.length;
+    while (left > 0) {
+      let k = Math.min(left, 90);
+      if (k === 7 || k === 8) k = 6; // counts 6 and 7 would be '#' and '$'
+      out += k >= 4 ? '0*' + String.fromCharCode(29 + k - 1) : '0'.repeat(k);
+      left -= k;
+    }
+    return out;
+  });
+}
+
 /** A tiny fake gdbstub: acks, answers qSupported/PhyMemMode/m/c/0x03/D, sends a stop reply on connect. */
 function fakeStub(memory: Uint8Array, opts: { silent?: boolean; corruptFirst?: boolean } = {}): Promise<{ server: net.Server; port: number; log: string[] }> {
   const log: string[] = [];
+  const sockets = new Set<net.Socket>();
   const server = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
     if (opts.silent) return;
     const parser = new GdbStreamParser();
     let corrupt = opts.corruptFirst;
+    // Replies are framed raw: a stub's run-length '*' must not be escaped.
     const send = (s: string) => {
-      let framed = encodePacket(s);
+      let framed = `$${s}#${gdbChecksum(s).toString(16).padStart(2, '0')}`;
       if (corrupt) {
         corrupt = false;
         framed = framed.slice(0, -2) + '00';
@@ -80,11 +99,17 @@ function fakeStub(memory: Uint8Array, opts: { silent?: boolean; corruptFirst?: b
         const n = parseInt(m[2]!, 16);
         if (n > 2048 || a + n > memory.length) return 'E14';
         // Run-length encode long runs the way stubs may.
-        return Buffer.from(memory.subarray(a, a + n)).toString('hex').replace(/0{8,}/g, (z) => '0*' + String.fromCharCode(29 + z.length - 1).replace(/[#$]/, '!'));
+        return rle(Buffer.from(memory.subarray(a, a + n)).toString('hex'));
       }
       return '';
     };
   });
+  server.on('close', () => sockets.forEach((x) => x.destroy()));
+  const close = server.close.bind(server);
+  server.close = ((cb?: (err?: Error) => void) => {
+    sockets.forEach((x) => x.destroy());
+    return close(cb);
+  }) as typeof server.close;
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port, log })));
 }
 

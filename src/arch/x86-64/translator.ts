@@ -23,7 +23,8 @@ export interface TranslatorOptions {
   readonly maxEntries?: number;
 }
 
-const TWO48 = 2 ** 48;
+/** Negative VAs down to -2^63 are sign-extended addresses; below that they are invalid (the walk says so). */
+const MIN_I64 = -(1n << 63n);
 const LEVEL_SIZES = [0, 4096, 2 << 20, 1 << 30];
 
 /**
@@ -98,7 +99,7 @@ export class Translator {
   /** Physical address of `va` (hot path: no allocation on a cache hit). Throws FaultError. */
   physical(va: bigint): number {
     this.checkGeneration();
-    const u = va < 0n ? BigInt.asUintN(64, va) : va;
+    const u = va < 0n && va >= MIN_I64 ? BigInt.asUintN(64, va) : va;
     const hi = Number(u >> 48n);
     const low = Number(BigInt.asUintN(48, u));
     const off = low % 4096;
@@ -114,7 +115,7 @@ export class Translator {
   /** Full translation of `va` (page size, level, flags). Throws FaultError. */
   translate(va: bigint): Translation {
     this.checkGeneration();
-    const u = va < 0n ? BigInt.asUintN(64, va) : va;
+    const u = va < 0n && va >= MIN_I64 ? BigInt.asUintN(64, va) : va;
     const hit = this.lookup(u);
     return hit ?? this.miss(u);
   }

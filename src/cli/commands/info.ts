@@ -9,6 +9,7 @@
 import { hex, UsageError } from '../../core/errors.js';
 import { openSource, type OpenedSource } from '../../memory/open.js';
 import type { PhysicalMemory } from '../../memory/types.js';
+import { loadKallsyms } from '../../profile/kallsyms.js';
 import { bootstrapKernelSpace, type KernelSpace } from '../../profile/kernel-space.js';
 import type { Command, OptionSpec, ParsedArgs } from '../command.js';
 
@@ -61,21 +62,34 @@ export function parsePhysical(text: string, what: string): number {
 }
 
 /**
- * A guest-virtual address: a number, or a symbol vmcoreinfo names
- * (e.g. init_uts_ns), optionally +offset.
+ * A guest-virtual address: a number, or a kernel symbol (vmcoreinfo's, then
+ * the guest's kallsyms, decoded on demand), optionally +offset.
  */
-export function parseVirtual(text: string, ks?: KernelSpace): bigint {
+export function parseVirtual(text: string, ks?: KernelSpace, mem?: PhysicalMemory): bigint {
   const direct = parseNumber(text);
   if (direct !== undefined) {
     if (direct >= 1n << 64n) throw new UsageError(`address ${text} is wider than 64 bits`);
     return direct;
   }
   const m = /^([A-Za-z_][A-Za-z0-9_.]*)(?:\+(0x[0-9a-f]+|[0-9]+))?$/i.exec(text.trim());
-  const sym = m && ks?.vmcoreinfo?.symbols.get(m[1]!);
-  if (m && sym !== undefined && sym !== null) return sym + (m[2] ? BigInt(m[2]) : 0n);
-  throw new UsageError(`address ${JSON.stringify(text)}: expected 0x-hex, decimal or a vmcoreinfo symbol[+offset]`, {
-    hint: ks?.vmcoreinfo ? `symbols vmcoreinfo knows: ${[...ks.vmcoreinfo.symbols.keys()].slice(0, 12).join(', ')}, …` : undefined,
+  if (m) {
+    const sym = resolveSymbol(m[1]!, ks, mem);
+    if (sym !== undefined) return sym + (m[2] ? BigInt(m[2]) : 0n);
+  }
+  throw new UsageError(`address ${JSON.stringify(text)}: expected 0x-hex, decimal or a kernel symbol[+offset]`, {
+    hint: ks?.vmcoreinfo ? 'symbols come from vmcoreinfo and the guest kallsyms' : 'no kernel profile: give a numeric address',
   });
+}
+
+function resolveSymbol(name: string, ks: KernelSpace | undefined, mem: PhysicalMemory | undefined): bigint | undefined {
+  const fromVmcoreinfo = ks?.vmcoreinfo?.symbols.get(name);
+  if (fromVmcoreinfo !== undefined || !ks || !mem) return fromVmcoreinfo;
+  try {
+    const k = loadKallsyms({ space: ks.space, mem, ...(ks.vmcoreinfo ? { vmcoreinfo: ks.vmcoreinfo } : {}), target: mem.target });
+    return k.table.tryAddress(name);
+  } catch {
+    return undefined; // reported as an unknown symbol by the caller
+  }
 }
 
 export function formatSize(bytes: number): string {

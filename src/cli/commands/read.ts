@@ -111,7 +111,7 @@ export const command: Command = {
         space = 'virtual';
         const vs = await virtualSpace(memory, args);
         via = vs.how;
-        address = parseVirtual(va!, vs.ks);
+        address = parseVirtual(va!, vs.ks, memory);
         const op = { va: address, len, dst: new Uint8Array(len) };
         failures = vs.space.readv([op]).map((f) => ({ address: f.va, len: f.len, reason: f.reason }));
         bytes = op.dst;

@@ -63,7 +63,7 @@ export const command: Command = {
     if (!vaText) throw new UsageError('missing the virtual address', { hint: `usage: vmsight ${USAGE}` });
     return withSource(args, spec, async ({ memory }) => {
       const { space, ks, how } = await virtualSpace(memory, args);
-      const va = parseVirtual(vaText, ks);
+      const va = parseVirtual(vaText, ks, memory);
       const { steps, result } = space.trace(va);
       const fault = result instanceof FaultError ? result : undefined;
       const rows = steps.map(stepRow);

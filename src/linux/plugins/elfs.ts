@@ -9,6 +9,7 @@ import { PathResolver } from '../fs-path.js';
 import { forEachVma, mapsEntry, VM_READ } from '../mm.js';
 import { pidFilter, readObject, snapshotProcesses } from '../tasks.js';
 import { processSpace } from '../user-memory.js';
+import { WalkBudget } from '../walk/common.js';
 
 export interface ElfsRow {
   pid: number;
@@ -50,6 +51,7 @@ export default definePlugin<ElfsRow>({
   ],
   key: (r) => `${r.pid}:${r.start.toString(16)}`,
   *run(k, { options, anomalies }) {
+    const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const { leaders } = snapshotProcesses(k, anomalies);
@@ -64,7 +66,7 @@ export default definePlugin<ElfsRow>({
       const space = processSpace(k, mm, anomalies);
       if (!space) continue;
       const comm = t.str('comm');
-      for (const vma of forEachVma(k, mm, anomalies)) {
+      for (const vma of forEachVma(k, mm, anomalies, budget)) {
         const start = vma.u64('vm_start');
         const e = mapsEntry(k, mm, vma, paths, anomalies);
         if (!(e.flags & VM_READ)) continue;

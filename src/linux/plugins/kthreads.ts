@@ -15,6 +15,8 @@ export interface KthreadsRow {
   pid: number;
   ppid: number;
   comm: string;
+  /** The full name (kthread->full_name) when comm was truncated, else comm. */
+  name: string;
   state: string;
   threadfn: bigint | Absent;
   symbol: string | Absent;
@@ -23,13 +25,18 @@ export interface KthreadsRow {
 /**
  * The struct kthread of a kernel thread: task->worker_private since Linux
  * kernel commit e32cf5dfbe22 ("kthread: Generalize pf_io_worker so it can
- * point to struct kthread") (in v5.17), task->set_child_tid before.
+ * point to struct kthread") (in v5.17), task->set_child_tid before. Its
+ * full_name holds names longer than comm since the commit "kthread:
+ * dynamically allocate memory to store kthread's full name" (absent from
+ * the lab's 5.10 profile, present in 6.1): read when the profile has it.
  */
-function kthreadFn(k: Kernel, t: ObjValue): bigint | undefined {
+function kthreadOf(k: Kernel, t: ObjValue): { fn: bigint; fullName: string | undefined } | undefined {
   const kt = t.has('worker_private') ? t.ptr('worker_private') : t.ptr('set_child_tid');
   if (!isKernelPointer(kt) || !k.types.hasMember('kthread', 'threadfn')) return undefined;
   try {
-    return k.typed.obj('kthread', kt).field('threadfn').ptr();
+    const v = k.typed.obj('kthread', kt).read();
+    const fullName = v.has('full_name') ? (v.cstr('full_name', 64) ?? undefined) : undefined;
+    return { fn: v.ptr('threadfn'), fullName };
   } catch (e) {
     if (e instanceof FaultError) return undefined;
     throw e;
@@ -48,7 +55,7 @@ export default definePlugin<KthreadsRow>({
     { key: 'pid', kind: 'int' },
     { key: 'ppid', kind: 'int' },
     { key: 'state', kind: 'str' },
-    { key: 'comm', kind: 'str' },
+    { key: 'name', kind: 'str' },
     { key: 'threadfn', kind: 'hex' },
     { key: 'symbol', kind: 'str' },
   ],
@@ -59,16 +66,19 @@ export default definePlugin<KthreadsRow>({
     for (const t of leaders) {
       const info = taskInfo(k, t, anomalies, tgidOf);
       if (!info.kthread || (pids && !pids.has(info.pid))) continue;
-      const fn = kthreadFn(k, t);
+      const kt = kthreadOf(k, t);
+      const fn = kt?.fn;
       const sym = fn === undefined || fn === 0n ? undefined : k.symbols.nameOf(fn, 1n << 20n);
+      const none = fn === 0n ? absent('not-applicable', 'no thread function (kthreadd)') : absent('not-available', 'outside the kernel symbols');
       yield {
         offset: info.task,
         pid: info.pid,
         ppid: info.ppid,
         comm: info.comm,
+        name: kt?.fullName ?? info.comm,
         state: info.state,
-        threadfn: fn === undefined ? absent('not-available') : fn,
-        symbol: sym ? (sym.offset ? `${sym.name}+0x${sym.offset.toString(16)}` : sym.name) : absent('not-available', 'outside the kernel symbols'),
+        threadfn: fn === undefined ? absent('not-available') : fn === 0n ? none : fn,
+        symbol: sym ? (sym.offset ? `${sym.name}+0x${sym.offset.toString(16)}` : sym.name) : none,
       };
     }
   },

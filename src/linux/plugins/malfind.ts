@@ -8,6 +8,7 @@ import { PathResolver } from '../fs-path.js';
 import { forEachVma, mapsEntry, VM_EXEC, VM_WRITE } from '../mm.js';
 import { pidFilter, readObject, snapshotProcesses } from '../tasks.js';
 import { processSpace } from '../user-memory.js';
+import { WalkBudget } from '../walk/common.js';
 
 export interface MalfindRow {
   pid: number;
@@ -47,6 +48,7 @@ export default definePlugin<MalfindRow>({
   ],
   key: (r) => `${r.pid}:${r.start.toString(16)}`,
   *run(k, { options, anomalies }) {
+    const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const { leaders } = snapshotProcesses(k, anomalies);
@@ -59,7 +61,7 @@ export default definePlugin<MalfindRow>({
       if (!mm) continue;
       const comm = t.str('comm');
       let space: ReturnType<typeof processSpace> | null = null;
-      for (const vma of forEachVma(k, mm, anomalies)) {
+      for (const vma of forEachVma(k, mm, anomalies, budget)) {
         const e = mapsEntry(k, mm, vma, paths, anomalies);
         const wx = (e.flags & VM_WRITE) !== 0n && (e.flags & VM_EXEC) !== 0n;
         const anonX = (e.flags & VM_EXEC) !== 0n && e.file === 0n && !KERNEL_PROVIDED.has(e.path);

@@ -7,6 +7,7 @@ import { definePlugin } from '../plugin.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachVma, gateVma, mapsEntry } from '../mm.js';
 import { pidFilter, readObject, snapshotProcesses } from '../tasks.js';
+import { WalkBudget } from '../walk/common.js';
 
 export interface MapsRow {
   pid: number;
@@ -45,6 +46,7 @@ export default definePlugin<MapsRow>({
   ],
   key: (r) => `${r.pid}:${r.start.toString(16)}`,
   *run(k, { options, anomalies }) {
+    const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const gate = gateVma(k, anomalies);
@@ -58,7 +60,7 @@ export default definePlugin<MapsRow>({
       const mm = readObject(k, 'mm_struct', mmVa, anomalies, 'task_struct.mm');
       if (!mm) continue;
       const comm = t.str('comm');
-      for (const vma of forEachVma(k, mm, anomalies)) {
+      for (const vma of forEachVma(k, mm, anomalies, budget)) {
         const e = mapsEntry(k, mm, vma, paths, anomalies);
         yield { pid, comm, start: e.start, end: e.end, perms: e.perms, offset: e.offset, dev: e.dev, inode: e.inode, path: e.path, vma: e.vma };
       }

@@ -5,6 +5,7 @@
 import { definePlugin, absent, type Absent } from '../plugin.js';
 import type { ObjValue } from '../../profile/typed.js';
 import { forEachThread, pidFilter, snapshotProcesses, taskInfo, threadCount } from '../tasks.js';
+import { WalkBudget } from '../walk/common.js';
 
 export interface PslistRow {
   offset: bigint;
@@ -61,6 +62,7 @@ export default definePlugin<PslistRow>({
   ],
   key: (r) => `${r.pid}:${r.offset.toString(16)}`,
   *run(k, { options, anomalies }) {
+    const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
     const none = absent('unreadable', 'cred unreadable');
@@ -85,7 +87,7 @@ export default definePlugin<PslistRow>({
     };
     for (const leader of leaders) {
       if (options.threads) {
-        for (const t of forEachThread(k, leader, anomalies)) {
+        for (const t of forEachThread(k, leader, anomalies, { budget })) {
           const r = row(t, () => 1);
           if (r) yield r;
         }

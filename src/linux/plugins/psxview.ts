@@ -12,6 +12,7 @@ import { pidIdrTasks } from '../pids.js';
 import { runQueueTasks } from '../sched.js';
 import { forEachThread, initTask, readObject, snapshotProcesses } from '../tasks.js';
 import { listForEachEntry } from '../walk/list.js';
+import { WalkBudget } from '../walk/common.js';
 
 export interface PsxviewRow {
   offset: bigint;
@@ -57,11 +58,12 @@ export default definePlugin<PsxviewRow>({
   ],
   key: (r) => `${r.pid}:${r.offset.toString(16)}`,
   *run(k, { anomalies }) {
+    const budget = new WalkBudget(); // one node budget for every walk of this run
     const tasks = new Map<bigint, ObjValue | undefined>();
     const pslist = new Set<bigint>();
     const { leaders } = snapshotProcesses(k, anomalies);
     for (const leader of leaders) {
-      for (const t of forEachThread(k, leader, anomalies)) {
+      for (const t of forEachThread(k, leader, anomalies, { budget })) {
         pslist.add(t.address);
         tasks.set(t.address, t);
       }
@@ -80,7 +82,7 @@ export default definePlugin<PsxviewRow>({
       if (visited.has(p)) continue;
       visited.add(p);
       const head = k.typed.obj('task_struct', p).addrOf('children');
-      for (const child of listForEachEntry(k.typed, head, 'task_struct', 'sibling', { anomalies, where: 'task_struct.children', limit: 65536 })) {
+      for (const child of listForEachEntry(k.typed, head, 'task_struct', 'sibling', { anomalies, where: 'task_struct.children', limit: 65536, budget })) {
         children.add(child.address);
         if (!tasks.has(child.address)) {
           tasks.set(child.address, undefined);

@@ -1,6 +1,7 @@
 /** threads: every thread of every process (signal->thread_head), with its own state. */
 import { definePlugin } from '../plugin.js';
 import { forEachThread, pidFilter, snapshotProcesses, taskStateLetter } from '../tasks.js';
+import { WalkBudget } from '../walk/common.js';
 
 export interface ThreadsRow {
   offset: bigint;
@@ -28,12 +29,13 @@ export default definePlugin<ThreadsRow>({
   ],
   key: (r) => `${r.tid}:${r.offset.toString(16)}`,
   *run(k, { options, anomalies }) {
+    const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const { leaders } = snapshotProcesses(k, anomalies);
     for (const leader of leaders) {
       const pid = leader.s32('tgid');
       if (pids && !pids.has(pid)) continue;
-      for (const t of forEachThread(k, leader, anomalies)) {
+      for (const t of forEachThread(k, leader, anomalies, { budget })) {
         yield { offset: t.address, pid, tid: t.s32('pid'), comm: t.str('comm'), state: taskStateLetter(t), leader: t.address === leader.address };
       }
     }

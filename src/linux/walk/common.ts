@@ -23,7 +23,21 @@ export interface WalkOptions {
   readonly where?: string;
   /** Pointer sanity check; default `isKernelPointer`. */
   readonly isValidPointer?: (va: bigint) => boolean;
+  /**
+   * A node budget shared by many walks (e.g. every thread list of one plugin
+   * run), so nested walks over hostile data stay bounded as a whole.
+   */
+  readonly budget?: WalkBudget;
 }
+
+/** Nodes left for a group of walks; the first walk to run out records one 'limit' anomaly. */
+export class WalkBudget {
+  exhausted = false;
+  constructor(public remaining: number = DEFAULT_RUN_BUDGET) {}
+}
+
+/** Default budget of nodes for one plugin run across all its walks. */
+export const DEFAULT_RUN_BUDGET = 1 << 21;
 
 export const DEFAULT_WALK_LIMIT = 100_000;
 
@@ -47,6 +61,7 @@ export class WalkContext {
   readonly validate: boolean;
   private readonly sink: AnomalySink | undefined;
   private readonly valid: (va: bigint) => boolean;
+  private readonly budget: WalkBudget | undefined;
   visited = 0;
   /** Set once the node limit stopped the walk. */
   limited = false;
@@ -61,6 +76,7 @@ export class WalkContext {
     this.validate = opts.validate ?? true;
     this.sink = opts.anomalies;
     this.valid = opts.isValidPointer ?? isKernelPointer;
+    this.budget = opts.budget;
   }
 
   /** Records an anomaly (or throws it in strict mode). */
@@ -71,6 +87,15 @@ export class WalkContext {
 
   /** Counts one visited node; false (with a 'limit' anomaly) once the bound is reached. */
   step(at: bigint): boolean {
+    if (this.budget) {
+      if (this.budget.remaining <= 0) {
+        if (!this.budget.exhausted) this.anomaly('limit', at, 'the run\'s node budget is spent');
+        this.budget.exhausted = true;
+        this.limited = true;
+        return false;
+      }
+      this.budget.remaining--;
+    }
     if (this.visited >= this.limit) {
       if (!this.limited) this.anomaly('limit', at, `stopped after ${this.limit} nodes`);
       this.limited = true;

@@ -37,8 +37,9 @@ export async function createBackend(params: unknown): Promise<AsyncBackend> {
           try {
             await gdb.readMemory(op.addr + done, data.subarray(off + done, off + done + n));
           } catch (err) {
+            // A lost connection fails the whole batch (SourceError upstream), not chunk by chunk.
+            if (gdb.closed) throw err;
             failures.push({ addr: op.addr + done, len: n, reason: (err as Error).message });
-            if (gdb.running === false && /closed/.test((err as Error).message)) throw err;
           }
         }
         off += op.len;

@@ -38,9 +38,11 @@ export interface SyncBridgeOptions {
  * registers tsx's loader in the worker thread (loader hooks are per thread)
  * and then imports `worker.ts`.
  */
-function workerEntry(): [string | URL, { eval?: boolean }] {
+function workerEntry(): [string | URL, { eval?: boolean; execArgv: string[] }] {
   const entry = siblingModule(import.meta.url, 'worker');
-  if (!entry.pathname.endsWith('.ts')) return [entry, {}];
+  // Workers inherit the parent's flags; --input-type (from `node -e`) is refused for file entries.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  if (!entry.pathname.endsWith('.ts')) return [entry, { execArgv }];
   let tsx: string;
   try {
     tsx = import.meta.resolve('tsx/esm/api');
@@ -48,7 +50,7 @@ function workerEntry(): [string | URL, { eval?: boolean }] {
     throw new SourceError('bridge', entry.pathname, 'running from TypeScript sources needs the tsx package', { hint: 'build with `npm run build` or install tsx' });
   }
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return [code, { eval: true }];
+  return [code, { eval: true, execArgv }];
 }
 
 interface PendingCall {

@@ -147,6 +147,10 @@ export class SegmentMap {
         continue;
       }
       const dst = op.dst ?? (op.dst = new Uint8Array(op.len));
+      if (dst.length < op.len) {
+        failures.push({ addr: op.addr, len: op.len, reason: `destination holds ${dst.length} bytes, ${op.len} requested` });
+        continue;
+      }
       this.readInto(op.addr, dst.length === op.len ? dst : dst.subarray(0, op.len), failures);
     }
     return failures;

@@ -14,10 +14,11 @@ import { SourceError } from '../../core/errors.js';
 import { acquireQmp, type QmpLease } from '../../qemu/discover.js';
 import { holeReason, invalidRead, type RamRange, splitRead } from '../../qemu/layout.js';
 import { type MigrationMode, migrateToFile, SnapshotDir } from '../../qemu/migration.js';
+import { readCpuStates } from '../../qemu/registers.js';
 import { FileSource } from '../formats/byte-source.js';
 import { type MigrationBlock, type MigrationImage, parseMigrationStream, readBlock } from '../formats/migration-stream.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
-import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, TechniqueInfo } from '../types.js';
+import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 
 interface Snapshot {
   file: string;
@@ -28,6 +29,8 @@ interface Snapshot {
   totalMs: number;
   parseMs: number;
   downtimeMs?: number;
+  /** vCPU registers read just before the migration started (the background image's instant). */
+  cpus: CpuState[];
 }
 
 export class LiveSnapshotMemory implements PhysicalMemory {
@@ -72,6 +75,7 @@ export class LiveSnapshotMemory implements PhysicalMemory {
 
   private async take(): Promise<Snapshot> {
     const file = this.dir.file(`g${this.generation}.mig`);
+    const cpus = await readCpuStates(this.lease.client).catch(() => [] as CpuState[]);
     const res = await migrateToFile(this.lease.client, file, { mode: this.mode, timeoutMs: this.timeoutMs });
     const t0 = performance.now();
     const source = FileSource.open(file, 'live-snapshot');
@@ -87,6 +91,7 @@ export class LiveSnapshotMemory implements PhysicalMemory {
         image,
         blocks,
         mode: res.mode,
+        cpus,
         totalMs: res.totalMs,
         parseMs: performance.now() - t0,
         ...(res.downtimeMs !== undefined ? { downtimeMs: res.downtimeMs } : {}),
@@ -129,6 +134,10 @@ export class LiveSnapshotMemory implements PhysicalMemory {
       );
     }
     return failures;
+  }
+
+  async hints(): Promise<SourceHints> {
+    return { cpus: this.snap.cpus };
   }
 
   /** The last snapshot: mode, migration time, parse time, QEMU's downtime, pages re-sent (pre-copy). */

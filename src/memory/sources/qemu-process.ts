@@ -13,7 +13,7 @@ import { SourceError } from '../../core/errors.js';
 import { acquireQmp, findQemuPid, hostRanges, type HostRamRange, type QmpLease } from '../../qemu/discover.js';
 import { holeReason, invalidRead, splitRead } from '../../qemu/layout.js';
 import { readCpuStates } from '../../qemu/registers.js';
-import { addressOf, Errno, IovecBatch, nativeSupport, NativeError } from '../native/libc.js';
+import { addressOf, Errno, IOV_MAX, IovecBatch, nativeSupport, NativeError } from '../native/libc.js';
 import type { OpenOptions, ProbeResult, SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 
@@ -38,7 +38,13 @@ interface Segment {
   hva: number;
   n: number;
   failures: ReadFailure[];
+  /** Host page holding the whole segment, when it may share one page read with others. */
+  page?: number;
 }
+
+const PAGE = 4096;
+/** Reads up to this size are candidates for sharing a page read. */
+const SMALL = 512;
 
 /** Why we may not read another process's memory, as one actionable line. */
 export function ptraceHint(pid: number): string {
@@ -108,6 +114,7 @@ export class QemuProcessMemory implements PhysicalMemory {
   private readonly batch = new IovecBatch();
   private readonly started: string | undefined;
   private memFd: number | undefined;
+  private scratch: Uint8Array | undefined;
 
   constructor(
     readonly pid: number,
@@ -147,7 +154,12 @@ export class QemuProcessMemory implements PhysicalMemory {
         op.len,
         (r, _off, dstOff, n) => {
           const gpa = op.addr + dstOff;
-          segments.push({ dst, dstOff, gpa, hva: r.hva + (gpa - r.start), n, failures });
+          const hva = r.hva + (gpa - r.start);
+          const seg: Segment = { dst, dstOff, gpa, hva, n, failures };
+          // Small reads inside one host page of this RAM range may share a single page read.
+          const page = hva - (hva % PAGE);
+          if (n <= SMALL && hva + n <= page + PAGE && page >= r.hva && page + PAGE <= r.hva + (r.end - r.start)) seg.page = page;
+          segments.push(seg);
         },
         (addr, dstOff, n) => {
           dst.fill(0, dstOff, dstOff + n);
@@ -155,9 +167,67 @@ export class QemuProcessMemory implements PhysicalMemory {
         },
       );
     }
-    if (this.method === 'process_vm_readv') this.readBatched(segments);
+    if (this.method === 'process_vm_readv') this.readCoalesced(segments);
     else for (const s of segments) this.readProcMem(s);
     return failures;
+  }
+
+  /**
+   * The kernel's cost is per iovec (it pins each remote range), not per byte,
+   * so small reads that fall in the same host page are served by one 4 KiB
+   * read into a scratch page and copied out. Works in windows of IOV_MAX
+   * jobs, each page job owning one scratch slot.
+   */
+  private readCoalesced(segments: Segment[]): void {
+    let sharing = false;
+    const seen = new Set<number>();
+    for (const s of segments) {
+      if (s.page === undefined) continue;
+      if (seen.has(s.page)) {
+        sharing = true;
+        break;
+      }
+      seen.add(s.page);
+    }
+    if (!sharing) {
+      this.readBatched(segments);
+      return;
+    }
+    this.scratch ??= new Uint8Array(IOV_MAX * PAGE);
+    const scratch = this.scratch;
+    let i = 0;
+    while (i < segments.length) {
+      const jobs: Segment[] = [];
+      const pages = new Map<number, { job: Segment; members: Segment[] }>();
+      for (; i < segments.length && jobs.length < IOV_MAX; i++) {
+        const s = segments[i]!;
+        if (s.page === undefined) {
+          jobs.push(s);
+          continue;
+        }
+        let p = pages.get(s.page);
+        if (!p) {
+          const slot = jobs.length;
+          const job: Segment = { dst: scratch, dstOff: slot * PAGE, gpa: s.gpa - (s.hva - s.page), hva: s.page, n: PAGE, failures: [] };
+          p = { job, members: [] };
+          pages.set(s.page, p);
+          jobs.push(job);
+        }
+        p.members.push(s);
+      }
+      this.readBatched(jobs);
+      for (const { job, members } of pages.values()) {
+        if (job.failures.length) {
+          // Some of the page faulted: read each member alone, so failures carry exact ranges.
+          for (const m of members) this.readProcMem(m);
+          continue;
+        }
+        for (const m of members) {
+          const at = job.dstOff + (m.hva - job.hva);
+          m.dst.set(scratch.subarray(at, at + m.n), m.dstOff);
+        }
+      }
+    }
   }
 
   /** Issues the segments in batches of IOV_MAX; a fault stops the kernel, so the rest is re-issued. */

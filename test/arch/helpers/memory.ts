@@ -22,6 +22,7 @@ export interface TestMemoryOptions {
 export function testMemory(bytes: Uint8Array, options: TestMemoryOptions = {}): TestMemory {
   const ranges = options.ranges ?? [{ start: 0, end: bytes.length, name: 'ram' }];
   let generation = 0;
+  let closed = false;
   const calls = { readv: 0, ops: 0 };
   const backed = (a: number): boolean => ranges.some((r) => a >= r.start && a < r.end);
   const mem: TestMemory = {
@@ -41,6 +42,7 @@ export function testMemory(bytes: Uint8Array, options: TestMemoryOptions = {}): 
     },
     ranges: () => ranges,
     readv(ops: ReadOp[]): ReadFailure[] {
+      if (closed) throw new Error('test memory: read after close');
       calls.readv++;
       calls.ops += ops.length;
       const failures: ReadFailure[] = [];
@@ -71,11 +73,13 @@ export function testMemory(bytes: Uint8Array, options: TestMemoryOptions = {}): 
     bump() {
       generation++;
     },
-    async close() {},
+    async close() {
+      closed = true;
+    },
   };
   if (options.mapped) {
-    (mem as { mapped?: PhysicalMemory['mapped'] }).mapped = () =>
-      ranges.map((r) => ({ start: r.start, bytes: bytes.subarray(r.start, Math.min(r.end, bytes.length)) }));
+    const views = ranges.map((r) => ({ start: r.start, bytes: bytes.subarray(r.start, Math.min(r.end, bytes.length)) }));
+    (mem as { mapped?: PhysicalMemory['mapped'] }).mapped = () => (closed ? [] : views);
   }
   if (options.hints) (mem as { hints?: PhysicalMemory['hints'] }).hints = async () => options.hints!;
   return mem;

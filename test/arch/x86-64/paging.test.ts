@@ -11,6 +11,7 @@ import {
   TableReader,
   walk,
   walkMany,
+  mappings,
   type WalkStep,
 } from '../../../src/arch/x86-64/paging.js';
 import { testMemory } from '../helpers/memory.js';
@@ -248,5 +249,41 @@ describe('dtbFromCr3', () => {
   it('drops PCID, flag bits and the no-flush bit', () => {
     assert.equal(dtbFromCr3(0x8000_0000_1234_5fffn), 0x1234_5000);
     assert.equal(dtbFromCr3(0x2_3456_7018n), 0x2_3456_7000);
+  });
+});
+
+describe('hostile page tables', () => {
+  it('random table contents give translations or FaultErrors, never crashes or hangs', () => {
+    const r = rng(1234);
+    const ram = new Uint8Array(1 << 20);
+    for (let i = 0; i < ram.length; i++) ram[i] = Math.floor(r() * 256);
+    // Keep some entries pointing back into RAM so walks go deep.
+    const dv = new DataView(ram.buffer);
+    for (let i = 0; i < ram.length; i += 8) if (r() < 0.5) dv.setBigUint64(i, BigInt(Math.floor(r() * 256) * 4096) | BigInt(Math.floor(r() * 4096)), true);
+    for (const mapped of [true, false]) {
+      for (const mode of [PAGING_4_LEVEL, PAGING_5_LEVEL]) {
+        const reader = new TableReader(testMemory(ram, { mapped }));
+        let ok = 0;
+        for (let i = 0; i < 2000; i++) {
+          const va = (BigInt(Math.floor(r() * 2 ** 32)) << 32n) | BigInt(Math.floor(r() * 2 ** 32));
+          try {
+            const t = walk(reader, mode, 0x1000, BigInt.asUintN(64, BigInt.asIntN(mode.vaBits, va)));
+            assert.ok(Number.isSafeInteger(t.pa) && t.pa >= 0 && t.pa < 2 ** 52);
+            ok++;
+          } catch (e) {
+            assert.ok(e instanceof FaultError, String(e));
+          }
+        }
+        assert.ok(ok > 0, 'some walks succeed through the random tables');
+        const t0 = performance.now();
+        let n = 0;
+        for (const m of mappings(reader, mode, 0x1000, { limit: 20_000, maxTables: 500 })) {
+          assert.ok(m.size === 4096 || m.size === 2 << 20 || m.size === 1 << 30);
+          n++;
+        }
+        assert.ok(n <= 20_000);
+        assert.ok(performance.now() - t0 < 5000);
+      }
+    }
   });
 });

@@ -106,6 +106,8 @@ for (const mapped of [true, false]) {
       assert.throws(() => tr.physical(0x0000_c900_0000_0010n), /canonical/);
       assert.throws(() => tr.translate(0x7fff_c900_0000_0010n), /canonical/);
       assert.throws(() => tr.physical((1n << 64n) + 0xffff_c900_0000_0010n), /64-bit/);
+      assert.throws(() => tr.physical(0xffff_c900_0000_0010n - (1n << 64n) - (1n << 64n)), /64-bit/);
+      assert.equal(tr.physical(0xffff_c900_0000_0010n - (1n << 64n)), 0x1010, 'a negative bigint is the sign-extended VA');
     });
   });
 }

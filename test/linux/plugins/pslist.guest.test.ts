@@ -82,6 +82,13 @@ for (const { label, opts } of KERNEL_MATRIX) {
       const named = r.rows.filter((row) => typeof row.symbol === 'string');
       assert.ok(named.length >= r.rows.length - 1, 'thread functions resolve to kernel symbols');
       assert.ok(r.rows.some((row) => row.symbol === 'worker_thread'));
+      // /proc shows the full name (kthread->full_name) except for workqueue threads, which show comm
+      // (kworkers add their current queue): ours must be one of the two.
+      for (const row of r.rows) {
+        const p = g.truth.processes.find((x) => x.pid === row.pid);
+        if (p && !p.comm.startsWith('kworker/')) assert.ok(p.comm === row.name || p.comm === row.comm, `name of ${row.pid}: ${row.name} vs ${p.comm}`);
+      }
+      if (label !== '5.10') assert.ok(r.rows.some((row) => row.name.length > 15), 'long kthread names are recovered');
     });
 
     test('pstree puts every process under its parent', () => {

@@ -139,3 +139,14 @@ test('hlistForEachEntry and hashForEachEntry walk chains, validate pprev, catch 
   assert.equal([...hashForEachEntry(typed, table, 1e12, 'item', 'hnode', { anomalies: sink })].length, 0);
   assert.equal(sink.counts.invalid, 1);
 });
+
+test('a shared budget bounds many walks together, with one limit anomaly', async () => {
+  const { WalkBudget } = await import('../../../src/linux/walk/common.js');
+  const { typed, head } = setup(4);
+  const sink = new AnomalySink();
+  const budget = new WalkBudget(6);
+  assert.equal([...listForEach(typed, head, { anomalies: sink, budget })].length, 4);
+  assert.equal([...listForEach(typed, head, { anomalies: sink, budget })].length, 2);
+  assert.equal([...listForEach(typed, head, { anomalies: sink, budget })].length, 0);
+  assert.equal(sink.counts.limit, 1);
+});
