@@ -1,0 +1,21 @@
+/**
+ * The memory-access suite: every technique of the taxonomy against one lab
+ * guest (or a QMP socket), in the same run so ratios between them hold even
+ * on a noisy machine.
+ */
+import { findGuest } from '../lab/index.js';
+import { benchLiveSources, liveBenchTable } from './memory-live.js';
+import { benchSnapshotSources, snapshotBenchTable } from './memory-snapshot.js';
+import type { BenchTable } from './report.js';
+
+export async function benchMemory(source: string): Promise<BenchTable[]> {
+  const live = liveBenchTable(await benchLiveSources(source));
+  const name = source.startsWith('lab:') ? source.slice(4) : source;
+  const guest = findGuest(name);
+  const qmp = guest ? guest.qmpSocket : source.startsWith('qmp:') ? source.slice(4) : undefined;
+  if (!qmp) return [live];
+  const snapshots = snapshotBenchTable(
+    await benchSnapshotSources({ qmp, ...(guest?.gdbPort ? { gdb: `127.0.0.1:${guest.gdbPort}` } : {}) }),
+  );
+  return [live, snapshots];
+}
