@@ -11,6 +11,13 @@ import { LabError } from '../../src/core/errors.js';
 import { labDown, labList, labUp, readGroundTruth, type ExtraModuleFile, type GroundTruth, type LabCpu, type LabGuest } from '../../src/lab/index.js';
 import { releaseLock, tryLock } from '../../src/lab/lock.js';
 
+/**
+ * Name prefix of shared test guests (default `t-`). Two test runs on one
+ * machine (two checkouts) set different prefixes so their guests, sockets and
+ * shm files never collide.
+ */
+export const TEST_GUEST_PREFIX = process.env['VMSIGHT_TEST_GUEST_PREFIX'] ?? 't-';
+
 /** User QMP sockets of a shared guest: test files run in parallel processes and QEMU serves one client per socket. */
 export const SHARED_QMP_SOCKETS = 6;
 
@@ -33,7 +40,7 @@ export interface SharedGuest {
 export function sharedGuestName(opts: SharedGuestOptions = {}): string {
   const kernel = (opts.kernel ?? '6.1').replace(/^linux-image-/, '').replace(/[^A-Za-z0-9_.-]/g, '_');
   const memory = opts.memory ?? 256;
-  let name = `t-${kernel}-m${memory}${opts.cpu === 'max' ? '-max' : ''}`;
+  let name = `${TEST_GUEST_PREFIX}${kernel}-m${memory}${opts.cpu === 'max' ? '-max' : ''}`;
   if (opts.extraModules?.length) {
     const h = crypto.createHash('sha256');
     for (const m of opts.extraModules) h.update(m.path).update('\0').update(m.params ?? '').update('\0').update(fs.readFileSync(m.path));
@@ -57,11 +64,11 @@ export async function sharedGuest(opts: SharedGuestOptions = {}): Promise<Shared
   return { guest, truth: readGroundTruth(guest) };
 }
 
-/** Stops every shared test guest (names starting with `t-`). Returns the names stopped. */
+/** Stops every shared test guest (names starting with the prefix). Returns the names stopped. */
 export async function stopTestGuests(): Promise<string[]> {
   const stopped: string[] = [];
   for (const { guest, alive } of labList()) {
-    if (!guest.name.startsWith('t-')) continue;
+    if (!guest.name.startsWith(TEST_GUEST_PREFIX)) continue;
     if (alive) await labDown(guest.name);
     stopped.push(guest.name);
   }
