@@ -41,7 +41,6 @@ const runtimePackages = [
   ['zstd', '/usr/bin/zstd'],
   ['gcc', '/usr/bin/gcc'],
   ['libc6-dev', '/usr/lib/x86_64-linux-gnu/libc.a'],
-  ['kmod', '/usr/bin/kmod'],
 ];
 const testPackages = [
   ['bpftool', '/usr/sbin/bpftool'],
