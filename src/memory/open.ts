@@ -28,7 +28,7 @@
  * its reason are returned for `vmsight info` to print.
  */
 import fs from 'node:fs';
-import { SourceError, UsageError } from '../core/errors.js';
+import { FormatError, SourceError, UsageError } from '../core/errors.js';
 import { acquireQmp, type QmpLease } from '../qemu/discover.js';
 import { findGuest } from '../lab/vm.js';
 import { HaltingMemory, qmpControl } from './halting.js';
@@ -283,6 +283,11 @@ function choose(
     const eligible = fitting.filter((c) => !ONLY_WHEN_ASKED.has(c.class));
     pick = (halting ? eligible.find((c) => LIVE.has(c.class)) : undefined) ?? eligible[0];
     if (!pick) {
+      // A file that no file format accepts is not a memory image: an analysis failure, not an unreachable target.
+      if (target.file)
+        throw new FormatError(target.file, 'not a memory image vmsight can read', {
+          hint: candidates.filter((c) => c.class === 'file').map((c) => `${c.factory}: ${c.reason}`).join('; '),
+        });
       throw new SourceError('open', target.spec, 'no technique can read this target', {
         hint: candidates.map((c) => `${c.factory}: ${c.reason}`).join('; '),
       });

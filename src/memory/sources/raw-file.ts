@@ -4,6 +4,7 @@
  * file is one range. Any file can be read this way, so the probe accepts
  * anything without a known header, with a low rank, and says so.
  */
+import { statSync } from 'node:fs';
 import { isElf } from '../formats/elf-core.js';
 import { FileSource, sniffFile } from '../formats/byte-source.js';
 import { fileTechnique, ImageMemory } from '../formats/image-memory.js';
@@ -11,6 +12,9 @@ import { isLime } from '../formats/lime.js';
 import { isMigrationStream } from '../formats/migration-stream.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory } from '../types.js';
+
+/** Smallest file accepted as a raw image. */
+export const MIN_RAW_IMAGE = 1 << 20;
 
 export const factory: SourceFactory = {
   name: 'raw-file',
@@ -23,6 +27,10 @@ export const factory: SourceFactory = {
     if (isElf(head)) return { ok: false, rank: 0, reason: 'file is an ELF file (use elf-core)' };
     if (isLime(head)) return { ok: false, rank: 0, reason: 'file is a LiME image (use lime)' };
     if (isMigrationStream(head)) return { ok: false, rank: 0, reason: 'file is a QEMU migration stream (use live-snapshot)' };
+    // Raw RAM images are whole pages, and no Linux guest runs in less than 1 MiB.
+    const size = statSync(target.file).size;
+    if (size < MIN_RAW_IMAGE || size % 4096 !== 0)
+      return { ok: false, rank: 0, reason: `not a memory image: ${size} bytes is not a whole number of 4 KiB pages of at least 1 MiB, and no ELF, LiME or migration header` };
     return { ok: true, rank: 1, reason: 'no known header: read as a raw image (file offset = guest-physical address)' };
   },
   async open(target: SourceTarget): Promise<PhysicalMemory> {

@@ -64,18 +64,27 @@ test('lime and raw-file sources read files with positioned reads', async () => {
     assert.equal(Buffer.from(op.dst!).toString(), 'lime');
     await mem.close();
 
+    const tiny = path.join(dir, 'tiny.raw');
+    fs.writeFileSync(tiny, Buffer.from('0123456789abcdef'));
+    const tinyProbe = await rawFactory.probe({ spec: tiny, file: tiny, params: {} });
+    assert.equal(tinyProbe.ok, false);
+    assert.match(tinyProbe.reason, /not a memory image: 16 bytes/);
+
     const raw = path.join(dir, 'm.raw');
-    fs.writeFileSync(raw, Buffer.from('0123456789abcdef'));
+    const size = 1 << 20;
+    const image = Buffer.alloc(size);
+    image.write('abcdef', size - 6);
+    fs.writeFileSync(raw, image);
     const rt = { spec: raw, file: raw, params: {} };
     const probe = await rawFactory.probe(rt);
     assert.equal(probe.ok, true);
     assert.ok(probe.rank < 2 && /raw/.test(probe.reason));
     const rmem = await rawFactory.open(rt);
-    assert.deepEqual(rmem.ranges(), [{ start: 0, end: 16, name: 'raw image' }]);
-    const r = { addr: 10, len: 8 } as { addr: number; len: number; dst?: Uint8Array };
+    assert.deepEqual(rmem.ranges(), [{ start: 0, end: size, name: 'raw image' }]);
+    const r = { addr: size - 6, len: 8 } as { addr: number; len: number; dst?: Uint8Array };
     const fails = rmem.readv([r]);
     assert.equal(Buffer.from(r.dst!.subarray(0, 6)).toString(), 'abcdef');
-    assert.deepEqual(fails.map((f) => [f.addr, f.len]), [[16, 2]]);
+    assert.deepEqual(fails.map((f) => [f.addr, f.len]), [[size, 2]]);
     await rmem.close();
     await assert.rejects(rawFactory.open({ spec: 'x', file: path.join(dir, 'missing'), params: {} }), /no such file/);
   } finally {
