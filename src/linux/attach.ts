@@ -6,6 +6,7 @@
  */
 import { openSource, type Candidate, type OpenSourceOptions } from '../memory/open.js';
 import type { PhysicalMemory, TechniqueClass } from '../memory/types.js';
+import { defaultCacheDir, recentVmcoreinfo, rememberVmcoreinfo } from '../profile/cache.js';
 import { bootstrapKernelSpace, type KernelSpace } from '../profile/kernel-space.js';
 import { loadProfile, type ProfileOptions, type ProfileStep } from '../profile/profile.js';
 import { Kernel } from './kernel.js';
@@ -66,10 +67,22 @@ export async function attachKernel(source: string | PhysicalMemory, options: Att
   }
   const t1 = performance.now();
   try {
-    const kernelSpace = await bootstrapKernelSpace(memory);
+    // The hot path: vCPU registers only when memory alone does not do, vmcoreinfo first where it was
+    // seen before, and the banner read at linux_banner once symbols are known (scanned only as a fallback).
+    const cacheDir = options.cache === false ? undefined : (options.cache ?? defaultCacheDir());
+    const bootstrapped = await bootstrapKernelSpace(memory, {
+      lazyHints: true,
+      bannerScan: 'none',
+      ...(cacheDir ? { vmcoreinfoAt: recentVmcoreinfo(cacheDir) } : {}),
+    });
     const t2 = performance.now();
-    const loaded = loadProfile(memory, kernelSpace, options);
+    const loaded = loadProfile(memory, bootstrapped, options);
     const t3 = performance.now();
+    const kernelSpace: KernelSpace = loaded.banner
+      ? { ...bootstrapped, banner: loaded.banner, sources: { ...bootstrapped.sources, banner: loaded.profile.sources['banner'] ?? bootstrapped.sources.banner } }
+      : bootstrapped;
+    const pa = kernelSpace.vmcoreinfoCopy?.pa;
+    if (cacheDir && pa !== undefined) rememberVmcoreinfo(cacheDir, pa);
     if (kernelSpace.directMapBase !== undefined && kernelSpace.space.directMapBase === undefined)
       kernelSpace.space.directMapBase = kernelSpace.directMapBase;
     const report: AttachReport = {

@@ -10,14 +10,16 @@
  *
  * @example
  * const paths = new PathResolver(kernel, anomalies);
- * for (const vma of forEachVma(kernel, mm, anomalies)) mapsEntry(kernel, mm, vma, paths, anomalies);
+ * for (const { pid, mm } of forEachProcessMm(kernel, anomalies, pidFilter(options.pid))) {
+ *   for (const vma of forEachVma(kernel, mm, anomalies)) mapsEntry(kernel, mm, vma, paths, anomalies);
+ * }
  */
 import { FaultError, ProfileError } from '../core/errors.js';
 import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { PathResolver } from './fs-path.js';
 import type { Kernel } from './kernel.js';
-import { readObject } from './tasks.js';
+import { readObject, snapshotProcesses } from './tasks.js';
 import { DEFAULT_WALK_LIMIT, isKernelPointer, WalkContext, type WalkBudget } from './walk/common.js';
 import { mtForEach } from './walk/maple-tree.js';
 
@@ -27,6 +29,12 @@ export const VM_EXEC = 0x4n;
 export const VM_SHARED = 0x8n;
 export const VM_MAYSHARE = 0x80n;
 export const VM_GROWSDOWN = 0x100n;
+
+/** What forEachVma walks, for a plugin's `requires.anyOf`: the maple tree (6.1+) or the vm_next list. */
+export const VMA_CONTAINERS: readonly (readonly [string, string])[] = [
+  ['mm_struct', 'mm_mt'],
+  ['mm_struct', 'mmap'],
+];
 
 /** Bound on VMAs per process (the kernel's default vm.max_map_count is 65530). */
 export const MAX_VMAS = 1 << 17;
@@ -41,6 +49,34 @@ export function vmaPerms(flags: bigint): string {
   return (
     (flags & VM_READ ? 'r' : '-') + (flags & VM_WRITE ? 'w' : '-') + (flags & VM_EXEC ? 'x' : '-') + (flags & VM_MAYSHARE ? 's' : 'p')
   );
+}
+
+/** A thread-group leader that owns a user address space. */
+export interface ProcessMm {
+  readonly task: ObjValue;
+  readonly pid: number;
+  readonly comm: string;
+  /** `struct mm_struct` value (task->mm). */
+  readonly mm: ObjValue;
+}
+
+/**
+ * Thread-group leaders with an mm_struct, in task-list order, each mm read
+ * once. Kernel threads (mm 0) are skipped silently; an unreadable mm is
+ * recorded as an anomaly and its process skipped.
+ * @param pids only these pids (from pidFilter); every process when undefined
+ */
+export function* forEachProcessMm(k: Kernel, anomalies: AnomalySink, pids?: ReadonlySet<number>): Generator<ProcessMm> {
+  const { leaders } = snapshotProcesses(k, anomalies);
+  for (const task of leaders) {
+    const pid = task.s32('pid');
+    if (pids && !pids.has(pid)) continue;
+    const mmVa = task.ptr('mm');
+    if (mmVa === 0n) continue;
+    const mm = readObject(k, 'mm_struct', mmVa, anomalies, 'task_struct.mm');
+    if (!mm) continue;
+    yield { task, pid, comm: task.str('comm'), mm };
+  }
 }
 
 /**

@@ -65,6 +65,8 @@ const KIND_NAMES: readonly (TypeKind | undefined)[] = [
   'type_tag',
   'enum',
 ];
+/** Kind numbers of the kinds lookup() indexes by name. */
+const NAMED_KIND_CODES: readonly boolean[] = KIND_NAMES.map((k) => k !== undefined && NAMED_KINDS.has(k));
 
 export interface BtfHeader {
   readonly version: number;
@@ -87,6 +89,7 @@ export interface BtfParseOptions {
 
 /** Hard cap on type records: the largest kernels have ~170k; this bounds hostile input. */
 const MAX_TYPES = 4_000_000;
+const NO_TYPE = 0xffffffff;
 
 /**
  * Reads and validates a BTF header. Throws FormatError for a bad magic, a
@@ -149,6 +152,8 @@ export class BtfTypes implements TypeStore {
   private readonly offsets: Uint32Array;
   private readonly cache: (Type | undefined)[];
   private nameIndex: Map<string, TypeId[]> | undefined;
+  /** Name hash index (base BTF): slots of local type indices, chains of same-name types, each type's name hash. */
+  private nameHash: { slots: Uint32Array; next: Uint32Array; hashes: Uint32Array } | undefined;
 
   constructor(bytes: Uint8Array, opts: BtfParseOptions = {}) {
     this.source = opts.source ?? 'btf';
@@ -200,7 +205,7 @@ export class BtfTypes implements TypeStore {
   }
 
   lookup(name: string): readonly TypeId[] {
-    const local = (this.nameIndex ??= this.buildNameIndex()).get(name);
+    const local = this.base ? (this.nameIndex ??= this.buildNameIndex()).get(name) : this.hashedLookup(name);
     const base = this.base?.lookup(name);
     if (base && base.length) return local ? [...base, ...local] : base;
     return local ?? [];
@@ -293,6 +298,98 @@ export class BtfTypes implements TypeStore {
       p += 12 + tail;
     }
     return offsets.slice(0, n);
+  }
+
+  /** Local type ids named `name` (ascending), through the hash index; undefined when none. */
+  private hashedLookup(name: string): TypeId[] | undefined {
+    const { slots, next, hashes } = (this.nameHash ??= this.buildNameHash());
+    let h = 0x811c9dc5;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+    h >>>= 0;
+    const mask = slots.length - 1;
+    for (let slot = h & mask, probes = 0; probes < slots.length; slot = (slot + 1) & mask, probes++) {
+      const i = slots[slot]!;
+      if (i === NO_TYPE) return undefined;
+      if (hashes[i] !== h || !this.nameIs(i, name)) continue;
+      const out: TypeId[] = [];
+      for (let j = i; j !== NO_TYPE && out.length < next.length; j = next[j]!) out.push(this.firstId + j);
+      return out;
+    }
+    return undefined;
+  }
+
+  /** True when local type i's name is exactly `name` (Latin-1, as str() decodes it). */
+  private nameIs(i: number, name: string): boolean {
+    const start = this.strStart + this.dv.getUint32(this.offsets[i]!, true);
+    const b = this.bytes;
+    const n = name.length;
+    if (start + n >= this.strStart + this.header.strLen) return false;
+    for (let k = 0; k < n; k++) if (b[start + k] !== name.charCodeAt(k)) return false;
+    return b[start + n] === 0;
+  }
+
+  /**
+   * One pass over the records: FNV-1a of each named type's name, straight
+   * from the string section (no string built), into open-addressing slots
+   * with a chain per name in ascending id order. Records whose name runs off
+   * the section are left out (they fail when decoded).
+   */
+  private buildNameHash(): { slots: Uint32Array; next: Uint32Array; hashes: Uint32Array } {
+    const n = this.offsets.length;
+    let size = 16;
+    while (size < n * 2) size <<= 1;
+    const slots = new Uint32Array(size).fill(NO_TYPE);
+    const next = new Uint32Array(n).fill(NO_TYPE);
+    const hashes = new Uint32Array(n);
+    const named = new Uint8Array(n);
+    const dv = this.dv;
+    const b = this.bytes;
+    const strStart = this.strStart;
+    const strEnd = strStart + this.header.strLen;
+    for (let i = 0; i < n; i++) {
+      const p = this.offsets[i]!;
+      const nameOff = dv.getUint32(p, true);
+      if (nameOff === 0 || !NAMED_KIND_CODES[(dv.getUint32(p + 4, true) >>> 24) & 0x1f]) continue;
+      let k = strStart + nameOff;
+      if (nameOff >= this.header.strLen) continue;
+      let h = 0x811c9dc5;
+      for (; k < strEnd && b[k] !== 0; k++) h = Math.imul(h ^ b[k]!, 0x01000193);
+      if (k >= strEnd) continue;
+      hashes[i] = h >>> 0;
+      named[i] = 1;
+    }
+    const mask = size - 1;
+    // Reverse order: each chain comes out ascending.
+    for (let i = n - 1; i >= 0; i--) {
+      if (!named[i]) continue;
+      const h = hashes[i]!;
+      for (let slot = h & mask; ; slot = (slot + 1) & mask) {
+        const j = slots[slot]!;
+        if (j === NO_TYPE) {
+          slots[slot] = i;
+          break;
+        }
+        if (hashes[j] === h && this.sameName(i, j)) {
+          next[i] = j;
+          slots[slot] = i;
+          break;
+        }
+      }
+    }
+    return { slots, next, hashes };
+  }
+
+  private sameName(i: number, j: number): boolean {
+    const a = this.dv.getUint32(this.offsets[i]!, true);
+    const c = this.dv.getUint32(this.offsets[j]!, true);
+    if (a === c) return true; // deduplicated strings: the common case
+    const b = this.bytes;
+    const limit = this.strStart + this.header.strLen;
+    for (let x = this.strStart + a, y = this.strStart + c; x < limit && y < limit; x++, y++) {
+      if (b[x] !== b[y]) return false;
+      if (b[x] === 0) return true;
+    }
+    return false;
   }
 
   private buildNameIndex(): Map<string, TypeId[]> {

@@ -2,9 +2,12 @@
  * On-disk profile cache, keyed by the kernel's build-id (or the banner's hash
  * when a kernel has no build-id in vmcoreinfo). An entry holds what is slow to
  * rebuild: the decoded symbols (at link-time addresses, so KASLR does not
- * matter) and the BTF blob. An entry is never trusted blindly: the caller
- * checks it against the live kernel (release, banner, symbol spot checks)
- * and throws it away when it does not match.
+ * matter) with their name index, and the BTF blob. An entry is never trusted
+ * blindly: the caller checks it against the live kernel (release, banner,
+ * symbol spot checks) and throws it away when it does not match.
+ *
+ * symbols.bin is laid out so that reading it is one file read and a few
+ * typed-array views: no per-symbol work, no BigInt per address.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +15,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SymbolTable, type SymbolColumns } from './symbols.js';
 
-export const CACHE_FORMAT = 1;
+export const CACHE_FORMAT = 2;
 
 export interface CachedProfileMeta {
   readonly format: number;
@@ -66,6 +69,35 @@ export function readCachedProfile(dir: string, key: string): CachedProfile | und
   }
 }
 
+/** Where recent guests kept their vmcoreinfo (guest-physical), newest first: the bootstrap probes these before scanning. */
+const RECENT_FILE = 'vmcoreinfo-at.json';
+const RECENT_MAX = 8;
+
+export function recentVmcoreinfo(dir: string): number[] {
+  try {
+    const v = JSON.parse(readFileSync(join(dir, RECENT_FILE), 'utf8')) as { pas?: unknown };
+    if (!Array.isArray(v.pas)) return [];
+    return v.pas.filter((p): p is number => Number.isSafeInteger(p) && (p as number) >= 0).slice(0, RECENT_MAX);
+  } catch {
+    return [];
+  }
+}
+
+/** Puts `pa` first in the recent list (no write when it already is). Best effort: a read-only cache is fine. */
+export function rememberVmcoreinfo(dir: string, pa: number): void {
+  const old = recentVmcoreinfo(dir);
+  if (old[0] === pa) return;
+  const pas = [pa, ...old.filter((p) => p !== pa)].slice(0, RECENT_MAX);
+  try {
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `${RECENT_FILE}.tmp-${process.pid}`);
+    writeFileSync(tmp, JSON.stringify({ pas }));
+    renameSync(tmp, join(dir, RECENT_FILE));
+  } catch {
+    // The cache is an optimisation.
+  }
+}
+
 /** Writes an entry atomically (a temp directory renamed into place). */
 export function writeCachedProfile(dir: string, entry: CachedProfile): void {
   const base = join(dir, entry.meta.key);
@@ -79,40 +111,66 @@ export function writeCachedProfile(dir: string, entry: CachedProfile): void {
   renameSync(tmp, base);
 }
 
-// symbols.bin: u32 count, u32 nameBytes, then addresses (u64 × count), nameStarts (u32 × count+1),
-// types (u8 × count), names (Latin-1). Core-kernel symbols only.
-function encodeSymbols(t: SymbolTable): Buffer {
+// symbols.bin (format 2), little-endian, every array at a 4- or 8-aligned offset:
+//   magic "VMSYMS02", u32 count, u32 nameBytes, u32 slotCount, u32 × 3 reserved   (32 bytes)
+//   addresses u64 × count | nameStarts u32 × count+1 | hashes u32 × count | sameName u32 × count
+//   | slots u32 × slotCount | types u8 × count | names (Latin-1). Core-kernel symbols only.
+const MAGIC = Buffer.from('VMSYMS02', 'latin1');
+const HEADER = 32;
+
+function layout(n: number, nameLen: number, slotCount: number) {
+  const addresses = HEADER;
+  const nameStarts = addresses + 8 * n;
+  const hashes = nameStarts + 4 * (n + 1);
+  const sameName = hashes + 4 * n;
+  const slots = sameName + 4 * n;
+  const types = slots + 4 * slotCount;
+  const names = types + n;
+  return { addresses, nameStarts, hashes, sameName, slots, types, names, total: names + nameLen };
+}
+
+export function encodeSymbols(t: SymbolTable): Buffer {
   const c = t.columns();
   const n = c.addresses.length;
   const names = Buffer.from(c.names, 'latin1');
-  const out = Buffer.alloc(8 + n * 8 + (n + 1) * 4 + n + names.length);
-  out.writeUInt32LE(n, 0);
-  out.writeUInt32LE(names.length, 4);
-  let p = 8;
-  Buffer.from(c.addresses.buffer, c.addresses.byteOffset, n * 8).copy(out, p);
-  p += n * 8;
-  Buffer.from(c.nameStarts.buffer, c.nameStarts.byteOffset, (n + 1) * 4).copy(out, p);
-  p += (n + 1) * 4;
-  Buffer.from(c.types.buffer, c.types.byteOffset, n).copy(out, p);
-  p += n;
-  names.copy(out, p);
+  const { slots, sameName } = t.nameIndex();
+  const hashes = c.hashes ?? t.nameHashes();
+  const at = layout(n, names.length, slots.length);
+  const out = Buffer.alloc(at.total);
+  MAGIC.copy(out, 0);
+  out.writeUInt32LE(n, 8);
+  out.writeUInt32LE(names.length, 12);
+  out.writeUInt32LE(slots.length, 16);
+  const put = (a: ArrayBufferView, off: number) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(out, off);
+  put(c.addresses, at.addresses);
+  put(c.nameStarts, at.nameStarts);
+  put(hashes, at.hashes);
+  put(sameName, at.sameName);
+  put(slots, at.slots);
+  put(c.types, at.types);
+  names.copy(out, at.names);
   return out;
 }
 
-function decodeSymbols(b: Buffer, source: string, expected: number): SymbolTable {
-  const n = b.readUInt32LE(0);
-  const nameLen = b.readUInt32LE(4);
-  if (n !== expected || b.length !== 8 + n * 8 + (n + 1) * 4 + n + nameLen) throw new Error('symbols.bin size');
-  // Copy into aligned typed arrays (the file buffer's offsets are not 8-aligned).
-  let p = 8;
-  const addresses = new BigUint64Array(n);
-  new Uint8Array(addresses.buffer).set(b.subarray(p, p + n * 8));
-  p += n * 8;
-  const nameStarts = new Uint32Array(n + 1);
-  new Uint8Array(nameStarts.buffer).set(b.subarray(p, p + (n + 1) * 4));
-  p += (n + 1) * 4;
-  const types = new Uint8Array(b.subarray(p, p + n));
-  p += n;
-  const columns: SymbolColumns = { names: b.toString('latin1', p, p + nameLen), nameStarts, addresses, types };
-  return new SymbolTable(columns, source);
+export function decodeSymbols(file: Buffer, source: string, expected: number): SymbolTable {
+  if (file.length < HEADER || !file.subarray(0, 8).equals(MAGIC)) throw new Error('symbols.bin magic');
+  const n = file.readUInt32LE(8);
+  const nameLen = file.readUInt32LE(12);
+  const slotCount = file.readUInt32LE(16);
+  const at = layout(n, nameLen, slotCount);
+  if (n !== expected || file.length !== at.total) throw new Error('symbols.bin size');
+  // Views straight over the file bytes when they are 8-aligned (a large read has its own buffer), else one copy.
+  const b = file.byteOffset % 8 === 0 ? file : Buffer.from(new Uint8Array(file));
+  const u32 = (off: number, len: number) => new Uint32Array(b.buffer, b.byteOffset + off, len);
+  const nameStarts = u32(at.nameStarts, n + 1);
+  const columns: SymbolColumns = {
+    names: b.toString('latin1', at.names, at.names + nameLen),
+    nameBytes: new Uint8Array(b.buffer, b.byteOffset + at.names, nameLen),
+    nameStarts,
+    addresses: new BigUint64Array(b.buffer, b.byteOffset + at.addresses, n),
+    types: new Uint8Array(b.buffer, b.byteOffset + at.types, n),
+    hashes: u32(at.hashes, n),
+  };
+  if (nameStarts[0] !== 0 || nameStarts[n] !== nameLen) throw new Error('symbols.bin name offsets');
+  return new SymbolTable(columns, source, { slots: u32(at.slots, slotCount), sameName: u32(at.sameName, n) });
 }

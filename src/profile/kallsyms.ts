@@ -26,7 +26,6 @@ import {
   findName,
   parseTokens,
   toColumns,
-  walkNames,
 } from './kallsyms/decode.js';
 import { type KallsymsLocation, type KallsymsOrder, type LocatedKallsyms, searchKallsyms } from './kallsyms/locate.js';
 import { SymbolTable } from './symbols.js';
@@ -186,11 +185,10 @@ export function decodeKallsymsAt(reader: KernelVirtualReader, at: KallsymsAddres
   const namesLen = gapN > 0n && gapN <= 64n << 20n ? Number(gapN) : Math.min(n * (2 + MAX_NAME_LENGTH), 64 << 20);
   const namesBytes = readUpTo(reader, at.names, namesLen, Math.min(namesLen, 2 * n), 'kallsyms_names');
   const anomalies: KallsymsAnomaly[] = [];
-  const end = walkNames(namesBytes, 0, namesBytes.length, n);
-  let markers: Uint32Array | undefined;
-  if (end > 0) markers = markersAfter(namesBytes, end, n, at.markers, at.names);
-  if (end > 0 && !markers) anomalies.push({ table: 'kallsyms_markers', reason: 'not found right after kallsyms_names: names not cross-checked' });
-  const names = decodeNames(namesBytes, 0, n, tokens, markers);
+  // Decode first, then cross-check kallsyms_markers against the entry offsets the decoder saw (no extra pass).
+  const names = decodeNames(namesBytes, 0, n, tokens);
+  if (names.count === n && !markersAfter(namesBytes, names.end, n, at.markers, at.names, names.entryOffsets))
+    anomalies.push({ table: 'kallsyms_markers', reason: 'not found right after kallsyms_names: names not cross-checked' });
   anomalies.push(...names.anomalies);
   if (names.count === 0) throw new KallsymsError('kallsyms_names', at.names, names.anomalies[0]?.reason ?? 'no symbol decodes');
 
@@ -254,9 +252,10 @@ function offsetsAddressing(raw: Uint8Array, textIndex: number, n: number): Kalls
   return negative > n / 2 ? 'absolute-percpu' : 'relative';
 }
 
-/** The markers right after names (at `end`, 4- or 8-aligned), if they agree with the entries. */
-function markersAfter(names: Uint8Array, end: number, n: number, markersVa: bigint | undefined, namesVa: bigint): Uint32Array | undefined {
+/** The markers right after names (at `end`, 4- or 8-aligned), if they equal the decoded entries' offsets. */
+function markersAfter(names: Uint8Array, end: number, n: number, markersVa: bigint | undefined, namesVa: bigint, entryOffsets: Uint32Array): Uint32Array | undefined {
   const m = Math.ceil(n / 256);
+  if (entryOffsets.length !== m) return undefined;
   const starts: number[] = [];
   if (markersVa !== undefined && markersVa >= namesVa && markersVa - namesVa < BigInt(names.length)) starts.push(Number(markersVa - namesVa));
   else for (const a of [4, 8]) starts.push(end + ((a - ((end + Number(namesVa & 7n)) % a)) % a));
@@ -264,8 +263,12 @@ function markersAfter(names: Uint8Array, end: number, n: number, markersVa: bigi
     if (s + 4 * m > names.length) continue;
     const dv = new DataView(names.buffer, names.byteOffset + s, 4 * m);
     const markers = new Uint32Array(m);
-    for (let k = 0; k < m; k++) markers[k] = dv.getUint32(4 * k, true);
-    if (walkNames(names, 0, end, n, markers) === end) return markers;
+    let same = true;
+    for (let k = 0; k < m && same; k++) {
+      markers[k] = dv.getUint32(4 * k, true);
+      same = markers[k] === entryOffsets[k];
+    }
+    if (same) return markers;
   }
   return undefined;
 }

@@ -18,6 +18,7 @@ import { dtbFromCr3, type PagingMode, pagingMode, TableReader } from '../arch/x8
 import {
   findVmcoreinfo,
   outOfBandCopy,
+  vmcoreinfoCopyAt,
   type VmcoreInfo,
   type VmcoreinfoCopy,
   type VmcoreinfoSearch,
@@ -119,6 +120,16 @@ export interface BootstrapOptions {
   readonly vmcoreinfoStrategy?: 'aligned' | 'full' | 'auto';
   /** Hints already fetched by the caller (else mem.hints() is asked). */
   readonly hints?: SourceHints;
+  /**
+   * Ask a live source for its hints (a QMP round trip for the vCPU
+   * registers) only when memory alone does not do: no vmcoreinfo copy is
+   * confirmed (CR3 fallback) or it does not say the paging levels. The CR3
+   * cross-check is then skipped. Sources that are not live (files) are
+   * always asked: their hints cost nothing and carry the ELF note.
+   */
+  readonly lazyHints?: boolean;
+  /** Guest-physical addresses where vmcoreinfo was seen before: probed (and verified) before any scan. */
+  readonly vmcoreinfoAt?: readonly number[];
 }
 
 /** Physical address of a kernel-image virtual address. */
@@ -336,6 +347,42 @@ function findBanner(
   return { ...chosen, candidates, reason };
 }
 
+/**
+ * The banner at `va` (linux_banner from a symbol table), judged like a
+ * scanned one: it must say vmcoreinfo's release, end with init_uts_ns's
+ * version and sit in the kernel image the page tables map. Returns why not.
+ */
+export function bannerAtSymbol(ks: KernelSpace, va: bigint, how: string): Banner | string {
+  const release = ks.release;
+  if (!ks.kaslr || !release) return 'no confirmed vmcoreinfo to judge a banner by';
+  const t = ks.space.tryTranslate(va);
+  if (!t) return `linux_banner 0x${va.toString(16)} is not mapped`;
+  if (BigInt(t.pa) !== va - START_KERNEL_MAP + ks.kaslr.physBase) return `linux_banner 0x${va.toString(16)} is outside the kernel image map`;
+  let bytes: Uint8Array;
+  try {
+    bytes = ks.space.read(va, 512);
+  } catch {
+    try {
+      bytes = ks.space.read(va, 4096 - Number(va & 0xfffn));
+    } catch (e) {
+      return `linux_banner 0x${va.toString(16)} is unreadable (${(e as Error).message})`;
+    }
+  }
+  let e = 0;
+  while (e < bytes.length && bytes[e] !== 0 && bytes[e] !== 0x0a) e++;
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, e).toString('latin1');
+  if (!text.startsWith(`Linux version ${release} `)) return `linux_banner 0x${va.toString(16)} does not hold "Linux version ${release} …"`;
+  if (ks.uts?.version && !text.endsWith(ks.uts.version)) return `the banner at linux_banner does not end with init_uts_ns version "${ks.uts.version}"`;
+  const reason = `read at linux_banner (${how}); release and version match vmcoreinfo and init_uts_ns; mapped by the kernel page tables`;
+  return { text, pa: t.pa, va, candidates: [{ pa: t.pa, text, accepted: true, reason }], reason };
+}
+
+/** Searches the kernel image (or all RAM) for the banner of the kernel behind `ks` (what bootstrap does unless bannerScan is 'none'). */
+export function scanBanner(mem: PhysicalMemory, ks: KernelSpace, scope: 'image' | 'all' = 'image'): Banner | undefined {
+  if (!ks.kaslr || !ks.release) return undefined;
+  return findBanner(mem, ks.space, ks.kaslr, ks.release, ks.uts, scope);
+}
+
 function time<T>(timings: Record<string, number>, step: string, fn: () => T): T {
   const t0 = performance.now();
   try {
@@ -355,16 +402,21 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
   const timings: Record<string, number> = {};
   const notes: string[] = [];
   let hints: SourceHints = options.hints ?? {};
-  if (!options.hints && mem.hints) {
+  let asked = options.hints !== undefined || !mem.hints;
+  const askHints = async (): Promise<void> => {
+    if (asked) return;
+    asked = true;
     const th = performance.now();
     try {
-      hints = await mem.hints();
+      hints = await mem.hints!();
     } catch (e) {
       notes.push(`the source's hints failed: ${(e as Error).message}`);
     }
     timings['hints'] = performance.now() - th;
-  }
-  const cpus = hints.cpus ?? [];
+    cpus = hints.cpus ?? [];
+  };
+  let cpus: readonly CpuState[] = hints.cpus ?? [];
+  if (!options.lazyHints || !mem.technique.live) await askHints();
   const tables = new TableReader(mem);
   const rejected: RejectedCopy[] = [];
   let verified: Verified | undefined;
@@ -388,6 +440,17 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
     if (!oob.complete) rejected.push({ source: oob.source, release: oob.info?.release, reason: oob.problems.join('; ') });
     else check(oob);
   }
+  if (!verified && !options.alwaysScan && options.vmcoreinfoAt?.length) {
+    const before = rejected.length;
+    time(timings, 'vmcoreinfo', () => {
+      for (const pa of options.vmcoreinfoAt!.slice(0, 8)) {
+        const copy = Number.isSafeInteger(pa) && pa >= 0 && pa < mem.size ? vmcoreinfoCopyAt(mem, pa) : undefined;
+        if (copy?.complete && check(copy)) break;
+      }
+    });
+    // A remembered address that no longer holds a confirmed copy is not worth reporting: the scan follows.
+    if (!verified) rejected.length = before;
+  }
   let search: VmcoreinfoSearch | undefined;
   if (!verified || options.alwaysScan) {
     // Without alwaysScan the scan stops at the first copy the page tables confirm.
@@ -396,6 +459,19 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
       findVmcoreinfo(mem, options.alwaysScan ? { strategy } : { strategy, accept: check }),
     );
     if (options.alwaysScan) for (const c of search.copies) if (c.complete && !verified) check(c);
+  }
+  // Lazy hints: ask now if memory alone was not enough (no confirmed copy, or no paging levels in it).
+  if (!asked && (!verified || verified.info.l5Enabled === undefined)) {
+    await askHints();
+    if (!verified && hints.vmcoreinfo) {
+      const oob = outOfBandCopy(hints.vmcoreinfo, 'ELF VMCOREINFO note');
+      if (oob.complete) check(oob);
+    }
+    // Re-derive the paging levels with CR4 now at hand.
+    if (verified && verified.info.l5Enabled === undefined && cpus.length) {
+      const again = verifyCopy(mem, tables, verified.copy, cpus);
+      if (typeof again !== 'string') verified = again;
+    }
   }
   timings['vmcoreinfo'] = (timings['vmcoreinfo'] ?? 0) - verifyMs;
   timings['verify'] = verifyMs;
@@ -467,6 +543,7 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
     cpus.map((c) => checkCr3(tables, dtb, c)).filter((c): c is Cr3Check => c !== undefined),
   );
   for (const c of cr3Checks) if (!c.agrees) notes.push(`vCPU ${c.cpu}: ${c.detail}`);
+  if (!asked) notes.push('vCPU registers not asked (vmcoreinfo confirmed by the page tables): no CR3 cross-check');
 
   let banner: Banner | undefined;
   const scope = options.bannerScan ?? 'image';

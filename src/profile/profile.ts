@@ -11,10 +11,10 @@ import type { KernelProfile } from '../linux/kernel.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import { parseBtf } from './btf.js';
 import { btfFromFileBytes, btfFromKernelSymbols } from './btf/sources.js';
-import { defaultCacheDir, profileKey, readCachedProfile, writeCachedProfile, CACHE_FORMAT } from './cache.js';
+import { defaultCacheDir, profileKey, readCachedProfile, writeCachedProfile, CACHE_FORMAT, type CachedProfile } from './cache.js';
 import { checkIsfMatches, importIsf, readIsfFile } from './isf.js';
 import { loadKallsyms } from './kallsyms.js';
-import type { KernelSpace } from './kernel-space.js';
+import { bannerAtSymbol, scanBanner, type Banner, type KernelSpace } from './kernel-space.js';
 import { SymbolTable, SymbolTableBuilder } from './symbols.js';
 import { loadSystemMap, looksLikeSystemMap } from './system-map.js';
 import { TypeDb } from './types.js';
@@ -36,15 +36,13 @@ export interface LoadedProfile {
   readonly profile: KernelProfile;
   readonly steps: readonly ProfileStep[];
   readonly cacheHit: boolean;
+  /** The kernel banner, when the bootstrap did not find it (it was read at linux_banner or scanned here). */
+  readonly banner?: Banner;
 }
 
 /** Link-time KASLR shift: runtime address = link-time address + virtualShift. */
 function shiftOf(ks: KernelSpace): bigint {
   return ks.kaslr?.virtualShift ?? 0n;
-}
-
-function bannerOf(ks: KernelSpace): string {
-  return ks.banner?.text ?? '';
 }
 
 /** Reads `len` bytes at a kernel VA, or undefined when unmapped. */
@@ -58,11 +56,18 @@ function tryRead(ks: KernelSpace, va: bigint, len: number): Uint8Array | undefin
 }
 
 /**
- * Checks that symbols fit the live kernel: `linux_banner` holds the banner and
- * `__start_BTF` holds BTF magic. Returns why not, or undefined when they fit.
+ * vmcoreinfo SYMBOL() keys that hold the symbol's own address (some, like
+ * mem_section, hold the value of a pointer variable instead): spot checks.
  */
-function symbolsMismatch(ks: KernelSpace, symbols: SymbolTable): string | undefined {
-  const banner = bannerOf(ks);
+const SPOT_SYMBOLS = ['init_uts_ns', 'init_top_pgt', 'swapper_pg_dir', '_stext', 'node_online_map', 'prb', 'kallsyms_names', 'kallsyms_token_table', 'kallsyms_num_syms'];
+
+/**
+ * Checks that symbols fit the live kernel: `linux_banner` holds the banner,
+ * `__start_BTF` holds BTF magic, and the symbols vmcoreinfo names
+ * (init_uts_ns, init_top_pgt, …) sit where vmcoreinfo says. Returns why not,
+ * or undefined when they fit.
+ */
+export function symbolsMismatch(ks: KernelSpace, symbols: SymbolTable, banner: string): string | undefined {
   const lb = symbols.tryAddress('linux_banner');
   if (lb === undefined) return 'no linux_banner symbol';
   if (banner) {
@@ -74,7 +79,36 @@ function symbolsMismatch(ks: KernelSpace, symbols: SymbolTable): string | undefi
     const magic = tryRead(ks, sb, 2);
     if (!magic || magic[0] !== 0x9f || magic[1] !== 0xeb) return `__start_BTF at 0x${sb.toString(16)} holds no BTF`;
   }
+  for (const name of SPOT_SYMBOLS) {
+    const va = ks.vmcoreinfo?.symbols.get(name);
+    const mine = va === undefined ? undefined : symbols.tryAddress(name);
+    if (va !== undefined && mine !== undefined && mine !== va) return `${name} is at 0x${mine.toString(16)}, vmcoreinfo says 0x${va.toString(16)}`;
+  }
   return undefined;
+}
+
+/**
+ * Checks a cache entry against the live kernel behind `ks` and returns its
+ * symbols with this boot's KASLR shift, and the banner read at their
+ * linux_banner (unless `banner` was known already). Returns why not, as a
+ * phrase ("is for …", "does not match this kernel (…)").
+ */
+export function verifyCachedProfile(ks: KernelSpace, entry: CachedProfile, banner?: Banner): { symbols: SymbolTable; banner: Banner | undefined } | string {
+  const release = ks.release ?? ks.vmcoreinfo?.release ?? 'unknown';
+  if (entry.meta.release !== release) return `is for ${entry.meta.release}, not ${release}`;
+  if (banner && entry.meta.banner !== banner.text) return `was made for the banner "${entry.meta.banner}", the kernel's is "${banner.text}"`;
+  const symbols = entry.symbols.shifted(shiftOf(ks), `${entry.meta.symbolsSource} (cached, KASLR shift applied)`);
+  let found = banner;
+  if (!found && ks.kaslr && ks.release) {
+    const lb = symbols.tryAddress('linux_banner');
+    const b = lb === undefined ? 'no linux_banner symbol' : bannerAtSymbol(ks, lb, 'cached symbols');
+    if (typeof b === 'string') return `does not match this kernel (${b})`;
+    if (b.text !== entry.meta.banner) return `was made for the banner "${entry.meta.banner}", the kernel's is "${b.text}"`;
+    found = b;
+  }
+  const why = symbolsMismatch(ks, symbols, found?.text ?? entry.meta.banner);
+  if (why) return `does not match this kernel (${why})`;
+  return { symbols, banner: found };
 }
 
 function typesFromFile(path: string): TypeDb {
@@ -102,27 +136,39 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
     return value;
   };
   const release = ks.release ?? ks.vmcoreinfo?.release ?? 'unknown';
-  const banner = bannerOf(ks);
   const buildId = ks.vmcoreinfo?.buildId;
   const shift = shiftOf(ks);
-  const base = {
-    release,
-    banner,
-    ...(buildId ? { buildId } : {}),
-    kaslr: { virtualShift: shift, physBase: ks.kaslr?.physBase ?? 0n },
-    pagingLevels: ks.levels,
+  const file = options.profileFile;
+
+  // The banner: from the bootstrap, else read at linux_banner once symbols are known (cheap), else by scanning.
+  let banner: Banner | undefined = ks.banner;
+  let bannerHow = ks.sources.banner;
+  const canJudge = ks.kaslr !== undefined && ks.release !== undefined;
+  const scan = (why: string): void => {
+    if (banner || !canJudge) return;
+    banner = step('banner', () => {
+      const b = scanBanner(mem, ks);
+      return { value: b, detail: b ? `scanned the kernel image (${why}): ${b.reason}` : `no banner in the kernel image (${why})` };
+    });
+    if (banner) bannerHow = `physical 0x${banner.pa.toString(16)}: ${banner.reason}`;
   };
+  const fromSymbols = (symbols: SymbolTable, how: string): Banner | string => {
+    const lb = symbols.tryAddress('linux_banner');
+    return lb === undefined ? 'no linux_banner symbol' : bannerAtSymbol(ks, lb, how);
+  };
+  // An ISF is checked against the banner, and a kernel without build-id is cached by its banner: both need it first.
+  if (file || !buildId) scan(file ? 'to check the given profile' : 'no build-id: the banner keys the cache');
 
   // A user-supplied profile file replaces the guest's own symbols or types.
   let fileSymbols: SymbolTable | undefined;
   let fileTypes: TypeDb | undefined;
-  const file = options.profileFile;
   if (file) {
     if (!existsSync(file)) throw new ProfileError(`profile file ${file} does not exist`, { hint: 'give --profile an ISF (.json/.json.xz), a BTF file, a vmlinux/vmlinuz or a System.map' });
+    const bannerText = (banner as Banner | undefined)?.text ?? '';
     if (isIsf(file)) {
       step('isf', () => {
         const json = readIsfFile(file);
-        if (banner) checkIsfMatches(json, banner);
+        if (bannerText) checkIsfMatches(json, bannerText);
         const isf = importIsf(json, `isf:${file}`);
         const b = new SymbolTableBuilder();
         for (const [name, sym] of isf.symbols.byName) b.add(name, BigInt.asUintN(64, sym.address + shift), 'T');
@@ -145,26 +191,46 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
     }
   }
 
+  const finish = (symbols: SymbolTable, types: TypeDb, extra: Record<string, string>, cacheHit: boolean): LoadedProfile => {
+    if (!banner) {
+      const b = fromSymbols(symbols, symbols.source);
+      if (typeof b !== 'string') {
+        banner = b;
+        bannerHow = `physical 0x${b.pa.toString(16)}: ${b.reason}`;
+      } else scan(b);
+    }
+    const text = (banner as Banner | undefined)?.text ?? '';
+    const profile: KernelProfile = {
+      release,
+      banner: text,
+      ...(buildId ? { buildId } : {}),
+      kaslr: { virtualShift: shift, physBase: ks.kaslr?.physBase ?? 0n },
+      pagingLevels: ks.levels,
+      symbols,
+      types,
+      sources: { ...ks.sources, banner: bannerHow, symbols: symbols.source, types: types.source, ...extra },
+    };
+    return { profile, steps, cacheHit, ...(banner ? { banner } : {}) };
+  };
+
   const cacheDir = options.cache === false ? undefined : (options.cache ?? defaultCacheDir());
-  const key = profileKey(buildId, banner || release);
+  const keyBanner = (banner as Banner | undefined)?.text ?? '';
+  const key = profileKey(buildId, keyBanner || release);
   if (cacheDir && !file) {
     const hit = step('cache', () => {
       const entry = readCachedProfile(cacheDir, key);
       if (!entry) return { value: undefined, detail: `no entry ${key}` };
-      if (entry.meta.release !== release || (banner && entry.meta.banner !== banner))
-        return { value: undefined, detail: `entry ${key} is for ${entry.meta.release}, not ${release}: ignored` };
-      const symbols = entry.symbols.shifted(shift, `${entry.meta.symbolsSource} (cached, KASLR shift applied)`);
-      const why = symbolsMismatch(ks, symbols);
-      if (why) return { value: undefined, detail: `entry ${key} does not match this kernel (${why}): ignored` };
+      const checked = verifyCachedProfile(ks, entry, banner);
+      if (typeof checked === 'string') return { value: undefined, detail: `entry ${key} ${checked}: ignored` };
       const types = new TypeDb(parseBtf(entry.btf, { source: `${entry.meta.typesSource} (cached)` }));
-      return { value: { symbols, types }, detail: `entry ${key} verified against the live kernel` };
+      return { value: { ...checked, types }, detail: `entry ${key} verified against the live kernel (banner, __start_BTF, vmcoreinfo symbols)` };
     });
     if (hit) {
-      return {
-        profile: { ...base, symbols: hit.symbols, types: hit.types, sources: { ...ks.sources, symbols: hit.symbols.source, types: hit.types.source, cache: key } },
-        steps,
-        cacheHit: true,
-      };
+      if (!banner && hit.banner) {
+        banner = hit.banner;
+        bannerHow = `physical 0x${hit.banner.pa.toString(16)}: ${hit.banner.reason}`;
+      }
+      return finish(hit.symbols, hit.types, { cache: key }, true);
     }
   }
 
@@ -189,6 +255,7 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
       return { value: new TypeDb(btf), detail: `${btf.count} types, ${btf.raw.length} bytes from guest memory` };
     });
 
+  const loaded = finish(symbols, types, {}, false);
   if (cacheDir && !file && btfBytes) {
     step('cache-write', () => {
       const linkTime = symbols.shifted(-shift, symbols.source);
@@ -197,7 +264,7 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
           format: CACHE_FORMAT,
           key,
           release,
-          banner,
+          banner: loaded.profile.banner,
           ...(buildId ? { buildId } : {}),
           symbolsSource: symbols.source,
           typesSource: types.source,
@@ -211,9 +278,5 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
       return { value: undefined, detail: `saved ${key} in ${cacheDir}` };
     });
   }
-  return {
-    profile: { ...base, symbols, types, sources: { ...ks.sources, symbols: symbols.source, types: types.source } },
-    steps,
-    cacheHit: false,
-  };
+  return loaded;
 }

@@ -37,6 +37,8 @@ export interface SymbolColumns {
   readonly addresses: BigUint64Array;
   /** Type letter char codes. */
   readonly types: Uint8Array;
+  /** nameHash() of each name, when the producer computed them (saves a pass when indexing). */
+  readonly hashes?: Uint32Array;
   /** Index into `moduleNames` plus one; 0 = core kernel. Absent: all core. */
   readonly modules?: Uint16Array;
   readonly moduleNames?: readonly string[];
@@ -44,18 +46,32 @@ export interface SymbolColumns {
 
 const EMPTY = 0xffffffff;
 
+/** Index slot arrays already built here or checked once (a shifted copy reuses its original's index without a re-check). */
+const CHECKED = new WeakSet<Uint32Array>();
+
+/**
+ * The name index of a table: open-addressing slots (a power of two, at least
+ * twice the count) holding one table index per distinct name, and for each
+ * symbol the next one (higher table index) of the same name. Independent of
+ * addresses, so a KASLR-shifted table and the on-disk cache reuse it.
+ */
+export interface SymbolIndex {
+  readonly slots: Uint32Array;
+  readonly sameName: Uint32Array;
+}
+
 /** x86-64 kernel image map [__START_KERNEL_map, + KERNEL_IMAGE_SIZE 1 GiB): what a KASLR shift moves. */
 export const KERNEL_IMAGE_MAP: readonly [bigint, bigint] = [0xffffffff80000000n, 0xffffffffc0000000n];
 
 /** 32-bit FNV-1a over the char codes of s[start, end). */
-function hashRange(s: string, start: number, end: number): number {
+export function hashRange(s: string, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;
 }
 
 /** The same hash over bytes b[start, end) (equal for Latin-1 text). */
-function hashBytes(b: Uint8Array, start: number, end: number): number {
+export function hashBytes(b: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
   return h >>> 0;
@@ -74,20 +90,30 @@ export class SymbolTable {
   readonly #types: Uint8Array;
   readonly #modules: Uint16Array | undefined;
   readonly #moduleNames: readonly string[];
-  /** Table indices sorted by (address, table index). */
-  readonly #byAddr: Uint32Array;
-  /** Addresses in address order (a copy, so the binary search reads one array). */
-  readonly #sortedAddrs: BigUint64Array;
+  /** True when the table is already in address order (kallsyms, System.map): no permutation needed. */
+  readonly #sorted: boolean;
+  /** Table indices sorted by (address, table index); built on first use when the table is unsorted. */
+  #byAddr: Uint32Array | undefined;
+  /** Addresses in address order (a copy when unsorted, so the binary search reads one array). */
+  #sortedAddrs: BigUint64Array | undefined;
   readonly #nameBytes: Uint8Array | undefined;
+  #hashes: Uint32Array | undefined;
   /** Hash slots: table index of one symbol per distinct name, or EMPTY (built lazily). */
   #slots: Uint32Array | undefined;
   /** Next symbol (table index) with the same name, or EMPTY. */
   #sameName: Uint32Array | undefined;
 
-  constructor(columns: SymbolColumns, source: string) {
+  /**
+   * `index` is a name index made earlier for the same names (the cache, or
+   * the unshifted table); it is checked for shape and bounds, and lookups
+   * compare names, so a bad one can cost misses but never wrong answers.
+   */
+  constructor(columns: SymbolColumns, source: string, index?: SymbolIndex) {
     const n = columns.addresses.length;
     if (columns.nameStarts.length !== n + 1 || columns.types.length !== n || (columns.modules && columns.modules.length !== n))
       throw new ProfileError(`symbol columns from ${source} disagree in length (${n} addresses)`);
+    if (columns.nameStarts[n] !== columns.names.length)
+      throw new ProfileError(`symbol columns from ${source}: the last name ends at ${columns.nameStarts[n]}, the names are ${columns.names.length} chars`);
     this.source = source;
     this.#names = columns.names;
     this.#starts = columns.nameStarts;
@@ -95,26 +121,62 @@ export class SymbolTable {
     this.#types = columns.types;
     this.#modules = columns.modules;
     this.#moduleNames = columns.moduleNames ?? [];
+    // Already sorted is the common case (kallsyms, System.map); the permutation is then the identity.
+    this.#sorted = isSorted(this.#addrs);
+    if (this.#sorted) this.#sortedAddrs = this.#addrs;
+    this.#nameBytes = columns.nameBytes?.length === this.#names.length ? columns.nameBytes : undefined;
+    this.#hashes = columns.hashes?.length === n ? columns.hashes : undefined;
+    const known = index && CHECKED.has(index.slots) && CHECKED.has(index.sameName) && index.sameName.length === n && index.slots.length >= n * 2;
+    if (index && (known || validIndex(index, n))) {
+      CHECKED.add(index.slots).add(index.sameName);
+      this.#slots = index.slots;
+      this.#sameName = index.sameName;
+    }
+  }
 
+  /** Table indices in address order (identity for a sorted table). */
+  #order(): Uint32Array {
+    if (this.#byAddr) return this.#byAddr;
+    const n = this.count;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
     const addrs = this.#addrs;
-    // Already sorted is the common case (kallsyms, System.map); skip the sort then.
-    let sorted = true;
-    for (let i = 1; i < n && sorted; i++) if (addrs[i]! < addrs[i - 1]!) sorted = false;
-    if (!sorted) order.sort((a, b) => (addrs[a]! < addrs[b]! ? -1 : addrs[a]! > addrs[b]! ? 1 : a - b));
-    this.#byAddr = order;
-    if (sorted) this.#sortedAddrs = addrs;
-    else {
-      this.#sortedAddrs = new BigUint64Array(n);
-      for (let i = 0; i < n; i++) this.#sortedAddrs[i] = addrs[order[i]!]!;
+    if (!this.#sorted) {
+      order.sort((a, b) => (addrs[a]! < addrs[b]! ? -1 : addrs[a]! > addrs[b]! ? 1 : a - b));
+      const sortedAddrs = new BigUint64Array(n);
+      for (let i = 0; i < n; i++) sortedAddrs[i] = addrs[order[i]!]!;
+      this.#sortedAddrs = sortedAddrs;
     }
-
-    this.#nameBytes = columns.nameBytes?.length === this.#names.length ? columns.nameBytes : undefined;
+    this.#byAddr = order;
+    return order;
   }
 
-  /** Builds the name index on first use (decoding alone does not pay for it). */
-  #index(): { slots: Uint32Array; sameName: Uint32Array } {
+  #addressSorted(): BigUint64Array {
+    if (!this.#sortedAddrs) this.#order();
+    return this.#sortedAddrs!;
+  }
+
+  /** Table index at position k of address order. */
+  #atSorted(k: number): number {
+    return this.#sorted ? k : this.#order()[k]!;
+  }
+
+  /** hashBytes() of every name: the decoder's, else one tight pass (it gets optimized quickly). Shared: do not modify. */
+  nameHashes(): Uint32Array {
+    if (this.#hashes) return this.#hashes;
+    const n = this.count;
+    const starts = this.#starts;
+    const bytes = this.#nameBytes;
+    const names = this.#names;
+    const hashes = new Uint32Array(n);
+    if (bytes) for (let i = 0; i < n; i++) hashes[i] = hashBytes(bytes, starts[i]!, starts[i + 1]!);
+    else for (let i = 0; i < n; i++) hashes[i] = hashRange(names, starts[i]!, starts[i + 1]!);
+    this.#hashes = hashes;
+    return hashes;
+  }
+
+  /** The name index (built on first use; decoding alone does not pay for it). Shared: do not modify. */
+  nameIndex(): SymbolIndex {
     if (this.#slots && this.#sameName) return { slots: this.#slots, sameName: this.#sameName };
     const n = this.count;
     let size = 16;
@@ -122,21 +184,19 @@ export class SymbolTable {
     const slots = new Uint32Array(size).fill(EMPTY);
     const sameName = new Uint32Array(n).fill(EMPTY);
     const mask = size - 1;
-    const names = this.#names;
-    const bytes = this.#nameBytes;
     const starts = this.#starts;
+    const hashes = this.nameHashes();
     // Insert in reverse so each chain lists symbols in table order.
     for (let i = n - 1; i >= 0; i--) {
-      const s = starts[i]!;
-      const e = starts[i + 1]!;
-      let slot = (bytes ? hashBytes(bytes, s, e) : hashRange(names, s, e)) & mask;
+      const h: number = hashes[i]!;
+      let slot: number = h & mask;
       for (;;) {
         const j = slots[slot]!;
         if (j === EMPTY) {
           slots[slot] = i;
           break;
         }
-        if (this.#sameEntries(j, s, e)) {
+        if (hashes[j] === h && this.#sameEntries(j, starts[i]!, starts[i + 1]!)) {
           sameName[i] = j;
           slots[slot] = i;
           break;
@@ -146,6 +206,7 @@ export class SymbolTable {
     }
     this.#slots = slots;
     this.#sameName = sameName;
+    CHECKED.add(slots).add(sameName);
     return { slots, sameName };
   }
 
@@ -175,7 +236,7 @@ export class SymbolTable {
 
   /** Table index of the first symbol named `name` (in table order), or -1. */
   #find(name: string): number {
-    const { slots } = this.#index();
+    const { slots } = this.nameIndex();
     const mask = slots.length - 1;
     let slot = hashRange(name, 0, name.length) & mask;
     for (;;) {
@@ -224,8 +285,11 @@ export class SymbolTable {
     const out: number[] = [];
     const first = this.#find(name);
     if (first < 0) return out;
-    const { sameName } = this.#index();
-    for (let j = first; j !== EMPTY && out.length <= this.count; j = sameName[j]!) out.push(j);
+    const { sameName } = this.nameIndex();
+    // Chains only go up (checked when an index is adopted); names are compared, so a bad chain cannot lie.
+    for (let j = first; j !== EMPTY && j < this.count && out.length <= this.count; j = sameName[j]!) {
+      if (this.#nameEqualsIndex(j, name, 0, name.length)) out.push(j);
+    }
     return out;
   }
 
@@ -276,7 +340,7 @@ export class SymbolTable {
    * the first symbol, above the last one, or farther than `maxOffset`.
    */
   nameOf(va: bigint, maxOffset?: bigint): SymbolAt | undefined {
-    const sorted = this.#sortedAddrs;
+    const sorted = this.#addressSorted();
     const n = sorted.length;
     if (n === 0 || va < sorted[0]! || va > sorted[n - 1]!) return undefined;
     // Last position with address <= va.
@@ -290,9 +354,9 @@ export class SymbolTable {
     const addr = sorted[lo]!;
     let first = lo;
     while (first > 0 && sorted[first - 1] === addr) first--;
-    let pick = this.#byAddr[first]!;
+    let pick = this.#atSorted(first);
     for (let k = first; k <= lo; k++) {
-      const i = this.#byAddr[k]!;
+      const i = this.#atSorted(k);
       if (isGlobalType(this.#types[i]!)) {
         pick = i;
         break;
@@ -334,12 +398,12 @@ export class SymbolTable {
 
   /** Table indices in address order (ties in table order). */
   addressOrder(): Uint32Array {
-    return this.#byAddr;
+    return this.#order();
   }
 
   /** Address order. */
   *byAddress(): IterableIterator<KernelSymbol> {
-    for (let k = 0; k < this.#byAddr.length; k++) yield this.at(this.#byAddr[k]!);
+    for (let k = 0; k < this.count; k++) yield this.at(this.#atSorted(k));
   }
 
   [Symbol.iterator](): IterableIterator<KernelSymbol> {
@@ -353,15 +417,11 @@ export class SymbolTable {
    * leaves them. Same names and order. shifted(-d) undoes shifted(d).
    */
   shifted(delta: bigint, source?: string, range: readonly [bigint, bigint] = KERNEL_IMAGE_MAP): SymbolTable {
-    const n = this.count;
-    const [lo, hi] = range;
-    const addrs = new BigUint64Array(n);
-    for (let i = 0; i < n; i++) {
-      const a = this.#addrs[i]!;
-      addrs[i] = a >= lo && a < hi ? BigInt.asUintN(64, a + delta) : a;
-    }
+    const addrs = shiftAddresses(this.#addrs, delta, range);
     const label = source ?? `${this.source} shifted by ${delta < 0n ? '-' : ''}0x${(delta < 0n ? -delta : delta).toString(16)}`;
-    return new SymbolTable({ ...this.columns(), addresses: addrs }, label);
+    // Same names: the name index carries over.
+    const index = this.#slots && this.#sameName ? { slots: this.#slots, sameName: this.#sameName } : undefined;
+    return new SymbolTable({ ...this.columns(), addresses: addrs }, label, index);
   }
 
   /** The underlying columns (shared, do not modify). */
@@ -372,6 +432,7 @@ export class SymbolTable {
       addresses: this.#addrs,
       types: this.#types,
       ...(this.#nameBytes ? { nameBytes: this.#nameBytes } : {}),
+      ...(this.#hashes ? { hashes: this.#hashes } : {}),
     };
     return this.#modules ? { ...c, modules: this.#modules, moduleNames: this.#moduleNames } : c;
   }
@@ -384,13 +445,94 @@ export class SymbolTable {
       this.#addrs.byteLength +
       this.#types.byteLength +
       (this.#modules?.byteLength ?? 0) +
-      this.#byAddr.byteLength +
-      (this.#sortedAddrs === this.#addrs ? 0 : this.#sortedAddrs.byteLength) +
+      (this.#byAddr?.byteLength ?? 0) +
+      (this.#sortedAddrs === undefined || this.#sortedAddrs === this.#addrs ? 0 : this.#sortedAddrs.byteLength) +
       (this.#nameBytes?.byteLength ?? 0) +
+      (this.#hashes?.byteLength ?? 0) +
       (this.#slots?.byteLength ?? 0) +
       (this.#sameName?.byteLength ?? 0)
     );
   }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/** True when addresses never go down (compared as two u32 halves: no BigInt per element). */
+function isSorted(a: BigUint64Array): boolean {
+  const n = a.length;
+  if (!LITTLE_ENDIAN) {
+    for (let i = 1; i < n; i++) if (a[i]! < a[i - 1]!) return false;
+    return true;
+  }
+  const h = new Uint32Array(a.buffer, a.byteOffset, n * 2);
+  for (let i = 1; i < n; i++) {
+    const hi = h[2 * i + 1]!;
+    const phi = h[2 * i - 1]!;
+    if (hi < phi || (hi === phi && h[2 * i]! < h[2 * i - 2]!)) return false;
+  }
+  return true;
+}
+
+/** Checks an adopted name index: shape, bounds, an empty slot to end every probe, chains that only go up. */
+function validIndex(index: SymbolIndex, n: number): boolean {
+  const { slots, sameName } = index;
+  const size = slots.length;
+  if (sameName.length !== n || size < 16 || size < n * 2 || (size & (size - 1)) !== 0) return false;
+  let used = 0;
+  for (let k = 0; k < size; k++) {
+    const j = slots[k]!;
+    if (j === EMPTY) continue;
+    if (j >= n) return false;
+    used++;
+  }
+  if (used > n) return false;
+  for (let i = 0; i < n; i++) {
+    const j = sameName[i]!;
+    if (j !== EMPTY && (j <= i || j >= n)) return false;
+  }
+  return true;
+}
+
+const TWO32 = 4294967296;
+
+/**
+ * Adds `delta` (mod 2^64) to every address in [range[0], range[1]), leaving
+ * the others. For the kernel image map the comparison and the addition run on
+ * u32 halves in doubles (exact), without a BigInt per symbol.
+ */
+export function shiftAddresses(src: BigUint64Array, delta: bigint, range: readonly [bigint, bigint] = KERNEL_IMAGE_MAP): BigUint64Array {
+  const n = src.length;
+  const out = new BigUint64Array(n);
+  const [lo, hi] = range;
+  const d = BigInt.asUintN(64, delta);
+  const halvesOk = LITTLE_ENDIAN && lo >> 32n === 0xffffffffn && hi >> 32n === 0xffffffffn && hi > lo;
+  if (!halvesOk) {
+    for (let i = 0; i < n; i++) {
+      const a = src[i]!;
+      out[i] = a >= lo && a < hi ? BigInt.asUintN(64, a + d) : a;
+    }
+    return out;
+  }
+  const loLow = Number(lo & 0xffffffffn);
+  const hiLow = Number(hi & 0xffffffffn);
+  const dLo = Number(d & 0xffffffffn);
+  const dHi = Number(d >> 32n);
+  const s = new Uint32Array(src.buffer, src.byteOffset, n * 2);
+  const o = new Uint32Array(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const aLo = s[2 * i]!;
+    const aHi = s[2 * i + 1]!;
+    if (aHi === 0xffffffff && aLo >= loLow && aLo < hiLow) {
+      const v = aLo + dLo; // < 2^33: exact
+      const carry = v >= TWO32 ? 1 : 0;
+      o[2 * i] = v - carry * TWO32;
+      o[2 * i + 1] = (aHi + dHi + carry) >>> 0;
+    } else {
+      o[2 * i] = aLo;
+      o[2 * i + 1] = aHi;
+    }
+  }
+  return out;
 }
 
 /** Turns a glob, a `/regex/flags` string or a RegExp into an anchored-as-appropriate RegExp. */

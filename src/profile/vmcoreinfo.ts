@@ -476,6 +476,18 @@ export function findVmcoreinfo(mem: PhysicalMemory, options: FindOptions = {}): 
   }) as VmcoreinfoSearch;
 }
 
+/**
+ * The vmcoreinfo copy at guest-physical `pa` (a remembered address), or
+ * undefined when the text there does not start with `OSRELEASE=`.
+ */
+export function vmcoreinfoCopyAt(mem: PhysicalMemory, pa: number): VmcoreinfoCopy | undefined {
+  if (!Number.isSafeInteger(pa) || pa < 0 || pa + NEEDLE.length > mem.size) return undefined;
+  const head = new Uint8Array(NEEDLE.length);
+  if (mem.readv([{ addr: pa, len: NEEDLE.length, dst: head }]).length) return undefined;
+  for (let i = 0; i < NEEDLE.length; i++) if (head[i] !== NEEDLE[i]) return undefined;
+  return readCandidate(mem, pa, mem.mapped?.());
+}
+
 /** Judges a vmcoreinfo text that came out of band (ELF note, QEMU device). */
 export function outOfBandCopy(text: string, source: string): VmcoreinfoCopy {
   const nul = text.indexOf('\0');

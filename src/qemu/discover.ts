@@ -399,3 +399,17 @@ export async function acquireQmp(endpoint: string, timeoutMs = greetingTimeoutMs
     },
   };
 }
+
+/**
+ * Acquires a lease and hands it to `open`, whose result keeps it (and
+ * releases it on close); when `open` fails the lease is released here.
+ */
+export async function openOnQmpLease<T>(endpoint: string, open: (lease: QmpLease) => Promise<T>): Promise<T> {
+  const lease = await acquireQmp(endpoint);
+  try {
+    return await open(lease);
+  } catch (err) {
+    await lease.release();
+    throw err;
+  }
+}

@@ -10,7 +10,7 @@
  * [4G,6G) → mem@2G.
  */
 import { FormatError } from '../core/errors.js';
-import type { PhysRange } from '../memory/types.js';
+import type { PhysRange, ReadFailure, ReadOp } from '../memory/types.js';
 
 /** One line of a flat view: what the guest sees at [start, end). */
 export interface FlatRange {
@@ -251,6 +251,38 @@ export function splitRead<R extends RamRange>(
     pos += n;
     i++;
   }
+}
+
+/**
+ * The buffer a read op fills, allocated when the caller gave none; undefined
+ * when the op is malformed (its failure recorded, its dst set empty).
+ */
+export function readDestination(op: ReadOp, failures: ReadFailure[]): Uint8Array | undefined {
+  const bad = invalidRead(op.addr, op.len, op.dst);
+  if (bad) {
+    failures.push({ addr: op.addr, len: op.len, reason: bad });
+    op.dst ??= new Uint8Array(0);
+    return undefined;
+  }
+  return (op.dst ??= new Uint8Array(op.len));
+}
+
+/**
+ * splitRead into `dst`: holes are zero-filled and recorded as failures,
+ * `backed` fills the RAM pieces.
+ */
+export function splitReadFillingHoles<R extends RamRange>(
+  ranges: readonly R[],
+  addr: number,
+  len: number,
+  dst: Uint8Array,
+  failures: ReadFailure[],
+  backed: (range: R, blockOffset: number, dstOffset: number, n: number) => void,
+): void {
+  splitRead(ranges, addr, len, backed, (at, dstOffset, n) => {
+    dst.fill(0, dstOffset, dstOffset + n);
+    failures.push({ addr: at, len: n, reason: holeReason(at) });
+  });
 }
 
 /** The failure reason for guest-physical bytes no RAM block backs. */

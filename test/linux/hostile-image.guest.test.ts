@@ -93,7 +93,7 @@ test('every plugin finishes in bounded time on the hostile image, with rows or n
   const seen: Record<string, Record<string, number | undefined>> = {};
   for (const plugin of plugins) {
     const t0 = performance.now();
-    let r;
+    let r: ReturnType<typeof runPlugin>;
     try {
       r = runPlugin(plugin, kernel);
     } catch (e) {
@@ -106,7 +106,7 @@ test('every plugin finishes in bounded time on the hostile image, with rows or n
   }
   // The damage is in tasks, mm, VMAs and a dentry: the plugins that read them must have named it.
   for (const name of ['pslist', 'psaux', 'maps', 'lsof']) {
-    const n = Object.values(seen[name] ?? {}).reduce((a, b) => a + (b ?? 0), 0);
+    const n = Object.values(seen[name] ?? {}).reduce<number>((a, b) => a + (b ?? 0), 0);
     assert.ok(n >= 1, `${name} met the damage without naming it: ${JSON.stringify(seen[name])}`);
   }
 });

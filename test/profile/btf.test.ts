@@ -444,3 +444,27 @@ test('module split BTF from memory: the btf_modules list of struct btf_module â†
   assert.ok(cyc.anomalies.some((a) => /cycle/.test(a)));
   assert.throws(() => moduleBtfsFromMemory(typed, { address: () => undefined }, vmlinux), (err: unknown) => err instanceof ProfileError && err.symbol === 'btf_modules');
 });
+
+test('BTF name index: lookup() finds every named type by name, same-named ones in id order, and nothing for unknown names', async () => {
+  const { NAMED_KINDS } = await import('../../src/profile/types.js');
+  const e = new BtfEncoder();
+  const int = e.int('int', 4, { signed: true });
+  e.fwd('list_head');
+  e.struct('list_head', 16, [{ name: 'next', type: int, bitOffset: 0 }]);
+  e.typedef('list_head', int); // a third type of the same name
+  e.struct('', 4, [{ name: 'x', type: int, bitOffset: 0 }]);
+  e.enum('Ã©_latin1', 4, [['A', 0]]);
+  for (let i = 0; i < 200; i++) e.typedef(`t${i}`, int);
+  const btf = parseBtf(e.build());
+  const want = new Map<string, number[]>();
+  for (let id = 1; id < btf.count; id++) {
+    const t = btf.get(id);
+    if (t.name && NAMED_KINDS.has(t.kind)) want.set(t.name, [...(want.get(t.name) ?? []), id]);
+  }
+  assert.ok(want.size > 200);
+  for (const [name, ids] of want) assert.deepEqual([...btf.lookup(name)], ids, name);
+  assert.equal(btf.lookup('list_head').length, 3);
+  assert.deepEqual([...btf.lookup('no_such_type')], []);
+  assert.deepEqual([...btf.lookup('')], []);
+  assert.deepEqual([...btf.lookup('list_hea')], [], 'a prefix is not a name');
+});

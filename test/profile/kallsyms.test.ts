@@ -449,3 +449,39 @@ describe('loadKallsyms over physical memory', () => {
     assert.equal(r.read(START_KERNEL_MAP + 16n, 8).length, 8);
   });
 });
+
+describe('kallsyms decoder: name hashes for the symbol index (h9)', () => {
+  it('hashes every decoded name as hashBytes does, and every symbol is found by name through them', async () => {
+    const { hashBytes } = await import('../../src/profile/symbols.js');
+    const syms = symbolsFor('absolute-percpu', 3000);
+    const t = synthKallsyms(syms, { order: 'classic', addressing: 'absolute-percpu' });
+    const r = kallsymsFromBytes(t.bytes, { source: 'synth' });
+    const c = r.table.columns();
+    assert.ok(c.hashes && c.nameBytes, 'the decoder hands over hashes and bytes');
+    for (let i = 0; i < r.table.count; i++) assert.equal(c.hashes[i], hashBytes(c.nameBytes, c.nameStarts[i]!, c.nameStarts[i + 1]!));
+    for (const s of syms) assert.ok(r.table.indicesOf(s.name).length >= 1, s.name);
+  });
+});
+
+describe('kallsyms at vmcoreinfo addresses: markers cross-check without a second pass (h9)', () => {
+  it('flags markers that disagree with the decoded entries, and still decodes every symbol', () => {
+    const syms = symbolsFor('absolute-percpu', 2500);
+    const t = synthKallsyms(syms, { order: 'classic', addressing: 'absolute-percpu' });
+    const base = 0xffffffffa6b00000n;
+    const va = (off: number) => base + BigInt(off);
+    const at = {
+      names: va(t.at.names),
+      numSyms: va(t.at.numSyms),
+      tokenTable: va(t.at.tokenTable),
+      tokenIndex: va(t.at.tokenIndex),
+      offsets: va(t.at.addressTable),
+      relativeBase: va(t.at.relativeBase!),
+    };
+    assert.deepEqual(decodeKallsymsAt(readerAt(t.bytes, base), at).anomalies, []);
+    new DataView(t.bytes.buffer, t.bytes.byteOffset).setUint32(t.at.markers + 4 * 3, 12345, true);
+    const r = decodeKallsymsAt(readerAt(t.bytes, base), at);
+    assert.ok(r.anomalies.some((a) => a.table === 'kallsyms_markers' && /not cross-checked/.test(a.reason)), JSON.stringify(r.anomalies));
+    assert.equal(r.complete, true);
+    assert.equal(kallsymsDigest(r.table).sha256, sha(expectedLines(syms)));
+  });
+});

@@ -110,3 +110,82 @@ describe('bootstrapKernelSpace: hostile and odd inputs', () => {
     await assert.rejects(bootstrapKernelSpace(testMemory(g.ram)), (e: unknown) => e instanceof ProfileError && /init_uts_ns at 0x[0-9a-f]+ does not hold "Linux" and release/.test(e.message) && /no vmcoreinfo confirmed/.test(e.message));
   });
 });
+
+describe('bootstrapKernelSpace: the attach fast path (h9)', () => {
+  /** A memory whose hints() counts its calls; `live` picks a live or a file-like source. */
+  function counted(g: ReturnType<typeof syntheticGuest>, live: boolean) {
+    const mem = testMemory(g.ram, { mapped: true, hints: { cpus: g.cpus() } });
+    const calls = { n: 0 };
+    const inner = mem.hints!.bind(mem);
+    const wrapped = Object.assign(Object.create(Object.getPrototypeOf(mem)), mem, {
+      technique: { ...mem.technique, live },
+      hints: async () => {
+        calls.n++;
+        return inner();
+      },
+    }) as typeof mem;
+    return { mem: wrapped, calls };
+  }
+
+  it('lazyHints: a live source is not asked for vCPU registers when vmcoreinfo is confirmed; a file is', async () => {
+    const g = syntheticGuest();
+    const live = counted(g, true);
+    const ks = await bootstrapKernelSpace(live.mem, { lazyHints: true });
+    assert.equal(live.calls.n, 0);
+    assert.equal(ks.cr3Checks.length, 0);
+    assert.equal(ks.timings['hints'], undefined);
+    assert.ok(ks.notes.some((n) => /not asked/.test(n)));
+    assert.equal(ks.dtb, g.dtb);
+    const file = counted(g, false);
+    const kf = await bootstrapKernelSpace(file.mem, { lazyHints: true });
+    assert.equal(file.calls.n, 1);
+    assert.equal(kf.cr3Checks.length, 1);
+  });
+
+  it('lazyHints: asks after all when memory holds no confirmed vmcoreinfo (the CR3 fallback)', async () => {
+    const g = syntheticGuest();
+    // Wipe every vmcoreinfo copy.
+    const needle = Buffer.from('OSRELEASE=');
+    const ram = Buffer.from(g.ram.buffer, g.ram.byteOffset, g.ram.byteLength);
+    for (let i = ram.indexOf(needle); i >= 0; i = ram.indexOf(needle, i + 1)) ram[i] = 0x58;
+    const live = counted(g, true);
+    const ks = await bootstrapKernelSpace(live.mem, { lazyHints: true });
+    assert.equal(live.calls.n, 1);
+    assert.match(ks.sources.dtb, /CR3 of vCPU/);
+  });
+
+  it('vmcoreinfoAt: a remembered address is verified and used without a scan; a wrong one falls back to the scan silently', async () => {
+    const g = syntheticGuest();
+    const hit = await bootstrapKernelSpace(testMemory(g.ram, { mapped: true }), { vmcoreinfoAt: [g.noteTextPa!] });
+    assert.equal(hit.search, undefined, 'no memory scan');
+    assert.equal(hit.vmcoreinfoCopy?.pa, g.noteTextPa);
+    assert.equal(hit.dtb, g.dtb);
+    const miss = await bootstrapKernelSpace(testMemory(g.ram, { mapped: true }), { vmcoreinfoAt: [0x1234, g.ram.length + 4096, -1, g.bannerPa] });
+    assert.ok(miss.search, 'scanned');
+    assert.equal(miss.vmcoreinfoCopy?.pa, g.noteTextPa);
+    assert.deepEqual(miss.rejected, []);
+  });
+
+  it('vmcoreinfoAt: a remembered stale copy the page tables refuse is not used', async () => {
+    const g = syntheticGuest({ staleCopy: true });
+    const ks = await bootstrapKernelSpace(testMemory(g.ram, { mapped: true }), { vmcoreinfoAt: [g.stalePa!] });
+    assert.equal(ks.release, g.release);
+    assert.equal(ks.vmcoreinfoCopy?.pa, g.noteTextPa);
+  });
+
+  it('bannerAtSymbol reads and judges the banner at linux_banner; scanBanner is the fallback', async () => {
+    const { bannerAtSymbol, scanBanner } = await import('../../src/profile/kernel-space.js');
+    const g = syntheticGuest();
+    const mem = testMemory(g.ram, { mapped: true });
+    const ks = await bootstrapKernelSpace(mem, { bannerScan: 'none' });
+    assert.equal(ks.banner, undefined);
+    const b = bannerAtSymbol(ks, g.bannerVa, 'test');
+    assert.ok(typeof b !== 'string', String(b));
+    assert.equal(b.text, g.banner);
+    assert.equal(b.pa, g.bannerPa);
+    assert.equal(typeof bannerAtSymbol(ks, g.bannerVa + 8n, 'test'), 'string');
+    assert.equal(typeof bannerAtSymbol(ks, g.utsVa, 'test'), 'string');
+    assert.match(String(bannerAtSymbol(ks, 0xffffffffbff00000n, 'test')), /not mapped|outside/);
+    assert.equal(scanBanner(mem, ks)?.pa, g.bannerPa);
+  });
+});

@@ -127,3 +127,77 @@ describe('SymbolTable', () => {
     assert.equal(t.all('sym_0_dup').length, 1);
   });
 });
+
+describe('SymbolTable: KASLR shift and a reused name index (h9)', () => {
+  it('shiftAddresses moves only kernel-image addresses, with carries, and equals BigInt arithmetic', async () => {
+    const { shiftAddresses, KERNEL_IMAGE_MAP } = await import('../../src/profile/symbols.js');
+    const src = BigUint64Array.of(
+      0n, // absolute / per-cpu: stays
+      0x2a000n,
+      0xffffffff80000000n, // first image address
+      0xffffffff81000000n,
+      0xffffffffbfffffffn, // last image address
+      0xffffffffc0000000n, // modules: stay
+      0xffff888000000000n, // direct map: stays
+      0xffffffff8fffffffn,
+    );
+    for (const delta of [0n, 0x2e400000n, -0x2e400000n, 0x3fe00000n, 0x7fffffffn, -0x80000001n]) {
+      const got = shiftAddresses(src, delta);
+      const [lo, hi] = KERNEL_IMAGE_MAP;
+      for (let i = 0; i < src.length; i++) {
+        const a = src[i]!;
+        const want = a >= lo && a < hi ? BigInt.asUintN(64, a + delta) : a;
+        assert.equal(got[i], want, `delta ${delta} element ${i}`);
+      }
+    }
+    // A range outside the fast path takes the BigInt path with the same semantics.
+    assert.deepEqual([...shiftAddresses(BigUint64Array.of(5n, 15n), 10n, [10n, 20n])], [5n, 25n]);
+  });
+
+  it('a shifted table keeps names, duplicates and lookups, and shares the name index', () => {
+    const t = sample();
+    const before = t.nameIndex();
+    const s = t.shifted(0x2e400000n);
+    assert.equal(s.nameIndex().slots, before.slots, 'the index is reused, not rebuilt');
+    assert.equal(s.address('init_task'), 0xffffffff82000000n + 0x2e400000n);
+    assert.equal(s.address('fixed_percpu_data'), 0n);
+    assert.deepEqual(s.indicesOf('cleanup'), [3, 5, 6]);
+    assert.equal(s.nameOf(0xffffffff81000210n + 0x2e400000n)?.name, 'do_one_initcall');
+  });
+
+  it('adopts a given index only when its shape is sound, and a wrong one never gives wrong answers', () => {
+    const t = sample();
+    const cols = t.columns();
+    const good = t.nameIndex();
+    const n = t.count;
+    // No empty slot (a probe would never end) and chains that go down: refused, the table builds its own.
+    const full = new Uint32Array(good.slots.length).fill(0);
+    const down = Uint32Array.from(good.sameName);
+    down[5] = 1;
+    for (const bad of [{ slots: full, sameName: good.sameName }, { slots: good.slots, sameName: down }, { slots: new Uint32Array(3), sameName: new Uint32Array(n) }]) {
+      const u = new SymbolTable(cols, 'bad index', bad);
+      assert.notEqual(u.nameIndex().slots, bad.slots);
+      assert.deepEqual(u.indicesOf('cleanup'), [3, 5, 6]);
+    }
+    // Well-shaped but lying: slots swapped around and a chain linking different names. Misses at worst, never a wrong symbol.
+    const liar = { slots: new Uint32Array(good.slots.length).fill(0xffffffff), sameName: new Uint32Array(n).fill(0xffffffff) };
+    liar.slots[0] = 7; // init_task's index in some slot
+    liar.sameName[3] = 7; // cleanup → init_task
+    const l = new SymbolTable(cols, 'liar', liar);
+    assert.equal(l.tryAddress('startup_64'), undefined, 'a miss, not a wrong answer');
+    for (const name of ['cleanup', 'init_task', '_text']) {
+      for (const i of l.indicesOf(name)) assert.equal(l.nameAt(i), name);
+    }
+  });
+
+  it('uses the decoder-provided name hashes (equal to nameHashes() of the same names)', async () => {
+    const { hashBytes } = await import('../../src/profile/symbols.js');
+    const t = sample();
+    const c = t.columns();
+    const bytes = Buffer.from(c.names, 'latin1');
+    const hashes = t.nameHashes();
+    for (let i = 0; i < t.count; i++) assert.equal(hashes[i], hashBytes(bytes, c.nameStarts[i]!, c.nameStarts[i + 1]!));
+    const withHashes = new SymbolTable({ ...c, hashes }, 'with hashes');
+    assert.deepEqual(withHashes.indicesOf('cleanup'), [3, 5, 6]);
+  });
+});

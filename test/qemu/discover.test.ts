@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { acquireQmp, checkReadable, discoverQemu, findQemuPid, normalizeEndpoint, parseGpa2hva } from '../../src/qemu/discover.js';
+import { acquireQmp, checkReadable, discoverQemu, findQemuPid, normalizeEndpoint, openOnQmpLease, parseGpa2hva } from '../../src/qemu/discover.js';
 import { startFakeQmp } from './fake-qmp.js';
 
 const fixture = (name: string) => fs.readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
@@ -103,4 +103,46 @@ test('endpoint normalisation', () => {
   assert.equal(normalizeEndpoint('unix:/a/b.sock'), '/a/b.sock');
   assert.equal(normalizeEndpoint('tcp:127.0.0.1:4444'), 'tcp:127.0.0.1:4444');
   assert.equal(normalizeEndpoint('b.sock'), path.resolve('b.sock'));
+});
+
+test('openOnQmpLease: a successful open keeps the lease, a failed one releases it', async () => {
+  const qmp = await startFakeQmp((cmd) => {
+    if (cmd === 'query-status') return { status: 'running', running: true };
+    throw new Error(`unexpected ${cmd}`);
+  });
+  try {
+    const kept = await openOnQmpLease(qmp.path, async (lease) => lease);
+    assert.equal(kept.client.closed, false);
+    let failed: { client: { closed: boolean } } | undefined;
+    await assert.rejects(
+      openOnQmpLease(qmp.path, async (lease) => {
+        failed = lease;
+        throw new Error('open failed');
+      }),
+      /open failed/,
+    );
+    assert.equal(failed?.client, kept.client, 'both leases share the pooled connection');
+    assert.equal(kept.client.closed, false, 'the failed open released only its own lease');
+    await kept.release();
+    assert.equal(kept.client.closed, true, 'the last lease closes the connection');
+  } finally {
+    await qmp.close();
+  }
+});
+
+test('openOnQmpLease: a failed open with the only lease closes the connection', async () => {
+  const qmp = await startFakeQmp(() => ({}));
+  try {
+    let lease: { client: { closed: boolean } } | undefined;
+    await assert.rejects(
+      openOnQmpLease(qmp.path, async (l) => {
+        lease = l;
+        throw new Error('no');
+      }),
+      /no/,
+    );
+    assert.equal(lease?.client.closed, true);
+  } finally {
+    await qmp.close();
+  }
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { FormatError } from '../../src/core/errors.js';
+import type { ReadFailure, ReadOp } from '../../src/memory/types.js';
 import {
   describeLayout,
   findRange,
@@ -11,7 +12,9 @@ import {
   parseFlatView,
   parseRamBlocks,
   q35Layout,
+  readDestination,
   splitRead,
+  splitReadFillingHoles,
   type RamRange,
 } from '../../src/qemu/layout.js';
 
@@ -153,4 +156,44 @@ test('findRange and invalidRead', () => {
   assert.match(invalidRead(0.5, 8, undefined)!, /not a guest-physical address/);
   assert.match(invalidRead(0, 2 ** 31, undefined)!, /length/);
   assert.match(invalidRead(0, 16, new Uint8Array(8))!, /destination holds 8 bytes/);
+});
+
+test('readDestination allocates a missing dst and rejects a malformed op with an empty dst', () => {
+  const failures: ReadFailure[] = [];
+  const fresh: ReadOp = { addr: 0x1000, len: 16 };
+  const dst = readDestination(fresh, failures);
+  assert.equal(dst?.length, 16);
+  assert.equal(fresh.dst, dst);
+  const given = new Uint8Array(32);
+  assert.equal(readDestination({ addr: 0, len: 8, dst: given }, failures), given);
+  assert.equal(failures.length, 0);
+  const bad: ReadOp = { addr: -1, len: 8 };
+  assert.equal(readDestination(bad, failures), undefined);
+  assert.equal(bad.dst?.length, 0);
+  const short: ReadOp = { addr: 0, len: 16, dst: new Uint8Array(4) };
+  assert.equal(readDestination(short, failures), undefined);
+  assert.equal(short.dst?.length, 4);
+  assert.deepEqual(
+    failures.map((f) => [f.addr, f.len]),
+    [[-1, 8], [0, 16]],
+  );
+  assert.match(failures[0]!.reason, /not a guest-physical address/);
+  assert.match(failures[1]!.reason, /destination holds 4 bytes/);
+});
+
+test('splitReadFillingHoles zero-fills holes, records them, and hands RAM pieces on', () => {
+  const ranges = q35Layout(0x100000000);
+  const dst = new Uint8Array(0x22000).fill(0xaa);
+  const failures: ReadFailure[] = [];
+  const pieces: string[] = [];
+  splitReadFillingHoles(ranges, 0x9f000, 0x22000, dst, failures, (r, off, dstOff, n) => {
+    pieces.push(`${r.name} ${off.toString(16)} ${dstOff.toString(16)} ${n.toString(16)}`);
+    dst.fill(1, dstOff, dstOff + n);
+  });
+  assert.deepEqual(pieces, ['ram-below-4g 9f000 0 1000', 'ram-below-4g c0000 21000 1000']);
+  assert.deepEqual(failures.map((f) => [f.addr, f.len]), [[0xa0000, 0x20000]]);
+  assert.match(failures[0]!.reason, /not guest RAM/);
+  assert.equal(dst[0xfff], 1);
+  assert.ok(dst.subarray(0x1000, 0x21000).every((b) => b === 0));
+  assert.equal(dst[0x21000], 1);
 });

@@ -6,8 +6,8 @@
  */
 import { definePlugin } from '../plugin.js';
 import { PathResolver } from '../fs-path.js';
-import { forEachVma, mapsEntry, VM_READ } from '../mm.js';
-import { pidFilter, readObject, snapshotProcesses } from '../tasks.js';
+import { forEachProcessMm, forEachVma, mapsEntry, VM_READ, VMA_CONTAINERS } from '../mm.js';
+import { pidFilter } from '../tasks.js';
 import { processSpace } from '../user-memory.js';
 import { WalkBudget } from '../walk/common.js';
 
@@ -36,7 +36,7 @@ export default definePlugin<ElfsRow>({
   requires: {
     symbols: ['init_task'],
     fields: [['task_struct', 'mm'], ['mm_struct', 'pgd'], ['vm_area_struct', 'vm_start']],
-    anyOf: [[['mm_struct', 'mm_mt'], ['mm_struct', 'mmap']]],
+    anyOf: [VMA_CONTAINERS],
   },
   options: { pid: { type: 'string', multiple: true } },
   columns: [
@@ -54,18 +54,10 @@ export default definePlugin<ElfsRow>({
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
-    const { leaders } = snapshotProcesses(k, anomalies);
     const head = new Uint8Array(20);
-    for (const t of leaders) {
-      const pid = t.s32('pid');
-      if (pids && !pids.has(pid)) continue;
-      const mmVa = t.ptr('mm');
-      if (mmVa === 0n) continue;
-      const mm = readObject(k, 'mm_struct', mmVa, anomalies, 'task_struct.mm');
-      if (!mm) continue;
+    for (const { pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
       const space = processSpace(k, mm, anomalies);
       if (!space) continue;
-      const comm = t.str('comm');
       for (const vma of forEachVma(k, mm, anomalies, budget)) {
         const start = vma.u64('vm_start');
         const e = mapsEntry(k, mm, vma, paths, anomalies);

@@ -3,7 +3,8 @@
  * memory through the process's page tables), one row per variable.
  */
 import { definePlugin, isAbsent } from '../plugin.js';
-import { pidFilter, readObject, snapshotProcesses } from '../tasks.js';
+import { forEachProcessMm } from '../mm.js';
+import { pidFilter } from '../tasks.js';
 import { processEnviron } from '../user-memory.js';
 
 export interface EnvarsRow {
@@ -32,17 +33,9 @@ export default definePlugin<EnvarsRow>({
   key: (r) => `${r.pid}:${r.offset.toString(16)}:${r.index}`,
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options.pid);
-    const { leaders } = snapshotProcesses(k, anomalies);
-    for (const t of leaders) {
-      const pid = t.s32('pid');
-      if (pids && !pids.has(pid)) continue;
-      const mmVa = t.ptr('mm');
-      if (mmVa === 0n) continue;
-      const mm = readObject(k, 'mm_struct', mmVa, anomalies, 'task_struct.mm');
-      if (!mm) continue;
+    for (const { task, pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
       const env = processEnviron(k, mm, anomalies);
       if (isAbsent(env)) continue;
-      const comm = t.str('comm');
       let index = 0;
       for (const entry of env) {
         if (entry === '') {
@@ -50,7 +43,7 @@ export default definePlugin<EnvarsRow>({
           continue;
         }
         const eq = entry.indexOf('=');
-        yield { offset: t.address, pid, comm, index: index++, key: eq < 0 ? entry : entry.slice(0, eq), value: eq < 0 ? '' : entry.slice(eq + 1) };
+        yield { offset: task.address, pid, comm, index: index++, key: eq < 0 ? entry : entry.slice(0, eq), value: eq < 0 ? '' : entry.slice(eq + 1) };
       }
     }
   },

@@ -5,8 +5,8 @@
  */
 import { definePlugin } from '../plugin.js';
 import { PathResolver } from '../fs-path.js';
-import { forEachVma, gateVma, mapsEntry } from '../mm.js';
-import { pidFilter, readObject, snapshotProcesses } from '../tasks.js';
+import { forEachProcessMm, forEachVma, gateVma, mapsEntry, VMA_CONTAINERS } from '../mm.js';
+import { pidFilter } from '../tasks.js';
 import { WalkBudget } from '../walk/common.js';
 
 export interface MapsRow {
@@ -30,7 +30,7 @@ export default definePlugin<MapsRow>({
   requires: {
     symbols: ['init_task'],
     fields: [['task_struct', 'mm'], ['vm_area_struct', 'vm_start'], ['vm_area_struct', 'vm_end'], ['vm_area_struct', 'vm_file']],
-    anyOf: [[['mm_struct', 'mm_mt'], ['mm_struct', 'mmap']]],
+    anyOf: [VMA_CONTAINERS],
   },
   options: { pid: { type: 'string', multiple: true } },
   columns: [
@@ -51,15 +51,7 @@ export default definePlugin<MapsRow>({
     const paths = new PathResolver(k, anomalies);
     const gate = gateVma(k, anomalies);
     const gateEntry = gate ? mapsEntry(k, undefined, gate, paths, anomalies) : undefined;
-    const { leaders } = snapshotProcesses(k, anomalies);
-    for (const t of leaders) {
-      const pid = t.s32('pid');
-      if (pids && !pids.has(pid)) continue;
-      const mmVa = t.ptr('mm');
-      if (mmVa === 0n) continue;
-      const mm = readObject(k, 'mm_struct', mmVa, anomalies, 'task_struct.mm');
-      if (!mm) continue;
-      const comm = t.str('comm');
+    for (const { pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
       for (const vma of forEachVma(k, mm, anomalies, budget)) {
         const e = mapsEntry(k, mm, vma, paths, anomalies);
         yield { pid, comm, start: e.start, end: e.end, perms: e.perms, offset: e.offset, dev: e.dev, inode: e.inode, path: e.path, vma: e.vma };

@@ -5,8 +5,7 @@
  * source's refresh) lets it run again; `close` detaches, which resumes it.
  */
 import { GDB_MAX_READ, GdbClient } from '../../qemu/gdb.js';
-import type { ReadFailure } from '../types.js';
-import type { AsyncBackend, BackendReadOp, BackendReadResult } from './protocol.js';
+import { type AsyncBackend, type BackendReadOp, type BackendReadResult, readBatch } from './protocol.js';
 
 export interface GdbBackendParams {
   endpoint: string;
@@ -25,26 +24,9 @@ export async function createBackend(params: unknown): Promise<AsyncBackend> {
         await gdb.stop();
         stops++;
       }
-      let total = 0;
-      for (const op of ops) total += op.len;
-      const data = new Uint8Array(total);
-      const failures: ReadFailure[] = [];
-      let off = 0;
-      for (const op of ops) {
-        // Per 2 KiB chunk so a failure (E14 on unbacked memory) costs only that chunk.
-        for (let done = 0; done < op.len; done += GDB_MAX_READ) {
-          const n = Math.min(GDB_MAX_READ, op.len - done);
-          try {
-            await gdb.readMemory(op.addr + done, data.subarray(off + done, off + done + n));
-          } catch (err) {
-            // A lost connection fails the whole batch (SourceError upstream), not chunk by chunk.
-            if (gdb.closed) throw err;
-            failures.push({ addr: op.addr + done, len: n, reason: (err as Error).message });
-          }
-        }
-        off += op.len;
-      }
-      return { data, failures };
+      // Per 2 KiB chunk so a failure (E14 on unbacked memory) costs only that chunk;
+      // a lost connection fails the whole batch (SourceError upstream).
+      return readBatch(ops, GDB_MAX_READ, (addr, dst) => gdb.readMemory(addr, dst), () => gdb.closed);
     },
     async call(method: string): Promise<unknown> {
       if (method === 'resume') return gdb.resume();

@@ -6,8 +6,7 @@
  */
 import { discoverQemu } from '../../qemu/discover.js';
 import { QmpClient } from '../../qemu/qmp.js';
-import type { ReadFailure } from '../types.js';
-import type { AsyncBackend, BackendReadOp, BackendReadResult } from './protocol.js';
+import { type AsyncBackend, type BackendReadOp, type BackendReadResult, readBatch } from './protocol.js';
 import { parseXp } from './xp.js';
 
 export interface MonitorBackendParams {
@@ -40,21 +39,8 @@ export async function createBackend(params: unknown): Promise<AsyncBackend> {
 
   return {
     async readv(ops: BackendReadOp[]): Promise<BackendReadResult> {
-      let total = 0;
-      for (const op of ops) total += op.len;
-      const data = new Uint8Array(total);
-      const failures: ReadFailure[] = [];
-      let off = 0;
-      for (const op of ops) {
-        try {
-          await readAligned(op.addr, op.len, data.subarray(off, off + op.len));
-        } catch (err) {
-          if (qmp.closed) throw err;
-          failures.push({ addr: op.addr, len: op.len, reason: (err as Error).message });
-        }
-        off += op.len;
-      }
-      return { data, failures };
+      // One failure per op; a lost connection fails the whole batch.
+      return readBatch(ops, Infinity, (addr, dst) => readAligned(addr, dst.length, dst), () => qmp.closed);
     },
     async call(method: string): Promise<unknown> {
       if (method === 'layout') return (await discoverQemu(qmp, p.endpoint)).layout;

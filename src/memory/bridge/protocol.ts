@@ -26,6 +26,38 @@ export interface AsyncBackend {
   close(): Promise<void>;
 }
 
+/**
+ * A batch read by an async reader: every op's bytes back to back in one
+ * buffer, each op read in pieces of at most `piece` bytes so a failing
+ * piece costs only itself (zeros and a failure). Once `lost()` says the
+ * connection is gone, an error fails the whole batch instead.
+ */
+export async function readBatch(
+  ops: readonly BackendReadOp[],
+  piece: number,
+  read: (addr: number, dst: Uint8Array) => Promise<void>,
+  lost: () => boolean,
+): Promise<BackendReadResult> {
+  let total = 0;
+  for (const op of ops) total += op.len;
+  const data = new Uint8Array(total);
+  const failures: ReadFailure[] = [];
+  let off = 0;
+  for (const op of ops) {
+    for (let done = 0; done < op.len; done += piece) {
+      const n = Math.min(piece, op.len - done);
+      try {
+        await read(op.addr + done, data.subarray(off + done, off + done + n));
+      } catch (err) {
+        if (lost()) throw err;
+        failures.push({ addr: op.addr + done, len: n, reason: (err as Error).message });
+      }
+    }
+    off += op.len;
+  }
+  return { data, failures };
+}
+
 /** The shape of a backend module. */
 export interface BackendModule {
   createBackend(params: unknown): Promise<AsyncBackend>;

@@ -3,7 +3,7 @@
  * holes fail locally (no round trip), backed pieces go to the backend as
  * sub-reads that write straight into the caller's buffers.
  */
-import { holeReason, invalidRead, type RamRange, splitRead } from '../../qemu/layout.js';
+import { type RamRange, readDestination, splitReadFillingHoles } from '../../qemu/layout.js';
 import type { ReadFailure, ReadOp } from '../types.js';
 
 export function readvWithinLayout(
@@ -14,25 +14,11 @@ export function readvWithinLayout(
   const failures: ReadFailure[] = [];
   const pieces: ReadOp[] = [];
   for (const op of ops) {
-    const bad = invalidRead(op.addr, op.len, op.dst);
-    if (bad) {
-      op.dst ??= new Uint8Array(0);
-      failures.push({ addr: op.addr, len: op.len, reason: bad });
-      continue;
-    }
-    const dst = op.dst ?? (op.dst = new Uint8Array(op.len));
-    splitRead(
-      layout,
-      op.addr,
-      op.len,
-      (range, _blockOffset, dstOffset, n) => {
-        pieces.push({ addr: op.addr + dstOffset, len: n, dst: dst.subarray(dstOffset, dstOffset + n) });
-      },
-      (addr, dstOffset, n) => {
-        dst.fill(0, dstOffset, dstOffset + n);
-        failures.push({ addr, len: n, reason: holeReason(addr) });
-      },
-    );
+    const dst = readDestination(op, failures);
+    if (!dst) continue;
+    splitReadFillingHoles(layout, op.addr, op.len, dst, failures, (_range, _blockOffset, dstOffset, n) => {
+      pieces.push({ addr: op.addr + dstOffset, len: n, dst: dst.subarray(dstOffset, dstOffset + n) });
+    });
   }
   if (pieces.length) for (const f of backend(pieces)) failures.push(f);
   return failures;

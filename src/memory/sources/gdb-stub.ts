@@ -11,11 +11,9 @@
 import { SourceError } from '../../core/errors.js';
 import { acquireQmp } from '../../qemu/discover.js';
 import { q35Layout, type RamRange } from '../../qemu/layout.js';
-import { siblingModule } from '../bridge/protocol.js';
-import { readvWithinLayout } from '../bridge/ranged.js';
-import { SyncBridge } from '../bridge/sync-bridge.js';
+import { BridgedMemory, startBackend } from '../bridge/bridged-memory.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
-import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, TechniqueInfo } from '../types.js';
+import type { PhysicalMemory, TechniqueInfo } from '../types.js';
 
 const TECHNIQUE: TechniqueInfo = { class: 'debugger-stub', name: 'gdb-stub', live: true, haltsGuest: true, zeroCopy: false };
 
@@ -34,35 +32,13 @@ export async function layoutFor(target: SourceTarget, technique: string, label: 
   throw new SourceError(technique, label, 'no RAM map', { hint: 'also give the QMP socket (qmp=PATH) or the RAM size in bytes (size=N)' });
 }
 
-export class GdbStubMemory implements PhysicalMemory {
+export class GdbStubMemory extends BridgedMemory {
   readonly technique = TECHNIQUE;
-  generation = 0;
-  readonly size: number;
-
-  constructor(
-    readonly target: string,
-    private readonly bridge: SyncBridge,
-    private readonly layout: readonly RamRange[],
-  ) {
-    this.size = layout.length ? layout[layout.length - 1]!.end : 0;
-  }
-
-  ranges(): readonly PhysRange[] {
-    return this.layout;
-  }
-
-  readv(ops: ReadOp[]): ReadFailure[] {
-    return readvWithinLayout(this.layout, ops, (pieces) => this.bridge.readv(pieces));
-  }
 
   /** Ends the pass: the guest runs again until the next read. */
   async refresh(): Promise<void> {
     await this.bridge.call('resume');
     this.generation++;
-  }
-
-  async close(): Promise<void> {
-    await this.bridge.close();
   }
 }
 
@@ -79,8 +55,8 @@ export const factory: SourceFactory = {
     const label = `gdb:${target.gdb}`;
     const layout = await layoutFor(target, 'gdb-stub', label);
     const timeoutMs = Number(target.params['timeout'] ?? 3000);
-    const bridge = await SyncBridge.start(
-      siblingModule(new URL('../bridge/', import.meta.url), 'gdb-backend'),
+    const bridge = await startBackend(
+      'gdb-backend',
       { endpoint: target.gdb, timeoutMs },
       { technique: 'gdb-stub', target: label, timeoutMs: Math.max(10_000, timeoutMs * 4) },
     );

@@ -6,7 +6,7 @@
  * `refresh()` takes a new snapshot; the files are deleted on close.
  */
 import { SourceError } from '../../core/errors.js';
-import { acquireQmp, type QmpLease } from '../../qemu/discover.js';
+import { openOnQmpLease, type QmpLease } from '../../qemu/discover.js';
 import type { RamRange } from '../../qemu/layout.js';
 import { SnapshotDir, whileStopped } from '../../qemu/migration.js';
 import { readCpuStates } from '../../qemu/registers.js';
@@ -14,6 +14,7 @@ import { ConcatSource, FileSource } from '../formats/byte-source.js';
 import { parseElfCore } from '../formats/elf-core.js';
 import { type Segment, SegmentMap } from '../formats/segment-map.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
+import { QmpSnapshotMemory } from './qemu-snapshot.js';
 import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 
 export type HaltMethod = 'pmemsave' | 'dump';
@@ -28,35 +29,22 @@ interface Snapshot {
   totalMs: number;
 }
 
-export class HaltSnapshotMemory implements PhysicalMemory {
+export class HaltSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements PhysicalMemory {
   readonly technique: TechniqueInfo;
-  generation = 0;
-  private snap!: Snapshot;
-  private closed = false;
 
-  private constructor(
-    readonly target: string,
-    private readonly lease: QmpLease,
-    private readonly layout: readonly RamRange[],
-    private readonly dir: SnapshotDir,
-    private readonly method: HaltMethod,
-  ) {
+  private constructor(target: string, lease: QmpLease, layout: readonly RamRange[], dir: SnapshotDir, private readonly method: HaltMethod) {
+    super(target, lease, layout, dir);
     this.technique = { class: 'halt-snapshot', name: `halt-snapshot (${method})`, live: false, haltsGuest: true, zeroCopy: false };
   }
 
   static async open(target: string, lease: QmpLease, method: HaltMethod, parentDir?: string): Promise<HaltSnapshotMemory> {
     const layout = [...(await lease.discovery()).layout];
     const mem = new HaltSnapshotMemory(target, lease, layout, SnapshotDir.create(parentDir), method);
-    try {
-      mem.snap = await mem.take();
-    } catch (err) {
-      mem.dir.remove();
-      throw err;
-    }
+    await mem.takeFirst();
     return mem;
   }
 
-  private async take(): Promise<Snapshot> {
+  protected async take(): Promise<Snapshot> {
     const qmp = this.lease.client;
     const t0 = performance.now();
     const n = this.generation;
@@ -127,24 +115,9 @@ export class HaltSnapshotMemory implements PhysicalMemory {
     return { pausedMs: this.snap.pausedMs, totalMs: this.snap.totalMs };
   }
 
-  async refresh(): Promise<void> {
-    const old = this.snap;
-    this.generation++;
-    this.snap = await this.take();
-    this.drop(old);
-  }
-
-  private drop(s: Snapshot): void {
+  protected drop(s: Snapshot): void {
     s.source.close();
     for (const f of s.files) this.dir.unlink(f);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.drop(this.snap);
-    this.dir.remove();
-    await this.lease.release();
   }
 }
 
@@ -159,12 +132,6 @@ export const factory: SourceFactory = {
   async open(target: SourceTarget): Promise<PhysicalMemory> {
     if (!target.qmp) throw new SourceError('halt-snapshot', target.spec, 'no QMP socket', { hint: 'use qmp:PATH' });
     const method: HaltMethod = target.params['method'] === 'dump' ? 'dump' : 'pmemsave';
-    const lease = await acquireQmp(target.qmp);
-    try {
-      return await HaltSnapshotMemory.open(`qmp:${target.qmp}`, lease, method, target.params['dir']);
-    } catch (err) {
-      await lease.release();
-      throw err;
-    }
+    return openOnQmpLease(target.qmp, (lease) => HaltSnapshotMemory.open(`qmp:${target.qmp}`, lease, method, target.params['dir']));
   },
 };

@@ -11,13 +11,14 @@
  * way the guest is left running and QEMU can snapshot again.
  */
 import { SourceError } from '../../core/errors.js';
-import { acquireQmp, type QmpLease } from '../../qemu/discover.js';
-import { holeReason, invalidRead, type RamRange, splitRead } from '../../qemu/layout.js';
+import { openOnQmpLease, type QmpLease } from '../../qemu/discover.js';
+import { type RamRange, readDestination, splitReadFillingHoles } from '../../qemu/layout.js';
 import { type MigrationMode, migrateToFile, SnapshotDir } from '../../qemu/migration.js';
 import { readCpuStates } from '../../qemu/registers.js';
 import { FileSource } from '../formats/byte-source.js';
 import { type MigrationBlock, type MigrationImage, parseMigrationStream, readBlock } from '../formats/migration-stream.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
+import { QmpSnapshotMemory } from './qemu-snapshot.js';
 import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 
 interface Snapshot {
@@ -33,20 +34,18 @@ interface Snapshot {
   cpus: CpuState[];
 }
 
-export class LiveSnapshotMemory implements PhysicalMemory {
-  generation = 0;
-  private snap!: Snapshot;
-  private closed = false;
+export class LiveSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements PhysicalMemory {
   readonly size: number;
 
   private constructor(
-    readonly target: string,
-    private readonly lease: QmpLease,
-    private readonly layout: readonly RamRange[],
-    private readonly dir: SnapshotDir,
+    target: string,
+    lease: QmpLease,
+    layout: readonly RamRange[],
+    dir: SnapshotDir,
     private readonly mode: MigrationMode,
     private readonly timeoutMs: number,
   ) {
+    super(target, lease, layout, dir);
     this.size = layout.length ? layout[layout.length - 1]!.end : 0;
   }
 
@@ -64,16 +63,11 @@ export class LiveSnapshotMemory implements PhysicalMemory {
     const layout = [...(await lease.discovery()).layout];
     if (!layout.length) throw new SourceError('live-snapshot', target, 'QEMU reports no guest RAM');
     const mem = new LiveSnapshotMemory(target, lease, layout, SnapshotDir.create(parentDir), mode, timeoutMs);
-    try {
-      mem.snap = await mem.take();
-    } catch (err) {
-      mem.dir.remove();
-      throw err;
-    }
+    await mem.takeFirst();
     return mem;
   }
 
-  private async take(): Promise<Snapshot> {
+  protected async take(): Promise<Snapshot> {
     const file = this.dir.file(`g${this.generation}.mig`);
     const cpus = await readCpuStates(this.lease.client).catch(() => [] as CpuState[]);
     const res = await migrateToFile(this.lease.client, file, { mode: this.mode, timeoutMs: this.timeoutMs });
@@ -111,27 +105,13 @@ export class LiveSnapshotMemory implements PhysicalMemory {
     const failures: ReadFailure[] = [];
     const { source, blocks } = this.snap;
     for (const op of ops) {
-      const bad = invalidRead(op.addr, op.len, op.dst);
-      if (bad) {
-        op.dst ??= new Uint8Array(0);
-        failures.push({ addr: op.addr, len: op.len, reason: bad });
-        continue;
-      }
-      const dst = op.dst ?? (op.dst = new Uint8Array(op.len));
-      splitRead(
-        this.layout,
-        op.addr,
-        op.len,
-        (range, blockOffset, dstOffset, n) => {
-          readBlock(source, blocks.get(range.block)!, blockOffset, dst.subarray(dstOffset, dstOffset + n), (at, len) =>
-            failures.push({ addr: range.start + (at - range.blockOffset), len, reason: 'page not in the migration stream' }),
-          );
-        },
-        (addr, dstOffset, n) => {
-          dst.fill(0, dstOffset, dstOffset + n);
-          failures.push({ addr, len: n, reason: holeReason(addr) });
-        },
-      );
+      const dst = readDestination(op, failures);
+      if (!dst) continue;
+      splitReadFillingHoles(this.layout, op.addr, op.len, dst, failures, (range, blockOffset, dstOffset, n) => {
+        readBlock(source, blocks.get(range.block)!, blockOffset, dst.subarray(dstOffset, dstOffset + n), (at, len) =>
+          failures.push({ addr: range.start + (at - range.blockOffset), len, reason: 'page not in the migration stream' }),
+        );
+      });
     }
     return failures;
   }
@@ -153,20 +133,9 @@ export class LiveSnapshotMemory implements PhysicalMemory {
     };
   }
 
-  async refresh(): Promise<void> {
-    const old = this.snap;
-    this.generation++;
-    this.snap = await this.take();
-    old.source.close();
-    this.dir.unlink(old.file);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.snap.source.close();
-    this.dir.remove();
-    await this.lease.release();
+  protected drop(s: Snapshot): void {
+    s.source.close();
+    this.dir.unlink(s.file);
   }
 }
 
@@ -182,12 +151,6 @@ export const factory: SourceFactory = {
     if (!target.qmp) throw new SourceError('live-snapshot', target.spec, 'no QMP socket', { hint: 'use qmp:PATH' });
     const mode: MigrationMode = target.params['mode'] === 'precopy' ? 'precopy' : 'background';
     const timeoutMs = Number(target.params['timeout'] ?? 120_000);
-    const lease = await acquireQmp(target.qmp);
-    try {
-      return await LiveSnapshotMemory.open(`qmp:${target.qmp}`, lease, mode, timeoutMs, target.params['dir']);
-    } catch (err) {
-      await lease.release();
-      throw err;
-    }
+    return openOnQmpLease(target.qmp, (lease) => LiveSnapshotMemory.open(`qmp:${target.qmp}`, lease, mode, timeoutMs, target.params['dir']));
   },
 };

@@ -7,34 +7,14 @@
 import { SourceError } from '../../core/errors.js';
 import type { RamRange } from '../../qemu/layout.js';
 import { parseRegisters } from '../../qemu/registers.js';
-import { siblingModule } from '../bridge/protocol.js';
-import { readvWithinLayout } from '../bridge/ranged.js';
-import { SyncBridge } from '../bridge/sync-bridge.js';
+import { BridgedMemory, startBackend } from '../bridge/bridged-memory.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
-import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
+import type { PhysicalMemory, SourceHints, TechniqueInfo } from '../types.js';
 
 const TECHNIQUE: TechniqueInfo = { class: 'monitor-read', name: 'monitor-read', live: true, haltsGuest: false, zeroCopy: false };
 
-export class MonitorReadMemory implements PhysicalMemory {
+export class MonitorReadMemory extends BridgedMemory {
   readonly technique = TECHNIQUE;
-  generation = 0;
-  readonly size: number;
-
-  constructor(
-    readonly target: string,
-    private readonly bridge: SyncBridge,
-    private readonly layout: readonly RamRange[],
-  ) {
-    this.size = layout.length ? layout[layout.length - 1]!.end : 0;
-  }
-
-  ranges(): readonly PhysRange[] {
-    return this.layout;
-  }
-
-  readv(ops: ReadOp[]): ReadFailure[] {
-    return readvWithinLayout(this.layout, ops, (pieces) => this.bridge.readv(pieces));
-  }
 
   async hints(): Promise<SourceHints> {
     return { cpus: parseRegisters(await this.bridge.call<string>('registers')) };
@@ -43,10 +23,6 @@ export class MonitorReadMemory implements PhysicalMemory {
   /** A live source: a new pass only invalidates caches. */
   async refresh(): Promise<void> {
     this.generation++;
-  }
-
-  async close(): Promise<void> {
-    await this.bridge.close();
   }
 }
 
@@ -61,8 +37,8 @@ export const factory: SourceFactory = {
   async open(target: SourceTarget): Promise<PhysicalMemory> {
     if (!target.qmp) throw new SourceError('monitor-read', target.spec, 'no QMP socket', { hint: 'use qmp:PATH' });
     const label = `qmp:${target.qmp}`;
-    const bridge = await SyncBridge.start(
-      siblingModule(new URL('../bridge/', import.meta.url), 'monitor-backend'),
+    const bridge = await startBackend(
+      'monitor-backend',
       { endpoint: target.qmp },
       { technique: 'monitor-read', target: label, timeoutMs: 30_000 },
     );

@@ -10,8 +10,8 @@
  */
 import fs from 'node:fs';
 import { SourceError } from '../../core/errors.js';
-import { acquireQmp, findQemuPid, hostRanges, type HostRamRange, type QmpLease } from '../../qemu/discover.js';
-import { holeReason, invalidRead, splitRead } from '../../qemu/layout.js';
+import { acquireQmp, findQemuPid, hostRanges, type HostRamRange, openOnQmpLease, type QmpLease } from '../../qemu/discover.js';
+import { readDestination, splitReadFillingHoles } from '../../qemu/layout.js';
 import { readCpuStates } from '../../qemu/registers.js';
 import { addressOf, Errno, IOV_MAX, IovecBatch, nativeSupport, NativeError } from '../native/libc.js';
 import type { OpenOptions, ProbeResult, SourceFactory, SourceTarget } from '../source-factory.js';
@@ -141,31 +141,17 @@ export class QemuProcessMemory implements PhysicalMemory {
     const failures: ReadFailure[] = [];
     const segments: Segment[] = [];
     for (const op of ops) {
-      const bad = invalidRead(op.addr, op.len, op.dst);
-      if (bad) {
-        failures.push({ addr: op.addr, len: op.len, reason: bad });
-        if (!op.dst) op.dst = new Uint8Array(0);
-        continue;
-      }
-      const dst = (op.dst ??= new Uint8Array(op.len));
-      splitRead(
-        this.layout,
-        op.addr,
-        op.len,
-        (r, _off, dstOff, n) => {
-          const gpa = op.addr + dstOff;
-          const hva = r.hva + (gpa - r.start);
-          const seg: Segment = { dst, dstOff, gpa, hva, n, failures };
-          // Small reads inside one host page of this RAM range may share a single page read.
-          const page = hva - (hva % PAGE);
-          if (n <= SMALL && hva + n <= page + PAGE && page >= r.hva && page + PAGE <= r.hva + (r.end - r.start)) seg.page = page;
-          segments.push(seg);
-        },
-        (addr, dstOff, n) => {
-          dst.fill(0, dstOff, dstOff + n);
-          failures.push({ addr, len: n, reason: holeReason(addr) });
-        },
-      );
+      const dst = readDestination(op, failures);
+      if (!dst) continue;
+      splitReadFillingHoles(this.layout, op.addr, op.len, dst, failures, (r, _off, dstOff, n) => {
+        const gpa = op.addr + dstOff;
+        const hva = r.hva + (gpa - r.start);
+        const seg: Segment = { dst, dstOff, gpa, hva, n, failures };
+        // Small reads inside one host page of this RAM range may share a single page read.
+        const page = hva - (hva % PAGE);
+        if (n <= SMALL && hva + n <= page + PAGE && page >= r.hva && page + PAGE <= r.hva + (r.end - r.start)) seg.page = page;
+        segments.push(seg);
+      });
     }
     if (this.method === 'process_vm_readv') this.readCoalesced(segments);
     else for (const s of segments) this.readProcMem(s);
@@ -342,8 +328,7 @@ export class QemuProcessMemory implements PhysicalMemory {
 
 /** Opens live read on the QEMU behind `qmp`. Throws SourceError/QemuError saying what is missing. */
 export async function openQemuProcess(options: QemuProcessOptions): Promise<QemuProcessMemory> {
-  const lease = await acquireQmp(options.qmp);
-  try {
+  return openOnQmpLease(options.qmp, async (lease) => {
     const d = await lease.discovery();
     const pid = options.pid ?? d.pid;
     if (pid === undefined) {
@@ -372,10 +357,7 @@ export async function openQemuProcess(options: QemuProcessOptions): Promise<Qemu
       throw new SourceError('live-read', mem.target, `cannot read guest RAM: ${failures[0]!.reason}`);
     }
     return mem;
-  } catch (err) {
-    await lease.release();
-    throw err;
-  }
+  });
 }
 
 export const factory: SourceFactory = {

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { SourceError } from '../../core/errors.js';
 import { acquireQmp, type QmpLease } from '../../qemu/discover.js';
-import { findRange, holeReason, invalidRead, q35Layout, splitRead, type RamRange } from '../../qemu/layout.js';
+import { findRange, q35Layout, type RamRange, readDestination, splitReadFillingHoles } from '../../qemu/layout.js';
 import { readCpuStates } from '../../qemu/registers.js';
 import { mapFileReadOnly, MAX_VIEW, nativeSupport, NativeError, type FileMapping } from '../native/libc.js';
 import type { OpenOptions, ProbeResult, SourceFactory, SourceTarget } from '../source-factory.js';
@@ -90,13 +90,8 @@ export class QemuShmMemory implements PhysicalMemory {
     if (this.closed) throw new SourceError('live-map', this.target, 'read after close');
     const failures: ReadFailure[] = [];
     for (const op of ops) {
-      const bad = invalidRead(op.addr, op.len, op.dst);
-      if (bad) {
-        failures.push({ addr: op.addr, len: op.len, reason: bad });
-        if (!op.dst) op.dst = new Uint8Array(0);
-        continue;
-      }
-      const dst = (op.dst ??= new Uint8Array(op.len));
+      const dst = readDestination(op, failures);
+      if (!dst) continue;
       // Fast path: the whole op inside one mapped chunk (almost every read).
       const i = findRange(this.chunks, op.addr);
       const c = i >= 0 ? this.chunks[i]! : undefined;
@@ -110,23 +105,14 @@ export class QemuShmMemory implements PhysicalMemory {
         }
         continue;
       }
-      splitRead(
-        this.chunks,
-        op.addr,
-        op.len,
-        (chunk, off, dstOff, n) => {
-          if (chunk.bytes) {
-            const at = off - chunk.blockOffset;
-            dst.set(chunk.bytes.subarray(at, at + n), dstOff);
-          } else {
-            this.pread(dst, dstOff, n, off);
-          }
-        },
-        (addr, dstOff, n) => {
-          dst.fill(0, dstOff, dstOff + n);
-          failures.push({ addr, len: n, reason: holeReason(addr) });
-        },
-      );
+      splitReadFillingHoles(this.chunks, op.addr, op.len, dst, failures, (chunk, off, dstOff, n) => {
+        if (chunk.bytes) {
+          const at = off - chunk.blockOffset;
+          dst.set(chunk.bytes.subarray(at, at + n), dstOff);
+        } else {
+          this.pread(dst, dstOff, n, off);
+        }
+      });
     }
     return failures;
   }

@@ -117,6 +117,10 @@ export interface DecodedNames {
   readonly nameBytes: Uint8Array;
   readonly nameStarts: Uint32Array;
   readonly types: Uint8Array;
+  /** Offset (from the start position) of entries 0, 256, 512, …: what kallsyms_markers must say. */
+  readonly entryOffsets: Uint32Array;
+  /** FNV-1a of each name (symbols.ts hashBytes), computed while the bytes are hot: the name index needs no second pass. */
+  readonly hashes: Uint32Array;
   /** Entries decoded (less than asked when the table is corrupt). */
   readonly count: number;
   /** Offset just past the last decoded entry. */
@@ -148,6 +152,8 @@ export function decodeNames(names: Uint8Array, pos: number, count: number, token
   let outLen = 1;
   const nameStarts = new Uint32Array(count + 1);
   const types = new Uint8Array(count);
+  const hashes = new Uint32Array(count);
+  const entryOffsets = new Uint32Array(Math.ceil(count / 256));
   const anomalies: KallsymsAnomaly[] = [];
   const tTable = tokens.table;
   const tStart = tokens.start;
@@ -163,6 +169,7 @@ export function decodeNames(names: Uint8Array, pos: number, count: number, token
       anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} runs past the end of the table` });
       break;
     }
+    if ((i & 0xff) === 0) entryOffsets[i >>> 8] = pos - base;
     let len = names[pos]!;
     let head = 1;
     if (len & 0x80) {
@@ -209,6 +216,9 @@ export function decodeNames(names: Uint8Array, pos: number, count: number, token
       break;
     }
     types[i] = type;
+    let h = 0x811c9dc5;
+    for (let k = at + 1; k < w; k++) h = Math.imul(h ^ out[k]!, 0x01000193);
+    hashes[i] = h >>> 0;
     outLen = w;
     nameStarts[i + 1] = outLen - 1;
     pos = p1;
@@ -220,6 +230,8 @@ export function decodeNames(names: Uint8Array, pos: number, count: number, token
     nameBytes,
     nameStarts: i === count ? nameStarts : nameStarts.slice(0, i + 1),
     types: i === count ? types : types.slice(0, i),
+    hashes: i === count ? hashes : hashes.slice(0, i),
+    entryOffsets: i === count ? entryOffsets : entryOffsets.slice(0, Math.ceil(i / 256)),
     count: i,
     end: pos,
     anomalies,
@@ -331,5 +343,6 @@ export function toColumns(names: DecodedNames, addresses: BigUint64Array): Symbo
     nameStarts: n === names.count ? names.nameStarts : names.nameStarts.slice(0, n + 1),
     addresses: n === addresses.length ? addresses : addresses.slice(0, n),
     types: n === names.count ? names.types : names.types.slice(0, n),
+    hashes: n === names.count ? names.hashes : names.hashes.slice(0, n),
   };
 }

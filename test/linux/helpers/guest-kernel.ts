@@ -1,7 +1,14 @@
 /**
  * The lab kernels the Linux layer is verified on, and a per-file attach to
  * the shared guest of each (booted once, reused across test files).
+ *
+ * @example
+ * suite('guest 6.1', () => {
+ *   const g = attachForSuite({ kernel: '6.1' });
+ *   test('…', () => runPlugin(pslist, g.kernel));
+ * });
  */
+import { after, before } from 'node:test';
 import { attachKernel, type AttachedKernel } from '../../../src/linux/attach.js';
 import type { GroundTruth, GtProcess, LabGuest } from '../../../src/lab/index.js';
 import { sharedGuest, type SharedGuestOptions } from '../../helpers/guest.js';
@@ -30,6 +37,23 @@ export async function attachGuest(opts: SharedGuestOptions): Promise<AttachedGue
   // The shm file directly: no QMP round trip (its single client slot may be busy with another test).
   const kernel = await attachKernel(`shm:${guest.shmPath}`);
   return { guest, truth, kernel };
+}
+
+/**
+ * Attaches to the shared guest in a `before` hook of the calling suite and
+ * closes the kernel in its `after` hook. The returned object is filled in by
+ * the hook: read its fields inside tests only.
+ * @param opts the guest, or a function working them out in the hook (e.g. after building a module)
+ */
+export function attachForSuite(opts: SharedGuestOptions | (() => Promise<SharedGuestOptions>), timeoutMs = 600_000): AttachedGuest {
+  const g = {} as Partial<AttachedGuest>;
+  before(async () => {
+    Object.assign(g, await attachGuest(typeof opts === 'function' ? await opts() : opts));
+  }, { timeout: timeoutMs });
+  after(async () => {
+    await g.kernel?.close();
+  });
+  return g as AttachedGuest;
 }
 
 /** Kernel workers come and go (idle reaping); their absence later is not an error. */

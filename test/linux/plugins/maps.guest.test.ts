@@ -5,7 +5,7 @@
  * the mapped executable and the vDSO; malfind finds exactly the guest's
  * writable+executable and file-less executable mappings.
  */
-import { after, before, describe as suite, test } from 'node:test';
+import { describe as suite, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAbsent, runPlugin } from '../../../src/linux/plugin.js';
 import maps from '../../../src/linux/plugins/maps.js';
@@ -14,17 +14,11 @@ import envars from '../../../src/linux/plugins/envars.js';
 import elfs from '../../../src/linux/plugins/elfs.js';
 import malfind from '../../../src/linux/plugins/malfind.js';
 import { SCENARIO, SCENARIO_ARGS, SCENARIO_ENV } from '../../../src/lab/index.js';
-import { attachGuest, KERNEL_MATRIX, type AttachedGuest } from '../helpers/guest-kernel.js';
+import { attachForSuite, KERNEL_MATRIX } from '../helpers/guest-kernel.js';
 
 for (const { label, opts } of KERNEL_MATRIX) {
   suite(`guest ${label}`, () => {
-    let g: AttachedGuest;
-    before(async () => {
-      g = await attachGuest(opts);
-    }, { timeout: 600_000 });
-    after(async () => {
-      await g?.kernel.close();
-    });
+    const g = attachForSuite(opts);
 
     test('maps of every scenario process equal /proc/<pid>/maps', () => {
       assert.ok(g.truth.details.size >= 5, 'the guest reported its scenario processes');

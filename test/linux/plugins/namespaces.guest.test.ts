@@ -5,7 +5,7 @@
  * numbers equal the /proc/<pid>/ns links, and cgroup paths equal
  * /proc/<pid>/cgroup (vmi-ns runs in its own namespaces and cgroup).
  */
-import { after, before, describe as suite, test } from 'node:test';
+import { describe as suite, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runPlugin } from '../../../src/linux/plugin.js';
 import capabilities from '../../../src/linux/plugins/capabilities.js';
@@ -13,17 +13,11 @@ import creds from '../../../src/linux/plugins/creds.js';
 import namespaces, { nsKey } from '../../../src/linux/plugins/namespaces.js';
 import { NAMESPACE_KINDS } from '../../../src/linux/namespaces.js';
 import { SCENARIO } from '../../../src/lab/index.js';
-import { attachGuest, KERNEL_MATRIX, type AttachedGuest } from '../helpers/guest-kernel.js';
+import { attachForSuite, KERNEL_MATRIX } from '../helpers/guest-kernel.js';
 
 for (const { label, opts } of KERNEL_MATRIX) {
   suite(`guest ${label}`, () => {
-    let g: AttachedGuest;
-    before(async () => {
-      g = await attachGuest(opts);
-    }, { timeout: 600_000 });
-    after(async () => {
-      await g?.kernel.close();
-    });
+    const g = attachForSuite(opts);
 
     test('capabilities equal /proc/<pid>/status for every process', () => {
       const r = runPlugin(capabilities, g.kernel);

@@ -5,7 +5,7 @@
  * nothing is reported that the guest did not have, except processes born
  * after the print (higher pids) and kernel workers.
  */
-import { after, before, describe as suite, test } from 'node:test';
+import { describe as suite, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runPlugin } from '../../../src/linux/plugin.js';
 import pslist from '../../../src/linux/plugins/pslist.js';
@@ -13,17 +13,11 @@ import pstree from '../../../src/linux/plugins/pstree.js';
 import threads from '../../../src/linux/plugins/threads.js';
 import kthreads from '../../../src/linux/plugins/kthreads.js';
 import { SCENARIO } from '../../../src/lab/index.js';
-import { attachGuest, KERNEL_MATRIX, mayExit, sameComm, type AttachedGuest } from '../helpers/guest-kernel.js';
+import { attachForSuite, KERNEL_MATRIX, mayExit, sameComm } from '../helpers/guest-kernel.js';
 
 for (const { label, opts } of KERNEL_MATRIX) {
   suite(`guest ${label}`, () => {
-    let g: AttachedGuest;
-    before(async () => {
-      g = await attachGuest(opts);
-    }, { timeout: 600_000 });
-    after(async () => {
-      await g?.kernel.close();
-    });
+    const g = attachForSuite(opts);
 
     test('pslist finds every process with the same pid, ppid, uids, comm, start time; nothing extra', () => {
       const r = runPlugin(pslist, g.kernel);

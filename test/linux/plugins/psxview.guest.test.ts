@@ -5,23 +5,17 @@
  * that process is flagged hidden, found through the pid IDR and its parent's
  * children list, and pslist no longer shows it.
  */
-import { after, before, describe as suite, test } from 'node:test';
+import { describe as suite, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runPlugin } from '../../../src/linux/plugin.js';
 import psxview from '../../../src/linux/plugins/psxview.js';
 import pslist from '../../../src/linux/plugins/pslist.js';
 import { ensureRootkit, ROOTKIT, rootkitModuleFile } from '../../../src/lab/rootkit/build.js';
-import { attachGuest, KERNEL_MATRIX, mayExit, type AttachedGuest } from '../helpers/guest-kernel.js';
+import { attachForSuite, KERNEL_MATRIX, mayExit } from '../helpers/guest-kernel.js';
 
 for (const { label, opts } of KERNEL_MATRIX) {
   suite(`clean guest ${label}`, () => {
-    let g: AttachedGuest;
-    before(async () => {
-      g = await attachGuest(opts);
-    }, { timeout: 600_000 });
-    after(async () => {
-      await g?.kernel.close();
-    });
+    const g = attachForSuite(opts);
 
     test('every guest task is in the task list and the pid IDR; nothing hidden', () => {
       const r = runPlugin(psxview, g.kernel);
@@ -44,14 +38,7 @@ for (const { label, opts } of KERNEL_MATRIX) {
 }
 
 suite('guest 6.1 with the test rootkit', () => {
-  let g: AttachedGuest;
-  before(async () => {
-    const build = await ensureRootkit({ kernel: '6.1' });
-    g = await attachGuest({ kernel: '6.1', extraModules: [rootkitModuleFile(build)] });
-  }, { timeout: 900_000 });
-  after(async () => {
-    await g?.kernel.close();
-  });
+  const g = attachForSuite(async () => ({ kernel: '6.1', extraModules: [rootkitModuleFile(await ensureRootkit({ kernel: '6.1' }))] }), 900_000);
 
   test('the process unlinked from the task list is flagged hidden, found by the pid IDR and the children list', () => {
     const victim = g.truth.processes.find((p) => p.comm === ROOTKIT.hideComm);

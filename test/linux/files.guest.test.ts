@@ -1,0 +1,39 @@
+/**
+ * lsof against /proc/PID/fd and fdinfo of every scenario process on 5.10, 6.1
+ * and 6.12: same fds, same targets (paths, socket:[ino]), same flags and
+ * positions, and no extra fd.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import lsof from '../../src/linux/plugins/lsof.js';
+import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+
+for (const kernel of H8_KERNELS) {
+  describe(`open files on ${kernel}`, { timeout: 600_000 }, () => {
+    let g: H8Guest;
+    before(async () => {
+      g = await h8Guest({ kernel });
+    });
+
+    test('every fd of every scenario process, with path, flags and position', () => {
+      const r = run(lsof, g.kernel);
+      assert.equal(r.anomalies.length, 0, JSON.stringify(r.anomalies.slice(0, 3)));
+      assert.ok(g.truth.details.size >= 5);
+      for (const [pid, d] of g.truth.details) {
+        const ours = r.rows.filter((x) => x.pid === pid).map((x) => `${x.fd} ${x.path} ${x.pos} ${x.flags}`);
+        const truth = d.fds.map((f) => `${f.fd} ${f.target} ${f.pos ?? 0} ${f.flags ?? ''}`);
+        assert.deepEqual(ours, truth, `pid ${pid}`);
+      }
+    });
+
+    test('kinds: the data file is regular, sockets are sockets, /dev/null a char device 1:3', () => {
+      const r = run(lsof, g.kernel);
+      const data = r.rows.find((x) => x.path === '/tmp/vmi-data.txt');
+      assert.equal(data?.kind, 'regular');
+      assert.ok(r.rows.filter((x) => x.path.startsWith('socket:[')).every((x) => x.kind === 'socket'));
+      const devnull = r.rows.find((x) => x.path === '/dev/null');
+      assert.equal(devnull?.kind, 'char');
+      assert.equal(devnull?.device, '1:3');
+    });
+  });
+}

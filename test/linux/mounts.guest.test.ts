@@ -1,0 +1,22 @@
+/** mountinfo against the guest's /proc/1/mountinfo on 5.10, 6.1 and 6.12 (list, and rbtree where the kernel has it). */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import mountinfo from '../../src/linux/plugins/mountinfo.js';
+import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+
+for (const kernel of H8_KERNELS) {
+  describe(`mounts on ${kernel}`, { timeout: 600_000 }, () => {
+    let g: H8Guest;
+    before(async () => {
+      g = await h8Guest({ kernel });
+    });
+    test('same mounts with the same ids, devices, roots, mount points, options, types and sources', () => {
+      const r = run(mountinfo, g.kernel);
+      assert.equal(r.anomalies.length, 0, JSON.stringify(r.anomalies.slice(0, 3)));
+      const ours = r.rows.map((m) => [m.id, m.parentId, m.dev, m.root, m.mountPoint, m.options, m.fsType, m.source].join(' '));
+      const truth = g.truth.mounts.map((m) => [m.id, m.parentId, `${m.major}:${m.minor}`, m.root, m.mountPoint, m.options, m.fsType, m.source].join(' '));
+      assert.ok(truth.length >= 5);
+      assert.deepEqual(ours.sort(), truth.sort());
+    });
+  });
+}

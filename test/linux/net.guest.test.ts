@@ -1,0 +1,70 @@
+/**
+ * sockstat and ifconfig against the guest's /proc/net/* and `ip` output on
+ * 5.10, 6.1 and 6.12: every listening and connected inet socket and every
+ * unix socket is found with the same values, and nothing extra.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import ifconfig from '../../src/linux/plugins/ifconfig.js';
+import sockstat from '../../src/linux/plugins/sockstat.js';
+import { isAbsent } from '../../src/linux/plugin.js';
+import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+
+for (const kernel of H8_KERNELS) {
+  describe(`network on ${kernel}`, { timeout: 600_000 }, () => {
+    let g: H8Guest;
+    before(async () => {
+      g = await h8Guest({ kernel });
+    });
+
+    test('inet sockets equal /proc/net/{tcp,tcp6,udp,udp6,raw,raw6}', () => {
+      const r = run(sockstat, g.kernel);
+      assert.equal(r.anomalies.length, 0, JSON.stringify(r.anomalies.slice(0, 3)));
+      const key = (s: { proto: string; localAddress: unknown; localPort: unknown; remoteAddress: unknown; remotePort: unknown; state: string; inode: unknown }) =>
+        `${s.proto} ${String(s.localAddress)}:${String(s.localPort)} ${String(s.remoteAddress)}:${String(s.remotePort)} ${s.state} ${String(s.inode)}`;
+      const n = g.truth.net;
+      const truth = [...n.tcp, ...n.tcp6, ...n.udp, ...n.udp6, ...n.raw, ...n.raw6].map((s) => key({ ...s, state: s.stateName, inode: BigInt(s.inode) }));
+      const initNs = r.rows.find((x) => x.pids.includes(1) || x.family !== 'unix')?.netns;
+      const ours = r.rows.filter((x) => x.family === 'inet' || x.family === 'inet6').filter((x) => x.netns === initNs).map((x) => key(x));
+      assert.ok(truth.length >= 6, 'the scenario has TCP/UDP/RAW sockets');
+      assert.deepEqual([...ours].sort(), [...truth].sort());
+    });
+
+    test('unix sockets equal /proc/net/unix (path, inode, listening)', () => {
+      const r = run(sockstat, g.kernel, { family: 'unix' });
+      const ours = r.rows.map((x) => `${x.inode} ${isAbsent(x.path) ? '' : x.path} ${x.state === 'LISTEN'}`);
+      const truth = g.truth.net.unix.map((u) => `${u.inode} ${u.path} ${u.listening}`);
+      assert.deepEqual(ours.sort(), truth.sort());
+    });
+
+    test('owning pids: every scenario socket inode is attributed to the process holding it', () => {
+      const r = run(sockstat, g.kernel);
+      for (const [pid, d] of g.truth.details) {
+        for (const fd of d.fds) {
+          const m = /^socket:\[(\d+)\]$/.exec(fd.target);
+          if (!m) continue;
+          const row = r.rows.find((x) => x.inode === BigInt(m[1]!));
+          assert.ok(row, `socket inode ${m[1]} of pid ${pid}`);
+          assert.ok(row.pids.includes(pid), `pid ${pid} owns inode ${m[1]}`);
+        }
+      }
+    });
+
+    test('interfaces and addresses of the init namespace equal `ip -o link` / `ip -o addr`', () => {
+      const r = run(ifconfig, g.kernel);
+      assert.equal(r.anomalies.length, 0);
+      const initNs = r.rows[0]!.netns;
+      const rows = r.rows.filter((x) => x.netns === initNs);
+      assert.deepEqual(rows.map((x) => `${x.index} ${x.name}`).sort(), g.truth.links.map((l) => `${l.index} ${l.name}`).sort());
+      for (const l of g.truth.links) {
+        const row = rows.find((x) => x.name === l.name)!;
+        assert.equal(row.mtu, l.mtu, l.name);
+        assert.equal(row.mac, l.mac, l.name);
+        for (const f of l.flags) assert.ok(row.flags.split(',').includes(f), `${l.name} flag ${f} in ${row.flags}`);
+      }
+      const ours = rows.flatMap((x) => x.addresses.map((a) => `${x.name} ${a}`));
+      const truth = g.truth.addresses.map((a) => `${a.ifname} ${a.family} ${a.address}/${a.prefixLen} scope ${a.scope}`);
+      assert.deepEqual(ours.sort(), truth.sort());
+    });
+  });
+}

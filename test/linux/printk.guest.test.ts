@@ -1,0 +1,27 @@
+/** kmsg against the guest's `dmesg | tail` on 5.10, 6.1 and 6.12: every line found, in order, with the same timestamp. */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import kmsg from '../../src/linux/plugins/kmsg.js';
+import { formatDmesg } from '../../src/linux/printk.js';
+import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+
+for (const kernel of H8_KERNELS) {
+  describe(`kernel log on ${kernel}`, { timeout: 600_000 }, () => {
+    let g: H8Guest;
+    before(async () => {
+      g = await h8Guest({ kernel });
+    });
+    test('the recent dmesg lines appear as a contiguous run of our records', () => {
+      const r = run(kmsg, g.kernel);
+      assert.equal(r.anomalies.length, 0);
+      const lines = r.rows.flatMap((x) => formatDmesg({ tsNsec: BigInt(Math.round(x.time * 1e6)) * 1000n, text: x.text }));
+      const truth = g.truth.dmesg.map((d) => d.raw);
+      assert.ok(truth.length >= 10);
+      const start = lines.indexOf(truth[0]!);
+      assert.ok(start >= 0, `first dmesg line ${truth[0]} not found`);
+      assert.deepEqual(lines.slice(start, start + truth.length), truth);
+      const seqs = r.rows.map((x) => x.seq);
+      for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, 'sequence numbers increase');
+    });
+  });
+}
