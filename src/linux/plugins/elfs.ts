@@ -5,6 +5,7 @@
  * a reflectively loaded binary. Pages not present in memory are skipped.
  */
 import { definePlugin } from '../plugin.js';
+import { DUMP_OPTION, dumpDirFrom } from '../dump.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachProcessMm, forEachVma, mapsEntry, VM_READ, VMA_CONTAINERS } from '../mm.js';
 import { pidFilter } from '../tasks.js';
@@ -24,6 +25,8 @@ export interface ElfsRow {
   machine: number;
   /** 64 or 32. */
   bits: number;
+  /** File the mapping was written to (with --dump DIR). */
+  dumped?: string;
 }
 
 const ELF_TYPES: Record<number, string> = { 1: 'REL', 2: 'EXEC', 3: 'DYN', 4: 'CORE' };
@@ -38,7 +41,7 @@ export default definePlugin<ElfsRow>({
     fields: [['task_struct', 'mm'], ['mm_struct', 'pgd'], ['vm_area_struct', 'vm_start']],
     anyOf: [VMA_CONTAINERS],
   },
-  options: { pid: { type: 'string', multiple: true } },
+  options: { pid: { type: 'string', multiple: true }, ...DUMP_OPTION },
   columns: [
     { key: 'pid', kind: 'int' },
     { key: 'comm', kind: 'str' },
@@ -48,6 +51,7 @@ export default definePlugin<ElfsRow>({
     { key: 'elfType', title: 'type', kind: 'str' },
     { key: 'bits', kind: 'int' },
     { key: 'path', kind: 'str' },
+    { key: 'dumped', kind: 'str' },
   ],
   key: (r) => `${r.pid}:${r.start.toString(16)}`,
   *run(k, { options, anomalies }) {
@@ -55,6 +59,7 @@ export default definePlugin<ElfsRow>({
     const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const head = new Uint8Array(20);
+    const dump = dumpDirFrom(options);
     for (const { pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
       const space = processSpace(k, mm, anomalies);
       if (!space) continue;
@@ -67,7 +72,7 @@ export default definePlugin<ElfsRow>({
         if (head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) continue;
         const dv = new DataView(head.buffer);
         const type = dv.getUint16(16, true);
-        yield {
+        const row: ElfsRow = {
           pid,
           comm,
           start,
@@ -78,6 +83,8 @@ export default definePlugin<ElfsRow>({
           machine: dv.getUint16(18, true),
           bits: head[4] === 2 ? 64 : head[4] === 1 ? 32 : 0,
         };
+        if (dump) row.dumped = dump.writeRegion([pid, comm, start, e.path.split('/').pop() ?? 'anon', 'elf'], space, start, e.end).file;
+        yield row;
       }
     }
   },

@@ -4,6 +4,7 @@
  * the kernel's own [vdso]/[vsyscall]). The first bytes are shown when present.
  */
 import { definePlugin } from '../plugin.js';
+import { DUMP_OPTION, dumpDirFrom } from '../dump.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachProcessMm, forEachVma, mapsEntry, VM_EXEC, VM_WRITE, VMA_CONTAINERS } from '../mm.js';
 import { pidFilter } from '../tasks.js';
@@ -20,6 +21,8 @@ export interface MalfindRow {
   reason: string;
   /** First bytes of the region (empty when not present in memory). */
   head: Uint8Array;
+  /** File the region was written to (with --dump DIR). */
+  dumped?: string;
 }
 
 const KERNEL_PROVIDED = new Set(['[vdso]', '[vsyscall]', '[vvar]', '[uprobes]']);
@@ -35,7 +38,7 @@ export default definePlugin<MalfindRow>({
     fields: [['task_struct', 'mm'], ['mm_struct', 'pgd'], ['vm_area_struct', 'vm_file']],
     anyOf: [VMA_CONTAINERS],
   },
-  options: { pid: { type: 'string', multiple: true } },
+  options: { pid: { type: 'string', multiple: true }, ...DUMP_OPTION },
   columns: [
     { key: 'pid', kind: 'int' },
     { key: 'comm', kind: 'str' },
@@ -45,12 +48,14 @@ export default definePlugin<MalfindRow>({
     { key: 'reason', kind: 'str' },
     { key: 'path', kind: 'str' },
     { key: 'head', kind: 'bytes' },
+    { key: 'dumped', kind: 'str' },
   ],
   key: (r) => `${r.pid}:${r.start.toString(16)}`,
   *run(k, { options, anomalies }) {
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
+    const dump = dumpDirFrom(options);
     for (const { pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
       let space: ReturnType<typeof processSpace> | null = null;
       for (const vma of forEachVma(k, mm, anomalies, budget)) {
@@ -65,7 +70,9 @@ export default definePlugin<MalfindRow>({
           if (space.readv([{ va: e.start, len: HEAD_BYTES, dst: buf }]).length === 0) head = buf;
         }
         const reason = wx && anonX ? 'writable+executable, no file' : wx ? 'writable+executable' : 'executable, no file';
-        yield { pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head };
+        const row: MalfindRow = { pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head };
+        if (dump && space) row.dumped = dump.writeRegion([pid, comm, e.start, 'malfind', 'dmp'], space, e.start, e.end).file;
+        yield row;
       }
     }
   },
