@@ -52,7 +52,7 @@ export interface LabUpOptions {
   append?: string;
   /** Out-of-tree modules to load after the scenario is up (before the ground truth). */
   extraModules?: readonly ExtraModuleFile[];
-  /** Extra user QMP sockets (qmp-1.sock…) so several clients can hold QMP at once (default 0). */
+  /** Extra user QMP sockets (qmp-1.sock…) so several clients can hold QMP at once (default 1: two user sockets). */
   extraQmpSockets?: number;
   /** Milliseconds to wait for VMI-READY (default 240000, env VMSIGHT_LAB_TIMEOUT_MS). */
   timeoutMs?: number;
@@ -171,7 +171,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
   const cpu: LabCpu = opts.cpu ?? 'default';
   if (cpu !== 'default' && cpu !== 'max') throw new UsageError(`--cpu ${String(cpu)}: use default or max`);
   const accel = chooseAccel(opts.accel ?? 'auto');
-  const extraQmp = opts.extraQmpSockets ?? 0;
+  const extraQmp = opts.extraQmpSockets ?? 1;
   if (!Number.isInteger(extraQmp) || extraQmp < 0 || extraQmp > 16) throw new UsageError(`extraQmpSockets ${extraQmp} must be between 0 and 16`);
   const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...(opts.kaslr === false ? ['nokaslr'] : []), ...(opts.append ? [opts.append] : [])].join(' ');
   const timeoutMs = opts.timeoutMs ?? (Number(process.env['VMSIGHT_LAB_TIMEOUT_MS']) || DEFAULT_TIMEOUT_MS);

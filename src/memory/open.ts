@@ -310,7 +310,31 @@ function choose(
 /** Opens the best technique for `spec` (or the one asked for), optionally with guest-halting access. */
 export async function openSource(spec: string, options: OpenSourceOptions = {}): Promise<OpenedSource> {
   const parsed = parseSourceSpec(spec);
-  const target = resolveSourceTarget(parsed);
+  let target = resolveSourceTarget(parsed);
+  // QEMU serves one client per QMP socket: for a lab guest with several, take one nobody holds.
+  const hold = parsed.lab !== undefined && !parsed.qmp ? await leaseFreeSocket(findGuest(parsed.lab)?.qmpSockets ?? []) : undefined;
+  if (hold) target = { ...target, qmp: hold.socket };
+  try {
+    return await openResolved(target, options);
+  } finally {
+    await hold?.lease.release();
+  }
+}
+
+/** The first of `sockets` whose QMP answers at once (held for the caller), or undefined when all are busy. */
+async function leaseFreeSocket(sockets: readonly string[]): Promise<{ socket: string; lease: QmpLease } | undefined> {
+  if (sockets.length < 2) return undefined;
+  for (const socket of sockets) {
+    try {
+      return { socket, lease: await acquireQmp(socket, 300) };
+    } catch {
+      // busy or gone: try the next one
+    }
+  }
+  return undefined;
+}
+
+async function openResolved(target: SourceTarget, options: OpenSourceOptions): Promise<OpenedSource> {
   const factories = options.factories ?? FACTORIES;
   let technique: string | undefined = options.technique ?? target.params['technique'];
   let halting = options.halting ?? ['1', 'true', 'yes', 'on'].includes(target.params['halting'] ?? '');
