@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import { readPhys } from '../../src/memory/access.js';
 import { openSource } from '../../src/memory/open.js';
 import { acquireQmp } from '../../src/qemu/discover.js';
-import { sharedGuest, type SharedGuest } from '../helpers/guest.js';
+import { sharedGuest, withQmpSocket, type SharedGuest } from '../helpers/guest.js';
 import { bannerPhys } from '../qemu/guest-truth.js';
 
 let g: SharedGuest;
@@ -12,16 +12,26 @@ before(async () => {
 });
 
 async function guestStatus(): Promise<string> {
-  const lease = await acquireQmp(g.guest.qmpSocket);
-  try {
-    return (await lease.client.execute<{ status: string }>('query-status')).status;
-  } finally {
-    await lease.release();
-  }
+  return withQmpSocket(g.guest, async (socket) => {
+    const lease = await acquireQmp(socket);
+    try {
+      return (await lease.client.execute<{ status: string }>('query-status')).status;
+    } finally {
+      await lease.release();
+    }
+  });
 }
 
 test('a lab guest name picks live map, says why, and reads the banner', async () => {
-  for (const spec of [g.guest.name, `lab:${g.guest.name}`, `qmp:${g.guest.qmpSocket}`]) {
+  const qmpSpec = async (fn: (spec: string) => Promise<void>) => withQmpSocket(g.guest, (socket) => fn(`qmp:${socket}`));
+  for (const named of [g.guest.name, `lab:${g.guest.name}`, undefined]) {
+    if (named === undefined) {
+      await qmpSpec((spec) => check(spec));
+      continue;
+    }
+    await check(named);
+  }
+  async function check(spec: string): Promise<void> {
     const r = await openSource(spec);
     try {
       assert.equal(r.chosen.factory, 'qemu-shm', spec);
@@ -65,11 +75,13 @@ test('shm: and pid: names open the technique they name', async () => {
   } finally {
     await s.memory.close();
   }
-  const p = await openSource(`pid:${g.guest.pid}?qmp=${g.guest.qmpSocket}&technique=qemu-process&method=proc-mem`);
-  try {
-    assert.equal(p.chosen.factory, 'qemu-process');
-    assert.match(p.memory.target, new RegExp(`^pid:${g.guest.pid}`));
-  } finally {
-    await p.memory.close();
-  }
+  await withQmpSocket(g.guest, async (socket) => {
+    const p = await openSource(`pid:${g.guest.pid}?qmp=${socket}&technique=qemu-process&method=proc-mem`);
+    try {
+      assert.equal(p.chosen.factory, 'qemu-process');
+      assert.match(p.memory.target, new RegExp(`^pid:${g.guest.pid}`));
+    } finally {
+      await p.memory.close();
+    }
+  });
 });
