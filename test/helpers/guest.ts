@@ -75,6 +75,31 @@ export async function stopTestGuests(): Promise<string[]> {
   return stopped;
 }
 
+const owned = new Map<string, string>();
+
+/**
+ * One of the guest's user QMP sockets reserved for this test process until it
+ * exits (a lock directory per socket, stale when its process is gone), so
+ * test files running in parallel never queue behind each other's QMP client.
+ */
+export async function ownQmpSocket(guest: LabGuest, timeoutMs = 120_000): Promise<string> {
+  const mine = owned.get(guest.name);
+  if (mine) return mine;
+  const sockets = guest.qmpSockets?.length ? [...guest.qmpSockets.slice(1), guest.qmpSockets[0]!] : [guest.qmpSocket];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const socket of sockets) {
+      const lock = `${socket}.lock`;
+      if (!tryLock(lock)) continue;
+      owned.set(guest.name, socket);
+      process.once('exit', () => releaseLock(lock));
+      return socket;
+    }
+    if (Date.now() > deadline) throw new LabError(`all ${sockets.length} QMP sockets of guest '${guest.name}' stayed busy for ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
  * Runs `fn` with one of the guest's user QMP sockets that no other test
  * process holds (a lock directory per socket), waiting up to `timeoutMs` for

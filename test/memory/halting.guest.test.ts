@@ -6,15 +6,18 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { acquireQmp } from '../../src/qemu/discover.js';
-import { sharedGuest, type SharedGuest } from '../helpers/guest.js';
+import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
 
 let g: SharedGuest;
+/** A QMP socket no other test process uses. */
+let qmp: string;
 before(async () => {
   g = await sharedGuest({ kernel: '6.1' });
+  qmp = await ownQmpSocket(g.guest);
 });
 
 async function status(): Promise<string> {
-  const lease = await acquireQmp(g.guest.qmpSocket);
+  const lease = await acquireQmp(qmp);
   try {
     return (await lease.client.execute<{ status: string }>('query-status')).status;
   } finally {

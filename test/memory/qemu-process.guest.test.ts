@@ -6,12 +6,15 @@ import { openQemuProcess } from '../../src/memory/sources/qemu-process.js';
 import { openQemuShm } from '../../src/memory/sources/qemu-shm.js';
 import type { PhysicalMemory, ReadOp } from '../../src/memory/types.js';
 import { acquireQmp } from '../../src/qemu/discover.js';
-import { sharedGuest, type SharedGuest } from '../helpers/guest.js';
+import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
 import { bannerPhys } from '../qemu/guest-truth.js';
 
 let g: SharedGuest;
+/** A QMP socket no other test process uses. */
+let qmp: string;
 before(async () => {
   g = await sharedGuest({ kernel: '6.1' });
+  qmp = await ownQmpSocket(g.guest);
 });
 
 /** Pages to compare: low memory, around the banner, and a spread over all RAM. */
@@ -25,10 +28,10 @@ function samplePages(mem: PhysicalMemory, around: number): number[] {
 }
 
 test('live read and live map agree byte for byte on a paused guest, through both live-read methods', async () => {
-  const shm = await openQemuShm({ path: g.guest.shmPath, qmp: g.guest.qmpSocket });
-  const proc = await openQemuProcess({ qmp: g.guest.qmpSocket });
-  const procMem = await openQemuProcess({ qmp: g.guest.qmpSocket, method: 'proc-mem' });
-  const control = await acquireQmp(g.guest.qmpSocket);
+  const shm = await openQemuShm({ path: g.guest.shmPath, qmp: qmp });
+  const proc = await openQemuProcess({ qmp: qmp });
+  const procMem = await openQemuProcess({ qmp: qmp, method: 'proc-mem' });
+  const control = await acquireQmp(qmp);
   const halted = new HaltingMemory(shm, qmpControl(control.client));
   try {
     assert.equal(proc.pid, g.guest.pid, 'the pid found from the QMP socket is the lab QEMU');
@@ -61,7 +64,7 @@ test('live read and live map agree byte for byte on a paused guest, through both
     await procMem.close();
     await control.release();
   }
-  const status = await acquireQmp(g.guest.qmpSocket);
+  const status = await acquireQmp(qmp);
   try {
     assert.equal((await status.client.execute<{ status: string }>('query-status')).status, 'running', 'the guest was resumed');
   } finally {

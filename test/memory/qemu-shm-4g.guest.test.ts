@@ -5,12 +5,15 @@ import { openQemuProcess } from '../../src/memory/sources/qemu-process.js';
 import { openQemuShm } from '../../src/memory/sources/qemu-shm.js';
 import { acquireQmp } from '../../src/qemu/discover.js';
 import type { QmpClient } from '../../src/qemu/qmp.js';
-import { sharedGuest, type SharedGuest } from '../helpers/guest.js';
+import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
 import { bannerPhys } from '../qemu/guest-truth.js';
 
 let g: SharedGuest;
+/** A QMP socket no other test process uses. */
+let qmp: string;
 before(async () => {
   g = await sharedGuest({ kernel: '6.1', memory: 4096 });
+  qmp = await ownQmpSocket(g.guest);
 });
 
 const GiB = 1024 ** 3;
@@ -23,9 +26,9 @@ async function xp(client: QmpClient, addr: number): Promise<Uint8Array> {
 }
 
 test('4 GiB guest: RAM above 4 GiB comes from file offset 2 GiB, and all readers agree with QEMU', async () => {
-  const shm = await openQemuShm({ path: g.guest.shmPath, qmp: g.guest.qmpSocket });
-  const proc = await openQemuProcess({ qmp: g.guest.qmpSocket });
-  const lease = await acquireQmp(g.guest.qmpSocket);
+  const shm = await openQemuShm({ path: g.guest.shmPath, qmp: qmp });
+  const proc = await openQemuProcess({ qmp: qmp });
+  const lease = await acquireQmp(qmp);
   try {
     assert.deepEqual(shm.ranges().map((r) => [r.start, r.end, r.name]), [
       [0, 0xa0000, 'ram-below-4g'],

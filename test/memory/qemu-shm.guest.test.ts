@@ -3,16 +3,19 @@ import { after, before, test } from 'node:test';
 import { readPhys } from '../../src/memory/access.js';
 import { openQemuShm } from '../../src/memory/sources/qemu-shm.js';
 import { acquireQmp } from '../../src/qemu/discover.js';
-import { sharedGuest, type SharedGuest } from '../helpers/guest.js';
+import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
 import { bannerPhys } from '../qemu/guest-truth.js';
 
 let g: SharedGuest;
+/** A QMP socket no other test process uses. */
+let qmp: string;
 before(async () => {
   g = await sharedGuest({ kernel: '6.1' });
+  qmp = await ownQmpSocket(g.guest);
 });
 
 test('live map reads the kernel banner where vmcoreinfo and kallsyms put it', async () => {
-  const mem = await openQemuShm({ path: g.guest.shmPath, qmp: g.guest.qmpSocket });
+  const mem = await openQemuShm({ path: g.guest.shmPath, qmp: qmp });
   try {
     assert.equal(mem.layoutSource, 'qmp');
     assert.equal(mem.technique.zeroCopy, true);
@@ -33,7 +36,7 @@ test('live map reads the kernel banner where vmcoreinfo and kallsyms put it', as
 
 test('the q35 rule for a bare file gives the same layout QMP reports', async () => {
   const bare = await openQemuShm({ path: g.guest.shmPath });
-  const lease = await acquireQmp(g.guest.qmpSocket);
+  const lease = await acquireQmp(qmp);
   try {
     assert.equal(bare.layoutSource, 'q35-default');
     const d = await lease.discovery();

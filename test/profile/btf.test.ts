@@ -468,3 +468,17 @@ test('BTF name index: lookup() finds every named type by name, same-named ones i
   assert.deepEqual([...btf.lookup('')], []);
   assert.deepEqual([...btf.lookup('list_hea')], [], 'a prefix is not a name');
 });
+
+test('BTF record offsets: given ones are used when they fit the type section, else the blob is indexed again', () => {
+  const { bytes } = kernelLikeBtf();
+  const fresh = parseBtf(bytes);
+  const given = Uint32Array.from(fresh.recordOffsets());
+  const reused = parseBtf(bytes, { recordOffsets: given });
+  assert.equal(reused.recordOffsets(), given, 'used as given (no indexing pass)');
+  for (let id = 1; id < fresh.count; id++) assert.deepEqual(reused.get(id), fresh.get(id));
+  for (const bad of [Uint32Array.of(), Uint32Array.of(given[0]! + 4, ...given.subarray(1)), Uint32Array.of(...given.subarray(0, -1), bytes.length + 100)]) {
+    const b = parseBtf(bytes, { recordOffsets: bad });
+    assert.notEqual(b.recordOffsets(), bad);
+    assert.deepEqual([...b.recordOffsets()], [...fresh.recordOffsets()]);
+  }
+});

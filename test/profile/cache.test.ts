@@ -98,6 +98,11 @@ describe('profile cache (format 2)', () => {
         b[0] = 0x41;
         writeFileSync(join(base, 'symbols.bin'), b);
       }],
+      ['a flipped bit in the name index', (base) => {
+        const b = readFileSync(join(base, 'symbols.bin'));
+        b[32 + 8 * table.count + 4 * (table.count + 1) + 4 * table.count + 1] ^= 0x10; // inside sameName
+        writeFileSync(join(base, 'symbols.bin'), b);
+      }],
       ['count mismatch', (base) => {
         const meta = JSON.parse(readFileSync(join(base, 'meta.json'), 'utf8'));
         writeFileSync(join(base, 'meta.json'), JSON.stringify({ ...meta, symbolCount: meta.symbolCount + 1 }));
@@ -110,6 +115,27 @@ describe('profile cache (format 2)', () => {
       assert.equal(readCachedProfile(dir, key), undefined, what);
       assert.equal(existsSync(join(dir, key)), false, `${what}: the broken entry is removed`);
     }
+  });
+
+  it('keeps BTF record offsets only while both checksums hold', () => {
+    const table = runtimeTable();
+    const key = profileKey(undefined, 'btf offsets');
+    const offsets = Uint32Array.of(24, 36, 60);
+    writeCachedProfile(dir, { ...entryFor(table, key), btfOffsets: offsets });
+    assert.deepEqual([...(readCachedProfile(dir, key)?.btfOffsets ?? [])], [24, 36, 60]);
+    // A damaged offsets file, or a BTF blob changed under it: the offsets are dropped, the entry stays.
+    const base = join(dir, key);
+    const o = readFileSync(join(base, 'btf-offsets.bin'));
+    o[o.length - 1] ^= 1;
+    writeFileSync(join(base, 'btf-offsets.bin'), o);
+    const a = readCachedProfile(dir, key);
+    assert.ok(a);
+    assert.equal(a.btfOffsets, undefined);
+    writeCachedProfile(dir, { ...entryFor(table, key), btfOffsets: offsets });
+    const btf = readFileSync(join(base, 'vmlinux.btf'));
+    btf[6] ^= 1;
+    writeFileSync(join(base, 'vmlinux.btf'), btf);
+    assert.equal(readCachedProfile(dir, key)?.btfOffsets, undefined);
   });
 
   it('remembers where vmcoreinfo was, newest first, bounded, and ignores a garbled list', () => {

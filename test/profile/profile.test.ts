@@ -97,4 +97,20 @@ describe('profile cache entries are checked against the live kernel', () => {
     assert.equal(loaded.profile.symbols.address('init_uts_ns'), g.utsVa);
     assert.ok(loaded.profile.types.struct('task_struct'));
   });
+
+  it('loadProfile reuses cached BTF record offsets (same layouts as indexing afresh)', async () => {
+    const { parseBtf } = await import('../../src/profile/btf.js');
+    const dir = mkdtempSync(join(tmpdir(), 'vmsight-profile-test-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const g = syntheticGuest();
+    const { mem, ks } = await lazyBootstrap(g);
+    const e = entry(g, runtimeSymbols(g, ks));
+    const fresh = parseBtf(e.btf);
+    writeCachedProfile(dir, { ...e, btfOffsets: fresh.recordOffsets() });
+    const loaded = loadProfile(mem, ks, { cache: dir });
+    assert.equal(loaded.cacheHit, true);
+    const store = loaded.profile.types.store as typeof fresh;
+    assert.deepEqual([...store.recordOffsets()], [...fresh.recordOffsets()]);
+    for (let id = 1; id < fresh.count; id++) assert.deepEqual(loaded.profile.types.get(id), fresh.get(id));
+  });
 });

@@ -165,23 +165,33 @@ describe('SymbolTable: KASLR shift and a reused name index (h9)', () => {
     assert.equal(s.nameOf(0xffffffff81000210n + 0x2e400000n)?.name, 'do_one_initcall');
   });
 
-  it('adopts a given index only when its shape is sound, and a wrong one never gives wrong answers', () => {
+  it('adopts a given index of the right shape; with a damaged one every lookup ends and answers only symbols of the asked name', () => {
     const t = sample();
     const cols = t.columns();
     const good = t.nameIndex();
     const n = t.count;
-    // No empty slot (a probe would never end) and chains that go down: refused, the table builds its own.
+    // Wrong shape: refused, the table builds its own.
+    const odd = { slots: new Uint32Array(3), sameName: new Uint32Array(n) };
+    const u = new SymbolTable(cols, 'odd index', odd);
+    assert.notEqual(u.nameIndex().slots, odd.slots);
+    assert.deepEqual(u.indicesOf('cleanup'), [3, 5, 6]);
+    // Right shape but damaged: no empty slot (a probe that never ends), a chain that loops back, indices out of range.
     const full = new Uint32Array(good.slots.length).fill(0);
-    const down = Uint32Array.from(good.sameName);
-    down[5] = 1;
-    for (const bad of [{ slots: full, sameName: good.sameName }, { slots: good.slots, sameName: down }, { slots: new Uint32Array(3), sameName: new Uint32Array(n) }]) {
-      const u = new SymbolTable(cols, 'bad index', bad);
-      assert.notEqual(u.nameIndex().slots, bad.slots);
-      assert.deepEqual(u.indicesOf('cleanup'), [3, 5, 6]);
+    const loop = Uint32Array.from(good.sameName);
+    loop[5] = 3;
+    const outOfRange = new Uint32Array(good.slots.length).fill(0x7fffffff);
+    for (const bad of [{ slots: full, sameName: good.sameName }, { slots: good.slots, sameName: loop }, { slots: outOfRange, sameName: good.sameName }]) {
+      const d = new SymbolTable(cols, 'damaged index', bad);
+      assert.equal(d.nameIndex().slots, bad.slots, 'adopted without a scan');
+      for (const name of ['cleanup', 'init_task', '_text', 'nope']) {
+        for (const i of d.indicesOf(name)) assert.equal(d.nameAt(i), name);
+        const a = d.get(name);
+        if (a !== undefined) assert.equal(a.name, name);
+      }
     }
-    // Well-shaped but lying: slots swapped around and a chain linking different names. Misses at worst, never a wrong symbol.
+    // Well-shaped but lying: a slot pointing at another name and a chain linking different names. Misses at worst.
     const liar = { slots: new Uint32Array(good.slots.length).fill(0xffffffff), sameName: new Uint32Array(n).fill(0xffffffff) };
-    liar.slots[0] = 7; // init_task's index in some slot
+    liar.slots[0] = 7;
     liar.sameName[3] = 7; // cleanup → init_task
     const l = new SymbolTable(cols, 'liar', liar);
     assert.equal(l.tryAddress('startup_64'), undefined, 'a miss, not a wrong answer');

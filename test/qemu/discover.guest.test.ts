@@ -3,15 +3,18 @@ import fs from 'node:fs';
 import { before, test } from 'node:test';
 import { acquireQmp, hostRanges } from '../../src/qemu/discover.js';
 import { pagingLevels, readCpuStates } from '../../src/qemu/registers.js';
-import { sharedGuest, type SharedGuest } from '../helpers/guest.js';
+import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
 
 let g: SharedGuest;
+/** A QMP socket no other test process uses. */
+let qmp: string;
 before(async () => {
   g = await sharedGuest({ kernel: '6.1' });
+  qmp = await ownQmpSocket(g.guest);
 });
 
 test('from the QMP socket alone: pid, RAM file, layout, host addresses, registers', async () => {
-  const lease = await acquireQmp(g.guest.qmpSocket);
+  const lease = await acquireQmp(qmp);
   try {
     const d = await lease.discovery();
     assert.equal(d.pid, g.guest.pid, d.pidReason);

@@ -10,7 +10,7 @@ import { FileSource } from '../../../src/memory/formats/byte-source.js';
 import { factory as haltSnapshot } from '../../../src/memory/sources/halt-snapshot.js';
 import { factory as liveSnapshot } from '../../../src/memory/sources/live-snapshot.js';
 import type { PhysicalMemory } from '../../../src/memory/types.js';
-import { sharedGuest, type SharedGuest } from '../../helpers/guest.js';
+import { ownQmpSocket, sharedGuest, type SharedGuest } from '../../helpers/guest.js';
 
 const G4 = 0x1_0000_0000;
 const G2 = 0x8000_0000;
@@ -37,7 +37,7 @@ for (const [name, factory, params] of [
   ['live-snapshot', liveSnapshot, {}],
 ] as const) {
   test(`${name} on a 4 GiB guest: ranges above 4 GiB, banner, agreement with the backend file`, async () => {
-    const qmp = g.guest.qmpSockets?.at(-1) ?? g.guest.qmpSocket;
+    const qmp = await ownQmpSocket(g.guest);
     const mem = await factory.open({ spec: name, qmp, params });
     try {
       const ranges = mem.ranges();

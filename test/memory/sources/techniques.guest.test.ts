@@ -18,7 +18,7 @@ import type { SourceFactory, SourceTarget } from '../../../src/memory/source-fac
 import type { PhysicalMemory } from '../../../src/memory/types.js';
 import { SnapshotDir } from '../../../src/qemu/migration.js';
 import { QmpClient } from '../../../src/qemu/qmp.js';
-import { sharedGuest, type SharedGuest } from '../../helpers/guest.js';
+import { ownQmpSocket, sharedGuest, type SharedGuest } from '../../helpers/guest.js';
 
 const KERNEL_MAP = 0xffffffff80000000n;
 let g: SharedGuest;
@@ -39,7 +39,7 @@ async function withQmp<T>(fn: (q: QmpClient) => Promise<T>): Promise<T> {
 
 before(async () => {
   g = await sharedGuest({ kernel: '6.1' });
-  qmpPath = g.guest.qmpSockets?.at(-1) ?? g.guest.qmpSocket;
+  qmpPath = await ownQmpSocket(g.guest);
   dir = SnapshotDir.create();
 });
 after(() => dir?.remove());
