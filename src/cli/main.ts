@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { describeError, ExitCode, UsageError } from '../core/errors.js';
 import type { Command, OptionSpec } from './command.js';
-import { commands } from './registry.js';
+import { commands, pluginCommands } from './registry.js';
 import { createOutput, type OutputFormat } from './render.js';
 
 export const globalOptions: OptionSpec = {
@@ -24,13 +24,18 @@ export function findCommand(name: string): Command | undefined {
 
 function helpText(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 4);
+  const isPlugin = new Set(pluginCommands);
+  const line = (c: Command) => `  ${c.name.padEnd(width)}  ${c.summary}`;
   const lines = [
     'vmsight: agentless introspection of Linux virtual machines',
     '',
     'usage: vmsight <command> [source] [options]',
     '',
     'commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...commands.filter((c) => !isPlugin.has(c)).map(line),
+    '',
+    'plugins (vmsight <plugin> <source> [--pid N] [--json]; Volatility 3 names work too):',
+    ...pluginCommands.map(line),
     '',
     'global options: --json | --jsonl | --csv   output format (default: aligned table)',
     '                --profile FILE             an ISF (.json/.json.xz) or BTF file to use as the kernel profile',

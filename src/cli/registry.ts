@@ -24,3 +24,6 @@ export const commands: readonly Command[] = [
   pluginsList,
   ...pluginCommands,
 ];
+
+/** The plugin commands, shown apart in `vmsight help`. */
+export { pluginCommands };
