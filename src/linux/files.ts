@@ -1,6 +1,7 @@
 /**
  * Open files of a process: task->files (struct files_struct) -> fdt (struct
- * fdtable: max_fds, fd[], open_fds, close_on_exec) -> struct file. Each open
+ * fdtable: max_fds, fd[], open_fds, close_on_exec) -> struct file; a slot
+ * counts only when its open_fds bit is set. Each open
  * file is classified from its inode mode and d_path pseudo name (regular,
  * directory, socket, pipe, anon inode, character/block device, fifo,
  * symlink) and named like /proc/PID/fd/N (PathResolver from fs-path.ts).
@@ -94,11 +95,14 @@ export function* taskFiles(kernel: Kernel, task: ObjValue, paths: PathResolver, 
   }
   const fdArray = fdt.ptr('fd');
   const cloexecVa = fdt.ptr('close_on_exec');
+  const openVa = fdt.ptr('open_fds');
   const ptrs = new Uint8Array(max * 8);
   const cloexec = new Uint8Array(Math.ceil(max / 8));
+  const open = new Uint8Array(Math.ceil(max / 8));
   const failures = space.readv([
     { va: fdArray, len: ptrs.length, dst: ptrs },
     { va: cloexecVa, len: cloexec.length, dst: cloexec },
+    { va: openVa, len: open.length, dst: open },
   ]);
   for (const f of failures) anomalies.add({ kind: 'fault', where: 'fdtable', address: f.va, detail: f.reason });
   const dv = new DataView(ptrs.buffer);
@@ -107,6 +111,12 @@ export function* taskFiles(kernel: Kernel, task: ObjValue, paths: PathResolver, 
     if (file === 0n) continue;
     if (!isKernelPointer(file)) {
       anomalies.add({ kind: 'bad-pointer', where: 'fdtable.fd', address: fdArray + BigInt(fd * 8), detail: `fd ${fd}` });
+      continue;
+    }
+    // fd_install() publishes the pointer only after __set_open_fd(): a set slot whose
+    // open_fds bit is clear is not an open file (garbage, or a table being torn down).
+    if (((open[fd >> 3]! >> (fd & 7)) & 1) === 0) {
+      anomalies.add({ kind: 'invalid', where: 'fdtable.open_fds', address: fdArray + BigInt(fd * 8), detail: `fd ${fd} has a file but is not in open_fds` });
       continue;
     }
     const row = openFile(kernel, fd, file, ((cloexec[fd >> 3]! >> (fd & 7)) & 1) === 1, paths, anomalies);

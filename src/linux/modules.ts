@@ -11,8 +11,7 @@
  * `mem[MOD_*]` (struct module_memory {base, size}); before, `core_layout` and
  * `init_layout` (struct module_layout {base, size, text_size, ...}).
  */
-import type { ObjValue } from '../profile/typed.js';
-import { ObjValue as Value } from '../profile/typed.js';
+import { ObjValue, ObjValue as Value } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
 import { listForEach, listForEachEntry } from './walk/list.js';

@@ -427,3 +427,104 @@ function ipv6Addresses(kernel: Kernel, dev: ObjValue, anomalies: AnomalySink): I
   }
   return out;
 }
+
+// ------------------------------------------------------------------ TCP established hash
+
+/** TCP states whose sock is a mini socket (inet_timewait_sock, request_sock): only sock_common is valid. */
+const TCP_TIME_WAIT = 6;
+const TCP_NEW_SYN_RECV = 12;
+/** Most buckets read from tcp_hashinfo.ehash (hostile ehash_mask). */
+const MAX_EHASH_BUCKETS = 1 << 22;
+/** Most sockets taken from the hash (all chains together). */
+const MAX_EHASH_SOCKETS = 1 << 20;
+
+/**
+ * Every socket in TCP's established hash (tcp_hashinfo.ehash: established,
+ * closing, TIME_WAIT and SYN_RECV sockets, owned by a process or not), as
+ * /proc/net/tcp{,6} lists them after the listeners. Chains are
+ * hlist_nulls lists through sock_common.skc_nulls_node: a pointer with bit 0
+ * set ends a chain. TIME_WAIT and request socks only have sock_common.
+ */
+export function* tcpEstablishedSockets(kernel: Kernel, anomalies: AnomalySink): Generator<SocketInfo> {
+  const { typed, space } = kernel;
+  const hi = typed.obj('inet_hashinfo', kernel.symbol('tcp_hashinfo')).read();
+  const mask = hi.u32('ehash_mask');
+  if (mask + 1 > MAX_EHASH_BUCKETS) {
+    anomalies.add({ kind: 'invalid', where: 'tcp_hashinfo.ehash_mask', address: hi.address, detail: String(mask) });
+    return;
+  }
+  const buckets = mask + 1;
+  const bucketSize = typed.db.sizeOf('inet_ehash_bucket');
+  const chainOff = typed.db.offsetOf('inet_ehash_bucket', 'chain.first');
+  const nodeOff = BigInt(typed.db.offsetOf('sock_common', 'skc_nulls_node'));
+  const ehash = hi.ptr('ehash');
+  const table = new Uint8Array(buckets * bucketSize);
+  for (const f of space.readv([{ va: ehash, len: table.length, dst: table }])) {
+    anomalies.add({ kind: 'fault', where: 'tcp_hashinfo.ehash', address: f.va, detail: f.reason });
+  }
+  const dv = new DataView(table.buffer);
+  const seen = new Set<bigint>();
+  for (let b = 0; b < buckets; b++) {
+    let node = dv.getBigUint64(b * bucketSize + chainOff, true);
+    while ((node & 1n) === 0n) {
+      if (!isKernelPointer(node)) {
+        anomalies.add({ kind: 'bad-pointer', where: 'sock_common.skc_nulls_node', address: node, detail: `bucket ${b}` });
+        break;
+      }
+      if (seen.has(node)) {
+        anomalies.add({ kind: 'cycle', where: 'sock_common.skc_nulls_node', address: node, detail: `bucket ${b}` });
+        break;
+      }
+      if (seen.size >= MAX_EHASH_SOCKETS) {
+        anomalies.add({ kind: 'limit', where: 'tcp_hashinfo.ehash', address: node });
+        return;
+      }
+      seen.add(node);
+      const sk = node - nodeOff;
+      let next: bigint;
+      try {
+        const skc = typed.obj('sock_common', sk).read();
+        next = skc.ptr('skc_nulls_node.next');
+        const state = skc.u8('skc_state');
+        if (state === TCP_TIME_WAIT || state === TCP_NEW_SYN_RECV) {
+          const info = decodeMiniSock(skc, sk);
+          if (info) yield info;
+        } else {
+          const info = decodeSock(kernel, sk, 0n, anomalies);
+          if (info) yield info;
+        }
+      } catch (e) {
+        if (!(e instanceof FaultError)) throw e;
+        anomalies.add({ kind: 'fault', where: 'tcp_hashinfo.ehash', address: sk, detail: e.message });
+        break;
+      }
+      node = next;
+    }
+  }
+}
+
+/** A TIME_WAIT or request sock: addresses, ports and state from sock_common alone. */
+function decodeMiniSock(skc: ObjValue, sk: bigint): SocketInfo | undefined {
+  const family = skc.u16('skc_family');
+  if (family !== AF_INET && family !== AF_INET6) return undefined;
+  const v6 = family === AF_INET6;
+  const state = skc.u8('skc_state');
+  const lport = skc.u16('skc_num');
+  const rport = ntohs(skc.u16('skc_dport'));
+  return {
+    socket: 0n,
+    sock: sk,
+    family,
+    familyName: FAMILY_NAMES[family]!,
+    type: 1,
+    typeName: 'stream',
+    protocol: 6,
+    proto: v6 ? 'tcp6' : 'tcp',
+    state,
+    stateName: state === TCP_NEW_SYN_RECV ? 'SYN_RECV' : tcpStateName(state),
+    local: { address: v6 ? formatIpv6(skc.raw('skc_v6_rcv_saddr')) : formatIpv4(skc.raw('skc_rcv_saddr')), port: lport },
+    remote: { address: v6 ? formatIpv6(skc.raw('skc_v6_daddr')) : formatIpv4(skc.raw('skc_daddr')), port: rport },
+    unixPath: undefined,
+    netns: undefined,
+  };
+}

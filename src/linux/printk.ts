@@ -17,8 +17,7 @@
  * config) and decoded in place; every guest length is bounded.
  */
 import { ProfileError } from '../core/errors.js';
-import type { ObjValue } from '../profile/typed.js';
-import { ObjValue as Value } from '../profile/typed.js';
+import { ObjValue, ObjValue as Value } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
 
@@ -45,9 +44,13 @@ export interface LogRecord {
 const DESC_STATE = ['reserved', 'committed', 'finalized', 'reusable'] as const;
 const DESC_SV_STATE_SHIFT = 62n;
 const DESC_ID_MASK = (1n << 62n) - 1n;
-/** Bounds on guest-supplied sizes: descriptor count 2^24, text ring 2^28 bytes. */
-const MAX_COUNT_BITS = 24;
-const MAX_SIZE_BITS = 28;
+/**
+ * Bounds on guest-supplied sizes. The kernel sizes the text ring by
+ * log_buf_len (CONFIG_LOG_BUF_SHIFT ≤ 25, larger only by boot parameter) and
+ * the descriptor ring at one descriptor per 32 text bytes (PRB_AVGBITS 5).
+ */
+const MAX_COUNT_BITS = 21;
+const MAX_SIZE_BITS = 27;
 
 /** Decodes a descriptor's state_var: Linux's DESC_STATE() and DESC_ID(). */
 export function decodeStateVar(sv: bigint): { state: (typeof DESC_STATE)[number]; id: bigint } {

@@ -85,6 +85,12 @@ export interface BtfParseOptions {
   source?: string;
   /** The vmlinux BTF, for a module's split BTF (ids and string offsets continue after it). */
   base?: BtfTypes;
+  /**
+   * The record offsets recordOffsets() gave for these very bytes (the profile
+   * cache, whose checksum vouches for both): skips the indexing pass. Used
+   * only when they start at the type section and end inside it.
+   */
+  recordOffsets?: Uint32Array;
 }
 
 /** Hard cap on type records: the largest kernels have ~170k; this bounds hostile input. */
@@ -169,7 +175,12 @@ export class BtfTypes implements TypeStore {
     if (!this.base && (this.header.strLen === 0 || bytes[this.strStart] !== 0)) {
       throw new FormatError(this.source, 'BTF string section must start with an empty string', { offset: this.strStart });
     }
-    this.offsets = this.indexRecords();
+    const given = opts.recordOffsets;
+    const typeEnd = this.typeStart + this.header.typeLen;
+    this.offsets =
+      given && given.length > 0 && given.length <= MAX_TYPES && given[0] === this.typeStart && given[given.length - 1]! + 12 <= typeEnd
+        ? given
+        : this.indexRecords();
     this.cache = new Array(this.offsets.length);
   }
 
@@ -186,6 +197,11 @@ export class BtfTypes implements TypeStore {
   /** String offsets this blob and its base span (split BTF string offsets start here). */
   get stringBytes(): number {
     return this.firstStr + this.header.strLen;
+  }
+
+  /** Byte offset of every local type record in the blob (for the profile cache). Shared: do not modify. */
+  recordOffsets(): Uint32Array {
+    return this.offsets;
   }
 
   /** The blob's bytes (for re-export or digests). */

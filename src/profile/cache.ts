@@ -13,9 +13,10 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import * as zlib from 'node:zlib';
 import { SymbolTable, type SymbolColumns } from './symbols.js';
 
-export const CACHE_FORMAT = 2;
+export const CACHE_FORMAT = 3;
 
 export interface CachedProfileMeta {
   readonly format: number;
@@ -36,7 +37,12 @@ export interface CachedProfile {
   /** Symbols at link-time addresses (shift by KERNELOFFSET to use). */
   readonly symbols: SymbolTable;
   readonly btf: Uint8Array;
+  /** BtfTypes.recordOffsets() of `btf`, when stored and its checksums hold. */
+  readonly btfOffsets?: Uint32Array;
 }
+
+/** zlib's CRC-32 (Node ≥ 20.15); without it the cache still works, it just rebuilds the indexes. */
+const crc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
 
 export function defaultCacheDir(): string {
   return join(process.env['VMSIGHT_CACHE'] ?? join(homedir(), '.cache', 'vmsight'), 'profiles');
@@ -62,7 +68,9 @@ export function readCachedProfile(dir: string, key: string): CachedProfile | und
     const sym = readFileSync(join(base, 'symbols.bin'));
     const btf = readFileSync(join(base, 'vmlinux.btf'));
     if (btf.length !== meta.btfBytes) throw new Error('btf size');
-    return { meta, symbols: decodeSymbols(sym, meta.symbolsSource, meta.symbolCount), btf: new Uint8Array(btf.buffer, btf.byteOffset, btf.length) };
+    const btfBytes = new Uint8Array(btf.buffer, btf.byteOffset, btf.length);
+    const btfOffsets = readBtfOffsets(join(base, 'btf-offsets.bin'), btfBytes);
+    return { meta, symbols: decodeSymbols(sym, meta.symbolsSource, meta.symbolCount), btf: btfBytes, ...(btfOffsets ? { btfOffsets } : {}) };
   } catch {
     rmSync(base, { recursive: true, force: true });
     return undefined;
@@ -106,16 +114,17 @@ export function writeCachedProfile(dir: string, entry: CachedProfile): void {
   mkdirSync(tmp, { recursive: true });
   writeFileSync(join(tmp, 'symbols.bin'), encodeSymbols(entry.symbols));
   writeFileSync(join(tmp, 'vmlinux.btf'), entry.btf);
+  if (entry.btfOffsets && crc32) writeFileSync(join(tmp, 'btf-offsets.bin'), encodeBtfOffsets(entry.btfOffsets, entry.btf));
   writeFileSync(join(tmp, 'meta.json'), JSON.stringify(entry.meta, null, 2));
   rmSync(base, { recursive: true, force: true });
   renameSync(tmp, base);
 }
 
 // symbols.bin (format 2), little-endian, every array at a 4- or 8-aligned offset:
-//   magic "VMSYMS02", u32 count, u32 nameBytes, u32 slotCount, u32 × 3 reserved   (32 bytes)
+//   magic "VMSYMS03", u32 count, u32 nameBytes, u32 slotCount, u32 crc32 of the rest, u32 × 2 reserved   (32 bytes)
 //   addresses u64 × count | nameStarts u32 × count+1 | hashes u32 × count | sameName u32 × count
 //   | slots u32 × slotCount | types u8 × count | names (Latin-1). Core-kernel symbols only.
-const MAGIC = Buffer.from('VMSYMS02', 'latin1');
+const MAGIC = Buffer.from('VMSYMS03', 'latin1');
 const HEADER = 32;
 
 function layout(n: number, nameLen: number, slotCount: number) {
@@ -149,6 +158,7 @@ export function encodeSymbols(t: SymbolTable): Buffer {
   put(slots, at.slots);
   put(c.types, at.types);
   names.copy(out, at.names);
+  out.writeUInt32LE(crc32 ? crc32(out.subarray(HEADER)) : 0, 20);
   return out;
 }
 
@@ -159,6 +169,9 @@ export function decodeSymbols(file: Buffer, source: string, expected: number): S
   const slotCount = file.readUInt32LE(16);
   const at = layout(n, nameLen, slotCount);
   if (n !== expected || file.length !== at.total) throw new Error('symbols.bin size');
+  // The checksum vouches for the name index: adopted as is (no scan), and a damaged file is refused.
+  const sum = file.readUInt32LE(20);
+  if (crc32 && crc32(file.subarray(HEADER)) !== sum) throw new Error('symbols.bin checksum');
   // Views straight over the file bytes when they are 8-aligned (a large read has its own buffer), else one copy.
   const b = file.byteOffset % 8 === 0 ? file : Buffer.from(new Uint8Array(file));
   const u32 = (off: number, len: number) => new Uint32Array(b.buffer, b.byteOffset + off, len);
@@ -172,5 +185,37 @@ export function decodeSymbols(file: Buffer, source: string, expected: number): S
     hashes: u32(at.hashes, n),
   };
   if (nameStarts[0] !== 0 || nameStarts[n] !== nameLen) throw new Error('symbols.bin name offsets');
-  return new SymbolTable(columns, source, { slots: u32(at.slots, slotCount), sameName: u32(at.sameName, n) });
+  // Without a checksum to vouch for it the index is rebuilt on first lookup.
+  return crc32 ? new SymbolTable(columns, source, { slots: u32(at.slots, slotCount), sameName: u32(at.sameName, n) }) : new SymbolTable(columns, source);
+}
+
+// btf-offsets.bin: magic "VMBTFO01", u32 count, u32 crc32 of the offsets, u32 crc32 of vmlinux.btf, u32 reserved,
+// then u32 × count. Optional: without it (or with a checksum that fails) the BTF is indexed again.
+const BTF_MAGIC = Buffer.from('VMBTFO01', 'latin1');
+const BTF_HEADER = 24;
+
+function encodeBtfOffsets(offsets: Uint32Array, btf: Uint8Array): Buffer {
+  const out = Buffer.alloc(BTF_HEADER + offsets.byteLength);
+  BTF_MAGIC.copy(out, 0);
+  out.writeUInt32LE(offsets.length, 8);
+  Buffer.from(offsets.buffer, offsets.byteOffset, offsets.byteLength).copy(out, BTF_HEADER);
+  out.writeUInt32LE(crc32!(out.subarray(BTF_HEADER)), 12);
+  out.writeUInt32LE(crc32!(btf), 16);
+  return out;
+}
+
+function readBtfOffsets(path: string, btf: Uint8Array): Uint32Array | undefined {
+  if (!crc32) return undefined;
+  let file: Buffer;
+  try {
+    file = readFileSync(path);
+  } catch {
+    return undefined;
+  }
+  if (file.length < BTF_HEADER || !file.subarray(0, 8).equals(BTF_MAGIC)) return undefined;
+  const n = file.readUInt32LE(8);
+  if (file.length !== BTF_HEADER + 4 * n) return undefined;
+  if (crc32(file.subarray(BTF_HEADER)) !== file.readUInt32LE(12) || crc32(btf) !== file.readUInt32LE(16)) return undefined;
+  const b = file.byteOffset % 4 === 0 ? file : Buffer.from(new Uint8Array(file));
+  return new Uint32Array(b.buffer, b.byteOffset + BTF_HEADER, n);
 }

@@ -13,7 +13,7 @@ import { parseBtf } from './btf.js';
 import { btfFromFileBytes, btfFromKernelSymbols } from './btf/sources.js';
 import { defaultCacheDir, profileKey, readCachedProfile, writeCachedProfile, CACHE_FORMAT, type CachedProfile } from './cache.js';
 import { checkIsfMatches, importIsf, readIsfFile } from './isf.js';
-import { loadKallsyms } from './kallsyms.js';
+import { firstThatReads, kernelImageReader, loadKallsyms } from './kallsyms.js';
 import { bannerAtSymbol, scanBanner, type Banner, type KernelSpace } from './kernel-space.js';
 import { SymbolTable, SymbolTableBuilder } from './symbols.js';
 import { loadSystemMap, looksLikeSystemMap } from './system-map.js';
@@ -222,7 +222,9 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
       if (!entry) return { value: undefined, detail: `no entry ${key}` };
       const checked = verifyCachedProfile(ks, entry, banner);
       if (typeof checked === 'string') return { value: undefined, detail: `entry ${key} ${checked}: ignored` };
-      const types = new TypeDb(parseBtf(entry.btf, { source: `${entry.meta.typesSource} (cached)` }));
+      const types = new TypeDb(
+        parseBtf(entry.btf, { source: `${entry.meta.typesSource} (cached)`, ...(entry.btfOffsets ? { recordOffsets: entry.btfOffsets } : {}) }),
+      );
       return { value: { ...checked, types }, detail: `entry ${key} verified against the live kernel (banner, __start_BTF, vmcoreinfo symbols)` };
     });
     if (hit) {
@@ -241,6 +243,7 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
       return { value: r.table, detail: `${r.table.count} symbols by ${r.method} (${r.layout.order}, ${r.layout.addressing})${r.complete ? '' : ', INCOMPLETE'}` };
     });
   let btfBytes: Uint8Array | undefined;
+  let btfOffsets: Uint32Array | undefined;
   const types =
     fileTypes ??
     step('btf', () => {
@@ -250,8 +253,16 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
           tried: [symbols.source],
           hint: 'give an ISF for this kernel with --profile FILE.json(.xz)',
         });
-      const btf = btfFromKernelSymbols(ks.space, symbols);
+      // The blob lies in the kernel image: one linear read through phys_base (which the page tables
+      // confirmed with vmcoreinfo; zero-copy on a mapped source) instead of a page walk per 4 KiB.
+      // The page tables still answer where that faults.
+      // The types keep the blob: copy it out of a mapped source (a view would die with the mapping at close).
+      const physBase = ks.vmcoreinfo?.physBase;
+      const linear = physBase !== undefined ? firstThatReads(kernelImageReader(mem, physBase), ks.space) : ks.space;
+      const reader = mem.mapped ? { read: (va: bigint, len: number) => linear.read(va, len).slice() } : linear;
+      const btf = btfFromKernelSymbols(reader, symbols);
       btfBytes = btf.raw;
+      btfOffsets = btf.recordOffsets();
       return { value: new TypeDb(btf), detail: `${btf.count} types, ${btf.raw.length} bytes from guest memory` };
     });
 
@@ -274,6 +285,7 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
         },
         symbols: linkTime,
         btf: btfBytes!,
+        ...(btfOffsets ? { btfOffsets } : {}),
       });
       return { value: undefined, detail: `saved ${key} in ${cacheDir}` };
     });

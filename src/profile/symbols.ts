@@ -46,9 +46,6 @@ export interface SymbolColumns {
 
 const EMPTY = 0xffffffff;
 
-/** Index slot arrays already built here or checked once (a shifted copy reuses its original's index without a re-check). */
-const CHECKED = new WeakSet<Uint32Array>();
-
 /**
  * The name index of a table: open-addressing slots (a power of two, at least
  * twice the count) holding one table index per distinct name, and for each
@@ -90,8 +87,8 @@ export class SymbolTable {
   readonly #types: Uint8Array;
   readonly #modules: Uint16Array | undefined;
   readonly #moduleNames: readonly string[];
-  /** True when the table is already in address order (kallsyms, System.map): no permutation needed. */
-  readonly #sorted: boolean;
+  /** True when the table is already in address order (kallsyms, System.map): no permutation needed. Found on first use. */
+  #sortedFlag: boolean | undefined;
   /** Table indices sorted by (address, table index); built on first use when the table is unsorted. */
   #byAddr: Uint32Array | undefined;
   /** Addresses in address order (a copy when unsorted, so the binary search reads one array). */
@@ -121,17 +118,18 @@ export class SymbolTable {
     this.#types = columns.types;
     this.#modules = columns.modules;
     this.#moduleNames = columns.moduleNames ?? [];
-    // Already sorted is the common case (kallsyms, System.map); the permutation is then the identity.
-    this.#sorted = isSorted(this.#addrs);
-    if (this.#sorted) this.#sortedAddrs = this.#addrs;
     this.#nameBytes = columns.nameBytes?.length === this.#names.length ? columns.nameBytes : undefined;
     this.#hashes = columns.hashes?.length === n ? columns.hashes : undefined;
-    const known = index && CHECKED.has(index.slots) && CHECKED.has(index.sameName) && index.sameName.length === n && index.slots.length >= n * 2;
-    if (index && (known || validIndex(index, n))) {
-      CHECKED.add(index.slots).add(index.sameName);
+    // Only the shape is checked here (O(1)): lookups bound their probes and chains and compare names.
+    if (index && indexShapeFits(index, n)) {
       this.#slots = index.slots;
       this.#sameName = index.sameName;
     }
+  }
+
+  /** Already sorted is the common case (kallsyms, System.map); the permutation is then the identity. */
+  get #sorted(): boolean {
+    return (this.#sortedFlag ??= isSorted(this.#addrs));
   }
 
   /** Table indices in address order (identity for a sorted table). */
@@ -152,7 +150,9 @@ export class SymbolTable {
   }
 
   #addressSorted(): BigUint64Array {
-    if (!this.#sortedAddrs) this.#order();
+    if (this.#sortedAddrs) return this.#sortedAddrs;
+    if (this.#sorted) return (this.#sortedAddrs = this.#addrs);
+    this.#order();
     return this.#sortedAddrs!;
   }
 
@@ -206,7 +206,6 @@ export class SymbolTable {
     }
     this.#slots = slots;
     this.#sameName = sameName;
-    CHECKED.add(slots).add(sameName);
     return { slots, sameName };
   }
 
@@ -238,13 +237,16 @@ export class SymbolTable {
   #find(name: string): number {
     const { slots } = this.nameIndex();
     const mask = slots.length - 1;
+    const n = this.count;
     let slot = hashRange(name, 0, name.length) & mask;
-    for (;;) {
+    // Bounded: an adopted index is not scanned up front, so it may lack an empty slot.
+    for (let probes = 0; probes < slots.length; probes++) {
       const j = slots[slot]!;
       if (j === EMPTY) return -1;
-      if (this.#nameEqualsIndex(j, name, 0, name.length)) return j;
+      if (j < n && this.#nameEqualsIndex(j, name, 0, name.length)) return j;
       slot = (slot + 1) & mask;
     }
+    return -1;
   }
 
   get count(): number {
@@ -286,9 +288,12 @@ export class SymbolTable {
     const first = this.#find(name);
     if (first < 0) return out;
     const { sameName } = this.nameIndex();
-    // Chains only go up (checked when an index is adopted); names are compared, so a bad chain cannot lie.
-    for (let j = first; j !== EMPTY && j < this.count && out.length <= this.count; j = sameName[j]!) {
+    // Chains go up (a chain that does not ends there, so every walk ends); names are compared, so a bad chain cannot lie.
+    for (let j = first; j < this.count; ) {
       if (this.#nameEqualsIndex(j, name, 0, name.length)) out.push(j);
+      const next = sameName[j]!;
+      if (next === EMPTY || next <= j) break;
+      j = next;
     }
     return out;
   }
@@ -473,24 +478,10 @@ function isSorted(a: BigUint64Array): boolean {
   return true;
 }
 
-/** Checks an adopted name index: shape, bounds, an empty slot to end every probe, chains that only go up. */
-function validIndex(index: SymbolIndex, n: number): boolean {
-  const { slots, sameName } = index;
-  const size = slots.length;
-  if (sameName.length !== n || size < 16 || size < n * 2 || (size & (size - 1)) !== 0) return false;
-  let used = 0;
-  for (let k = 0; k < size; k++) {
-    const j = slots[k]!;
-    if (j === EMPTY) continue;
-    if (j >= n) return false;
-    used++;
-  }
-  if (used > n) return false;
-  for (let i = 0; i < n; i++) {
-    const j = sameName[i]!;
-    if (j !== EMPTY && (j <= i || j >= n)) return false;
-  }
-  return true;
+/** An adopted name index must have the shape nameIndex() builds: a power-of-two slot count of at least twice the symbols. */
+function indexShapeFits(index: SymbolIndex, n: number): boolean {
+  const size = index.slots.length;
+  return index.sameName.length === n && size >= 16 && size >= n * 2 && (size & (size - 1)) === 0;
 }
 
 const TWO32 = 4294967296;

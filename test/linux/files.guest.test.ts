@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import lsof from '../../src/linux/plugins/lsof.js';
-import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
 
-for (const kernel of H8_KERNELS) {
+for (const { label: kernel, opts } of H8_MATRIX) {
   describe(`open files on ${kernel}`, { timeout: 600_000 }, () => {
     let g: H8Guest;
     before(async () => {
-      g = await h8Guest({ kernel });
+      g = await h8Guest(opts);
     });
 
     test('every fd of every scenario process, with path, flags and position', () => {

@@ -29,3 +29,45 @@ describe('mount options', () => {
     assert.equal(mountOptions(0x40 | 0x01 | 0x02 | 0x04), 'ro,nosuid,nodev,noexec');
   });
 });
+
+describe('fd table walking over corrupt memory', () => {
+  test('an absurd max_fds is bounded, unreadable slots are faults, bad pointers are skipped', async () => {
+    const { AnomalySink } = await import('../../src/linux/anomaly.js');
+    const { taskFiles, MAX_FDS } = await import('../../src/linux/files.js');
+    const { PathResolver } = await import('../../src/linux/fs-path.js');
+    const { H8Space, makeKernel } = await import('./helpers/h8-synth.js');
+    const { KBASE, TypeBuilder } = await import('./helpers/synthetic.js');
+    const b = new TypeBuilder();
+    const file = b.declare('file');
+    b.define(file, 0x40, [['f_flags', b.uint, 0]]);
+    const fdt = b.struct('fdtable', 0x20, [['max_fds', b.uint, 0], ['fd', b.ptr(b.ptr(file)), 8], ['close_on_exec', b.ptr(b.ulong), 16], ['open_fds', b.ptr(b.ulong), 24]]);
+    const files = b.struct('files_struct', 0x10, [['fdt', b.ptr(fdt), 0]]);
+    b.struct('task_struct', 0x20, [['files', b.ptr(files), 0]]);
+    const mem = new H8Space();
+    const TASK = KBASE + 0x1000n;
+    const FILES = KBASE + 0x2000n;
+    const FDT = KBASE + 0x3000n;
+    const FDS = KBASE + 0x10000n;
+    mem.w64(TASK, FILES);
+    mem.w64(FILES, FDT);
+    mem.w32(FDT, 0xffff_ffff);
+    mem.w64(FDT + 8n, FDS);
+    mem.w64(FDT + 16n, KBASE + 0x5000n);
+    mem.map(KBASE + 0x5000n, 8);
+    mem.w64(FDT + 24n, KBASE + 0x6000n);
+    mem.w64(KBASE + 0x6000n, 0b0010n); // fd 1 open; fd 2 is not
+    mem.w64(FDS + 16n, KBASE + 0x2000n); // fd 2: a file pointer in a slot open_fds does not mark
+    mem.w64(FDS, 0xdead_0000_0000_0100n); // poison: not a kernel pointer
+    mem.w64(FDS + 8n, KBASE + 0x70_0000n); // unmapped struct file
+    const k = makeKernel(b, mem, []);
+    const a = new AnomalySink();
+    const t0 = performance.now();
+    const rows = [...taskFiles(k, k.typed.obj('task_struct', TASK).read(), new PathResolver(k, a), a)];
+    assert.ok(performance.now() - t0 < 5000);
+    assert.deepEqual(rows, []);
+    assert.equal(a.counts.invalid, 2); // max_fds, and fd 2 (a file pointer in a slot open_fds does not mark)
+    assert.ok(a.items.some((x) => x.kind === 'invalid' && x.detail === `${0xffff_ffff} > ${MAX_FDS}`));
+    assert.equal(a.counts['bad-pointer'], 1);
+    assert.ok((a.counts.fault ?? 0) >= 2); // the unmapped rest of the fd array, and the unmapped file
+  });
+});

@@ -9,13 +9,13 @@ import checkIdt from '../../src/linux/plugins/check_idt.js';
 import checkSyscall from '../../src/linux/plugins/check_syscall.js';
 import kallsyms from '../../src/linux/plugins/kallsyms.js';
 import { isAbsent } from '../../src/linux/plugin.js';
-import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
 
-for (const kernel of H8_KERNELS) {
+for (const { label: kernel, opts } of H8_MATRIX) {
   describe(`kernel integrity on ${kernel}`, { timeout: 600_000 }, () => {
     let g: H8Guest;
     before(async () => {
-      g = await h8Guest({ kernel });
+      g = await h8Guest(opts);
     });
     test('check_syscall: a full table, every entry a named symbol in kernel text, nothing flagged', () => {
       const r = run(checkSyscall, g.kernel);

@@ -1,15 +1,15 @@
-/** lsmod and hidden_modules against the guest's /proc/modules on 5.10, 6.1 and 6.12. */
+/** lsmod and hidden_modules against the guest's /proc/modules on 5.10, 6.1, 6.12 and 6.1 with 5-level paging. */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import hiddenModules from '../../src/linux/plugins/hidden_modules.js';
 import lsmod from '../../src/linux/plugins/lsmod.js';
-import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
 
-for (const kernel of H8_KERNELS) {
+for (const { label: kernel, opts } of H8_MATRIX) {
   describe(`modules on ${kernel}`, { timeout: 600_000 }, () => {
     let g: H8Guest;
     before(async () => {
-      g = await h8Guest({ kernel });
+      g = await h8Guest(opts);
     });
     test('lsmod equals /proc/modules (name, size, refcount, users, state, address, taints)', () => {
       const r = run(lsmod, g.kernel);

@@ -1,14 +1,14 @@
-/** mountinfo against the guest's /proc/1/mountinfo on 5.10, 6.1 and 6.12 (list, and rbtree where the kernel has it). */
+/** mountinfo against the guest's /proc/1/mountinfo on 5.10, 6.1, 6.12 and 6.1 with 5-level paging (list, and rbtree where the kernel has it). */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import mountinfo from '../../src/linux/plugins/mountinfo.js';
-import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
 
-for (const kernel of H8_KERNELS) {
+for (const { label: kernel, opts } of H8_MATRIX) {
   describe(`mounts on ${kernel}`, { timeout: 600_000 }, () => {
     let g: H8Guest;
     before(async () => {
-      g = await h8Guest({ kernel });
+      g = await h8Guest(opts);
     });
     test('same mounts with the same ids, devices, roots, mount points, options, types and sources', () => {
       const r = run(mountinfo, g.kernel);

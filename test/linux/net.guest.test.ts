@@ -8,13 +8,13 @@ import { before, describe, test } from 'node:test';
 import ifconfig from '../../src/linux/plugins/ifconfig.js';
 import sockstat from '../../src/linux/plugins/sockstat.js';
 import { isAbsent } from '../../src/linux/plugin.js';
-import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
 
-for (const kernel of H8_KERNELS) {
+for (const { label: kernel, opts } of H8_MATRIX) {
   describe(`network on ${kernel}`, { timeout: 600_000 }, () => {
     let g: H8Guest;
     before(async () => {
-      g = await h8Guest({ kernel });
+      g = await h8Guest(opts);
     });
 
     test('inet sockets equal /proc/net/{tcp,tcp6,udp,udp6,raw,raw6}', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AnomalySink } from '../../src/linux/anomaly.js';
-import { decodeSock, deviceFlags, formatIpv4, formatIpv6, interfaceFlagNames, ntohs, tcpStateName, unixSocketPath } from '../../src/linux/net.js';
+import { decodeSock, deviceFlags, tcpEstablishedSockets, formatIpv4, formatIpv6, interfaceFlagNames, ntohs, tcpStateName, unixSocketPath } from '../../src/linux/net.js';
 import { H8Space, makeKernel } from './helpers/h8-synth.js';
 import { KBASE, TypeBuilder } from './helpers/synthetic.js';
 
@@ -42,7 +42,13 @@ function sockKernel() {
   const nsCommon = b.struct('ns_common', 8, [['inum', b.uint, 0]]);
   b.define(net, 64, [['ns', nsCommon, 16]]);
   const possibleNet = b.struct('', 8, [['net', b.ptr(net), 0]]);
+  const nullsNode = b.declare('hlist_nulls_node');
+  b.define(nullsNode, 16, [['next', b.ptr(nullsNode), 0], ['pprev', b.ptr(b.ptr(nullsNode)), 8]]);
+  const nullsHead = b.struct('hlist_nulls_head', 8, [['first', b.ptr(nullsNode), 0]]);
+  const bucket = b.struct('inet_ehash_bucket', 8, [['chain', nullsHead, 0]]);
+  b.struct('inet_hashinfo', 0x20, [['ehash', b.ptr(bucket), 0], ['ehash_mask', b.uint, 0x10]]);
   const skc = b.struct('sock_common', 0x60, [
+    ['skc_nulls_node', nullsNode, 0x28],
     ['skc_daddr', b.uint, 0],
     ['skc_rcv_saddr', b.uint, 4],
     ['skc_dport', b.u16, 12],
@@ -62,10 +68,12 @@ function sockKernel() {
   const ua = b.struct('unix_address', 8 + 110, [['refcnt', b.uint, 0], ['len', b.int_, 4], ['name', b.array(sockaddrUn, 0), 8]]);
   b.struct('unix_sock', 0x180, [['sk', sock, 0], ['addr', b.ptr(ua), 0x100]]);
   const mem = new H8Space();
-  return { k: makeKernel(b, mem, []), mem };
+  return { k: makeKernel(b, mem, [['tcp_hashinfo', HASHINFO]]), mem };
 }
 
 const SK = KBASE + 0x1000n;
+const HASHINFO = KBASE + 0x20_0000n;
+const EHASH = KBASE + 0x21_0000n;
 const NET = KBASE + 0x8000n;
 
 describe('decodeSock', () => {
@@ -131,5 +139,54 @@ describe('decodeSock', () => {
     const a = new AnomalySink();
     assert.equal(decodeSock(k, KBASE + 0x40_0000n, 0n, a), undefined);
     assert.equal(a.counts.fault, 1);
+  });
+});
+
+describe('TCP established hash', () => {
+  /** A sock_common at `sk` in `family`/`state` with ports, chained to `next` (odd = nulls end marker). */
+  function skc(mem: H8Space, sk: bigint, state: number, lport: number, next: bigint): void {
+    mem.map(sk, 0x100);
+    mem.w16(sk + 16n, 2);
+    mem.w8(sk + 18n, state);
+    mem.w16(sk + 14n, lport);
+    mem.write(sk + 4n, Uint8Array.of(127, 0, 0, 1));
+    mem.w64(sk + 0x28n, next);
+    mem.w16(sk + 0x80n, 1);
+    mem.w16(sk + 0x82n, 6);
+  }
+  function table(buckets: bigint[], mask = buckets.length - 1) {
+    const { k, mem } = sockKernel();
+    mem.w64(HASHINFO, EHASH);
+    mem.w32(HASHINFO + 0x10n, mask);
+    buckets.forEach((first, i) => mem.w64(EHASH + BigInt(i * 8), first));
+    return { k, mem };
+  }
+  const A = KBASE + 0x30_0000n;
+  const B = KBASE + 0x30_1000n;
+  const C = KBASE + 0x30_2000n;
+
+  test('walks nulls chains; TIME_WAIT socks decode from sock_common alone', () => {
+    const { k, mem } = table([A + 0x28n, (1n << 1n) | 1n, C + 0x28n, (3n << 1n) | 1n]);
+    skc(mem, A, 1, 4444, B + 0x28n);
+    skc(mem, B, 6, 5555, 1n);
+    mem.w16(B + 0x80n, 0xffff); // beyond sock_common a TIME_WAIT sock holds other data
+    skc(mem, C, 1, 6666, 5n);
+    const a = new AnomalySink();
+    const rows = [...tcpEstablishedSockets(k, a)];
+    assert.deepEqual(rows.map((r) => `${r.proto} ${r.local!.port} ${r.stateName}`), ['tcp 4444 ESTABLISHED', 'tcp 5555 TIME_WAIT', 'tcp 6666 ESTABLISHED']);
+    assert.equal(a.total, 0);
+  });
+
+  test('corrupt: a chain cycle and an absurd mask are anomalies, not hangs', () => {
+    const { k, mem } = table([A + 0x28n, 1n]);
+    skc(mem, A, 1, 1, B + 0x28n);
+    skc(mem, B, 1, 2, A + 0x28n);
+    const a = new AnomalySink();
+    assert.equal([...tcpEstablishedSockets(k, a)].length, 2);
+    assert.equal(a.counts.cycle, 1);
+    const t = table([], 0x7fff_ffff);
+    const a2 = new AnomalySink();
+    assert.deepEqual([...tcpEstablishedSockets(t.k, a2)], []);
+    assert.equal(a2.counts.invalid, 1);
   });
 });

@@ -1,15 +1,15 @@
-/** kmsg against the guest's `dmesg | tail` on 5.10, 6.1 and 6.12: every line found, in order, with the same timestamp. */
+/** kmsg against the guest's `dmesg | tail` on 5.10, 6.1, 6.12 and 6.1 with 5-level paging: every line found, in order, with the same timestamp. */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import kmsg from '../../src/linux/plugins/kmsg.js';
 import { formatDmesg } from '../../src/linux/printk.js';
-import { H8_KERNELS, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
 
-for (const kernel of H8_KERNELS) {
+for (const { label: kernel, opts } of H8_MATRIX) {
   describe(`kernel log on ${kernel}`, { timeout: 600_000 }, () => {
     let g: H8Guest;
     before(async () => {
-      g = await h8Guest({ kernel });
+      g = await h8Guest(opts);
     });
     test('the recent dmesg lines appear as a contiguous run of our records', () => {
       const r = run(kmsg, g.kernel);

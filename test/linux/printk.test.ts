@@ -177,3 +177,60 @@ describe('printk ring buffer decoding', () => {
     assert.ok((a.counts.fault ?? 0) >= 1);
   });
 });
+
+describe('legacy log_buf (kernels before the lockless ring buffer)', () => {
+  function legacy(records: { at: number; text: string; level?: number; len?: number }[], first: number, next: number, wrapAt?: number) {
+    const b = new TypeBuilder();
+    b.struct('printk_log', 16, [
+      ['ts_nsec', b.u64, 0],
+      ['len', b.u16, 8],
+      ['text_len', b.u16, 10],
+      ['dict_len', b.u16, 12],
+      ['facility', b.u8, 14],
+      ['flags', b.u8, 15, 5, 0],
+      ['level', b.u8, 15, 3, 5],
+    ]);
+    const mem = new H8Space();
+    const BUF = KBASE + 0x10000n;
+    const V = KBASE + 0x1000n;
+    mem.w64(V, BUF);
+    mem.w32(V + 8n, 256);
+    mem.w32(V + 16n, first);
+    mem.w32(V + 24n, next);
+    mem.w64(V + 32n, 500n);
+    mem.map(BUF, 256);
+    for (const r of records) {
+      const len = r.len ?? (16 + r.text.length + 7) & ~7;
+      mem.w64(BUF + BigInt(r.at), BigInt(r.at) * 1000n);
+      mem.w16(BUF + BigInt(r.at) + 8n, len);
+      mem.w16(BUF + BigInt(r.at) + 10n, r.text.length);
+      mem.w8(BUF + BigInt(r.at) + 15n, (r.level ?? 4) << 5);
+      mem.write(BUF + BigInt(r.at) + 16n, Buffer.from(r.text));
+    }
+    if (wrapAt !== undefined) mem.w16(BUF + BigInt(wrapAt) + 8n, 0);
+    return makeKernel(b, mem, [
+      ['log_buf', V],
+      ['log_buf_len', V + 8n],
+      ['log_first_idx', V + 16n],
+      ['log_next_idx', V + 24n],
+      ['log_first_seq', V + 32n],
+    ]);
+  }
+
+  test('records from first to next, following the wrap marker', () => {
+    const k = legacy([{ at: 200, text: 'old one' }, { at: 0, text: 'wrapped', level: 2 }, { at: 24, text: 'last' }], 200, 48, 224);
+    const a = new AnomalySink();
+    const recs = readKernelLog(k, a);
+    assert.deepEqual(recs.map((r) => r.text), ['old one', 'wrapped', 'last']);
+    assert.deepEqual(recs.map((r) => r.seq), [500n, 501n, 502n]);
+    assert.equal(recs[1]!.level, 2);
+    assert.equal(a.total, 0);
+  });
+
+  test('corrupt: a record length past the buffer stops with an invalid anomaly', () => {
+    const k = legacy([{ at: 0, text: 'fine' }, { at: 24, text: 'bad', len: 60000 }], 0, 128);
+    const a = new AnomalySink();
+    assert.deepEqual(readKernelLog(k, a).map((r) => r.text), ['fine']);
+    assert.equal(a.counts.invalid, 1);
+  });
+});

@@ -114,3 +114,21 @@ describe('profile cache entries are checked against the live kernel', () => {
     for (let id = 1; id < fresh.count; id++) assert.deepEqual(loaded.profile.types.get(id), fresh.get(id));
   });
 });
+
+describe('profile cache without a build-id', () => {
+  it('scans for the banner first (it keys the entry), then serves the entry keyed by it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmsight-profile-test-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const g = syntheticGuest();
+    const { mem, ks: withId } = await lazyBootstrap(g);
+    const { buildId: _dropped, ...info } = withId.vmcoreinfo!;
+    const ks: KernelSpace = { ...withId, vmcoreinfo: info as typeof withId.vmcoreinfo };
+    const { buildId: _none, ...meta } = entry(g, runtimeSymbols(g, withId)).meta;
+    writeCachedProfile(dir, { ...entry(g, runtimeSymbols(g, withId)), meta: { ...meta, key: profileKey(undefined, g.banner) } });
+    const loaded = loadProfile(mem, ks, { cache: dir });
+    assert.deepEqual(loaded.steps.map((s) => s.step), ['banner', 'cache']);
+    assert.match(loaded.steps[0]!.detail, /no build-id/);
+    assert.equal(loaded.cacheHit, true);
+    assert.equal(loaded.profile.banner, g.banner);
+  });
+});

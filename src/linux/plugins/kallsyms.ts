@@ -4,7 +4,8 @@
  * (mod->kallsyms), tagged with the module name as /proc/kallsyms does.
  */
 import { definePlugin } from '../plugin.js';
-import { listModules, moduleSymbols } from '../modules.js';
+import { FaultError } from '../../core/errors.js';
+import { listModules, moduleSymbols, type ModuleSymbol } from '../modules.js';
 
 export interface KallsymsRow {
   address: bigint;
@@ -38,7 +39,15 @@ export default definePlugin<KallsymsRow>({
     }
     if (options['core-only'] === true || !k.hasSymbol('modules') || !k.types.hasType('module', 'struct')) return;
     for (const m of listModules(k, anomalies)) {
-      for (const s of moduleSymbols(k, m.address, anomalies)) {
+      let syms: ModuleSymbol[];
+      try {
+        syms = moduleSymbols(k, m.address, anomalies);
+      } catch (e) {
+        if (!(e instanceof FaultError)) throw e;
+        anomalies.add({ kind: 'fault', where: 'module.kallsyms', address: m.address, detail: `${m.name}: ${e.message}` });
+        continue;
+      }
+      for (const s of syms) {
         if (want !== undefined && s.name !== want) continue;
         yield { address: s.address, type: s.type, name: s.name, module: m.name };
       }

@@ -55,6 +55,11 @@ export default definePlugin<MountinfoRow>({
     const pid = Number(want);
     let task = pid === 0 ? readObject(k, 'task_struct', initTask(k), anomalies, 'init_task') : undefined;
     if (pid !== 0) for (const t of forEachProcess(k, anomalies)) if (t.s32('pid') === pid) { task = t; break; }
+    if (!task && options['pid'] === undefined) {
+      // pid 1 unreachable (a broken task list): init_task shares its mount namespace at boot.
+      anomalies.add({ kind: 'broken-link', where: 'task_struct.tasks', detail: 'pid 1 not on the task list; using init_task\'s mount namespace' });
+      task = readObject(k, 'task_struct', initTask(k), anomalies, 'init_task');
+    }
     if (!task) throw new UsageError(`no process with pid ${pid} on the task list`);
     const ns = taskMountNamespace(k, task);
     if (ns === undefined || ns === 0n) throw new UsageError(`process ${pid} has no mount namespace (exiting?)`);

@@ -2,12 +2,13 @@
  * sockstat: sockets held by processes (found through their fd tables):
  * TCP/UDP/RAW over IPv4 and IPv6 with addresses, ports and state, unix
  * sockets with their paths, and the other families by name; each with the
- * pids holding it.
+ * pids holding it. TCP sockets no process holds (TIME_WAIT, orphans) come
+ * from the established hash, with no pids.
  */
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import { taskFiles } from '../files.js';
 import { PathResolver } from '../fs-path.js';
-import { decodeSocket, type SocketInfo } from '../net.js';
+import { decodeSocket, tcpEstablishedSockets, type SocketInfo } from '../net.js';
 import { forEachProcess } from '../tasks.js';
 
 export interface SockstatRow {
@@ -62,22 +63,32 @@ export default definePlugin<SockstatRow>({
     const family = typeof options['family'] === 'string' ? options['family'] : undefined;
     const paths = new PathResolver(k, anomalies);
     const bySock = new Map<bigint, { info: SocketInfo; inode: bigint; pids: number[]; comms: string[] }>();
+    // struct socket -> struct sock, so a socket shared by several fds or processes is decoded once.
+    const bySocket = new Map<bigint, bigint>();
     for (const task of forEachProcess(k, anomalies)) {
       const pid = task.s32('pid');
       const comm = task.str('comm');
       for (const f of taskFiles(k, task, paths, anomalies)) {
         if (f.kind !== 'socket' || f.socket === undefined) continue;
-        const known = [...bySock.values()].find((s) => s.info.socket === f.socket);
+        const knownSock = bySocket.get(f.socket);
+        const known = knownSock === undefined ? undefined : bySock.get(knownSock);
         if (known) {
           if (!known.pids.includes(pid)) known.pids.push(pid), known.comms.push(comm);
           continue;
         }
         const info = decodeSocket(k, f.socket, anomalies);
         if (!info) continue;
+        bySocket.set(f.socket, info.sock);
         const s = bySock.get(info.sock);
         if (s) {
           if (!s.pids.includes(pid)) s.pids.push(pid), s.comms.push(comm);
         } else bySock.set(info.sock, { info, inode: f.inode, pids: [pid], comms: [comm] });
+      }
+    }
+    // Sockets no process holds (TIME_WAIT, orphans, kernel sockets) are still in TCP's established hash.
+    if (k.hasSymbol('tcp_hashinfo') && k.types.hasMember('inet_hashinfo', 'ehash') && k.types.hasMember('sock_common', 'skc_nulls_node')) {
+      for (const info of tcpEstablishedSockets(k, anomalies)) {
+        if (!bySock.has(info.sock)) bySock.set(info.sock, { info, inode: 0n, pids: [], comms: [] });
       }
     }
     const na = absent('not-applicable');

@@ -9,7 +9,13 @@ import { runPlugin, type Plugin, type PluginOptions, type PluginResult } from '.
 import { sharedGuest, type SharedGuestOptions } from '../../helpers/guest.js';
 import { attachLabKernel } from './attach.js';
 
-export const H8_KERNELS = ['5.10', '6.1', '6.12'] as const;
+/** 5.10, 6.1, 6.12, and 6.1 under 5-level paging (TCG -cpu max). */
+export const H8_MATRIX: readonly { label: string; opts: SharedGuestOptions }[] = [
+  { label: '5.10', opts: { kernel: '5.10' } },
+  { label: '6.1', opts: { kernel: '6.1' } },
+  { label: '6.12', opts: { kernel: '6.12' } },
+  { label: '6.1 5-level', opts: { kernel: '6.1', cpu: 'max' } },
+];
 
 export interface H8Guest {
   guest: LabGuest;

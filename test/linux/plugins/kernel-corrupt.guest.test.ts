@@ -1,0 +1,115 @@
+/**
+ * Bad input, end to end: the files, network and integrity plugins over a
+ * live 6.1 guest whose kernel memory reads come back corrupted (a fixed,
+ * address-seeded fraction of 8-byte words replaced by garbage, self-pointers
+ * or huge values, the same on every read). Every plugin must finish in
+ * bounded time; anything it cannot read is a named anomaly or a typed
+ * VmsightError, never a RangeError/TypeError or a hang.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import type { AddressSpace, VirtualReadOp } from '../../../src/arch/address-space.js';
+import { VmsightError } from '../../../src/core/errors.js';
+import { Kernel } from '../../../src/linux/kernel.js';
+import { runPlugin } from '../../../src/linux/plugin.js';
+import { KERNEL_PLUGINS } from '../../../src/bench/plugins-kernel.js';
+import { h8Guest } from '../helpers/h8-guest.js';
+
+/** Deterministic per-address garbage for one in `every` words. */
+function corruptWord(a: bigint, every: number, seed: number): bigint | undefined {
+  let h = Number((a >> 3n) & 0xffff_ffffn) ^ seed;
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+  h = (h ^ (h >>> 16)) >>> 0;
+  if (h % every !== 0) return undefined;
+  switch (h % 5) {
+    case 0:
+      return a; // points at itself: cycles
+    case 1:
+      return 0xffff_ffff_ffff_fff0n; // huge / non-canonical-ish
+    case 2:
+      return BigInt(h) * 0x1_0001n; // small garbage, absurd lengths
+    case 3:
+      return 0xdead_0000_0000_0100n; // list poison
+    default:
+      return 0xffff_8880_0000_0000n + (BigInt(h) << 12n); // kernel-looking pointer into (mostly) nothing
+  }
+}
+
+function corrupt(bytes: Uint8Array, va: bigint, every: number, seed: number): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const first = Number((8n - (va & 7n)) & 7n);
+  for (let o = first; o + 8 <= bytes.length; o += 8) {
+    const w = corruptWord(va + BigInt(o), every, seed);
+    if (w !== undefined) dv.setBigUint64(o, w, true);
+  }
+}
+
+/** The kernel address space with corrupted reads (copies; never writes the guest). */
+function corruptSpace(inner: AddressSpace, every: number, seed: number): AddressSpace {
+  const read = (va: bigint, len: number): Uint8Array => {
+    const b = Uint8Array.from(inner.read(va, len));
+    corrupt(b, va, every, seed);
+    return b;
+  };
+  const view = (va: bigint, n: number) => {
+    const b = read(va, n);
+    return new DataView(b.buffer, b.byteOffset, n);
+  };
+  const wrapper = {
+    read,
+    readv(ops: VirtualReadOp[]) {
+      const failures = inner.readv(ops);
+      for (const op of ops) corrupt(op.dst!, op.va, every, seed);
+      return failures;
+    },
+    readInto(va: bigint, dst: Uint8Array) {
+      dst.set(read(va, dst.length));
+    },
+    readU8: (va: bigint) => read(va, 1)[0]!,
+    readU16: (va: bigint) => view(va, 2).getUint16(0, true),
+    readU32: (va: bigint) => view(va, 4).getUint32(0, true),
+    readU64: (va: bigint) => view(va, 8).getBigUint64(0, true),
+    readPointer: (va: bigint) => view(va, 8).getBigUint64(0, true),
+    readCString(va: bigint, max = 4096) {
+      const b = read(va, Math.min(max, 4096 - Number(va & 0xfffn)));
+      const end = b.indexOf(0);
+      return Buffer.from(b.subarray(0, end < 0 ? b.length : end)).toString('utf8');
+    },
+  };
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop in wrapper) return (wrapper as Record<string | symbol, unknown>)[prop];
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+describe('kernel plugins over corrupted memory (6.1)', { timeout: 900_000 }, () => {
+  let base: Kernel;
+  before(async () => {
+    base = (await h8Guest({ kernel: '6.1' })).kernel;
+  });
+
+  for (const every of [7, 61, 997]) {
+    for (const seed of [1, 2]) {
+      test(`one word in ${every} corrupted, seed ${seed}: every plugin ends, bounded`, () => {
+        const k = new Kernel(base.memory, corruptSpace(base.space, every, seed), base.profile);
+        for (const { plugin, options } of KERNEL_PLUGINS) {
+          const t0 = performance.now();
+          try {
+            const r = runPlugin(plugin, k, options ?? {});
+            assert.ok(Array.isArray(r.rows));
+            if (process.env['H8_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: ${r.rows.length} rows ${JSON.stringify(r.anomalyCounts)}\n`);
+          } catch (e) {
+            if (process.env['H8_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: threw ${(e as Error).message.slice(0, 100)}\n`);
+            assert.ok(e instanceof VmsightError, `${plugin.name} threw ${(e as Error)?.constructor?.name}: ${(e as Error).message}\n${(e as Error).stack}`);
+          }
+          const ms = performance.now() - t0;
+          assert.ok(ms < 20_000, `${plugin.name} took ${ms.toFixed(0)} ms`);
+        }
+      });
+    }
+  }
+});
