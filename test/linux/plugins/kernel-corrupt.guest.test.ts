@@ -12,7 +12,7 @@ import type { AddressSpace, VirtualReadOp } from '../../../src/arch/address-spac
 import { VmsightError } from '../../../src/core/errors.js';
 import { Kernel } from '../../../src/linux/kernel.js';
 import { runPlugin } from '../../../src/linux/plugin.js';
-import { KERNEL_PLUGINS } from '../../../src/bench/plugins-kernel.js';
+import { plugins } from '../../../src/linux/plugins/index.js';
 import { h8Guest } from '../helpers/h8-guest.js';
 
 /** Deterministic per-address garbage for one in `every` words. */
@@ -96,10 +96,10 @@ describe('kernel plugins over corrupted memory (6.1)', { timeout: 900_000 }, () 
     for (const seed of [1, 2]) {
       test(`one word in ${every} corrupted, seed ${seed}: every plugin ends, bounded`, () => {
         const k = new Kernel(base.memory, corruptSpace(base.space, every, seed), base.profile);
-        for (const { plugin, options } of KERNEL_PLUGINS) {
+        for (const plugin of plugins) {
           const t0 = performance.now();
           try {
-            const r = runPlugin(plugin, k, options ?? {});
+            const r = runPlugin(plugin, k);
             assert.ok(Array.isArray(r.rows));
             if (process.env['H8_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: ${r.rows.length} rows ${JSON.stringify(r.anomalyCounts)}\n`);
           } catch (e) {
