@@ -4,7 +4,9 @@
 //   node scripts/test.mjs --unit     unit tests only (synthetic memory, no QEMU)
 //   node scripts/test.mjs --guest    guest tests only
 //   node scripts/test.mjs FILE...    the named test files
-// Lab guests booted by the tests are shared between test files and stopped at the end.
+// Lab guests booted by the tests are shared between test files and stopped at the end. Test files run one
+// at a time: some pause the shared guest (guest-halting access, snapshots, the gdbstub) while others
+// assert that it runs, and the machine has two cores, one of them busy with the guest under TCG.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -40,7 +42,7 @@ if (!files.length) {
 const env = { ...process.env, VMSIGHT_TEST: '1' };
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
   { cwd: root, stdio: 'inherit', env },
 );
 

@@ -76,7 +76,7 @@ export const KERNEL_GLOBALS: readonly GlobalSpec[] = [
 ];
 
 /**
- * A symbol table: h5's kallsyms SymbolTable (whose `address` throws when
+ * A symbol table: the kallsyms SymbolTable (whose `address` throws when
  * absent and `tryAddress` does not) or an ISF's symbols.
  */
 export interface SymbolLookup {

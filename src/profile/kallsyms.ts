@@ -35,7 +35,7 @@ export { KallsymsError, type KallsymsAddressing, type KallsymsAnomaly } from './
 export { type KallsymsLocation, type KallsymsOrder, searchKallsyms } from './kallsyms/locate.js';
 export { kallsymsDigest, procKallsymsLines } from './kallsyms/digest.js';
 
-/** Reads kernel virtual memory; throws FaultError (engineer h4's AddressSpace satisfies it). */
+/** Reads kernel virtual memory; throws FaultError (AddressSpace satisfies it). */
 export interface KernelVirtualReader {
   read(va: bigint, len: number): Uint8Array;
 }

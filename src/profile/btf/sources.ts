@@ -10,7 +10,7 @@ import { lookupSymbol, type SymbolLookup } from '../globals.js';
 import type { ObjValue, Typed } from '../typed.js';
 import { elfSection, extractVmlinux, isBzImage, isElf } from '../vmlinux.js';
 
-/** A kernel virtual address space (engineer h4's AddressSpace satisfies it). Throws FaultError. */
+/** A kernel virtual address space (AddressSpace satisfies it). Throws FaultError. */
 export interface KernelMemory {
   read(va: bigint, len: number): Uint8Array;
 }

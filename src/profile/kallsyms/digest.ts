@@ -2,7 +2,7 @@
  * The digest the lab guest prints for its core-kernel /proc/kallsyms, computed
  * here from a decoded SymbolTable, so a test compares all symbols at once.
  *
- * Definition (shared with src/lab/ground-truth.ts, see .agents/h5-notes.md):
+ * Definition (shared with src/lab/ground-truth.ts, which computes the guest side):
  * sha256 over every core-kernel line exactly as /proc/kallsyms prints it,
  * `%016lx %c %s\n`, in /proc/kallsyms order (the kallsyms table order); module,
  * bpf, ftrace and kprobe lines (those with a tab) are left out. The kernel
