@@ -100,7 +100,7 @@ function tcpListenerInodes(port: number): Set<string> {
 }
 
 /** Pids that hold one of the socket inodes open. */
-function pidsHoldingSockets(inodes: Set<string>): number[] {
+function pidsHoldingSockets(inodes: Set<string>, only: (pid: number) => boolean = () => true): number[] {
   if (!inodes.size) return [];
   const links = new Set([...inodes].map((i) => `socket:[${i}]`));
   const pids: number[] = [];
@@ -112,7 +112,7 @@ function pidsHoldingSockets(inodes: Set<string>): number[] {
   }
   let seen = 0;
   for (const e of entries) {
-    if (!/^\d+$/.test(e) || ++seen > MAX_PROCS) continue;
+    if (!/^\d+$/.test(e) || ++seen > MAX_PROCS || !only(Number(e))) continue;
     let fds: string[];
     try {
       fds = fs.readdirSync(`/proc/${e}/fd`);
@@ -161,7 +161,9 @@ export function findQemuPid(endpoint: string): { pid?: number; reason: string } 
     inodes = unixListenerInodes(endpoint.startsWith('unix:') ? endpoint.slice(5) : endpoint);
   }
   if (!inodes.size) return { reason: `no listening socket for ${endpoint} in /proc/net (another network namespace?)` };
-  const pids = pidsHoldingSockets(inodes).filter((p) => p !== process.pid);
+  // QEMU processes first (a comm read each), every process only when none holds the socket.
+  let pids = pidsHoldingSockets(inodes, (p) => p !== process.pid && isQemu(p));
+  if (!pids.length) pids = pidsHoldingSockets(inodes).filter((p) => p !== process.pid);
   const qemus = pids.filter(isQemu);
   const pick = qemus.length ? qemus : pids;
   if (pick.length === 1) return { pid: pick[0]!, reason: `process ${pick[0]} holds the listening socket of ${endpoint}` };
