@@ -33,8 +33,13 @@ export function toJson(value: unknown, indent?: number): string {
   return JSON.stringify(value, jsonReplacer, indent);
 }
 
+/** 0x-prefixed hex; negative values (a signed phys_base) as -0x… */
+function hexOf(v: number | bigint): string {
+  return v < 0 ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`;
+}
+
 function jsonReplacer(_key: string, v: unknown): unknown {
-  if (typeof v === 'bigint') return `0x${v.toString(16)}`;
+  if (typeof v === 'bigint') return hexOf(v);
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
   if (v instanceof Map) return Object.fromEntries(v);
   return v;
@@ -42,7 +47,7 @@ function jsonReplacer(_key: string, v: unknown): unknown {
 
 function cellText(v: unknown, kind: ColumnKind): string {
   if (v === undefined || v === null) return '-';
-  if (kind === 'hex' && (typeof v === 'number' || typeof v === 'bigint')) return `0x${v.toString(16)}`;
+  if (kind === 'hex' && (typeof v === 'number' || typeof v === 'bigint')) return hexOf(v);
   if (typeof v === 'bigint') return v.toString();
   if (Array.isArray(v)) return v.map((x) => cellText(x, kind)).join(' ');
   if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');

@@ -97,7 +97,7 @@ export function verifyCachedProfile(ks: KernelSpace, entry: CachedProfile, banne
   const release = ks.release ?? ks.vmcoreinfo?.release ?? 'unknown';
   if (entry.meta.release !== release) return `is for ${entry.meta.release}, not ${release}`;
   if (banner && entry.meta.banner !== banner.text) return `was made for the banner "${entry.meta.banner}", the kernel's is "${banner.text}"`;
-  const symbols = entry.symbols.shifted(shiftOf(ks), `${entry.meta.symbolsSource} (cached, KASLR shift applied)`);
+  const symbols = entry.symbols.shifted(shiftOf(ks), `profile cache ${entry.meta.key} (KASLR shift applied; first decoded from ${entry.meta.symbolsSource})`);
   let found = banner;
   if (!found && ks.kaslr && ks.release) {
     const lb = symbols.tryAddress('linux_banner');
@@ -223,7 +223,7 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
       const checked = verifyCachedProfile(ks, entry, banner);
       if (typeof checked === 'string') return { value: undefined, detail: `entry ${key} ${checked}: ignored` };
       const types = new TypeDb(
-        parseBtf(entry.btf, { source: `${entry.meta.typesSource} (cached)`, ...(entry.btfOffsets ? { recordOffsets: entry.btfOffsets } : {}) }),
+        parseBtf(entry.btf, { source: `profile cache ${entry.meta.key} (first read from ${entry.meta.typesSource})`, ...(entry.btfOffsets ? { recordOffsets: entry.btfOffsets } : {}) }),
       );
       return { value: { ...checked, types }, detail: `entry ${key} verified against the live kernel (banner, __start_BTF, vmcoreinfo symbols)` };
     });
