@@ -1,15 +1,16 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { ProfileError } from '../../src/core/errors.js';
 import { CACHE_FORMAT, profileKey, writeCachedProfile, type CachedProfile } from '../../src/profile/cache.js';
 import { bootstrapKernelSpace, type KernelSpace } from '../../src/profile/kernel-space.js';
 import { loadProfile, verifyCachedProfile } from '../../src/profile/profile.js';
 import { SymbolTableBuilder, type SymbolTable } from '../../src/profile/symbols.js';
 import { testMemory } from '../arch/helpers/memory.js';
 import { syntheticGuest, type SyntheticGuest } from '../arch/helpers/synthetic-guest.js';
-import { kernelLikeBtf } from './btf-encoder.js';
+import { kernelLikeBtf } from './helpers/btf-encoder.js';
 
 /** The guest's symbols at runtime addresses; `move` relocates one of them (a stale or foreign entry). */
 function runtimeSymbols(g: SyntheticGuest, ks: KernelSpace, move: Record<string, bigint> = {}): SymbolTable {
@@ -130,5 +131,27 @@ describe('profile cache without a build-id', () => {
     assert.match(loaded.steps[0]!.detail, /no build-id/);
     assert.equal(loaded.cacheHit, true);
     assert.equal(loaded.profile.banner, g.banner);
+  });
+});
+
+describe('a kernel without BTF', () => {
+  it('says so, and that an ISF can be given with --profile', async () => {
+    const g = syntheticGuest();
+    const { mem, ks } = await lazyBootstrap(g);
+    const dir = mkdtempSync(join(tmpdir(), 'vmsight-nobtf-'));
+    try {
+      // A System.map (link-time addresses) of a kernel built without CONFIG_DEBUG_INFO_BTF: no __start_BTF.
+      const lines = [...runtimeSymbols(g, ks)]
+        .filter((s) => s.type !== 'A')
+        .map((s) => `${(s.address - g.kernelOffset).toString(16).padStart(16, '0')} ${s.type} ${s.name}`);
+      const map = join(dir, 'System.map');
+      writeFileSync(map, lines.join('\n') + '\n');
+      assert.throws(
+        () => loadProfile(mem, ks, { profileFile: map, cache: false }),
+        (e: unknown) => e instanceof ProfileError && /has no BTF/.test(e.message) && /--profile/.test(e.oneLine()),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
