@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { command } from '../../src/cli/commands/info.js';
-import { guestImage, runCommand } from './helpers.js';
+import { guestImage, runCommand } from './helpers/run-command.js';
 
 describe('vmsight info', () => {
   const img = guestImage({ levels: 5, staleBanner: true });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { command, hexdumpLines } from '../../src/cli/commands/read.js';
-import { guestImage, runCommand } from './helpers.js';
+import { guestImage, runCommand } from './helpers/run-command.js';
 
 describe('hexdumpLines', () => {
   it('formats like xxd', () => {

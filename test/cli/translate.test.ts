@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { command, entryFlags } from '../../src/cli/commands/translate.js';
-import { guestImage, runCommand } from './helpers.js';
+import { guestImage, runCommand } from './helpers/run-command.js';
 
 describe('entryFlags', () => {
   it('names the bits of an entry', () => {

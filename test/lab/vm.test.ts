@@ -40,35 +40,35 @@ test('accelerator and default names', () => {
 });
 
 test('a pid that is not our QEMU is never treated as alive, and its record is cleaned', () => {
-  const { stateDir, shmPath } = fakeGuest('h1-unit-stale');
+  const { stateDir, shmPath } = fakeGuest('test-unit-stale');
   assert.equal(guestAlive({ pid: process.pid, stateDir }), false);
   assert.equal(guestAlive({ pid: 0, stateDir }), false);
   assert.equal(guestAlive({ pid: 1, stateDir }), false);
-  const listed = labList().find((e) => e.guest.name === 'h1-unit-stale');
+  const listed = labList().find((e) => e.guest.name === 'test-unit-stale');
   assert.equal(listed?.alive, false);
   assert.ok(!fs.existsSync(stateDir), 'stale state removed');
   assert.ok(!fs.existsSync(shmPath), 'stale shm removed');
-  fakeGuest('h1-unit-stale2');
-  assert.equal(findGuest('h1-unit-stale2'), undefined);
+  fakeGuest('test-unit-stale2');
+  assert.equal(findGuest('test-unit-stale2'), undefined);
 });
 
 test('labDown of a record pointing at another process leaves that process alone', async () => {
-  const { shmPath } = fakeGuest('h1-unit-down');
-  assert.equal(await labDown('h1-unit-down'), true); // we are still running: it did not kill us
+  const { shmPath } = fakeGuest('test-unit-down');
+  assert.equal(await labDown('test-unit-down'), true); // we are still running: it did not kill us
   assert.ok(!fs.existsSync(shmPath));
-  assert.equal(await labDown('h1-unit-down'), false);
+  assert.equal(await labDown('test-unit-down'), false);
 });
 
 test('bad guest names and options are usage errors before anything starts', async () => {
   assert.throws(() => findGuest('../etc'), UsageError);
   assert.throws(() => findGuest('a b'), UsageError);
-  await assert.rejects(labUp({ name: 'h1-unit', memory: 12 }), UsageError);
-  await assert.rejects(labUp({ name: 'h1-unit', cpu: 'host' as never }), UsageError);
+  await assert.rejects(labUp({ name: 'test-unit', memory: 12 }), UsageError);
+  await assert.rejects(labUp({ name: 'test-unit', cpu: 'host' as never }), UsageError);
   await assert.rejects(labUp({ name: 'x'.repeat(60) }), UsageError);
 });
 
 test('a RAM file used by a QEMU outside our run directory is never taken over', async () => {
-  const name = 'h1-unit-foreign';
+  const name = 'test-unit-foreign';
   // Any live process whose command line names the mem-path counts as its user.
   const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', `mem-path=/dev/shm/vmsight-${name},share=on`], { stdio: 'ignore' });
   try {

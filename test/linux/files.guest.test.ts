@@ -4,19 +4,17 @@
  * positions, and no extra fd.
  */
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import lsof from '../../src/linux/plugins/lsof.js';
-import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { runPlugin } from '../../src/linux/plugin.js';
+import { attachForSuite, KERNEL_MATRIX } from '../helpers/kernel.js';
 
-for (const { label: kernel, opts } of H8_MATRIX) {
+for (const { label: kernel, opts } of KERNEL_MATRIX) {
   describe(`open files on ${kernel}`, { timeout: 600_000 }, () => {
-    let g: H8Guest;
-    before(async () => {
-      g = await h8Guest(opts);
-    });
+    const g = attachForSuite(opts);
 
     test('every fd of every scenario process, with path, flags and position', () => {
-      const r = run(lsof, g.kernel);
+      const r = runPlugin(lsof, g.kernel);
       assert.equal(r.anomalies.length, 0, JSON.stringify(r.anomalies.slice(0, 3)));
       assert.ok(g.truth.details.size >= 5);
       for (const [pid, d] of g.truth.details) {
@@ -27,7 +25,7 @@ for (const { label: kernel, opts } of H8_MATRIX) {
     });
 
     test('kinds: the data file is regular, sockets are sockets, /dev/null a char device 1:3', () => {
-      const r = run(lsof, g.kernel);
+      const r = runPlugin(lsof, g.kernel);
       const data = r.rows.find((x) => x.path === '/tmp/vmi-data.txt');
       assert.equal(data?.kind, 'regular');
       assert.ok(r.rows.filter((x) => x.path.startsWith('socket:[')).every((x) => x.kind === 'socket'));

@@ -35,7 +35,7 @@ describe('fd table walking over corrupt memory', () => {
     const { AnomalySink } = await import('../../src/linux/anomaly.js');
     const { taskFiles, MAX_FDS } = await import('../../src/linux/files.js');
     const { PathResolver } = await import('../../src/linux/fs-path.js');
-    const { H8Space, makeKernel } = await import('./helpers/h8-synth.js');
+    const { BareSpace, makeKernel } = await import('./helpers/bare-kernel.js');
     const { KBASE, TypeBuilder } = await import('./helpers/synthetic.js');
     const b = new TypeBuilder();
     const file = b.declare('file');
@@ -43,7 +43,7 @@ describe('fd table walking over corrupt memory', () => {
     const fdt = b.struct('fdtable', 0x20, [['max_fds', b.uint, 0], ['fd', b.ptr(b.ptr(file)), 8], ['close_on_exec', b.ptr(b.ulong), 16], ['open_fds', b.ptr(b.ulong), 24]]);
     const files = b.struct('files_struct', 0x10, [['fdt', b.ptr(fdt), 0]]);
     b.struct('task_struct', 0x20, [['files', b.ptr(files), 0]]);
-    const mem = new H8Space();
+    const mem = new BareSpace();
     const TASK = KBASE + 0x1000n;
     const FILES = KBASE + 0x2000n;
     const FDT = KBASE + 0x3000n;

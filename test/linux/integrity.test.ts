@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AnomalySink } from '../../src/linux/anomaly.js';
 import { checkIdt, checkSyscallTables, classifyAddress, coreText, decodeGate, isSuspicious, nextSymbolAddress, syscallTables, type TextClassifier } from '../../src/linux/integrity.js';
-import { H8Space, makeKernel } from './helpers/h8-synth.js';
+import { BareSpace, makeKernel } from './helpers/bare-kernel.js';
 import { TypeBuilder } from './helpers/synthetic.js';
 
 const TEXT = 0xffff_ffff_8100_0000n;
@@ -25,7 +25,7 @@ function gate(addr: bigint, opts: { ist?: number; type?: number; dpl?: number; p
 }
 
 function kernel(entries: bigint[], opts: { pad?: number } = {}) {
-  const mem = new H8Space();
+  const mem = new BareSpace();
   entries.forEach((e, i) => mem.w64(TABLE + BigInt(i * 8), e));
   mem.map(TABLE, (entries.length + (opts.pad ?? 0)) * 8);
   for (let v = 0; v < 256; v++) mem.write(IDT + BigInt(v * 16), gate(v === 3 ? MODULE + 0x40n : v === 200 ? 0n : TEXT + BigInt(v * 16), { present: v !== 200, ist: v === 2 ? 2 : 0, dpl: v === 3 ? 3 : 0 }));
@@ -85,7 +85,7 @@ describe('sys_call_table', () => {
 
   test('an unmapped table page is a fault anomaly, not a crash', () => {
     const k = kernel(new Array(1024).fill(TEXT + 0x100n));
-    (k.space as unknown as H8Space).unmap(TABLE + 4096n);
+    (k.space as unknown as BareSpace).unmap(TABLE + 4096n);
     const a = new AnomalySink();
     const rows = [...checkSyscallTables(k, classifier(k), a)];
     assert.equal(rows.length, 512);

@@ -1,18 +1,16 @@
 /** lsmod and hidden_modules against the guest's /proc/modules on 5.10, 6.1, 6.12 and 6.1 with 5-level paging. */
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import hiddenModules from '../../src/linux/plugins/hidden_modules.js';
 import lsmod from '../../src/linux/plugins/lsmod.js';
-import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { runPlugin } from '../../src/linux/plugin.js';
+import { attachForSuite, KERNEL_MATRIX } from '../helpers/kernel.js';
 
-for (const { label: kernel, opts } of H8_MATRIX) {
+for (const { label: kernel, opts } of KERNEL_MATRIX) {
   describe(`modules on ${kernel}`, { timeout: 600_000 }, () => {
-    let g: H8Guest;
-    before(async () => {
-      g = await h8Guest(opts);
-    });
+    const g = attachForSuite(opts);
     test('lsmod equals /proc/modules (name, size, refcount, users, state, address, taints)', () => {
-      const r = run(lsmod, g.kernel);
+      const r = runPlugin(lsmod, g.kernel);
       assert.equal(r.anomalies.length, 0);
       const ours = r.rows.map((m) => [m.name, m.size, m.refcount, m.users.join(','), m.state, m.base.toString(16), m.taints].join(' '));
       const truth = g.truth.modules.map((m) => [m.name, m.size, m.refcount, m.deps.join(','), m.state, m.address.toString(16), m.taint].join(' '));
@@ -20,7 +18,7 @@ for (const { label: kernel, opts } of H8_MATRIX) {
       assert.deepEqual(ours, truth); // same order too: both walk the list from its head
     });
     test('hidden_modules finds nothing on a clean guest, and every view agrees', () => {
-      const r = run(hiddenModules, g.kernel, { all: true });
+      const r = runPlugin(hiddenModules, g.kernel, { all: true });
       assert.equal(r.rows.filter((x) => x.hidden).length, 0);
       for (const m of g.truth.modules) {
         const row = r.rows.find((x) => x.name === m.name);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AnomalySink } from '../../src/linux/anomaly.js';
 import { carveModules, carveModulesInBuffer, decodeModule, moduleOwning } from '../../src/linux/modules.js';
-import { H8Space, makeKernel } from './helpers/h8-synth.js';
+import { BareSpace, makeKernel } from './helpers/bare-kernel.js';
 import { TypeBuilder } from './helpers/synthetic.js';
 
 const MOD_AREA = 0xffff_ffff_c000_0000n;
@@ -42,7 +42,7 @@ function moduleTypes(variant: 'layout' | 'memory'): TypeBuilder {
   return b;
 }
 
-function writeModule(mem: H8Space, at: bigint, name: string, variant: 'layout' | 'memory', backPointer = at): void {
+function writeModule(mem: BareSpace, at: bigint, name: string, variant: 'layout' | 'memory', backPointer = at): void {
   mem.map(at, 0x100);
   mem.w32(at, 0);
   mem.w64(at + 8n, at + 8n);
@@ -67,7 +67,7 @@ function writeModule(mem: H8Space, at: bigint, name: string, variant: 'layout' |
 describe('struct module decoding by presence', () => {
   for (const variant of ['layout', 'memory'] as const) {
     test(`${variant}: base, size, ranges, refcount, taints`, () => {
-      const mem = new H8Space();
+      const mem = new BareSpace();
       const at = MOD_AREA + 0x5040n;
       writeModule(mem, at, 'vmi_rootkit', variant);
       const k = makeKernel(moduleTypes(variant), mem, [['_end', 0xffff_ffff_8400_0000n]]);
@@ -87,7 +87,7 @@ describe('struct module decoding by presence', () => {
 
 describe('carving struct module candidates', () => {
   test('finds modules by their mkobj.mod back-pointer and rejects look-alikes', () => {
-    const mem = new H8Space();
+    const mem = new BareSpace();
     writeModule(mem, MOD_AREA + 0x1040n, 'dummy', 'layout');
     writeModule(mem, MOD_AREA + 0x1ff0n, 'crosses_page', 'layout'); // straddles a page boundary
     writeModule(mem, MOD_AREA + 0x3000n, 'bad\x01name', 'layout');
@@ -99,7 +99,7 @@ describe('carving struct module candidates', () => {
   });
 
   test('a buffer of garbage yields nothing, in bounded time', () => {
-    const k = makeKernel(moduleTypes('memory'), new H8Space(), []);
+    const k = makeKernel(moduleTypes('memory'), new BareSpace(), []);
     const junk = new Uint8Array(1 << 20);
     for (let i = 0; i < junk.length; i++) junk[i] = (i * 2654435761) >>> 24;
     const t0 = performance.now();

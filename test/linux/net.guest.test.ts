@@ -4,21 +4,18 @@
  * unix socket is found with the same values, and nothing extra.
  */
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import ifconfig from '../../src/linux/plugins/ifconfig.js';
 import sockstat from '../../src/linux/plugins/sockstat.js';
-import { isAbsent } from '../../src/linux/plugin.js';
-import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { isAbsent, runPlugin } from '../../src/linux/plugin.js';
+import { attachForSuite, KERNEL_MATRIX } from '../helpers/kernel.js';
 
-for (const { label: kernel, opts } of H8_MATRIX) {
+for (const { label: kernel, opts } of KERNEL_MATRIX) {
   describe(`network on ${kernel}`, { timeout: 600_000 }, () => {
-    let g: H8Guest;
-    before(async () => {
-      g = await h8Guest(opts);
-    });
+    const g = attachForSuite(opts);
 
     test('inet sockets equal /proc/net/{tcp,tcp6,udp,udp6,raw,raw6}', () => {
-      const r = run(sockstat, g.kernel);
+      const r = runPlugin(sockstat, g.kernel);
       assert.equal(r.anomalies.length, 0, JSON.stringify(r.anomalies.slice(0, 3)));
       const key = (s: { proto: string; localAddress: unknown; localPort: unknown; remoteAddress: unknown; remotePort: unknown; state: string; inode: unknown }) =>
         `${s.proto} ${String(s.localAddress)}:${String(s.localPort)} ${String(s.remoteAddress)}:${String(s.remotePort)} ${s.state} ${String(s.inode)}`;
@@ -31,14 +28,14 @@ for (const { label: kernel, opts } of H8_MATRIX) {
     });
 
     test('unix sockets equal /proc/net/unix (path, inode, listening)', () => {
-      const r = run(sockstat, g.kernel, { family: 'unix' });
+      const r = runPlugin(sockstat, g.kernel, { family: 'unix' });
       const ours = r.rows.map((x) => `${x.inode} ${isAbsent(x.path) ? '' : x.path} ${x.state === 'LISTEN'}`);
       const truth = g.truth.net.unix.map((u) => `${u.inode} ${u.path} ${u.listening}`);
       assert.deepEqual(ours.sort(), truth.sort());
     });
 
     test('owning pids: every scenario socket inode is attributed to the process holding it', () => {
-      const r = run(sockstat, g.kernel);
+      const r = runPlugin(sockstat, g.kernel);
       for (const [pid, d] of g.truth.details) {
         for (const fd of d.fds) {
           const m = /^socket:\[(\d+)\]$/.exec(fd.target);
@@ -51,7 +48,7 @@ for (const { label: kernel, opts } of H8_MATRIX) {
     });
 
     test('interfaces and addresses of the init namespace equal `ip -o link` / `ip -o addr`', () => {
-      const r = run(ifconfig, g.kernel);
+      const r = runPlugin(ifconfig, g.kernel);
       assert.equal(r.anomalies.length, 0);
       const initNs = r.rows[0]!.netns;
       const rows = r.rows.filter((x) => x.netns === initNs);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AnomalySink } from '../../src/linux/anomaly.js';
 import { decodeSock, deviceFlags, tcpEstablishedSockets, formatIpv4, formatIpv6, interfaceFlagNames, ntohs, tcpStateName, unixSocketPath } from '../../src/linux/net.js';
-import { H8Space, makeKernel } from './helpers/h8-synth.js';
+import { BareSpace, makeKernel } from './helpers/bare-kernel.js';
 import { KBASE, TypeBuilder } from './helpers/synthetic.js';
 
 const v6 = (s: string) => Uint8Array.from(Buffer.from(s.replace(/:/g, ''), 'hex'));
@@ -67,7 +67,7 @@ function sockKernel() {
   const sockaddrUn = b.struct('sockaddr_un', 110, [['sun_family', b.u16, 0], ['sun_path', b.array(b.char, 108), 2]]);
   const ua = b.struct('unix_address', 8 + 110, [['refcnt', b.uint, 0], ['len', b.int_, 4], ['name', b.array(sockaddrUn, 0), 8]]);
   b.struct('unix_sock', 0x180, [['sk', sock, 0], ['addr', b.ptr(ua), 0x100]]);
-  const mem = new H8Space();
+  const mem = new BareSpace();
   return { k: makeKernel(b, mem, [['tcp_hashinfo', HASHINFO]]), mem };
 }
 
@@ -144,7 +144,7 @@ describe('decodeSock', () => {
 
 describe('TCP established hash', () => {
   /** A sock_common at `sk` in `family`/`state` with ports, chained to `next` (odd = nulls end marker). */
-  function skc(mem: H8Space, sk: bigint, state: number, lport: number, next: bigint): void {
+  function skc(mem: BareSpace, sk: bigint, state: number, lport: number, next: bigint): void {
     mem.map(sk, 0x100);
     mem.w16(sk + 16n, 2);
     mem.w8(sk + 18n, state);

@@ -1,18 +1,16 @@
 /** kmsg against the guest's `dmesg | tail` on 5.10, 6.1, 6.12 and 6.1 with 5-level paging: every line found, in order, with the same timestamp. */
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import kmsg from '../../src/linux/plugins/kmsg.js';
 import { formatDmesg } from '../../src/linux/printk.js';
-import { H8_MATRIX, h8Guest, run, type H8Guest } from './helpers/h8-guest.js';
+import { runPlugin } from '../../src/linux/plugin.js';
+import { attachForSuite, KERNEL_MATRIX } from '../helpers/kernel.js';
 
-for (const { label: kernel, opts } of H8_MATRIX) {
+for (const { label: kernel, opts } of KERNEL_MATRIX) {
   describe(`kernel log on ${kernel}`, { timeout: 600_000 }, () => {
-    let g: H8Guest;
-    before(async () => {
-      g = await h8Guest(opts);
-    });
+    const g = attachForSuite(opts);
     test('the recent dmesg lines appear as a contiguous run of our records', () => {
-      const r = run(kmsg, g.kernel);
+      const r = runPlugin(kmsg, g.kernel);
       assert.equal(r.anomalies.length, 0);
       const lines = r.rows.flatMap((x) => formatDmesg({ tsNsec: BigInt(Math.round(x.time * 1e6)) * 1000n, text: x.text }));
       const truth = g.truth.dmesg.map((d) => d.raw);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AnomalySink } from '../../src/linux/anomaly.js';
 import { dataBlock, decodeStateVar, formatDmesg, readKernelLog, readPrintkRingbuffer } from '../../src/linux/printk.js';
-import { H8Space, makeKernel } from './helpers/h8-synth.js';
+import { BareSpace, makeKernel } from './helpers/bare-kernel.js';
 import { KBASE, TypeBuilder } from './helpers/synthetic.js';
 
 /** printk ring buffer types laid out like v6.1 (offsets are ours; the reader only uses BTF offsets). */
@@ -59,7 +59,7 @@ interface Rec {
 }
 
 function ring(recs: readonly Rec[], head: bigint, tail: bigint, opts: { countBits?: number } = {}) {
-  const mem = new H8Space();
+  const mem = new BareSpace();
   mem.w64(PRB_PTR, RB);
   mem.w32(RB, opts.countBits ?? COUNT_BITS);
   mem.w64(RB + 8n, DESCS);
@@ -170,7 +170,7 @@ describe('printk ring buffer decoding', () => {
 
   test('corrupt: an unmapped text ring is a fault anomaly, descriptors still read', () => {
     const k = ring([{ id: 1n, state: 2, begin: 0n, next: 24n, text: 'gone', seq: 1n }], 1n, 1n);
-    (k.space as unknown as H8Space).unmap(DATA);
+    (k.space as unknown as BareSpace).unmap(DATA);
     const a = new AnomalySink();
     const recs = readPrintkRingbuffer(k, a);
     assert.equal(recs.length, 0); // block id reads as 0 != 1: the text is not trusted
@@ -190,7 +190,7 @@ describe('legacy log_buf (kernels before the lockless ring buffer)', () => {
       ['flags', b.u8, 15, 5, 0],
       ['level', b.u8, 15, 3, 5],
     ]);
-    const mem = new H8Space();
+    const mem = new BareSpace();
     const BUF = KBASE + 0x10000n;
     const V = KBASE + 0x1000n;
     mem.w64(V, BUF);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { withPageCache } from '../../src/memory/cache.js';
 import type { ReadOp } from '../../src/memory/types.js';
-import { FakeMemory } from './fake-memory.js';
+import { FakeMemory } from './helpers/fake-memory.js';
 
 test('second read of a page is a hit and does not reach the source', () => {
   const src = new FakeMemory(64 * 1024);

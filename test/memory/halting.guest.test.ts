@@ -27,7 +27,7 @@ async function status(): Promise<string> {
 
 for (const ending of ['process.exit(0)', "throw new Error('crash while paused')"]) {
   test(`a process that pauses the guest and then ends with ${ending.split('(')[0]} leaves it running`, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-haltg-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-haltg-'));
     const open = fileURLToPath(new URL('../../src/memory/open.ts', import.meta.url));
     const script = path.join(dir, 'child.mts');
     fs.writeFileSync(

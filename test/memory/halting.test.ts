@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { HaltingMemory, pausedGuestCount, type GuestControl } from '../../src/memory/halting.js';
-import { FakeMemory } from './fake-memory.js';
+import { FakeMemory } from './helpers/fake-memory.js';
 
 /** A guest that only has a run state, and logs what it was told. */
 class FakeGuest implements GuestControl {
@@ -100,10 +100,10 @@ test('a failing stop leaves the guest running and the error visible', async () =
 
 for (const how of ['exit', 'SIGTERM'] as const) {
   test(`${how === 'exit' ? 'process exit' : 'SIGTERM'} resumes a guest we paused`, () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-halt-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-halt-'));
     const marker = path.join(dir, 'resumed');
     const halting = fileURLToPath(new URL('../../src/memory/halting.ts', import.meta.url));
-    const fake = fileURLToPath(new URL('./fake-memory.ts', import.meta.url));
+    const fake = fileURLToPath(new URL('./helpers/fake-memory.ts', import.meta.url));
     const script = path.join(dir, 'child.mts');
     const ending = how === 'exit' ? 'process.exit(3);' : "process.kill(process.pid, 'SIGTERM'); setTimeout(() => {}, 10_000);";
     fs.writeFileSync(

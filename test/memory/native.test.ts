@@ -12,7 +12,7 @@ test('native support is available on this Linux host', () => {
 });
 
 test('a read-only shared mapping follows writes to the file, and reads zeros after unmap', { skip: !native.ok }, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-map-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-map-'));
   const file = path.join(dir, 'ram');
   fs.writeFileSync(file, Buffer.alloc(3 * 4096, 0x11));
   const fd = fs.openSync(file, 'r');

@@ -4,7 +4,7 @@ import { readPhys } from '../../src/memory/access.js';
 import { openSource } from '../../src/memory/open.js';
 import { acquireQmp } from '../../src/qemu/discover.js';
 import { sharedGuest, withQmpSocket, type SharedGuest } from '../helpers/guest.js';
-import { bannerPhys } from '../qemu/guest-truth.js';
+import { bannerPhys } from '../qemu/helpers/guest-truth.js';
 
 let g: SharedGuest;
 before(async () => {

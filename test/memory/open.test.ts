@@ -7,11 +7,11 @@ import { SourceError, UsageError } from '../../src/core/errors.js';
 import { FACTORIES, openSource, parseSourceSpec, rankTechniques } from '../../src/memory/open.js';
 import type { SourceFactory, SourceTarget } from '../../src/memory/source-factory.js';
 import type { TechniqueClass } from '../../src/memory/types.js';
-import { startFakeQmp } from '../qemu/fake-qmp.js';
-import { FakeMemory } from './fake-memory.js';
+import { startFakeQmp } from '../qemu/helpers/fake-qmp.js';
+import { FakeMemory } from './helpers/fake-memory.js';
 
 test('a plain existing path is a file, whatever it contains', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-spec-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-spec-'));
   const f = path.join(dir, 'dump?x=1.elf');
   fs.writeFileSync(f, 'x');
   try {
@@ -154,7 +154,7 @@ test('halting wraps the chosen live technique and resumes on close', async () =>
     await viaTechnique.memory.close();
   });
   // No QMP: nothing can pause the guest.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-spec-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-spec-'));
   try {
     const f = path.join(dir, 'ram');
     fs.writeFileSync(f, 'x');
@@ -175,5 +175,5 @@ test('ranking survives a probe that throws', async () => {
 });
 
 test('an unknown lab guest says how to start one', async () => {
-  await assert.rejects(openSource('h2-no-such-guest'), (e: unknown) => e instanceof SourceError && /vmsight lab up h2-no-such-guest/.test(e.oneLine()));
+  await assert.rejects(openSource('test-no-such-guest'), (e: unknown) => e instanceof SourceError && /vmsight lab up test-no-such-guest/.test(e.oneLine()));
 });

@@ -7,7 +7,7 @@ import { openQemuShm } from '../../src/memory/sources/qemu-shm.js';
 import type { PhysicalMemory, ReadOp } from '../../src/memory/types.js';
 import { acquireQmp } from '../../src/qemu/discover.js';
 import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
-import { bannerPhys } from '../qemu/guest-truth.js';
+import { bannerPhys } from '../qemu/helpers/guest-truth.js';
 
 let g: SharedGuest;
 /** A QMP socket no other test process uses. */

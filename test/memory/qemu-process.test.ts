@@ -9,7 +9,7 @@ import { SourceError } from '../../src/core/errors.js';
 import { nativeSupport } from '../../src/memory/native/libc.js';
 import { factory, openQemuProcess, ptraceHint, type LiveReadMethod } from '../../src/memory/sources/qemu-process.js';
 import type { ReadOp } from '../../src/memory/types.js';
-import { startFakeQmp, type FakeQmp } from '../qemu/fake-qmp.js';
+import { startFakeQmp, type FakeQmp } from '../qemu/helpers/fake-qmp.js';
 
 /**
  * A stand-in for QEMU: a child process holding 128 KiB of "guest RAM" where
@@ -70,7 +70,7 @@ const methods: LiveReadMethod[] = nativeSupport().ok ? ['process_vm_readv', 'pro
 
 for (const method of methods) {
   test(`${method}: batched reads, holes, faults, and QEMU exiting`, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-proc-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-proc-'));
     const q = await startFakeQemu(dir);
     const qmp = await fakeQmpFor(q);
     try {
@@ -131,7 +131,7 @@ for (const method of methods) {
 }
 
 test('open refuses a pid whose mappings do not hold the RAM QMP names', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-proc-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-proc-'));
   const q = await startFakeQemu(dir);
   const qmp = await fakeQmpFor({ ram: 0x1000, map: 0x3000 });
   try {
@@ -159,14 +159,14 @@ test('the permission hint names the capability and ptrace_scope', () => {
 
 test('without ptrace rights the error names the capability', { skip: process.getuid?.() !== 0 ? 'needs root to drop to nobody' : false }, () => {
   // A child running as nobody tries to read init (pid 1): EPERM.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-perm-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-perm-'));
   fs.chmodSync(dir, 0o777);
   const src = (p: string) => JSON.stringify(new URL(p, import.meta.url).pathname);
   const script = path.join(dir, 'child.mts');
   fs.writeFileSync(
     script,
     `import { openQemuProcess, factory } from ${src('../../src/memory/sources/qemu-process.ts')};
-     import { startFakeQmp } from ${src('../qemu/fake-qmp.ts')};
+     import { startFakeQmp } from ${src('../qemu/helpers/fake-qmp.ts')};
      const qmp = await startFakeQmp((cmd) => {
        if (cmd === 'query-status') return { status: 'running' };
        if (cmd === 'hmp:info mtree -f') return 'FlatView #0\\n AS "memory", root: system\\n  0000000000000000-0000000000000fff (prio 0, ram): mem\\n';

@@ -6,7 +6,7 @@ import { openQemuShm } from '../../src/memory/sources/qemu-shm.js';
 import { acquireQmp } from '../../src/qemu/discover.js';
 import type { QmpClient } from '../../src/qemu/qmp.js';
 import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
-import { bannerPhys } from '../qemu/guest-truth.js';
+import { bannerPhys } from '../qemu/helpers/guest-truth.js';
 
 let g: SharedGuest;
 /** A QMP socket no other test process uses. */

@@ -8,7 +8,7 @@ import { readPhys, readU64Phys } from '../../src/memory/access.js';
 import { nativeSupport } from '../../src/memory/native/libc.js';
 import type { ReadOp } from '../../src/memory/types.js';
 import { factory, openQemuShm } from '../../src/memory/sources/qemu-shm.js';
-import { startFakeQmp } from '../qemu/fake-qmp.js';
+import { startFakeQmp } from '../qemu/helpers/fake-qmp.js';
 
 const MiB = 1 << 20;
 
@@ -23,7 +23,7 @@ function makeRamFile(dir: string, size = 3 * MiB): string {
 
 function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
   return async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-shm-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-shm-'));
     try {
       await fn(dir);
     } finally {

@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseBtf } from '../../src/profile/btf.js';
-import { bpftoolDump, describe, hasBpftool } from './bpftool.js';
-import { realVmlinuxBtf } from './real-btf.js';
+import { bpftoolDump, describe, hasBpftool } from './helpers/bpftool.js';
+import { realVmlinuxBtf } from './helpers/real-btf.js';
 
 for (const prefer of ['5.10', '6.1', '6.12']) {
   test(`vmlinux BTF of ${prefer}: every type agrees with bpftool`, async (t) => {

@@ -5,8 +5,8 @@ import { BtfTypes, parseBtf, parseBtfHeader } from '../../src/profile/btf.js';
 import { btfFromFileBytes, btfFromMemory, btfFromKernelSymbols, moduleBtfsFromMemory } from '../../src/profile/btf/sources.js';
 import { Typed } from '../../src/profile/typed.js';
 import { TypeDb } from '../../src/profile/types.js';
-import { BtfEncoder, kernelLikeBtf } from './btf-encoder.js';
-import { realVmlinuxBtf } from './real-btf.js';
+import { BtfEncoder, kernelLikeBtf } from './helpers/btf-encoder.js';
+import { realVmlinuxBtf } from './helpers/real-btf.js';
 
 test('decodes every BTF kind', () => {
   const e = new BtfEncoder();

@@ -5,8 +5,8 @@ import { parseBtf } from '../../src/profile/btf.js';
 import { KERNEL_GLOBALS, globalRef, globalType, validateGlobals, type GlobalSpec } from '../../src/profile/globals.js';
 import { Typed } from '../../src/profile/typed.js';
 import { TypeDb } from '../../src/profile/types.js';
-import { BtfEncoder, kernelLikeBtf } from './btf-encoder.js';
-import { realVmlinuxBtf } from './real-btf.js';
+import { BtfEncoder, kernelLikeBtf } from './helpers/btf-encoder.js';
+import { realVmlinuxBtf } from './helpers/real-btf.js';
 
 function db(): TypeDb {
   return new TypeDb(parseBtf(kernelLikeBtf().bytes, { source: 'btf:fixture' }));
@@ -60,7 +60,7 @@ test('globalRef: a typed reference at the symbol address; missing symbols are na
   const mem = { read: (_va: bigint, len: number) => new Uint8Array(len) };
   const typed = new Typed(d, mem);
   const syms = new Map([['init_task', 0xffffffff82a14940n]]);
-  // h5's SymbolTable throws from address() and offers tryAddress(): the latter is used.
+  // SymbolTable throws from address() and offers tryAddress(): the latter is used.
   const table = {
     address(n: string): bigint {
       const v = syms.get(n);

@@ -8,8 +8,8 @@ import { parseBtf } from '../../src/profile/btf.js';
 import { checkIsfMatches, exportIsf, importIsf, isfBanner, parseIsfText, readIsfFile, stringifyIsf, writeIsfFile, type IsfJson } from '../../src/profile/isf.js';
 import { Typed } from '../../src/profile/typed.js';
 import { TypeDb, type TypeId } from '../../src/profile/types.js';
-import { kernelLikeBtf } from './btf-encoder.js';
-import { realVmlinuxBtf } from './real-btf.js';
+import { kernelLikeBtf } from './helpers/btf-encoder.js';
+import { realVmlinuxBtf } from './helpers/real-btf.js';
 
 const BANNER = 'Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-01)';
 const INIT_TASK = 0xffffffff82a14940n; // beyond 2^53: must survive JSON exactly

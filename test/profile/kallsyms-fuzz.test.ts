@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { FaultError, VmsightError } from '../../src/core/errors.js';
 import { decodeKallsymsAt, kallsymsFromBytes, type KallsymsResult } from '../../src/profile/kallsyms.js';
-import { kernelLikeSymbols, rng, type SynthTables, synthKallsyms } from './kallsyms-synth.js';
+import { kernelLikeSymbols, rng, type SynthTables, synthKallsyms } from './helpers/kallsyms-synth.js';
 
 const TEXT = 0xffffffff9c000000n;
 const CASES = Number(process.env.KALLSYMS_FUZZ_CASES ?? 120);

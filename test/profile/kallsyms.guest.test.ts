@@ -21,7 +21,7 @@ import { bootstrapKernelSpace, type KernelSpace } from '../../src/profile/kernel
 import { parseSystemMap } from '../../src/profile/system-map.js';
 import { extractVmlinux } from '../../src/profile/vmlinux.js';
 import { sharedGuest } from '../helpers/guest.js';
-import { rng } from './kallsyms-synth.js';
+import { rng } from './helpers/kallsyms-synth.js';
 
 const EXPECT: Record<string, { method: 'vmcoreinfo' | 'search'; order: string; seqs: boolean }> = {
   '5.10': { method: 'search', order: 'classic', seqs: false },
@@ -63,7 +63,7 @@ for (const kernelSpec of ['5.10', '6.1', '6.12']) {
       assert.equal(auto.method, EXPECT[kernelSpec]!.method);
       assert.deepEqual(auto.anomalies, []);
       assertEqualsTruth(auto, truth, 'auto');
-      // h1's own digest function over our entries agrees too.
+      // The lab's own digest function (groundTruthDigest) over our entries agrees too.
       assert.equal(groundTruthDigest(auto.table.entries()).sha256, truth.kallsyms.coreSha256);
     });
 

@@ -16,7 +16,7 @@ import {
 import { countInversions, decodeAddresses, decodeNames, entryHeader, parseTokens } from '../../src/profile/kallsyms/decode.js';
 import { findTokenIndexCandidates } from '../../src/profile/kallsyms/locate.js';
 import { parseVmcoreinfo } from '../../src/profile/vmcoreinfo.js';
-import { type SynthAddressing, type SynthOrder, expectedLines, kernelLikeSymbols, synthKallsyms } from './kallsyms-synth.js';
+import { type SynthAddressing, type SynthOrder, expectedLines, kernelLikeSymbols, synthKallsyms } from './helpers/kallsyms-synth.js';
 
 const TEXT = 0xffffffffa5a00000n;
 
@@ -450,7 +450,7 @@ describe('loadKallsyms over physical memory', () => {
   });
 });
 
-describe('kallsyms decoder: name hashes for the symbol index (h9)', () => {
+describe('kallsyms decoder: name hashes for the symbol index', () => {
   it('hashes every decoded name as hashBytes does, and every symbol is found by name through them', async () => {
     const { hashBytes } = await import('../../src/profile/symbols.js');
     const syms = symbolsFor('absolute-percpu', 3000);
@@ -463,7 +463,7 @@ describe('kallsyms decoder: name hashes for the symbol index (h9)', () => {
   });
 });
 
-describe('kallsyms at vmcoreinfo addresses: markers cross-check without a second pass (h9)', () => {
+describe('kallsyms at vmcoreinfo addresses: markers cross-check without a second pass', () => {
   it('flags markers that disagree with the decoded entries, and still decodes every symbol', () => {
     const syms = symbolsFor('absolute-percpu', 2500);
     const t = synthKallsyms(syms, { order: 'classic', addressing: 'absolute-percpu' });

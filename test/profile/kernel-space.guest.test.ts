@@ -173,7 +173,7 @@ describe('4-level guest: from a QEMU ELF dump (paging:false) with its VMCOREINFO
   const a = attach({ kernel: '6.1' });
   it('takes vmcoreinfo and CR3 from the dump notes and needs no memory scan', async () => {
     const { g, ks: live } = a.get();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-h4-dump-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-dump-'));
     const file = path.join(dir, 'guest.elf');
     try {
       await withQmp(g, (lease) => lease.client.execute('dump-guest-memory', { paging: false, protocol: `file:${file}` }, 120_000));

@@ -111,7 +111,7 @@ describe('bootstrapKernelSpace: hostile and odd inputs', () => {
   });
 });
 
-describe('bootstrapKernelSpace: the attach fast path (h9)', () => {
+describe('bootstrapKernelSpace: the attach fast path', () => {
   /** A memory whose hints() counts its calls; `live` picks a live or a file-like source. */
   function counted(g: ReturnType<typeof syntheticGuest>, live: boolean) {
     const mem = testMemory(g.ram, { mapped: true, hints: { cpus: g.cpus() } });

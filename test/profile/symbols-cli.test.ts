@@ -1,5 +1,5 @@
 /**
- * `vmsight symbols` end to end on a synthetic guest image: h4's synthetic
+ * `vmsight symbols` end to end on a synthetic guest image: syntheticGuest's
  * kernel (page tables, vmcoreinfo, KASLR) with kallsyms tables encoded into
  * its image. The vmcoreinfo kallsyms addresses of that guest point at
  * nothing, so the command must fall back to the pattern search.
@@ -14,8 +14,8 @@ import { ExitCode } from '../../src/core/errors.js';
 import { kallsymsDigest } from '../../src/profile/kallsyms.js';
 import { parseSystemMap } from '../../src/profile/system-map.js';
 import { syntheticGuest } from '../arch/helpers/synthetic-guest.js';
-import { runCommand } from '../cli/helpers.js';
-import { expectedLines, kernelLikeSymbols, synthKallsyms } from './kallsyms-synth.js';
+import { runCommand } from '../cli/helpers/run-command.js';
+import { expectedLines, kernelLikeSymbols, synthKallsyms } from './helpers/kallsyms-synth.js';
 
 describe('vmsight symbols on a synthetic guest', () => {
   let dir: string;
@@ -27,7 +27,7 @@ describe('vmsight symbols on a synthetic guest', () => {
   const initTask = syms.find((s) => s.type === 'D')!;
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'vmsight-h5-symbols-'));
+    dir = mkdtempSync(join(tmpdir(), 'vmsight-test-symbols-'));
     const t = synthKallsyms(syms, { order: 'classic+seqs', addressing: 'absolute-percpu', align: 4, before: 0, after: 0 });
     g.ram.set(t.bytes, g.textPa + (5 << 20));
     image = join(dir, 'guest.raw');

@@ -128,7 +128,7 @@ describe('SymbolTable', () => {
   });
 });
 
-describe('SymbolTable: KASLR shift and a reused name index (h9)', () => {
+describe('SymbolTable: KASLR shift and a reused name index', () => {
   it('shiftAddresses moves only kernel-image addresses, with carries, and equals BigInt arithmetic', async () => {
     const { shiftAddresses, KERNEL_IMAGE_MAP } = await import('../../src/profile/symbols.js');
     const src = BigUint64Array.of(

@@ -4,7 +4,7 @@ import { FaultError, ProfileError } from '../../src/core/errors.js';
 import { parseBtf } from '../../src/profile/btf.js';
 import { Typed, type VirtualMemory } from '../../src/profile/typed.js';
 import { TypeDb } from '../../src/profile/types.js';
-import { kernelLikeBtf } from './btf-encoder.js';
+import { kernelLikeBtf } from './helpers/btf-encoder.js';
 
 /** Guest memory made of a few byte regions; counts reads. */
 class FakeMemory implements VirtualMemory {

@@ -10,7 +10,7 @@ import { ProfileError, UsageError } from '../../src/core/errors.js';
 import { parseBtf } from '../../src/profile/btf.js';
 import { exportIsf, writeIsfFile } from '../../src/profile/isf.js';
 import { TypeDb } from '../../src/profile/types.js';
-import { kernelLikeBtf } from './btf-encoder.js';
+import { kernelLikeBtf } from './helpers/btf-encoder.js';
 
 async function run(format: OutputFormat, positionals: string[], values: Record<string, string | boolean>): Promise<string> {
   let text = '';

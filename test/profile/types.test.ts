@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ProfileError } from '../../src/core/errors.js';
 import { parseBtf } from '../../src/profile/btf.js';
 import { ArrayTypeStore, TypeDb, intSpellings, splitPath } from '../../src/profile/types.js';
-import { BtfEncoder, kernelLikeBtf } from './btf-encoder.js';
+import { BtfEncoder, kernelLikeBtf } from './helpers/btf-encoder.js';
 
 function fixtureDb(): TypeDb {
   return new TypeDb(parseBtf(kernelLikeBtf().bytes, { source: 'btf:fixture' }));

@@ -6,7 +6,7 @@ import { FormatError } from '../../src/core/errors.js';
 import { btfFromFileBytes } from '../../src/profile/btf/sources.js';
 import { bzImagePayload, elfSection, elfSections, extractVmlinux, isBzImage, sniffCodec } from '../../src/profile/vmlinux.js';
 import { TypeDb } from '../../src/profile/types.js';
-import { kernelLikeBtf } from './btf-encoder.js';
+import { kernelLikeBtf } from './helpers/btf-encoder.js';
 
 /** A minimal ELF64 LE file: null section, the given sections, .shstrtab last. */
 function makeElf(sections: { name: string; data: Uint8Array }[]): Uint8Array {

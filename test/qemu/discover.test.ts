@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { acquireQmp, checkReadable, discoverQemu, findQemuPid, normalizeEndpoint, openOnQmpLease, parseGpa2hva } from '../../src/qemu/discover.js';
-import { startFakeQmp } from './fake-qmp.js';
+import { startFakeQmp } from './helpers/fake-qmp.js';
 
 const fixture = (name: string) => fs.readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 
@@ -17,7 +17,7 @@ test('gpa2hva answers', () => {
 });
 
 test('the pid of the process holding a listening unix socket', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-pid-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-pid-'));
   const sock = path.join(dir, 's.sock');
   const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => console.log('up'))`], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -37,7 +37,7 @@ test('the pid of the process holding a listening unix socket', async () => {
 });
 
 test('backend file readability', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-rd-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-rd-'));
   try {
     const f = path.join(dir, 'ram');
     fs.writeFileSync(f, Buffer.alloc(8192));
@@ -52,7 +52,7 @@ test('backend file readability', () => {
 });
 
 test('discovery from a QMP conversation', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-disc-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-disc-'));
   const ramFile = path.join(dir, 'guest-ram');
   fs.writeFileSync(ramFile, '');
   fs.truncateSync(ramFile, 0x10000000);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { migrateToFile, whileStopped } from '../../src/qemu/migration.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
-import { QmpReplyError, startFakeQmp } from './fake-qmp.js';
+import { QmpReplyError, startFakeQmp } from './helpers/fake-qmp.js';
 
 /** A fake QEMU whose run state follows stop/cont/migrate like QEMU 7.2's. */
 function fakeVm(opts: { background: boolean; refuseBackground?: boolean; failMigration?: boolean }) {

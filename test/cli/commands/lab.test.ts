@@ -31,10 +31,10 @@ test('lab without or with an unknown subcommand is a usage error', async () => {
 });
 
 test('up validates its options before touching QEMU', async () => {
-  await assert.rejects(exec(['up', 'h1-cli-t'], { cpu: 'host' }), /--cpu host/);
-  await assert.rejects(exec(['up', 'h1-cli-t'], { accel: 'hvf' }), /--accel hvf/);
-  await assert.rejects(exec(['up', 'h1-cli-t'], { memory: '1G' }), /--memory 1G/);
-  await assert.rejects(exec(['up', 'h1-cli-t'], { kernel: '6.2' }), UsageError);
+  await assert.rejects(exec(['up', 'test-cli'], { cpu: 'host' }), /--cpu host/);
+  await assert.rejects(exec(['up', 'test-cli'], { accel: 'hvf' }), /--accel hvf/);
+  await assert.rejects(exec(['up', 'test-cli'], { memory: '1G' }), /--memory 1G/);
+  await assert.rejects(exec(['up', 'test-cli'], { kernel: '6.2' }), UsageError);
 });
 
 test('list renders an empty run directory; console and truth need a guest', async () => {

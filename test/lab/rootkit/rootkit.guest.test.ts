@@ -5,21 +5,18 @@
  * hooks (attributed to vmi_rootkit), hidden_modules the module it unlinks.
  */
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { processByComm } from '../../../src/lab/index.js';
 import { ensureRootkit, ROOTKIT, rootkitModuleFile } from '../../../src/lab/rootkit/build.js';
 import checkSyscall from '../../../src/linux/plugins/check_syscall.js';
 import hiddenModules from '../../../src/linux/plugins/hidden_modules.js';
 import lsmod from '../../../src/linux/plugins/lsmod.js';
 import psxview from '../../../src/linux/plugins/psxview.js';
-import { h8Guest, run, type H8Guest } from '../../linux/helpers/h8-guest.js';
+import { runPlugin } from '../../../src/linux/plugin.js';
+import { attachForSuite } from '../../helpers/kernel.js';
 
 describe('test rootkit on 6.1', { timeout: 900_000 }, () => {
-  let g: H8Guest;
-  before(async () => {
-    const build = await ensureRootkit({ kernel: '6.1' });
-    g = await h8Guest({ kernel: '6.1', extraModules: [rootkitModuleFile(build)] });
-  });
+  const g = attachForSuite(async () => ({ kernel: '6.1', extraModules: [rootkitModuleFile(await ensureRootkit({ kernel: '6.1' }))] }), { timeoutMs: 900_000 });
 
   test('the guest says the rootkit did its three things', () => {
     assert.deepEqual(g.truth.warnings, []);
@@ -31,7 +28,7 @@ describe('test rootkit on 6.1', { timeout: 900_000 }, () => {
 
   test('psxview flags the hidden process', () => {
     const hidden = processByComm(g.truth, ROOTKIT.hideComm)!;
-    const r = run(psxview, g.kernel);
+    const r = runPlugin(psxview, g.kernel);
     const row = r.rows.find((x) => x.pid === hidden.pid);
     assert.ok(row, `pid ${hidden.pid} found by some view`);
     assert.equal(row.pslist, false);
@@ -41,7 +38,7 @@ describe('test rootkit on 6.1', { timeout: 900_000 }, () => {
   });
 
   test('check_syscall flags the hooked entry, owned by vmi_rootkit', () => {
-    const r = run(checkSyscall, g.kernel);
+    const r = runPlugin(checkSyscall, g.kernel);
     const flagged = r.rows.filter((x) => x.suspicious);
     assert.deepEqual(flagged.map((x) => `${x.table}[${x.index}]`), [`sys_call_table[${ROOTKIT.hookNr}]`]);
     assert.equal(flagged[0]!.verdict, 'module');
@@ -50,12 +47,12 @@ describe('test rootkit on 6.1', { timeout: 900_000 }, () => {
   });
 
   test('hidden_modules finds the unlinked module through sysfs and carving; lsmod does not list it', () => {
-    const r = run(hiddenModules, g.kernel);
+    const r = runPlugin(hiddenModules, g.kernel);
     assert.equal(r.rows.length, 1);
     const m = r.rows[0]!;
     assert.equal(m.name, ROOTKIT.module);
     assert.deepEqual([m.inList, m.inSysfs, m.carved, m.hidden], [false, true, true, true]);
     assert.equal(m.taints, 'OE');
-    assert.equal(run(lsmod, g.kernel).rows.find((x) => x.name === ROOTKIT.module), undefined);
+    assert.equal(runPlugin(lsmod, g.kernel).rows.find((x) => x.name === ROOTKIT.module), undefined);
   });
 });

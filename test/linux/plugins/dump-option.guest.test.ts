@@ -4,27 +4,23 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { attachKernel, type AttachedKernel } from '../../../src/linux/attach.js';
 import { runPlugin } from '../../../src/linux/plugin.js';
 import elfs from '../../../src/linux/plugins/elfs.js';
 import malfind from '../../../src/linux/plugins/malfind.js';
-import { sharedGuest } from '../../helpers/guest.js';
+import { attachForSuite } from '../../helpers/kernel.js';
 
-let kernel: AttachedKernel;
+const g = attachForSuite({ kernel: '6.1' });
 let dir: string;
 
-before(async () => {
-  const { guest } = await sharedGuest({ kernel: '6.1' });
-  kernel = await attachKernel(`shm:${guest.shmPath}`);
+before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-dumpdir-'));
 });
-after(async () => {
-  await kernel?.close();
+after(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('malfind --dump writes the injected-looking page, and its bytes start with the shown head', () => {
-  const r = runPlugin(malfind, kernel, { dump: dir });
+  const r = runPlugin(malfind, g.kernel, { dump: dir });
   const row = r.rows.find((x) => x.comm === 'vmi-files');
   assert.ok(row?.dumped, 'the scenario rwx page is dumped');
   assert.equal(path.dirname(row.dumped), path.resolve(dir));
@@ -34,7 +30,7 @@ test('malfind --dump writes the injected-looking page, and its bytes start with 
 });
 
 test('elfs --dump writes ELF images that start with the ELF magic', () => {
-  const r = runPlugin(elfs, kernel, { dump: dir, pid: ['1'] });
+  const r = runPlugin(elfs, g.kernel, { dump: dir, pid: ['1'] });
   assert.ok(r.rows.length >= 1);
   for (const row of r.rows) {
     assert.ok(row.dumped && path.dirname(row.dumped) === path.resolve(dir));

@@ -17,7 +17,7 @@ import psaux from '../../../src/linux/plugins/psaux.js';
 import { QmpClient } from '../../../src/qemu/qmp.js';
 import type { GroundTruth } from '../../../src/lab/index.js';
 import { sharedGuest, withQmpSocket } from '../../helpers/guest.js';
-import { mayExit, sameComm } from '../helpers/guest-kernel.js';
+import { mayExit, sameComm } from '../../helpers/kernel.js';
 
 for (const paging of [false, true]) {
   suite(`6.1 ELF dump, paging:${paging}`, () => {
@@ -27,7 +27,7 @@ for (const paging of [false, true]) {
     before(async () => {
       const g = await sharedGuest({ kernel: '6.1' });
       truth = g.truth;
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h7-dump-'));
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-dump-'));
       const file = path.join(dir, `guest-${paging ? 'paging' : 'flat'}.elf`);
       await withQmpSocket(g.guest, async (sock) => {
         const q = await QmpClient.connect(sock);

@@ -7,13 +7,13 @@
  * VmsightError, never a RangeError/TypeError or a hang.
  */
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { AddressSpace, VirtualReadOp } from '../../../src/arch/address-space.js';
 import { VmsightError } from '../../../src/core/errors.js';
 import { Kernel } from '../../../src/linux/kernel.js';
 import { runPlugin } from '../../../src/linux/plugin.js';
 import { plugins } from '../../../src/linux/plugins/index.js';
-import { h8Guest } from '../helpers/h8-guest.js';
+import { attachForSuite } from '../../helpers/kernel.js';
 
 /** Deterministic per-address garbage for one in `every` words. */
 function corruptWord(a: bigint, every: number, seed: number): bigint | undefined {
@@ -87,23 +87,20 @@ function corruptSpace(inner: AddressSpace, every: number, seed: number): Address
 }
 
 describe('kernel plugins over corrupted memory (6.1)', { timeout: 900_000 }, () => {
-  let base: Kernel;
-  before(async () => {
-    base = (await h8Guest({ kernel: '6.1' })).kernel;
-  });
+  const g = attachForSuite({ kernel: '6.1' });
 
   for (const every of [7, 61, 997]) {
     for (const seed of [1, 2]) {
       test(`one word in ${every} corrupted, seed ${seed}: every plugin ends, bounded`, () => {
-        const k = new Kernel(base.memory, corruptSpace(base.space, every, seed), base.profile);
+        const k = new Kernel(g.kernel.memory, corruptSpace(g.kernel.space, every, seed), g.kernel.profile);
         for (const plugin of plugins) {
           const t0 = performance.now();
           try {
             const r = runPlugin(plugin, k);
             assert.ok(Array.isArray(r.rows));
-            if (process.env['H8_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: ${r.rows.length} rows ${JSON.stringify(r.anomalyCounts)}\n`);
+            if (process.env['VMSIGHT_TEST_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: ${r.rows.length} rows ${JSON.stringify(r.anomalyCounts)}\n`);
           } catch (e) {
-            if (process.env['H8_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: threw ${(e as Error).message.slice(0, 100)}\n`);
+            if (process.env['VMSIGHT_TEST_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: threw ${(e as Error).message.slice(0, 100)}\n`);
             assert.ok(e instanceof VmsightError, `${plugin.name} threw ${(e as Error)?.constructor?.name}: ${(e as Error).message}\n${(e as Error).stack}`);
           }
           const ms = performance.now() - t0;

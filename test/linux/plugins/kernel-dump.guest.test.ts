@@ -30,7 +30,7 @@ for (const paging of [false, true]) {
     before(async () => {
       const g = await sharedGuest({ kernel: '6.1' });
       truth = g.truth;
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h8-dump-'));
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-kdump-'));
       const file = path.join(dir, `guest-${paging ? 'paging' : 'flat'}.elf`);
       await withQmpSocket(g.guest, async (sock) => {
         const q = await QmpClient.connect(sock);

@@ -14,7 +14,7 @@ import envars from '../../../src/linux/plugins/envars.js';
 import elfs from '../../../src/linux/plugins/elfs.js';
 import malfind from '../../../src/linux/plugins/malfind.js';
 import { SCENARIO, SCENARIO_ARGS, SCENARIO_ENV } from '../../../src/lab/index.js';
-import { attachForSuite, KERNEL_MATRIX } from '../helpers/guest-kernel.js';
+import { attachForSuite, KERNEL_MATRIX } from '../../helpers/kernel.js';
 
 for (const { label, opts } of KERNEL_MATRIX) {
   suite(`guest ${label}`, () => {

@@ -13,7 +13,7 @@ import creds from '../../../src/linux/plugins/creds.js';
 import namespaces, { nsKey } from '../../../src/linux/plugins/namespaces.js';
 import { NAMESPACE_KINDS } from '../../../src/linux/namespaces.js';
 import { SCENARIO } from '../../../src/lab/index.js';
-import { attachForSuite, KERNEL_MATRIX } from '../helpers/guest-kernel.js';
+import { attachForSuite, KERNEL_MATRIX } from '../../helpers/kernel.js';
 
 for (const { label, opts } of KERNEL_MATRIX) {
   suite(`guest ${label}`, () => {

@@ -13,7 +13,7 @@ import pstree from '../../../src/linux/plugins/pstree.js';
 import threads from '../../../src/linux/plugins/threads.js';
 import kthreads from '../../../src/linux/plugins/kthreads.js';
 import { SCENARIO } from '../../../src/lab/index.js';
-import { attachForSuite, KERNEL_MATRIX, mayExit, sameComm } from '../helpers/guest-kernel.js';
+import { attachForSuite, KERNEL_MATRIX, mayExit, sameComm } from '../../helpers/kernel.js';
 
 for (const { label, opts } of KERNEL_MATRIX) {
   suite(`guest ${label}`, () => {

@@ -11,7 +11,7 @@ import { runPlugin } from '../../../src/linux/plugin.js';
 import psxview from '../../../src/linux/plugins/psxview.js';
 import pslist from '../../../src/linux/plugins/pslist.js';
 import { ensureRootkit, ROOTKIT, rootkitModuleFile } from '../../../src/lab/rootkit/build.js';
-import { attachForSuite, KERNEL_MATRIX, mayExit } from '../helpers/guest-kernel.js';
+import { attachForSuite, KERNEL_MATRIX, mayExit } from '../../helpers/kernel.js';
 
 for (const { label, opts } of KERNEL_MATRIX) {
   suite(`clean guest ${label}`, () => {
@@ -38,7 +38,7 @@ for (const { label, opts } of KERNEL_MATRIX) {
 }
 
 suite('guest 6.1 with the test rootkit', () => {
-  const g = attachForSuite(async () => ({ kernel: '6.1', extraModules: [rootkitModuleFile(await ensureRootkit({ kernel: '6.1' }))] }), 900_000);
+  const g = attachForSuite(async () => ({ kernel: '6.1', extraModules: [rootkitModuleFile(await ensureRootkit({ kernel: '6.1' }))] }), { timeoutMs: 900_000 });
 
   test('the process unlinked from the task list is flagged hidden, found by the pid IDR and the children list', () => {
     const victim = g.truth.processes.find((p) => p.comm === ROOTKIT.hideComm);

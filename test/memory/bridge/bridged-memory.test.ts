@@ -12,7 +12,7 @@ class FakeBridged extends BridgedMemory {
 
 test('bridged memory: size and ranges from the layout, holes fail locally, RAM crosses the bridge', async () => {
   const layout = q35Layout(0x100000);
-  const bridge = await SyncBridge.start(siblingModule(import.meta.url, 'fake-backend'), { size: 0x100000 }, { technique: 'fake', target: 'fake:0' });
+  const bridge = await SyncBridge.start(siblingModule(import.meta.url, 'helpers/fake-backend'), { size: 0x100000 }, { technique: 'fake', target: 'fake:0' });
   const mem = new FakeBridged('fake:0', bridge, layout);
   try {
     assert.equal(mem.size, 0x100000);

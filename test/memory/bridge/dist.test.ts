@@ -11,7 +11,7 @@ import { test } from 'node:test';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bridge = `${root}dist/src/memory/bridge/sync-bridge.js`;
-const backend = `${root}dist/test/memory/bridge/fake-backend.js`;
+const backend = `${root}dist/test/memory/bridge/helpers/fake-backend.js`;
 const built = fs.existsSync(bridge) && fs.existsSync(backend) && fs.existsSync(`${root}dist/src/memory/bridge/worker.js`);
 
 test('sync bridge from dist/ under plain node', { skip: built ? false : 'dist/ not built (npm run build)' }, () => {

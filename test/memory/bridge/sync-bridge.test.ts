@@ -4,7 +4,7 @@ import { SourceError } from '../../../src/core/errors.js';
 import { siblingModule } from '../../../src/memory/bridge/protocol.js';
 import { SyncBridge } from '../../../src/memory/bridge/sync-bridge.js';
 
-const backend = siblingModule(import.meta.url, 'fake-backend');
+const backend = siblingModule(import.meta.url, 'helpers/fake-backend');
 const opts = { technique: 'fake', target: 'fake:0' };
 
 test('sync bridge: blocking readv returns the worker bytes and failures; async calls work', async () => {

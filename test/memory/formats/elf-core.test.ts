@@ -9,7 +9,7 @@ import { parseElfCore } from '../../../src/memory/formats/elf-core.js';
 import { SegmentMap } from '../../../src/memory/formats/segment-map.js';
 import { factory as elfFactory } from '../../../src/memory/sources/elf-core.js';
 import { factory as rawFactory } from '../../../src/memory/sources/raw-file.js';
-import { buildElfCore, note, prstatusNote, qemuCpuNote } from './elf-builder.js';
+import { buildElfCore, note, prstatusNote, qemuCpuNote } from './helpers/elf-builder.js';
 
 const page = (byte: number, n = 4096) => new Uint8Array(n).fill(byte);
 const vmcoreinfo = 'OSRELEASE=6.1.0-test\nPAGESIZE=4096\nNUMBER(phys_base)=-1234\n';

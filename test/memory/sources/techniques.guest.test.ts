@@ -1,5 +1,5 @@
 /**
- * Every technique of this engineer's set reads the same guest: the
+ * Every memory-source technique reads the same guest: the
  * linux_banner bytes at phys(linux_banner) (from the guest's kallsyms ground
  * truth and the vmcoreinfo phys_base out of a paging:false ELF dump), and
  * all agree byte for byte on static kernel pages. A paging:true dump parses.

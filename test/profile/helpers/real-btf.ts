@@ -7,8 +7,8 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cachedKernels } from '../../src/lab/kernels.js';
-import { elfSection, extractVmlinux } from '../../src/profile/vmlinux.js';
+import { cachedKernels } from '../../../src/lab/kernels.js';
+import { elfSection, extractVmlinux } from '../../../src/profile/vmlinux.js';
 
 export interface RealBtf {
   kernel: string;

@@ -21,7 +21,7 @@ export interface FakeQmp {
 export class QmpReplyError extends Error {}
 
 export async function startFakeQmp(handle: Handler): Promise<FakeQmp> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2-fakeqmp-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-fakeqmp-'));
   const sock = path.join(dir, 'qmp.sock');
   const log: string[] = [];
   const clients = new Set<net.Socket>();

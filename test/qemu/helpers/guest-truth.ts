@@ -3,9 +3,9 @@
  * kernel banner is, computed from the guest's own vmcoreinfo note and
  * /proc/kallsyms (never a constant).
  */
-import { readPhys } from '../../src/memory/access.js';
-import type { PhysicalMemory } from '../../src/memory/types.js';
-import type { GroundTruth } from '../../src/lab/index.js';
+import { readPhys } from '../../../src/memory/access.js';
+import type { PhysicalMemory } from '../../../src/memory/types.js';
+import type { GroundTruth } from '../../../src/lab/index.js';
 
 /** Reads the VMCOREINFO note text at the address the guest reported in /sys/kernel/vmcoreinfo. */
 export function vmcoreinfoText(mem: PhysicalMemory, truth: GroundTruth): string {

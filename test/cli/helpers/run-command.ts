@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeError } from '../../src/core/errors.js';
-import type { Command } from '../../src/cli/command.js';
-import { createOutput } from '../../src/cli/render.js';
-import { syntheticGuest, type SyntheticGuest, type SyntheticGuestOptions } from '../arch/helpers/synthetic-guest.js';
+import { describeError } from '../../../src/core/errors.js';
+import type { Command } from '../../../src/cli/command.js';
+import { createOutput } from '../../../src/cli/render.js';
+import { syntheticGuest, type SyntheticGuest, type SyntheticGuestOptions } from '../../arch/helpers/synthetic-guest.js';
 
 export interface RunResult {
   code: number;
@@ -41,7 +41,7 @@ export async function runCommand(command: Command, argv: string[]): Promise<RunR
 
 /** A synthetic guest saved as a raw image in a temp dir; `cleanup()` removes it. */
 export function guestImage(options: SyntheticGuestOptions = {}): { guest: SyntheticGuest; file: string; cleanup(): void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-h4-cli-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-cli-'));
   const guest = syntheticGuest(options);
   const file = path.join(dir, 'guest.raw');
   fs.writeFileSync(file, guest.ram);

@@ -1,6 +1,6 @@
 /**
- * A bare synthetic Kernel for h8's parser tests: h7's FakeSpace (sparse pages
- * that fault when unmapped) plus readPointer and an empty page-table view,
+ * A bare synthetic Kernel for parser tests: FakeSpace (sparse pages that
+ * fault when unmapped) plus readPointer and a page-table view of its pages,
  * TypeBuilder types and a handful of symbols.
  */
 import type { AddressSpace } from '../../../src/arch/address-space.js';
@@ -10,7 +10,7 @@ import { SymbolTableBuilder } from '../../../src/profile/symbols.js';
 import { FakeSpace } from './synthetic-kernel.js';
 import type { TypeBuilder } from './synthetic.js';
 
-export class H8Space extends FakeSpace {
+export class BareSpace extends FakeSpace {
   readPointer(va: bigint): bigint {
     return this.readU64(va);
   }
@@ -21,7 +21,7 @@ export class H8Space extends FakeSpace {
   }
 }
 
-export function makeKernel(b: TypeBuilder, mem: H8Space, symbols: readonly (readonly [string, bigint, string?])[]): Kernel {
+export function makeKernel(b: TypeBuilder, mem: BareSpace, symbols: readonly (readonly [string, bigint, string?])[]): Kernel {
   const sb = new SymbolTableBuilder();
   for (const [n, a, t] of [...symbols].sort((x, y) => (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0))) sb.add(n, a, t ?? 'D');
   const profile: KernelProfile = {

@@ -1,5 +1,5 @@
 /** An in-memory PhysicalMemory for wrapper tests: counts reads, can change bytes, bumps generation on refresh. */
-import type { PhysicalMemory, ReadFailure, ReadOp } from '../../src/memory/types.js';
+import type { PhysicalMemory, ReadFailure, ReadOp } from '../../../src/memory/types.js';
 
 export class FakeMemory implements PhysicalMemory {
   readonly technique = { class: 'live-read', name: 'fake', live: true, haltsGuest: false, zeroCopy: false } as const;

@@ -1,5 +1,5 @@
 /** A fake async backend for the bridge tests: memory is i & 0xff; 'hang' and 'die' misbehave on purpose. */
-import type { AsyncBackend, BackendReadOp } from '../../../src/memory/bridge/protocol.js';
+import type { AsyncBackend, BackendReadOp } from '../../../../src/memory/bridge/protocol.js';
 
 export async function createBackend(params: unknown): Promise<AsyncBackend> {
   const p = params as { size: number; failStart?: boolean };

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Type } from '../../src/profile/types.js';
+import type { Type } from '../../../src/profile/types.js';
 
 const KIND: Record<string, Type['kind']> = {
   INT: 'int',
