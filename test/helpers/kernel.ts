@@ -14,7 +14,11 @@
 import { after, before } from 'node:test';
 import type { GroundTruth, GtProcess, LabGuest } from '../../src/lab/index.js';
 import { attachKernel, type AttachedKernel, type AttachOptions } from '../../src/linux/attach.js';
-import { sharedGuest, type SharedGuestOptions } from './guest.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { QmpClient } from '../../src/qemu/qmp.js';
+import { sharedGuest, withQmpSocket, type SharedGuestOptions } from './guest.js';
 
 export interface MatrixEntry {
   readonly label: string;
@@ -66,6 +70,44 @@ export function attachForSuite(opts: SharedGuestOptions | (() => Promise<SharedG
 }
 
 /** Kernel workers come and go (idle reaping); their absence later is not an error. */
+/** A kernel attached to a QEMU ELF dump of a shared guest, for one suite. */
+export interface AttachedDump {
+  truth: GroundTruth;
+  kernel: AttachedKernel;
+}
+
+/**
+ * Registers hooks that take a `dump-guest-memory` ELF core of the shared guest
+ * (paging:false or paging:true) and attach to the file; removes it afterwards.
+ */
+export function attachDumpForSuite(opts: SharedGuestOptions, paging: boolean): AttachedDump {
+  const out = {} as AttachedDump;
+  let dir: string | undefined;
+  before(
+    async () => {
+      const g = await sharedGuest(opts);
+      out.truth = g.truth;
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-dump-'));
+      const file = path.join(dir, `guest-${paging ? 'paging' : 'flat'}.elf`);
+      await withQmpSocket(g.guest, async (sock) => {
+        const q = await QmpClient.connect(sock);
+        try {
+          await q.execute('dump-guest-memory', { paging, protocol: `file:${file}` }, 300_000);
+        } finally {
+          await q.close();
+        }
+      });
+      out.kernel = await attachKernel(file);
+    },
+    { timeout: 900_000 },
+  );
+  after(async () => {
+    await out.kernel?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return out;
+}
+
 export function mayExit(p: Pick<GtProcess, 'comm' | 'kthread'>): boolean {
   return p.kthread && p.comm.startsWith('kworker/');
 }
