@@ -250,17 +250,19 @@ function checkCr3(tables: TableReader, dtb: number, cpu: CpuState): Cr3Check | u
 const BANNER_NEEDLE = Buffer.from('Linux version ', 'latin1');
 
 /** "Linux version " hits in [start, end) in address order, with their text up to the newline/NUL (≤ 512 bytes). */
-function* bannerHits(mem: PhysicalMemory, start: number, end: number): Generator<{ pa: number; text: string }> {
+function* bannerHits(mem: PhysicalMemory, start: number, end: number): Generator<{ pa: number; text: string; standalone: boolean }> {
   let count = 0;
   const chunk = 1 << 20;
   const overlap = 512;
   const regions = mem.mapped?.();
   let scratch: Uint8Array | undefined;
-  const textAt = (bytes: Uint8Array, i: number): string => {
+  // linux_banner is a string of its own, "Linux version …\n\0"; copies inside the kernel log
+  // (printk records, __log_buf) carry the same text without that ending.
+  const textAt = (bytes: Uint8Array, i: number): { text: string; standalone: boolean } => {
     const tail = bytes.subarray(i, Math.min(bytes.length, i + overlap));
     let e = 0;
     while (e < tail.length && tail[e] !== 0 && tail[e] !== 0x0a) e++;
-    return Buffer.from(tail.buffer, tail.byteOffset, e).toString('latin1');
+    return { text: Buffer.from(tail.buffer, tail.byteOffset, e).toString('latin1'), standalone: tail[e] === 0x0a && tail[e + 1] === 0 };
   };
   for (let a = start; a < end && count < 64; a += chunk) {
     const len = Math.min(chunk + overlap, end - a, mem.size - a);
@@ -277,7 +279,7 @@ function* bannerHits(mem: PhysicalMemory, start: number, end: number): Generator
     }
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = buf.indexOf(BANNER_NEEDLE); i >= 0 && i < chunk; i = buf.indexOf(BANNER_NEEDLE, i + 1)) {
-      yield { pa: a + i, text: textAt(bytes, i) };
+      yield { pa: a + i, ...textAt(bytes, i) };
       if (++count >= 64) break;
     }
   }
@@ -327,6 +329,7 @@ function findBanner(
     let accepted = false;
     if (!h.text.startsWith(`Linux version ${release} `)) reason = `release differs from vmcoreinfo's ${release}`;
     else if (uts && uts.version && !h.text.endsWith(uts.version)) reason = `does not end with init_uts_ns version "${uts.version}"`;
+    else if (!h.standalone) reason = 'a copy inside other text (the kernel log), not a "…\\n\\0" string like linux_banner';
     else if (space.tryTranslate(va)?.pa !== h.pa) reason = 'outside the kernel image mapped by the page tables';
     else {
       accepted = chosen === undefined;

@@ -58,6 +58,7 @@ describe('bootstrapKernelSpace: hostile and odd inputs', () => {
     assert.equal(c.filter((x) => x.accepted).length, 1);
     assert.ok(c.some((x) => /5\.10\.0-32/.test(x.text) && /release differs/.test(x.reason)));
     assert.ok(c.some((x) => /# SMP/.test(x.text) && /does not end with/.test(x.reason)));
+    assert.ok(c.some((x) => x.text === g.banner && x.pa < g.bannerPa && /kernel log/.test(x.reason)), 'the log-record copy before linux_banner is refused');
     assert.ok(c.some((x) => x.pa === (5 << 20) + 0x77 && !x.accepted), 'the copy outside the image is not chosen');
     assert.match(ks.banner!.reason, /other\(s\) refused/);
   });

@@ -148,8 +148,10 @@ export function syntheticGuest(options: SyntheticGuestOptions = {}): SyntheticGu
   const banner = `Linux version ${release} (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) ${version}`;
   const bannerVa = textVa + 0x28_0000n;
   const bannerPa = img(bannerVa);
-  // A look-alike in the image first (like the one Debian's 6.1 carries without the build number).
+  // A look-alike in the image first (like the one Debian's 6.1 carries without the build number),
+  // then the exact banner text inside a kernel-log record (no "\n\0" after it), before the real one.
   put(img(textVa + 0x27_0000n), banner.replace('#1 SMP', '# SMP') + '\n\0');
+  put(img(textVa + 0x27_8000n), banner + '\0\0\0\0Command line: console=ttyS0\0');
   put(bannerPa, banner + '\n\0');
   // The format-string decoy: vmcoreinfo's own printf formats live in the image.
   put(img(textVa + 0x29_0000n), 'OSRELEASE=%s\n\0BUILD-ID=%20phN\n\0');
