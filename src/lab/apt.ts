@@ -17,17 +17,67 @@ export const SUITES = ['bookworm', 'bullseye', 'trixie'] as const;
 export type Suite = (typeof SUITES)[number];
 
 export interface MirrorConfig {
-  /** Main archive, default `http://deb.debian.org/debian` (env `VMSIGHT_DEBIAN_MIRROR`). */
+  /** Main archive (env `VMSIGHT_DEBIAN_MIRROR`; else the host's own apt sources). */
   archive: string;
-  /** Security archive, default `http://deb.debian.org/debian-security` (env `VMSIGHT_DEBIAN_SECURITY_MIRROR`). */
+  /** Security archive (env `VMSIGHT_DEBIAN_SECURITY_MIRROR`; else the host's own apt sources). */
   security: string;
 }
 
-export function defaultMirrors(): MirrorConfig {
-  return {
-    archive: process.env['VMSIGHT_DEBIAN_MIRROR'] || 'http://deb.debian.org/debian',
-    security: process.env['VMSIGHT_DEBIAN_SECURITY_MIRROR'] || 'http://deb.debian.org/debian-security',
-  };
+/** A Debian source entry: where (URI) and which suites. */
+export interface AptSource {
+  uri: string;
+  suites: string[];
+}
+
+/** Parses one-line (`deb URI SUITE COMPONENTS`) and deb822 (`URIs:`/`Suites:` stanzas) apt sources. */
+export function parseAptSources(text: string): AptSource[] {
+  const out: AptSource[] = [];
+  const oneLine = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/;
+  for (const line of text.split('\n')) {
+    const m = oneLine.exec(line);
+    if (m) out.push({ uri: m[1]!, suites: [m[2]!] });
+  }
+  for (const stanza of text.split(/\n\s*\n/)) {
+    const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim();
+    const types = field('Types');
+    if (!types || !types.split(/\s+/).includes('deb') || /^Enabled:\s*no/im.test(stanza)) continue;
+    const suites = (field('Suites') ?? '').split(/\s+/).filter(Boolean);
+    for (const uri of (field('URIs') ?? '').split(/\s+/).filter(Boolean)) out.push({ uri, suites });
+  }
+  return out;
+}
+
+/** The host's apt sources (read only), in apt's own order. */
+function hostAptSources(): AptSource[] {
+  const files = ['/etc/apt/sources.list'];
+  try {
+    for (const f of fs.readdirSync('/etc/apt/sources.list.d').sort()) if (/\.(list|sources)$/.test(f)) files.push(path.join('/etc/apt/sources.list.d', f));
+  } catch {
+    // no sources.list.d
+  }
+  return files.flatMap((f) => {
+    try {
+      return parseAptSources(fs.readFileSync(f, 'utf8'));
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * The Debian archive and security mirrors: the environment's, else the ones
+ * the host's apt already uses (the entries serving a plain suite and a
+ * -security suite), so the lab asks the same mirror the host's apt does.
+ */
+export function defaultMirrors(sources: readonly AptSource[] = hostAptSources()): MirrorConfig {
+  const isDebian = (s: AptSource) => s.suites.some((x) => /^(buster|bullseye|bookworm|trixie|forky|sid|stable|oldstable|testing)(-updates|-security|-backports)?$/.test(x));
+  const archive = process.env['VMSIGHT_DEBIAN_MIRROR'] || sources.find((s) => isDebian(s) && s.suites.some((x) => !x.includes('-')))?.uri;
+  const security = process.env['VMSIGHT_DEBIAN_SECURITY_MIRROR'] || sources.find((s) => isDebian(s) && s.suites.some((x) => x.endsWith('-security')))?.uri;
+  if (!archive || !security)
+    throw new LabError('no Debian archive found in the host\'s apt sources', {
+      hint: 'set VMSIGHT_DEBIAN_MIRROR and VMSIGHT_DEBIAN_SECURITY_MIRROR to the Debian archive and security mirrors to use',
+    });
+  return { archive: archive.replace(/\/+$/, ''), security: security.replace(/\/+$/, '') };
 }
 
 /**

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { aptOptions, kernelDependency, parseStanza, preparePrivateApt, sourcesList } from '../../src/lab/apt.js';
+import { aptOptions, defaultMirrors, kernelDependency, parseAptSources, parseStanza, preparePrivateApt, sourcesList } from '../../src/lab/apt.js';
 
 const mirrors = { archive: 'http://mirror.example/debian', security: 'http://mirror.example/debian-security' };
 
@@ -76,4 +76,28 @@ test('apt-cache stanzas and metapackage dependencies parse', () => {
   assert.equal(kernelDependency({ package: 'x', version: '1', depends: ['linux-base', 'linux-image-6.12.117+deb13-cloud-amd64 (= 6.12.117-1) | foo'] }), 'linux-image-6.12.117+deb13-cloud-amd64');
   assert.equal(kernelDependency({ package: 'x', version: '1', depends: ['linux-base (>= 4)'] }), undefined);
   assert.equal(parseStanza('garbage'), undefined);
+});
+
+test('mirrors come from the host apt sources, one-line or deb822, never hard-coded', () => {
+  const deb822 = [
+    'Types: deb',
+    '# a comment',
+    'URIs: http://mirror.example/debian',
+    'Suites: bookworm bookworm-updates',
+    'Components: main',
+    '',
+    'Types: deb-src',
+    'URIs: http://src.example/debian',
+    'Suites: bookworm',
+    '',
+    'Types: deb',
+    'URIs: http://mirror.example/debian-security/',
+    'Suites: bookworm-security',
+  ].join('\n');
+  const fromDeb822 = parseAptSources(deb822);
+  assert.deepEqual(fromDeb822.map((s) => s.uri), ['http://mirror.example/debian', 'http://mirror.example/debian-security/']);
+  assert.deepEqual(defaultMirrors(fromDeb822), { archive: 'http://mirror.example/debian', security: 'http://mirror.example/debian-security' });
+  const oneLine = parseAptSources('deb [arch=amd64] http://a.example/debian bookworm main\ndeb http://b.example/debian-security bookworm-security main\ndeb http://other.example/node nodistro main\n');
+  assert.deepEqual(defaultMirrors(oneLine), { archive: 'http://a.example/debian', security: 'http://b.example/debian-security' });
+  assert.throws(() => defaultMirrors(parseAptSources('deb http://other.example/node nodistro main\n')), /no Debian archive.*|VMSIGHT_DEBIAN_MIRROR/);
 });
