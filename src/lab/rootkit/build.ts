@@ -75,8 +75,15 @@ export async function ensureHeaders(release: string): Promise<string> {
     });
   }
   const env = { ...process.env, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () => run('apt-get', ['-q', '-y', '--no-install-recommends', 'install', `linux-headers-${release}`], { env, maxBuffer: 64 << 20 });
   try {
-    await run('apt-get', ['-q', '-y', '--no-install-recommends', 'install', `linux-headers-${release}`], { env, maxBuffer: 64 << 20 });
+    try {
+      await install();
+    } catch {
+      // The host's package lists may predate this kernel: refresh them once and retry.
+      await run('apt-get', ['-q', 'update'], { env, maxBuffer: 64 << 20 });
+      await install();
+    }
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT') throw new LabError('apt-get not found', { hint: `install linux-headers-${release} by hand (a Debian host is expected)` });
