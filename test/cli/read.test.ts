@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { command, hexdumpLines } from '../../src/cli/commands/read.js';
 import { guestImage, runCommand } from './helpers/run-command.js';
@@ -34,6 +35,16 @@ describe('vmsight read', () => {
     const s = await runCommand(command, [img.file, '--va', 'init_uts_ns+130', '--len', String(g.release.length), '--json']);
     assert.equal(s.code, 0, s.error);
     assert.equal(Buffer.from(JSON.parse(s.out).hex, 'hex').toString(), g.release);
+  });
+
+  it('resolves a symbol from a --profile System.map (link-time address, KASLR shift applied)', async () => {
+    const map = `${img.file}.System.map`;
+    writeFileSync(map, `${(g.bannerVa - g.kernelOffset).toString(16).padStart(16, '0')} R my_banner_alias\n`);
+    const r = await runCommand(command, [img.file, '--va', 'my_banner_alias', '--len', '13', '--profile', map, '--json']);
+    assert.equal(r.code, 0, r.error);
+    assert.equal(Buffer.from(JSON.parse(r.out).hex, 'hex').toString(), 'Linux version');
+    const missing = await runCommand(command, [img.file, '--va', 'no_such_symbol', '--len', '1', '--profile', map]);
+    assert.equal(missing.code, 2);
   });
 
   it('reads with an explicit DTB', async () => {

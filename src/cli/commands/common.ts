@@ -1,5 +1,6 @@
 /** Options and helpers shared by the commands that open a source or attach to a kernel. */
 import { UsageError } from '../../core/errors.js';
+import { openSource, type OpenedSource } from '../../memory/open.js';
 import type { AttachOptions } from '../../linux/attach.js';
 import type { OptionSpec, ParsedArgs } from '../command.js';
 
@@ -10,19 +11,48 @@ export const sourceOptions: OptionSpec = {
   'no-cache': { type: 'boolean' },
 };
 
-/** The source argument (first positional), or a usage error. */
+/** The source argument (first positional), or a usage error showing the usage. */
 export function requireSource(args: ParsedArgs, usage: string): string {
   const spec = args.positionals[0];
-  if (!spec) throw new UsageError('missing <source>', { hint: `usage: ${usage}` });
+  if (!spec) throw new UsageError('missing <source>', { hint: `usage: ${usage.startsWith('vmsight') ? usage : `vmsight ${usage}`}` });
   return spec;
 }
+
+/** A string option's value, when given. */
+export function stringOption(args: ParsedArgs, key: string): string | undefined {
+  const v = args.values[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Opens `spec` (honouring --technique/--halting), runs `fn`, and always closes the source. */
+export async function withSource<T>(args: ParsedArgs, spec: string, fn: (opened: OpenedSource, openMs: number) => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const technique = stringOption(args, 'technique');
+  const opened = await openSource(spec, {
+    ...(technique !== undefined ? { technique } : {}),
+    ...(args.values['halting'] === true ? { halting: true } : {}),
+  });
+  const openMs = performance.now() - t0;
+  try {
+    return await fn(opened, openMs);
+  } finally {
+    await opened.memory.close();
+  }
+}
+
 
 export function attachOptions(args: ParsedArgs): AttachOptions {
   const v = args.values;
   return {
     ...(typeof v['technique'] === 'string' ? { technique: v['technique'] } : {}),
     ...(v['halting'] ? { halting: true } : {}),
-    ...(typeof v['profile'] === 'string' ? { profileFile: v['profile'] } : {}),
+    ...(profileOption(args) !== undefined ? { profileFile: profileOption(args)! } : {}),
     ...(v['no-cache'] ? { cache: false as const } : {}),
   };
+}
+
+/** The --profile FILE option, when given. */
+export function profileOption(args: ParsedArgs): string | undefined {
+  const v = args.values['profile'];
+  return typeof v === 'string' ? v : undefined;
 }

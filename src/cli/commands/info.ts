@@ -7,44 +7,14 @@
  * source with --technique (always closed), and parsing addresses.
  */
 import { hex, UsageError } from '../../core/errors.js';
-import { openSource, type OpenedSource } from '../../memory/open.js';
 import type { PhysicalMemory } from '../../memory/types.js';
 import { loadKallsyms } from '../../profile/kallsyms.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { importIsf, readIsfFile } from '../../profile/isf.js';
+import { loadSystemMap, looksLikeSystemMap } from '../../profile/system-map.js';
 import { bootstrapKernelSpace, type KernelSpace } from '../../profile/kernel-space.js';
-import type { Command, OptionSpec, ParsedArgs } from '../command.js';
-
-export const sourceOptions: OptionSpec = {
-  technique: { type: 'string' },
-  halting: { type: 'boolean' },
-};
-
-export function stringOption(args: ParsedArgs, key: string): string | undefined {
-  const v = args.values[key];
-  return typeof v === 'string' ? v : undefined;
-}
-
-/** The single <source> positional, or a UsageError showing the usage. */
-export function sourceArg(args: ParsedArgs, usage: string): string {
-  const spec = args.positionals[0];
-  if (!spec) throw new UsageError('missing <source>', { hint: `usage: vmsight ${usage}` });
-  return spec;
-}
-
-/** Opens `spec` (honouring --technique/--halting), runs `fn`, and always closes the source. */
-export async function withSource<T>(args: ParsedArgs, spec: string, fn: (opened: OpenedSource, openMs: number) => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  const technique = stringOption(args, 'technique');
-  const opened = await openSource(spec, {
-    ...(technique !== undefined ? { technique } : {}),
-    ...(args.values['halting'] === true ? { halting: true } : {}),
-  });
-  const openMs = performance.now() - t0;
-  try {
-    return await fn(opened, openMs);
-  } finally {
-    await opened.memory.close();
-  }
-}
+import type { Command } from '../command.js';
+import { requireSource, sourceOptions, withSource } from './common.js';
 
 /** Parses 0x-hex or decimal into a bigint; undefined when it is not a number. */
 export function parseNumber(text: string): bigint | undefined {
@@ -62,10 +32,11 @@ export function parsePhysical(text: string, what: string): number {
 }
 
 /**
- * A guest-virtual address: a number, or a kernel symbol (vmcoreinfo's, then
- * the guest's kallsyms, decoded on demand), optionally +offset.
+ * A guest-virtual address: a number, or a kernel symbol (from the --profile
+ * file when one is given; else vmcoreinfo's, then the guest's kallsyms,
+ * decoded on demand), optionally +offset.
  */
-export function parseVirtual(text: string, ks?: KernelSpace, mem?: PhysicalMemory): bigint {
+export function parseVirtual(text: string, ks?: KernelSpace, mem?: PhysicalMemory, profileFile?: string): bigint {
   const direct = parseNumber(text);
   if (direct !== undefined) {
     if (direct >= 1n << 64n) throw new UsageError(`address ${text} is wider than 64 bits`);
@@ -73,7 +44,7 @@ export function parseVirtual(text: string, ks?: KernelSpace, mem?: PhysicalMemor
   }
   const m = /^([A-Za-z_][A-Za-z0-9_.]*)(?:\+(0x[0-9a-f]+|[0-9]+))?$/i.exec(text.trim());
   if (m) {
-    const sym = resolveSymbol(m[1]!, ks, mem);
+    const sym = resolveSymbol(m[1]!, ks, mem, profileFile);
     if (sym !== undefined) return sym + (m[2] ? BigInt(m[2]) : 0n);
   }
   throw new UsageError(`address ${JSON.stringify(text)}: expected 0x-hex, decimal or a kernel symbol[+offset]`, {
@@ -81,7 +52,11 @@ export function parseVirtual(text: string, ks?: KernelSpace, mem?: PhysicalMemor
   });
 }
 
-function resolveSymbol(name: string, ks: KernelSpace | undefined, mem: PhysicalMemory | undefined): bigint | undefined {
+function resolveSymbol(name: string, ks: KernelSpace | undefined, mem: PhysicalMemory | undefined, profileFile?: string): bigint | undefined {
+  if (profileFile !== undefined) {
+    const fromFile = symbolFromProfileFile(profileFile, name, ks?.kaslr?.virtualShift ?? 0n);
+    if (fromFile !== 'no symbols') return fromFile;
+  }
   const fromVmcoreinfo = ks?.vmcoreinfo?.symbols.get(name);
   if (fromVmcoreinfo !== undefined || !ks || !mem) return fromVmcoreinfo;
   try {
@@ -90,6 +65,20 @@ function resolveSymbol(name: string, ks: KernelSpace | undefined, mem: PhysicalM
   } catch {
     return undefined; // reported as an unknown symbol by the caller
   }
+}
+
+/**
+ * A symbol from a --profile file at this boot's address: System.map and ISF
+ * carry link-time addresses; BTF files and kernel images carry no symbols.
+ */
+function symbolFromProfileFile(file: string, name: string, shift: bigint): bigint | undefined | 'no symbols' {
+  if (!existsSync(file)) throw new UsageError(`--profile ${file} does not exist`);
+  if (/\.json(\.xz)?$/i.test(file)) {
+    const at = importIsf(readIsfFile(file), `isf:${file}`).symbols.address(name);
+    return at === undefined ? undefined : BigInt.asUintN(64, at + shift);
+  }
+  if (/system\.map/i.test(file) || looksLikeSystemMap(readFileSync(file).subarray(0, 4096))) return loadSystemMap(file, { shift }).table.tryAddress(name);
+  return 'no symbols';
 }
 
 export function formatSize(bytes: number): string {
@@ -123,7 +112,7 @@ export const command: Command = {
   usage: '<source> [--technique CLASS|NAME] [--halting] [--scan-all]   (--scan-all: list every vmcoreinfo and banner copy in RAM)',
   options: { ...sourceOptions, 'scan-all': { type: 'boolean' } },
   async run(args, ctx) {
-    const spec = sourceArg(args, USAGE);
+    const spec = requireSource(args, USAGE);
     const scanAll = args.values['scan-all'] === true;
     return withSource(args, spec, async ({ memory, chosen, candidates }, openMs) => {
       const ks = await bootstrapKernelSpace(memory, {

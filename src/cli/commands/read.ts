@@ -10,7 +10,8 @@ import { AddressSpace } from '../../arch/address-space.js';
 import { pagingMode } from '../../arch/x86-64/paging.js';
 import { bootstrapKernelSpace, type KernelSpace } from '../../profile/kernel-space.js';
 import type { Command, ParsedArgs } from '../command.js';
-import { parsePhysical, parseVirtual, sourceArg, sourceOptions, stringOption, withSource } from './info.js';
+import { profileOption, requireSource, sourceOptions, stringOption, withSource } from './common.js';
+import { parsePhysical, parseVirtual } from './info.js';
 
 /** Largest read the command accepts (it prints every byte). */
 export const MAX_READ = 64 << 20;
@@ -89,7 +90,7 @@ export const command: Command = {
     levels: { type: 'string' },
   },
   async run(args, ctx) {
-    const spec = sourceArg(args, USAGE);
+    const spec = requireSource(args, USAGE);
     const pa = stringOption(args, 'pa');
     const va = stringOption(args, 'va');
     if ((pa === undefined) === (va === undefined)) throw new UsageError('give exactly one of --pa and --va', { hint: `usage: vmsight ${USAGE}` });
@@ -111,7 +112,7 @@ export const command: Command = {
         space = 'virtual';
         const vs = await virtualSpace(memory, args);
         via = vs.how;
-        address = parseVirtual(va!, vs.ks, memory);
+        address = parseVirtual(va!, vs.ks, memory, profileOption(args));
         const op = { va: address, len, dst: new Uint8Array(len) };
         failures = vs.space.readv([op]).map((f) => ({ address: f.va, len: f.len, reason: f.reason }));
         bytes = op.dst;

@@ -7,7 +7,8 @@ import { ExitCode, FaultError, hex, UsageError } from '../../core/errors.js';
 import { flagNames, PTE, PTE_ADDR_MASK, type WalkStep } from '../../arch/x86-64/paging.js';
 import type { Column } from '../render.js';
 import type { Command } from '../command.js';
-import { parseVirtual, sourceArg, sourceOptions, withSource } from './info.js';
+import { profileOption, requireSource, sourceOptions, withSource } from './common.js';
+import { parseVirtual } from './info.js';
 import { virtualSpace } from './read.js';
 
 const USAGE = 'translate <source> VA|SYMBOL[+OFF] [--dtb ADDR] [--levels 4|5] [--technique CLASS|NAME] [--json]';
@@ -58,12 +59,12 @@ export const command: Command = {
   usage: '<source> VA|SYMBOL[+OFF] [--dtb ADDR] [--levels 4|5] [--technique CLASS|NAME]',
   options: { ...sourceOptions, dtb: { type: 'string' }, levels: { type: 'string' } },
   async run(args, ctx) {
-    const spec = sourceArg(args, USAGE);
+    const spec = requireSource(args, USAGE);
     const vaText = args.positionals[1];
     if (!vaText) throw new UsageError('missing the virtual address', { hint: `usage: vmsight ${USAGE}` });
     return withSource(args, spec, async ({ memory }) => {
       const { space, ks, how } = await virtualSpace(memory, args);
-      const va = parseVirtual(vaText, ks, memory);
+      const va = parseVirtual(vaText, ks, memory, profileOption(args));
       const { steps, result } = space.trace(va);
       const fault = result instanceof FaultError ? result : undefined;
       const rows = steps.map(stepRow);

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { globalOptions } from '../../../src/cli/main.js';
 import { describeError } from '../../../src/core/errors.js';
 import type { Command } from '../../../src/cli/command.js';
 import { createOutput } from '../../../src/cli/render.js';
@@ -22,7 +23,7 @@ export async function runCommand(command: Command, argv: string[]): Promise<RunR
   let out = '';
   const parsed = parseArgs({
     args: argv,
-    options: { json: { type: 'boolean' }, jsonl: { type: 'boolean' }, csv: { type: 'boolean' }, ...command.options },
+    options: { ...globalOptions, ...command.options },
     allowPositionals: true,
     strict: true,
   });
