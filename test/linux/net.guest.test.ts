@@ -8,6 +8,8 @@ import { describe, test } from 'node:test';
 import ifconfig from '../../src/linux/plugins/ifconfig.js';
 import sockstat from '../../src/linux/plugins/sockstat.js';
 import { isAbsent, runPlugin } from '../../src/linux/plugin.js';
+import { AnomalySink } from '../../src/linux/anomaly.js';
+import { decodeTableSock, kernelTableSocks, socketInode } from '../../src/linux/net.js';
 import { attachForSuite, KERNEL_MATRIX } from '../helpers/kernel.js';
 
 for (const { label: kernel, opts } of KERNEL_MATRIX) {
@@ -25,6 +27,23 @@ for (const { label: kernel, opts } of KERNEL_MATRIX) {
       const ours = r.rows.filter((x) => x.family === 'inet' || x.family === 'inet6').filter((x) => x.netns === initNs).map((x) => key(x));
       assert.ok(truth.length >= 6, 'the scenario has TCP/UDP/RAW sockets');
       assert.deepEqual([...ours].sort(), [...truth].sort());
+    });
+
+    test('the kernel tables alone (ehash, lhash2, udp, raw) hold exactly /proc/net/{tcp,udp,raw}{,6}', () => {
+      const a = new AnomalySink();
+      const initNs = runPlugin(sockstat, g.kernel).rows.find((x) => x.pids.includes(1) || x.family !== 'unix')?.netns;
+      const rows = [...kernelTableSocks(g.kernel, a)].map((t) => ({ t, info: decodeTableSock(g.kernel, t.sk, a)! }));
+      assert.equal(a.total, 0, JSON.stringify(a.items.slice(0, 3), (_, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
+      const ours = rows
+        .filter(({ info }) => info.netns === initNs && (info.family === 2 || info.family === 10))
+        .map(({ info }) => `${info.proto} ${info.local!.address}:${info.local!.port} ${info.remote!.address}:${info.remote!.port} ${info.stateName} ${socketInode(g.kernel, info.socket, a)}`);
+      const n = g.truth.net;
+      const truth = [...n.tcp, ...n.tcp6, ...n.udp, ...n.udp6, ...n.raw, ...n.raw6].map(
+        (s) => `${s.proto} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort} ${s.stateName} ${s.inode}`,
+      );
+      assert.deepEqual([...ours].sort(), [...truth].sort());
+      const sources = new Set(rows.map(({ t }) => t.source));
+      for (const s of ['tcp-listen', 'udp', 'raw'] as const) assert.ok(sources.has(s), `found sockets in ${s}`);
     });
 
     test('unix sockets equal /proc/net/unix (path, inode, listening)', () => {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AnomalySink } from '../../src/linux/anomaly.js';
-import { decodeSock, deviceFlags, tcpEstablishedSockets, formatIpv4, formatIpv6, interfaceFlagNames, ntohs, tcpStateName, unixSocketPath } from '../../src/linux/net.js';
+import { decodeSock, decodeTableSock, deviceFlags, kernelTableSocks, socketInode, tcpEstablishedSockets, formatIpv4, formatIpv6, interfaceFlagNames, ntohs, tcpStateName, unixSocketPath } from '../../src/linux/net.js';
+import { hlistNullsChain, hlistNullsForEach } from '../../src/linux/walk/list.js';
+import { WalkContext } from '../../src/linux/walk/common.js';
 import { BareSpace, makeKernel } from './helpers/bare-kernel.js';
 import { KBASE, TypeBuilder } from './helpers/synthetic.js';
 
@@ -34,8 +36,12 @@ describe('address text', () => {
   });
 });
 
-/** sock_common / sock / unix_sock laid out by us; the decoder only follows BTF offsets. */
-function sockKernel() {
+/**
+ * sock_common / sock / unix_sock and the kernel socket tables laid out by us;
+ * the decoder only follows BTF offsets. `portaddr`: 5.10's listening hash
+ * (hlist through icsk_listen_portaddr_node) instead of 5.19+'s nulls chains.
+ */
+function sockKernel(o: { portaddr?: boolean; symbols?: [string, bigint][] } = {}) {
   const b = new TypeBuilder();
   const in6 = b.struct('in6_addr', 16, [['s6_addr', b.array(b.u8, 16), 0]]);
   const net = b.declare('net');
@@ -45,10 +51,16 @@ function sockKernel() {
   const nullsNode = b.declare('hlist_nulls_node');
   b.define(nullsNode, 16, [['next', b.ptr(nullsNode), 0], ['pprev', b.ptr(b.ptr(nullsNode)), 8]]);
   const nullsHead = b.struct('hlist_nulls_head', 8, [['first', b.ptr(nullsNode), 0]]);
+  const { hlistHead, hlistNode } = b.listTypes();
   const bucket = b.struct('inet_ehash_bucket', 8, [['chain', nullsHead, 0]]);
-  b.struct('inet_hashinfo', 0x20, [['ehash', b.ptr(bucket), 0], ['ehash_mask', b.uint, 0x10]]);
+  const lbucket = b.struct('inet_listen_hashbucket', 16, o.portaddr ? [['head', hlistHead, 8], ['nulls_head', nullsHead, 8]] : [['nulls_head', nullsHead, 8]]);
+  b.struct('inet_hashinfo', 0x20, [['ehash', b.ptr(bucket), 0], ['ehash_mask', b.uint, 0x10], ['lhash2_mask', b.uint, 0x14], ['lhash2', b.ptr(lbucket), 0x18]]);
+  const hslot = b.struct('udp_hslot', 16, [['head', hlistHead, 0], ['count', b.int_, 8]]);
+  b.struct('udp_table', 0x18, [['hash', b.ptr(hslot), 0], ['hash2', b.ptr(hslot), 8], ['mask', b.uint, 0x10], ['log', b.uint, 0x14]]);
+  b.struct('raw_hashinfo', 8 + 4 * 8, [['lock', b.u64, 0], ['ht', b.array(hlistHead, 4), 8]]);
   const skc = b.struct('sock_common', 0x60, [
     ['skc_nulls_node', nullsNode, 0x28],
+    ['skc_node', hlistNode, 0x28],
     ['skc_daddr', b.uint, 0],
     ['skc_rcv_saddr', b.uint, 4],
     ['skc_dport', b.u16, 12],
@@ -63,12 +75,17 @@ function sockKernel() {
     ['__sk_common', skc, 0],
     ['sk_type', b.u16, 0x80],
     ['sk_protocol', b.u16, 0x82],
+    ['sk_socket', b.voidp, 0x88],
   ]);
+  if (o.portaddr) b.struct('inet_connection_sock', 0x200, [['icsk_inet', sock, 0], ['icsk_listen_portaddr_node', hlistNode, 0x1a0]]);
+  const socket = b.struct('socket', 0x30, [['sk', b.ptr(sock), 0x18]]);
+  const inode = b.struct('inode', 0x40, [['i_ino', b.ulong, 0x8]]);
+  b.struct('socket_alloc', 0x80, [['socket', socket, 0], ['vfs_inode', inode, 0x30]]);
   const sockaddrUn = b.struct('sockaddr_un', 110, [['sun_family', b.u16, 0], ['sun_path', b.array(b.char, 108), 2]]);
   const ua = b.struct('unix_address', 8 + 110, [['refcnt', b.uint, 0], ['len', b.int_, 4], ['name', b.array(sockaddrUn, 0), 8]]);
   b.struct('unix_sock', 0x180, [['sk', sock, 0], ['addr', b.ptr(ua), 0x100]]);
   const mem = new BareSpace();
-  return { k: makeKernel(b, mem, [['tcp_hashinfo', HASHINFO]]), mem };
+  return { k: makeKernel(b, mem, [['tcp_hashinfo', HASHINFO], ...(o.symbols ?? [])]), mem };
 }
 
 const SK = KBASE + 0x1000n;
@@ -144,8 +161,9 @@ describe('decodeSock', () => {
 
 describe('TCP established hash', () => {
   /** A sock_common at `sk` in `family`/`state` with ports, chained to `next` (odd = nulls end marker). */
-  function skc(mem: BareSpace, sk: bigint, state: number, lport: number, next: bigint): void {
+  function skc(mem: BareSpace, sk: bigint, state: number, lport: number, next: bigint, pprev: bigint): void {
     mem.map(sk, 0x100);
+    mem.w64(sk + 0x30n, pprev);
     mem.w16(sk + 16n, 2);
     mem.w8(sk + 18n, state);
     mem.w16(sk + 14n, lport);
@@ -167,10 +185,10 @@ describe('TCP established hash', () => {
 
   test('walks nulls chains; TIME_WAIT socks decode from sock_common alone', () => {
     const { k, mem } = table([A + 0x28n, (1n << 1n) | 1n, C + 0x28n, (3n << 1n) | 1n]);
-    skc(mem, A, 1, 4444, B + 0x28n);
-    skc(mem, B, 6, 5555, 1n);
+    skc(mem, A, 1, 4444, B + 0x28n, EHASH);
+    skc(mem, B, 6, 5555, 1n, A + 0x28n);
     mem.w16(B + 0x80n, 0xffff); // beyond sock_common a TIME_WAIT sock holds other data
-    skc(mem, C, 1, 6666, 5n);
+    skc(mem, C, 1, 6666, 5n, EHASH + 16n);
     const a = new AnomalySink();
     const rows = [...tcpEstablishedSockets(k, a)];
     assert.deepEqual(rows.map((r) => `${r.proto} ${r.local!.port} ${r.stateName}`), ['tcp 4444 ESTABLISHED', 'tcp 5555 TIME_WAIT', 'tcp 6666 ESTABLISHED']);
@@ -179,8 +197,8 @@ describe('TCP established hash', () => {
 
   test('corrupt: a chain cycle and an absurd mask are anomalies, not hangs', () => {
     const { k, mem } = table([A + 0x28n, 1n]);
-    skc(mem, A, 1, 1, B + 0x28n);
-    skc(mem, B, 1, 2, A + 0x28n);
+    skc(mem, A, 1, 1, B + 0x28n, EHASH);
+    skc(mem, B, 1, 2, A + 0x28n, A + 0x28n);
     const a = new AnomalySink();
     assert.equal([...tcpEstablishedSockets(k, a)].length, 2);
     assert.equal(a.counts.cycle, 1);
@@ -188,5 +206,163 @@ describe('TCP established hash', () => {
     const a2 = new AnomalySink();
     assert.deepEqual([...tcpEstablishedSockets(t.k, a2)], []);
     assert.equal(a2.counts.invalid, 1);
+  });
+});
+
+describe('hlist_nulls walk', () => {
+  const HEAD = KBASE + 0x50_0000n;
+  const N1 = KBASE + 0x51_0000n;
+  const N2 = KBASE + 0x52_0000n;
+  /** A hlist_nulls_node {next, pprev} at `at`. */
+  const node = (mem: BareSpace, at: bigint, next: bigint, pprev: bigint) => (mem.w64(at, next), mem.w64(at + 8n, pprev));
+
+  test('ends at the odd nulls marker and returns it; pprev is validated', () => {
+    const { k, mem } = sockKernel();
+    mem.w64(HEAD, N1);
+    node(mem, N1, N2, HEAD);
+    node(mem, N2, (7n << 1n) | 1n, N1);
+    const a = new AnomalySink();
+    assert.deepEqual([...hlistNullsForEach(k.typed, HEAD, { anomalies: a })], [N1, N2]);
+    assert.equal(a.total, 0);
+    const chain = hlistNullsChain(new WalkContext(k.typed, 't', { anomalies: a }), HEAD, N1);
+    let r = chain.next();
+    while (!r.done) r = chain.next();
+    assert.equal(r.value, 15n);
+    mem.w64(HEAD, 3n); // an empty chain is just its marker
+    assert.deepEqual([...hlistNullsForEach(k.typed, HEAD, { anomalies: a })], []);
+    node(mem, N2, 1n, HEAD); // wrong back-link
+    mem.w64(HEAD, N1);
+    assert.deepEqual([...hlistNullsForEach(k.typed, HEAD, { anomalies: a })], [N1, N2]);
+    assert.equal(a.counts['broken-link'], 1);
+  });
+
+  test('a cycle, a NULL next (not a marker), a user pointer and an unmapped node are anomalies', () => {
+    const { k, mem } = sockKernel();
+    mem.w64(HEAD, N1);
+    node(mem, N1, N2, HEAD);
+    node(mem, N2, N1, N1);
+    let a = new AnomalySink();
+    assert.deepEqual([...hlistNullsForEach(k.typed, HEAD, { anomalies: a })], [N1, N2]);
+    assert.equal(a.counts.cycle, 1);
+    node(mem, N2, 0n, N1);
+    a = new AnomalySink();
+    assert.deepEqual([...hlistNullsForEach(k.typed, HEAD, { anomalies: a })], [N1, N2]);
+    assert.equal(a.counts['bad-pointer'], 1);
+    node(mem, N2, 0x7fff_0000n, N1);
+    a = new AnomalySink();
+    assert.equal([...hlistNullsForEach(k.typed, HEAD, { anomalies: a })].length, 2);
+    assert.equal(a.counts['bad-pointer'], 1);
+    node(mem, N2, KBASE + 0x7000_0000n, N1);
+    a = new AnomalySink();
+    assert.equal([...hlistNullsForEach(k.typed, HEAD, { anomalies: a })].length, 2);
+    assert.equal(a.counts.fault, 1);
+    assert.throws(() => [...hlistNullsForEach(k.typed, HEAD)], /fault/); // strict mode without a sink
+  });
+
+  test('bounded by the node limit', () => {
+    const { k, mem } = sockKernel();
+    mem.w64(HEAD, N1);
+    node(mem, N1, N2, HEAD);
+    node(mem, N2, 1n, N1);
+    const a = new AnomalySink();
+    assert.deepEqual([...hlistNullsForEach(k.typed, HEAD, { anomalies: a, limit: 1 })], [N1]);
+    assert.equal(a.counts.limit, 1);
+  });
+});
+
+describe('kernel socket tables', () => {
+  const LHASH = KBASE + 0x22_0000n;
+  const UDPT = KBASE + 0x23_0000n;
+  const UDPHASH = KBASE + 0x24_0000n;
+  const RAW4 = KBASE + 0x25_0000n;
+  const L = KBASE + 0x31_0000n;
+  const U1 = KBASE + 0x32_0000n;
+  const U2 = KBASE + 0x33_0000n;
+  const R = KBASE + 0x34_0000n;
+  /** A full IPv4 sock of `type`/`protocol` on local port `lport` in state `state`. */
+  function sock(mem: BareSpace, sk: bigint, type: number, protocol: number, state: number, lport: number): void {
+    mem.map(sk, 0x200);
+    mem.w16(sk + 16n, 2);
+    mem.w8(sk + 18n, state);
+    mem.w16(sk + 14n, lport);
+    mem.w16(sk + 0x80n, type);
+    mem.w16(sk + 0x82n, protocol);
+  }
+  function tables(o: { portaddr?: boolean } = {}) {
+    // udplite_table names the same struct as udp_table: its socks must come out once.
+    const t = sockKernel({ ...o, symbols: [['udp_table', UDPT], ['udplite_table', UDPT], ['raw_v4_hashinfo', RAW4]] });
+    const { mem } = t;
+    mem.w64(HASHINFO, EHASH);
+    mem.w32(HASHINFO + 0x10n, 0);
+    mem.w64(EHASH, 1n); // empty established hash
+    mem.w32(HASHINFO + 0x14n, 1);
+    mem.w64(HASHINFO + 0x18n, LHASH);
+    // listener: lhash2 bucket 1 (head at +8 in a 16-byte bucket)
+    sock(mem, L, 1, 6, 10, 22);
+    if (o.portaddr) {
+      // the same sock also in the established hash through its nulls node: found twice, listed once
+      mem.w64(EHASH, L + 0x28n);
+      mem.w64(L + 0x28n, 1n);
+      mem.w64(L + 0x30n, EHASH);
+      mem.w64(LHASH + 8n, 0n);
+      mem.w64(LHASH + 24n, L + 0x1a0n);
+      mem.w64(L + 0x1a0n, 0n);
+      mem.w64(L + 0x1a8n, LHASH + 24n);
+    } else {
+      mem.w64(LHASH + 8n, 1n);
+      mem.w64(LHASH + 24n, L + 0x28n);
+      mem.w64(L + 0x28n, 3n);
+      mem.w64(L + 0x30n, LHASH + 24n);
+    }
+    // UDP: two buckets, U1 -> U2 in bucket 0 (NULL-terminated hlist through sk_node)
+    mem.w64(UDPT, UDPHASH);
+    mem.w32(UDPT + 0x10n, 1);
+    mem.w64(UDPHASH, U1 + 0x28n);
+    mem.w64(UDPHASH + 16n, 0n);
+    sock(mem, U1, 2, 17, 7, 53);
+    sock(mem, U2, 2, 17, 1, 5353);
+    mem.w64(U1 + 0x28n, U2 + 0x28n);
+    mem.w64(U1 + 0x30n, UDPHASH);
+    mem.w64(U2 + 0x28n, 0n);
+    mem.w64(U2 + 0x30n, U1 + 0x28n);
+    // raw: ht[2] -> R, with a struct socket whose inode is 4242
+    mem.map(RAW4, 0x40);
+    mem.w64(RAW4 + 8n + 16n, R + 0x28n);
+    sock(mem, R, 3, 1, 7, 1);
+    mem.w64(R + 0x28n, 0n);
+    mem.w64(R + 0x30n, RAW4 + 24n);
+    const SOCKET = KBASE + 0x35_0000n;
+    mem.map(SOCKET, 0x80);
+    mem.w64(R + 0x88n, SOCKET);
+    mem.w64(SOCKET + 0x38n, 4242n);
+    return t;
+  }
+
+  for (const portaddr of [false, true]) {
+    test(`listeners (${portaddr ? '5.10 portaddr hlist' : '5.19+ nulls'}), UDP and raw, each sock once`, () => {
+      const { k } = tables({ portaddr });
+      const a = new AnomalySink();
+      const found = [...kernelTableSocks(k, a)];
+      assert.equal(a.total, 0, JSON.stringify(a.items.slice(0, 3), (_, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
+      assert.deepEqual(
+        found.map((f) => `${f.source} ${f.sk.toString(16)}`),
+        [`${portaddr ? 'tcp-ehash' : 'tcp-listen'} ${L.toString(16)}`, `udp ${U1.toString(16)}`, `udp ${U2.toString(16)}`, `raw ${R.toString(16)}`],
+      );
+      const rows = found.map((f) => decodeTableSock(k, f.sk, a)!);
+      assert.deepEqual(rows.map((r) => `${r.proto} ${r.local!.port} ${r.stateName}`), ['tcp 22 LISTEN', 'udp 53 CLOSE', 'udp 5353 ESTABLISHED', 'raw 1 CLOSE']);
+      assert.equal(socketInode(k, rows[3]!.socket, a), 4242n);
+      assert.equal(socketInode(k, rows[0]!.socket, a), 0n); // no struct socket: /proc prints inode 0
+    });
+  }
+
+  test('a faulting bucket array and a cyclic UDP chain are anomalies with partial results', () => {
+    const { k, mem } = tables();
+    mem.w64(U2 + 0x28n, U1 + 0x28n); // U2 -> U1: cycle
+    mem.w64(HASHINFO + 0x18n, KBASE + 0x7000_0000n); // lhash2 unmapped
+    const a = new AnomalySink();
+    const found = [...kernelTableSocks(k, a)].map((f) => f.source);
+    assert.deepEqual(found, ['udp', 'udp', 'raw']);
+    assert.equal(a.counts.cycle, 1);
+    assert.equal(a.counts.fault, 1);
   });
 });

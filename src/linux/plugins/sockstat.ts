@@ -2,13 +2,16 @@
  * sockstat: sockets held by processes (found through their fd tables):
  * TCP/UDP/RAW over IPv4 and IPv6 with addresses, ports and state, unix
  * sockets with their paths, and the other families by name; each with the
- * pids holding it. TCP sockets no process holds (TIME_WAIT, orphans) come
- * from the established hash, with no pids.
+ * pids holding it. Sockets no process holds (TIME_WAIT, orphans, kernel
+ * sockets) come from the kernel's own tables (TCP established and listening
+ * hashes, UDP, UDP-lite, raw) with no pids; `source` says where a row was
+ * found ('fd' when through a process, else the table). A sock reachable both
+ * ways is listed once (keyed by struct sock address).
  */
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import { taskFiles } from '../files.js';
 import { PathResolver } from '../fs-path.js';
-import { decodeSocket, tcpEstablishedSockets, type SocketInfo } from '../net.js';
+import { decodeSocket, decodeTableSock, kernelTableSocks, socketInode, type SockSource, type SocketInfo } from '../net.js';
 import { forEachProcess } from '../tasks.js';
 
 export interface SockstatRow {
@@ -26,12 +29,14 @@ export interface SockstatRow {
   pids: number[];
   comms: string[];
   sock: bigint;
+  /** 'fd' (found through a process's fd table) or the kernel table it was found in. */
+  source: SockSource;
 }
 
 export default definePlugin<SockstatRow>({
   name: 'sockstat',
   aliases: ['linux.sockstat', 'linux.sockstat.Sockstat'],
-  version: '1.0.0',
+  version: '1.1.0',
   summary: 'Sockets of every process: TCP/UDP/RAW over IPv4/IPv6, unix paths, owning pids',
   requires: {
     symbols: ['init_task'],
@@ -57,12 +62,13 @@ export default definePlugin<SockstatRow>({
     { key: 'comms', kind: 'str' },
     { key: 'sock', kind: 'hex' },
     { key: 'path', kind: 'str' },
+    { key: 'source', kind: 'str' },
   ],
   key: (r) => `${r.proto}:${r.sock.toString(16)}`,
   *run(k, { options, anomalies }) {
     const family = typeof options['family'] === 'string' ? options['family'] : undefined;
     const paths = new PathResolver(k, anomalies);
-    const bySock = new Map<bigint, { info: SocketInfo; inode: bigint; pids: number[]; comms: string[] }>();
+    const bySock = new Map<bigint, { info: SocketInfo; inode: bigint; pids: number[]; comms: string[]; source: SockSource }>();
     // struct socket -> struct sock, so a socket shared by several fds or processes is decoded once.
     const bySocket = new Map<bigint, bigint>();
     for (const task of forEachProcess(k, anomalies)) {
@@ -82,17 +88,18 @@ export default definePlugin<SockstatRow>({
         const s = bySock.get(info.sock);
         if (s) {
           if (!s.pids.includes(pid)) s.pids.push(pid), s.comms.push(comm);
-        } else bySock.set(info.sock, { info, inode: f.inode, pids: [pid], comms: [comm] });
+        } else bySock.set(info.sock, { info, inode: f.inode, pids: [pid], comms: [comm], source: 'fd' });
       }
     }
-    // Sockets no process holds (TIME_WAIT, orphans, kernel sockets) are still in TCP's established hash.
-    if (k.hasSymbol('tcp_hashinfo') && k.types.hasMember('inet_hashinfo', 'ehash') && k.types.hasMember('sock_common', 'skc_nulls_node')) {
-      for (const info of tcpEstablishedSockets(k, anomalies)) {
-        if (!bySock.has(info.sock)) bySock.set(info.sock, { info, inode: 0n, pids: [], comms: [] });
-      }
+    // Sockets no process holds are still in the kernel's tables; decoded only when not met through an fd.
+    const onlyNonInet = family === 'unix' || family === 'netlink' || family === 'packet';
+    for (const { sk, source } of onlyNonInet ? [] : kernelTableSocks(k, anomalies)) {
+      if (bySock.has(sk)) continue;
+      const info = decodeTableSock(k, sk, anomalies);
+      if (info) bySock.set(sk, { info, inode: socketInode(k, info.socket, anomalies), pids: [], comms: [], source });
     }
     const na = absent('not-applicable');
-    for (const { info, inode, pids, comms } of bySock.values()) {
+    for (const { info, inode, pids, comms, source } of bySock.values()) {
       if (family && info.familyName !== family && info.proto !== family) continue;
       yield {
         proto: info.proto,
@@ -109,6 +116,7 @@ export default definePlugin<SockstatRow>({
         pids,
         comms,
         sock: info.sock,
+        source,
       };
     }
   },

@@ -98,3 +98,51 @@ export function* hlistForEachEntry(typed: Typed, head: bigint, type: string, mem
   const o = { ...opts, where: opts.where ?? `${type}.${member}` };
   for (const node of hlistForEach(typed, head, o)) yield typed.containerOf(node, type, member);
 }
+
+/**
+ * True for the end marker of an hlist_nulls chain (include/linux/list_nulls.h):
+ * a "nulls" value with bit 0 set, which carries the owning bucket's id
+ * instead of NULL so RCU readers can tell when a node moved chains.
+ */
+export function isNullsMarker(v: bigint): boolean {
+  return (v & 1n) === 1n;
+}
+
+/**
+ * hlist_nulls_for_each(): the `struct hlist_nulls_node *` nodes of a nulls
+ * chain, which ends at an odd marker rather than NULL (a NULL `next` is a
+ * 'bad-pointer' anomaly). Validates each node's pprev against the link that
+ * led to it.
+ * @param head `struct hlist_nulls_head *`
+ */
+export function* hlistNullsForEach(typed: Typed, head: bigint, opts: WalkOptions = {}): Generator<bigint> {
+  const ctx = new WalkContext(typed, 'hlist_nulls_head', opts);
+  const first = ctx.readWords(head, 1, 'hlist_nulls head');
+  if (!first) return;
+  yield* hlistNullsChain(ctx, head, first[0]!);
+}
+
+/**
+ * Walks one nulls chain from its first node; `link` is the address of the
+ * pointer that holds `node`. Returns the end marker it stopped at (undefined
+ * when an anomaly stopped it), so callers can check it names their bucket.
+ * `seen` may be shared by the chains of one table.
+ */
+export function* hlistNullsChain(ctx: WalkContext, link: bigint, node: bigint, seen = new Set<bigint>()): Generator<bigint, bigint | undefined> {
+  while (!isNullsMarker(node)) {
+    if (!ctx.checkPointer(node, `hlist_nulls next at ${hex(link)}`)) return undefined;
+    if (seen.has(node)) {
+      ctx.anomaly('cycle', node, `link at ${hex(link)} leads back to an earlier node`);
+      return undefined;
+    }
+    const w = ctx.readWords(node, 2, 'hlist_nulls node');
+    if (!w) return undefined;
+    if (ctx.validate && w[1] !== link) ctx.anomaly('broken-link', node, `pprev is ${hex(w[1]!)}, expected ${hex(link)}`);
+    if (!ctx.step(node)) return undefined;
+    seen.add(node);
+    yield node;
+    link = node; // hlist_nulls_node.next is at offset 0
+    node = w[0]!;
+  }
+  return node;
+}
