@@ -229,6 +229,24 @@ const round = (x: number, digits = 2) => Number(x.toPrecision(digits + 2));
  * `lab:NAME`, `qmp:SOCKET` or `shm:FILE?qmp=SOCKET`). The guest keeps
  * running except during the guest-halting measurement.
  */
+/** One technique's row from the readv figures and a scan of the same source. */
+function measuredRow(technique: string, cls: BenchRow['class'], implementation: string, mem: PhysicalMemory, addrs: number[], local: number[], sliceMs: number, limit: number, note: string): BenchRow {
+  const r = readvFigures(mem, addrs, local, sliceMs);
+  const s = scan(mem, limit);
+  return {
+    technique,
+    class: cls,
+    implementation,
+    read8Us: round(r.read8Us),
+    read4kUs: round(r.read4kUs),
+    readsPerSec: round(r.batchedRate),
+    localReadsPerSec: round(r.localRate),
+    scanMBps: round(s.MBps),
+    cpuMsPerMiB: round(s.cpuMsPerMiB),
+    note,
+  };
+}
+
 export async function benchLiveSources(target: string, options: LiveBenchOptions = {}): Promise<BenchRow[]> {
   const sliceMs = options.sliceMs ?? 300;
   const ep = endpoints(target);
@@ -300,20 +318,7 @@ export async function benchLiveSources(target: string, options: LiveBenchOptions
       }
       const pread = await openQemuShm({ path: shmPath, qmp: ep.qmp, pread: true });
       try {
-        const r = readvFigures(pread, addrs, local, sliceMs);
-        const s = scan(pread, limit);
-        rows.push({
-          technique: 'live-map (pread fallback)',
-          class: 'live-map',
-          implementation: 'qemu-shm?pread=1',
-          read8Us: round(r.read8Us),
-          read4kUs: round(r.read4kUs),
-          readsPerSec: round(r.batchedRate),
-          localReadsPerSec: round(r.localRate),
-          scanMBps: round(s.MBps),
-          cpuMsPerMiB: round(s.cpuMsPerMiB),
-          note: 'one pread per op',
-        });
+        rows.push(measuredRow('live-map (pread fallback)', 'live-map', 'qemu-shm?pread=1', pread, addrs, local, sliceMs, limit, 'one pread per op'));
       } finally {
         await pread.close();
       }
@@ -339,20 +344,7 @@ export async function benchLiveSources(target: string, options: LiveBenchOptions
         continue;
       }
       try {
-        const r = readvFigures(mem, addrs, local, sliceMs);
-        const s = scan(mem, limit);
-        rows.push({
-          technique: `live-read (${method})`,
-          class: 'live-read',
-          implementation: 'qemu-process',
-          read8Us: round(r.read8Us),
-          read4kUs: round(r.read4kUs),
-          readsPerSec: round(r.batchedRate),
-          localReadsPerSec: round(r.localRate),
-          scanMBps: round(s.MBps),
-          cpuMsPerMiB: round(s.cpuMsPerMiB),
-          note: method === 'process_vm_readv' ? 'one system call per 1024 iovecs' : 'one pread per op',
-        });
+        rows.push(measuredRow(`live-read (${method})`, 'live-read', 'qemu-process', mem, addrs, local, sliceMs, limit, method === 'process_vm_readv' ? 'one system call per 1024 iovecs' : 'one pread per op'));
       } finally {
         await mem.close();
       }
