@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { FaultError, VmsightError } from '../../src/core/errors.js';
 import { decodeKallsymsAt, kallsymsFromBytes, type KallsymsResult } from '../../src/profile/kallsyms.js';
-import { kernelLikeSymbols, rng, type SynthTables, synthKallsyms } from './helpers/kallsyms-synth.js';
+import { kernelLikeSymbols, relativeTableAddresses, rng, type SynthTables, synthKallsyms } from './helpers/kallsyms-synth.js';
 
 const TEXT = 0xffffffff9c000000n;
 const CASES = Number(process.env.KALLSYMS_FUZZ_CASES ?? 120);
@@ -110,18 +110,10 @@ describe('kallsyms fuzz', () => {
           return bytes.subarray(off, off + len);
         },
       };
-      const va = (off: number) => base + BigInt(off);
       const t0 = performance.now();
       let partial = false;
       const o = outcome(() => {
-        const res = decodeKallsymsAt(reader, {
-          names: va(t.at.names),
-          numSyms: va(t.at.numSyms),
-          tokenTable: va(t.at.tokenTable),
-          tokenIndex: va(t.at.tokenIndex),
-          offsets: va(t.at.addressTable),
-          relativeBase: va(t.at.relativeBase!),
-        });
+        const res = decodeKallsymsAt(reader, relativeTableAddresses(t, base));
         partial = !res.complete;
         return res;
       });

@@ -16,7 +16,7 @@ import {
 import { countInversions, decodeAddresses, decodeNames, entryHeader, parseTokens } from '../../src/profile/kallsyms/decode.js';
 import { findTokenIndexCandidates } from '../../src/profile/kallsyms/locate.js';
 import { parseVmcoreinfo } from '../../src/profile/vmcoreinfo.js';
-import { type SynthAddressing, type SynthOrder, expectedLines, kernelLikeSymbols, synthKallsyms } from './helpers/kallsyms-synth.js';
+import { type SynthAddressing, type SynthOrder, expectedLines, kernelLikeSymbols, relativeTableAddresses, synthKallsyms } from './helpers/kallsyms-synth.js';
 
 const TEXT = 0xffffffffa5a00000n;
 
@@ -165,15 +165,7 @@ describe('kallsyms at vmcoreinfo addresses (fast path)', () => {
       const syms = symbolsFor(l.addressing, 2500);
       const t = synthKallsyms(syms, l);
       const base = 0xffffffffa6b00000n;
-      const va = (off: number) => base + BigInt(off);
-      const r = decodeKallsymsAt(readerAt(t.bytes, base), {
-        names: va(t.at.names),
-        numSyms: va(t.at.numSyms),
-        tokenTable: va(t.at.tokenTable),
-        tokenIndex: va(t.at.tokenIndex),
-        offsets: va(t.at.addressTable),
-        relativeBase: va(t.at.relativeBase!),
-      });
+      const r = decodeKallsymsAt(readerAt(t.bytes, base), relativeTableAddresses(t, base));
       assert.equal(r.method, 'vmcoreinfo');
       assert.equal(r.layout.addressing, l.addressing);
       assert.equal(r.layout.order, l.order === 'classic+seqs' ? 'classic' : l.order);
@@ -206,15 +198,7 @@ describe('kallsyms at vmcoreinfo addresses (fast path)', () => {
     for (let i = 0; i < 1000; i++) pos += 1 + t.bytes[pos]!;
     t.bytes[pos] = 0;
     const base = 0xffffffffa6b00000n;
-    const va = (off: number) => base + BigInt(off);
-    const r = decodeKallsymsAt(readerAt(t.bytes, base), {
-      names: va(t.at.names),
-      numSyms: va(t.at.numSyms),
-      tokenTable: va(t.at.tokenTable),
-      tokenIndex: va(t.at.tokenIndex),
-      offsets: va(t.at.addressTable),
-      relativeBase: va(t.at.relativeBase!),
-    });
+    const r = decodeKallsymsAt(readerAt(t.bytes, base), relativeTableAddresses(t, base));
     assert.equal(r.complete, false);
     assert.equal(r.table.count, 1000);
     assert.ok(r.anomalies.some((a) => a.table === 'kallsyms_names' && a.index === 1000));
@@ -242,17 +226,9 @@ describe('kallsyms at vmcoreinfo addresses (fast path)', () => {
     const t = synthKallsyms(symbolsFor('absolute-percpu', 500), { order: 'classic', addressing: 'absolute-percpu' });
     t.bytes.set([0xff, 0xff, 0xff, 0x7f], t.at.numSyms);
     const base = 0xffffffffa6b00000n;
-    const va = (off: number) => base + BigInt(off);
     assert.throws(
       () =>
-        decodeKallsymsAt(readerAt(t.bytes, base), {
-          names: va(t.at.names),
-          numSyms: va(t.at.numSyms),
-          tokenTable: va(t.at.tokenTable),
-          tokenIndex: va(t.at.tokenIndex),
-          offsets: va(t.at.addressTable),
-          relativeBase: va(t.at.relativeBase!),
-        }),
+        decodeKallsymsAt(readerAt(t.bytes, base), relativeTableAddresses(t, base)),
       (e: unknown) => e instanceof KallsymsError && e.table === 'kallsyms_num_syms',
     );
   });
@@ -339,19 +315,7 @@ describe('loadKallsyms over physical memory', () => {
 
   it('uses the vmcoreinfo addresses when present, through the kernel-image map', () => {
     const g = guest('names-first');
-    const v = parseVmcoreinfo(
-      vmcoreinfoText(
-        [
-          `SYMBOL(kallsyms_names)=${g.va(g.t.at.names).toString(16)}`,
-          `SYMBOL(kallsyms_num_syms)=${g.va(g.t.at.numSyms).toString(16)}`,
-          `SYMBOL(kallsyms_token_table)=${g.va(g.t.at.tokenTable).toString(16)}`,
-          `SYMBOL(kallsyms_token_index)=${g.va(g.t.at.tokenIndex).toString(16)}`,
-          `SYMBOL(kallsyms_offsets)=${g.va(g.t.at.addressTable).toString(16)}`,
-          `SYMBOL(kallsyms_relative_base)=${g.va(g.t.at.relativeBase!).toString(16)}`,
-          '',
-        ].join('\n'),
-      ),
-    );
+    const v = vmcoreinfoFor(g);
     const r = loadKallsyms({ mem: memoryOf(g.ram), vmcoreinfo: v, target: 'test' });
     assert.equal(r.method, 'vmcoreinfo');
     assert.equal(kallsymsDigest(r.table).sha256, sha(expectedLines(g.syms)));
@@ -468,15 +432,7 @@ describe('kallsyms at vmcoreinfo addresses: markers cross-check without a second
     const syms = symbolsFor('absolute-percpu', 2500);
     const t = synthKallsyms(syms, { order: 'classic', addressing: 'absolute-percpu' });
     const base = 0xffffffffa6b00000n;
-    const va = (off: number) => base + BigInt(off);
-    const at = {
-      names: va(t.at.names),
-      numSyms: va(t.at.numSyms),
-      tokenTable: va(t.at.tokenTable),
-      tokenIndex: va(t.at.tokenIndex),
-      offsets: va(t.at.addressTable),
-      relativeBase: va(t.at.relativeBase!),
-    };
+    const at = relativeTableAddresses(t, base);
     assert.deepEqual(decodeKallsymsAt(readerAt(t.bytes, base), at).anomalies, []);
     new DataView(t.bytes.buffer, t.bytes.byteOffset).setUint32(t.at.markers + 4 * 3, 12345, true);
     const r = decodeKallsymsAt(readerAt(t.bytes, base), at);

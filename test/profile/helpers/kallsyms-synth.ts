@@ -4,6 +4,7 @@
  * seqs_of_names, offsets or addresses, relative_base) in any of the layouts
  * real kernels use, placed inside filler bytes.
  */
+import type { KallsymsAddresses } from '../../../src/profile/vmcoreinfo.js';
 import { strict as assert } from 'node:assert';
 
 export interface SynthSymbol {
@@ -253,4 +254,17 @@ export function synthKallsyms(symbols: SynthSymbol[], o: SynthOptions): SynthTab
 /** The /proc/kallsyms core lines the symbols stand for (the digest input). */
 export function expectedLines(symbols: SynthSymbol[]): string {
   return symbols.map((s) => `${s.address.toString(16).padStart(16, '0')} ${s.type} ${s.name}\n`).join('');
+}
+
+/** The vmcoreinfo-style addresses of relative (offsets + relative_base) tables loaded at kernel VA `base`. */
+export function relativeTableAddresses(t: SynthTables, base: bigint): KallsymsAddresses {
+  const va = (off: number) => base + BigInt(off);
+  return {
+    names: va(t.at.names),
+    numSyms: va(t.at.numSyms),
+    tokenTable: va(t.at.tokenTable),
+    tokenIndex: va(t.at.tokenIndex),
+    offsets: va(t.at.addressTable),
+    relativeBase: va(t.at.relativeBase!),
+  };
 }
