@@ -4,12 +4,14 @@ import { openSource, type OpenedSource } from '../../memory/open.js';
 import type { AttachOptions } from '../../linux/attach.js';
 import type { OptionSpec, ParsedArgs } from '../command.js';
 
-/** --technique, --halting and --no-cache, accepted by every command that reads a source. */
+/** --technique and --halting, accepted by every command that reads a source. */
 export const sourceOptions: OptionSpec = {
   technique: { type: 'string' },
   halting: { type: 'boolean' },
-  'no-cache': { type: 'boolean' },
 };
+
+/** The source options plus --no-cache, for the commands that build a kernel profile (attachKernel). */
+export const attachOptionSpec: OptionSpec = { ...sourceOptions, 'no-cache': { type: 'boolean' } };
 
 /** The source argument (first positional), or a usage error showing the usage. */
 export function requireSource(args: ParsedArgs, usage: string): string {

@@ -11,7 +11,7 @@ import { isAbsent, runPlugin, type Plugin, type PluginOptions, type Requirements
 import { plugins } from '../../linux/plugins/index.js';
 import type { Command, ParsedArgs } from '../command.js';
 import type { Row } from '../render.js';
-import { requireSource, sourceOptions, attachOptions } from './common.js';
+import { attachOptions, attachOptionSpec, requireSource } from './common.js';
 
 /** Throws a ProfileError naming the first requirement the kernel's profile lacks. */
 export function checkRequirements(kernel: Kernel, plugin: Plugin<any>): void {
@@ -42,7 +42,7 @@ function pluginCommand(plugin: Plugin<any>): Command {
     ...(plugin.aliases ? { aliases: plugin.aliases } : {}),
     summary: plugin.summary,
     usage: '<source> [options]',
-    options: { ...sourceOptions, ...plugin.options },
+    options: { ...attachOptionSpec, ...plugin.options },
     async run(args: ParsedArgs, ctx) {
       const spec = requireSource(args, `vmsight ${plugin.name} <source>`);
       const kernel = await attachKernel(spec, attachOptions(args));

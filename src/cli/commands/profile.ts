@@ -8,13 +8,13 @@ import { attachKernel } from '../../linux/attach.js';
 import { validateGlobals } from '../../profile/globals.js';
 import { exportIsf, writeIsfFile } from '../../profile/isf.js';
 import type { Command } from '../command.js';
-import { attachOptions, requireSource, sourceOptions } from './common.js';
+import { attachOptions, attachOptionSpec, requireSource } from './common.js';
 
 export const command: Command = {
   name: 'profile',
   summary: 'build the kernel profile from the guest (vmcoreinfo, kallsyms, BTF); `profile export <source> --isf FILE` writes a Volatility 3 ISF',
   usage: '<source> | export <source> --isf FILE',
-  options: { ...sourceOptions, isf: { type: 'string' } },
+  options: { ...attachOptionSpec, isf: { type: 'string' } },
   async run(args, ctx) {
     const exporting = args.positionals[0] === 'export';
     const rest = exporting ? { ...args, positionals: args.positionals.slice(1) } : args;

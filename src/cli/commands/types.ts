@@ -13,7 +13,7 @@ import { importIsf } from '../../profile/isf.js';
 import { TypeDb, type StructType, type Type, type TypeId } from '../../profile/types.js';
 import type { Command, ParsedArgs } from '../command.js';
 import type { Column } from '../render.js';
-import { attachOptions, sourceOptions } from './common.js';
+import { attachOptions, attachOptionSpec } from './common.js';
 
 const USAGE = '<source> NAME | --profile FILE NAME  [--kind struct|union|enum|typedef] [--expand]';
 
@@ -161,7 +161,7 @@ export const command: Command = {
   aliases: ['type', 'pahole'],
   summary: "a kernel type's layout (offsets, sizes, bitfields, holes) from the guest's BTF or a profile file",
   usage: USAGE,
-  options: { ...sourceOptions, kind: { type: 'string' }, expand: { type: 'boolean' } },
+  options: { ...attachOptionSpec, kind: { type: 'string' }, expand: { type: 'boolean' } },
   async run(args, ctx) {
     const profile = typeof args.values['profile'] === 'string' ? args.values['profile'] : undefined;
     const [first, second] = args.positionals;
