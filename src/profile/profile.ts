@@ -117,13 +117,11 @@ function typesFromFile(path: string): TypeDb {
   return new TypeDb(btf);
 }
 
-function isIsf(path: string): boolean {
-  return /\.json(\.xz)?$/i.test(path);
-}
-
-function isSystemMap(path: string): boolean {
-  if (/system\.map/i.test(path)) return true;
-  return looksLikeSystemMap(readFileSync(path).subarray(0, 4096));
+/** What a --profile file holds: an ISF (symbols + types), a System.map (symbols) or BTF/a kernel image (types). */
+export function profileFileKind(path: string): 'isf' | 'system.map' | 'btf' {
+  if (/\.json(\.xz)?$/i.test(path)) return 'isf';
+  if (/system\.map/i.test(path) || looksLikeSystemMap(readFileSync(path).subarray(0, 4096))) return 'system.map';
+  return 'btf';
 }
 
 /** Loads the profile of the kernel behind `ks`, from the cache, the guest, or a given file. */
@@ -165,7 +163,8 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
   if (file) {
     if (!existsSync(file)) throw new ProfileError(`profile file ${file} does not exist`, { hint: 'give --profile an ISF (.json/.json.xz), a BTF file, a vmlinux/vmlinuz or a System.map' });
     const bannerText = (banner as Banner | undefined)?.text ?? '';
-    if (isIsf(file)) {
+    const kind = profileFileKind(file);
+    if (kind === 'isf') {
       step('isf', () => {
         const json = readIsfFile(file);
         if (bannerText) checkIsfMatches(json, bannerText);
@@ -177,7 +176,7 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
         fileTypes = isf.db;
         return { value: undefined, detail: `${table.count} symbols and types from ${file}` };
       });
-    } else if (isSystemMap(file)) {
+    } else if (kind === 'system.map') {
       step('system.map', () => {
         const map = loadSystemMap(file, { shift, source: `System.map:${file}` });
         fileSymbols = map.table;

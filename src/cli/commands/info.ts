@@ -9,9 +9,10 @@
 import { hex, UsageError } from '../../core/errors.js';
 import type { PhysicalMemory } from '../../memory/types.js';
 import { loadKallsyms } from '../../profile/kallsyms.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { importIsf, readIsfFile } from '../../profile/isf.js';
-import { loadSystemMap, looksLikeSystemMap } from '../../profile/system-map.js';
+import { profileFileKind } from '../../profile/profile.js';
+import { loadSystemMap } from '../../profile/system-map.js';
 import { bootstrapKernelSpace, type KernelSpace } from '../../profile/kernel-space.js';
 import type { Command } from '../command.js';
 import { requireSource, sourceOptions, withSource } from './common.js';
@@ -73,11 +74,12 @@ function resolveSymbol(name: string, ks: KernelSpace | undefined, mem: PhysicalM
  */
 function symbolFromProfileFile(file: string, name: string, shift: bigint): bigint | undefined | 'no symbols' {
   if (!existsSync(file)) throw new UsageError(`--profile ${file} does not exist`);
-  if (/\.json(\.xz)?$/i.test(file)) {
+  const kind = profileFileKind(file);
+  if (kind === 'isf') {
     const at = importIsf(readIsfFile(file), `isf:${file}`).symbols.address(name);
     return at === undefined ? undefined : BigInt.asUintN(64, at + shift);
   }
-  if (/system\.map/i.test(file) || looksLikeSystemMap(readFileSync(file).subarray(0, 4096))) return loadSystemMap(file, { shift }).table.tryAddress(name);
+  if (kind === 'system.map') return loadSystemMap(file, { shift }).table.tryAddress(name);
   return 'no symbols';
 }
 
