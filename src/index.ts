@@ -26,7 +26,17 @@ export type {
   TechniqueInfo,
 } from './memory/types.js';
 export type { SourceFactory, SourceTarget, ProbeResult, OpenOptions } from './memory/source-factory.js';
-export { openSource, parseSourceSpec, rankTechniques, FACTORIES, type OpenedSource, type Candidate } from './memory/open.js';
+export {
+  openSource,
+  parseSourceSpec,
+  rankTechniques,
+  setGuestResolver,
+  FACTORIES,
+  type OpenedSource,
+  type Candidate,
+  type GuestResolver,
+  type NamedGuest,
+} from './memory/open.js';
 export { readPhys, readPhysInto, readU64Phys, readU32Phys } from './memory/access.js';
 export { HaltingMemory, qmpControl, type GuestControl } from './memory/halting.js';
 export { withPageCache, type CachedMemory, type PageCacheOptions } from './memory/cache.js';
@@ -66,8 +76,10 @@ export { mtForEach } from './linux/walk/maple-tree.js';
 export { xaForEach } from './linux/walk/xarray.js';
 export { idrForEach } from './linux/walk/idr.js';
 
-// The guest lab
-export { labUp, labDown, labList, findGuest, readGroundTruth, ensureKernel, type LabGuest, type LabUpOptions } from './lab/index.js';
+// The guest lab (lab guest names resolve as sources for library callers too)
+import { useLabGuests } from './lab/resolver.js';
+useLabGuests();
+export { useLabGuests, labUp, labDown, labList, findGuest, readGroundTruth, ensureKernel, type LabGuest, type LabUpOptions } from './lab/index.js';
 
 // Rendering
 export { createOutput, toJson, type Column, type Output, type OutputFormat } from './cli/render.js';

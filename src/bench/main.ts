@@ -6,7 +6,7 @@
  * Suites: memory (every access technique), translate, profile, plugins, all.
  */
 import { parseArgs } from 'node:util';
-import { labDown, labUp } from '../lab/index.js';
+import { labDown, labUp, useLabGuests } from '../lab/index.js';
 import { describeError } from '../core/errors.js';
 import { printTable, writeJson, type BenchTable } from './report.js';
 
@@ -32,6 +32,7 @@ const suites: Record<string, Suite> = {
 };
 
 async function run(): Promise<number> {
+  useLabGuests();
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,

@@ -3,10 +3,10 @@
  * in `registry.ts` (no scanning), parsed with node:util parseArgs, and render
  * through `render.ts` so every command speaks table, --json, --jsonl and --csv.
  */
-import type { ParseArgsConfig } from 'node:util';
+import type { OptionSpec } from '../linux/schema.js';
 import type { Output } from './render.js';
 
-export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+export type { OptionSpec } from '../linux/schema.js';
 
 export interface ParsedArgs {
   positionals: string[];

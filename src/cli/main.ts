@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { describeError, ExitCode, UsageError } from '../core/errors.js';
+import { useLabGuests } from '../lab/resolver.js';
 import type { Command, OptionSpec } from './command.js';
 import { commands, pluginCommands } from './registry.js';
 import { createOutput, type OutputFormat } from './render.js';
@@ -48,6 +49,7 @@ function helpText(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
+  useLabGuests();
   try {
     const [name, ...rest] = argv;
     if (!name || name === 'help' || name === '--help' || name === '-h') {

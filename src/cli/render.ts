@@ -5,15 +5,8 @@
  */
 export type OutputFormat = 'table' | 'json' | 'jsonl' | 'csv';
 
-export type ColumnKind = 'int' | 'hex' | 'str' | 'bool' | 'float' | 'bytes';
-
-export interface Column {
-  /** Key in the row object. */
-  readonly key: string;
-  /** Header shown in tables (defaults to key). */
-  readonly title?: string;
-  readonly kind: ColumnKind;
-}
+import type { Column, ColumnKind } from '../linux/schema.js';
+export type { Column, ColumnKind } from '../linux/schema.js';
 
 export type Cell = string | number | bigint | boolean | null | undefined | readonly unknown[];
 export type Row = Record<string, Cell | unknown>;

@@ -28,6 +28,7 @@ export {
 export * from './ground-truth.js';
 export { KALLSYMS_SPOTS, SCENARIO, SCENARIO_ARGS, SCENARIO_ENV, SCENARIO_DATA, SCENARIO_FILES, SCENARIO_NET, SCENARIO_USER } from './scenario/init-script.js';
 export { cacheDir, runDir } from './paths.js';
+export { useLabGuests, labGuestEndpoints } from './resolver.js';
 
 /** The ground truth a running (or finished) lab guest printed on its console. */
 export function readGroundTruth(guest: Pick<LabGuest, 'consolePath' | 'name'>): GroundTruth {

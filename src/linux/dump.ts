@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { AddressSpace } from '../arch/address-space.js';
-import type { OptionSpec } from '../cli/command.js';
+import type { OptionSpec } from './schema.js';
 import type { PluginOptions } from './plugin.js';
 
 /** The `--dump DIR` option of plugins that can write regions to disk. */

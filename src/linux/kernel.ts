@@ -6,22 +6,13 @@
 import { FaultError, ProfileError } from '../core/errors.js';
 import type { AddressSpace } from '../arch/address-space.js';
 import type { PhysicalMemory } from '../memory/types.js';
+import type { KernelProfile } from '../profile/profile.js';
 import type { SymbolTable } from '../profile/symbols.js';
 import { Typed } from '../profile/typed.js';
 import type { TypeDb } from '../profile/types.js';
 
-/** What the profile says about the kernel, and where each fact came from. */
-export interface KernelProfile {
-  readonly release: string;
-  readonly banner: string;
-  readonly buildId?: string;
-  readonly kaslr: { readonly virtualShift: bigint; readonly physBase: bigint };
-  readonly pagingLevels: 4 | 5;
-  readonly symbols: SymbolTable;
-  readonly types: TypeDb;
-  /** e.g. { vmcoreinfo: 'memory @0x18e2018', symbols: 'kallsyms:memory', types: 'btf:memory' }. */
-  readonly sources: Readonly<Record<string, string>>;
-}
+export type { KernelProfile } from '../profile/profile.js';
+
 
 export class Kernel {
   readonly typed: Typed;

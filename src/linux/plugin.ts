@@ -4,10 +4,11 @@
  * monitor diffs rows by key), and a synchronous generator over the kernel.
  * Plugins never import other plugins; shared logic lives in linux/.
  */
-import type { Column } from '../cli/render.js';
-import type { OptionSpec } from '../cli/command.js';
+import type { Column, OptionSpec } from './schema.js';
 import { AnomalySink, type Anomaly, type AnomalyKind } from './anomaly.js';
 import type { Kernel } from './kernel.js';
+
+export type { Column, ColumnKind, OptionSpec } from './schema.js';
 
 /** Distinct kinds of "no value", instead of null (Volatility's lesson). */
 export type AbsentKind = 'unreadable' | 'not-applicable' | 'not-available' | 'unparsable';

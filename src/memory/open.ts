@@ -30,7 +30,6 @@
 import fs from 'node:fs';
 import { FormatError, SourceError, UsageError } from '../core/errors.js';
 import { acquireQmp, type QmpLease } from '../qemu/discover.js';
-import { findGuest } from '../lab/vm.js';
 import { HaltingMemory, qmpControl } from './halting.js';
 import type { SourceFactory, SourceTarget } from './source-factory.js';
 import type { PhysicalMemory, TechniqueClass } from './types.js';
@@ -93,6 +92,33 @@ export interface OpenedSource {
   readonly memory: PhysicalMemory;
   readonly chosen: { readonly factory: string; readonly class: TechniqueClass; readonly reason: string };
   readonly candidates: readonly Candidate[];
+}
+
+/** What a named guest (e.g. a lab guest) gives a source: its endpoints. */
+export interface NamedGuest {
+  readonly qmpSocket: string;
+  /** Every QMP socket it offers, qmpSocket first (QEMU serves one client per socket). */
+  readonly qmpSockets: readonly string[];
+  readonly shmPath?: string;
+  readonly pid?: number;
+  readonly gdbPort?: number;
+}
+
+/**
+ * Turns a guest name into its endpoints, or undefined when no such guest runs. The memory layer knows no
+ * lab: the layer above (CLI, library entry, benchmarks, tests) hands one in with setGuestResolver.
+ */
+export type GuestResolver = (name: string) => NamedGuest | undefined;
+
+let guestResolver: GuestResolver | undefined;
+
+/** Sets the resolver of guest names used by openSource (undefined: names are not resolved). */
+export function setGuestResolver(resolver: GuestResolver | undefined): void {
+  guestResolver = resolver;
+}
+
+function findNamedGuest(name: string): NamedGuest | undefined {
+  return guestResolver?.(name);
 }
 
 export interface OpenSourceOptions {
@@ -208,7 +234,7 @@ export function parseSourceSpec(spec: string): SourceTarget & { lab?: string } {
 /** Turns a lab guest name into the endpoints its record lists; other targets pass through. */
 export function resolveSourceTarget(target: SourceTarget & { lab?: string }): SourceTarget {
   if (target.lab === undefined) return target;
-  const g = findGuest(target.lab);
+  const g = findNamedGuest(target.lab);
   if (!g) {
     throw new SourceError('lab', target.lab, 'no such file and no running lab guest of that name', {
       hint: `start it with \`vmsight lab up ${target.lab}\`, or list guests with \`vmsight lab list\``,
@@ -312,7 +338,7 @@ export async function openSource(spec: string, options: OpenSourceOptions = {}):
   const parsed = parseSourceSpec(spec);
   let target = resolveSourceTarget(parsed);
   // QEMU serves one client per QMP socket: for a lab guest with several, take one nobody holds.
-  const hold = parsed.lab !== undefined && !parsed.qmp ? await leaseFreeSocket(findGuest(parsed.lab)?.qmpSockets ?? []) : undefined;
+  const hold = parsed.lab !== undefined && !parsed.qmp ? await leaseFreeSocket(findNamedGuest(parsed.lab)?.qmpSockets ?? []) : undefined;
   if (hold) target = { ...target, qmp: hold.socket };
   try {
     return await openResolved(target, options);

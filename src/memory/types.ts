@@ -15,6 +15,9 @@
  * - Every source is read-only: nothing here writes guest memory.
  */
 
+import type { CpuState, PhysRange, ReadFailure, ReadOp } from '../core/phys.js';
+export type { CpuState, PhysRange, ReadFailure, ReadOp } from '../core/phys.js';
+
 /** The classes of the VEE'15 taxonomy ("Exploring VM Introspection: Techniques and Trade-offs"). */
 export type TechniqueClass =
   | 'live-map' // live memory map: mmap of guest RAM, zero-copy
@@ -39,42 +42,11 @@ export interface TechniqueInfo {
   readonly zeroCopy: boolean;
 }
 
-/** A guest-physical range that is backed by RAM in this source. `end` is exclusive. */
-export interface PhysRange {
-  readonly start: number;
-  readonly end: number;
-  /** Where it came from, e.g. 'ram-below-4g', 'ram-above-4g', 'PT_LOAD #3'. */
-  readonly name?: string;
-}
-
-/** One read in a batch. When `dst` is absent the source allocates it and stores it back. */
-export interface ReadOp {
-  addr: number;
-  len: number;
-  dst?: Uint8Array;
-}
-
-/** A range of a batch that could not be read; its bytes in `dst` are zero. */
-export interface ReadFailure {
-  readonly addr: number;
-  readonly len: number;
-  readonly reason: string;
-}
-
 /** A run of guest-physical memory that is directly addressable (mapped file, loaded image). */
 export interface MappedRegion {
   readonly start: number;
   /** Bytes for [start, start + bytes.length); a live view for live sources. */
   readonly bytes: Uint8Array;
-}
-
-/** Per-vCPU state a source can offer (ELF core notes, QMP registers). */
-export interface CpuState {
-  readonly index: number;
-  readonly cr3?: bigint;
-  readonly cr4?: bigint;
-  readonly cr0?: bigint;
-  readonly efer?: bigint;
 }
 
 /** Facts some sources carry besides the bytes (ELF notes, LiME headers, QMP). */

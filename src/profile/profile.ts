@@ -7,7 +7,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { FaultError, ProfileError } from '../core/errors.js';
-import type { KernelProfile } from '../linux/kernel.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import { parseBtf } from './btf.js';
 import { btfFromFileBytes, btfFromKernelSymbols } from './btf/sources.js';
@@ -18,6 +17,19 @@ import { bannerAtSymbol, scanBanner, type Banner, type KernelSpace } from './ker
 import { SymbolTable, SymbolTableBuilder } from './symbols.js';
 import { loadSystemMap, looksLikeSystemMap } from './system-map.js';
 import { TypeDb } from './types.js';
+
+/** What the profile says about the kernel, and where each fact came from. */
+export interface KernelProfile {
+  readonly release: string;
+  readonly banner: string;
+  readonly buildId?: string;
+  readonly kaslr: { readonly virtualShift: bigint; readonly physBase: bigint };
+  readonly pagingLevels: 4 | 5;
+  readonly symbols: SymbolTable;
+  readonly types: TypeDb;
+  /** e.g. { vmcoreinfo: 'memory @0x18e2018', symbols: 'kallsyms:memory', types: 'btf:memory' }. */
+  readonly sources: Readonly<Record<string, string>>;
+}
 
 export interface ProfileOptions {
   /** A user-supplied profile: ISF (.json, .json.xz), BTF (raw, vmlinux ELF, vmlinuz) or System.map. */

@@ -10,7 +10,7 @@
  * [4G,6G) → mem@2G.
  */
 import { FormatError } from '../core/errors.js';
-import type { PhysRange, ReadFailure, ReadOp } from '../memory/types.js';
+import type { PhysRange, ReadFailure, ReadOp } from '../core/phys.js';
 
 /** One line of a flat view: what the guest sees at [start, end). */
 export interface FlatRange {

@@ -4,7 +4,7 @@
  * mode. Every vCPU is parsed: CR3 differs per CPU (each runs its own task).
  */
 import { FormatError } from '../core/errors.js';
-import type { CpuState } from '../memory/types.js';
+import type { CpuState } from '../core/phys.js';
 import type { QmpClient } from './qmp.js';
 
 export const CR4_LA57 = 1n << 12n;

@@ -10,6 +10,10 @@ import fs from 'node:fs';
 import { LabError } from '../../src/core/errors.js';
 import { labDown, labList, labUp, readGroundTruth, type ExtraModuleFile, type GroundTruth, type LabCpu, type LabGuest } from '../../src/lab/index.js';
 import { releaseLock, tryLock } from '../../src/lab/lock.js';
+import { useLabGuests } from '../../src/lab/resolver.js';
+
+// Tests name shared guests as sources, as the CLI does.
+useLabGuests();
 
 /**
  * Name prefix of shared test guests (default `t-`). Two test runs on one
