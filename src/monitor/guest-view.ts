@@ -1,0 +1,114 @@
+/**
+ * Fast reads of a live guest for the monitor's hot loop: kernel virtual → guest-physical by arithmetic in the
+ * direct map (slab objects: tasks, creds, modules' list heads, sockets) and by the kernel address space's
+ * cached translation elsewhere (kernel image, vmalloc); bytes from the source's zero-copy mapped views when
+ * it has them (live map), else through batched `readv` into buffers we own (live read, QMP, gdbstub).
+ *
+ * Every read may fail: `bytes` returns undefined for an unreadable or unmapped range, never throws for
+ * guest-controlled addresses.
+ */
+import type { Kernel } from '../linux/kernel.js';
+import type { MappedRegion, PhysicalMemory } from '../memory/types.js';
+
+const PAGE = 4096;
+
+export class GuestView {
+  private readonly regions: readonly MappedRegion[];
+  private lastRegion: MappedRegion | undefined;
+  private readonly directBase: bigint | undefined;
+  private readonly directEnd: bigint | undefined;
+  private readonly scratch = new Map<number, Uint8Array>();
+  /** Reads through readv (no mapped view), for the cost report. */
+  copies = 0;
+
+  constructor(
+    readonly kernel: Kernel,
+    /** Use zero-copy mapped views when the source has them (false: always copy, for comparisons). */
+    zeroCopy = true,
+  ) {
+    const mem: PhysicalMemory = kernel.memory;
+    this.regions = zeroCopy && mem.mapped ? mem.mapped() : [];
+    let base: bigint | undefined;
+    try {
+      base = kernel.directMapBase;
+    } catch {
+      base = undefined; // no page_offset_base: every address goes through the page tables
+    }
+    this.directBase = base;
+    this.directEnd = base === undefined ? undefined : base + BigInt(mem.size);
+  }
+
+  get zeroCopy(): boolean {
+    return this.regions.length > 0;
+  }
+
+  /** Guest-physical address of a kernel VA, or undefined when it is not mapped. */
+  pa(va: bigint): number | undefined {
+    if (this.directBase !== undefined && va >= this.directBase && va < this.directEnd!) return Number(va - this.directBase);
+    const t = this.kernel.space.tryTranslate(va);
+    return t?.pa;
+  }
+
+  /**
+   * `len` bytes at guest-physical `pa`: a live view when mapped (valid until the next call for copies),
+   * undefined when unreadable. Reads crossing a page boundary outside the direct map are the caller's job.
+   */
+  bytes(pa: number, len: number): Uint8Array | undefined {
+    if (len <= 0 || len > 1 << 20 || pa < 0) return undefined;
+    const r = this.region(pa, len);
+    if (r) return r.bytes.subarray(pa - r.start, pa - r.start + len);
+    let buf = this.scratch.get(len);
+    if (!buf) {
+      buf = new Uint8Array(len);
+      if (this.scratch.size < 64) this.scratch.set(len, buf);
+    }
+    this.copies++;
+    const failures = this.kernel.memory.readv([{ addr: pa, len, dst: buf }]);
+    return failures.length ? undefined : buf;
+  }
+
+  /** Copies `len` bytes at `pa` into a new buffer (for shadows), or undefined. */
+  copy(pa: number, len: number): Uint8Array | undefined {
+    const b = this.bytes(pa, len);
+    return b ? Uint8Array.from(b) : undefined;
+  }
+
+  /** Reads into `dst` (no allocation); false when unreadable. */
+  readInto(pa: number, dst: Uint8Array): boolean {
+    const r = this.region(pa, dst.length);
+    if (r) {
+      dst.set(r.bytes.subarray(pa - r.start, pa - r.start + dst.length));
+      return true;
+    }
+    this.copies++;
+    return this.kernel.memory.readv([{ addr: pa, len: dst.length, dst }]).length === 0;
+  }
+
+  /** A little-endian u64 at a kernel VA (must not cross a page), or undefined. */
+  u64(va: bigint): bigint | undefined {
+    const pa = this.pa(va);
+    if (pa === undefined || (pa % PAGE) + 8 > PAGE) return pa === undefined ? undefined : this.u64Split(va);
+    const b = this.bytes(pa, 8);
+    return b ? new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true) : undefined;
+  }
+
+  private u64Split(va: bigint): bigint | undefined {
+    try {
+      return this.kernel.space.readU64(va);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private region(pa: number, len: number): MappedRegion | undefined {
+    const last = this.lastRegion;
+    if (last && pa >= last.start && pa + len <= last.start + last.bytes.length) return last;
+    for (const r of this.regions) {
+      if (pa >= r.start && pa + len <= r.start + r.bytes.length) {
+        this.lastRegion = r;
+        return r;
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,440 @@
+/**
+ * The real-time monitor (RTKDSM's core, from the host side): every tick it compares the watched ranges of
+ * guest memory with their shadows (watch-set.ts), wakes only the watches whose ranges changed, lets them
+ * re-read what changed, and streams the differences as events. QMP events pause it while the guest is
+ * paused, re-bootstrap it after a reset, and end it when QEMU exits.
+ *
+ * Optimizations, each switchable so the benchmark can show what it buys:
+ *   pageLevel    one memcmp per watched page instead of every range      (--no-page-level)
+ *   fieldFilter  only watched ranges on a changed page wake a watch      (--no-field-filter)
+ *   incremental  only dirty objects are re-read, not the whole list      (--no-incremental)
+ *   reuse        translations, profile and watch set kept across passes  (--no-reuse)
+ *   qmpWake      QMP events wake a paused monitor instead of polling     (--no-qmp-wake)
+ *
+ * Bounded: the watch set has a page cap, walks have bounds, and a CPU budget stretches the sleep after a
+ * busy tick so an event storm (a fork bomb) cannot make the monitor take more than `cpuBudget` of a core;
+ * what it then cannot see individually the kernel's counters still count (unseen-starts events).
+ */
+import { describeError } from '../core/errors.js';
+import { attachKernel, type AttachedKernel } from '../linux/attach.js';
+import type { Kernel } from '../linux/kernel.js';
+import { startPass, type Pass } from '../linux/pass.js';
+import { EventStamper, type EventDraft, type EventSink, type MonitorEvent } from './events.js';
+import { GuestView } from './guest-view.js';
+import type { GuestLifecycle, LifecycleSignal } from './lifecycle.js';
+import { WatchSet } from './watch-set.js';
+import type { Watch, WatchContext } from './watcher.js';
+import { buildWatches, DEFAULT_WATCHES, type WatchName } from './watches/index.js';
+
+export interface Optimizations {
+  readonly pageLevel: boolean;
+  readonly fieldFilter: boolean;
+  readonly incremental: boolean;
+  readonly reuse: boolean;
+  readonly qmpWake: boolean;
+}
+
+export const ALL_OPTIMIZATIONS: Optimizations = { pageLevel: true, fieldFilter: true, incremental: true, reuse: true, qmpWake: true };
+
+/** Turns events into more events (policy alerts); called for every event, in order. */
+export type EventHook = (event: MonitorEvent) => readonly EventDraft[];
+
+export interface MonitorOptions {
+  readonly watches?: readonly WatchName[];
+  /** Extra watches written against the watch API (src/monitor/watcher.ts). */
+  readonly customWatches?: readonly Watch[];
+  /** Milliseconds between ticks (default 1). */
+  readonly intervalMs?: number;
+  /** Stop after this many milliseconds. */
+  readonly durationMs?: number;
+  readonly optimizations?: Partial<Optimizations>;
+  readonly sinks: readonly EventSink[];
+  readonly hooks?: readonly EventHook[];
+  readonly lifecycle?: GuestLifecycle;
+  /** Largest share of one core the monitor may use under an event storm (default 0.5). */
+  readonly cpuBudget?: number;
+  readonly filePids?: readonly number[];
+  readonly signal?: AbortSignal;
+  /** How long to wait for a rebooted guest's kernel to come up (default 180 s). */
+  readonly rebootTimeoutMs?: number;
+  /** Called once the watches are initialised (tests and benchmarks start acting then). */
+  readonly onReady?: () => void;
+}
+
+export type StopReason = 'duration' | 'signal' | 'qemu-exited' | 'reboot-timeout' | 'error';
+
+export interface MonitorStats {
+  ticks: number;
+  idleTicks: number;
+  changedTicks: number;
+  passes: number;
+  events: number;
+  dropped: number;
+  detectUs: number;
+  updateUs: number;
+  pagesChanged: number;
+  falseSharing: number;
+  sweeps: number;
+  reboots: number;
+  errors: number;
+  watchedPages: number;
+  watchedObjects: number;
+}
+
+export interface MonitorResult {
+  readonly reason: StopReason;
+  readonly detail?: string;
+  readonly stats: MonitorStats;
+  readonly watchStats: Record<string, Record<string, number>>;
+  readonly lastSeq: number;
+  readonly kernel: Kernel;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class Monitor {
+  private kernel: AttachedKernel;
+  private readonly opts: Optimizations;
+  private readonly stamper = new EventStamper();
+  private readonly intervalMs: number;
+  private watches: Watch[] = [];
+  private view!: GuestView;
+  private watchSet!: WatchSet;
+  private lastTick = Date.now();
+  private paused = false;
+  private stopRequested: StopReason | undefined;
+  private readonly lastSweep = new Map<string, number>();
+  private bannerShadow: Buffer | undefined;
+  readonly stats: MonitorStats = {
+    ticks: 0,
+    idleTicks: 0,
+    changedTicks: 0,
+    passes: 0,
+    events: 0,
+    dropped: 0,
+    detectUs: 0,
+    updateUs: 0,
+    pagesChanged: 0,
+    falseSharing: 0,
+    sweeps: 0,
+    reboots: 0,
+    errors: 0,
+    watchedPages: 0,
+    watchedObjects: 0,
+  };
+
+  constructor(
+    kernel: AttachedKernel,
+    private readonly options: MonitorOptions,
+  ) {
+    this.kernel = kernel;
+    this.opts = { ...ALL_OPTIMIZATIONS, ...options.optimizations };
+    this.intervalMs = Math.max(0, options.intervalMs ?? 1);
+  }
+
+  /** The kernel being watched (a new one after a guest reboot). */
+  get current(): AttachedKernel {
+    return this.kernel;
+  }
+
+  /** Asks the loop to stop after the current tick. */
+  stop(reason: StopReason = 'signal'): void {
+    this.stopRequested ??= reason;
+  }
+
+  async run(): Promise<MonitorResult> {
+    const started = performance.now();
+    const onAbort = () => this.stop('signal');
+    this.options.signal?.addEventListener('abort', onAbort);
+    let reason: StopReason = 'signal';
+    let detail: string | undefined;
+    try {
+      await this.initWatches();
+      this.emit(
+        {
+          type: 'monitor-started',
+          watch: 'monitor',
+          data: {
+            technique: this.kernel.memory.technique.name,
+            class: this.kernel.memory.technique.class,
+            release: this.kernel.profile.release,
+            watches: this.watches.map((w) => w.name),
+            intervalMs: this.intervalMs,
+            optimizations: { ...this.opts },
+            watchedPages: this.watchSet.pageCount,
+            lifecycle: this.options.lifecycle?.qmpSocket ?? `none (${this.options.lifecycle?.qmpUnavailable ?? 'not asked'})`,
+          },
+        },
+        { from: this.lastTick, to: this.lastTick },
+      );
+      this.options.onReady?.();
+      const budget = Math.min(Math.max(this.options.cpuBudget ?? 0.5, 0.01), 1);
+      for (;;) {
+        if (this.stopRequested) break;
+        if (this.options.durationMs !== undefined && performance.now() - started >= this.options.durationMs) {
+          this.stop('duration');
+          break;
+        }
+        const signals = this.options.lifecycle?.take() ?? [];
+        const outcome = await this.handleSignals(signals);
+        if (outcome) {
+          reason = outcome.reason;
+          detail = outcome.detail;
+          this.stopRequested = outcome.reason;
+          break;
+        }
+        if (this.paused) {
+          if (this.opts.qmpWake && this.options.lifecycle?.qmpSocket) await this.options.lifecycle.wait(200);
+          else await sleep(Math.max(this.intervalMs, 10));
+          continue;
+        }
+        const t0 = performance.now();
+        await this.tick();
+        const busy = performance.now() - t0;
+        // Under an event storm a tick can take longer than the interval: stretch the sleep so the
+        // monitor's share of a core stays within the budget.
+        const rest = Math.max(this.intervalMs, busy > 0.05 ? busy * (1 / budget - 1) : 0);
+        await sleep(rest);
+      }
+      reason = this.stopRequested ?? reason;
+    } catch (e) {
+      reason = 'error';
+      detail = describeError(e).line;
+      this.stats.errors++;
+    } finally {
+      this.options.signal?.removeEventListener('abort', onAbort);
+    }
+    const watchStats: Record<string, Record<string, number>> = {};
+    for (const w of this.watches) watchStats[w.name] = w.stats?.() ?? {};
+    this.stats.watchedPages = this.watchSet?.pageCount ?? 0;
+    this.stats.watchedObjects = this.watchSet?.objectCount ?? 0;
+    this.emit(
+      { type: 'monitor-stopped', watch: 'monitor', data: { reason, ...(detail ? { detail } : {}), ...numbers(this.stats) } },
+      { from: this.lastTick, to: Date.now() },
+    );
+    return { reason, ...(detail ? { detail } : {}), stats: this.stats, watchStats, lastSeq: this.stamper.lastSeq, kernel: this.kernel };
+  }
+
+  // ------------------------------------------------------------------ ticks
+
+  private async initWatches(): Promise<void> {
+    this.view = new GuestView(this.kernel);
+    this.watchSet = new WatchSet(this.view);
+    this.watches = [...buildWatches(this.options.watches ?? DEFAULT_WATCHES, { ...(this.options.filePids ? { filePids: this.options.filePids } : {}) }), ...(this.options.customWatches ?? [])];
+    const pass = await startPass(this.kernel);
+    const ctx = this.context(pass, { from: pass.startedAt, to: pass.startedAt });
+    for (const w of this.watches) {
+      w.init(ctx);
+      this.lastSweep.set(w.name, performance.now());
+    }
+    this.bannerShadow = this.readBanner();
+    this.lastTick = pass.startedAt;
+  }
+
+  private async tick(): Promise<void> {
+    this.stats.ticks++;
+    const now = Date.now();
+    const t0 = performance.now();
+    if (!this.opts.reuse) {
+      await this.fullPass(now);
+      return;
+    }
+    await this.kernel.memory.refresh?.();
+    const det = this.watchSet.detect({ pageLevel: this.opts.pageLevel, fieldFilter: this.opts.fieldFilter });
+    this.stats.pagesChanged += det.pagesChanged;
+    this.stats.falseSharing += det.falseSharing;
+    const due = this.watches.filter((w) => w.sweepMs !== undefined && w.sweep && t0 - (this.lastSweep.get(w.name) ?? 0) >= w.sweepMs);
+    this.stats.detectUs += (performance.now() - t0) * 1000;
+    if (!det.structural.size && !det.dirty.size && !due.length) {
+      this.stats.idleTicks++;
+      this.lastTick = now;
+      return;
+    }
+    if (!this.bannerUnchanged()) {
+      await this.reboot('the kernel banner changed');
+      return;
+    }
+    this.stats.changedTicks++;
+    const t1 = performance.now();
+    const pass = await startPass(this.kernel);
+    this.stats.passes++;
+    const ctx = this.context(pass, { from: this.lastTick, to: now });
+    for (const w of this.watches) {
+      const structural = det.structural.has(w.name);
+      const dirty = det.dirty.get(w.name);
+      try {
+        if (structural || dirty) w.update(ctx, { structural, dirty: dirty ?? new Set() });
+        else if (due.includes(w)) {
+          this.stats.sweeps++;
+          w.sweep!(ctx);
+        }
+        if (due.includes(w)) this.lastSweep.set(w.name, performance.now());
+      } catch (e) {
+        this.watchFailed(ctx, w, e);
+      }
+    }
+    this.anomalyEvent(pass, ctx);
+    this.stats.updateUs += (performance.now() - t1) * 1000;
+    this.lastTick = now;
+  }
+
+  /** --no-reuse: every tick is a fresh pass that re-walks every watch with nothing kept. */
+  private async fullPass(now: number): Promise<void> {
+    const pass = await startPass(this.kernel, { reuse: false });
+    this.stats.passes++;
+    this.watchSet.clear();
+    const ctx = this.context(pass, { from: this.lastTick, to: now });
+    const t1 = performance.now();
+    for (const w of this.watches) {
+      try {
+        w.update(ctx, { structural: true, dirty: new Set() });
+      } catch (e) {
+        this.watchFailed(ctx, w, e);
+      }
+    }
+    this.stats.updateUs += (performance.now() - t1) * 1000;
+    this.lastTick = now;
+  }
+
+  private context(pass: Pass, window: MonitorEvent['window']): WatchContext {
+    return {
+      kernel: this.kernel,
+      view: this.view,
+      watchSet: this.watchSet,
+      pass,
+      anomalies: pass.anomalies,
+      window,
+      incremental: this.opts.incremental,
+      emit: (d) => this.emit(d, window),
+    };
+  }
+
+  private watchFailed(ctx: WatchContext, w: Watch, e: unknown): void {
+    this.stats.errors++;
+    ctx.emit({ type: 'anomaly', watch: w.name, data: { what: 'watch update failed; retried next change', error: describeError(e).line } });
+  }
+
+  /** One anomaly event per pass that met anomalies (torn reads, corrupt structures), with counts by kind. */
+  private anomalyEvent(pass: Pass, ctx: WatchContext): void {
+    const counts = pass.anomalies.counts;
+    const total = Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
+    if (!total) return;
+    ctx.emit({ type: 'anomaly', watch: 'monitor', data: { what: 'anomalies met in this pass', total, counts: { ...counts } as Record<string, number> } });
+  }
+
+  // ------------------------------------------------------------------ events
+
+  private emit(draft: EventDraft, window: MonitorEvent['window']): void {
+    const e = this.stamper.stamp(draft, window);
+    this.deliver(e);
+    for (const hook of this.options.hooks ?? []) for (const more of hook(e)) this.deliver(this.stamper.stamp(more, window));
+  }
+
+  private deliver(e: MonitorEvent): void {
+    this.stats.events++;
+    for (const sink of this.options.sinks) if (!sink.write(e)) this.stats.dropped++;
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  private async handleSignals(signals: readonly LifecycleSignal[]): Promise<{ reason: StopReason; detail: string } | undefined> {
+    const window = { from: this.lastTick, to: Date.now() };
+    for (const s of signals) {
+      switch (s) {
+        case 'paused':
+          if (!this.paused) this.emit({ type: 'guest-paused', watch: 'monitor' }, window);
+          this.paused = true;
+          break;
+        case 'resumed':
+          if (this.paused) this.emit({ type: 'guest-resumed', watch: 'monitor' }, window);
+          this.paused = false;
+          break;
+        case 'reset':
+          await this.reboot('QEMU reported a guest reset');
+          break;
+        case 'panicked':
+          this.emit({ type: 'anomaly', watch: 'monitor', severity: 'critical', data: { what: 'the guest kernel panicked (QMP GUEST_PANICKED)' } }, window);
+          break;
+        case 'shutdown':
+        case 'gone':
+          if (!this.options.lifecycle?.qemuAlive() || s === 'gone') return { reason: 'qemu-exited', detail: 'QEMU exited' };
+          break;
+      }
+    }
+    return undefined;
+  }
+
+  private forks(k: Kernel): number {
+    try {
+      return Number(k.space.readU64(k.symbol('total_forks')));
+    } catch {
+      return Number.MAX_SAFE_INTEGER;
+    }
+  }
+
+  private readBanner(): Buffer | undefined {
+    try {
+      const va = this.kernel.symbol('linux_banner');
+      const pa = this.view.pa(va);
+      const b = pa === undefined ? undefined : this.view.bytes(pa, 64);
+      return b ? Buffer.from(b) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private bannerUnchanged(): boolean {
+    if (!this.bannerShadow) return true;
+    const now = this.readBanner();
+    return now !== undefined && now.equals(this.bannerShadow);
+  }
+
+  /**
+   * The guest rebooted (a reset, or the banner we attached to is gone): wait until a kernel can be
+   * attached again on the same memory source, then start over with a guest-rebooted event.
+   */
+  private async reboot(why: string): Promise<void> {
+    const memory = this.kernel.memory;
+    const deadline = performance.now() + (this.options.rebootTimeoutMs ?? 180_000);
+    const before = { release: this.kernel.profile.release, kaslr: this.kernel.profile.kaslr.virtualShift, forks: this.forks(this.kernel) };
+    let lastError = '';
+    while (performance.now() < deadline && !this.stopRequested) {
+      await sleep(500);
+      if (this.options.lifecycle && !this.options.lifecycle.qemuAlive()) {
+        this.stop('qemu-exited');
+        return;
+      }
+      try {
+        await memory.refresh?.();
+        const k = await attachKernel(memory, { cache: false });
+        // Anything we read while the old kernel was still there is no new boot: a new boot has a new KASLR
+        // shift, another banner, or (KASLR off, same kernel) a fork counter that started again from zero.
+        const fresh = k.profile.kaslr.virtualShift !== before.kaslr || k.profile.banner !== this.kernel.profile.banner || this.forks(k) < before.forks;
+        if (!fresh) continue;
+        this.kernel = k;
+        await this.initWatches();
+        this.stats.reboots++;
+        this.emit(
+          {
+            type: 'guest-rebooted',
+            watch: 'monitor',
+            severity: 'medium',
+            data: { why, release: k.profile.release, kaslrShift: `0x${k.profile.kaslr.virtualShift.toString(16)}`, previousRelease: before.release },
+          },
+          { from: this.lastTick, to: Date.now() },
+        );
+        return;
+      } catch (e) {
+        lastError = describeError(e).line; // the new kernel is not up yet
+      }
+    }
+    if (!this.stopRequested) {
+      this.stop('reboot-timeout');
+      this.emit({ type: 'anomaly', watch: 'monitor', data: { what: 'the rebooted guest did not come up in time', lastError } }, { from: this.lastTick, to: Date.now() });
+    }
+  }
+}
+
+function numbers(s: MonitorStats): Record<string, number> {
+  return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
+}

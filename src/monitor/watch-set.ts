@@ -1,0 +1,228 @@
+/**
+ * The watch set: which guest-physical byte ranges hold the watched kernel objects' fields, grouped by page,
+ * with shadow copies to compare against. It is the host-side analogue of RTKDSM's write-protected pages: a
+ * stock QEMU/KVM host cannot trap guest writes for an outside observer, so each tick compares what the pages
+ * hold now with what they held at the last look.
+ *
+ * Two switchable stages (the benchmark measures what each buys):
+ * - page-level detection: one memcmp per watched 4 KiB page; only changed pages are looked into;
+ * - field-range filtering: on a changed page only the watched ranges are compared, so a write elsewhere on
+ *   the page (false sharing: a task's scheduler statistics beside its comm) triggers nothing.
+ * With page detection off every range is compared each tick; with field filtering off every object with a
+ * range on a changed page is reported dirty.
+ *
+ * A range is `link` (a list pointer or a global counter: its change means objects came or went, and the
+ * watcher re-walks) or `field` (a watched field of one object: only that object is re-read).
+ */
+import type { GuestView } from './guest-view.js';
+
+const PAGE = 4096;
+
+export type RangeKind = 'link' | 'field';
+
+/** One watched range, as a watcher declares it. `va` is for reports; `pa` is what is compared. */
+export interface WatchRange {
+  readonly pa: number;
+  readonly len: number;
+  readonly kind: RangeKind;
+}
+
+interface Piece {
+  readonly watch: string;
+  readonly key: string;
+  readonly kind: RangeKind;
+  readonly pa: number;
+  readonly len: number;
+  /** Last seen bytes of this piece. */
+  shadow: Buffer;
+}
+
+interface WatchedPage {
+  readonly pa: number;
+  /** Last seen bytes of the whole page (page-level detection only). */
+  shadow: Buffer | undefined;
+  /** A live zero-copy view, when the source maps guest RAM (kept across ticks). */
+  live: Buffer | undefined;
+  readonly pieces: Piece[];
+}
+
+export interface DetectOptions {
+  readonly pageLevel: boolean;
+  readonly fieldFilter: boolean;
+}
+
+export interface Detection {
+  /** Watches whose link ranges changed (objects came or went). */
+  readonly structural: Set<string>;
+  /** Objects whose field ranges changed, per watch. */
+  readonly dirty: Map<string, Set<string>>;
+  readonly pagesCompared: number;
+  readonly pagesChanged: number;
+  /** Changed pages on which no watched range changed. */
+  readonly falseSharing: number;
+  /** Pages or ranges that could not be read this tick. */
+  readonly unreadable: number;
+}
+
+/** Bound on the watch set (a fork bomb must not grow it without limit). */
+export const MAX_WATCHED_PAGES = 65_536;
+
+export class WatchSet {
+  private readonly pages = new Map<number, WatchedPage>();
+  private readonly byObject = new Map<string, Piece[]>();
+  /** Ranges refused because the set was full. */
+  refused = 0;
+
+  constructor(private readonly view: GuestView) {}
+
+  get pageCount(): number {
+    return this.pages.size;
+  }
+
+  get objectCount(): number {
+    return this.byObject.size;
+  }
+
+  /** Keys of the watched objects of one watch. */
+  keysOf(watch: string): string[] {
+    const out: string[] = [];
+    const prefix = `${watch}\u0000`;
+    for (const id of this.byObject.keys()) if (id.startsWith(prefix)) out.push(id.slice(prefix.length));
+    return out;
+  }
+
+  /** Watches `ranges` of object `key` of `watch`, replacing what it had. Global ranges use key ''. */
+  set(watch: string, key: string, ranges: readonly WatchRange[]): void {
+    this.remove(watch, key);
+    const pieces: Piece[] = [];
+    for (const r of ranges) {
+      if (r.len <= 0 || r.len > PAGE * 16 || r.pa < 0) continue;
+      let pa = r.pa;
+      let left = r.len;
+      while (left > 0) {
+        const n = Math.min(left, PAGE - (pa % PAGE));
+        const page = this.page(pa - (pa % PAGE));
+        if (!page) {
+          this.refused++;
+          break;
+        }
+        const live = this.view.bytes(pa, n);
+        const piece: Piece = { watch, key, kind: r.kind, pa, len: n, shadow: live ? Buffer.from(live) : Buffer.alloc(n) };
+        page.pieces.push(piece);
+        pieces.push(piece);
+        pa += n;
+        left -= n;
+      }
+    }
+    if (pieces.length) this.byObject.set(`${watch}\u0000${key}`, pieces);
+  }
+
+  remove(watch: string, key: string): void {
+    const id = `${watch}\u0000${key}`;
+    const pieces = this.byObject.get(id);
+    if (!pieces) return;
+    this.byObject.delete(id);
+    for (const p of pieces) {
+      const pageAt = p.pa - (p.pa % PAGE);
+      const page = this.pages.get(pageAt);
+      if (!page) continue;
+      const i = page.pieces.indexOf(p);
+      if (i >= 0) page.pieces.splice(i, 1);
+      if (!page.pieces.length) this.pages.delete(pageAt);
+    }
+  }
+
+  /** Forgets every object of a watch (e.g. before a full re-walk that re-adds them). */
+  clearWatch(watch: string): void {
+    for (const key of this.keysOf(watch)) this.remove(watch, key);
+  }
+
+  clear(): void {
+    this.pages.clear();
+    this.byObject.clear();
+  }
+
+  /** Takes the current bytes of an object's ranges as its shadow (after the watcher re-read it). */
+  resync(watch: string, key: string): void {
+    for (const p of this.byObject.get(`${watch}\u0000${key}`) ?? []) {
+      const live = this.view.bytes(p.pa, p.len);
+      if (live) p.shadow.set(live);
+    }
+  }
+
+  /** Compares what the watched memory holds now with the shadows, updating them. */
+  detect(opts: DetectOptions): Detection {
+    const structural = new Set<string>();
+    const dirty = new Map<string, Set<string>>();
+    let pagesCompared = 0;
+    let pagesChanged = 0;
+    let falseSharing = 0;
+    let unreadable = 0;
+    const mark = (p: Piece): void => {
+      if (p.kind === 'link') structural.add(p.watch);
+      else {
+        let s = dirty.get(p.watch);
+        if (!s) dirty.set(p.watch, (s = new Set()));
+        s.add(p.key);
+      }
+    };
+    for (const page of this.pages.values()) {
+      if (opts.pageLevel) {
+        const live = this.livePage(page);
+        if (!live) {
+          unreadable++;
+          continue;
+        }
+        pagesCompared++;
+        if (page.shadow === undefined) {
+          page.shadow = Buffer.from(live);
+          // First look at this page: its pieces' shadows were taken when they were added.
+        } else if (page.shadow.equals(live)) continue;
+        else {
+          pagesChanged++;
+          page.shadow.set(live);
+        }
+        let any = false;
+        for (const p of page.pieces) {
+          const now = live.subarray(p.pa - page.pa, p.pa - page.pa + p.len);
+          if (opts.fieldFilter && p.shadow.equals(now)) continue;
+          if (!p.shadow.equals(now)) any = true;
+          p.shadow.set(now);
+          mark(p);
+        }
+        if (!any) falseSharing++;
+      } else {
+        for (const p of page.pieces) {
+          const now = this.view.bytes(p.pa, p.len);
+          if (!now) {
+            unreadable++;
+            continue;
+          }
+          if (p.shadow.equals(now)) continue;
+          p.shadow.set(now);
+          mark(p);
+        }
+      }
+    }
+    return { structural, dirty, pagesCompared, pagesChanged, falseSharing, unreadable };
+  }
+
+  private page(pa: number): WatchedPage | undefined {
+    let page = this.pages.get(pa);
+    if (page) return page;
+    if (this.pages.size >= MAX_WATCHED_PAGES) return undefined;
+    page = { pa, shadow: undefined, live: undefined, pieces: [] };
+    this.pages.set(pa, page);
+    return page;
+  }
+
+  private livePage(page: WatchedPage): Buffer | undefined {
+    if (page.live) return page.live;
+    const b = this.view.bytes(page.pa, PAGE);
+    if (!b) return undefined;
+    const buf = Buffer.from(b.buffer, b.byteOffset, b.length);
+    // A view of the mapping stays valid and live: keep it. A copy is refreshed every tick.
+    if (this.view.zeroCopy) page.live = buf;
+    return buf;
+  }
+}

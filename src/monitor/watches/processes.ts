@@ -1,0 +1,377 @@
+/**
+ * Processes, threads and credentials: starts, exits, execs, credential changes without exec, processes
+ * that vanish from the task list while alive (hidden), and — what polling alone would lose — the starts no
+ * pass could see individually, counted by the kernel's own counters (`total_forks`, the pid allocator's
+ * cursor `init_pid_ns.idr.idr_next`).
+ *
+ * Wake-ups: the sentinels total_forks, nr_threads, the cursor and init_task.tasks are link ranges (any
+ * fork or exit moves one of them: re-walk); each task's tasks/thread_node links likewise; its comm, mm and
+ * cred pointer are field ranges (exec and commit_creds write them: re-read that task only).
+ *
+ * Torn reads: a walk that meets a broken link or a cycle is retried; if it stays torn, starts are still
+ * reported but no exit is inferred from it (no phantom start/exit pairs), and the pass carries the anomaly.
+ */
+import { globalRef } from '../../profile/globals.js';
+import { processArgv } from '../../linux/user-memory.js';
+import { isAbsent } from '../../linux/plugin.js';
+import { taskNamespaces } from '../../linux/namespaces.js';
+import type { EventDraft, EventProcess, EventType, Severity } from '../events.js';
+import { hexAddress } from '../events.js';
+import { TaskScanner, type CredFacts, type TaskFacts } from '../task-scan.js';
+import type { Watch, WatchChange, WatchContext } from '../watcher.js';
+import type { WatchRange } from '../watch-set.js';
+
+const NAME = 'processes';
+/** Walk attempts before a torn task list is accepted as torn for this pass. */
+const WALK_ATTEMPTS = 3;
+/** Largest pid list carried by one unseen-starts event. */
+const MAX_UNSEEN_PIDS = 64;
+
+export interface ProcessWatchOptions {
+  readonly processes: boolean;
+  readonly threads: boolean;
+  readonly creds: boolean;
+}
+
+interface Known {
+  facts: TaskFacts;
+  creds: CredFacts | undefined;
+  argv?: readonly string[];
+  hidden: boolean;
+}
+
+export const taskKey = (t: Pick<TaskFacts, 'task' | 'startNs'>): string => `${t.task.toString(16)}:${t.startNs}`;
+
+export class ProcessWatch implements Watch {
+  readonly name = NAME;
+  readonly emits: readonly EventType[] = [
+    'process-start',
+    'process-exit',
+    'process-exec',
+    'thread-start',
+    'thread-exit',
+    'unseen-starts',
+    'cred-change',
+    'hidden-process',
+  ];
+  private scanner!: TaskScanner;
+  private known = new Map<string, Known>();
+  private sentinels!: { forks: bigint; nrThreads: bigint; cursor: bigint | undefined };
+  private last = { forks: 0, cursor: 0, complete: false };
+  private counters = { walks: 0, rereads: 0, torn: 0, unseen: 0, tasks: 0 };
+
+  constructor(private readonly opts: ProcessWatchOptions) {}
+
+  init(ctx: WatchContext): void {
+    this.scanner = new TaskScanner(ctx.kernel, ctx.view);
+    const k = ctx.kernel;
+    const cursor = this.cursorAddress(ctx);
+    this.sentinels = {
+      forks: k.symbol('total_forks'),
+      nrThreads: k.symbol('nr_threads'),
+      cursor,
+    };
+    const scan = this.walk(ctx);
+    for (const t of scan.tasks) this.track(ctx, t, this.scanner.creds(t.cred));
+    this.declareSentinels(ctx);
+    this.last = { forks: this.readForks(ctx), cursor: this.readCursor(ctx), complete: scan.complete };
+  }
+
+  update(ctx: WatchContext, change: WatchChange): void {
+    if (change.structural || !ctx.incremental) {
+      this.rewalk(ctx);
+      return;
+    }
+    for (const key of change.dirty) {
+      const k = this.known.get(key);
+      if (!k) continue;
+      this.counters.rereads++;
+      const now = this.scanner.read(k.facts.task, ctx.anomalies);
+      if (!now || taskKey(now) !== key) {
+        // The object is gone or reused: only a walk can say what happened.
+        this.rewalk(ctx);
+        return;
+      }
+      now.ppid = k.facts.ppid;
+      this.compare(ctx, key, k, now);
+    }
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counters, tasks: this.known.size };
+  }
+
+  // ------------------------------------------------------------------ walks and diffs
+
+  private walk(ctx: WatchContext): ReturnType<TaskScanner['scan']> {
+    let scan = this.scanner.scan(ctx.anomalies, true);
+    this.counters.walks++;
+    for (let i = 1; i < WALK_ATTEMPTS && !scan.complete; i++) {
+      this.counters.torn++;
+      scan = this.scanner.scan(ctx.anomalies, true);
+      this.counters.walks++;
+    }
+    return scan;
+  }
+
+  private rewalk(ctx: WatchContext): void {
+    const forks = this.readForks(ctx);
+    const cursor = this.readCursor(ctx);
+    const scan = this.walk(ctx);
+    const present = new Map<string, TaskFacts>();
+    for (const t of scan.tasks) present.set(taskKey(t), t);
+    const started: TaskFacts[] = [];
+    for (const [key, t] of present) {
+      const k = this.known.get(key);
+      if (!k) {
+        started.push(t);
+        continue;
+      }
+      if (k.hidden) {
+        k.hidden = false; // back on the list
+      }
+      t.ppid = t.ppid >= 0 ? t.ppid : k.facts.ppid;
+      this.compare(ctx, key, k, t);
+    }
+    // Starts, parents first (list order is creation order for processes).
+    for (const t of started) {
+      const creds = this.scanner.creds(t.cred);
+      const k = this.track(ctx, t, creds);
+      if (t.leader ? this.opts.processes : this.opts.threads) ctx.emit(this.startEvent(ctx, t, k));
+    }
+    // Exits: only from a complete walk, and only for tasks that are really gone.
+    if (scan.complete) {
+      for (const [key, k] of this.known) {
+        if (present.has(key)) continue;
+        const now = this.scanner.read(k.facts.task, ctx.anomalies);
+        const alive = now !== undefined && taskKey(now) === key && now.exitState === 0 && now.pid === k.facts.pid;
+        if (alive && k.hidden) continue; // still hidden, still alive: reported once
+        if (alive && k.facts.leader) {
+          k.hidden = true;
+          ctx.emit({
+            type: 'hidden-process',
+            watch: NAME,
+            key,
+            process: this.processOf(k.facts, k),
+            severity: 'critical',
+            data: { view: 'task list', detail: 'alive (exit_state 0) but unlinked from init_task.tasks' },
+          });
+          continue;
+        }
+        this.untrack(ctx, key, k);
+        if (k.facts.leader ? this.opts.processes : this.opts.threads) {
+          ctx.emit({
+            type: k.facts.leader ? 'process-exit' : 'thread-exit',
+            watch: NAME,
+            key,
+            process: this.processOf(k.facts, k),
+            data: { startTimeNs: Number(k.facts.startNs) },
+          });
+        }
+      }
+      this.account(ctx, forks, cursor, started);
+      this.last = { forks, cursor, complete: true };
+    } else {
+      ctx.emit({
+        type: 'anomaly',
+        watch: NAME,
+        data: { what: 'task list torn in every attempt; exits not inferred this pass', attempts: WALK_ATTEMPTS, counts: { ...ctx.anomalies.counts } },
+      });
+      this.last = { ...this.last, complete: false };
+    }
+  }
+
+  /** Starts the kernel counted but no walk saw: the difference, with the pids the cursor gave out. */
+  private account(ctx: WatchContext, forks: number, cursor: number, started: readonly TaskFacts[]): void {
+    if (!this.last.complete) return;
+    const delta = forks - this.last.forks;
+    const unseen = delta - started.length;
+    if (unseen <= 0) return;
+    this.counters.unseen += unseen;
+    const seenPids = new Set(started.map((t) => t.pid));
+    const pids: number[] = [];
+    if (cursor > this.last.cursor) {
+      for (let p = this.last.cursor; p < cursor && pids.length < MAX_UNSEEN_PIDS; p++) if (!seenPids.has(p)) pids.push(p);
+    }
+    ctx.emit({
+      type: 'unseen-starts',
+      watch: NAME,
+      data: {
+        count: unseen,
+        forks: delta,
+        seen: started.length,
+        ...(cursor > this.last.cursor ? { pidFrom: this.last.cursor, pidTo: cursor - 1 } : {}),
+        pids,
+      },
+    });
+  }
+
+  private compare(ctx: WatchContext, key: string, k: Known, now: TaskFacts): void {
+    const before = k.facts;
+    const exec = now.comm !== before.comm || (now.mm !== before.mm && before.mm !== 0n && now.mm !== 0n);
+    let creds = k.creds;
+    if (now.cred !== before.cred) creds = this.scanner.creds(now.cred);
+    if (exec) {
+      const argv = this.argvOf(ctx, now);
+      if (this.opts.processes && now.leader)
+        ctx.emit({
+          type: 'process-exec',
+          watch: NAME,
+          key,
+          process: this.processOf(now, { ...k, creds, ...(argv ? { argv } : {}) }),
+          before: { comm: before.comm, ...(k.argv ? { argv: [...k.argv] } : {}) },
+          after: { comm: now.comm, ...(argv ? { argv: [...argv] } : {}) },
+        });
+      if (argv) k.argv = argv;
+    } else if (creds && k.creds && credsDiffer(k.creds, creds) && this.opts.creds) {
+      const raised = (creds.uid === 0 && k.creds.uid !== 0) || (creds.euid === 0 && k.creds.euid !== 0) || (creds.capEffective & ~k.creds.capEffective) !== 0n;
+      const severity: Severity = raised ? 'high' : 'info';
+      ctx.emit({
+        type: 'cred-change',
+        watch: NAME,
+        key,
+        process: this.processOf(now, { ...k, creds }),
+        before: credValues(k.creds),
+        after: credValues(creds),
+        severity,
+        data: { raised, exec: false },
+      });
+    }
+    k.facts = now;
+    k.creds = creds;
+    ctx.watchSet.resync(NAME, key);
+  }
+
+  // ------------------------------------------------------------------ state
+
+  private track(ctx: WatchContext, t: TaskFacts, creds: CredFacts | undefined): Known {
+    const key = taskKey(t);
+    const k: Known = { facts: t, creds, hidden: false };
+    this.known.set(key, k);
+    const r = this.scanner.ranges(t.task);
+    const plan = this.scanner.plan;
+    const ranges: WatchRange[] = [];
+    const linkPa = t.leader ? r.links : ctx.view.pa(t.task + BigInt(plan.threadNode));
+    if (linkPa !== undefined) ranges.push({ pa: linkPa, len: 16, kind: 'link' });
+    if (r.comm !== undefined) ranges.push({ pa: r.comm, len: plan.commLen, kind: 'field' });
+    if (r.cred !== undefined) ranges.push({ pa: r.cred, len: 8, kind: 'field' });
+    if (r.mm !== undefined) ranges.push({ pa: r.mm, len: 8, kind: 'field' });
+    ctx.watchSet.set(NAME, key, ranges);
+    return k;
+  }
+
+  private untrack(ctx: WatchContext, key: string, _k: Known): void {
+    this.known.delete(key);
+    ctx.watchSet.remove(NAME, key);
+  }
+
+  private declareSentinels(ctx: WatchContext): void {
+    const s = this.sentinels;
+    const ranges: WatchRange[] = [];
+    const add = (va: bigint | undefined, len: number): void => {
+      const pa = va === undefined ? undefined : ctx.view.pa(va);
+      if (pa !== undefined) ranges.push({ pa, len, kind: 'link' });
+    };
+    add(s.forks, 8);
+    add(s.nrThreads, 4);
+    add(s.cursor, 4);
+    add(this.scanner.plan.initTask + BigInt(this.scanner.plan.tasks), 16);
+    ctx.watchSet.set(NAME, '', ranges);
+  }
+
+  private readForks(ctx: WatchContext): number {
+    return Number(ctx.view.u64(this.sentinels.forks) ?? 0n);
+  }
+
+  private readCursor(ctx: WatchContext): number {
+    if (this.sentinels.cursor === undefined) return 0;
+    return Number(BigInt.asUintN(32, ctx.view.u64(this.sentinels.cursor) ?? 0n));
+  }
+
+  /** &init_pid_ns.idr.idr_next, where the profile has it. */
+  private cursorAddress(ctx: WatchContext): bigint | undefined {
+    const db = ctx.kernel.types;
+    if (!db.hasMember('pid_namespace', 'idr') || !db.hasMember('idr', 'idr_next')) return undefined;
+    try {
+      const ns = globalRef(ctx.kernel.typed, ctx.kernel.symbols, 'init_pid_ns').address;
+      return ns + BigInt(db.offsetOf('pid_namespace', 'idr') + db.offsetOf('idr', 'idr_next'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ------------------------------------------------------------------ event contents
+
+  private startEvent(ctx: WatchContext, t: TaskFacts, k: Known): EventDraft {
+    const argv = t.kthread ? undefined : this.argvOf(ctx, t);
+    if (argv) k.argv = argv;
+    const pidns = this.pidNamespace(ctx, t);
+    return {
+      type: t.leader ? 'process-start' : 'thread-start',
+      watch: NAME,
+      key: taskKey(t),
+      process: { ...this.processOf(t, k), ...(pidns !== undefined ? { pidns } : {}) },
+      data: { startTimeNs: Number(t.startNs), kthread: t.kthread },
+      guestTimeNs: Number(t.startNs),
+    };
+  }
+
+  private processOf(t: TaskFacts, k: Pick<Known, 'creds' | 'argv'>): EventProcess {
+    return {
+      pid: t.pid,
+      tgid: t.tgid,
+      ppid: t.ppid,
+      comm: t.comm,
+      ...(k.argv ? { argv: k.argv } : {}),
+      ...(k.creds ? { uid: k.creds.uid, euid: k.creds.euid } : {}),
+      task: hexAddress(t.task),
+    };
+  }
+
+  private argvOf(ctx: WatchContext, t: TaskFacts): readonly string[] | undefined {
+    if (t.mm === 0n) return undefined;
+    try {
+      const mm = ctx.kernel.typed.obj('mm_struct', t.mm).read();
+      const argv = processArgv(ctx.kernel, mm, ctx.anomalies);
+      return isAbsent(argv) ? undefined : argv;
+    } catch {
+      return undefined; // exited meanwhile, or a hostile mm: the event goes out without argv
+    }
+  }
+
+  private pidNamespace(ctx: WatchContext, t: TaskFacts): number | undefined {
+    try {
+      const task = ctx.kernel.typed.obj('task_struct', t.task).read();
+      const pid = taskNamespaces(ctx.kernel, task, ctx.anomalies).pid;
+      return typeof pid === 'number' ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function credsDiffer(a: CredFacts, b: CredFacts): boolean {
+  return (
+    a.uid !== b.uid ||
+    a.euid !== b.euid ||
+    a.gid !== b.gid ||
+    a.egid !== b.egid ||
+    a.suid !== b.suid ||
+    a.fsuid !== b.fsuid ||
+    a.capEffective !== b.capEffective ||
+    a.capPermitted !== b.capPermitted
+  );
+}
+
+function credValues(c: CredFacts): Record<string, number | string> {
+  return {
+    uid: c.uid,
+    euid: c.euid,
+    gid: c.gid,
+    egid: c.egid,
+    suid: c.suid,
+    fsuid: c.fsuid,
+    capEffective: hexAddress(c.capEffective),
+    capPermitted: hexAddress(c.capPermitted),
+  };
+}
