@@ -59,6 +59,8 @@ export interface KallsymsLayout {
   readonly order: KallsymsOrder | 'unknown';
   readonly addressing: KallsymsAddressing;
   readonly seqsOfNames?: boolean;
+  /** Label alignment the searched tables show (4 or 8), which places relative_base after the offsets. */
+  readonly align?: 4 | 8;
   readonly numSyms: number;
   readonly relativeBase: bigint;
   /** Table name → guest-virtual address, when known. */
@@ -273,8 +275,19 @@ function markersAfter(names: Uint8Array, end: number, n: number, markersVa: bigi
   return undefined;
 }
 
-/** A search hit turned into a result; `toVirtual` maps an offset in the bytes to a kernel VA when known. */
-function fromLocated(hit: LocatedKallsyms, source: string, step: KallsymsStep, physOf: (off: number) => number, toVirtual?: (off: number) => bigint): KallsymsResult {
+/**
+ * A search hit turned into a result; `toVirtual` maps an offset in the bytes
+ * to a kernel VA when known. A `_text` that disagrees with the one vmcoreinfo
+ * implies (`wantText`) is reported: every address is then likely wrong.
+ */
+function fromLocated(
+  hit: LocatedKallsyms,
+  source: string,
+  step: KallsymsStep,
+  physOf: (off: number) => number,
+  toVirtual?: (off: number) => bigint,
+  wantText?: bigint,
+): KallsymsResult {
   const loc = hit.location;
   const where: Array<[string, number | undefined]> = [
     ['kallsyms_num_syms', loc.numSymsAt],
@@ -300,6 +313,7 @@ function fromLocated(hit: LocatedKallsyms, source: string, step: KallsymsStep, p
       order: loc.order,
       addressing: loc.addressing,
       seqsOfNames: loc.seqsOfNames,
+      align: loc.align,
       numSyms: loc.numSyms,
       relativeBase: loc.relativeBase,
       virtual,
@@ -307,7 +321,10 @@ function fromLocated(hit: LocatedKallsyms, source: string, step: KallsymsStep, p
     },
     ...(hit.text === undefined ? {} : { text: hit.text }),
     complete: hit.names.count === loc.numSyms,
-    anomalies: hit.anomalies,
+    anomalies:
+      hit.text !== undefined && wantText !== undefined && hit.text !== wantText
+        ? [...hit.anomalies, { table: 'kallsyms_relative_base', reason: `_text decodes to 0x${hit.text.toString(16)} but vmcoreinfo implies 0x${wantText.toString(16)}` }]
+        : hit.anomalies,
     steps: [step],
     ms: step.ms,
   };
@@ -323,7 +340,7 @@ export function kallsymsFromBytes(bytes: Uint8Array, options: { source?: string;
   if (!hit)
     throw new KallsymsError('kallsyms_token_index', undefined, `no kallsyms tables found in ${label} (${report.candidates} token_index look-alikes${report.rejected.length ? `; ${report.rejected[0]}` : ''})`);
   const step: KallsymsStep = { method: 'search-bytes', ok: true, detail: `tables found at offset 0x${hit.location.tokenIndexAt.toString(16)} of ${label}`, ms };
-  const result = fromLocated(hit, `kallsyms:${label} (pattern search)`, step, (o) => o);
+  const result = fromLocated(hit, `kallsyms:${label} (pattern search)`, step, (o) => o, undefined, options.expectedText);
   return withOtherHits(result, report.found, hit);
 }
 
@@ -475,7 +492,7 @@ export function loadKallsyms(inputs: KallsymsInputs): KallsymsResult {
         const step: KallsymsStep = { method: 'search-image', ok: true, detail: `tables found by pattern in kernel image ${range}`, ms };
         const physBase = v?.physBase;
         const toVirtual = physBase === undefined ? undefined : (off: number) => BigInt(rep.base + off) - physBase + START_KERNEL_MAP;
-        const r = fromLocated(hit, sourceName(inputs, 'pattern search'), step, (o) => rep.base + o, toVirtual);
+        const r = fromLocated(hit, sourceName(inputs, 'pattern search'), step, (o) => rep.base + o, toVirtual, wantText);
         return withOtherHits({ ...r, steps: [...steps, step], ms: performance.now() - t0 }, rep.found, hit);
       }
       steps.push({ method: 'search-image', ok: false, detail: `nothing in ${range} (${rep.candidates} token_index look-alikes${rep.rejected[0] ? `; ${rep.rejected[0]}` : ''})`, ms });
@@ -488,7 +505,7 @@ export function loadKallsyms(inputs: KallsymsInputs): KallsymsResult {
       const step: KallsymsStep = { method: 'search-ram', ok: true, detail: `tables found by pattern in RAM at 0x${(rep.base + hit.location.tokenIndexAt).toString(16)}`, ms };
       const physBase = v?.physBase;
       const toVirtual = physBase === undefined ? undefined : (off: number) => BigInt(rep.base + off) - physBase + START_KERNEL_MAP;
-      const r = fromLocated(hit, sourceName(inputs, 'pattern search'), step, (o) => rep.base + o, toVirtual);
+      const r = fromLocated(hit, sourceName(inputs, 'pattern search'), step, (o) => rep.base + o, toVirtual, wantText);
       return withOtherHits({ ...r, steps: [...steps, step], ms: performance.now() - t0 }, rep.found, hit);
     }
     steps.push({ method: 'search-ram', ok: false, detail: `nothing in ${Math.round(mem.size / 1048576)} MiB of RAM (${rep.candidates} token_index look-alikes${rep.rejected[0] ? `; ${rep.rejected[0]}` : ''})`, ms });

@@ -97,6 +97,30 @@ describe('kallsyms pattern search on synthesized tables', () => {
     });
   }
 
+  // Debian 6.12.118: 166973 symbols. An odd count leaves kallsyms_offsets ending 4 bytes short of an
+  // 8-byte boundary, so kallsyms_relative_base sits after 4 bytes of padding; reading it unpadded gives
+  // 0x8100000000000000 for 0xffffffff81000000, which every sortedness check accepts.
+  const PADDED: typeof LAYOUTS = [...LAYOUTS, { order: 'names-first', addressing: 'relative', align: 8 }, { order: 'classic', addressing: 'absolute-percpu', align: 4 }];
+  for (const l of PADDED) {
+    it(`finds relative_base and the address table after alignment padding (odd symbol count): ${l.order} / ${l.addressing} / align ${l.align}`, () => {
+      const text = 0xffffffff81000000n;
+      let syms = kernelLikeSymbols(2001, text, 13);
+      if (l.addressing === 'relative') syms = syms.filter((s) => s.type !== 'A');
+      if (syms.length % 2 === 0) syms = syms.filter((s) => s.name !== 'startup_64');
+      assert.equal(syms.length % 2, 1);
+      const t = synthKallsyms(syms, { ...l, seed: 3 });
+      if (l.addressing !== 'absolute' && l.align === 8) assert.equal(t.at.relativeBase! - (t.at.addressTable + 4 * syms.length), 4, 'the synthetic table has the padding');
+      const r = kallsymsFromBytes(t.bytes, { source: 'synth' });
+      assert.deepEqual(r.anomalies, []);
+      assert.equal(r.layout.align, l.align);
+      assert.equal(r.text, text);
+      assert.equal(r.layout.relativeBase, l.addressing === 'absolute' ? 0n : text);
+      assert.equal(r.layout.physical?.kallsyms_offsets ?? r.layout.physical?.kallsyms_addresses, t.at.addressTable);
+      if (l.addressing !== 'absolute') assert.equal(r.layout.physical?.kallsyms_relative_base, t.at.relativeBase);
+      assert.equal(kallsymsDigest(r.table).sha256, sha(expectedLines(syms)));
+    });
+  }
+
   it('decodes names longer than 127 bytes (two-byte length, 6.1+)', () => {
     const syms = symbolsFor('absolute-percpu', 600, 40);
     const t = synthKallsyms(syms, { order: 'names-first', addressing: 'absolute-percpu' });
@@ -135,6 +159,15 @@ describe('kallsyms pattern search on synthesized tables', () => {
     assert.equal(r.text, otherText);
     assert.equal(r.anomalies.length, 1);
     assert.match(r.anomalies[0]!.reason, /another table/);
+  });
+
+  it('reports a _text that disagrees with the one vmcoreinfo implies', () => {
+    const t = synthKallsyms(symbolsFor('absolute-percpu', 1000), { order: 'names-first', addressing: 'absolute-percpu' });
+    assert.deepEqual(kallsymsFromBytes(t.bytes, { expectedText: TEXT }).anomalies, []);
+    const r = kallsymsFromBytes(t.bytes, { expectedText: 0xffffffff81000000n });
+    assert.equal(r.text, TEXT);
+    assert.equal(r.anomalies.length, 1);
+    assert.match(r.anomalies[0]!.reason, /_text decodes to 0xffffffffa5a00000 but vmcoreinfo implies 0xffffffff81000000/);
   });
 
   it('finds nothing in random bytes, with a typed error', () => {

@@ -11,9 +11,15 @@
  *                    token_table, token_index
  *   names-first (≥ 6.4): num_syms, names, markers, token_table, token_index,
  *                    offsets|addresses, relative_base, seqs_of_names
- * Labels are 4- or 8-byte aligned. The search anchors on token_index (256
- * increasing u16 from 0), steps back over token_table, [seqs,] markers and
- * names to num_syms, then tries each place the address table can be and keeps
+ * Every label takes the same alignment (ALGN: `.balign 8` on 64-bit builds,
+ * 4 on some); the tables show which: num_syms is a u32, so names starts 4 or 8
+ * bytes after it. That alignment places the address table and relative_base
+ * exactly: after an odd number of u32 offsets, relative_base follows 4 bytes
+ * of zero padding when ALGN is 8 (Debian 6.12.118, 166973 symbols), and the
+ * unpadded u64 there would read 0x8100000000000000 for 0xffffffff81000000.
+ * The search anchors on token_index (256 increasing u16 from 0), steps back
+ * over token_table, [seqs,] markers and names to num_syms, then tries the
+ * places the address table can be (both orders, three addressings) and keeps
  * the one where `_text` decodes to relative_base.
  */
 import {
@@ -53,6 +59,8 @@ export interface KallsymsLocation {
   readonly relativeBaseAt?: number;
   /** kallsyms_relative_base (0 for absolute tables): the runtime `_text` when relocated. */
   readonly relativeBase: bigint;
+  /** Label alignment the tables show (names − num_syms): 4 or 8. */
+  readonly align: 4 | 8;
 }
 
 export interface LocatedKallsyms {
@@ -190,6 +198,8 @@ interface NamesFound {
   markersAt: number;
   markers: Uint32Array;
   seqsOfNames: boolean;
+  /** Label alignment: names starts right after num_syms (4) or after 4 bytes of padding (8). */
+  align: 4 | 8;
 }
 
 /**
@@ -275,7 +285,7 @@ function namesForMarkers(b: Uint8Array, markersAt: number, m: number, tokenTable
   const loS = Math.max(8, markersAt - last - 256 * MAX_ENTRY - 8);
   for (let s = hiS - ((hiS - markersAt) & 3); s >= loS; s -= 4) {
     if (!budget.spend(1)) return undefined;
-    for (const back of [4, 8]) {
+    for (const back of [4, 8] as const) {
       const n = u32(b, s - back);
       if (n === 0 || n > MAX_SYMBOLS || Math.ceil(n / 256) !== m) continue;
       if (back === 8 && u32(b, s - 4) !== 0) continue;
@@ -286,7 +296,9 @@ function namesForMarkers(b: Uint8Array, markersAt: number, m: number, tokenTable
       const gap = tokenTableAt - markersEnd;
       const seqsOfNames = gap >= 3 * n && gap - 3 * n < 16;
       if (gap >= 16 && !seqsOfNames) continue;
-      return { numSyms: n, numSymsAt: s - back, namesAt: s, namesEnd: end, markersAt, markers, seqsOfNames };
+      // The same alignment must explain the padding between names and markers.
+      if (markersAt - end >= back) continue;
+      return { numSyms: n, numSymsAt: s - back, namesAt: s, namesEnd: end, markersAt, markers, seqsOfNames, align: back };
     }
   }
   return undefined;
@@ -297,35 +309,51 @@ interface AddressCandidate {
   addressing: KallsymsAddressing;
   tableAt: number;
   relativeBaseAt?: number;
+  /** Alignment padding after the table: [start, end) must be zero (.balign fills with zeros). */
+  padAt: number;
+  padEnd: number;
 }
 
+function alignUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+/**
+ * The places the address table can be. Each label is aligned, so a table of
+ * `size` bytes at an aligned label is followed by the next label after
+ * alignUp(size, align): the offsets' padding is 4 bytes when ALGN is 8 and
+ * the symbol count is odd, else none.
+ */
 function addressCandidates(names: NamesFound, tokenIndexAt: number): AddressCandidate[] {
   const n = names.numSyms;
+  const a = names.align;
+  const offsetsSpan = alignUp(4 * n, a);
+  const addressesSpan = alignUp(8 * n, a);
   const out: AddressCandidate[] = [];
   // classic: offsets, relative_base (u64), num_syms
   const rbClassic = names.numSymsAt - 8;
-  for (const pad of [0, 4]) {
-    const at = rbClassic - 4 * n - pad;
-    out.push({ order: 'classic', addressing: 'absolute-percpu', tableAt: at, relativeBaseAt: rbClassic });
-    out.push({ order: 'classic', addressing: 'relative', tableAt: at, relativeBaseAt: rbClassic });
-  }
-  for (const pad of [0, 4]) out.push({ order: 'classic', addressing: 'absolute', tableAt: names.numSymsAt - 8 * n - pad });
+  const offClassic = rbClassic - offsetsSpan;
+  for (const addressing of ['absolute-percpu', 'relative'] as const)
+    out.push({ order: 'classic', addressing, tableAt: offClassic, relativeBaseAt: rbClassic, padAt: offClassic + 4 * n, padEnd: rbClassic });
+  const absClassic = names.numSymsAt - addressesSpan;
+  out.push({ order: 'classic', addressing: 'absolute', tableAt: absClassic, padAt: absClassic + 8 * n, padEnd: names.numSymsAt });
   // names-first: token_index (512 bytes), offsets, relative_base
-  for (const pad of [0, 4]) {
-    const at = tokenIndexAt + 512 + pad;
-    for (const rpad of [0, 4]) {
-      const rb = at + 4 * n + rpad;
-      if ((rb - at) % 4 !== 0) continue;
-      out.push({ order: 'names-first', addressing: 'absolute-percpu', tableAt: at, relativeBaseAt: rb });
-      out.push({ order: 'names-first', addressing: 'relative', tableAt: at, relativeBaseAt: rb });
-    }
-    out.push({ order: 'names-first', addressing: 'absolute', tableAt: at });
-  }
+  const at = tokenIndexAt + alignUp(512, a);
+  for (const addressing of ['absolute-percpu', 'relative'] as const)
+    out.push({ order: 'names-first', addressing, tableAt: at, relativeBaseAt: at + offsetsSpan, padAt: at + 4 * n, padEnd: at + offsetsSpan });
+  out.push({ order: 'names-first', addressing: 'absolute', tableAt: at, padAt: at, padEnd: at });
   return out;
 }
 
-function plausibleKernelAddress(a: bigint): boolean {
-  return a >= 0x8000000000000000n && (a & 0xfffn) === 0n;
+/**
+ * Where a kernel image can be linked and relocated: page-aligned, in the top
+ * 2^47 of the address space (x86-64 keeps the image above 0xffffffff80000000
+ * even with 5-level paging; arm64 and riscv64 also place it there). A u64 read
+ * 4 bytes off (padding + the low half of 0xffffffff81000000 gives
+ * 0x8100000000000000) fails this.
+ */
+function plausibleImageAddress(a: bigint): boolean {
+  return a >= 0xffff800000000000n && a <= 0xfffffffffffff000n && (a & 0xfffn) === 0n;
 }
 
 /** Checks one candidate address table against `_text` (or, without it, sortedness); returns addresses or a reason. */
@@ -333,22 +361,24 @@ function tryAddresses(b: Uint8Array, c: AddressCandidate, decoded: DecodedNames,
   const n = decoded.count;
   const width = c.addressing === 'absolute' ? 8 : 4;
   if (c.tableAt < 0 || c.tableAt + width * n > b.length) return 'outside the bytes';
+  if (c.padAt < 0 || c.padEnd > b.length) return 'padding outside the bytes';
+  for (let p = c.padAt; p < c.padEnd; p++) if (b[p] !== 0) return `alignment padding at 0x${c.padAt.toString(16)} is not zero`;
   let base = 0n;
   if (c.relativeBaseAt !== undefined) {
     if (c.relativeBaseAt < 0 || c.relativeBaseAt + 8 > b.length) return 'relative_base outside the bytes';
     base = u64(b, c.relativeBaseAt);
-    if (!plausibleKernelAddress(base)) return `relative_base 0x${base.toString(16)} is not a kernel address`;
+    if (!plausibleImageAddress(base)) return `relative_base 0x${base.toString(16)} is not a kernel image address`;
   }
   if (textIndex >= 0) {
     const p = c.tableAt + width * textIndex;
     if (c.addressing === 'absolute-percpu' && s32(b, p) !== -1) return '_text offset is not -1';
     if (c.addressing === 'relative' && u32(b, p) !== 0) return '_text offset is not 0';
-    if (c.addressing === 'absolute' && !plausibleKernelAddress(u64(b, p))) return '_text is not a kernel address';
+    if (c.addressing === 'absolute' && !plausibleImageAddress(u64(b, p))) return '_text is not a kernel image address';
   }
   const addresses = decodeAddresses(b.subarray(c.tableAt, c.tableAt + width * n), n, c.addressing, base);
   const inversions = countInversions(addresses);
   if (inversions > (textIndex >= 0 ? n >>> 10 : 0)) return `${inversions} address inversions`;
-  if (textIndex < 0 && c.addressing === 'absolute' && !plausibleKernelAddress(addresses[n - 1]! & ~0xfffn)) return 'no kernel addresses';
+  if (textIndex < 0 && c.addressing === 'absolute' && !plausibleImageAddress(addresses[n - 1]! & ~0xfffn)) return 'no kernel addresses';
   return { addresses, base };
 }
 
@@ -397,6 +427,7 @@ export function decodeAtTokenIndex(b: Uint8Array, tokenIndexAt: number, rejected
       addressTableAt: c.tableAt,
       ...(c.relativeBaseAt === undefined ? {} : { relativeBaseAt: c.relativeBaseAt }),
       relativeBase: r.base,
+      align: names.align,
     };
     const found: LocatedKallsyms = { location, names: decoded, addresses: r.addresses, anomalies };
     return textIndex >= 0 ? { ...found, text: r.addresses[textIndex]! } : found;

@@ -19,7 +19,7 @@ export type SynthAddressing = 'absolute-percpu' | 'relative' | 'absolute';
 export interface SynthOptions {
   order: SynthOrder;
   addressing: SynthAddressing;
-  /** Label alignment: 8 (upstream) or 4 (Debian 6.1 builds). */
+  /** Label alignment (ALGN, every label): 8 (upstream 64-bit) or 4. */
   align?: 4 | 8;
   /** Random filler before and after the tables. */
   before?: number;
@@ -205,7 +205,9 @@ export function synthKallsyms(symbols: SynthSymbol[], o: SynthOptions): SynthTab
       else w.u32(Number(BigInt.asIntN(32, relativeBase - 1n - s.address)) >>> 0);
     }
     if (o.addressing !== 'absolute') {
-      at.relativeBase = w.align(8);
+      // Every label takes the same ALGN in scripts/kallsyms, relative_base too: with align 8 and an
+      // odd symbol count, 4 bytes of padding follow the offsets.
+      at.relativeBase = w.align(align);
       w.u64(relativeBase);
     }
   };
