@@ -13,8 +13,9 @@
  * schema, the vmsight version that created it and the last that wrote it, runs). A file that is not a
  * vmsight store, or was written by a newer vmsight, is refused before anything is written to it.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { EVENT_SCHEMA_VERSION, EVENT_TYPES, type EventDraft, type EventSink, type EventType, type MonitorEvent } from '../events.js';
 import { PRODUCER } from '../../profile/isf.js';
 import { SinkUnavailableError, StoreFormatError } from './errors.js';
@@ -405,9 +406,33 @@ export class EventStore implements EventSink {
   }
 }
 
-function openDatabase(path: string, readonly: boolean): Database.Database {
+type DatabaseConstructor = typeof Database;
+let sqlite: DatabaseConstructor | undefined;
+
+/**
+ * better-sqlite3 is a native addon, loaded on first use so that every other command works even where it
+ * could not be built.
+ */
+function loadSqlite(path: string): DatabaseConstructor {
+  if (sqlite) return sqlite;
   try {
-    return new Database(path, readonly ? { readonly: true, fileMustExist: true } : {});
+    const mod = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
+    // Opening a database is what loads the addon: fail here, not in the middle of a run.
+    new mod(':memory:').close();
+    sqlite = mod;
+    return mod;
+  } catch (e) {
+    throw new SinkUnavailableError(path, `the SQLite module better-sqlite3 is not usable (${(e as Error).message.split('\n')[0]})`, {
+      hint: "run 'npm rebuild better-sqlite3' (it needs python3, make and g++: node scripts/setup.mjs installs them)",
+      cause: e,
+    });
+  }
+}
+
+function openDatabase(path: string, readonly: boolean): Database.Database {
+  const Sqlite = loadSqlite(path);
+  try {
+    return new Sqlite(path, readonly ? { readonly: true, fileMustExist: true } : {});
   } catch (e) {
     throw translateSqliteError(e, path);
   }
