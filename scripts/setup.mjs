@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Installs whatever vmsight needs that is missing, then builds it. Idempotent:
 // a second run finds everything in place and only rebuilds.
-//   node scripts/setup.mjs          runtime needs (npm deps, QEMU, busybox-static, xz, zstd, gcc)
+//   node scripts/setup.mjs          runtime needs (npm deps, QEMU, busybox-static, xz, zstd, gcc; python3, make, g++ for better-sqlite3)
 //   node scripts/setup.mjs --test   also what the test suite needs (bpftool, kernel headers for the lab's 6.1)
 // Plain Node with no dependencies: it runs before `npm ci`.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -41,10 +41,14 @@ const runtimePackages = [
   ['zstd', '/usr/bin/zstd'],
   ['gcc', '/usr/bin/gcc'],
   ['libc6-dev', '/usr/lib/x86_64-linux-gnu/libc.a'],
+  // better-sqlite3 (the monitor's event store) builds its native addon from source with node-gyp: its
+  // prebuilt-binary download reaches GitHub, which may be out of reach.
+  ['python3', '/usr/bin/python3'],
+  ['make', '/usr/bin/make'],
+  ['g++', '/usr/bin/g++'],
 ];
 const testPackages = [
   ['bpftool', '/usr/sbin/bpftool'],
-  ['make', '/usr/bin/make'],
 ];
 
 function dpkgInstalled(pkg) {
@@ -73,7 +77,10 @@ const lock = join(root, 'package-lock.json');
 const installedLock = join(root, 'node_modules', '.package-lock.json');
 if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLock).mtimeMs) {
   log('installing npm dependencies');
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  // node-gyp (better-sqlite3) needs Node's headers: use the ones installed with Node rather than a download.
+  const nodeDir = dirname(dirname(process.execPath));
+  const headers = existsSync(join(nodeDir, 'include', 'node', 'node_version.h')) ? { npm_config_nodedir: nodeDir } : {};
+  run('npm', ['ci', '--no-audit', '--no-fund'], { env: { ...process.env, ...headers } });
 }
 
 // --- Build -------------------------------------------------------------------------------------

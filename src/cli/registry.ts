@@ -1,6 +1,7 @@
 /** Every command, listed explicitly (no directory scanning). Order is the order of `vmsight help`. */
 import type { Command } from './command.js';
 import { command as demo } from './commands/demo.js';
+import { command as events } from './commands/events.js';
 import { command as info } from './commands/info.js';
 import { command as lab } from './commands/lab.js';
 import { command as pluginsList, pluginCommands } from './commands/plugins.js';
@@ -21,6 +22,7 @@ export const commands: readonly Command[] = [
   profile,
   symbols,
   types,
+  events,
   pluginsList,
   ...pluginCommands,
 ];
