@@ -4,6 +4,7 @@ import { command as demo } from './commands/demo.js';
 import { command as events } from './commands/events.js';
 import { command as info } from './commands/info.js';
 import { command as lab } from './commands/lab.js';
+import { command as monitor } from './commands/monitor.js';
 import { command as pluginsList, pluginCommands } from './commands/plugins.js';
 import { command as profile } from './commands/profile.js';
 import { command as read } from './commands/read.js';
@@ -22,6 +23,7 @@ export const commands: readonly Command[] = [
   profile,
   symbols,
   types,
+  monitor,
   events,
   pluginsList,
   ...pluginCommands,

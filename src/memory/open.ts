@@ -117,7 +117,8 @@ export function setGuestResolver(resolver: GuestResolver | undefined): void {
   guestResolver = resolver;
 }
 
-function findNamedGuest(name: string): NamedGuest | undefined {
+/** The endpoints of a named guest, through the resolver the layer above set. */
+export function findNamedGuest(name: string): NamedGuest | undefined {
   return guestResolver?.(name);
 }
 

@@ -18,6 +18,10 @@ export class GuestView {
   private readonly directBase: bigint | undefined;
   private readonly directEnd: bigint | undefined;
   private readonly scratch = new Map<number, Uint8Array>();
+  private readonly views = new Map<MappedRegion, DataView>();
+  private readonly size: number;
+  private baseHi: number | undefined;
+  private baseLo: number | undefined;
   /** Reads through readv (no mapped view), for the cost report. */
   copies = 0;
 
@@ -36,6 +40,49 @@ export class GuestView {
     }
     this.directBase = base;
     this.directEnd = base === undefined ? undefined : base + BigInt(mem.size);
+    this.size = mem.size;
+    if (base !== undefined) {
+      this.baseHi = Number(base >> 32n);
+      this.baseLo = Number(base & 0xffffffffn);
+    }
+  }
+
+  /**
+   * A DataView and the offset in it of guest-physical `pa`, covering `len` bytes: the mapped region's own
+   * view (no copy, no allocation) or a scratch copy valid until the next call. Undefined when unreadable.
+   */
+  window(pa: number, len: number): { readonly dv: DataView; readonly at: number } | undefined {
+    if (len <= 0 || len > 1 << 20 || pa < 0) return undefined;
+    const r = this.region(pa, len);
+    if (r) {
+      let dv = this.views.get(r);
+      if (!dv) this.views.set(r, (dv = new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.length)));
+      return { dv, at: pa - r.start };
+    }
+    const b = this.bytes(pa, len);
+    return b ? { dv: new DataView(b.buffer, b.byteOffset, b.length), at: 0 } : undefined;
+  }
+
+  /**
+   * The guest-physical address a kernel pointer (the 8 bytes at `dv[at]`) points to, computed in 32-bit
+   * halves for direct-map pointers (no BigInt on the hot path); other pointers go through the page tables.
+   * -1 when it points nowhere readable.
+   */
+  pointerPa(dv: DataView, at: number): number {
+    const lo = dv.getUint32(at, true);
+    const hi = dv.getUint32(at + 4, true);
+    if (this.baseHi !== undefined) {
+      const off = (hi - this.baseHi) * 4294967296 + (lo - this.baseLo!);
+      if (off >= 0 && off < this.size) return off;
+    }
+    if (hi < 0xff000000) return -1; // not a kernel address
+    const pa = this.pa((BigInt(hi) << 32n) | BigInt(lo));
+    return pa ?? -1;
+  }
+
+  /** The kernel VA of a direct-map physical address (for reports). */
+  directVa(pa: number): bigint | undefined {
+    return this.directBase === undefined ? undefined : this.directBase + BigInt(pa);
   }
 
   get zeroCopy(): boolean {

@@ -22,6 +22,7 @@ import { startPass, type Pass } from '../linux/pass.js';
 import { EventStamper, type EventDraft, type EventSink, type MonitorEvent } from './events.js';
 import { GuestView } from './guest-view.js';
 import type { GuestLifecycle, LifecycleSignal } from './lifecycle.js';
+import { SinkSet } from './sinks/sink-set.js';
 import { WatchSet } from './watch-set.js';
 import type { Watch, WatchContext } from './watcher.js';
 import { buildWatches, DEFAULT_WATCHES, type WatchName } from './watches/index.js';
@@ -105,6 +106,8 @@ export class Monitor {
   private stopRequested: StopReason | undefined;
   private readonly lastSweep = new Map<string, number>();
   private bannerShadow: Buffer | undefined;
+  private readonly sinks: SinkSet;
+  private backPressure = false;
   readonly stats: MonitorStats = {
     ticks: 0,
     idleTicks: 0,
@@ -130,6 +133,7 @@ export class Monitor {
     this.kernel = kernel;
     this.opts = { ...ALL_OPTIMIZATIONS, ...options.optimizations };
     this.intervalMs = Math.max(0, options.intervalMs ?? 1);
+    this.sinks = new SinkSet(options.sinks);
   }
 
   /** The kernel being watched (a new one after a guest reboot). */
@@ -194,6 +198,7 @@ export class Monitor {
         // Under an event storm a tick can take longer than the interval: stretch the sleep so the
         // monitor's share of a core stays within the budget.
         const rest = Math.max(this.intervalMs, busy > 0.05 ? busy * (1 / budget - 1) : 0);
+        await this.afterTick();
         await sleep(rest);
       }
       reason = this.stopRequested ?? reason;
@@ -332,7 +337,28 @@ export class Monitor {
 
   private deliver(e: MonitorEvent): void {
     this.stats.events++;
-    for (const sink of this.options.sinks) if (!sink.write(e)) this.stats.dropped++;
+    if (!this.sinks.write(e)) this.backPressure = true;
+  }
+
+  /** Back-pressure from a slow sink, and the drops of sinks that could not take an event, as events. */
+  private async afterTick(): Promise<void> {
+    if (this.backPressure) {
+      this.backPressure = false;
+      await this.sinks.drain();
+    }
+    const drops = this.sinks.dropReport();
+    if (!drops.length) return;
+    const now = Date.now();
+    for (const d of drops) {
+      this.stats.dropped += d.count;
+      this.emit({ type: 'dropped', watch: 'monitor', severity: 'medium', data: { sink: d.sink, count: d.count } }, { from: this.lastTick, to: now });
+    }
+  }
+
+  /** Flushes and closes every sink (once); the failures, one line each. */
+  async closeSinks(): Promise<string[]> {
+    const failures = await this.sinks.close();
+    return failures.map((f) => `${f.sink}: ${f.error.message}`);
   }
 
   // ------------------------------------------------------------------ lifecycle

@@ -19,7 +19,12 @@ export const MAX_TASKS = 32_768;
 export const MAX_THREADS_PER_PROCESS = 8_192;
 
 export interface TaskFacts {
+  /** Guest-physical address of the task_struct: the walk's identity (task_structs live in the direct map). */
+  readonly pa: number;
+  /** Its kernel virtual address, for reports. */
   readonly task: bigint;
+  /** pa:startNs — unique across pid reuse, stable while the task lives. */
+  readonly id: string;
   readonly pid: number;
   readonly tgid: number;
   /** tgid of real_parent (0 for the swapper's children). */
@@ -27,10 +32,12 @@ export interface TaskFacts {
   readonly comm: string;
   readonly flags: number;
   readonly kthread: boolean;
-  readonly startNs: bigint;
-  readonly mm: bigint;
-  readonly cred: bigint;
-  readonly realParent: bigint;
+  /** Boot-time ns (exact below 2^53 ns, 104 days of uptime). */
+  readonly startNs: number;
+  /** Guest-physical addresses of mm_struct and cred (-1 when none or unreadable). */
+  readonly mm: number;
+  readonly cred: number;
+  readonly realParent: number;
   readonly exitState: number;
   readonly leader: boolean;
 }
@@ -111,14 +118,26 @@ export function compileTaskPlan(k: Kernel): TaskPlan {
   };
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: false });
-const isKernelVa = (v: bigint): boolean => v >= 0xff00_0000_0000_0000n && v !== 0xffff_ffff_ffff_ffffn;
+const MAX_COMM = 64;
+
+/** ASCII fast path for comm (kernel comm is almost always ASCII); UTF-8 otherwise. */
+function commAt(dv: DataView, at: number, len: number): string {
+  let out = '';
+  for (let i = 0; i < len; i++) {
+    const c = dv.getUint8(at + i);
+    if (c === 0) return out;
+    if (c >= 0x80) return new TextDecoder().decode(new Uint8Array(dv.buffer, dv.byteOffset + at, len)).split('\0')[0]!;
+    out += String.fromCharCode(c);
+  }
+  return out;
+}
 
 export class TaskScanner {
   readonly plan: TaskPlan;
   /** A bounded span of each task_struct read in one piece: [lo, hi) around the planned fields. */
   private readonly lo: number;
-  private readonly hi: number;
+  private readonly span: number;
+  private readonly initPa: number;
 
   constructor(
     private readonly k: Kernel,
@@ -128,165 +147,169 @@ export class TaskScanner {
     const p = this.plan;
     const offs = [p.tasks, p.pid, p.tgid, p.comm + p.commLen, p.flags, p.realParent, p.cred, p.mm, p.exitState, p.start, p.signal, p.threadNode];
     this.lo = Math.min(...offs);
-    this.hi = Math.max(...offs) + 16;
+    this.span = Math.max(...offs) + 16 - this.lo;
+    const pa = view.pa(p.initTask);
+    if (pa === undefined) throw new Error('init_task is not mapped');
+    this.initPa = pa;
   }
 
   /** Every process (threads too when `threads`), in list order. */
   scan(anomalies: AnomalySink, threads: boolean): TaskScan {
     const p = this.plan;
     const out: TaskFacts[] = [];
-    const seen = new Set<bigint>();
-    const tgidOf = new Map<bigint, number>([[p.initTask, 0]]);
+    const seen = new Set<number>();
+    const tgidOf = new Map<number, number>([[this.initPa, 0]]);
     let complete = true;
-    const headVa = p.initTask + BigInt(p.tasks);
-    let prevNode = headVa;
-    let node = this.view.u64(headVa);
+    const headPa = this.initPa + p.tasks;
+    let prevPa = headPa;
+    let nodePa = this.next(headPa);
     let steps = 0;
-    while (node !== undefined && node !== headVa) {
+    while (nodePa !== headPa) {
+      if (nodePa < 0) {
+        anomalies.add({ kind: 'fault', where: 'task_struct.tasks', detail: `next pointer of node at guest-physical 0x${prevPa.toString(16)} unreadable or not a kernel address` });
+        complete = false;
+        break;
+      }
       if (++steps > MAX_TASKS) {
         anomalies.add({ kind: 'limit', where: 'task_struct.tasks', detail: `more than ${MAX_TASKS} tasks` });
         complete = false;
         break;
       }
-      if (!isKernelVa(node)) {
-        anomalies.add({ kind: 'bad-pointer', where: 'task_struct.tasks', address: node });
+      if (seen.has(nodePa)) {
+        anomalies.add({ kind: 'cycle', where: 'task_struct.tasks', detail: `back at guest-physical 0x${nodePa.toString(16)}` });
         complete = false;
         break;
       }
-      if (seen.has(node)) {
-        anomalies.add({ kind: 'cycle', where: 'task_struct.tasks', address: node });
-        complete = false;
-        break;
-      }
-      seen.add(node);
-      const back = this.view.u64(node + 8n);
-      if (back !== prevNode) {
+      seen.add(nodePa);
+      if (this.prev(nodePa) !== prevPa) {
         // A list being changed under us (or a tampered one): a torn read, retried by the caller.
-        anomalies.add({ kind: 'broken-link', where: 'task_struct.tasks', address: node, detail: 'next->prev does not point back' });
+        anomalies.add({ kind: 'broken-link', where: 'task_struct.tasks', detail: 'next->prev does not point back' });
         complete = false;
       }
-      const task = node - BigInt(p.tasks);
-      const t = this.read(task, anomalies);
+      const t = this.readAt(nodePa - p.tasks, anomalies);
       if (!t) {
         complete = false;
         break;
       }
       out.push(t);
-      tgidOf.set(task, t.tgid);
-      if (threads) {
-        if (!this.threadsOf(t, out, tgidOf, anomalies)) complete = false;
-      }
-      prevNode = node;
-      node = this.view.u64(node);
+      tgidOf.set(t.pa, t.tgid);
+      if (threads && !this.threadsOf(t, out, tgidOf, anomalies)) complete = false;
+      prevPa = nodePa;
+      nodePa = this.next(nodePa);
     }
-    if (node === undefined) {
-      anomalies.add({ kind: 'fault', where: 'task_struct.tasks', address: prevNode, detail: 'next pointer unreadable' });
-      complete = false;
-    }
-    for (const t of out) t.ppid = t.realParent === t.task ? 0 : (tgidOf.get(t.realParent) ?? this.tgidAt(t.realParent));
+    for (const t of out) t.ppid = t.realParent === t.pa ? 0 : (tgidOf.get(t.realParent) ?? this.tgidAt(t.realParent));
     return { tasks: out, complete };
   }
 
-  /** One task by address (incremental re-read); undefined when unreadable. */
-  read(task: bigint, anomalies: AnomalySink): TaskFacts | undefined {
+  /** One task by guest-physical address (incremental re-read); undefined when unreadable. */
+  readAt(pa: number, anomalies: AnomalySink): TaskFacts | undefined {
     const p = this.plan;
-    const pa = this.view.pa(task + BigInt(this.lo));
-    const len = this.hi - this.lo;
-    const b = pa === undefined ? undefined : this.view.bytes(pa, len);
-    if (!b) {
-      anomalies.add({ kind: 'fault', where: 'task_struct', address: task, detail: 'task_struct unreadable' });
+    const w = this.view.window(pa + this.lo, this.span);
+    if (!w) {
+      anomalies.add({ kind: 'fault', where: 'task_struct', detail: `task_struct at guest-physical 0x${pa.toString(16)} unreadable` });
       return undefined;
     }
-    const dv = new DataView(b.buffer, b.byteOffset, b.length);
-    const at = (o: number): number => o - this.lo;
-    const commBytes = b.subarray(at(p.comm), at(p.comm) + p.commLen);
-    const nul = commBytes.indexOf(0);
-    const flags = dv.getUint32(at(p.flags), true);
-    const pid = dv.getInt32(at(p.pid), true);
-    const tgid = dv.getInt32(at(p.tgid), true);
+    const { dv } = w;
+    const base = w.at - this.lo;
+    const flags = dv.getUint32(base + p.flags, true);
+    const pid = dv.getInt32(base + p.pid, true);
+    const tgid = dv.getInt32(base + p.tgid, true);
+    const startNs = dv.getUint32(base + p.start + 4, true) * 4294967296 + dv.getUint32(base + p.start, true);
+    const va = pa === this.initPa ? p.initTask : (this.view.directVa(pa) ?? 0n);
     return {
-      task,
+      pa,
+      task: va,
+      id: `${pa}:${startNs}`,
       pid,
       tgid,
       ppid: -1,
-      comm: decoder.decode(nul >= 0 ? commBytes.subarray(0, nul) : commBytes),
+      comm: commAt(dv, base + p.comm, Math.min(p.commLen, MAX_COMM)),
       flags,
       kthread: (flags & PF_KTHREAD) !== 0,
-      startNs: dv.getBigUint64(at(p.start), true),
-      mm: dv.getBigUint64(at(p.mm), true),
-      cred: dv.getBigUint64(at(p.cred), true),
-      realParent: dv.getBigUint64(at(p.realParent), true),
-      exitState: dv.getInt32(at(p.exitState), true),
+      startNs,
+      mm: this.ptrOrNone(dv, base + p.mm),
+      cred: this.ptrOrNone(dv, base + p.cred),
+      realParent: this.view.pointerPa(dv, base + p.realParent),
+      exitState: dv.getInt32(base + p.exitState, true),
       leader: pid === tgid,
     };
   }
 
-  /** The credentials a `struct cred *` holds; undefined when unreadable. */
-  creds(cred: bigint): CredFacts | undefined {
-    if (!isKernelVa(cred)) return undefined;
+  /** The credentials at a `struct cred`'s guest-physical address; undefined when unreadable. */
+  creds(credPa: number): CredFacts | undefined {
+    if (credPa < 0) return undefined;
     const c = this.plan.cred_;
     const hi = Math.max(c.uid, c.gid, c.euid, c.egid, c.suid, c.fsuid, c.capEff, c.capPrm) + 8;
-    const pa = this.view.pa(cred);
-    const b = pa === undefined ? undefined : this.view.bytes(pa, hi);
-    if (!b) return undefined;
-    const dv = new DataView(b.buffer, b.byteOffset, b.length);
+    const w = this.view.window(credPa, hi);
+    if (!w) return undefined;
+    const { dv, at } = w;
     return {
-      uid: dv.getUint32(c.uid, true),
-      gid: dv.getUint32(c.gid, true),
-      euid: dv.getUint32(c.euid, true),
-      egid: dv.getUint32(c.egid, true),
-      suid: dv.getUint32(c.suid, true),
-      fsuid: dv.getUint32(c.fsuid, true),
-      capEffective: dv.getBigUint64(c.capEff, true),
-      capPermitted: dv.getBigUint64(c.capPrm, true),
+      uid: dv.getUint32(at + c.uid, true),
+      gid: dv.getUint32(at + c.gid, true),
+      euid: dv.getUint32(at + c.euid, true),
+      egid: dv.getUint32(at + c.egid, true),
+      suid: dv.getUint32(at + c.suid, true),
+      fsuid: dv.getUint32(at + c.fsuid, true),
+      capEffective: dv.getBigUint64(at + c.capEff, true),
+      capPermitted: dv.getBigUint64(at + c.capPrm, true),
     };
   }
 
-  /** Physical addresses of the fields the monitor compares, per task (for the watch set). */
-  ranges(task: bigint): { links: number | undefined; comm: number | undefined; cred: number | undefined; mm: number | undefined } {
+  /** Guest-physical addresses of the fields the monitor compares, per task (for the watch set). */
+  ranges(t: TaskFacts): { links: number; comm: number; cred: number; mm: number } {
     const p = this.plan;
-    return {
-      links: this.view.pa(task + BigInt(p.tasks)),
-      comm: this.view.pa(task + BigInt(p.comm)),
-      cred: this.view.pa(task + BigInt(p.cred)),
-      mm: this.view.pa(task + BigInt(p.mm)),
-    };
+    return { links: t.pa + (t.leader ? p.tasks : p.threadNode), comm: t.pa + p.comm, cred: t.pa + p.cred, mm: t.pa + p.mm };
   }
 
-  private tgidAt(task: bigint): number {
-    if (!isKernelVa(task)) return -1;
-    const pa = this.view.pa(task + BigInt(this.plan.tgid));
-    const b = pa === undefined ? undefined : this.view.bytes(pa, 4);
-    return b ? new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true) : -1;
+  private ptrOrNone(dv: DataView, at: number): number {
+    if (dv.getUint32(at, true) === 0 && dv.getUint32(at + 4, true) === 0) return -1;
+    return this.view.pointerPa(dv, at);
+  }
+
+  private next(nodePa: number): number {
+    const w = this.view.window(nodePa, 16);
+    return w ? this.view.pointerPa(w.dv, w.at) : -1;
+  }
+
+  private prev(nodePa: number): number {
+    const w = this.view.window(nodePa, 16);
+    return w ? this.view.pointerPa(w.dv, w.at + 8) : -1;
+  }
+
+  private tgidAt(taskPa: number): number {
+    if (taskPa < 0) return -1;
+    const w = this.view.window(taskPa + this.plan.tgid, 4);
+    return w ? w.dv.getInt32(w.at, true) : -1;
   }
 
   /** Appends the non-leader threads of `leader`; false when the thread list was torn. */
-  private threadsOf(leader: TaskFacts, out: TaskFacts[], tgidOf: Map<bigint, number>, anomalies: AnomalySink): boolean {
+  private threadsOf(leader: TaskFacts, out: TaskFacts[], tgidOf: Map<number, number>, anomalies: AnomalySink): boolean {
     const p = this.plan;
-    let head: bigint;
+    let headPa: number;
     if (p.threadHead !== undefined) {
-      const signal = this.view.u64(leader.task + BigInt(p.signal));
-      if (signal === undefined || !isKernelVa(signal)) return signal === 0n || leader.exitState !== 0;
-      head = signal + BigInt(p.threadHead);
-    } else head = leader.task + BigInt(p.threadNode);
-    let node = this.view.u64(head);
-    const seen = new Set<bigint>();
+      const w = this.view.window(leader.pa + p.signal, 8);
+      const signalPa = w ? this.ptrOrNone(w.dv, w.at) : -1;
+      if (signalPa < 0) return leader.exitState !== 0 || w !== undefined; // an exiting task may have lost its signal struct
+      headPa = signalPa + p.threadHead;
+    } else headPa = leader.pa + p.threadNode;
+    let nodePa = this.next(headPa);
+    const seen = new Set<number>();
     let steps = 0;
-    while (node !== undefined && node !== head) {
-      if (++steps > MAX_THREADS_PER_PROCESS || !isKernelVa(node) || seen.has(node)) {
-        anomalies.add({ kind: seen.has(node) ? 'cycle' : !isKernelVa(node) ? 'bad-pointer' : 'limit', where: 'signal_struct.thread_head', address: node });
+    while (nodePa !== headPa) {
+      if (nodePa < 0 || ++steps > MAX_THREADS_PER_PROCESS || seen.has(nodePa)) {
+        anomalies.add({ kind: nodePa < 0 ? 'fault' : seen.has(nodePa) ? 'cycle' : 'limit', where: 'signal_struct.thread_head', address: leader.task });
         return false;
       }
-      seen.add(node);
-      const task = node - BigInt(p.threadNode);
-      if (task !== leader.task) {
-        const t = this.read(task, anomalies);
+      seen.add(nodePa);
+      const taskPa = nodePa - p.threadNode;
+      if (taskPa !== leader.pa) {
+        const t = this.readAt(taskPa, anomalies);
         if (!t) return false;
         out.push(t);
-        tgidOf.set(task, t.tgid);
+        tgidOf.set(taskPa, t.tgid);
       }
-      node = this.view.u64(node);
+      nodePa = this.next(nodePa);
     }
-    return node !== undefined;
+    return true;
   }
 }

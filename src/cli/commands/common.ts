@@ -20,6 +20,15 @@ export function requireSource(args: ParsedArgs, usage: string): string {
   return spec;
 }
 
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as `500ms`, `30s`, `10m`, `2h`, `1d` (a bare number is seconds), in milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`${what} ${JSON.stringify(text)}: expected a duration such as 500ms, 30s, 10m, 2h`);
+  return Number(m[1]) * DURATION_UNITS_MS[m[2] ?? 's']!;
+}
+
 /** A string option's value, when given. */
 export function stringOption(args: ParsedArgs, key: string): string | undefined {
   const v = args.values[key];

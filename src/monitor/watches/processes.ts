@@ -40,6 +40,7 @@ interface Known {
   hidden: boolean;
 }
 
+/** The event key of a task: its address and start time (a reused pid gets a new key). */
 export const taskKey = (t: Pick<TaskFacts, 'task' | 'startNs'>): string => `${t.task.toString(16)}:${t.startNs}`;
 
 export class ProcessWatch implements Watch {
@@ -86,8 +87,8 @@ export class ProcessWatch implements Watch {
       const k = this.known.get(key);
       if (!k) continue;
       this.counters.rereads++;
-      const now = this.scanner.read(k.facts.task, ctx.anomalies);
-      if (!now || taskKey(now) !== key) {
+      const now = this.scanner.readAt(k.facts.pa, ctx.anomalies);
+      if (!now || now.id !== key) {
         // The object is gone or reused: only a walk can say what happened.
         this.rewalk(ctx);
         return;
@@ -119,7 +120,7 @@ export class ProcessWatch implements Watch {
     const cursor = this.readCursor(ctx);
     const scan = this.walk(ctx);
     const present = new Map<string, TaskFacts>();
-    for (const t of scan.tasks) present.set(taskKey(t), t);
+    for (const t of scan.tasks) present.set(t.id, t);
     const started: TaskFacts[] = [];
     for (const [key, t] of present) {
       const k = this.known.get(key);
@@ -143,15 +144,15 @@ export class ProcessWatch implements Watch {
     if (scan.complete) {
       for (const [key, k] of this.known) {
         if (present.has(key)) continue;
-        const now = this.scanner.read(k.facts.task, ctx.anomalies);
-        const alive = now !== undefined && taskKey(now) === key && now.exitState === 0 && now.pid === k.facts.pid;
+        const now = this.scanner.readAt(k.facts.pa, ctx.anomalies);
+        const alive = now !== undefined && now.id === key && now.exitState === 0 && now.pid === k.facts.pid;
         if (alive && k.hidden) continue; // still hidden, still alive: reported once
         if (alive && k.facts.leader) {
           k.hidden = true;
           ctx.emit({
             type: 'hidden-process',
             watch: NAME,
-            key,
+            key: taskKey(k.facts),
             process: this.processOf(k.facts, k),
             severity: 'critical',
             data: { view: 'task list', detail: 'alive (exit_state 0) but unlinked from init_task.tasks' },
@@ -163,7 +164,7 @@ export class ProcessWatch implements Watch {
           ctx.emit({
             type: k.facts.leader ? 'process-exit' : 'thread-exit',
             watch: NAME,
-            key,
+            key: taskKey(k.facts),
             process: this.processOf(k.facts, k),
             data: { startTimeNs: Number(k.facts.startNs) },
           });
@@ -208,7 +209,7 @@ export class ProcessWatch implements Watch {
 
   private compare(ctx: WatchContext, key: string, k: Known, now: TaskFacts): void {
     const before = k.facts;
-    const exec = now.comm !== before.comm || (now.mm !== before.mm && before.mm !== 0n && now.mm !== 0n);
+    const exec = now.comm !== before.comm || (now.mm !== before.mm && before.mm >= 0 && now.mm >= 0);
     let creds = k.creds;
     if (now.cred !== before.cred) creds = this.scanner.creds(now.cred);
     if (exec) {
@@ -217,7 +218,7 @@ export class ProcessWatch implements Watch {
         ctx.emit({
           type: 'process-exec',
           watch: NAME,
-          key,
+          key: taskKey(now),
           process: this.processOf(now, { ...k, creds, ...(argv ? { argv } : {}) }),
           before: { comm: before.comm, ...(k.argv ? { argv: [...k.argv] } : {}) },
           after: { comm: now.comm, ...(argv ? { argv: [...argv] } : {}) },
@@ -229,7 +230,7 @@ export class ProcessWatch implements Watch {
       ctx.emit({
         type: 'cred-change',
         watch: NAME,
-        key,
+        key: taskKey(now),
         process: this.processOf(now, { ...k, creds }),
         before: credValues(k.creds),
         after: credValues(creds),
@@ -245,18 +246,15 @@ export class ProcessWatch implements Watch {
   // ------------------------------------------------------------------ state
 
   private track(ctx: WatchContext, t: TaskFacts, creds: CredFacts | undefined): Known {
-    const key = taskKey(t);
     const k: Known = { facts: t, creds, hidden: false };
-    this.known.set(key, k);
-    const r = this.scanner.ranges(t.task);
-    const plan = this.scanner.plan;
-    const ranges: WatchRange[] = [];
-    const linkPa = t.leader ? r.links : ctx.view.pa(t.task + BigInt(plan.threadNode));
-    if (linkPa !== undefined) ranges.push({ pa: linkPa, len: 16, kind: 'link' });
-    if (r.comm !== undefined) ranges.push({ pa: r.comm, len: plan.commLen, kind: 'field' });
-    if (r.cred !== undefined) ranges.push({ pa: r.cred, len: 8, kind: 'field' });
-    if (r.mm !== undefined) ranges.push({ pa: r.mm, len: 8, kind: 'field' });
-    ctx.watchSet.set(NAME, key, ranges);
+    this.known.set(t.id, k);
+    const r = this.scanner.ranges(t);
+    ctx.watchSet.set(NAME, t.id, [
+      { pa: r.links, len: 16, kind: 'link' },
+      { pa: r.comm, len: this.scanner.plan.commLen, kind: 'field' },
+      { pa: r.cred, len: 8, kind: 'field' },
+      { pa: r.mm, len: 8, kind: 'field' },
+    ]);
     return k;
   }
 
@@ -329,9 +327,10 @@ export class ProcessWatch implements Watch {
   }
 
   private argvOf(ctx: WatchContext, t: TaskFacts): readonly string[] | undefined {
-    if (t.mm === 0n) return undefined;
+    const mmVa = t.mm < 0 ? undefined : ctx.view.directVa(t.mm);
+    if (mmVa === undefined) return undefined;
     try {
-      const mm = ctx.kernel.typed.obj('mm_struct', t.mm).read();
+      const mm = ctx.kernel.typed.obj('mm_struct', mmVa).read();
       const argv = processArgv(ctx.kernel, mm, ctx.anomalies);
       return isAbsent(argv) ? undefined : argv;
     } catch {
