@@ -208,10 +208,16 @@ export async function labExec(target: LabGuest | string, argv: readonly string[]
   return withSession(guest, async (s) => {
     const id = newId();
     await s.write(requestFrame(id, 0, argv));
-    const start = await s.next(performance.now() + AGENT_ANSWER_MS);
-    if (!start) throw new LabError(`exec agent of guest '${guest.name}' did not start '${argv[0]}' within ${AGENT_ANSWER_MS / 1000} s`);
-    if (start.type === 'F') throw agentFailure(guest, start);
-    if (start.type !== 'S' || start.id !== id || start.body.length < 8) throw new LabError(`exec agent of guest '${guest.name}' answered a request with a '${start.type}' frame`);
+    const startDeadline = performance.now() + AGENT_ANSWER_MS;
+    let start: Frame | undefined;
+    while (!start) {
+      const f = await s.next(startDeadline);
+      if (!f) throw new LabError(`exec agent of guest '${guest.name}' did not start '${argv[0]}' within ${AGENT_ANSWER_MS / 1000} s`);
+      if (f.id !== id) continue; // F id 0: bytes of an abandoned session the agent skipped
+      if (f.type === 'F') throw agentFailure(guest, f);
+      if (f.type !== 'S' || f.body.length < 8) throw new LabError(`exec agent of guest '${guest.name}' answered a request with a '${f.type}' frame`);
+      start = f;
+    }
     const pid = start.body.readUInt32LE(0);
     let credit = start.body.readUInt32LE(4);
     let creditWake: (() => void) | undefined;
@@ -220,6 +226,7 @@ export async function labExec(target: LabGuest | string, argv: readonly string[]
     const err: Buffer[] = [];
 
     // stdin goes out no faster than the agent grants credit, so the guest's tty buffers never overflow.
+    let sent = 0;
     const pump = (async () => {
       if (opts.stdin) {
         for await (const chunk of chunksOf(opts.stdin)) {
@@ -230,12 +237,14 @@ export async function labExec(target: LabGuest | string, argv: readonly string[]
             const n = Math.min(credit, rest.length);
             credit -= n;
             await s.write(encodeFrame('I', id, rest.subarray(0, n)));
+            sent += n;
             rest = rest.subarray(n);
           }
           if (finished) return;
         }
       }
-      if (!finished) await s.write(encodeFrame('I', id));
+      // The end of stdin carries its length: the agent kills the command rather than run it on damaged input.
+      if (!finished) await s.write(encodeU32Frame('Z', id, sent % 2 ** 32, Math.floor(sent / 2 ** 32)));
     })();
     pump.catch(() => undefined); // a failed pump shows as a failed session below
 
@@ -253,9 +262,12 @@ export async function labExec(target: LabGuest | string, argv: readonly string[]
       for (;;) {
         const f = await s.next(killDeadline);
         if (!f) throw new LabError(`guest '${guest.name}' did not report the end of pid ${pid} after it was killed`, { hint: 'the guest may be hung' });
+        // After the reset every byte from the guest belongs to this session, so a frame the decoder had
+        // to skip is lost output. Bytes the agent skipped (F with id 0) are left-overs of an abandoned
+        // session; damage to this command's stdin is caught by the length check at its end.
         const bad = s.takeErrors();
-        if (bad.length) throw new LabError(`exec channel of guest '${guest.name}' garbled: ${bad.join('; ')}`);
-        if (f.type === 'F' && (f.id === id || f.id === 0)) throw agentFailure(guest, f);
+        if (bad.length) throw new LabError(`output of '${argv[0]}' from guest '${guest.name}' damaged in transit: ${bad.join('; ')}`);
+        if (f.type === 'F' && f.id === id) throw agentFailure(guest, f);
         if (f.id !== id) continue;
         if (f.type === 'O') (opts.onStdout ? opts.onStdout(f.body) : out.push(f.body));
         else if (f.type === 'E') (opts.onStderr ? opts.onStderr(f.body) : err.push(f.body));
@@ -299,7 +311,7 @@ export async function labSpawn(target: LabGuest | string, argv: readonly string[
     for (;;) {
       const f = await s.next(deadline);
       if (!f) throw new LabError(`exec agent of guest '${guest.name}' did not start '${argv[0]}' within ${AGENT_ANSWER_MS / 1000} s`);
-      if (f.type === 'F' && (f.id === id || f.id === 0)) throw agentFailure(guest, f);
+      if (f.type === 'F' && f.id === id) throw agentFailure(guest, f);
       if (f.type === 'D' && f.id === id && f.body.length >= 4) {
         const pid = f.body.readUInt32LE(0);
         return { pid, logPath: `/tmp/vmi-exec/${pid}.log` };
