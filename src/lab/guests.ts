@@ -22,6 +22,8 @@ export interface LabGuest {
   qmpSockets: string[];
   /** QMP socket reserved for the lab (shutdown, status). */
   labQmpSocket: string;
+  /** The guest's /dev/ttyS1 as a unix socket: the channel of `lab exec` (absent in records of older guests). */
+  execSocket?: string;
   /** Guest RAM file (memory-backend-file, share=on). */
   shmPath: string;
   memoryMiB: number;

@@ -17,7 +17,7 @@ import { ensureHelper } from './helper.js';
 import type { LabKernel } from './kernels.js';
 import { withLock } from './lock.js';
 import { cacheDir } from './paths.js';
-import { HELPER_ROLES, initScript, type ExtraModule } from './scenario/init-script.js';
+import { HELPER_ROLES, initScript, ONDEMAND_MODULE, type ExtraModule } from './scenario/init-script.js';
 
 const run = promisify(execFile);
 
@@ -134,7 +134,7 @@ export function moduleDepends(ko: Uint8Array): string | undefined {
   return b.toString('utf8', i + 9, end < 0 ? Math.min(b.byteLength, i + 9 + 256) : end);
 }
 
-const FORMAT_VERSION = 'initramfs-v1';
+const FORMAT_VERSION = 'initramfs-v2';
 
 /** Builds (or reuses) the initramfs for `kernel`. */
 export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs> {
@@ -159,7 +159,9 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
     const f = moduleIndex.get(m) ?? moduleIndex.get(m.replace(/_/g, '-'));
     if (f) mods.push({ name: m, file: f });
   }
-  hash.update(mods.map((m) => m.name).join(','));
+  hash.update(mods.map((m) => m.name).join(',')).update(HELPER_ROLES.join(','));
+  const ondemand = moduleIndex.get(ONDEMAND_MODULE.name);
+  hash.update(`ondemand:${ondemand ? ONDEMAND_MODULE.name : ''}`);
   // The script depends on the module list, so hash it after choosing modules.
   const extraSpecs: ExtraModule[] = extras.map((x) => ({ name: x.name, ...(x.params !== undefined ? { params: x.params } : {}) }));
   const modFiles = mods.map((m) => `${m.name}.ko`);
@@ -181,6 +183,7 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
     w.add({ path: 'dev/console', type: 'char', mode: 0o600, rdevMajor: 5, rdevMinor: 1 });
     w.add({ path: 'dev/null', type: 'char', mode: 0o666, rdevMajor: 1, rdevMinor: 3 });
     w.add({ path: 'dev/ttyS0', type: 'char', mode: 0o600, rdevMajor: 4, rdevMinor: 64 });
+    w.add({ path: 'dev/ttyS1', type: 'char', mode: 0o600, rdevMajor: 4, rdevMinor: 65 });
     w.add({ path: 'bin/busybox', type: 'file', mode: 0o755, data: busybox.bytes });
     for (const a of busybox.applets) {
       if (!a.includes('/') && !w.has(`bin/${a}`)) w.add({ path: `bin/${a}`, type: 'symlink', mode: 0o777, target: 'busybox' });
@@ -196,6 +199,12 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
       w.add({ path: `lib/modules/${m.name}.ko`, type: 'file', mode: 0o644, data: bytes });
     }
     for (const x of extras) w.add({ path: `lib/modules/extra/${x.name}`, type: 'file', mode: 0o644, data: x.bytes });
+    if (ondemand) {
+      const bytes = await readModule(ondemand);
+      const deps = moduleDepends(bytes);
+      if (deps) throw new LabError(`on-demand module ${ONDEMAND_MODULE.name} of ${kernel.release} depends on ${deps}`, { hint: 'report this kernel' });
+      w.add({ path: ONDEMAND_MODULE.path.slice(1), type: 'file', mode: 0o644, data: bytes });
+    }
     w.add({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from(script) });
     const gz = zlib.gzipSync(w.finish(), { level: 6 });
     fs.mkdirSync(dir, { recursive: true });

@@ -201,6 +201,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
         existing.cpu === cpu &&
         existing.smp === smp &&
         existing.append === append &&
+        existing.execSocket !== undefined &&
         (existing.qmpSockets?.length ?? 1) >= 1 + extraQmp &&
         (!opts.gdb || existing.gdbPort !== undefined);
       if (same) return existing;
@@ -217,6 +218,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
     if (Buffer.byteLength(labQmpSocket) > 100) {
       throw new LabError(`socket path ${labQmpSocket} is too long for a unix socket`, { hint: 'set VMSIGHT_RUN to a shorter directory' });
     }
+    const execSocket = path.join(stateDir, 'exec.sock');
     const consolePath = path.join(stateDir, 'console.log');
     const pidFile = path.join(stateDir, 'qemu.pid');
     removeShm(shmPath);
@@ -236,6 +238,8 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
         '-append', append,
         '-display', 'none',
         '-serial', `file:${consolePath}`,
+        // COM2 (/dev/ttyS1 in the guest) carries `lab exec` (exec.ts), apart from the ground-truth console.
+        '-serial', `unix:${execSocket},server=on,wait=off`,
         '-monitor', 'none',
         ...qmpSockets.flatMap((sock) => ['-qmp', `unix:${sock},server=on,wait=off`]),
         '-qmp', `unix:${labQmpSocket},server=on,wait=off`,
@@ -263,6 +267,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
         qmpSocket,
         qmpSockets,
         labQmpSocket,
+        execSocket,
         shmPath,
         memoryMiB,
         cpu,

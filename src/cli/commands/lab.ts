@@ -9,7 +9,9 @@ import {
   ensureKernel,
   findGuest,
   labDown,
+  labExec,
   labList,
+  labSpawn,
   labUp,
   readGroundTruth,
   type LabAccel,
@@ -24,7 +26,10 @@ const USAGE = `up [name] [--kernel 6.1|5.10|6.12|<spec>] [--memory MiB] [--smp N
        lab list
        lab console [name] [--follow]
        lab truth [name]            (the guest's ground truth as JSON)
-       lab kernel [spec]           (download and describe a Debian kernel)`;
+       lab kernel [spec]           (download and describe a Debian kernel)
+       lab exec NAME [--timeout SECONDS] [--detach] -- CMD [ARG...]
+                                   (run CMD in the guest: stdin passed through, exit code returned;
+                                    --detach starts it in the background and prints its pid)`;
 
 function str(args: ParsedArgs, key: string): string | undefined {
   const v = args.values[key];
@@ -187,6 +192,50 @@ async function kernel(args: ParsedArgs, out: Output): Promise<void> {
   out.record({ ...k });
 }
 
+/** `lab exec`: the guest command's stdout and stderr go to ours; its exit code (128+signal if killed) is ours. */
+async function execCmd(args: ParsedArgs): Promise<number> {
+  const name = args.positionals[1];
+  const argv = args.positionals.slice(2);
+  const usage = 'usage: vmsight lab exec NAME [--timeout SECONDS] [--detach] -- CMD [ARG...]';
+  if (!name || argv.length === 0) throw new UsageError(name ? 'lab exec needs a command after the guest name' : 'lab exec needs a guest name and a command', { hint: usage });
+  const g = pickGuest(name);
+  if (args.values['detach'] === true) {
+    const r = await labSpawn(g, argv);
+    process.stdout.write(`${r.pid}\n`);
+    process.stderr.write(`vmsight: pid ${r.pid} runs in the background in guest '${g.name}'; its output goes to ${r.logPath}\n`);
+    return 0;
+  }
+  const t = str(args, 'timeout');
+  let timeoutMs: number | undefined;
+  if (t !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(t) || !(Number(t) > 0)) throw new UsageError(`--timeout ${t}: expected a positive number of seconds`);
+    timeoutMs = Number(t) * 1000;
+  }
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const r = await labExec(g, argv, {
+      ...(process.stdin.isTTY ? {} : { stdin: process.stdin }),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      onStdout: (c) => process.stdout.write(c),
+      onStderr: (c) => process.stderr.write(c),
+      signal: abort.signal,
+    });
+    if (r.timedOut) {
+      const why = abort.signal.aborted ? 'interrupted' : `timed out after ${t} s`;
+      process.stderr.write(`vmsight: guest command ${why} and was killed (pid ${r.pid} in guest '${g.name}')\n`);
+    }
+    return r.exitCode ?? 128 + (r.signal ?? 0);
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    // The command may finish before reading all its stdin: stop reading ours so we can exit.
+    if (!process.stdin.isTTY) process.stdin.destroy();
+  }
+}
+
 export const command: Command = {
   name: 'lab',
   summary: 'the built-in guest lab: boot, list, stop and inspect QEMU guests with a known scenario',
@@ -201,6 +250,8 @@ export const command: Command = {
     'no-kaslr': { type: 'boolean' },
     all: { type: 'boolean' },
     follow: { type: 'boolean', short: 'f' },
+    timeout: { type: 'string' },
+    detach: { type: 'boolean' },
   },
   async run(args, ctx) {
     const sub = args.positionals[0];
@@ -218,6 +269,8 @@ export const command: Command = {
         return truth(args, ctx.out);
       case 'kernel':
         return kernel(args, ctx.out);
+      case 'exec':
+        return execCmd(args);
       default:
         throw new UsageError(sub ? `unknown lab subcommand '${sub}'` : 'lab needs a subcommand', { hint: `usage: vmsight lab ${USAGE.split('\n')[0]}` });
     }

@@ -154,3 +154,8 @@ export function rootkitModuleFile(build: Pick<RootkitBuild, 'koPath'>, scenario:
   else params.unshift('hide_comm=');
   return { path: build.koPath, params: params.join(' ') };
 }
+
+/** The test rootkit's .ko bytes for a lab kernel (built once and cached), e.g. for `lab exec … insmod` while a monitor watches. */
+export async function rootkitModule(opts: RootkitOptions = {}): Promise<Buffer> {
+  return fs.readFileSync((await ensureRootkit(opts)).koPath);
+}

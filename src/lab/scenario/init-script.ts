@@ -60,8 +60,20 @@ export const SCENARIO = {
   net: 'vmi-net',
   client: 'vmi-client',
   ns: 'vmi-ns',
+  /** The `lab exec` agent on /dev/ttyS1 (lab tooling, not part of what introspection relies on). */
+  exec: 'vmi-exec',
   init: 'vmi-init',
 } as const;
+
+/** The exec agent's serial port (COM2; the console is ttyS0). */
+export const EXEC_TTY = '/dev/ttyS1';
+
+/**
+ * A dependency-free module of the kernel package that /init does not load:
+ * shipped as /lib/modules/ondemand/<name>.ko for tests that load and unload
+ * a module while a monitor watches (crc7: a pure library, no side effects).
+ */
+export const ONDEMAND_MODULE = { name: 'crc7', path: '/lib/modules/ondemand/crc7.ko' } as const;
 
 /** Every name the helper binary answers to (scenario roles plus the transient vmi-ksyms). */
 export const HELPER_ROLES = [...Object.values(SCENARIO), 'vmi-ksyms'] as const;
@@ -141,7 +153,8 @@ env -i ${SCENARIO_ENV.map(shQuote).join(' ')} ${SCENARIO_ARGS.map(shQuote).join(
 /bin/vmi-net &
 wait_ready vmi-net
 /bin/vmi-client &
-for r in vmi-user vmi-args vmi-files vmi-threads vmi-ns vmi-client vmi-net-accepted; do wait_ready $r; done
+/bin/vmi-exec ${EXEC_TTY} </dev/null >/dev/null 2>&1 &
+for r in vmi-user vmi-args vmi-files vmi-threads vmi-ns vmi-client vmi-net-accepted vmi-exec; do wait_ready $r; done
 ${extraInsmods}
 echo "VMI-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
 

@@ -30,9 +30,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,14 +43,19 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #define UNIX_PATH "/tmp/vmi.sock"
 #define DATA_PATH "/tmp/vmi-data.txt"
 #define LOG_PATH "/tmp/vmi-files.log"
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 static void die(const char *what) {
   fprintf(stderr, "vmi-helper: %s: %s\n", what, strerror(errno));
@@ -625,6 +632,865 @@ static int role_init(void) {
   return 0;
 }
 
+/* ---------- exec agent (vmi-exec) ---------- */
+
+/*
+ * vmi-exec <tty>: runs commands for the host (`vmsight lab exec`) over a
+ * serial port of its own (/dev/ttyS1, a unix socket on the host), never the
+ * console the ground truth is printed on. Raw mode: no echo, no flow control.
+ *
+ * Frame: 'V' 'X' type len(u32 LE) payload[len] crc32(u32 LE of type, len and
+ * payload). Every payload starts with a u32 id (request id, or a nonce).
+ *   host -> guest: A reset(nonce)  R request(id, flags, argv NUL-terminated...)
+ *                  I stdin(id, bytes)  Z stdin end(id, total bytes u64: a loss is
+ *                  reported and the command killed)  K kill(id, signal)
+ *   guest -> host: a reset done(nonce)  S started(id, pid, stdin credit)
+ *                  C credit(id, bytes)  O stdout  E stderr (id, bytes)
+ *                  X exit(id, 0 = exit code | 1 = signal, value)
+ *                  D detached(id, pid)  F failure(id or 0, text)
+ * A bad frame (wrong magic, length or checksum) is reported with F id 0 and
+ * skipped byte by byte until a frame parses again; a frame left incomplete for
+ * a second is dropped the same way, so a torn frame can never wedge the agent.
+ * stdin is credit-based: the host sends no more than the agent granted, so
+ * the guest's tty buffers never overflow. One command runs at a time; a
+ * request arriving meanwhile waits in a short queue.
+ */
+#define XF_MAX_PAYLOAD (128 * 1024)
+#define XF_CHUNK (16 * 1024)
+#define XF_CREDIT (64 * 1024)
+#define XF_TX_HIGH (256 * 1024)
+#define XF_QUEUE 8
+#define XF_DETACH 1u
+
+static uint32_t crc_table[256];
+
+static void crc_init(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    crc_table[i] = c;
+  }
+}
+
+static uint32_t crc_update(uint32_t crc, const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return crc;
+}
+
+static uint32_t le32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static void put32(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24); }
+
+struct buf {
+  unsigned char *p;
+  size_t off, len, cap; /* live bytes are p[off..len) */
+};
+
+static void buf_put(struct buf *b, const void *d, size_t n) {
+  if (b->off > 0 && b->off == b->len) b->off = b->len = 0;
+  if (b->len + n > b->cap) {
+    if (b->off > 0) {
+      memmove(b->p, b->p + b->off, b->len - b->off);
+      b->len -= b->off;
+      b->off = 0;
+    }
+    if (b->len + n > b->cap) {
+      size_t cap = b->cap ? b->cap : 65536;
+      while (cap < b->len + n) cap *= 2;
+      unsigned char *np = realloc(b->p, cap);
+      if (!np) die("out of memory");
+      b->p = np;
+      b->cap = cap;
+    }
+  }
+  memcpy(b->p + b->len, d, n);
+  b->len += n;
+}
+
+static size_t buf_avail(const struct buf *b) { return b->len - b->off; }
+static void buf_drop(struct buf *b, size_t n) { b->off += n; if (b->off >= b->len) b->off = b->len = 0; }
+
+static int tty_fd = -1;
+static struct buf txq, rxq;
+
+static void send_frame(char type, uint32_t id, const void *data, size_t n) {
+  unsigned char hdr[11];
+  hdr[0] = 'V';
+  hdr[1] = 'X';
+  hdr[2] = (unsigned char)type;
+  put32(hdr + 3, (uint32_t)(n + 4));
+  put32(hdr + 7, id);
+  uint32_t crc = crc_update(0xffffffffu, hdr + 2, 9);
+  crc = ~crc_update(crc, data, n);
+  unsigned char tail[4];
+  put32(tail, crc);
+  buf_put(&txq, hdr, sizeof hdr);
+  if (n) buf_put(&txq, data, n);
+  buf_put(&txq, tail, 4);
+}
+
+static void send_u32s(char type, uint32_t id, uint32_t a, uint32_t b, int count) {
+  unsigned char d[8];
+  put32(d, a);
+  put32(d + 4, b);
+  send_frame(type, id, d, (size_t)count * 4);
+}
+
+static void send_failure(uint32_t id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_failure(uint32_t id, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof msg) n = sizeof msg - 1;
+  send_frame('F', id, msg, (size_t)n);
+}
+
+struct run {
+  int active;
+  uint32_t id;
+  pid_t pid;
+  int pidfd, in_fd, out_fd, err_fd;
+  struct buf in; /* stdin bytes received, not yet written to the command */
+  int in_eof;
+  uint64_t in_total; /* stdin bytes received, to check against the host's count */
+  size_t consumed;   /* stdin bytes taken since the last credit */
+};
+static struct run cur = {.pidfd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1};
+
+struct pending {
+  uint32_t id, flags;
+  unsigned char *args;
+  size_t len;
+};
+static struct pending queue[XF_QUEUE];
+static int nqueue;
+
+static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+/* Splits NUL-terminated strings into a NULL-ended argv (pointing into args); NULL if malformed. */
+static char **split_argv(unsigned char *args, size_t len) {
+  if (len == 0 || args[len - 1] != '\0') return NULL;
+  size_t argc = 0;
+  for (size_t i = 0; i < len; i++) argc += args[i] == '\0';
+  if (argc > 4096) return NULL;
+  char **argv = calloc(argc + 1, sizeof *argv);
+  if (!argv) return NULL;
+  size_t k = 0, start = 0;
+  for (size_t i = 0; i < len; i++)
+    if (args[i] == '\0') {
+      argv[k++] = (char *)args + start;
+      start = i + 1;
+    }
+  if (argv[0][0] == '\0') {
+    free(argv);
+    return NULL;
+  }
+  return argv;
+}
+
+static void child_defaults(void) {
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Double fork: the command is re-parented to PID 1 (which reaps it), stdio goes to /tmp/vmi-exec/<pid>.log. */
+static void start_detached(uint32_t id, char **argv) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) {
+    send_failure(id, "pipe: %s", strerror(errno));
+    return;
+  }
+  pid_t mid = fork();
+  if (mid < 0) {
+    send_failure(id, "fork: %s", strerror(errno));
+    close(p[0]);
+    close(p[1]);
+    return;
+  }
+  if (mid == 0) {
+    setsid();
+    pid_t pid = fork();
+    if (pid == 0) {
+      child_defaults();
+      char log[64];
+      mkdir("/tmp/vmi-exec", 0755);
+      snprintf(log, sizeof log, "/tmp/vmi-exec/%ld.log", (long)getpid());
+      int in = open("/dev/null", O_RDONLY);
+      int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (in >= 0) dup2(in, 0);
+      if (out >= 0) {
+        dup2(out, 1);
+        dup2(out, 2);
+      }
+      execvp(argv[0], argv);
+      fprintf(stderr, "vmi-exec: %s: %s\n", argv[0], strerror(errno));
+      _exit(127);
+    }
+    uint32_t v = pid > 0 ? (uint32_t)pid : 0;
+    if (write(p[1], &v, 4) != 4) _exit(1);
+    _exit(0);
+  }
+  close(p[1]);
+  uint32_t pid = 0;
+  ssize_t r = read(p[0], &pid, 4);
+  close(p[0]);
+  waitpid(mid, NULL, 0);
+  if (r != 4 || pid == 0) send_failure(id, "fork: could not start %s", argv[0]);
+  else send_u32s('D', id, pid, 0, 1);
+}
+
+static void start_request(uint32_t id, uint32_t flags, unsigned char *args, size_t len) {
+  char **argv = split_argv(args, len);
+  if (!argv) {
+    send_failure(id, "malformed argv in request %u", id);
+    return;
+  }
+  if (flags & XF_DETACH) {
+    start_detached(id, argv);
+    free(argv);
+    return;
+  }
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    send_failure(id, "pipe: %s", strerror(errno));
+    free(argv);
+    return;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    send_failure(id, "fork: %s", strerror(errno));
+    close(in[0]); close(in[1]); close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+    free(argv);
+    return;
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    child_defaults();
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    execvp(argv[0], argv);
+    fprintf(stderr, "vmi-exec: %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  free(argv);
+  setpgid(pid, pid);
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  cur.active = 1;
+  cur.id = id;
+  cur.pid = pid;
+  cur.in_fd = in[1];
+  cur.out_fd = out[0];
+  cur.err_fd = err[0];
+  set_nonblock(cur.in_fd);
+  set_nonblock(cur.out_fd);
+  set_nonblock(cur.err_fd);
+  cur.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  cur.in.off = cur.in.len = 0;
+  cur.in_eof = 0;
+  cur.in_total = 0;
+  cur.consumed = 0;
+  send_u32s('S', id, (uint32_t)pid, XF_CREDIT, 2);
+}
+
+static void start_next(void) {
+  while (!cur.active && nqueue > 0) {
+    struct pending p = queue[0];
+    memmove(queue, queue + 1, (size_t)(nqueue - 1) * sizeof queue[0]);
+    nqueue--;
+    start_request(p.id, p.flags, p.args, p.len);
+    free(p.args);
+  }
+}
+
+/* Forwards what a command's stdout or stderr holds; returns 0 at EOF or error. max bounds one call. */
+static int pump_output(int fd, char type, size_t max) {
+  static unsigned char chunk[XF_CHUNK];
+  size_t total = 0;
+  while (total < max) {
+    ssize_t r = read(fd, chunk, sizeof chunk);
+    if (r > 0) {
+      send_frame(type, cur.id, chunk, (size_t)r);
+      total += (size_t)r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) return 1;
+    return 0;
+  }
+  return 1;
+}
+
+/* The command exited (status from waitpid): forward what it left in its pipes and report. */
+static void finish_run(int status) {
+  /* A background grandchild may hold the pipes open and keep writing: take what is there, bounded. */
+  if (cur.out_fd >= 0) pump_output(cur.out_fd, 'O', 4u << 20);
+  if (cur.err_fd >= 0) pump_output(cur.err_fd, 'E', 4u << 20);
+  close_fd(&cur.in_fd);
+  close_fd(&cur.out_fd);
+  close_fd(&cur.err_fd);
+  close_fd(&cur.pidfd);
+  if (WIFSIGNALED(status)) send_u32s('X', cur.id, 1, (uint32_t)WTERMSIG(status), 2);
+  else send_u32s('X', cur.id, 0, (uint32_t)WEXITSTATUS(status), 2);
+  cur.active = 0;
+  start_next();
+}
+
+static void kill_run(int sig) {
+  kill(-cur.pid, sig);
+  kill(cur.pid, sig);
+}
+
+static void handle_frame(unsigned char type, unsigned char *p, size_t len) {
+  if (len < 4) {
+    send_failure(0, "frame '%c' too short (%zu bytes)", type, len);
+    return;
+  }
+  uint32_t id = le32(p);
+  p += 4;
+  len -= 4;
+  switch (type) {
+  case 'A': /* reset: the host holding the lock starts afresh; anything running is stale */
+    if (cur.active) {
+      kill_run(SIGKILL);
+      int st;
+      waitpid(cur.pid, &st, 0);
+      close_fd(&cur.in_fd);
+      close_fd(&cur.out_fd);
+      close_fd(&cur.err_fd);
+      close_fd(&cur.pidfd);
+      cur.active = 0;
+    }
+    for (int i = 0; i < nqueue; i++) free(queue[i].args);
+    nqueue = 0;
+    send_frame('a', id, NULL, 0);
+    break;
+  case 'R': {
+    if (len < 4) {
+      send_failure(id, "request %u has no flags", id);
+      break;
+    }
+    if (nqueue >= XF_QUEUE) {
+      send_failure(id, "request %u refused: %d requests already wait", id, XF_QUEUE);
+      break;
+    }
+    unsigned char *copy = malloc(len - 4 ? len - 4 : 1);
+    if (!copy) die("out of memory");
+    memcpy(copy, p + 4, len - 4);
+    queue[nqueue++] = (struct pending){.id = id, .flags = le32(p), .args = copy, .len = len - 4};
+    start_next();
+    break;
+  }
+  case 'I':
+    if (!cur.active || cur.id != id) break; /* stdin of a finished command: drop */
+    cur.in_total += len;
+    if (cur.in_fd >= 0) buf_put(&cur.in, p, len);
+    else cur.consumed += len; /* the command closed its stdin: discard, but keep the credit flowing */
+    break;
+  case 'Z':
+    if (!cur.active || cur.id != id || len < 8) break;
+    cur.in_eof = 1;
+    if (cur.in_total != ((uint64_t)le32(p + 4) << 32 | le32(p))) {
+      send_failure(id, "stdin damaged in transit: %llu of %llu bytes arrived; command killed", (unsigned long long)cur.in_total,
+                   (unsigned long long)((uint64_t)le32(p + 4) << 32 | le32(p)));
+      kill_run(SIGKILL);
+    }
+    break;
+  case 'K':
+    if (len < 4) break;
+    if (cur.active && cur.id == id) kill_run((int)le32(p));
+    else
+      for (int i = 0; i < nqueue; i++)
+        if (queue[i].id == id) {
+          free(queue[i].args);
+          memmove(queue + i, queue + i + 1, (size_t)(nqueue - i - 1) * sizeof queue[0]);
+          nqueue--;
+          send_u32s('X', id, 1, le32(p), 2);
+          break;
+        }
+    break;
+  default:
+    send_failure(0, "unknown frame type 0x%02x", type);
+  }
+}
+
+/* Parses every complete frame in rxq; `stale` drops one byte of an incomplete head frame. */
+static void parse_rx(int stale) {
+  size_t skipped = 0;
+  for (;;) {
+    size_t avail = buf_avail(&rxq);
+    unsigned char *p = rxq.p + rxq.off;
+    if (avail == 0) break;
+    if (p[0] != 'V' || (avail >= 2 && p[1] != 'X')) {
+      buf_drop(&rxq, 1);
+      skipped++;
+      continue;
+    }
+    if (avail < 7) {
+      if (stale) { buf_drop(&rxq, 1); skipped++; stale = 0; continue; }
+      break;
+    }
+    uint32_t len = le32(p + 3);
+    if (len > XF_MAX_PAYLOAD) {
+      send_failure(0, "bad frame: length %u exceeds %u", len, XF_MAX_PAYLOAD);
+      buf_drop(&rxq, 1);
+      continue;
+    }
+    if (avail < 11 + (size_t)len) {
+      if (stale) {
+        send_failure(0, "bad frame: incomplete frame (%zu of %u bytes) dropped", avail, 11 + len);
+        buf_drop(&rxq, 1);
+        stale = 0;
+        continue;
+      }
+      break;
+    }
+    uint32_t crc = ~crc_update(0xffffffffu, p + 2, 5 + (size_t)len);
+    if (crc != le32(p + 7 + len)) {
+      send_failure(0, "bad frame: checksum mismatch on a '%c' frame of %u bytes", p[2] >= 32 && p[2] < 127 ? p[2] : '?', len);
+      buf_drop(&rxq, 1);
+      continue;
+    }
+    handle_frame(p[2], p + 7, len);
+    buf_drop(&rxq, 11 + (size_t)len);
+  }
+  if (skipped) send_failure(0, "bad frame: %zu stray bytes skipped", skipped);
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int role_exec(int argc, char **argv) {
+  const char *dev = argc > 1 ? argv[1] : "/dev/ttyS1";
+  crc_init();
+  signal(SIGPIPE, SIG_IGN);
+  tty_fd = open(dev, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+  if (tty_fd < 0) die("open exec tty");
+  struct termios t;
+  if (tcgetattr(tty_fd, &t) != 0) die("tcgetattr");
+  cfmakeraw(&t);
+  t.c_cflag |= CLOCAL | CREAD;
+  t.c_cflag &= ~(CRTSCTS | HUPCL);
+  t.c_cc[VMIN] = 1;
+  t.c_cc[VTIME] = 0;
+  /* QEMU does not pace the UART by baud rate, but the receive-FIFO timeout follows it: fastest standard rate. */
+  cfsetispeed(&t, B115200);
+  cfsetospeed(&t, B115200);
+  if (tcsetattr(tty_fd, TCSANOW, &t) != 0) die("tcsetattr");
+  tcflush(tty_fd, TCIOFLUSH);
+  /* An interrupt per 14 received bytes instead of 8: host-to-guest throughput is interrupt-bound. */
+  const char *base = strrchr(dev, '/');
+  char trig[96];
+  snprintf(trig, sizeof trig, "/sys/class/tty/%s/rx_trig_bytes", base ? base + 1 : dev);
+  int tf = open(trig, O_WRONLY);
+  if (tf >= 0) {
+    if (write(tf, "14", 2) < 0) { /* keep the default trigger */ }
+    close(tf);
+  }
+  ready("vmi-exec");
+  int64_t last_rx = mono_ms();
+  static unsigned char rbuf[65536];
+  for (;;) {
+    struct pollfd fds[5];
+    int n = 0, i_tty = -1, i_in = -1, i_out = -1, i_err = -1, i_pid = -1;
+    fds[i_tty = n++] = (struct pollfd){.fd = tty_fd, .events = (short)(POLLIN | (buf_avail(&txq) ? POLLOUT : 0))};
+    int room = buf_avail(&txq) < XF_TX_HIGH;
+    if (cur.active) {
+      if (cur.in_fd >= 0 && buf_avail(&cur.in)) fds[i_in = n++] = (struct pollfd){.fd = cur.in_fd, .events = POLLOUT};
+      if (cur.out_fd >= 0 && room) fds[i_out = n++] = (struct pollfd){.fd = cur.out_fd, .events = POLLIN};
+      if (cur.err_fd >= 0 && room) fds[i_err = n++] = (struct pollfd){.fd = cur.err_fd, .events = POLLIN};
+      if (cur.pidfd >= 0) fds[i_pid = n++] = (struct pollfd){.fd = cur.pidfd, .events = POLLIN};
+    }
+    int timeout = -1;
+    if (buf_avail(&rxq)) timeout = 1000;               /* an incomplete frame: see whether it goes stale */
+    if (cur.active && cur.pidfd < 0) timeout = 20;      /* no pidfd (old kernel): poll for the exit */
+    int r = poll(fds, (nfds_t)n, timeout);
+    if (r < 0 && errno != EINTR) die("poll");
+    if (r < 0) continue;
+    if (fds[i_tty].revents & POLLIN) {
+      ssize_t got = read(tty_fd, rbuf, sizeof rbuf);
+      if (got > 0) {
+        buf_put(&rxq, rbuf, (size_t)got);
+        last_rx = mono_ms();
+        parse_rx(0);
+        /* Mid-way through a big frame, let the tty gather bytes rather than wake for every FIFO load. */
+        if (got < 512 && buf_avail(&rxq) >= 11 && le32(rxq.p + rxq.off + 3) > 1024) {
+          struct timespec nap = {0, 8 * 1000 * 1000};
+          nanosleep(&nap, NULL);
+        }
+      }
+    } else if (buf_avail(&rxq) && mono_ms() - last_rx >= 1000) {
+      parse_rx(1);
+      last_rx = mono_ms();
+    }
+    if (i_in >= 0 && (fds[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t w = write(cur.in_fd, cur.in.p + cur.in.off, buf_avail(&cur.in));
+      if (w > 0) {
+        buf_drop(&cur.in, (size_t)w);
+        cur.consumed += (size_t)w;
+      } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        /* The command closed its stdin (EPIPE): drop what is left but grant its credit back. */
+        cur.consumed += buf_avail(&cur.in);
+        buf_drop(&cur.in, buf_avail(&cur.in));
+        close_fd(&cur.in_fd);
+      }
+    }
+    if (cur.active) {
+      if (cur.in_eof && cur.in_fd >= 0 && !buf_avail(&cur.in)) close_fd(&cur.in_fd);
+      if (cur.consumed >= XF_CHUNK || (cur.consumed > 0 && !buf_avail(&cur.in))) {
+        send_u32s('C', cur.id, (uint32_t)cur.consumed, 0, 1);
+        cur.consumed = 0;
+      }
+      if (i_out >= 0 && (fds[i_out].revents & (POLLIN | POLLHUP | POLLERR)) && !pump_output(cur.out_fd, 'O', XF_CHUNK * 4)) close_fd(&cur.out_fd);
+      if (i_err >= 0 && (fds[i_err].revents & (POLLIN | POLLHUP | POLLERR)) && !pump_output(cur.err_fd, 'E', XF_CHUNK * 4)) close_fd(&cur.err_fd);
+      int st;
+      if (waitpid(cur.pid, &st, WNOHANG) == cur.pid) finish_run(st);
+    }
+    if (buf_avail(&txq)) {
+      ssize_t w = write(tty_fd, txq.p + txq.off, buf_avail(&txq));
+      if (w > 0) buf_drop(&txq, (size_t)w);
+    }
+  }
+  return 0;
+}
+
+/* ---------- scenario actions (vmi-helper ACTION ...) ---------- */
+
+/*
+ * Commands the host runs through `lab exec` while a monitor watches. Each
+ * renames its comm to vmi-<action> and prints `t=<CLOCK_MONOTONIC ns>` at the
+ * moment it acts, so a benchmark can compare with when the host saw it.
+ */
+static long long mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+/* A non-negative integer argument, or exit 2 with a usage line. */
+static long arg_long(const char *s, const char *what, long max) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < 0 || v > max) {
+    fprintf(stderr, "vmi-helper: %s '%s' must be an integer between 0 and %ld\n", what, s, max);
+    exit(2);
+  }
+  return v;
+}
+
+static void usage_exit(const char *usage) {
+  fprintf(stderr, "usage: vmi-helper %s\n", usage);
+  exit(2);
+}
+
+static void set_comm(const char *action) {
+  char comm[16];
+  snprintf(comm, sizeof comm, "vmi-%s", action);
+  prctl(PR_SET_NAME, comm, 0, 0, 0);
+}
+
+static int act_burst(int argc, char **argv) {
+  if (argc != 4) usage_exit("burst N LIFETIME_MS");
+  long n = arg_long(argv[2], "N", 4096), life = arg_long(argv[3], "LIFETIME_MS", 3600000);
+  printf("burst pid=%ld n=%ld t=%lld\n", (long)getpid(), n, mono_ns());
+  fflush(stdout);
+  long started = 0;
+  for (long i = 0; i < n; i++) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      fprintf(stderr, "vmi-helper: fork: %s\n", strerror(errno));
+      break;
+    }
+    if (pid == 0) {
+      printf("child pid=%ld t=%lld\n", (long)getpid(), mono_ns());
+      fflush(stdout);
+      sleep_ms(life);
+      _exit(0);
+    }
+    started++;
+  }
+  while (wait(NULL) > 0 || errno == EINTR) {}
+  printf("burst done children=%ld t=%lld\n", started, mono_ns());
+  return started == n ? 0 : 1;
+}
+
+static int act_escalate(int argc, char **argv) {
+  if (argc != 3) usage_exit("escalate DELAY_MS");
+  long delay = arg_long(argv[2], "DELAY_MS", 86400000);
+  if (geteuid() != 0) {
+    fprintf(stderr, "vmi-helper: escalate must start as root (to keep saved uid 0)\n");
+    return 1;
+  }
+  if (setgroups(0, NULL) != 0 || setresgid(1000, 1000, 0) != 0 || setresuid(1000, 1000, 0) != 0) die("drop to uid 1000");
+  printf("escalate pid=%ld uid=%d t=%lld\n", (long)getpid(), (int)getuid(), mono_ns());
+  fflush(stdout);
+  sleep_ms(delay);
+  /* The saved uid 0 lets us take root back without exec: the credential change a monitor must flag. */
+  if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0) die("setresuid 0");
+  printf("escalated pid=%ld uid=%d t=%lld\n", (long)getpid(), (int)getuid(), mono_ns());
+  fflush(stdout);
+  sleep_forever();
+  return 0;
+}
+
+static int act_listen(int argc, char **argv) {
+  if (argc != 4) usage_exit("listen PORT SECONDS");
+  long port = arg_long(argv[2], "PORT", 65535), secs = arg_long(argv[3], "SECONDS", 86400);
+  int s = listen_inet(SOCK_STREAM, (int)port);
+  printf("listen pid=%ld port=%ld t=%lld\n", (long)getpid(), port, mono_ns());
+  fflush(stdout);
+  long long deadline = mono_ns() + secs * 1000000000LL;
+  for (;;) {
+    long long left = deadline - mono_ns();
+    if (left <= 0) break;
+    struct pollfd p = {.fd = s, .events = POLLIN};
+    if (poll(&p, 1, (int)(left / 1000000 + 1)) > 0) {
+      int c = accept(s, NULL, NULL); /* accepted connections stay open until we exit */
+      if (c >= 0) {
+        printf("accepted fd=%d t=%lld\n", c, mono_ns());
+        fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
+
+static int act_connect(int argc, char **argv) {
+  if (argc != 5) usage_exit("connect HOST PORT SECONDS");
+  long port = arg_long(argv[3], "PORT", 65535), secs = arg_long(argv[4], "SECONDS", 86400);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((unsigned short)port);
+  if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) {
+    fprintf(stderr, "vmi-helper: HOST '%s' must be an IPv4 address\n", argv[2]);
+    return 2;
+  }
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) die("socket");
+  if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) die("connect");
+  struct sockaddr_in local;
+  socklen_t ll = sizeof local;
+  getsockname(s, (struct sockaddr *)&local, &ll);
+  printf("connect pid=%ld lport=%d t=%lld\n", (long)getpid(), ntohs(local.sin_port), mono_ns());
+  fflush(stdout);
+  sleep_ms(secs * 1000);
+  return 0;
+}
+
+static int act_execafter(int argc, char **argv) {
+  if (argc < 4) usage_exit("execafter DELAY_MS PATH [ARG...]");
+  long delay = arg_long(argv[2], "DELAY_MS", 86400000);
+  printf("execafter pid=%ld t=%lld\n", (long)getpid(), mono_ns());
+  fflush(stdout);
+  sleep_ms(delay);
+  printf("exec path=%s t=%lld\n", argv[3], mono_ns());
+  fflush(stdout);
+  execv(argv[3], argv + 3);
+  die("execv");
+  return 1;
+}
+
+/* ---------- in-guest benchmarks (vmi-helper bench KIND SECONDS) ---------- */
+
+static double secs_since(long long t0) { return (double)(mono_ns() - t0) / 1e9; }
+
+static void bench_line(const char *kind, double secs, unsigned long long ops, double rate, const char *unit) {
+  printf("VMI-BENCH kind=%s seconds=%.3f ops=%llu rate=%.3f unit=%s\n", kind, secs, ops, rate, unit);
+}
+
+/* cpu: SHA-256 over a 64 KiB buffer (pure integer compute, cache-resident). */
+static int bench_cpu(double limit) {
+  static unsigned char block[65536];
+  for (size_t i = 0; i < sizeof block; i++) block[i] = (unsigned char)(i * 131u);
+  long long t0 = mono_ns();
+  unsigned long long ops = 0;
+  struct sha256 c;
+  char hex[65];
+  do {
+    sha256_init(&c);
+    sha256_update(&c, block, sizeof block);
+    sha256_hex(&c, hex);
+    block[0] = (unsigned char)hex[0];
+    ops++;
+  } while (secs_since(t0) < limit);
+  double s = secs_since(t0);
+  bench_line("cpu", s, ops, (double)ops * sizeof block / 1e6 / s, "MB/s");
+  return 0;
+}
+
+/* mem: STREAM-style triad a = b + k*c over three 16 MiB arrays (far beyond any cache); 24 bytes move per element. */
+static int bench_mem(double limit) {
+  size_t n = 2u << 20;
+  double *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
+  if (!a || !b || !c) die("malloc (mem bench needs 48 MiB)");
+  for (size_t i = 0; i < n; i++) {
+    a[i] = 0;
+    b[i] = (double)i;
+    c[i] = 1.5;
+  }
+  long long t0 = mono_ns();
+  unsigned long long ops = 0;
+  do {
+    for (size_t i = 0; i < n; i++) a[i] = b[i] + 3.0 * c[i];
+    b[ops % n] = a[(ops * 7) % n];
+    ops++;
+  } while (secs_since(t0) < limit);
+  double s = secs_since(t0);
+  bench_line("mem", s, ops, (double)ops * (double)n * 24.0 / 1e6 / s, "MB/s");
+  free(a);
+  free(b);
+  free(c);
+  return 0;
+}
+
+/* fork: fork + exec of /bin/true + wait, as fast as it goes. */
+static int bench_fork(double limit) {
+  long long t0 = mono_ns();
+  unsigned long long ops = 0;
+  do {
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+      execl("/bin/true", "true", (char *)NULL);
+      _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      fprintf(stderr, "vmi-helper: /bin/true failed\n");
+      return 1;
+    }
+    ops++;
+  } while (secs_since(t0) < limit);
+  double s = secs_since(t0);
+  bench_line("fork", s, ops, (double)ops / s, "forks/s");
+  return 0;
+}
+
+static void *net_sink(void *arg) {
+  int c = accept((int)(intptr_t)arg, NULL, NULL);
+  if (c < 0) return NULL;
+  static char buf[65536];
+  while (read(c, buf, sizeof buf) > 0) {}
+  close(c);
+  return NULL;
+}
+
+/* net: one TCP stream over loopback, 64 KiB writes to a reading thread. */
+static int bench_net(double limit) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t al = sizeof a;
+  if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0 || getsockname(l, (struct sockaddr *)&a, &al) != 0) die("loopback listener");
+  pthread_t t;
+  if (pthread_create(&t, NULL, net_sink, (void *)(intptr_t)l) != 0) die("pthread_create");
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) die("connect loopback");
+  static char buf[65536];
+  memset(buf, 0x5a, sizeof buf);
+  long long t0 = mono_ns();
+  unsigned long long ops = 0, bytes = 0;
+  do {
+    ssize_t w = write(s, buf, sizeof buf);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) die("write loopback");
+    bytes += (unsigned long long)w;
+    ops++;
+  } while (secs_since(t0) < limit);
+  double sec = secs_since(t0);
+  close(s);
+  pthread_join(t, NULL);
+  close(l);
+  bench_line("net", sec, ops, (double)bytes / 1e6 / sec, "MB/s");
+  return 0;
+}
+
+/* file: write a 1 MiB file on tmpfs in 64 KiB chunks, read it back, unlink; MB/s counts both ways. */
+static int bench_file(double limit) {
+  static char buf[65536];
+  memset(buf, 0xa5, sizeof buf);
+  const char *path = "/tmp/vmi-bench.dat";
+  long long t0 = mono_ns();
+  unsigned long long ops = 0, bytes = 0;
+  do {
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) die("open /tmp/vmi-bench.dat");
+    for (int i = 0; i < 16; i++)
+      if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf) die("write /tmp/vmi-bench.dat");
+    if (lseek(fd, 0, SEEK_SET) != 0) die("lseek");
+    for (int i = 0; i < 16; i++)
+      if (read(fd, buf, sizeof buf) != (ssize_t)sizeof buf) die("read /tmp/vmi-bench.dat");
+    close(fd);
+    unlink(path);
+    bytes += 2u * 16u * sizeof buf;
+    ops++;
+  } while (secs_since(t0) < limit);
+  double s = secs_since(t0);
+  bench_line("file", s, ops, (double)bytes / 1e6 / s, "MB/s");
+  return 0;
+}
+
+static int act_bench(int argc, char **argv) {
+  if (argc != 4) usage_exit("bench cpu|mem|fork|net|file SECONDS");
+  char *end;
+  double secs = strtod(argv[3], &end);
+  if (end == argv[3] || *end || !(secs > 0 && secs <= 3600)) {
+    fprintf(stderr, "vmi-helper: SECONDS '%s' must be a number in (0, 3600]\n", argv[3]);
+    return 2;
+  }
+  const char *k = argv[2];
+  if (strcmp(k, "cpu") == 0) return bench_cpu(secs);
+  if (strcmp(k, "mem") == 0) return bench_mem(secs);
+  if (strcmp(k, "fork") == 0) return bench_fork(secs);
+  if (strcmp(k, "net") == 0) return bench_net(secs);
+  if (strcmp(k, "file") == 0) return bench_file(secs);
+  fprintf(stderr, "vmi-helper: unknown bench kind '%s' (cpu, mem, fork, net, file)\n", k);
+  return 2;
+}
+
+static int run_action(int argc, char **argv) {
+  static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+  } actions[] = {{"burst", act_burst}, {"escalate", act_escalate}, {"listen", act_listen}, {"connect", act_connect},
+                 {"execafter", act_execafter}, {"bench", act_bench}};
+  if (argc < 2) usage_exit("burst|escalate|listen|connect|execafter|now|bench ...");
+  if (strcmp(argv[1], "now") == 0) {
+    printf("t=%lld\n", mono_ns());
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+    if (strcmp(argv[1], actions[i].name) == 0) {
+      set_comm(actions[i].name);
+      setvbuf(stdout, NULL, _IOLBF, 0);
+      return actions[i].fn(argc, argv);
+    }
+  fprintf(stderr, "vmi-helper: unknown action '%s'\n", argv[1]);
+  return 2;
+}
+
 int main(int argc, char **argv) {
   const char *name = strrchr(argv[0], '/');
   name = name ? name + 1 : argv[0];
@@ -640,6 +1506,8 @@ int main(int argc, char **argv) {
   if (strcmp(name, "vmi-ns") == 0) return role_ns();
   if (strcmp(name, "vmi-init") == 0) return role_init();
   if (strcmp(name, "vmi-ksyms") == 0) return role_ksyms(argc, argv);
+  if (strcmp(name, "vmi-exec") == 0) return role_exec(argc, argv);
+  if (strcmp(name, "vmi-helper") == 0) return run_action(argc, argv);
   fprintf(stderr, "vmi-helper: unknown role '%s'\n", name);
   return 2;
 }

@@ -1,0 +1,166 @@
+/**
+ * `lab exec` against a real 6.1 guest: what the guest's own tools report
+ * (sha256sum, /proc) must match what the host sent and received.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { labExec, labRun, labSpawn } from '../../src/lab/exec.js';
+import { encodeFrame, FrameDecoder } from '../../src/lab/exec-frame.js';
+import { withLock } from '../../src/lab/lock.js';
+import type { LabGuest } from '../../src/lab/index.js';
+import { sharedGuest } from '../helpers/guest.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
+
+/** Runs the CLI (`vmsight ARGS...`) from source with `input` on its stdin. */
+function cli(args: string[], input: Buffer): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', "import { main } from './src/cli/main.ts'; process.exitCode = await main(process.argv.slice(1));", ...args],
+      { cwd: repo, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+    child.stdin.end(input);
+  });
+}
+
+describe('lab exec on 6.1', () => {
+  let guest: LabGuest;
+  before(async () => {
+    ({ guest } = await sharedGuest({ kernel: '6.1' }));
+  });
+
+  test('echo: argv arrives intact, stdout comes back', async () => {
+    const r = await labExec(guest, ['echo', 'hello', 'two words', "quote'd"]);
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.signal, null);
+    assert.equal(r.stdout.toString(), "hello two words quote'd\n");
+    assert.equal(r.stderr.length, 0);
+    assert.ok(r.pid > 1);
+  });
+
+  test('exit codes, the killing signal and a missing command', async () => {
+    assert.equal((await labExec(guest, ['sh', '-c', 'exit 7'])).exitCode, 7);
+    assert.equal((await labExec(guest, ['false'])).exitCode, 1);
+    const killed = await labExec(guest, ['sh', '-c', 'kill -TERM $$']);
+    assert.equal(killed.exitCode, null);
+    assert.equal(killed.signal, 15);
+    assert.equal(killed.timedOut, false);
+    const missing = await labExec(guest, ['/bin/no-such-command']);
+    assert.equal(missing.exitCode, 127);
+    assert.match(missing.stderr.toString(), /no-such-command: No such file or directory/);
+  });
+
+  test('stderr is kept apart from stdout', async () => {
+    const r = await labExec(guest, ['sh', '-c', 'echo out1; echo err1 >&2; echo out2; echo err2 >&2; exit 3']);
+    assert.equal(r.stdout.toString(), 'out1\nout2\n');
+    assert.equal(r.stderr.toString(), 'err1\nerr2\n');
+    assert.equal(r.exitCode, 3);
+  });
+
+  test('1 MiB of random binary stdin: the guest computes the same sha256', async (t) => {
+    const data = crypto.randomBytes(1 << 20);
+    const t0 = performance.now();
+    const r = await labExec(guest, ['sha256sum'], { stdin: data });
+    const ms = performance.now() - t0;
+    assert.equal(r.exitCode, 0, r.stderr.toString());
+    assert.equal(r.stdout.toString().split(/\s/)[0], sha256(data));
+    t.diagnostic(`host->guest ${((data.length / ms) * 1000 / 1024).toFixed(1)} KiB/s (${Math.round(ms)} ms for 1 MiB)`);
+  });
+
+  test('large stdout (1 MiB of random bytes) arrives intact', async (t) => {
+    await labRun(guest, ['sh', '-c', 'head -c 1048576 /dev/urandom > /tmp/exec-big']);
+    const guestSum = (await labRun(guest, ['sha256sum', '/tmp/exec-big'])).split(/\s/)[0];
+    const t0 = performance.now();
+    const r = await labExec(guest, ['cat', '/tmp/exec-big']);
+    const ms = performance.now() - t0;
+    await labRun(guest, ['rm', '-f', '/tmp/exec-big']);
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.stdout.length, 1 << 20);
+    assert.equal(sha256(r.stdout), guestSum);
+    t.diagnostic(`guest->host ${((r.stdout.length / ms) * 1000 / 1024).toFixed(1)} KiB/s (${Math.round(ms)} ms for 1 MiB)`);
+  });
+
+  test('stdin the command never reads does not stall the channel', async () => {
+    const r = await labExec(guest, ['true'], { stdin: crypto.randomBytes(200 * 1024) });
+    assert.equal(r.exitCode, 0);
+  });
+
+  test('a timeout kills the guest command and says so', async () => {
+    const t0 = performance.now();
+    const r = await labExec(guest, ['sh', '-c', 'echo started; exec sleep 60'], { timeoutMs: 1500 });
+    assert.ok(performance.now() - t0 < 20_000);
+    assert.equal(r.timedOut, true);
+    assert.equal(r.signal, 9);
+    assert.equal(r.exitCode, null);
+    assert.equal(r.stdout.toString(), 'started\n');
+    const alive = await labExec(guest, ['test', '-e', `/proc/${r.pid}`]);
+    assert.equal(alive.exitCode, 1, `pid ${r.pid} still exists in the guest`);
+  });
+
+  test('two concurrent labExec calls are serialized and both correct', async () => {
+    const a = crypto.randomBytes(64 * 1024);
+    const b = crypto.randomBytes(48 * 1024);
+    const [ra, rb] = await Promise.all([labExec(guest, ['sha256sum'], { stdin: a }), labExec(guest, ['sh', '-c', 'sha256sum; echo second >&2'], { stdin: b })]);
+    assert.equal(ra.stdout.toString().split(/\s/)[0], sha256(a));
+    assert.equal(rb.stdout.toString().split(/\s/)[0], sha256(b));
+    assert.equal(rb.stderr.toString(), 'second\n');
+    assert.equal(ra.stderr.length, 0);
+  });
+
+  test('--detach (labSpawn) starts a background process re-parented to init and returns its pid', async () => {
+    const { pid, logPath } = await labSpawn(guest, ['sh', '-c', 'echo spawned-$$; exec sleep 120']);
+    try {
+      const status = await labRun(guest, ['cat', `/proc/${pid}/status`]);
+      assert.match(status, /^PPid:\s+1$/m);
+      assert.equal((await labRun(guest, ['cat', `/proc/${pid}/comm`])).trim(), 'sleep');
+      assert.equal((await labRun(guest, ['cat', logPath])).trim(), `spawned-${pid}`);
+    } finally {
+      await labRun(guest, ['kill', String(pid)]);
+    }
+  });
+
+  test('a corrupted frame is reported, and the agent still answers afterwards', async () => {
+    await withLock(path.join(guest.stateDir, 'exec.lock'), async () => {
+      const sock = net.connect(guest.execSocket!);
+      await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
+      const dec = new FrameDecoder();
+      const frames: { type: string; id: number; body: Buffer }[] = [];
+      sock.on('data', (c: Buffer) => frames.push(...dec.push(c)));
+      const bad = encodeFrame('R', 42, Buffer.from('\0\0\0\0echo\0'));
+      bad[bad.length - 1]! ^= 0xff; // break its checksum
+      sock.write(Buffer.concat([Buffer.from('junk before any frame'), bad, encodeFrame('A', 0x1234)]));
+      const deadline = Date.now() + 20_000;
+      while (!frames.some((f) => f.type === 'a' && f.id === 0x1234) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      sock.destroy();
+      const failures = frames.filter((f) => f.type === 'F').map((f) => f.body.toString());
+      assert.ok(frames.some((f) => f.type === 'a' && f.id === 0x1234), 'no reset answer after the bad frame');
+      assert.ok(failures.some((m) => /checksum mismatch/.test(m)), failures.join(' | '));
+      assert.ok(!frames.some((f) => f.type === 'S' && f.id === 42), 'the corrupted request ran');
+    });
+    assert.equal((await labRun(guest, ['echo', 'still here'])).trim(), 'still here');
+  });
+
+  test('CLI: vmsight lab exec forwards stdin, stdout, stderr and the exit code', async () => {
+    const data = crypto.randomBytes(20_000);
+    const r = await cli(['lab', 'exec', guest.name, '--', 'sh', '-c', 'cat; echo to-stderr >&2; exit 5'], data);
+    assert.equal(r.code, 5, r.stderr);
+    assert.ok(r.stdout.equals(data));
+    assert.equal(r.stderr, 'to-stderr\n');
+    const killed = await cli(['lab', 'exec', guest.name, '--timeout', '1', '--', 'sleep', '30'], Buffer.alloc(0));
+    assert.equal(killed.code, 128 + 9);
+    assert.match(killed.stderr, /timed out after 1 s and was killed/);
+  });
+});
