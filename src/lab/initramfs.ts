@@ -136,6 +136,27 @@ export function moduleDepends(ko: Uint8Array): string | undefined {
 
 const FORMAT_VERSION = 'initramfs-v2';
 
+export interface InitramfsInputs {
+  kernel: Pick<LabKernel, 'package' | 'version'>;
+  busybox: Uint8Array;
+  /** sha256 of the scenario helper's C source (helper.ts). */
+  helperSha256: string;
+  extras: readonly { name: string; params?: string; bytes: Uint8Array }[];
+  modules: readonly string[];
+  ondemand: string;
+  /** The /init script text. */
+  script: string;
+}
+
+/** The cache key of an initramfs: every input that ends up in the image, so any change rebuilds it. */
+export function initramfsKey(i: InitramfsInputs): string {
+  const hash = crypto.createHash('sha256');
+  hash.update(FORMAT_VERSION).update(i.kernel.package).update(i.kernel.version).update(i.busybox).update(i.helperSha256);
+  for (const x of i.extras) hash.update(x.name).update(x.params ?? '').update(x.bytes);
+  hash.update(i.modules.join(',')).update(HELPER_ROLES.join(',')).update(`ondemand:${i.ondemand}`).update(i.script);
+  return hash.digest('hex').slice(0, 24);
+}
+
 /** Builds (or reuses) the initramfs for `kernel`. */
 export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs> {
   const t0 = performance.now();
@@ -150,24 +171,24 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
     const bytes = await readModule(e.path);
     extras.push({ name: `${m[1]}.ko`, module: m[1]!, bytes, ...(e.params !== undefined ? { params: e.params } : {}) });
   }
-  const hash = crypto.createHash('sha256');
-  hash.update(FORMAT_VERSION).update(kernel.package).update(kernel.version).update(busybox.bytes).update(helper.sha256);
-  for (const x of extras) hash.update(x.name).update(x.params ?? '').update(x.bytes);
   const moduleIndex = indexModules(kernel.modulesDir);
   const mods: { name: string; file: string }[] = [];
   for (const m of LAB_MODULES) {
     const f = moduleIndex.get(m) ?? moduleIndex.get(m.replace(/_/g, '-'));
     if (f) mods.push({ name: m, file: f });
   }
-  hash.update(mods.map((m) => m.name).join(',')).update(HELPER_ROLES.join(','));
   const ondemand = moduleIndex.get(ONDEMAND_MODULE.name);
-  hash.update(`ondemand:${ondemand ? ONDEMAND_MODULE.name : ''}`);
-  // The script depends on the module list, so hash it after choosing modules.
   const extraSpecs: ExtraModule[] = extras.map((x) => ({ name: x.name, ...(x.params !== undefined ? { params: x.params } : {}) }));
-  const modFiles = mods.map((m) => `${m.name}.ko`);
-  const script = initScript(modFiles, extraSpecs);
-  hash.update(script);
-  const key = hash.digest('hex').slice(0, 24);
+  const script = initScript(mods.map((m) => `${m.name}.ko`), extraSpecs);
+  const key = initramfsKey({
+    kernel,
+    busybox: busybox.bytes,
+    helperSha256: helper.sha256,
+    extras,
+    modules: mods.map((m) => m.name),
+    ondemand: ondemand ? ONDEMAND_MODULE.name : '',
+    script,
+  });
   const dir = path.join(cacheDir(), 'initramfs');
   const out = path.join(dir, `${key}.cpio.gz`);
   const moduleNames = [...mods.map((m) => m.name), ...extras.map((x) => x.module)];

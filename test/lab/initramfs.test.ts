@@ -5,9 +5,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import zlib from 'node:zlib';
 import { readCpio } from '../../src/lab/cpio.js';
-import { busyboxPath, ensureInitramfs, isStaticElf, moduleDepends } from '../../src/lab/initramfs.js';
+import { busyboxPath, ensureInitramfs, initramfsKey, isStaticElf, moduleDepends, type InitramfsInputs } from '../../src/lab/initramfs.js';
 import type { LabKernel } from '../../src/lab/kernels.js';
-import { initScript, KALLSYMS_SPOTS, SCENARIO } from '../../src/lab/scenario/init-script.js';
+import { EXEC_TTY, initScript, KALLSYMS_SPOTS, ONDEMAND_MODULE, SCENARIO } from '../../src/lab/scenario/init-script.js';
 
 function elf(withInterp: boolean): Buffer {
   const b = Buffer.alloc(64 + 2 * 56);
@@ -66,6 +66,8 @@ test('an initramfs for a fake kernel holds busybox, applets, scenario links, mod
     fs.mkdirSync(path.join(modulesDir, 'kernel/drivers/net'), { recursive: true });
     fs.mkdirSync(path.join(modulesDir, 'kernel/drivers/firmware'), { recursive: true });
     fs.writeFileSync(path.join(modulesDir, 'kernel/drivers/net/dummy.ko'), '\0depends=\0name=dummy\0');
+    fs.mkdirSync(path.join(modulesDir, 'kernel/lib'), { recursive: true });
+    fs.writeFileSync(path.join(modulesDir, 'kernel/lib/crc7.ko'), '\0depends=\0name=crc7\0');
     // A gzip-compressed module exercises host-side decompression.
     fs.writeFileSync(path.join(modulesDir, 'kernel/drivers/firmware/qemu_fw_cfg.ko.gz'), zlib.gzipSync(Buffer.from('\0depends=\0name=qemu_fw_cfg\0')));
     const extra = path.join(tmp, 'hider.ko');
@@ -88,6 +90,11 @@ test('an initramfs for a fake kernel holds busybox, applets, scenario links, mod
     assert.ok(isStaticElf(byPath.get('bin/vmi-helper')!.data!));
     for (const role of Object.values(SCENARIO)) assert.equal(byPath.get(`bin/${role}`)!.target, 'vmi-helper', role);
     assert.equal(byPath.get('dev/console')!.type, 'char');
+    assert.equal(byPath.get('dev/ttyS1')!.rdevMinor, 65, 'the exec channel tty');
+    // The on-demand module ships but /init does not load it.
+    assert.ok(byPath.has(ONDEMAND_MODULE.path.slice(1)));
+    assert.doesNotMatch(Buffer.from(byPath.get('init')!.data!).toString(), /crc7/);
+    assert.deepEqual(first.modules, ['dummy', 'qemu_fw_cfg', 'hider']);
     assert.equal(Buffer.from(byPath.get('lib/modules/qemu_fw_cfg.ko')!.data!).toString(), '\0depends=\0name=qemu_fw_cfg\0');
     assert.ok(byPath.has('lib/modules/extra/hider.ko'));
     assert.match(Buffer.from(byPath.get('init')!.data!).toString(), /insmod \/lib\/modules\/extra\/hider\.ko target=vmi-args/);
@@ -100,4 +107,35 @@ test('an initramfs for a fake kernel holds busybox, applets, scenario links, mod
     else process.env['VMSIGHT_CACHE'] = saved;
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+test('the initramfs cache key changes with the helper source, the init script and every other input', () => {
+  const base: InitramfsInputs = {
+    kernel: { package: 'linux-image-x', version: '1' },
+    busybox: Buffer.from('busybox'),
+    helperSha256: 'a'.repeat(64),
+    extras: [],
+    modules: ['dummy'],
+    ondemand: 'crc7',
+    script: initScript(['dummy.ko']),
+  };
+  const key = initramfsKey(base);
+  assert.equal(initramfsKey({ ...base }), key);
+  const variants: Partial<InitramfsInputs>[] = [
+    { helperSha256: 'b'.repeat(64) },
+    { script: base.script + '\n' },
+    { busybox: Buffer.from('busybox2') },
+    { kernel: { package: 'linux-image-x', version: '2' } },
+    { extras: [{ name: 'r.ko', bytes: Buffer.from('x') }] },
+    { modules: ['dummy', 'veth'] },
+    { ondemand: '' },
+  ];
+  for (const v of variants) assert.notEqual(initramfsKey({ ...base, ...v }), key, JSON.stringify(Object.keys(v)));
+});
+
+test('the init script starts the exec agent on its own tty and waits for it', () => {
+  const s = initScript([]);
+  assert.match(s, new RegExp(`/bin/${SCENARIO.exec} ${EXEC_TTY} `));
+  assert.match(s, /wait_ready \$r; done/);
+  assert.match(s, /vmi-net-accepted vmi-exec; do wait_ready/);
 });
