@@ -15,6 +15,8 @@ export interface AttachOptions extends ProfileOptions {
   /** Force a technique (taxonomy class or factory name). */
   readonly technique?: OpenSourceOptions['technique'];
   readonly halting?: boolean;
+  /** Accept only the kernel the vCPUs run (re-attaching after a guest reset): see BootstrapOptions.requireRunning. */
+  readonly requireRunningKernel?: boolean;
 }
 
 export interface AttachReport {
@@ -73,6 +75,7 @@ export async function attachKernel(source: string | PhysicalMemory, options: Att
     const bootstrapped = await bootstrapKernelSpace(memory, {
       lazyHints: true,
       bannerScan: 'none',
+      ...(options.requireRunningKernel ? { requireRunning: true } : {}),
       ...(cacheDir ? { vmcoreinfoAt: recentVmcoreinfo(cacheDir) } : {}),
     });
     const t2 = performance.now();

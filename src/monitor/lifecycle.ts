@@ -89,10 +89,13 @@ export class GuestLifecycle {
     }
   }
 
+  /** The QEMU process exists and is not a zombie (a killed daemonized QEMU may wait long to be reaped). */
   qemuAlive(): boolean {
     if (this.pid === undefined) return true;
     try {
-      return fs.existsSync(`/proc/${this.pid}`);
+      const stat = fs.readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state !== 'Z' && state !== 'X';
     } catch {
       return false;
     }

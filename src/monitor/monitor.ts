@@ -203,9 +203,14 @@ export class Monitor {
       }
       reason = this.stopRequested ?? reason;
     } catch (e) {
-      reason = 'error';
-      detail = describeError(e).line;
-      this.stats.errors++;
+      if (await this.qemuGone()) {
+        reason = 'qemu-exited';
+        detail = 'QEMU exited';
+      } else {
+        reason = 'error';
+        detail = describeError(e).line;
+        this.stats.errors++;
+      }
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
     }
@@ -390,6 +395,17 @@ export class Monitor {
     return undefined;
   }
 
+  /** True when QEMU is gone (a failing source is then the exit, not an error); waits up to 1 s for it. */
+  private async qemuGone(): Promise<boolean> {
+    const life = this.options.lifecycle;
+    if (!life) return false;
+    for (let i = 0; i < 10; i++) {
+      if (!life.qemuAlive() || life.take().includes('gone')) return true;
+      await sleep(100);
+    }
+    return false;
+  }
+
   private forks(k: Kernel): number {
     try {
       return Number(k.space.readU64(k.symbol('total_forks')));
@@ -432,10 +448,14 @@ export class Monitor {
       }
       try {
         await memory.refresh?.();
-        const k = await attachKernel(memory, { cache: false });
+        const k = await attachKernel(memory, { cache: false, requireRunningKernel: true });
         // Anything we read while the old kernel was still there is no new boot: a new boot has a new KASLR
         // shift, another banner, or (KASLR off, same kernel) a fork counter that started again from zero.
-        const fresh = k.profile.kaslr.virtualShift !== before.kaslr || k.profile.banner !== this.kernel.profile.banner || this.forks(k) < before.forks;
+        const differs = k.profile.kaslr.virtualShift !== before.kaslr || k.profile.banner !== this.kernel.profile.banner || this.forks(k) < before.forks;
+        // (requireRunningKernel: the old kernel's memory survives a reset until overwritten, and only the
+        // kernel the vCPUs run is attached.)
+        const fresh = differs;
+        if (process.env['VMSIGHT_DEBUG_REBOOT']) process.stderr.write(`reboot: attached shift ${k.profile.kaslr.virtualShift.toString(16)} fresh ${fresh}\n`);
         if (!fresh) continue;
         this.kernel = k;
         await this.initWatches();
@@ -452,6 +472,7 @@ export class Monitor {
         return;
       } catch (e) {
         lastError = describeError(e).line; // the new kernel is not up yet
+        if (process.env['VMSIGHT_DEBUG_REBOOT']) process.stderr.write(`reboot: ${lastError}\n`);
       }
     }
     if (!this.stopRequested) {

@@ -130,6 +130,12 @@ export interface BootstrapOptions {
   readonly lazyHints?: boolean;
   /** Guest-physical addresses where vmcoreinfo was seen before: probed (and verified) before any scan. */
   readonly vmcoreinfoAt?: readonly number[];
+  /**
+   * Accept only a copy whose kernel the vCPUs run (a CR3 that is its DTB or shares its kernel half). After
+   * a guest reset the old kernel's memory, vmcoreinfo and page tables included, survives until overwritten
+   * and verifies like the new one: this tells them apart. Implies asking the source for its registers.
+   */
+  readonly requireRunning?: boolean;
 }
 
 /** Physical address of a kernel-image virtual address. */
@@ -419,7 +425,7 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
     cpus = hints.cpus ?? [];
   };
   let cpus: readonly CpuState[] = hints.cpus ?? [];
-  if (!options.lazyHints || !mem.technique.live) await askHints();
+  if (!options.lazyHints || options.requireRunning || !mem.technique.live) await askHints();
   const tables = new TableReader(mem);
   const rejected: RejectedCopy[] = [];
   let verified: Verified | undefined;
@@ -428,7 +434,11 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
     if (verified) return false;
     if (rejected.length >= 16) return false;
     const t = performance.now();
-    const v = verifyCopy(mem, tables, copy, cpus);
+    let v = verifyCopy(mem, tables, copy, cpus);
+    if (typeof v !== 'string' && options.requireRunning) {
+      const checks = cpus.map((c) => checkCr3(tables, (v as Verified).dtb, c)).filter((c): c is Cr3Check => c !== undefined);
+      if (checks.length && !checks.some((c) => c.agrees)) v = 'the vCPUs do not run this kernel (a copy left from before a reset?)';
+    }
     verifyMs += performance.now() - t;
     if (typeof v === 'string') {
       rejected.push({ source: copy.source, release: copy.info?.release, reason: v });

@@ -26,6 +26,8 @@ const NAME = 'processes';
 const WALK_ATTEMPTS = 3;
 /** Largest pid list carried by one unseen-starts event. */
 const MAX_UNSEEN_PIDS = 64;
+/** How long an exec whose comm has not changed yet waits for it. */
+const EXEC_SETTLE_MS = 20;
 
 export interface ProcessWatchOptions {
   readonly processes: boolean;
@@ -38,6 +40,8 @@ interface Known {
   creds: CredFacts | undefined;
   argv?: readonly string[];
   hidden: boolean;
+  /** An exec seen half-way (new mm, old comm), and what the task was before it. */
+  execPending?: { since: number; comm: string; argv?: readonly string[]; creds: CredFacts | undefined } | undefined;
 }
 
 /** The event key of a task: its address and start time (a reused pid gets a new key). */
@@ -58,7 +62,9 @@ export class ProcessWatch implements Watch {
   private scanner!: TaskScanner;
   private known = new Map<string, Known>();
   private sentinels!: { forks: bigint; nrThreads: bigint; cursor: bigint | undefined };
-  private last = { forks: 0, cursor: 0, complete: false };
+  /** Counters at the last complete walk, and the starts seen since (complete or torn walks alike). */
+  private last = { forks: 0, cursor: 0 };
+  private seenSince = { count: 0, pids: new Set<number>() };
   private counters = { walks: 0, rereads: 0, torn: 0, unseen: 0, tasks: 0 };
 
   constructor(private readonly opts: ProcessWatchOptions) {}
@@ -75,7 +81,7 @@ export class ProcessWatch implements Watch {
     const scan = this.walk(ctx);
     for (const t of scan.tasks) this.track(ctx, t, this.scanner.creds(t.cred));
     this.declareSentinels(ctx);
-    this.last = { forks: this.readForks(ctx), cursor: this.readCursor(ctx), complete: scan.complete };
+    this.last = { forks: this.readForks(ctx), cursor: this.readCursor(ctx) };
   }
 
   update(ctx: WatchContext, change: WatchChange): void {
@@ -136,6 +142,8 @@ export class ProcessWatch implements Watch {
     }
     // Starts, parents first (list order is creation order for processes).
     for (const t of started) {
+      this.seenSince.count++;
+      this.seenSince.pids.add(t.pid);
       const creds = this.scanner.creds(t.cred);
       const k = this.track(ctx, t, creds);
       if (t.leader ? this.opts.processes : this.opts.threads) ctx.emit(this.startEvent(ctx, t, k));
@@ -159,6 +167,13 @@ export class ProcessWatch implements Watch {
           });
           continue;
         }
+        // An exec between two passes by a task that then exited: its task_struct, not yet freed, still
+        // shows the new name.
+        if (now && now.id === key && (now.comm !== k.facts.comm || k.execPending)) {
+          now.ppid = k.facts.ppid;
+          this.emitExec(ctx, k, now, k.creds);
+          k.facts = now;
+        }
         this.untrack(ctx, key, k);
         if (k.facts.leader ? this.opts.processes : this.opts.threads) {
           ctx.emit({
@@ -170,26 +185,27 @@ export class ProcessWatch implements Watch {
           });
         }
       }
-      this.account(ctx, forks, cursor, started);
-      this.last = { forks, cursor, complete: true };
+      this.account(ctx, forks, cursor);
+      this.last = { forks, cursor };
     } else {
       ctx.emit({
         type: 'anomaly',
         watch: NAME,
         data: { what: 'task list torn in every attempt; exits not inferred this pass', attempts: WALK_ATTEMPTS, counts: { ...ctx.anomalies.counts } },
       });
-      this.last = { ...this.last, complete: false };
+      // The counters stay at the last complete walk: the next one accounts for this span too.
     }
   }
 
   /** Starts the kernel counted but no walk saw: the difference, with the pids the cursor gave out. */
-  private account(ctx: WatchContext, forks: number, cursor: number, started: readonly TaskFacts[]): void {
-    if (!this.last.complete) return;
+  private account(ctx: WatchContext, forks: number, cursor: number): void {
     const delta = forks - this.last.forks;
-    const unseen = delta - started.length;
+    const seen = this.seenSince.count;
+    const seenPids = this.seenSince.pids;
+    this.seenSince = { count: 0, pids: new Set() };
+    const unseen = delta - seen;
     if (unseen <= 0) return;
     this.counters.unseen += unseen;
-    const seenPids = new Set(started.map((t) => t.pid));
     const pids: number[] = [];
     if (cursor > this.last.cursor) {
       for (let p = this.last.cursor; p < cursor && pids.length < MAX_UNSEEN_PIDS; p++) if (!seenPids.has(p)) pids.push(p);
@@ -200,7 +216,7 @@ export class ProcessWatch implements Watch {
       data: {
         count: unseen,
         forks: delta,
-        seen: started.length,
+        seen,
         ...(cursor > this.last.cursor ? { pidFrom: this.last.cursor, pidTo: cursor - 1 } : {}),
         pids,
       },
@@ -209,22 +225,17 @@ export class ProcessWatch implements Watch {
 
   private compare(ctx: WatchContext, key: string, k: Known, now: TaskFacts): void {
     const before = k.facts;
-    const exec = now.comm !== before.comm || (now.mm !== before.mm && before.mm >= 0 && now.mm >= 0);
+    const commChanged = now.comm !== before.comm;
+    const mmChanged = now.mm !== before.mm && before.mm >= 0 && now.mm >= 0;
     let creds = k.creds;
     if (now.cred !== before.cred) creds = this.scanner.creds(now.cred);
-    if (exec) {
-      const argv = this.argvOf(ctx, now);
-      if (this.opts.processes && now.leader)
-        ctx.emit({
-          type: 'process-exec',
-          watch: NAME,
-          key: taskKey(now),
-          process: this.processOf(now, { ...k, creds, ...(argv ? { argv } : {}) }),
-          before: { comm: before.comm, ...(k.argv ? { argv: [...k.argv] } : {}) },
-          after: { comm: now.comm, ...(argv ? { argv: [...argv] } : {}) },
-        });
-      if (argv) k.argv = argv;
-    } else if (creds && k.creds && credsDiffer(k.creds, creds) && this.opts.creds) {
+    if (mmChanged && !commChanged && !k.execPending) {
+      // exec replaces the mm, then sets comm microseconds later: wait for the comm (or a short timeout)
+      // so one exec is one event with its final name.
+      k.execPending = { since: performance.now(), comm: before.comm, ...(k.argv ? { argv: k.argv } : {}), creds: k.creds };
+    } else if (commChanged || (k.execPending && mmChanged)) {
+      this.emitExec(ctx, k, now, creds);
+    } else if (creds && k.creds && credsDiffer(k.creds, creds) && this.opts.creds && !k.execPending) {
       const raised = (creds.uid === 0 && k.creds.uid !== 0) || (creds.euid === 0 && k.creds.euid !== 0) || (creds.capEffective & ~k.creds.capEffective) !== 0n;
       const severity: Severity = raised ? 'high' : 'info';
       ctx.emit({
@@ -241,6 +252,47 @@ export class ProcessWatch implements Watch {
     k.facts = now;
     k.creds = creds;
     ctx.watchSet.resync(NAME, key);
+  }
+
+  /** One process-exec event: before is what the task was before the exec began. */
+  private emitExec(ctx: WatchContext, k: Known, now: TaskFacts, creds: CredFacts | undefined): void {
+    const from = k.execPending ?? { comm: k.facts.comm, ...(k.argv ? { argv: k.argv } : {}), creds: k.creds };
+    k.execPending = undefined;
+    const argv = this.argvOf(ctx, now);
+    if (argv) k.argv = argv;
+    if (!this.opts.processes || !now.leader) return;
+    const credsChanged = from.creds && creds ? credsDiffer(from.creds, creds) : false;
+    ctx.emit({
+      type: 'process-exec',
+      watch: NAME,
+      key: taskKey(now),
+      process: this.processOf(now, { creds, ...(argv ? { argv } : {}) }),
+      before: { comm: from.comm, ...(from.argv ? { argv: [...from.argv] } : {}), ...(credsChanged && from.creds ? credValues(from.creds) : {}) },
+      after: { comm: now.comm, ...(argv ? { argv: [...argv] } : {}), ...(credsChanged && creds ? credValues(creds) : {}) },
+    });
+  }
+
+  /** Pending execs whose comm never changed (an exec of a binary of the same name) go out after a moment. */
+  get sweepMs(): number | undefined {
+    for (const k of this.known.values()) if (k.execPending) return EXEC_SETTLE_MS;
+    return undefined;
+  }
+
+  sweep(ctx: WatchContext): void {
+    const now = performance.now();
+    for (const k of this.known.values()) {
+      if (!k.execPending || now - k.execPending.since < EXEC_SETTLE_MS) continue;
+      const t = this.scanner.readAt(k.facts.pa, ctx.anomalies);
+      if (!t || t.id !== k.facts.id) {
+        k.execPending = undefined;
+        continue;
+      }
+      t.ppid = k.facts.ppid;
+      const creds = t.cred !== k.facts.cred ? this.scanner.creds(t.cred) : k.creds;
+      this.emitExec(ctx, k, t, creds);
+      k.facts = t;
+      k.creds = creds;
+    }
   }
 
   // ------------------------------------------------------------------ state
@@ -332,7 +384,8 @@ export class ProcessWatch implements Watch {
     try {
       const mm = ctx.kernel.typed.obj('mm_struct', mmVa).read();
       const argv = processArgv(ctx.kernel, mm, ctx.anomalies);
-      return isAbsent(argv) ? undefined : argv;
+      // An exec caught before its arguments are in place reads as empty strings: no argv yet.
+      return isAbsent(argv) || argv.every((a) => a === '') ? undefined : argv;
     } catch {
       return undefined; // exited meanwhile, or a hostile mm: the event goes out without argv
     }
