@@ -16,8 +16,9 @@
  * what it then cannot see individually the kernel's counters still count (unseen-starts events).
  */
 import { describeError } from '../core/errors.js';
-import { attachKernel, type AttachedKernel } from '../linux/attach.js';
+import { AttachedKernel, attachKernel } from '../linux/attach.js';
 import type { Kernel } from '../linux/kernel.js';
+import type { PhysicalMemory } from '../memory/types.js';
 import { startPass, type Pass } from '../linux/pass.js';
 import { EventStamper, type EventDraft, type EventSink, type MonitorEvent } from './events.js';
 import { GuestView } from './guest-view.js';
@@ -448,7 +449,10 @@ export class Monitor {
       }
       try {
         await memory.refresh?.();
-        const k = await attachKernel(memory, { cache: false, requireRunningKernel: true });
+        // attachKernel owns (and on failure closes) the memory it is given: lend it a view whose close
+        // does nothing, and hand the real one to the kernel that succeeds.
+        const attached = await attachKernel(borrowed(memory), { cache: false, requireRunningKernel: true });
+        const k = new AttachedKernel(memory, attached.report.kernelSpace, attached.profile, attached.report);
         // Anything we read while the old kernel was still there is no new boot: a new boot has a new KASLR
         // shift, another banner, or (KASLR off, same kernel) a fork counter that started again from zero.
         const differs = k.profile.kaslr.virtualShift !== before.kaslr || k.profile.banner !== this.kernel.profile.banner || this.forks(k) < before.forks;
@@ -480,6 +484,17 @@ export class Monitor {
       this.emit({ type: 'anomaly', watch: 'monitor', data: { what: 'the rebooted guest did not come up in time', lastError } }, { from: this.lastTick, to: Date.now() });
     }
   }
+}
+
+/** The same source, except that close() leaves it open (for an attach that may fail and close what it was given). */
+function borrowed(memory: PhysicalMemory): PhysicalMemory {
+  return new Proxy(memory, {
+    get(target, prop) {
+      if (prop === 'close') return async () => undefined;
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 function numbers(s: MonitorStats): Record<string, number> {

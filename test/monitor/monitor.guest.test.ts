@@ -216,7 +216,9 @@ for (const kernelSpec of ['6.1', '5.10']) {
         assert.equal(hook.data?.['suspicious'], true);
         assert.ok(sink.of('module-load').some((e) => e.data?.['name'] === 'vmi_rootkit'));
       }
-      assert.ok(events.length > 600, `${events.length} events`);
+      // Several hundred actions: every start of them seen, or counted by the kernel's counters.
+      const starts = sink.of('process-start').length + unseen.reduce((n, e) => n + (e.data!['count'] as number), 0);
+      assert.ok(starts >= longPids.length + burstPids.length + execPids.length + ports.length + escalated.length, `${starts} starts accounted`);
       assertStoreEquals(r.store, events);
     });
 
