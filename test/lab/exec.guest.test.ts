@@ -153,6 +153,30 @@ describe('lab exec on 6.1', () => {
     assert.equal((await labRun(guest, ['echo', 'still here'])).trim(), 'still here');
   });
 
+  test('a command flooding output past maxOutputBytes is killed and reported', async () => {
+    await assert.rejects(labExec(guest, ['head', '-c', '400000', '/dev/zero'], { maxOutputBytes: 64 * 1024 }), /more than 65536 bytes of output and was killed/);
+    assert.equal((await labRun(guest, ['echo', 'after the flood'])).trim(), 'after the flood');
+  });
+
+  test('a command left running by a caller that vanished is killed by the next session', async () => {
+    let pid = 0;
+    await withLock(path.join(guest.stateDir, 'exec.lock'), async () => {
+      const sock = net.connect(guest.execSocket!);
+      await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
+      const dec = new FrameDecoder();
+      const frames: { type: string; id: number; body: Buffer }[] = [];
+      sock.on('data', (c: Buffer) => frames.push(...dec.push(c)));
+      sock.write(encodeFrame('R', 77, Buffer.from('\0\0\0\0sleep\x00300\0', 'latin1')));
+      const deadline = Date.now() + 20_000;
+      while (!frames.some((f) => f.type === 'S' && f.id === 77) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      pid = frames.find((f) => f.type === 'S' && f.id === 77)!.body.readUInt32LE(0);
+      sock.destroy(); // gone without a word, its command still running
+    });
+    assert.ok(pid > 1);
+    const r = await labExec(guest, ['test', '-e', `/proc/${pid}`]);
+    assert.equal(r.exitCode, 1, `the abandoned sleep (pid ${pid}) still runs`);
+  });
+
   test('CLI: vmsight lab exec forwards stdin, stdout, stderr and the exit code', async () => {
     const data = crypto.randomBytes(20_000);
     const r = await cli(['lab', 'exec', guest.name, '--', 'sh', '-c', 'cat; echo to-stderr >&2; exit 5'], data);
