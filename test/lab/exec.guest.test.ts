@@ -153,6 +153,27 @@ describe('lab exec on 6.1', () => {
     assert.equal((await labRun(guest, ['echo', 'still here'])).trim(), 'still here');
   });
 
+  test('the agent itself serializes a second request that arrives while one runs', async () => {
+    await withLock(path.join(guest.stateDir, 'exec.lock'), async () => {
+      const sock = net.connect(guest.execSocket!);
+      await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
+      const dec = new FrameDecoder();
+      const frames: { type: string; id: number; body: Buffer }[] = [];
+      sock.on('data', (c: Buffer) => frames.push(...dec.push(c)));
+      const req = (id: number, line: string) => encodeFrame('R', id, Buffer.from(`\0\0\0\0sh\0-c\0${line}\0`));
+      const eof = (id: number) => encodeFrame('Z', id, Buffer.alloc(8));
+      sock.write(Buffer.concat([req(1, 'sleep 1; echo first'), eof(1), req(2, 'echo second'), eof(2)]));
+      const deadline = Date.now() + 30_000;
+      while (!frames.some((f) => f.type === 'X' && f.id === 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      sock.destroy();
+      // The second starts only after the first exited; each output belongs to its own request.
+      const order = frames.filter((f) => 'SOX'.includes(f.type)).map((f) => `${f.type}${f.id}`);
+      assert.deepEqual(order, ['S1', 'O1', 'X1', 'S2', 'O2', 'X2']);
+      assert.equal(frames.find((f) => f.type === 'O' && f.id === 1)!.body.toString(), 'first\n');
+      assert.equal(frames.find((f) => f.type === 'O' && f.id === 2)!.body.toString(), 'second\n');
+    });
+  });
+
   test('a command flooding output past maxOutputBytes is killed and reported', async () => {
     await assert.rejects(labExec(guest, ['head', '-c', '400000', '/dev/zero'], { maxOutputBytes: 64 * 1024 }), /more than 65536 bytes of output and was killed/);
     assert.equal((await labRun(guest, ['echo', 'after the flood'])).trim(), 'after the flood');
