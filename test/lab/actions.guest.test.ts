@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { guestNow, spawnAction, waitActionEvent } from '../../src/lab/actions.js';
 import { labExec, labRun, labSpawn } from '../../src/lab/exec.js';
 import { GUEST_BENCH_KINDS, runGuestBench } from '../../src/lab/guest-bench.js';
 import { ONDEMAND_MODULE, type LabGuest } from '../../src/lab/index.js';
@@ -87,14 +88,19 @@ describe('scenario actions on 6.1', () => {
   });
 
   test('escalate drops to uid 1000 keeping saved uid 0, then takes uid 0 back without exec', async () => {
-    const { pid } = await labSpawn(g, [HELPER, 'escalate', '2500']);
+    const t0 = await guestNow(g);
+    const { pid } = await spawnAction(g, 'escalate', [2500]);
     try {
-      await waitFor('escalate to drop', async () => ((await log(pid)).includes('escalate pid=') ? true : undefined));
+      const dropped = await waitActionEvent(g, pid, 'escalate');
+      assert.equal(dropped.fields['pid'], String(pid));
+      assert.ok(dropped.t! > t0, 'the drop happened after the action was started');
       const before = await labRun(g, ['cat', `/proc/${pid}/status`]);
       assert.deepEqual(ids(before, 'Uid'), [1000, 1000, 0, 1000]);
       assert.deepEqual(ids(before, 'Gid'), [1000, 1000, 0, 1000]);
       assert.match(before, /^Name:\s+vmi-escalate$/m);
-      await waitFor('escalate to raise', async () => ((await log(pid)).includes('escalated pid=') ? true : undefined));
+      const raised = await waitActionEvent(g, pid, 'escalated');
+      // It slept DELAY_MS between the two, by the guest's own clock.
+      assert.ok(raised.t! - dropped.t! >= 2_500_000_000n, `${raised.t! - dropped.t!} ns apart`);
       const after = await labRun(g, ['cat', `/proc/${pid}/status`]);
       assert.deepEqual(ids(after, 'Uid'), [0, 0, 0, 0]);
       assert.match(await log(pid), new RegExp(`^escalated pid=${pid} uid=0 t=\\d+$`, 'm'));
