@@ -13,6 +13,7 @@ import { GUEST_BENCH_KINDS, runGuestBench } from '../../src/lab/guest-bench.js';
 import { ONDEMAND_MODULE, type LabGuest } from '../../src/lab/index.js';
 import { ROOTKIT, rootkitModule } from '../../src/lab/rootkit/build.js';
 import { sharedGuest } from '../helpers/guest.js';
+import { runCli } from './helpers/cli.js';
 
 const HELPER = '/bin/vmi-helper';
 
@@ -158,14 +159,11 @@ describe('scenario actions on 6.1', () => {
     assert.equal(await has(), false);
   });
 
-  test('the test rootkit goes in through lab exec stdin (harmless parameters) and comes out with rmmod', { timeout: 900_000 }, async () => {
+  test('the test rootkit goes in through `vmsight lab exec` stdin (harmless parameters) and comes out with rmmod', { timeout: 900_000 }, async () => {
     const ko = await rootkitModule({ kernel: '6.1' });
     // No hiding, no hook, no unlinking: the module shows in /proc/modules and leaves the shared guest as it was.
-    const r = await labExec(g, ['sh', '-c', 'cat > /tmp/r.ko && insmod /tmp/r.ko hide_comm= hook_nr=-1 unlink=0; s=$?; rm -f /tmp/r.ko; exit $s'], {
-      stdin: ko,
-      timeoutMs: 300_000,
-    });
-    assert.equal(r.exitCode, 0, r.stderr.toString());
+    const r = await runCli(['lab', 'exec', g.name, '--timeout', '300', '--', 'sh', '-c', 'cat > /tmp/r.ko && insmod /tmp/r.ko hide_comm= hook_nr=-1 unlink=0; s=$?; rm -f /tmp/r.ko; exit $s'], ko);
+    assert.equal(r.code, 0, r.stderr);
     try {
       assert.match(await labRun(g, ['cat', '/proc/modules']), new RegExp(`^${ROOTKIT.module} `, 'm'));
     } finally {

@@ -3,38 +3,18 @@
  * (sha256sum, /proc) must match what the host sent and received.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { labExec, labRun, labSpawn } from '../../src/lab/exec.js';
 import { encodeFrame, FrameDecoder } from '../../src/lab/exec-frame.js';
 import { withLock } from '../../src/lab/lock.js';
 import type { LabGuest } from '../../src/lab/index.js';
 import { sharedGuest } from '../helpers/guest.js';
+import { runCli as cli } from './helpers/cli.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
-
-/** Runs the CLI (`vmsight ARGS...`) from source with `input` on its stdin. */
-function cli(args: string[], input: Buffer): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', "import { main } from './src/cli/main.ts'; process.exitCode = await main(process.argv.slice(1));", ...args],
-      { cwd: repo, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin.end(input);
-  });
-}
 
 describe('lab exec on 6.1', () => {
   let guest: LabGuest;
