@@ -18,6 +18,10 @@
  *   vmi-ksyms    prints the kallsyms digest and spot values (see role_ksyms)
  *   vmi-init     becomes PID 1's final image: prints the process part of the
  *                ground truth, VMI-GT-END and VMI-READY, then reaps children forever
+ *   vmi-exec     the `lab exec` agent on /dev/ttyS1 (see role_exec)
+ *
+ * Run as vmi-helper ACTION ... it performs a scenario action for the host
+ * (burst, escalate, listen, connect, execafter, now, bench; see run_action).
  *
  * Every scenario role writes /run/vmi/<role>.ready once set up, so /init can
  * wait for a settled scenario before the ground truth is taken.
