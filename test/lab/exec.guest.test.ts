@@ -189,3 +189,20 @@ describe('lab exec on 6.1', () => {
     assert.match(killed.stderr, /timed out after 1 s and was killed/);
   });
 });
+
+// The agent relies on nothing kernel-specific beyond the 8250 UART and pidfd_open (5.3+): check the other lab kernels too.
+for (const kernel of ['5.10', '6.12']) {
+  describe(`lab exec on ${kernel}`, () => {
+    test('argv, stdin, stdout, stderr and the exit code make the round trip', async () => {
+      const { guest } = await sharedGuest({ kernel });
+      const data = crypto.randomBytes(32 * 1024);
+      const r = await labExec(guest, ['sh', '-c', 'sha256sum; uname -r >&2; exit 4'], { stdin: data });
+      assert.equal(r.exitCode, 4);
+      assert.equal(r.stdout.toString().split(/\s/)[0], sha256(data));
+      assert.equal(r.stderr.toString().trim(), guest.kernel.release);
+      const t = await labExec(guest, ['sleep', '30'], { timeoutMs: 1000 });
+      assert.equal(t.timedOut, true);
+      assert.equal(t.signal, 9);
+    });
+  });
+}
