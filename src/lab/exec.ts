@@ -35,6 +35,8 @@ export interface LabExecOptions {
   onStderr?: (chunk: Buffer) => void;
   /** Aborting kills the guest command, like a timeout. */
   signal?: AbortSignal;
+  /** Kill the command and fail once it has sent more stdout and stderr than this (default 256 MiB): the guest is not trusted. */
+  maxOutputBytes?: number;
 }
 
 export interface LabExecResult {
@@ -62,6 +64,7 @@ const AGENT_ANSWER_MS = 20_000;
 const STDIN_CHUNK = 16 * 1024;
 const SIGKILL = 9;
 const FLAG_DETACH = 1;
+const DEFAULT_MAX_OUTPUT = 256 * 1024 * 1024;
 
 function resolveGuest(target: LabGuest | string): LabGuest {
   const g = typeof target === 'string' ? findGuest(target) : target;
@@ -250,6 +253,9 @@ export async function labExec(target: LabGuest | string, argv: readonly string[]
 
     let timedOut = false;
     let killDeadline = Infinity;
+    const maxOutput = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+    let outputBytes = 0;
+    let overflowed = false;
     const kill = () => {
       if (timedOut || finished) return;
       timedOut = true;
@@ -269,12 +275,25 @@ export async function labExec(target: LabGuest | string, argv: readonly string[]
         if (bad.length) throw new LabError(`output of '${argv[0]}' from guest '${guest.name}' damaged in transit: ${bad.join('; ')}`);
         if (f.type === 'F' && f.id === id) throw agentFailure(guest, f);
         if (f.id !== id) continue;
-        if (f.type === 'O') (opts.onStdout ? opts.onStdout(f.body) : out.push(f.body));
-        else if (f.type === 'E') (opts.onStderr ? opts.onStderr(f.body) : err.push(f.body));
+        if (f.type === 'O' || f.type === 'E') {
+          outputBytes += f.body.length;
+          if (outputBytes > maxOutput && !overflowed) {
+            overflowed = true;
+            kill();
+          }
+          if (overflowed) continue;
+          if (f.type === 'O') (opts.onStdout ? opts.onStdout(f.body) : out.push(f.body));
+          else opts.onStderr ? opts.onStderr(f.body) : err.push(f.body);
+        }
         else if (f.type === 'C' && f.body.length >= 4) {
           credit += f.body.readUInt32LE(0);
           creditWake?.();
         } else if (f.type === 'X' && f.body.length >= 8) {
+          if (overflowed) {
+            throw new LabError(`'${argv[0]}' in guest '${guest.name}' sent more than ${maxOutput} bytes of output and was killed`, {
+              hint: 'redirect its output to a file in the guest, or raise maxOutputBytes',
+            });
+          }
           const signaled = f.body.readUInt32LE(0) === 1;
           const value = f.body.readUInt32LE(4);
           return {

@@ -27,6 +27,7 @@ export {
 } from './vm.js';
 export * from './ground-truth.js';
 export { labExec, labSpawn, labRun, type LabExecOptions, type LabExecResult, type LabSpawnResult } from './exec.js';
+export { HELPER_PATH, guestNow, spawnAction, actionEvents, waitActionEvent, parseActionOutput, type ActionEvent, type ScenarioAction } from './actions.js';
 export { runGuestBench, parseBenchLine, GUEST_BENCH_KINDS, type GuestBenchKind, type GuestBenchResult } from './guest-bench.js';
 export { KALLSYMS_SPOTS, EXEC_TTY, ONDEMAND_MODULE, SCENARIO, SCENARIO_ARGS, SCENARIO_ENV, SCENARIO_DATA, SCENARIO_FILES, SCENARIO_NET, SCENARIO_USER } from './scenario/init-script.js';
 export { cacheDir, runDir } from './paths.js';

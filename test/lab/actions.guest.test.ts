@@ -7,11 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { guestNow, spawnAction, waitActionEvent } from '../../src/lab/actions.js';
 import { labExec, labRun, labSpawn } from '../../src/lab/exec.js';
 import { GUEST_BENCH_KINDS, runGuestBench } from '../../src/lab/guest-bench.js';
 import { ONDEMAND_MODULE, type LabGuest } from '../../src/lab/index.js';
 import { ROOTKIT, rootkitModule } from '../../src/lab/rootkit/build.js';
 import { sharedGuest } from '../helpers/guest.js';
+import { runCli } from './helpers/cli.js';
 
 const HELPER = '/bin/vmi-helper';
 
@@ -87,14 +89,19 @@ describe('scenario actions on 6.1', () => {
   });
 
   test('escalate drops to uid 1000 keeping saved uid 0, then takes uid 0 back without exec', async () => {
-    const { pid } = await labSpawn(g, [HELPER, 'escalate', '2500']);
+    const t0 = await guestNow(g);
+    const { pid } = await spawnAction(g, 'escalate', [2500]);
     try {
-      await waitFor('escalate to drop', async () => ((await log(pid)).includes('escalate pid=') ? true : undefined));
+      const dropped = await waitActionEvent(g, pid, 'escalate');
+      assert.equal(dropped.fields['pid'], String(pid));
+      assert.ok(dropped.t! > t0, 'the drop happened after the action was started');
       const before = await labRun(g, ['cat', `/proc/${pid}/status`]);
       assert.deepEqual(ids(before, 'Uid'), [1000, 1000, 0, 1000]);
       assert.deepEqual(ids(before, 'Gid'), [1000, 1000, 0, 1000]);
       assert.match(before, /^Name:\s+vmi-escalate$/m);
-      await waitFor('escalate to raise', async () => ((await log(pid)).includes('escalated pid=') ? true : undefined));
+      const raised = await waitActionEvent(g, pid, 'escalated');
+      // It slept DELAY_MS between the two, by the guest's own clock.
+      assert.ok(raised.t! - dropped.t! >= 2_500_000_000n, `${raised.t! - dropped.t!} ns apart`);
       const after = await labRun(g, ['cat', `/proc/${pid}/status`]);
       assert.deepEqual(ids(after, 'Uid'), [0, 0, 0, 0]);
       assert.match(await log(pid), new RegExp(`^escalated pid=${pid} uid=0 t=\\d+$`, 'm'));
@@ -152,14 +159,11 @@ describe('scenario actions on 6.1', () => {
     assert.equal(await has(), false);
   });
 
-  test('the test rootkit goes in through lab exec stdin (harmless parameters) and comes out with rmmod', { timeout: 900_000 }, async () => {
+  test('the test rootkit goes in through `vmsight lab exec` stdin (harmless parameters) and comes out with rmmod', { timeout: 900_000 }, async () => {
     const ko = await rootkitModule({ kernel: '6.1' });
     // No hiding, no hook, no unlinking: the module shows in /proc/modules and leaves the shared guest as it was.
-    const r = await labExec(g, ['sh', '-c', 'cat > /tmp/r.ko && insmod /tmp/r.ko hide_comm= hook_nr=-1 unlink=0; s=$?; rm -f /tmp/r.ko; exit $s'], {
-      stdin: ko,
-      timeoutMs: 300_000,
-    });
-    assert.equal(r.exitCode, 0, r.stderr.toString());
+    const r = await runCli(['lab', 'exec', g.name, '--timeout', '300', '--', 'sh', '-c', 'cat > /tmp/r.ko && insmod /tmp/r.ko hide_comm= hook_nr=-1 unlink=0; s=$?; rm -f /tmp/r.ko; exit $s'], ko);
+    assert.equal(r.code, 0, r.stderr);
     try {
       assert.match(await labRun(g, ['cat', '/proc/modules']), new RegExp(`^${ROOTKIT.module} `, 'm'));
     } finally {

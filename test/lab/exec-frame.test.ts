@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { test } from 'node:test';
 import zlib from 'node:zlib';
 import { crc32, encodeFrame, encodeU32Frame, FrameDecoder, FRAME_MAX_PAYLOAD } from '../../src/lab/exec-frame.js';
+import { parseActionOutput } from '../../src/lab/actions.js';
 import { parseBenchLine } from '../../src/lab/guest-bench.js';
 
 test('crc32 is the IEEE CRC zlib computes', () => {
@@ -72,4 +73,14 @@ test('bench lines parse; anything else is rejected', () => {
   assert.equal(parseBenchLine('VMI-BENCH kind=gpu seconds=1 ops=1 rate=1 unit=x'), undefined);
   assert.equal(parseBenchLine('VMI-BENCH kind=cpu seconds=1 ops=-1 rate=1 unit=MB/s'), undefined);
   assert.equal(parseBenchLine(''), undefined);
+});
+
+test('action output parses into events with their guest time', () => {
+  const ev = parseActionOutput('burst pid=100 n=2 t=5000\nchild pid=101 t=6000\nnot an event line\n\nescalated pid=7 uid=0 t=123456789012345\nhello world\n');
+  assert.deepEqual(
+    ev.map((e) => [e.event, e.fields['pid'], e.t]),
+    [['burst', '100', 5000n], ['child', '101', 6000n], ['escalated', '7', 123456789012345n]],
+  );
+  assert.equal(ev[0]!.fields['n'], '2');
+  assert.deepEqual(parseActionOutput('VMI-BENCH kind=cpu'), []);
 });

@@ -3,38 +3,18 @@
  * (sha256sum, /proc) must match what the host sent and received.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { labExec, labRun, labSpawn } from '../../src/lab/exec.js';
 import { encodeFrame, FrameDecoder } from '../../src/lab/exec-frame.js';
 import { withLock } from '../../src/lab/lock.js';
 import type { LabGuest } from '../../src/lab/index.js';
 import { sharedGuest } from '../helpers/guest.js';
+import { runCli as cli } from './helpers/cli.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
-
-/** Runs the CLI (`vmsight ARGS...`) from source with `input` on its stdin. */
-function cli(args: string[], input: Buffer): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', "import { main } from './src/cli/main.ts'; process.exitCode = await main(process.argv.slice(1));", ...args],
-      { cwd: repo, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin.end(input);
-  });
-}
 
 describe('lab exec on 6.1', () => {
   let guest: LabGuest;
@@ -153,6 +133,51 @@ describe('lab exec on 6.1', () => {
     assert.equal((await labRun(guest, ['echo', 'still here'])).trim(), 'still here');
   });
 
+  test('the agent itself serializes a second request that arrives while one runs', async () => {
+    await withLock(path.join(guest.stateDir, 'exec.lock'), async () => {
+      const sock = net.connect(guest.execSocket!);
+      await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
+      const dec = new FrameDecoder();
+      const frames: { type: string; id: number; body: Buffer }[] = [];
+      sock.on('data', (c: Buffer) => frames.push(...dec.push(c)));
+      const req = (id: number, line: string) => encodeFrame('R', id, Buffer.from(`\0\0\0\0sh\0-c\0${line}\0`));
+      const eof = (id: number) => encodeFrame('Z', id, Buffer.alloc(8));
+      sock.write(Buffer.concat([req(1, 'sleep 1; echo first'), eof(1), req(2, 'echo second'), eof(2)]));
+      const deadline = Date.now() + 30_000;
+      while (!frames.some((f) => f.type === 'X' && f.id === 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      sock.destroy();
+      // The second starts only after the first exited; each output belongs to its own request.
+      const order = frames.filter((f) => 'SOX'.includes(f.type)).map((f) => `${f.type}${f.id}`);
+      assert.deepEqual(order, ['S1', 'O1', 'X1', 'S2', 'O2', 'X2']);
+      assert.equal(frames.find((f) => f.type === 'O' && f.id === 1)!.body.toString(), 'first\n');
+      assert.equal(frames.find((f) => f.type === 'O' && f.id === 2)!.body.toString(), 'second\n');
+    });
+  });
+
+  test('a command flooding output past maxOutputBytes is killed and reported', async () => {
+    await assert.rejects(labExec(guest, ['head', '-c', '400000', '/dev/zero'], { maxOutputBytes: 64 * 1024 }), /more than 65536 bytes of output and was killed/);
+    assert.equal((await labRun(guest, ['echo', 'after the flood'])).trim(), 'after the flood');
+  });
+
+  test('a command left running by a caller that vanished is killed by the next session', async () => {
+    let pid = 0;
+    await withLock(path.join(guest.stateDir, 'exec.lock'), async () => {
+      const sock = net.connect(guest.execSocket!);
+      await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
+      const dec = new FrameDecoder();
+      const frames: { type: string; id: number; body: Buffer }[] = [];
+      sock.on('data', (c: Buffer) => frames.push(...dec.push(c)));
+      sock.write(encodeFrame('R', 77, Buffer.from('\0\0\0\0sleep\x00300\0', 'latin1')));
+      const deadline = Date.now() + 20_000;
+      while (!frames.some((f) => f.type === 'S' && f.id === 77) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      pid = frames.find((f) => f.type === 'S' && f.id === 77)!.body.readUInt32LE(0);
+      sock.destroy(); // gone without a word, its command still running
+    });
+    assert.ok(pid > 1);
+    const r = await labExec(guest, ['test', '-e', `/proc/${pid}`]);
+    assert.equal(r.exitCode, 1, `the abandoned sleep (pid ${pid}) still runs`);
+  });
+
   test('CLI: vmsight lab exec forwards stdin, stdout, stderr and the exit code', async () => {
     const data = crypto.randomBytes(20_000);
     const r = await cli(['lab', 'exec', guest.name, '--', 'sh', '-c', 'cat; echo to-stderr >&2; exit 5'], data);
@@ -164,3 +189,20 @@ describe('lab exec on 6.1', () => {
     assert.match(killed.stderr, /timed out after 1 s and was killed/);
   });
 });
+
+// The agent relies on nothing kernel-specific beyond the 8250 UART and pidfd_open (5.3+): check the other lab kernels too.
+for (const kernel of ['5.10', '6.12']) {
+  describe(`lab exec on ${kernel}`, () => {
+    test('argv, stdin, stdout, stderr and the exit code make the round trip', async () => {
+      const { guest } = await sharedGuest({ kernel });
+      const data = crypto.randomBytes(32 * 1024);
+      const r = await labExec(guest, ['sh', '-c', 'sha256sum; uname -r >&2; exit 4'], { stdin: data });
+      assert.equal(r.exitCode, 4);
+      assert.equal(r.stdout.toString().split(/\s/)[0], sha256(data));
+      assert.equal(r.stderr.toString().trim(), guest.kernel.release);
+      const t = await labExec(guest, ['sleep', '30'], { timeoutMs: 1000 });
+      assert.equal(t.timedOut, true);
+      assert.equal(t.signal, 9);
+    });
+  });
+}

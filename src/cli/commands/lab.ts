@@ -68,6 +68,7 @@ function guestFacts(g: LabGuest): Record<string, unknown> {
     shm: g.shmPath,
     qmp: g.qmpSocket,
     labQmp: g.labQmpSocket,
+    exec: g.execSocket,
     gdb: g.gdbPort ? `127.0.0.1:${g.gdbPort}` : undefined,
     console: g.consolePath,
     started: g.started,
@@ -198,18 +199,18 @@ async function execCmd(args: ParsedArgs): Promise<number> {
   const argv = args.positionals.slice(2);
   const usage = 'usage: vmsight lab exec NAME [--timeout SECONDS] [--detach] -- CMD [ARG...]';
   if (!name || argv.length === 0) throw new UsageError(name ? 'lab exec needs a command after the guest name' : 'lab exec needs a guest name and a command', { hint: usage });
+  const t = str(args, 'timeout');
+  let timeoutMs: number | undefined;
+  if (t !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(t) || !(Number(t) > 0)) throw new UsageError(`--timeout ${t}: expected a positive number of seconds`);
+    timeoutMs = Number(t) * 1000;
+  }
   const g = pickGuest(name);
   if (args.values['detach'] === true) {
     const r = await labSpawn(g, argv);
     process.stdout.write(`${r.pid}\n`);
     process.stderr.write(`vmsight: pid ${r.pid} runs in the background in guest '${g.name}'; its output goes to ${r.logPath}\n`);
     return 0;
-  }
-  const t = str(args, 'timeout');
-  let timeoutMs: number | undefined;
-  if (t !== undefined) {
-    if (!/^\d+(\.\d+)?$/.test(t) || !(Number(t) > 0)) throw new UsageError(`--timeout ${t}: expected a positive number of seconds`);
-    timeoutMs = Number(t) * 1000;
   }
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();

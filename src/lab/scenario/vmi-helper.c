@@ -18,6 +18,10 @@
  *   vmi-ksyms    prints the kallsyms digest and spot values (see role_ksyms)
  *   vmi-init     becomes PID 1's final image: prints the process part of the
  *                ground truth, VMI-GT-END and VMI-READY, then reaps children forever
+ *   vmi-exec     the `lab exec` agent on /dev/ttyS1 (see role_exec)
+ *
+ * Run as vmi-helper ACTION ... it performs a scenario action for the host
+ * (burst, escalate, listen, connect, execafter, now, bench; see run_action).
  *
  * Every scenario role writes /run/vmi/<role>.ready once set up, so /init can
  * wait for a settled scenario before the ground truth is taken.
@@ -766,6 +770,20 @@ struct pending {
 };
 static struct pending queue[XF_QUEUE];
 static int nqueue;
+/* Killed commands a reset could not reap at once. */
+static pid_t stale[XF_QUEUE];
+static int nstale;
+
+static void sleep_ms_agent(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void reap_stale(void) {
+  for (int i = 0; i < nstale;)
+    if (waitpid(stale[i], NULL, WNOHANG) != 0) stale[i] = stale[--nstale];
+    else i++;
+}
 
 static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -965,8 +983,13 @@ static void handle_frame(unsigned char type, unsigned char *p, size_t len) {
   case 'A': /* reset: the host holding the lock starts afresh; anything running is stale */
     if (cur.active) {
       kill_run(SIGKILL);
-      int st;
-      waitpid(cur.pid, &st, 0);
+      /* Reap it, but never wait long: a task stuck in the kernel is left for the main loop to reap. */
+      int st, reaped = 0;
+      for (int i = 0; i < 200 && !reaped; i++) {
+        reaped = waitpid(cur.pid, &st, WNOHANG) == cur.pid;
+        if (!reaped) sleep_ms_agent(10);
+      }
+      if (!reaped && nstale < XF_QUEUE) stale[nstale++] = cur.pid;
       close_fd(&cur.in_fd);
       close_fd(&cur.out_fd);
       close_fd(&cur.err_fd);
@@ -1116,7 +1139,8 @@ static int role_exec(int argc, char **argv) {
       if (cur.err_fd >= 0 && room) fds[i_err = n++] = (struct pollfd){.fd = cur.err_fd, .events = POLLIN};
       if (cur.pidfd >= 0) fds[i_pid = n++] = (struct pollfd){.fd = cur.pidfd, .events = POLLIN};
     }
-    int timeout = -1;
+    reap_stale();
+    int timeout = nstale ? 1000 : -1;
     if (buf_avail(&rxq)) timeout = 1000;               /* an incomplete frame: see whether it goes stale */
     if (cur.active && cur.pidfd < 0) timeout = 20;      /* no pidfd (old kernel): poll for the exit */
     int r = poll(fds, (nfds_t)n, timeout);
