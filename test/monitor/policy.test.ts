@@ -280,3 +280,13 @@ rules:
     assert.match(policyError(() => parsePolicy('rules:\n  - name: l\n    kind: forbidden-listeners\n    comm: [nc]\n', 'p.yaml')).oneLine(), /p\.yaml:2:5: rule "l": needs 'ports' and\/or 'addresses'$/);
   });
 });
+
+describe('examples/policy.yaml', () => {
+  it('loads, and its rules judge events', () => {
+    const file = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'examples', 'policy.yaml');
+    const policy = loadPolicy(file);
+    assert.deepEqual(policy.rules.map((r) => r.name), ['known-processes', 'no-backdoor-listeners', 'no-public-netcat', 'root-without-exec', 'kernel-integrity']);
+    const listen = ev({ type: 'socket-listen', watch: 'sockets', process: proc(80, 'nc', ['nc', '-l', '-p', '4444']), data: { localAddress: '0.0.0.0', localPort: 4444 } });
+    assert.deepEqual(policy.evaluate(listen).map((a) => a.data.rule), ['no-backdoor-listeners', 'no-public-netcat']);
+  });
+});
