@@ -46,7 +46,7 @@ function printable(s: string): string {
 /** One event as one terminal line (no newline). */
 export function terminalLine(event: MonitorEvent, colour = false): string {
   const paint = (c: Colour, s: string) => (colour ? `${COLOURS[c]}${s}${RESET}` : s);
-  const type = event.type.padEnd(14);
+  const type = event.type.padEnd(15);
   const who = printable(processText(event)).padEnd(20);
   const summary = printable(eventSummary(event));
   const typeColoured = event.type === 'alert' ? paint(SEVERITY_COLOUR[event.severity ?? 'high'] ?? 'red', type) : paint(typeColour(event.type), type);
