@@ -7,11 +7,16 @@ import { UsageError } from '../../core/errors.js';
 import { EVENT_TYPES, type EventType, type MonitorEvent } from '../../monitor/events.js';
 import { EventStore, type EventQuery } from '../../monitor/sinks/store.js';
 import { eventSummary } from '../../monitor/sinks/summary.js';
+import { terminalLine, wantsColour } from '../../monitor/sinks/terminal.js';
 import type { Command, ParsedArgs } from '../command.js';
-import { toJson, type Column } from '../render.js';
+import { toJson, type Column, type Output } from '../render.js';
 import { stringOption } from './common.js';
 
-const USAGE = '<store> [--since T] [--until T] [--type T,...] [--pid N] [--key K] [--watch W] [--limit N]   (T: ISO time or 10m, 2h, 30s, 1d back from now)';
+const USAGE =
+  '<store> [--since T] [--until T] [--type T,...] [--pid N] [--key K] [--watch W] [--limit N] [--follow]   (T: ISO time or 10m, 2h, 30s, 1d back from now; --follow: keep printing new events until Ctrl-C)';
+
+/** How often --follow looks for new rows. */
+export const FOLLOW_INTERVAL_MS = 250;
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -114,6 +119,47 @@ function row(e: MonitorEvent, table: boolean): Record<string, unknown> {
   };
 }
 
+/**
+ * --follow: prints the matching events, then every new one as a monitor writes it, until SIGINT/SIGTERM
+ * (or --limit events). Table format prints live terminal lines; --jsonl one JSON object per line.
+ */
+async function follow(store: EventStore, query: EventQuery, out: Output): Promise<void> {
+  const colour = out.format === 'table' && wantsColour(process.stdout);
+  const print = (e: MonitorEvent) => out.text(out.format === 'jsonl' ? toJson(e) : terminalLine(e, colour), true);
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopped = true;
+    wake?.();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    let after = 0;
+    let left = query.limit ?? Infinity;
+    while (!stopped && left > 0) {
+      const rows = store.queryRows({ ...query, afterRow: after, ...(Number.isFinite(left) ? { limit: left } : {}) });
+      for (const r of rows) {
+        print(r.event);
+        after = r.row;
+      }
+      left -= rows.length;
+      if (left <= 0 || stopped) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, FOLLOW_INTERVAL_MS);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
 export const command: Command = {
   name: 'events',
   summary: 'events a monitor recorded in its store (--store), filtered by time, type, pid, key',
@@ -126,12 +172,24 @@ export const command: Command = {
     key: { type: 'string' },
     watch: { type: 'string' },
     limit: { type: 'string' },
+    follow: { type: 'boolean', short: 'f' },
   },
   async run(args, ctx) {
     const file = args.positionals[0];
     if (!file) throw new UsageError('missing <store>', { hint: `usage: vmsight events ${USAGE}` });
     if (args.positionals.length > 1) throw new UsageError(`unexpected argument '${args.positionals[1]}'`, { hint: `usage: vmsight events ${USAGE}` });
     const query = queryFromArgs(args);
+    const out = ctx.out;
+    if (args.values['follow'] === true) {
+      if (out.format === 'json' || out.format === 'csv') throw new UsageError(`--follow prints lines as they come: use it with the table or --jsonl, not --${out.format}`);
+      const store = EventStore.openReadOnly(file);
+      try {
+        await follow(store, query, out);
+      } finally {
+        await store.close();
+      }
+      return 0;
+    }
     const store = EventStore.openReadOnly(file);
     let events: MonitorEvent[];
     try {
@@ -139,7 +197,6 @@ export const command: Command = {
     } finally {
       await store.close();
     }
-    const out = ctx.out;
     if (out.format === 'json') out.text(toJson(events, 2), true);
     else if (out.format === 'jsonl') for (const e of events) out.text(toJson(e), true);
     else {

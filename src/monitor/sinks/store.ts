@@ -55,6 +55,8 @@ export interface EventQuery {
   readonly watch?: string;
   /** At most this many events (the first ones in order). */
   readonly limit?: number;
+  /** Only rows written after this row number (see queryRows; for following a store as it grows). */
+  readonly afterRow?: number;
 }
 
 export interface StoreInfo {
@@ -286,6 +288,11 @@ export class EventStore implements EventSink {
 
   /** Events matching every given filter, in the order they were written (seq order within a run). */
   query(q: EventQuery = {}): MonitorEvent[] {
+    return this.queryRows(q).map((r) => r.event);
+  }
+
+  /** As query, with each event's row number (increasing in write order), to resume with `afterRow`. */
+  queryRows(q: EventQuery = {}): { row: number; event: MonitorEvent }[] {
     if (!this.closed && this.pending.length) this.commitNow();
     const where: string[] = [];
     const params: (string | number)[] = [];
@@ -315,6 +322,10 @@ export class EventStore implements EventSink {
       where.push('watch = ?');
       params.push(q.watch);
     }
+    if (q.afterRow !== undefined) {
+      where.push('id > ?');
+      params.push(q.afterRow);
+    }
     let sql = `SELECT id, json FROM events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
     if (q.limit !== undefined) {
       sql += ' LIMIT ?';
@@ -323,7 +334,7 @@ export class EventStore implements EventSink {
     const rows = this.db.prepare(sql).all(...params) as { id: number; json: string }[];
     return rows.map((r) => {
       try {
-        return JSON.parse(r.json) as MonitorEvent;
+        return { row: r.id, event: JSON.parse(r.json) as MonitorEvent };
       } catch {
         throw new StoreFormatError(this.path, `event row ${r.id} holds no valid JSON`, { hint: 'the store was changed by something else than vmsight' });
       }
