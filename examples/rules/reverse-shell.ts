@@ -33,7 +33,7 @@ export function reverseShellRule(options: ReverseShellOptions = {}): Rule {
   const connected = new Map<number, string>();
 
   const isShell = (e: MonitorEvent) => e.process?.comm !== undefined && shells.has(e.process.comm);
-  const remoteOf = (e: MonitorEvent) => `${String(e.data?.['remoteAddress'] ?? '?')}:${String(e.data?.['remotePort'] ?? '?')}`;
+  const remoteOf = (e: MonitorEvent) => `${String(e.data?.['remote'] ?? e.data?.['remoteAddress'] ?? '?')}:${String(e.data?.['remotePort'] ?? '?')}`;
   const remember = (pid: number, remote: string) => {
     connected.delete(pid);
     connected.set(pid, remote);

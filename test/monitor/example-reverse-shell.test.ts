@@ -8,7 +8,7 @@ describe('examples/rules/reverse-shell.ts', () => {
   const st = stamper();
   const ev = (d: EventDraft) => st.stamp(d);
   const connect = (pid: number, comm: string) =>
-    ev({ type: 'socket-connect', watch: 'sockets', process: { pid, comm }, data: { proto: 'tcp', remoteAddress: '203.0.113.9', remotePort: 4444 } });
+    ev({ type: 'socket-connect', watch: 'sockets', process: { pid, comm }, data: { proto: 'tcp', state: 'ESTABLISHED', local: '10.0.2.15', localPort: 40000, remote: '203.0.113.9', remotePort: 4444 } });
 
   it('flags a shell that connects out', () => {
     const policy = definePolicy([reverseShellRule()]);

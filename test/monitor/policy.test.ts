@@ -85,6 +85,14 @@ describe('forbidden listeners', () => {
     assert.equal(rule.evaluate(ev({ type: 'socket-connect', watch: 'sockets', data: { localPort: 4444 } })), undefined);
   });
 
+  it('reads the sockets watch\'s fields (local, localPort, comms)', () => {
+    const rule = forbiddenListeners({ name: 'w', ports: [{ from: 8080, to: 8080 }], addresses: ['0.0.0.0'], comm: ['vmi-*'] });
+    const e = ev({ type: 'socket-listen', watch: 'sockets', process: { pid: 88, comm: 'vmi-net' }, data: { proto: 'tcp', state: 'LISTEN', local: '0.0.0.0', localPort: 8080, remote: null, remotePort: null, comms: ['vmi-net'] } });
+    assert.match(rule.evaluate(e)!.data.reason, /forbidden listener on 0\.0\.0\.0:8080 by 88\/vmi-net/);
+    const byComms = ev({ type: 'socket-listen', watch: 'sockets', data: { local: '0.0.0.0', localPort: 8080, comms: ['vmi-net'] } });
+    assert.ok(rule.evaluate(byComms));
+  });
+
   it('matches addresses, subnets and owner comms', () => {
     const rule = forbiddenListeners({ name: 'public', addresses: ['0.0.0.0', '::', '10.0.0.0/8'], comm: ['nc*', 'socat'] });
     assert.ok(rule.evaluate(listen(80, '0.0.0.0', 'ncat')));
@@ -106,6 +114,8 @@ describe('privilege escalation', () => {
     assert.match(a.data.reason, /uid 1000→0, euid 1000→0/);
     assert.ok(rule.evaluate(cred('x', { euid: 1000 }, { euid: 0 })));
     assert.match(rule.evaluate(cred('x', { capEff: '0x0' }, { capEff: '0x200000' }))!.data.reason, /capEff gained 0x200000/);
+    // the processes watch's cred values
+    assert.match(rule.evaluate(cred('x', { uid: 1000, euid: 1000, suid: 1000, fsuid: 1000, capEffective: '0x0', capPermitted: '0x0' }, { uid: 1000, euid: 1000, suid: 1000, fsuid: 1000, capEffective: '0x1ffffffffff', capPermitted: '0x1ffffffffff' }))!.data.reason, /capEffective gained 0x1ffffffffff, capPermitted gained 0x1ffffffffff/);
     assert.match(rule.evaluate(cred('x', { effective: ['CAP_CHOWN'] }, { effective: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] }))!.data.reason, /effective gained CAP_SYS_ADMIN/);
   });
 
@@ -128,6 +138,17 @@ describe('kernel integrity', () => {
     assert.ok(rule.evaluate(ev({ type: 'hidden-process', watch: 'integrity', process: { pid: 666, comm: 'hid' } })));
     assert.ok(rule.evaluate(ev({ type: 'hidden-module', watch: 'integrity', data: { name: 'rk' } })));
     assert.match(rule.evaluate(ev({ type: 'module-load', watch: 'modules', data: { name: 'vmsight_rk' } }))!.data.reason, /module vmsight_rk loaded and is not in the allowlist/);
+  });
+
+  it('reads the integrity watch\'s before/after symbols', () => {
+    const e = ev({
+      type: 'syscall-hook',
+      watch: 'integrity',
+      before: { address: '0xffffffff81234560', symbol: '__x64_sys_kill', verdict: 'ok' },
+      after: { address: '0xffffffffc0a01000', symbol: null, verdict: 'module', module: 'vmi_rootkit' },
+      data: { table: 'x64', index: 62, suspicious: true },
+    });
+    assert.equal(rule.evaluate(e)!.data.reason, 'system call __x64_sys_kill hooked (now vmi_rootkit)');
   });
 
   it('lets allowlisted modules load and honours the checks list', () => {

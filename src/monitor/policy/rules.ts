@@ -4,7 +4,7 @@
  *
  * Event facts read (all optional; a missing fact never matches an allowlist entry that asks for it):
  * process-start/exec: process.comm, process.argv[0], data.exe or data.path, process.uid, data.kthread;
- * socket-listen: data.localAddress, data.localPort, process.comm or data.comms; cred-change: before/after
+ * socket-listen: data.local (or localAddress), data.localPort, process.comm or data.comms; cred-change: before/after
  * uid, euid and capability sets (keys starting with 'cap' or named effective/permitted/inheritable/ambient/
  * bounding, as hex strings, numbers or lists of names); module-load: data.name.
  */
@@ -150,7 +150,7 @@ export function forbiddenListeners(c: ForbiddenListenersConfig): Rule {
   return makeRule(c, 'high', (rule, e) => {
     if (e.type !== 'socket-listen') return undefined;
     const port = e.data?.['localPort'];
-    const addr = str(e.data?.['localAddress']);
+    const addr = str(e.data?.['local']) ?? str(e.data?.['localAddress']);
     if (c.ports) {
       if (typeof port !== 'number' || !c.ports.some((r) => port >= r.from && port <= r.to)) return undefined;
     }
@@ -248,8 +248,8 @@ export function kernelIntegrity(c: KernelIntegrityConfig): Rule {
         if (name !== undefined && modules?.some((m) => m(name))) return undefined;
         return alertFor(rule, e, `module ${name ?? e.key ?? '?'} loaded and is not in the allowlist`);
       case 'syscall-hook': {
-        const sym = str(e.data?.['symbol']) ?? `entry ${String(e.data?.['index'] ?? e.key ?? '?')}`;
-        const target = e.data?.['target'] ?? e.data?.['module'] ?? e.data?.['address'];
+        const sym = str(e.data?.['symbol']) ?? str(e.before?.['symbol']) ?? `entry ${String(e.data?.['index'] ?? e.key ?? '?')}`;
+        const target = e.data?.['target'] ?? e.after?.['module'] ?? e.after?.['symbol'] ?? e.after?.['address'] ?? e.data?.['module'];
         return alertFor(rule, e, `system call ${sym} hooked${target === undefined || target === null ? '' : ` (now ${String(target)})`}`);
       }
       case 'idt-change':
