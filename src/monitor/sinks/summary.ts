@@ -137,7 +137,9 @@ export function eventSummary(e: MonitorEvent): string {
     }
     case 'kernel-log': {
       const text = field(d, 'text', 'message');
-      return text === undefined ? '' : String(text);
+      if (text === undefined) return '';
+      const t = String(text);
+      return t.length > 240 ? `${t.slice(0, 237)}...` : t;
     }
     default: {
       if (e.before || e.after) return changeText(e.before, e.after);
