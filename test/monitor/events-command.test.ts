@@ -164,6 +164,24 @@ describe('vmsight events', () => {
     assert.match(json.err, /--follow prints lines as they come/);
   });
 
+  it('--policy shows the alerts a policy raises on the recorded events', async () => {
+    const policy = path.join(tmp.dir, 'policy.yaml');
+    fs.writeFileSync(policy, 'rules:\n  - name: no-high-ports\n    kind: forbidden-listeners\n    severity: critical\n    ports: ["4010-4019"]\n');
+    const r = await runCommand(command, [file, '--policy', policy, '--json']);
+    assert.equal(r.code, 0, r.error);
+    const alerts = JSON.parse(r.out) as MonitorEvent[];
+    const causes = events.filter((e) => e.type === 'socket-listen' && (e.data!['localPort'] as number) >= 4010);
+    assert.deepEqual(alerts.map((a) => [a.type, a.seq, a.data!['cause'], a.data!['rule'], a.severity]), causes.map((c) => ['alert', c.seq, c.seq, 'no-high-ports', 'critical']));
+    assert.deepEqual(alerts.map((a) => a.time), causes.map((c) => c.time));
+    const table = await runCommand(command, [file, '--policy', policy, '--type', 'socket-listen', '--limit', '4']);
+    assert.equal(table.code, 0, table.error);
+    assert.match(table.out, / 14 +alert +301 +nc +\[no-high-ports\] critical forbidden listener on 0\.0\.0\.0:4013 by 301\/nc \(cause #14\)$/m);
+    fs.writeFileSync(policy, 'rules:\n  - name: p\n    kind: forbidden-listeners\n    portz: [1]\n');
+    const bad = await cli(['events', file, '--policy', policy]);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.err, `vmsight: ${policy}:4:5: rule "p": unknown field 'portz' (expected name, kind, severity, description, ports, addresses, comm)\n`);
+  });
+
   it('parses durations back from now and ISO times', () => {
     const now = Date.parse('2026-12-01T12:00:00Z');
     assert.equal(parseTimeBound('30s', '--since', now), now - 30_000);

@@ -5,6 +5,8 @@
  */
 import { UsageError } from '../../core/errors.js';
 import { EVENT_TYPES, type EventType, type MonitorEvent } from '../../monitor/events.js';
+import { loadPolicy } from '../../monitor/policy/load.js';
+import type { Policy } from '../../monitor/policy/types.js';
 import { EventStore, type EventQuery } from '../../monitor/sinks/store.js';
 import { eventSummary } from '../../monitor/sinks/summary.js';
 import { terminalLine, wantsColour } from '../../monitor/sinks/terminal.js';
@@ -13,7 +15,7 @@ import { toJson, type Column, type Output } from '../render.js';
 import { stringOption } from './common.js';
 
 const USAGE =
-  '<store> [--since T] [--until T] [--type T,...] [--pid N] [--key K] [--watch W] [--limit N] [--follow]   (T: ISO time or 10m, 2h, 30s, 1d back from now; --follow: keep printing new events until Ctrl-C)';
+  '<store> [--since T] [--until T] [--type T,...] [--pid N] [--key K] [--watch W] [--limit N] [--follow] [--policy FILE]   (T: ISO time or 10m, 2h, 30s, 1d back from now; --follow: keep printing new events until Ctrl-C; --policy: the alerts FILE raises on those events instead)';
 
 /** How often --follow looks for new rows. */
 export const FOLLOW_INTERVAL_MS = 250;
@@ -120,10 +122,22 @@ function row(e: MonitorEvent, table: boolean): Record<string, unknown> {
 }
 
 /**
+ * --policy: the alerts a policy raises on recorded events, each stamped with its cause's seq and time, so a
+ * policy can be tried on what a monitor saw before it is deployed.
+ */
+export function replayPolicy(policy: Policy, events: readonly MonitorEvent[]): MonitorEvent[] {
+  const out: MonitorEvent[] = [];
+  for (const e of events) {
+    for (const a of policy.evaluate(e)) out.push({ schema: e.schema, seq: e.seq, time: e.time, ...a, window: a.window ?? e.window });
+  }
+  return out;
+}
+
+/**
  * --follow: prints the matching events, then every new one as a monitor writes it, until SIGINT/SIGTERM
  * (or --limit events). Table format prints live terminal lines; --jsonl one JSON object per line.
  */
-async function follow(store: EventStore, query: EventQuery, out: Output): Promise<void> {
+async function follow(store: EventStore, query: EventQuery, out: Output, transform: (e: MonitorEvent[]) => MonitorEvent[]): Promise<void> {
   const colour = out.format === 'table' && wantsColour(process.stdout);
   const print = (e: MonitorEvent) => out.text(out.format === 'jsonl' ? toJson(e) : terminalLine(e, colour), true);
   let stopped = false;
@@ -140,7 +154,7 @@ async function follow(store: EventStore, query: EventQuery, out: Output): Promis
     while (!stopped && left > 0) {
       const rows = store.queryRows({ ...query, afterRow: after, ...(Number.isFinite(left) ? { limit: left } : {}) });
       for (const r of rows) {
-        print(r.event);
+        for (const e of transform([r.event])) print(e);
         after = r.row;
       }
       left -= rows.length;
@@ -173,6 +187,7 @@ export const command: Command = {
     watch: { type: 'string' },
     limit: { type: 'string' },
     follow: { type: 'boolean', short: 'f' },
+    policy: { type: 'string' },
   },
   async run(args, ctx) {
     const file = args.positionals[0];
@@ -180,11 +195,14 @@ export const command: Command = {
     if (args.positionals.length > 1) throw new UsageError(`unexpected argument '${args.positionals[1]}'`, { hint: `usage: vmsight events ${USAGE}` });
     const query = queryFromArgs(args);
     const out = ctx.out;
+    const policyFile = stringOption(args, 'policy');
+    const policy = policyFile === undefined ? undefined : loadPolicy(policyFile);
+    const transform = (events: MonitorEvent[]) => (policy ? replayPolicy(policy, events) : events);
     if (args.values['follow'] === true) {
       if (out.format === 'json' || out.format === 'csv') throw new UsageError(`--follow prints lines as they come: use it with the table or --jsonl, not --${out.format}`);
       const store = EventStore.openReadOnly(file);
       try {
-        await follow(store, query, out);
+        await follow(store, query, out, transform);
       } finally {
         await store.close();
       }
@@ -193,7 +211,7 @@ export const command: Command = {
     const store = EventStore.openReadOnly(file);
     let events: MonitorEvent[];
     try {
-      events = store.query(query);
+      events = transform(store.query(query));
     } finally {
       await store.close();
     }
