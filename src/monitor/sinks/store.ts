@@ -171,8 +171,11 @@ export class EventStore implements EventSink {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 250');
+      // BEGIN IMMEDIATE, and look again: another monitor may have created the store since the first look.
       const run = db.transaction(() => {
-        if (fresh) {
+        const stillFresh = isEmptyDatabase(db, path);
+        if (!stillFresh && fresh) checkStoreFormat(db, path);
+        if (stillFresh) {
           db.exec(SCHEMA_SQL);
           const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
           put.run('format', FORMAT);
@@ -188,7 +191,7 @@ export class EventStore implements EventSink {
         set.run('runs', String(runs));
         set.run('last_written_by', version);
         return runs;
-      })();
+      }).immediate();
       return new EventStore(path, db, run, options);
     } catch (e) {
       db.close();
