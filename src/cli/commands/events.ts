@@ -9,7 +9,7 @@ import { loadPolicy } from '../../monitor/policy/load.js';
 import type { Policy } from '../../monitor/policy/types.js';
 import { EventStore, type EventQuery } from '../../monitor/sinks/store.js';
 import { eventSummary } from '../../monitor/sinks/summary.js';
-import { terminalLine, wantsColour } from '../../monitor/sinks/terminal.js';
+import { printable, terminalLine, wantsColour } from '../../monitor/sinks/terminal.js';
 import type { Command, ParsedArgs } from '../command.js';
 import { toJson, type Column, type Output } from '../render.js';
 import { stringOption } from './common.js';
@@ -103,12 +103,6 @@ const COLUMNS: readonly Column[] = [
   { key: 'comm', kind: 'str' },
   { key: 'summary', kind: 'str' },
 ];
-
-/** Control characters in guest-supplied text shown as \xNN, so a table cannot drive the terminal. */
-function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 function row(e: MonitorEvent, table: boolean): Record<string, unknown> {
   return {

@@ -38,7 +38,7 @@ export function wantsColour(stream: Writable, env: NodeJS.ProcessEnv = process.e
 }
 
 /** Replaces control characters (guest-controlled text: comm, argv, log lines) so they cannot drive the terminal. */
-function printable(s: string): string {
+export function printable(s: string): string {
   // eslint-disable-next-line no-control-regex
   return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
