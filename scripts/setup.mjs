@@ -73,14 +73,28 @@ if (missing.length) {
 }
 
 // --- npm dependencies ----------------------------------------------------------------------
+// better-sqlite3 builds its addon from source when its prebuilt binary (from GitHub) is out of reach;
+// node-gyp then uses the headers installed with Node rather than downloading them.
+function nodeGypEnv() {
+  const nodeDir = dirname(dirname(process.execPath));
+  const headers = existsSync(join(nodeDir, 'include', 'node', 'node_version.h')) ? { npm_config_nodedir: nodeDir } : {};
+  return { ...process.env, ...headers };
+}
 const lock = join(root, 'package-lock.json');
 const installedLock = join(root, 'node_modules', '.package-lock.json');
 if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLock).mtimeMs) {
   log('installing npm dependencies');
-  // node-gyp (better-sqlite3) needs Node's headers: use the ones installed with Node rather than a download.
-  const nodeDir = dirname(dirname(process.execPath));
-  const headers = existsSync(join(nodeDir, 'include', 'node', 'node_version.h')) ? { npm_config_nodedir: nodeDir } : {};
-  run('npm', ['ci', '--no-audit', '--no-fund'], { env: { ...process.env, ...headers } });
+  run('npm', ['ci', '--no-audit', '--no-fund'], { env: nodeGypEnv() });
+}
+
+// --- The event store's native addon ------------------------------------------------------------------
+// A node_modules built by another Node (or with the install script skipped) has no usable addon: rebuild it.
+const sqliteWorks = () =>
+  spawnSync(process.execPath, ['-e', "new (require('better-sqlite3'))(':memory:').close()"], { cwd: root, stdio: 'ignore' }).status === 0;
+if (!sqliteWorks()) {
+  log('building better-sqlite3 from source');
+  run('npm', ['rebuild', 'better-sqlite3'], { env: nodeGypEnv() });
+  if (!sqliteWorks()) fail("better-sqlite3 does not load after a rebuild: check that python3, make and g++ work, then run 'npm rebuild better-sqlite3'", 4);
 }
 
 // --- Build -------------------------------------------------------------------------------------

@@ -76,6 +76,11 @@ export { mtForEach } from './linux/walk/maple-tree.js';
 export { xaForEach } from './linux/walk/xarray.js';
 export { idrForEach } from './linux/walk/idr.js';
 
+// Monitor: the event model, sinks (JSON Lines, terminal, SQLite store) and policies (rules → alerts)
+export { EVENT_SCHEMA_VERSION, EVENT_TYPES, EventStamper, type EventDraft, type EventSink, type EventType, type EventValue, type EventProcess, type MonitorEvent, type Severity } from './monitor/events.js';
+export { JsonlSink, TerminalSink, EventStore, SinkSet, type EventQuery, type EventStoreOptions } from './monitor/sinks/index.js';
+export * from './monitor/policy/index.js';
+
 // The guest lab (lab guest names resolve as sources for library callers too)
 import { useLabGuests } from './lab/resolver.js';
 useLabGuests();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { command, parseTimeBound } from '../../src/cli/commands/events.js';
+import { command, FOLLOW_INTERVAL_MS, parseTimeBound } from '../../src/cli/commands/events.js';
 import { findCommand, main } from '../../src/cli/main.js';
 import { EVENT_TYPES, type MonitorEvent } from '../../src/monitor/events.js';
 import { EventStore } from '../../src/monitor/sinks/store.js';
@@ -127,6 +127,59 @@ describe('vmsight events', () => {
     const f = await cli(['events', foreign]);
     assert.equal(f.code, 4);
     assert.match(f.err, /notes\.txt: not a vmsight event store/);
+  });
+
+  it('--follow prints matching events, then new ones as a monitor writes them', async () => {
+    const live = path.join(tmp.dir, 'live.db');
+    const writer = EventStore.open(live, { batchMs: 10 });
+    events.slice(0, 3).forEach((e) => writer.write(e));
+    await writer.flush();
+    // --limit ends the follow once that many events were printed
+    const running = runCommand(command, [live, '--follow', '--type', 'module-load,socket-listen', '--limit', '4']);
+    await new Promise((r) => setTimeout(r, 3 * FOLLOW_INTERVAL_MS));
+    events.slice(3, 8).forEach((e) => writer.write(e));
+    await writer.flush();
+    const r = await running;
+    assert.equal(r.code, 0, r.error);
+    const lines = r.out.trimEnd().split('\n');
+    assert.equal(lines.length, 4);
+    assert.deepEqual(lines.map((l) => l.split(/ +/)[1]), ['module-load', 'socket-listen', 'module-load', 'socket-listen']);
+    assert.match(lines[2]!, /^\d\d:\d\d:\d\d\.\d{3} module-load +mod4 size 4096$/);
+    await writer.close();
+  });
+
+  it('--follow stops on SIGTERM, and refuses --json and --csv', async () => {
+    const before = new Set(process.listeners('SIGTERM'));
+    const running = runCommand(command, [file, '--follow', '--pid', '999']);
+    await new Promise((r) => setTimeout(r, FOLLOW_INTERVAL_MS));
+    const ours = process.listeners('SIGTERM').filter((l) => !before.has(l));
+    assert.equal(ours.length, 1);
+    (ours[0] as () => void)();
+    const r = await running;
+    assert.equal(r.code, 0, r.error);
+    assert.equal(r.out, '');
+    assert.deepEqual(process.listeners('SIGTERM').filter((l) => !before.has(l)), []);
+    const json = await cli(['events', file, '--follow', '--json']);
+    assert.equal(json.code, 2);
+    assert.match(json.err, /--follow prints lines as they come/);
+  });
+
+  it('--policy shows the alerts a policy raises on the recorded events', async () => {
+    const policy = path.join(tmp.dir, 'policy.yaml');
+    fs.writeFileSync(policy, 'rules:\n  - name: no-high-ports\n    kind: forbidden-listeners\n    severity: critical\n    ports: ["4010-4019"]\n');
+    const r = await runCommand(command, [file, '--policy', policy, '--json']);
+    assert.equal(r.code, 0, r.error);
+    const alerts = JSON.parse(r.out) as MonitorEvent[];
+    const causes = events.filter((e) => e.type === 'socket-listen' && (e.data!['localPort'] as number) >= 4010);
+    assert.deepEqual(alerts.map((a) => [a.type, a.seq, a.data!['cause'], a.data!['rule'], a.severity]), causes.map((c) => ['alert', c.seq, c.seq, 'no-high-ports', 'critical']));
+    assert.deepEqual(alerts.map((a) => a.time), causes.map((c) => c.time));
+    const table = await runCommand(command, [file, '--policy', policy, '--type', 'socket-listen', '--limit', '4']);
+    assert.equal(table.code, 0, table.error);
+    assert.match(table.out, / 14 +alert +301 +nc +\[no-high-ports\] critical forbidden listener on 0\.0\.0\.0:4013 by 301\/nc \(cause #14\)$/m);
+    fs.writeFileSync(policy, 'rules:\n  - name: p\n    kind: forbidden-listeners\n    portz: [1]\n');
+    const bad = await cli(['events', file, '--policy', policy]);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.err, `vmsight: ${policy}:4:5: rule "p": unknown field 'portz' (expected name, kind, severity, description, ports, addresses, comm)\n`);
   });
 
   it('parses durations back from now and ISO times', () => {

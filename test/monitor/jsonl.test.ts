@@ -84,6 +84,23 @@ describe('JsonlSink', () => {
     await assert.rejects(sink.close(), /jsonl: EPIPE: broken pipe/);
   });
 
+  it('writes to a FIFO, and refuses a folder', async () => {
+    const { spawnSync, spawn } = await import('node:child_process');
+    const fifo = path.join(tmp.dir, 'events.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const reader = spawn('cat', [fifo]);
+    let got = '';
+    reader.stdout.on('data', (c: Buffer) => (got += c.toString()));
+    const done = new Promise((r) => reader.on('close', r));
+    const sink = JsonlSink.open(fifo);
+    const events = sampleEvents(5);
+    events.forEach((e) => sink.write(e));
+    await sink.close();
+    await done;
+    assert.deepEqual(got.trimEnd().split('\n').map((l) => JSON.parse(l)), events);
+    assert.throws(() => JsonlSink.open(tmp.dir), /exists and is not a regular file/);
+  });
+
   it('refuses a file in a missing folder before writing anything', () => {
     const file = path.join(tmp.dir, 'missing', 'events.jsonl');
     assert.throws(

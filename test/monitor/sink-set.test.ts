@@ -68,3 +68,49 @@ describe('SinkSet', () => {
     assert.deepEqual(await set.close(), []);
   });
 });
+
+describe('SinkSet over real sinks', () => {
+  it('loses nothing across JSON Lines (slow stream), the store and the terminal when the producer awaits drain()', async () => {
+    const { Writable } = await import('node:stream');
+    const path = await import('node:path');
+    const { JsonlSink } = await import('../../src/monitor/sinks/jsonl.js');
+    const { TerminalSink } = await import('../../src/monitor/sinks/terminal.js');
+    const { EventStore } = await import('../../src/monitor/sinks/store.js');
+    const { tempDir } = await import('./helpers/events.js');
+    const tmp = tempDir();
+    try {
+      let jsonl = '';
+      const slow = new Writable({
+        highWaterMark: 512,
+        write(c: Buffer, _e, done) {
+          setTimeout(() => {
+            jsonl += c.toString();
+            done();
+          }, 1);
+        },
+      });
+      let terminal = '';
+      const term = new Writable({ write: (c: Buffer, _e, done) => ((terminal += c.toString()), done()) });
+      const file = path.join(tmp.dir, 'events.db');
+      const set = new SinkSet([new JsonlSink(slow), EventStore.open(file, { highWaterMark: 16, maxPending: 16, batchSize: 1000, batchMs: 60_000 }), new TerminalSink(term)]);
+      const events = sampleEvents(300);
+      let waits = 0;
+      for (const e of events) {
+        if (!set.write(e)) {
+          waits++;
+          await set.drain();
+        }
+      }
+      assert.ok(waits > 10);
+      assert.deepEqual(set.dropReport(), []);
+      assert.deepEqual(await set.close(), []);
+      assert.deepEqual(jsonl.trimEnd().split('\n').map((l) => JSON.parse(l)), events);
+      assert.equal(terminal.trimEnd().split('\n').length, 300);
+      const ro = EventStore.openReadOnly(file);
+      assert.deepEqual(ro.query(), events);
+      await ro.close();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});

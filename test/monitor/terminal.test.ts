@@ -40,6 +40,19 @@ describe('TerminalSink', () => {
     assert.match(connect, /tcp6 \[::1\]:5000 -> \[::1\]:80$/);
     const hook = line({ type: 'syscall-hook', watch: 'integrity', data: { table: 'x64', index: 62, symbol: '__x64_sys_kill', module: 'vmsight_rk' } });
     assert.match(hook, /syscall-hook +__x64_sys_kill \(x64#62\) -> vmsight_rk$/);
+    // the shapes the monitor's watchers emit (src/monitor/watches)
+    const watcherHook = line({
+      type: 'syscall-hook',
+      watch: 'integrity',
+      before: { address: '0xffffffff81234560', symbol: '__x64_sys_getdents64', verdict: 'ok' },
+      after: { address: '0xffffffffc0a01000', symbol: null, verdict: 'module', module: 'vmi_rootkit' },
+      data: { table: 'x64', index: 217, suspicious: true },
+    });
+    assert.match(watcherHook, /syscall-hook +__x64_sys_getdents64 \(x64#217\) -> vmi_rootkit$/);
+    const watcherListen = line({ type: 'socket-listen', watch: 'sockets', process: { pid: 88, comm: 'vmi-net' }, data: { proto: 'tcp', state: 'LISTEN', local: '0.0.0.0', localPort: 8080, remote: null, remotePort: null } });
+    assert.match(watcherListen, /88\/vmi-net +tcp 0\.0\.0\.0:8080$/);
+    const watcherCred = line({ type: 'cred-change', watch: 'processes', process: { pid: 90, comm: 'vmi-user' }, before: { uid: 1000, euid: 1000, capEffective: '0x0' }, after: { uid: 0, euid: 0, capEffective: '0x1ffffffffff' }, data: { raised: true, exec: false } });
+    assert.match(watcherCred, /uid 1000→0, euid 1000→0, capEffective 0x0→0x1ffffffffff$/);
     const cred = line({ type: 'cred-change', watch: 'creds', process: { pid: 77, comm: 'sh' }, before: { uid: 1000, euid: 1000, gid: 5 }, after: { uid: 0, euid: 0, gid: 5 } });
     assert.match(cred, /cred-change +77\/sh +uid 1000→0, euid 1000→0$/);
     const alert = line({ type: 'alert', watch: 'policy', severity: 'critical', data: { rule: 'no-root', reason: 'euid raised to 0', cause: 12 } });

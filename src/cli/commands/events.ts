@@ -5,13 +5,20 @@
  */
 import { UsageError } from '../../core/errors.js';
 import { EVENT_TYPES, type EventType, type MonitorEvent } from '../../monitor/events.js';
+import { loadPolicy } from '../../monitor/policy/load.js';
+import type { Policy } from '../../monitor/policy/types.js';
 import { EventStore, type EventQuery } from '../../monitor/sinks/store.js';
 import { eventSummary } from '../../monitor/sinks/summary.js';
+import { printable, terminalLine, wantsColour } from '../../monitor/sinks/terminal.js';
 import type { Command, ParsedArgs } from '../command.js';
-import { toJson, type Column } from '../render.js';
+import { toJson, type Column, type Output } from '../render.js';
 import { stringOption } from './common.js';
 
-const USAGE = '<store> [--since T] [--until T] [--type T,...] [--pid N] [--key K] [--watch W] [--limit N]   (T: ISO time or 10m, 2h, 30s, 1d back from now)';
+const USAGE =
+  '<store> [--since T] [--until T] [--type T,...] [--pid N] [--key K] [--watch W] [--limit N] [--follow] [--policy FILE]   (T: ISO time or 10m, 2h, 30s, 1d back from now; --follow: keep printing new events until Ctrl-C; --policy: the alerts FILE raises on those events instead)';
+
+/** How often --follow looks for new rows. */
+export const FOLLOW_INTERVAL_MS = 250;
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -97,12 +104,6 @@ const COLUMNS: readonly Column[] = [
   { key: 'summary', kind: 'str' },
 ];
 
-/** Control characters in guest-supplied text shown as \xNN, so a table cannot drive the terminal. */
-function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
 function row(e: MonitorEvent, table: boolean): Record<string, unknown> {
   return {
     time: table ? localTime(e.time) : e.time,
@@ -112,6 +113,59 @@ function row(e: MonitorEvent, table: boolean): Record<string, unknown> {
     comm: e.process?.comm === undefined ? undefined : table ? printable(e.process.comm) : e.process.comm,
     summary: table ? printable(eventSummary(e)) : eventSummary(e),
   };
+}
+
+/**
+ * --policy: the alerts a policy raises on recorded events, each stamped with its cause's seq and time, so a
+ * policy can be tried on what a monitor saw before it is deployed.
+ */
+export function replayPolicy(policy: Policy, events: readonly MonitorEvent[]): MonitorEvent[] {
+  const out: MonitorEvent[] = [];
+  for (const e of events) {
+    for (const a of policy.evaluate(e)) out.push({ schema: e.schema, seq: e.seq, time: e.time, ...a, window: a.window ?? e.window });
+  }
+  return out;
+}
+
+/**
+ * --follow: prints the matching events, then every new one as a monitor writes it, until SIGINT/SIGTERM
+ * (or --limit events). Table format prints live terminal lines; --jsonl one JSON object per line.
+ */
+async function follow(store: EventStore, query: EventQuery, out: Output, transform: (e: MonitorEvent[]) => MonitorEvent[]): Promise<void> {
+  const colour = out.format === 'table' && wantsColour(process.stdout);
+  const print = (e: MonitorEvent) => out.text(out.format === 'jsonl' ? toJson(e) : terminalLine(e, colour), true);
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopped = true;
+    wake?.();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    let after = 0;
+    let left = query.limit ?? Infinity;
+    while (!stopped && left > 0) {
+      const rows = store.queryRows({ ...query, afterRow: after, ...(Number.isFinite(left) ? { limit: left } : {}) });
+      for (const r of rows) {
+        for (const e of transform([r.event])) print(e);
+        after = r.row;
+      }
+      left -= rows.length;
+      if (left <= 0 || stopped) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, FOLLOW_INTERVAL_MS);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
 }
 
 export const command: Command = {
@@ -126,20 +180,35 @@ export const command: Command = {
     key: { type: 'string' },
     watch: { type: 'string' },
     limit: { type: 'string' },
+    follow: { type: 'boolean', short: 'f' },
+    policy: { type: 'string' },
   },
   async run(args, ctx) {
     const file = args.positionals[0];
     if (!file) throw new UsageError('missing <store>', { hint: `usage: vmsight events ${USAGE}` });
     if (args.positionals.length > 1) throw new UsageError(`unexpected argument '${args.positionals[1]}'`, { hint: `usage: vmsight events ${USAGE}` });
     const query = queryFromArgs(args);
+    const out = ctx.out;
+    const policyFile = stringOption(args, 'policy');
+    const policy = policyFile === undefined ? undefined : loadPolicy(policyFile);
+    const transform = (events: MonitorEvent[]) => (policy ? replayPolicy(policy, events) : events);
+    if (args.values['follow'] === true) {
+      if (out.format === 'json' || out.format === 'csv') throw new UsageError(`--follow prints lines as they come: use it with the table or --jsonl, not --${out.format}`);
+      const store = EventStore.openReadOnly(file);
+      try {
+        await follow(store, query, out, transform);
+      } finally {
+        await store.close();
+      }
+      return 0;
+    }
     const store = EventStore.openReadOnly(file);
     let events: MonitorEvent[];
     try {
-      events = store.query(query);
+      events = transform(store.query(query));
     } finally {
       await store.close();
     }
-    const out = ctx.out;
     if (out.format === 'json') out.text(toJson(events, 2), true);
     else if (out.format === 'jsonl') for (const e of events) out.text(toJson(e), true);
     else {

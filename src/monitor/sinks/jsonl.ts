@@ -20,7 +20,7 @@ export class JsonlSink extends StreamSink {
   /** `-` is stdout; anything else a file, created or appended to, checked before the monitor starts. */
   static open(target: string): JsonlSink {
     if (target === '-') return new JsonlSink(process.stdout, { name: 'jsonl:stdout' });
-    checkWritablePath(target, 'JSON Lines file');
+    checkWritablePath(target, 'JSON Lines file', { devices: true });
     let fd: number;
     try {
       fd = openSync(target, 'a');

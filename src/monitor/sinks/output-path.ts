@@ -11,7 +11,7 @@ function errnoCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
-export function checkWritablePath(path: string, what: string, options: { folderToo?: boolean } = {}): void {
+export function checkWritablePath(path: string, what: string, options: { folderToo?: boolean; devices?: boolean } = {}): void {
   const folder = dirname(resolve(path));
   let folderStat;
   try {
@@ -30,7 +30,9 @@ export function checkWritablePath(path: string, what: string, options: { folderT
   } catch {
     fileStat = undefined;
   }
-  if (fileStat && !fileStat.isFile()) {
+  // A stream sink may also write to a FIFO or a character device (/dev/stderr, a pipe made with mkfifo).
+  const special = fileStat !== undefined && (fileStat.isFIFO() || fileStat.isCharacterDevice());
+  if (fileStat && !fileStat.isFile() && !(options.devices && special)) {
     throw new SinkUnavailableError(path, `the ${what} path exists and is not a regular file`, { hint: 'choose a file path' });
   }
   // SQLite in WAL mode creates -wal and -shm files beside the store: its folder must be writable too.

@@ -55,6 +55,8 @@ export interface EventQuery {
   readonly watch?: string;
   /** At most this many events (the first ones in order). */
   readonly limit?: number;
+  /** Only rows written after this row number (see queryRows; for following a store as it grows). */
+  readonly afterRow?: number;
 }
 
 export interface StoreInfo {
@@ -169,8 +171,11 @@ export class EventStore implements EventSink {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 250');
+      // BEGIN IMMEDIATE, and look again: another monitor may have created the store since the first look.
       const run = db.transaction(() => {
-        if (fresh) {
+        const stillFresh = isEmptyDatabase(db, path);
+        if (!stillFresh && fresh) checkStoreFormat(db, path);
+        if (stillFresh) {
           db.exec(SCHEMA_SQL);
           const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
           put.run('format', FORMAT);
@@ -186,7 +191,7 @@ export class EventStore implements EventSink {
         set.run('runs', String(runs));
         set.run('last_written_by', version);
         return runs;
-      })();
+      }).immediate();
       return new EventStore(path, db, run, options);
     } catch (e) {
       db.close();
@@ -286,6 +291,11 @@ export class EventStore implements EventSink {
 
   /** Events matching every given filter, in the order they were written (seq order within a run). */
   query(q: EventQuery = {}): MonitorEvent[] {
+    return this.queryRows(q).map((r) => r.event);
+  }
+
+  /** As query, with each event's row number (increasing in write order), to resume with `afterRow`. */
+  queryRows(q: EventQuery = {}): { row: number; event: MonitorEvent }[] {
     if (!this.closed && this.pending.length) this.commitNow();
     const where: string[] = [];
     const params: (string | number)[] = [];
@@ -315,6 +325,10 @@ export class EventStore implements EventSink {
       where.push('watch = ?');
       params.push(q.watch);
     }
+    if (q.afterRow !== undefined) {
+      where.push('id > ?');
+      params.push(q.afterRow);
+    }
     let sql = `SELECT id, json FROM events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
     if (q.limit !== undefined) {
       sql += ' LIMIT ?';
@@ -323,7 +337,7 @@ export class EventStore implements EventSink {
     const rows = this.db.prepare(sql).all(...params) as { id: number; json: string }[];
     return rows.map((r) => {
       try {
-        return JSON.parse(r.json) as MonitorEvent;
+        return { row: r.id, event: JSON.parse(r.json) as MonitorEvent };
       } catch {
         throw new StoreFormatError(this.path, `event row ${r.id} holds no valid JSON`, { hint: 'the store was changed by something else than vmsight' });
       }

@@ -4,8 +4,9 @@
  * from stores written by other versions): a missing field is left out, never an error.
  *
  * Field names read (all optional): module-load/unload data.name, data.size; socket-* data.proto,
- * data.localAddress, data.localPort, data.remoteAddress, data.remotePort, data.path; syscall-hook data.table,
- * data.index, data.symbol (the hooked entry), data.target / data.module (where it points now); idt-change
+ * data.local (or localAddress), data.localPort, data.remote (or remoteAddress), data.remotePort, data.path;
+ * syscall-hook data.table, data.index, before.symbol (the hooked entry), after.module / after.symbol /
+ * after.address (where it points now); idt-change
  * data.vector; cred-change before/after {uid, euid, gid, egid, caps…}; alert data.rule, data.reason,
  * data.cause and severity; dropped data.count, data.sink; kernel-log data.text; process events argv.
  */
@@ -92,8 +93,9 @@ export function eventSummary(e: MonitorEvent): string {
     case 'syscall-hook': {
       const table = field(d, 'table');
       const index = field(d, 'index', 'nr');
-      const sym = field(d, 'symbol', 'syscall', 'name');
-      const target = field(d, 'target', 'module', 'address');
+      // The entry's own symbol (before the hook), and where it points now (a module, a symbol, an address).
+      const sym = field(d, 'symbol', 'syscall', 'name') ?? field(e.before, 'symbol');
+      const target = field(d, 'target') ?? field(e.after, 'module', 'symbol', 'address') ?? field(d, 'module', 'address');
       const where = [table, index].filter((x) => x !== undefined).map(String).join('#');
       return [sym === undefined ? undefined : String(sym), where ? `(${where})` : undefined, target === undefined ? undefined : `-> ${String(target)}`]
         .filter((x) => x !== undefined)
@@ -135,7 +137,9 @@ export function eventSummary(e: MonitorEvent): string {
     }
     case 'kernel-log': {
       const text = field(d, 'text', 'message');
-      return text === undefined ? '' : String(text);
+      if (text === undefined) return '';
+      const t = String(text);
+      return t.length > 240 ? `${t.slice(0, 237)}...` : t;
     }
     default: {
       if (e.before || e.after) return changeText(e.before, e.after);

@@ -38,7 +38,7 @@ export function wantsColour(stream: Writable, env: NodeJS.ProcessEnv = process.e
 }
 
 /** Replaces control characters (guest-controlled text: comm, argv, log lines) so they cannot drive the terminal. */
-function printable(s: string): string {
+export function printable(s: string): string {
   // eslint-disable-next-line no-control-regex
   return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
@@ -46,7 +46,7 @@ function printable(s: string): string {
 /** One event as one terminal line (no newline). */
 export function terminalLine(event: MonitorEvent, colour = false): string {
   const paint = (c: Colour, s: string) => (colour ? `${COLOURS[c]}${s}${RESET}` : s);
-  const type = event.type.padEnd(14);
+  const type = event.type.padEnd(15);
   const who = printable(processText(event)).padEnd(20);
   const summary = printable(eventSummary(event));
   const typeColoured = event.type === 'alert' ? paint(SEVERITY_COLOUR[event.severity ?? 'high'] ?? 'red', type) : paint(typeColour(event.type), type);
