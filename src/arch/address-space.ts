@@ -75,8 +75,8 @@ export class AddressSpace {
   }
 
   /** Another address space over the same source sharing the page-table cache (e.g. a process's mm->pgd). */
-  withDtb(dtb: number, name?: string): AddressSpace {
-    const opts: AddressSpaceOptions = { name: name ?? `dtb 0x${dtb.toString(16)}` };
+  withDtb(dtb: number, name?: string, options: TranslatorOptions = {}): AddressSpace {
+    const opts: AddressSpaceOptions = { ...options, name: name ?? `dtb 0x${dtb.toString(16)}` };
     const s = new AddressSpace(this.translator.tables, dtb, this.mode, opts);
     s.directMapBase = this.directMapBase;
     return s;
@@ -179,7 +179,7 @@ export class AddressSpace {
       flushRun();
     }
     if (physOps.length) {
-      for (const f of this.mem.readv(physOps)) {
+      for (const f of this.phys.readv(physOps)) {
         const i = physOps.findIndex((p) => f.addr >= p.addr && f.addr < p.addr + p.len);
         const va = i >= 0 ? physVa[i]! + BigInt(f.addr - physOps[i]!.addr) : 0n;
         failures.push({ va, len: f.len, reason: `maps to physical 0x${f.addr.toString(16)}: ${f.reason}` });

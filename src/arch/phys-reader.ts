@@ -14,8 +14,18 @@ interface Region {
   readonly view: DataView;
 }
 
+/**
+ * Watches the physical pages a piece of work reads (the optimistic
+ * consistent mode): `touch` is called before bytes are read.
+ */
+export interface ReadRecorder {
+  touch(pa: number, len: number): void;
+}
+
 export class PhysReader {
   readonly mem: PhysicalMemory;
+  /** When set, told about every physical range before it is read. */
+  recorder: ReadRecorder | undefined;
   private regions: Region[] = [];
   private regionsGeneration = -1;
   private mappedRef: readonly MappedRegion[] | undefined;
@@ -64,6 +74,7 @@ export class PhysReader {
 
   /** The mapped region holding [pa, pa+len), if any. */
   region(pa: number, len: number): Region | undefined {
+    if (this.recorder !== undefined) this.recorder.touch(pa, len);
     this.sync();
     const last = this.last;
     if (last !== undefined && pa >= last.start && pa + len <= last.end) return last;
@@ -116,6 +127,42 @@ export class PhysReader {
     const failures = this.mem.readv([op]);
     if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
     return op.dst!;
+  }
+
+  /** The source's batched read, seen by the recorder (every physical read of the arch layer goes through here or `region`). */
+  readv(ops: ReadOp[]): ReturnType<PhysicalMemory['readv']> {
+    const rec = this.recorder;
+    if (rec !== undefined) for (const op of ops) rec.touch(op.addr, op.len);
+    return this.mem.readv(ops);
+  }
+
+  /**
+   * Copies of whole 4 KiB pages (by page number), read without telling the
+   * recorder: one batch for the pages no mapped region holds. Unreadable
+   * bytes are zero, consistently, so two copies of one page compare equal
+   * when nothing changed.
+   */
+  copyPages(pages: readonly number[]): Uint8Array[] {
+    const out: Uint8Array[] = new Array(pages.length);
+    const ops: ReadOp[] = [];
+    const saved = this.recorder;
+    this.recorder = undefined;
+    try {
+      for (let i = 0; i < pages.length; i++) {
+        const pa = pages[i]! * 4096;
+        const r = this.region(pa, 4096);
+        if (r !== undefined) out[i] = r.bytes.slice(pa - r.start, pa - r.start + 4096);
+        else {
+          const dst = new Uint8Array(4096);
+          out[i] = dst;
+          ops.push({ addr: pa, len: 4096, dst });
+        }
+      }
+    } finally {
+      this.recorder = saved;
+    }
+    if (ops.length) this.mem.readv(ops);
+    return out;
   }
 
   private readSlow(pa: number, len: number): void {

@@ -154,14 +154,38 @@ export function levelIndex(lo: number, hi: number, shift: number): number {
 export class TableReader {
   readonly phys: PhysReader;
   private readonly pages = new Map<number, Uint32Array>();
-  private pagesGeneration = -1;
+  private pagesEpoch = -1;
   private readonly maxPages: number;
   /** Whole-table reads issued to the source (non-mapped sources). */
   tableReads = 0;
+  /**
+   * The validity period of everything cached over this reader (tables here,
+   * translations in every Translator sharing it): a new one starts when the
+   * source's generation moves or a pass asks for it (`newEpoch`).
+   */
+  private epochValue = 0;
+  private epochGeneration: number;
 
   constructor(source: PhysicalMemory | PhysReader, options: { maxCachedTables?: number } = {}) {
     this.phys = source instanceof PhysReader ? source : new PhysReader(source);
     this.maxPages = options.maxCachedTables ?? 2048;
+    this.epochGeneration = this.phys.mem.generation;
+  }
+
+  /** The current epoch (one integer compare when the source generation is unchanged). */
+  get epoch(): number {
+    const g = this.phys.mem.generation;
+    if (g !== this.epochGeneration) {
+      this.epochGeneration = g;
+      this.epochValue++;
+    }
+    return this.epochValue;
+  }
+
+  /** Starts a new epoch: every cached entry must be checked against guest memory again before use. */
+  newEpoch(): number {
+    this.epochGeneration = this.phys.mem.generation;
+    return ++this.epochValue;
   }
 
   /** Drops every cached table (the next walk re-reads them). */
@@ -170,10 +194,10 @@ export class TableReader {
   }
 
   private cached(tablePa: number): Uint32Array | undefined {
-    const gen = this.phys.mem.generation;
-    if (gen !== this.pagesGeneration) {
+    const epoch = this.epoch;
+    if (epoch !== this.pagesEpoch) {
       this.pages.clear();
-      this.pagesGeneration = gen;
+      this.pagesEpoch = epoch;
     }
     return this.pages.get(tablePa);
   }
@@ -182,6 +206,18 @@ export class TableReader {
     if (this.pages.size >= this.maxPages) this.pages.clear();
     this.pages.set(tablePa, words);
   }
+
+  /**
+   * Reads the 8-byte entry at physical `entryPa` straight from the source
+   * (no table cache) into out = [lo, hi]: how a cached translation is
+   * re-checked in a new epoch. Throws FaultError('physical').
+   */
+  entryAt(entryPa: number, out: Uint32Array): void {
+    this.entryChecks++;
+    this.phys.u64Halves(entryPa, out);
+  }
+  /** Entry words re-read by `entryAt` (revalidations). */
+  entryChecks = 0;
 
   /** Reads entry `index` of the table at `tablePa` into out = [lo, hi]. Throws FaultError('physical'). */
   entry(tablePa: number, index: number, out: Uint32Array): void {
@@ -226,7 +262,7 @@ export class TableReader {
     }
     if (ops.length < 2) return;
     this.tableReads += ops.length;
-    const failures = this.phys.mem.readv(ops);
+    const failures = this.phys.readv(ops);
     const bad = new Set(failures.map((f) => f.addr - (f.addr % 4096)));
     for (const op of ops) if (!bad.has(op.addr)) this.store(op.addr, new Uint32Array(op.dst.buffer));
   }
@@ -234,7 +270,7 @@ export class TableReader {
   private readTable(tablePa: number): Uint32Array {
     const dst = new Uint8Array(4096);
     this.tableReads++;
-    const failures = this.phys.mem.readv([{ addr: tablePa, len: 4096, dst }]);
+    const failures = this.phys.readv([{ addr: tablePa, len: 4096, dst }]);
     if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
     return new Uint32Array(dst.buffer);
   }

@@ -51,7 +51,7 @@ export class Translator {
     this.tables = source instanceof TableReader ? source : new TableReader(source);
     this.dtb = dtb;
     this.mode = mode;
-    this.generation = this.tables.phys.mem.generation;
+    this.generation = this.tables.epoch;
     let slots = 1;
     while (slots < Math.max(1, Math.min(options.maxEntries ?? 1 << 17, 1 << 24))) slots *= 2;
     this.mask = slots - 1;
@@ -73,7 +73,7 @@ export class Translator {
   }
 
   private checkGeneration(): void {
-    const g = this.tables.phys.mem.generation;
+    const g = this.tables.epoch;
     if (g !== this.generation) {
       this.generation = g;
       this.flush();

@@ -1,32 +1,15 @@
 /**
  * Plugins as commands: `vmsight <plugin> <source>` attaches to the kernel,
- * checks the plugin's declared requirements, runs it and renders its rows;
+ * runs the plugin (runPlugin checks its declared requirements first) and renders its rows;
  * anomalies met on the way are reported after the rows (stderr for tables,
  * a trailing record for --json). `vmsight plugins` lists them.
  */
-import { ProfileError } from '../../core/errors.js';
 import { attachKernel } from '../../linux/attach.js';
-import type { Kernel } from '../../linux/kernel.js';
-import { isAbsent, runPlugin, type Plugin, type PluginOptions, type Requirements } from '../../linux/plugin.js';
+import { isAbsent, runPlugin, type Plugin, type PluginOptions } from '../../linux/plugin.js';
 import { plugins } from '../../linux/plugins/index.js';
 import type { Command, ParsedArgs } from '../command.js';
 import type { Row } from '../render.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
-
-/** Throws a ProfileError naming the first requirement the kernel's profile lacks. */
-export function checkRequirements(kernel: Kernel, plugin: Plugin<any>): void {
-  const r: Requirements = plugin.requires;
-  const tried = [kernel.symbols.source, kernel.types.source];
-  for (const s of r.symbols ?? [])
-    if (!kernel.hasSymbol(s)) throw new ProfileError(`${plugin.name} needs symbol ${s}`, { symbol: s, tried });
-  for (const t of r.types ?? [])
-    if (!kernel.types.hasType(t)) throw new ProfileError(`${plugin.name} needs type ${t}`, { type: t, tried });
-  for (const [t, f] of r.fields ?? [])
-    if (!kernel.types.hasMember(t, f)) throw new ProfileError(`${plugin.name} needs ${t}.${f}`, { type: t, field: f, tried });
-  for (const group of r.anyOf ?? [])
-    if (!group.some(([t, f]) => kernel.types.hasMember(t, f)))
-      throw new ProfileError(`${plugin.name} needs one of ${group.map(([t, f]) => `${t}.${f}`).join(', ')}`, { tried });
-}
 
 /** Absent values render as '-' in tables and as {absent: kind} in JSON. */
 function displayRow(row: Record<string, unknown>, json: boolean): Row {
@@ -47,7 +30,6 @@ function pluginCommand(plugin: Plugin<any>): Command {
       const spec = requireSource(args, `vmsight ${plugin.name} <source>`);
       const kernel = await attachKernel(spec, attachOptions(args));
       try {
-        checkRequirements(kernel, plugin);
         const result = runPlugin(plugin, kernel, args.values as PluginOptions);
         const json = ctx.out.format !== 'table' && ctx.out.format !== 'csv';
         ctx.out.rows(plugin.columns, result.rows.map((r) => displayRow(r as Record<string, unknown>, json)));

@@ -1,0 +1,302 @@
+/**
+ * A pass: the unit of live introspection. A live guest changes between two
+ * looks, so everything cached above the memory layer belongs to a pass:
+ * starting one refreshes the source (Kernel.pass) and opens a new epoch in
+ * which every cached page-table translation is re-checked against guest
+ * memory on first use; process address spaces are cached per pass (by pgd);
+ * the anomalies of every plugin run are collected for the whole pass.
+ *
+ * With `validate`, each run records the guest-physical pages it read (a copy
+ * taken just before the first read of each page) and re-reads them at the
+ * end: when any changed under the run, the run is retried in a fresh epoch,
+ * up to `retries` times — a consistent view without pausing the guest,
+ * whenever the guest lets one be taken.
+ *
+ * @example
+ * const pass = await kernel.pass({ validate: true });
+ * const { rows } = pass.run(pslist);
+ * const summary = pass.end();   // anomalies per plugin, elapsed, validation
+ */
+import type { AddressSpace } from '../arch/address-space.js';
+import { PhysReader, type ReadRecorder } from '../arch/phys-reader.js';
+import type { TableReader } from '../arch/x86-64/paging.js';
+import type { PhysicalMemory } from '../memory/types.js';
+import { AnomalySink, type Anomaly, type AnomalyKind } from './anomaly.js';
+import type { Kernel } from './kernel.js';
+import type { Plugin, PluginOptions, PluginResult } from './plugin.js';
+import { checkRequirements } from './requirements.js';
+
+export interface PassOptions {
+  /** Reuse translations and caches from earlier passes (default true). false: a pass that reuses nothing. */
+  readonly reuse?: boolean;
+  /** Optimistic validation: re-read what each run read and retry the run when it changed (default retries 2). */
+  readonly validate?: boolean | { readonly retries?: number };
+}
+
+/** What validation found for one plugin run. */
+export interface RunValidation {
+  /** Times the plugin ran (1 + retries). */
+  readonly attempts: number;
+  readonly retries: number;
+  /** Pages (4 KiB ranges) found changed at the end of an attempt, summed over attempts. */
+  readonly changedRanges: number;
+  /** Pages the last attempt read. */
+  readonly watchedPages: number;
+  /** True when the last attempt's pages were unchanged at its end: its rows are one consistent state. */
+  readonly validated: boolean;
+  /** Why validation could not conclude, when it could not. */
+  readonly reason?: string;
+}
+
+export interface PassResult<R extends object = Record<string, unknown>> extends PluginResult<R> {
+  /** Present when the pass validates. */
+  readonly validation?: RunValidation;
+}
+
+export interface PassRunSummary {
+  readonly plugin: string;
+  readonly rows: number;
+  readonly anomalies: number;
+  readonly anomalyCounts: Partial<Record<AnomalyKind, number>>;
+  readonly elapsedMs: number;
+  readonly validation?: RunValidation;
+}
+
+export interface PassSummary {
+  readonly generation: number;
+  readonly startedAt: number;
+  readonly elapsedMs: number;
+  readonly reuse: boolean;
+  /** Every anomaly of the pass, by kind, and their total. */
+  readonly anomalyCounts: Partial<Record<AnomalyKind, number>>;
+  readonly anomalies: number;
+  readonly runs: readonly PassRunSummary[];
+  /** Process address spaces the pass used. */
+  readonly userSpaces: number;
+  /** Totals over the runs, when the pass validates. */
+  readonly validation?: {
+    readonly runs: number;
+    readonly retries: number;
+    readonly changedRanges: number;
+    /** True when every run validated. */
+    readonly validated: boolean;
+  };
+}
+
+export interface Pass {
+  readonly kernel: Kernel;
+  /** The source generation this pass reads. */
+  readonly generation: number;
+  /** Date.now() at the start. */
+  readonly startedAt: number;
+  /** Everything read in this pass. */
+  readonly anomalies: AnomalySink;
+  /** Checks the plugin's requirements (ProfileError naming the first missing one), runs it. */
+  run<R extends object>(plugin: Plugin<R>, options?: PluginOptions): PassResult<R>;
+  /** A process address space, cached for this pass (by pgd). FaultError when the pgd is not mapped. */
+  userSpace(pgd: bigint, name?: string): AddressSpace;
+  /** Anomaly counts of everything read, per plugin too; elapsed; validation. */
+  end(): PassSummary;
+}
+
+/** Caches that outlive one pass (when passes reuse): process address spaces by pgd. */
+export class PassCaches {
+  readonly userSpaces = new Map<bigint, AddressSpace>();
+}
+
+/** Most process address spaces kept (each holds a small translation cache). */
+const MAX_USER_SPACES = 4096;
+/** Most pages one validated run watches (4 KiB copies each: 64 MiB). */
+const MAX_WATCHED_PAGES = 16384;
+const DEFAULT_RETRIES = 2;
+const PAGE = 4096;
+
+/** The page-table reader behind the kernel space, when it is a real one (synthetic test kernels have none). */
+function tablesOf(kernel: Kernel): TableReader | undefined {
+  return (kernel.space as { translator?: { tables?: TableReader } }).translator?.tables;
+}
+
+/** The source under any page cache (validation must see guest memory, not cached copies). */
+function uncached(mem: PhysicalMemory): PhysicalMemory {
+  let m = mem;
+  for (let guard = 0; guard < 8 && 'inner' in m && typeof (m as { flush?: unknown }).flush === 'function'; guard++) m = (m as unknown as { inner: PhysicalMemory }).inner;
+  return m;
+}
+
+/** Records the pages a run reads: a copy of each, taken before its first read. */
+class PageRecorder implements ReadRecorder {
+  readonly pages = new Map<number, Uint8Array>();
+  overflow = false;
+  private lastPage = -1;
+
+  constructor(private readonly phys: PhysReader) {}
+
+  touch(pa: number, len: number): void {
+    if (!(len > 0) || !Number.isSafeInteger(pa) || pa < 0) return;
+    const first = Math.floor(pa / PAGE);
+    const last = Math.floor((pa + len - 1) / PAGE);
+    if (first === this.lastPage && last === first) return;
+    for (let p = first; p <= last; p++) {
+      if (this.pages.has(p)) continue;
+      if (this.pages.size >= MAX_WATCHED_PAGES) {
+        this.overflow = true;
+        return;
+      }
+      this.pages.set(p, this.phys.copyPages([p])[0]!);
+    }
+    this.lastPage = last;
+  }
+
+  /** Pages whose bytes differ now from the copy taken before they were read. */
+  changed(current: PhysReader): number {
+    const pages = [...this.pages.keys()];
+    const now = current.copyPages(pages);
+    let n = 0;
+    for (let i = 0; i < pages.length; i++) {
+      const a = this.pages.get(pages[i]!)!;
+      if (!Buffer.from(a.buffer, a.byteOffset, a.length).equals(now[i]!)) n++;
+    }
+    return n;
+  }
+}
+
+function mergeAnomalies(into: AnomalySink, from: AnomalySink): void {
+  for (const [k, n] of Object.entries(from.counts) as [AnomalyKind, number][]) into.counts[k] = (into.counts[k] ?? 0) + n;
+  const room = Math.max(0, 1000 - into.items.length);
+  into.items.push(...from.items.slice(0, room));
+  into.dropped += from.dropped + Math.max(0, from.items.length - room);
+}
+
+/** A pass over `kernel`, started now on the source's current generation (Kernel.pass refreshes first). */
+export class KernelPass implements Pass {
+  readonly generation: number;
+  readonly startedAt = Date.now();
+  readonly anomalies = new AnomalySink();
+  private readonly t0 = performance.now();
+  private readonly runs: PassRunSummary[] = [];
+  private readonly used = new Set<bigint>();
+  private readonly retries: number | undefined;
+  private readonly reuse: boolean;
+  private ended: PassSummary | undefined;
+
+  constructor(
+    readonly kernel: Kernel,
+    private readonly caches: PassCaches,
+    options: PassOptions = {},
+  ) {
+    this.generation = kernel.memory.generation;
+    this.reuse = options.reuse !== false;
+    const v = options.validate;
+    this.retries = v === undefined || v === false ? undefined : v === true ? DEFAULT_RETRIES : Math.max(0, Math.min(16, Math.floor(v.retries ?? DEFAULT_RETRIES)));
+    const tables = tablesOf(kernel);
+    if (!this.reuse) {
+      caches.userSpaces.clear();
+      kernel.space.flush?.();
+      tables?.flush();
+    }
+    // Whatever was cached is checked again before use in this pass.
+    tables?.newEpoch();
+  }
+
+  userSpace(pgd: bigint, name?: string): AddressSpace {
+    let s = this.caches.userSpaces.get(pgd);
+    if (s === undefined) {
+      s = this.kernel.createUserSpace(pgd, name);
+      if (this.caches.userSpaces.size >= MAX_USER_SPACES) this.caches.userSpaces.clear();
+      this.caches.userSpaces.set(pgd, s);
+    }
+    this.used.add(pgd);
+    return s;
+  }
+
+  run<R extends object>(plugin: Plugin<R>, options: PluginOptions = {}): PassResult<R> {
+    checkRequirements(this.kernel, plugin);
+    const t0 = performance.now();
+    const once = (): { rows: R[]; sink: AnomalySink } => {
+      const sink = new AnomalySink();
+      return { rows: [...plugin.run(this.kernel, { options, anomalies: sink })], sink };
+    };
+    let out: { rows: R[]; sink: AnomalySink };
+    let validation: RunValidation | undefined;
+    if (this.retries === undefined) out = once();
+    else ({ out, validation } = this.validated(once, this.retries));
+    mergeAnomalies(this.anomalies, out.sink);
+    const result: PassResult<R> = {
+      plugin: plugin.name,
+      rows: out.rows,
+      anomalies: out.sink.items as readonly Anomaly[],
+      anomalyCounts: out.sink.counts,
+      elapsedMs: performance.now() - t0,
+      ...(validation ? { validation } : {}),
+    };
+    this.runs.push({
+      plugin: plugin.name,
+      rows: result.rows.length,
+      anomalies: out.sink.total,
+      anomalyCounts: { ...out.sink.counts },
+      elapsedMs: result.elapsedMs,
+      ...(validation ? { validation } : {}),
+    });
+    return result;
+  }
+
+  private validated<T>(once: () => T, retries: number): { out: T; validation: RunValidation } {
+    const tables = tablesOf(this.kernel);
+    if (tables === undefined) {
+      return { out: once(), validation: { attempts: 1, retries: 0, changedRanges: 0, watchedPages: 0, validated: false, reason: 'this kernel space reads no guest-physical memory to watch' } };
+    }
+    const phys = tables.phys;
+    const fresh = new PhysReader(uncached(phys.mem));
+    let changedRanges = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) {
+        // Re-read everything: translations re-checked, page-cached copies dropped.
+        tables.newEpoch();
+        (phys.mem as { flush?: () => void }).flush?.();
+      }
+      const rec = new PageRecorder(phys);
+      const outer = phys.recorder;
+      phys.recorder = rec;
+      let out: T;
+      try {
+        out = once();
+      } finally {
+        phys.recorder = outer;
+      }
+      const changed = rec.changed(fresh);
+      changedRanges += changed;
+      const base = { attempts: attempt, retries: attempt - 1, changedRanges, watchedPages: rec.pages.size };
+      if (rec.overflow) return { out, validation: { ...base, validated: false, reason: `the run read more than ${MAX_WATCHED_PAGES} pages; only those were checked` } };
+      if (changed === 0) return { out, validation: { ...base, validated: true } };
+      if (attempt > retries) return { out, validation: { ...base, validated: false, reason: `guest memory kept changing (${changed} pages in the last attempt)` } };
+    }
+  }
+
+  end(): PassSummary {
+    if (this.ended) return this.ended;
+    const runs = this.runs;
+    const validatedRuns = runs.filter((r) => r.validation);
+    this.ended = {
+      generation: this.generation,
+      startedAt: this.startedAt,
+      elapsedMs: performance.now() - this.t0,
+      reuse: this.reuse,
+      anomalyCounts: { ...this.anomalies.counts },
+      anomalies: this.anomalies.total,
+      runs: [...runs],
+      userSpaces: this.used.size,
+      ...(this.retries !== undefined
+        ? {
+            validation: {
+              runs: validatedRuns.length,
+              retries: validatedRuns.reduce((a, r) => a + r.validation!.retries, 0),
+              changedRanges: validatedRuns.reduce((a, r) => a + r.validation!.changedRanges, 0),
+              validated: validatedRuns.every((r) => r.validation!.validated),
+            },
+          }
+        : {}),
+    };
+    this.kernel.passEnded(this);
+    return this.ended;
+  }
+}
