@@ -50,7 +50,7 @@ const LEVEL_SHIFT: Record<number, bigint> = { 1: 12n, 2: 21n, 3: 30n, 4: 39n, 5:
 export class AddressSpace {
   readonly name: string;
   readonly translator: Translator;
-  directMapBase: bigint | undefined;
+  private directBase: bigint | undefined;
 
   constructor(source: PhysicalMemory | TableReader, dtb: number, mode: PagingMode, options: AddressSpaceOptions = {}) {
     this.translator = new Translator(source, dtb, mode, options);
@@ -60,6 +60,14 @@ export class AddressSpace {
 
   get mem(): PhysicalMemory {
     return this.translator.mem;
+  }
+  /** Start of the kernel direct map (page_offset_base); its translations are arithmetic and survive every pass. */
+  get directMapBase(): bigint | undefined {
+    return this.directBase;
+  }
+  set directMapBase(base: bigint | undefined) {
+    this.directBase = base;
+    this.translator.setDirectMap(base, this.mem.size);
   }
   get dtb(): number {
     return this.translator.dtb;

@@ -276,8 +276,16 @@ export class TableReader {
   }
 }
 
+/**
+ * The entries a walk read, top first, for callers that re-check a cached
+ * translation later: [count, entryPa×5, lo×5, hi×5] (words unsigned).
+ */
+export type WalkPath = Float64Array;
+export const newWalkPath = (): WalkPath => new Float64Array(16);
+
 /** In-flight state of one walk; `step` advances it one level. */
 interface WalkState {
+  path: WalkPath | undefined;
   readonly va: bigint;
   readonly lo: number;
   readonly hi: number;
@@ -292,7 +300,7 @@ interface WalkState {
 
 const entryWords = new Uint32Array(2);
 
-function startWalk(mode: PagingMode, dtb: number, va: bigint): WalkState {
+function startWalk(mode: PagingMode, dtb: number, va: bigint, path?: WalkPath): WalkState {
   let lo = 0;
   let hi = 0;
   let done: FaultError | undefined;
@@ -302,7 +310,8 @@ function startWalk(mode: PagingMode, dtb: number, va: bigint): WalkState {
     done = e as FaultError;
   }
   const u = va < 0n && done === undefined ? BigInt.asUintN(64, va) : va;
-  return { va: u, lo, hi, row: 0, table: dtb, rw: PTE.writable, us: PTE.user, nx: false, done };
+  if (path) path[0] = 0;
+  return { path, va: u, lo, hi, row: 0, table: dtb, rw: PTE.writable, us: PTE.user, nx: false, done };
 }
 
 function describeEntry(lo: number, hi: number): bigint {
@@ -326,6 +335,14 @@ function step(reader: TableReader, mode: PagingMode, s: WalkState, trace?: WalkS
   }
   const lo = entryWords[0]!;
   const hi = entryWords[1]!;
+  const path = s.path;
+  if (path !== undefined) {
+    const n = path[0]!;
+    path[1 + n] = entryAddr;
+    path[6 + n] = lo;
+    path[11 + n] = hi;
+    path[0] = n + 1;
+  }
   if (trace) trace.push({ level: row.level, name: row.name, index, tableAddr: s.table, entryAddr, entry: describeEntry(lo, hi) });
   if ((lo & PTE.present) === 0) {
     s.done = new FaultError('virtual', s.va, `not present: ${row.name} entry ${index} (0x${describeEntry(lo, hi).toString(16)}) at physical 0x${entryAddr.toString(16)}`, {
@@ -366,10 +383,11 @@ function step(reader: TableReader, mode: PagingMode, s: WalkState, trace?: WalkS
 /**
  * Translates `va` through the tables rooted at physical `dtb` (CR3 without
  * its flag bits). Throws FaultError (space 'virtual') carrying the VA, the
- * level and the entry. When `trace` is given, each level read is appended.
+ * level and the entry. When `trace` is given, each level read is appended;
+ * `path` receives the entries read (allocation-free).
  */
-export function walk(reader: TableReader, mode: PagingMode, dtb: number, va: bigint, trace?: WalkStep[]): Translation {
-  const s = startWalk(mode, dtb, va);
+export function walk(reader: TableReader, mode: PagingMode, dtb: number, va: bigint, trace?: WalkStep[], path?: WalkPath): Translation {
+  const s = startWalk(mode, dtb, va, path);
   for (let guard = 0; s.done === undefined && guard < mode.levels; guard++) step(reader, mode, s, trace);
   const r = s.done!;
   if (r instanceof FaultError) throw r;
@@ -381,8 +399,8 @@ export function walk(reader: TableReader, mode: PagingMode, dtb: number, va: big
  * batch (what makes slow sources usable). Returns a result or a FaultError
  * per VA, in order.
  */
-export function walkMany(reader: TableReader, mode: PagingMode, dtb: number, vas: readonly bigint[]): (Translation | FaultError)[] {
-  const states = vas.map((va) => startWalk(mode, dtb, va));
+export function walkMany(reader: TableReader, mode: PagingMode, dtb: number, vas: readonly bigint[], paths?: readonly WalkPath[]): (Translation | FaultError)[] {
+  const states = vas.map((va, i) => startWalk(mode, dtb, va, paths?.[i]));
   for (let level = 0; level < mode.levels; level++) {
     const pending = states.filter((s) => s.done === undefined);
     if (pending.length === 0) break;
