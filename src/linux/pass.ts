@@ -38,7 +38,7 @@ export interface RunValidation {
   /** Times the plugin ran (1 + retries). */
   readonly attempts: number;
   readonly retries: number;
-  /** Pages (4 KiB ranges) found changed at the end of an attempt, summed over attempts. */
+  /** Ranges (the span of one 4 KiB page a run read) found changed at the end of an attempt, summed over attempts. */
   readonly changedRanges: number;
   /** Pages the last attempt read. */
   readonly watchedPages: number;
@@ -123,38 +123,67 @@ function uncached(mem: PhysicalMemory): PhysicalMemory {
   return m;
 }
 
-/** Records the pages a run reads: a copy of each, taken before its first read. */
+/** One watched page: a copy taken before its first read, and the span of it the run read. */
+interface Watched {
+  readonly page: number;
+  readonly copy: Uint8Array;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * Records what a run reads, merged per page: a copy of each page taken
+ * before its first read and the span [lo, hi) of the page read since. Only
+ * that span is compared at the end, so counters elsewhere in the page (the
+ * runtime statistics of a running task next to the fields we read) do not
+ * count as changes.
+ */
 class PageRecorder implements ReadRecorder {
-  readonly pages = new Map<number, Uint8Array>();
+  readonly pages = new Map<number, Watched>();
   overflow = false;
-  private lastPage = -1;
+  private last: Watched | undefined;
 
   constructor(private readonly phys: PhysReader) {}
 
   touch(pa: number, len: number): void {
     if (!(len > 0) || !Number.isSafeInteger(pa) || pa < 0) return;
-    const first = Math.floor(pa / PAGE);
-    const last = Math.floor((pa + len - 1) / PAGE);
-    if (first === this.lastPage && last === first) return;
-    for (let p = first; p <= last; p++) {
-      if (this.pages.has(p)) continue;
-      if (this.pages.size >= MAX_WATCHED_PAGES) {
-        this.overflow = true;
-        return;
-      }
-      this.pages.set(p, this.phys.copyPages([p])[0]!);
+    const off = pa % PAGE;
+    const last = this.last;
+    if (last !== undefined && pa - off === last.page * PAGE && off + len <= PAGE) {
+      if (off < last.lo) last.lo = off;
+      if (off + len > last.hi) last.hi = off + len;
+      return;
     }
-    this.lastPage = last;
+    const first = (pa - off) / PAGE;
+    const end = pa + len;
+    for (let p = first; p * PAGE < end; p++) {
+      let w = this.pages.get(p);
+      if (w === undefined) {
+        if (this.pages.size >= MAX_WATCHED_PAGES) {
+          this.overflow = true;
+          return;
+        }
+        w = { page: p, copy: this.phys.copyPages([p])[0]!, lo: PAGE, hi: 0 };
+        this.pages.set(p, w);
+      }
+      const lo = Math.max(pa, p * PAGE) - p * PAGE;
+      const hi = Math.min(end, (p + 1) * PAGE) - p * PAGE;
+      if (lo < w.lo) w.lo = lo;
+      if (hi > w.hi) w.hi = hi;
+      this.last = w;
+    }
   }
 
-  /** Pages whose bytes differ now from the copy taken before they were read. */
+  /** Watched spans whose bytes differ now from the copy taken before they were read. */
   changed(current: PhysReader): number {
-    const pages = [...this.pages.keys()];
-    const now = current.copyPages(pages);
+    const watched = [...this.pages.values()];
+    const now = current.copyPages(watched.map((w) => w.page));
     let n = 0;
-    for (let i = 0; i < pages.length; i++) {
-      const a = this.pages.get(pages[i]!)!;
-      if (!Buffer.from(a.buffer, a.byteOffset, a.length).equals(now[i]!)) n++;
+    for (let i = 0; i < watched.length; i++) {
+      const w = watched[i]!;
+      const a = Buffer.from(w.copy.buffer, w.copy.byteOffset + w.lo, w.hi - w.lo);
+      const b = now[i]!;
+      if (!a.equals(Buffer.from(b.buffer, b.byteOffset + w.lo, w.hi - w.lo))) n++;
     }
     return n;
   }
