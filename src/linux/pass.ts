@@ -38,7 +38,7 @@ export interface RunValidation {
   /** Times the plugin ran (1 + retries). */
   readonly attempts: number;
   readonly retries: number;
-  /** Ranges (the span of one 4 KiB page a run read) found changed at the end of an attempt, summed over attempts. */
+  /** Ranges (what a run read of one 4 KiB page, in 64-byte chunks) found changed at the end of an attempt, summed over attempts. */
   readonly changedRanges: number;
   /** Pages the last attempt read. */
   readonly watchedPages: number;
@@ -123,7 +123,7 @@ function uncached(mem: PhysicalMemory): PhysicalMemory {
   return m;
 }
 
-/** One watched page: a copy taken before its first read, and the span of it the run read. */
+/** One watched page: a copy taken before its first read, and which 64-byte chunks of it the run read (two 32-bit masks). */
 interface Watched {
   readonly page: number;
   readonly copy: Uint8Array;
@@ -131,12 +131,24 @@ interface Watched {
   hi: number;
 }
 
+const CHUNK = 64;
+
+/** Sets the bits of chunks [c0, c1] in a 64-bit mask held as [lo, hi] 32-bit halves. */
+function markChunks(w: Watched, from: number, to: number): void {
+  const c0 = (from / CHUNK) | 0;
+  const c1 = ((to - 1) / CHUNK) | 0;
+  for (let c = c0; c <= c1; c++) {
+    if (c < 32) w.lo |= 1 << c;
+    else w.hi |= 1 << (c - 32);
+  }
+}
+
 /**
  * Records what a run reads, merged per page: a copy of each page taken
- * before its first read and the span [lo, hi) of the page read since. Only
- * that span is compared at the end, so counters elsewhere in the page (the
- * runtime statistics of a running task next to the fields we read) do not
- * count as changes.
+ * before its first read, and the 64-byte chunks of it read since. Only those
+ * chunks are compared at the end, so other objects and counters sharing the
+ * page (the runtime statistics of a running task next to a cred we read) do
+ * not count as changes.
  */
 class PageRecorder implements ReadRecorder {
   readonly pages = new Map<number, Watched>();
@@ -150,8 +162,7 @@ class PageRecorder implements ReadRecorder {
     const off = pa % PAGE;
     const last = this.last;
     if (last !== undefined && pa - off === last.page * PAGE && off + len <= PAGE) {
-      if (off < last.lo) last.lo = off;
-      if (off + len > last.hi) last.hi = off + len;
+      markChunks(last, off, off + len);
       return;
     }
     const first = (pa - off) / PAGE;
@@ -163,27 +174,30 @@ class PageRecorder implements ReadRecorder {
           this.overflow = true;
           return;
         }
-        w = { page: p, copy: this.phys.copyPages([p])[0]!, lo: PAGE, hi: 0 };
+        w = { page: p, copy: this.phys.copyPages([p])[0]!, lo: 0, hi: 0 };
         this.pages.set(p, w);
       }
-      const lo = Math.max(pa, p * PAGE) - p * PAGE;
-      const hi = Math.min(end, (p + 1) * PAGE) - p * PAGE;
-      if (lo < w.lo) w.lo = lo;
-      if (hi > w.hi) w.hi = hi;
+      markChunks(w, Math.max(pa, p * PAGE) - p * PAGE, Math.min(end, (p + 1) * PAGE) - p * PAGE);
       this.last = w;
     }
   }
 
-  /** Watched spans whose bytes differ now from the copy taken before they were read. */
+  /** Watched pages in which a chunk the run read differs now from the copy taken before it was read. */
   changed(current: PhysReader): number {
     const watched = [...this.pages.values()];
     const now = current.copyPages(watched.map((w) => w.page));
     let n = 0;
     for (let i = 0; i < watched.length; i++) {
       const w = watched[i]!;
-      const a = Buffer.from(w.copy.buffer, w.copy.byteOffset + w.lo, w.hi - w.lo);
+      const a = w.copy;
       const b = now[i]!;
-      if (!a.equals(Buffer.from(b.buffer, b.byteOffset + w.lo, w.hi - w.lo))) n++;
+      for (let c = 0; c < PAGE / CHUNK; c++) {
+        if (!((c < 32 ? w.lo >>> c : w.hi >>> (c - 32)) & 1)) continue;
+        if (Buffer.compare(a.subarray(c * CHUNK, (c + 1) * CHUNK), b.subarray(c * CHUNK, (c + 1) * CHUNK)) !== 0) {
+          n++;
+          break;
+        }
+      }
     }
     return n;
   }
