@@ -137,32 +137,25 @@ export class PhysReader {
   }
 
   /**
-   * Copies of whole 4 KiB pages (by page number), read without telling the
-   * recorder: one batch for the pages no mapped region holds. Unreadable
-   * bytes are zero, consistently, so two copies of one page compare equal
-   * when nothing changed.
+   * The 4 KiB page `page` (a page number) as bytes, read without telling the
+   * recorder: a view of mapped memory when a region holds it (live: valid
+   * now only), else a copy into `scratch` (unreadable bytes zero, so two
+   * reads of an unchanged page compare equal).
    */
-  copyPages(pages: readonly number[]): Uint8Array[] {
-    const out: Uint8Array[] = new Array(pages.length);
-    const ops: ReadOp[] = [];
+  pageUntracked(page: number, scratch: Uint8Array): Uint8Array {
+    const pa = page * 4096;
     const saved = this.recorder;
     this.recorder = undefined;
+    let r: Region | undefined;
     try {
-      for (let i = 0; i < pages.length; i++) {
-        const pa = pages[i]! * 4096;
-        const r = this.region(pa, 4096);
-        if (r !== undefined) out[i] = r.bytes.slice(pa - r.start, pa - r.start + 4096);
-        else {
-          const dst = new Uint8Array(4096);
-          out[i] = dst;
-          ops.push({ addr: pa, len: 4096, dst });
-        }
-      }
+      r = this.region(pa, 4096);
     } finally {
       this.recorder = saved;
     }
-    if (ops.length) this.mem.readv(ops);
-    return out;
+    if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + 4096);
+    const dst = scratch.subarray(0, 4096);
+    this.mem.readv([{ addr: pa, len: 4096, dst }]);
+    return dst;
   }
 
   private readSlow(pa: number, len: number): void {

@@ -24,65 +24,85 @@ interface Measured {
   readonly retries: number;
 }
 
-async function measure(kernel: AttachedKernel, work: readonly Plugin<any>[], options: PassOptions, runs: number, warmup: number): Promise<Measured> {
-  const times: number[] = [];
+const MODES: readonly { readonly mode: string; readonly options: PassOptions }[] = [
+  { mode: 'reuse', options: {} },
+  { mode: 'reuse:false', options: { reuse: false } },
+  { mode: 'validate', options: { validate: true } },
+];
+
+/** Passes of every mode in turn (interleaved, so drift on a shared machine hits every mode alike). */
+async function measure(kernel: AttachedKernel, work: readonly Plugin<any>[], runs: number, warmup: number): Promise<Measured[]> {
+  const times: number[][] = MODES.map(() => []);
+  const totals = MODES.map(() => ({ walks: 0, checks: 0, validated: 0, retries: 0 }));
   const space = kernel.space;
-  let walks = 0;
-  let checks = 0;
-  let validated = 0;
-  let retries = 0;
   for (let i = 0; i < warmup + runs; i++) {
-    const w0 = space.stats.misses;
-    const c0 = space.translator.tables.entryChecks;
-    const t0 = performance.now();
-    const pass = await kernel.pass(options);
-    for (const p of work) pass.run(p);
-    const sum = pass.end();
-    const dt = performance.now() - t0;
-    if (i < warmup) continue;
-    times.push(dt * 1000);
-    walks += space.stats.misses - w0;
-    checks += space.translator.tables.entryChecks - c0;
-    if (sum.validation?.validated) validated++;
-    retries += sum.validation?.retries ?? 0;
+    for (let m = 0; m < MODES.length; m++) {
+      const w0 = space.stats.misses;
+      const c0 = space.translator.tables.entryChecks;
+      const t0 = performance.now();
+      const pass = await kernel.pass(MODES[m]!.options);
+      for (const p of work) pass.run(p);
+      const sum = pass.end();
+      const dt = performance.now() - t0;
+      if (i < warmup) continue;
+      times[m]!.push(dt * 1000);
+      const t = totals[m]!;
+      t.walks += space.stats.misses - w0;
+      t.checks += space.translator.tables.entryChecks - c0;
+      if (sum.validation?.validated) t.validated++;
+      t.retries += sum.validation?.retries ?? 0;
+    }
   }
-  return { us: median(times), walks: walks / runs, checks: checks / runs, validated: validated / runs, retries: retries / runs };
+  return MODES.map((_, m) => ({
+    us: median(times[m]!),
+    walks: totals[m]!.walks / runs,
+    checks: totals[m]!.checks / runs,
+    validated: totals[m]!.validated / runs,
+    retries: totals[m]!.retries / runs,
+  }));
 }
 
+/** The live techniques a monitor would use: live map (zero-copy) and live read (a copy per read: walks cost table reads). */
+const TECHNIQUES = ['live-map', 'live-read'] as const;
+
 export async function benchPass(source: string, runs = 100, warmup = 10): Promise<BenchTable[]> {
-  const kernel = await attachKernel(source);
   const rows: Record<string, unknown>[] = [];
-  try {
-    for (const names of WORKLOADS) {
-      const work = names.map((n) => {
-        const p = plugins.find((x) => x.name === n);
-        if (!p) throw new Error(`bench pass: no plugin ${n}`);
-        return p as Plugin<any>;
-      });
-      // Interleaved, so drift on a shared machine hits every mode alike.
-      const reuse = await measure(kernel, work, {}, runs, warmup);
-      const none = await measure(kernel, work, { reuse: false }, runs, warmup);
-      const valid = await measure(kernel, work, { validate: true }, runs, warmup);
-      const row = (mode: string, m: Measured): Record<string, unknown> => ({
-        workload: names.join('+'),
-        mode,
-        usPerPass: Math.round(m.us),
-        vsReuse: +(m.us / reuse.us).toFixed(2),
-        walksPerPass: Math.round(m.walks),
-        entryChecksPerPass: Math.round(m.checks),
-        validatedShare: mode === 'validate' ? +m.validated.toFixed(2) : '',
-        retriesPerPass: mode === 'validate' ? +m.retries.toFixed(2) : '',
-      });
-      rows.push(row('reuse', reuse), row('reuse:false', none), row('validate', valid));
+  for (const technique of TECHNIQUES) {
+    const spec = `${source}${source.includes('?') ? '&' : '?'}technique=${technique}`;
+    const kernel = await attachKernel(spec);
+    try {
+      for (const names of WORKLOADS) {
+        const work = names.map((n) => {
+          const p = plugins.find((x) => x.name === n);
+          if (!p) throw new Error(`bench pass: no plugin ${n}`);
+          return p as Plugin<any>;
+        });
+        const measured = await measure(kernel, work, runs, warmup);
+        const reuse = measured[0]!;
+        MODES.forEach(({ mode }, i) => {
+          const m = measured[i]!;
+          rows.push({
+            technique,
+            workload: names.join('+'),
+            mode,
+            usPerPass: Math.round(m.us),
+            vsReuse: +(m.us / reuse.us).toFixed(2),
+            walksPerPass: Math.round(m.walks),
+            entryChecksPerPass: Math.round(m.checks),
+            validatedShare: mode === 'validate' ? +m.validated.toFixed(2) : '',
+            retriesPerPass: mode === 'validate' ? +m.retries.toFixed(2) : '',
+          });
+        });
+      }
+    } finally {
+      await kernel.close();
     }
-  } finally {
-    await kernel.close();
   }
   return [
     {
       name: 'pass',
-      description: `passes over the live guest ${source} (refresh included), median of ${runs} after ${warmup} warm-up; vsReuse = time / the reusing pass's`,
-      columns: ['workload', 'mode', 'usPerPass', 'vsReuse', 'walksPerPass', 'entryChecksPerPass', 'validatedShare', 'retriesPerPass'],
+      description: `passes over the live guest ${source} (refresh included), median of ${runs} after ${warmup} warm-up, modes interleaved; vsReuse = time / the reusing pass's`,
+      columns: ['technique', 'workload', 'mode', 'usPerPass', 'vsReuse', 'walksPerPass', 'entryChecksPerPass', 'validatedShare', 'retriesPerPass'],
       rows,
     },
   ];

@@ -123,17 +123,17 @@ function uncached(mem: PhysicalMemory): PhysicalMemory {
   return m;
 }
 
-/** One watched page: a copy taken before its first read, and which 64-byte chunks of it the run read (two 32-bit masks). */
+/** One watched page: where its copy lies in the recorder's arena, and which 64-byte chunks of it the run read (two 32-bit masks). */
 interface Watched {
   readonly page: number;
-  readonly copy: Uint8Array;
+  readonly slot: number;
   lo: number;
   hi: number;
 }
 
 const CHUNK = 64;
 
-/** Sets the bits of chunks [c0, c1] in a 64-bit mask held as [lo, hi] 32-bit halves. */
+/** Sets the bits of the chunks covering [from, to) of a page. */
 function markChunks(w: Watched, from: number, to: number): void {
   const c0 = (from / CHUNK) | 0;
   const c1 = ((to - 1) / CHUNK) | 0;
@@ -143,17 +143,21 @@ function markChunks(w: Watched, from: number, to: number): void {
   }
 }
 
+const isMarked = (w: Watched, c: number): boolean => ((c < 32 ? w.lo >>> c : w.hi >>> (c - 32)) & 1) === 1;
+
 /**
  * Records what a run reads, merged per page: a copy of each page taken
- * before its first read, and the 64-byte chunks of it read since. Only those
- * chunks are compared at the end, so other objects and counters sharing the
- * page (the runtime statistics of a running task next to a cred we read) do
- * not count as changes.
+ * before its first read (into one growing arena: no allocation per page),
+ * and the 64-byte chunks of it read since. Only those chunks are compared at
+ * the end, so other objects and counters sharing the page (the runtime
+ * statistics of a running task next to a cred we read) are no false alarm.
  */
 class PageRecorder implements ReadRecorder {
   readonly pages = new Map<number, Watched>();
   overflow = false;
   private last: Watched | undefined;
+  private arena = Buffer.alloc(64 * PAGE);
+  private readonly scratch = new Uint8Array(PAGE);
 
   constructor(private readonly phys: PhysReader) {}
 
@@ -174,7 +178,8 @@ class PageRecorder implements ReadRecorder {
           this.overflow = true;
           return;
         }
-        w = { page: p, copy: this.phys.copyPages([p])[0]!, lo: 0, hi: 0 };
+        w = { page: p, slot: this.pages.size, lo: 0, hi: 0 };
+        this.copyInto(w);
         this.pages.set(p, w);
       }
       markChunks(w, Math.max(pa, p * PAGE) - p * PAGE, Math.min(end, (p + 1) * PAGE) - p * PAGE);
@@ -182,21 +187,34 @@ class PageRecorder implements ReadRecorder {
     }
   }
 
+  private copyInto(w: Watched): void {
+    if ((w.slot + 1) * PAGE > this.arena.length) {
+      const bigger = Buffer.alloc(this.arena.length * 2);
+      this.arena.copy(bigger);
+      this.arena = bigger;
+    }
+    this.arena.set(this.phys.pageUntracked(w.page, this.scratch), w.slot * PAGE);
+  }
+
   /** Watched pages in which a chunk the run read differs now from the copy taken before it was read. */
   changed(current: PhysReader): number {
-    const watched = [...this.pages.values()];
-    const now = current.copyPages(watched.map((w) => w.page));
     let n = 0;
-    for (let i = 0; i < watched.length; i++) {
-      const w = watched[i]!;
-      const a = w.copy;
-      const b = now[i]!;
-      for (let c = 0; c < PAGE / CHUNK; c++) {
-        if (!((c < 32 ? w.lo >>> c : w.hi >>> (c - 32)) & 1)) continue;
-        if (Buffer.compare(a.subarray(c * CHUNK, (c + 1) * CHUNK), b.subarray(c * CHUNK, (c + 1) * CHUNK)) !== 0) {
+    for (const w of this.pages.values()) {
+      const now = current.pageUntracked(w.page, this.scratch);
+      const base = w.slot * PAGE;
+      for (let c = 0; c < PAGE / CHUNK; ) {
+        if (!isMarked(w, c)) {
+          c++;
+          continue;
+        }
+        let e = c + 1;
+        while (e < PAGE / CHUNK && isMarked(w, e)) e++;
+        // One compare per run of read chunks, without allocating views.
+        if (this.arena.compare(now, c * CHUNK, e * CHUNK, base + c * CHUNK, base + e * CHUNK) !== 0) {
           n++;
           break;
         }
+        c = e;
       }
     }
     return n;
