@@ -15,8 +15,8 @@ import { KernelPass, PassCaches, type Pass, type PassOptions } from './pass.js';
 export type { KernelProfile } from '../profile/profile.js';
 
 
-/** Translation slots of a process address space (argv, environ, ELF headers: few pages). */
-const USER_SPACE_SLOTS = 4096;
+/** Translation slots of a process address space (argv, environ, ELF headers: few pages; ~50 KB each). */
+const USER_SPACE_SLOTS = 1024;
 
 export class Kernel {
   readonly typed: Typed;

@@ -104,8 +104,8 @@ export class PassCaches {
   readonly userSpaces = new Map<bigint, AddressSpace>();
 }
 
-/** Most process address spaces kept (each holds a small translation cache). */
-const MAX_USER_SPACES = 4096;
+/** Most process address spaces kept (each holds a ~50 KB translation cache: 50 MB at most). */
+const MAX_USER_SPACES = 1024;
 /** Most pages one validated run watches (4 KiB copies each: 64 MiB). */
 const MAX_WATCHED_PAGES = 16384;
 const DEFAULT_RETRIES = 2;

@@ -39,8 +39,8 @@ const MIN_I64 = -(1n << 63n);
 const LEVEL_SIZES = [0, 4096, 2 << 20, 1 << 30];
 /** Slot epoch of a direct-map translation: valid in every epoch. */
 const PERMANENT = -1;
-/** Upper-level entries remembered (shared by every translation below them). */
-const MAX_NODES = 1 << 14;
+/** Upper-level entries remembered (shared by every translation below them): one per 8 slots, 64..16,384. */
+const nodesFor = (slots: number): number => Math.max(64, Math.min(1 << 14, slots >> 3));
 
 export class Translator {
   readonly tables: TableReader;
@@ -65,12 +65,13 @@ export class Translator {
    * Upper-level entries (the path above leaves), interned: entry address,
    * words, parent node, epoch last checked, dead (found changed).
    */
-  private readonly nodePa = new Float64Array(MAX_NODES);
-  private readonly nodeLo = new Uint32Array(MAX_NODES);
-  private readonly nodeHi = new Uint32Array(MAX_NODES);
-  private readonly nodeParent = new Int32Array(MAX_NODES);
-  private readonly nodeEpoch = new Int32Array(MAX_NODES);
-  private readonly nodeDead = new Uint8Array(MAX_NODES);
+  private readonly maxNodes: number;
+  private readonly nodePa: Float64Array;
+  private readonly nodeLo: Uint32Array;
+  private readonly nodeHi: Uint32Array;
+  private readonly nodeParent: Int32Array;
+  private readonly nodeEpoch: Int32Array;
+  private readonly nodeDead: Uint8Array;
   private readonly nodeAt = new Map<number, number>();
   private nodes = 0;
   private readonly path: WalkPath = newWalkPath();
@@ -97,6 +98,13 @@ export class Translator {
     this.leafLo = new Uint32Array(slots);
     this.leafHi = new Uint32Array(slots);
     this.leafParent = new Int32Array(slots);
+    const nodes = (this.maxNodes = nodesFor(slots));
+    this.nodePa = new Float64Array(nodes);
+    this.nodeLo = new Uint32Array(nodes);
+    this.nodeHi = new Uint32Array(nodes);
+    this.nodeParent = new Int32Array(nodes);
+    this.nodeEpoch = new Int32Array(nodes);
+    this.nodeDead = new Uint8Array(nodes);
   }
 
   get mem(): PhysicalMemory {
@@ -139,7 +147,7 @@ export class Translator {
       }
       this.nodeDead[old] = 1;
     }
-    if (this.nodes >= MAX_NODES) return -2;
+    if (this.nodes >= this.maxNodes) return -2;
     const n = this.nodes++;
     this.nodePa[n] = pa;
     this.nodeLo[n] = lo;

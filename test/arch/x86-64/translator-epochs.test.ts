@@ -140,6 +140,21 @@ for (const mapped of [true, false]) {
       assert.ok(tr.stats.revalidated > 0 && tr.stats.stale > 0, 'both paths exercised');
     });
 
+    it('a full table of upper entries starts over (bounded memory) and still never answers stale', () => {
+      const b = new PageTableBuilder(new Uint8Array(8 * MiB), 4, 0x100000);
+      // 100 VAs, each under its own PD entry: more upper entries than a 64-slot translator keeps (64).
+      const vas = Array.from({ length: 100 }, (_, i) => VMALLOC + BigInt(i) * (2n << 20n));
+      vas.forEach((va, i) => b.map(va, 0x400000 + i * 4096, 4096));
+      const mem = testMemory(b.bytes, { mapped });
+      const tr = new Translator(mem, b.top, PAGING_4_LEVEL, { maxEntries: 64 });
+      for (const va of vas) assert.equal(tr.physical(va), fresh(mem, b.top, va));
+      assert.ok(tr.stats.flushes >= 1, 'the upper-entry table filled and started over');
+      b.writeEntry(b.entryAddr(vas[99]!, 2), 0n);
+      b.writeEntry(b.entryAddr(vas[98]!, 1), 0x9000n | P);
+      tr.tables.newEpoch();
+      for (const va of vas) assert.equal(cached(tr, va), fresh(mem, b.top, va));
+    });
+
     it('direct-map translations survive every epoch without a read', () => {
       const b = new PageTableBuilder(new Uint8Array(8 * MiB), 4, 0x100000);
       b.map(DIRECT, 0, 2 * MiB);
