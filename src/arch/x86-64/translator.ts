@@ -37,8 +37,11 @@ export interface TranslatorOptions {
 /** Negative VAs down to -2^63 are sign-extended addresses; below that they are invalid (the walk says so). */
 const MIN_I64 = -(1n << 63n);
 const LEVEL_SIZES = [0, 4096, 2 << 20, 1 << 30];
-/** Slot epoch of a direct-map translation: valid in every epoch. */
-const PERMANENT = -1;
+/** info bit 31: a direct-map translation, valid in every epoch. */
+const PERMANENT = 1 << 31;
+/** info bits 16..30: the epoch the slot was last walked or checked in, modulo 2^15 (all slots are dropped when it wraps). */
+const TAG_SHIFT = 16;
+const TAG_MASK = 0x7fff;
 /** Upper-level entries remembered (shared by every translation below them): one per 8 slots, 64..16,384. */
 const nodesFor = (slots: number): number => Math.max(64, Math.min(1 << 14, slots >> 3));
 
@@ -51,10 +54,13 @@ export class Translator {
   private readonly tagHi: Int32Array;
   private readonly tagLo: Float64Array;
   private readonly paPage: Float64Array;
-  /** bit 0 valid, bits 1..12 flags (low 12 bits of the entry >> 0, stored shifted by 1), bit 13 nx, bits 14..15 level. */
+  /**
+   * bit 0 valid, bits 1..12 flags (low 12 bits of the entry >> 0, stored shifted by 1), bit 13 nx, bits 14..15 level,
+   * bits 16..30 epoch tag, bit 31 permanent: one word per lookup, so a hit touches no more memory than before epochs.
+   */
   private readonly info: Int32Array;
-  /** Epoch in which the slot was last walked or checked; PERMANENT for the direct map. */
-  private readonly slotEpoch: Int32Array;
+  /** The current epoch's tag (epoch modulo 2^15). */
+  private tag: number;
   /** Physical address of the leaf entry (-1: unknown, re-walk in a new epoch) and its words. */
   private readonly leafPa: Float64Array;
   private readonly leafLo: Uint32Array;
@@ -86,6 +92,7 @@ export class Translator {
     this.dtb = dtb;
     this.mode = mode;
     this.epoch = this.tables.epoch;
+    this.tag = this.epoch & TAG_MASK;
     let slots = 1;
     while (slots < Math.max(1, Math.min(options.maxEntries ?? 1 << 17, 1 << 24))) slots *= 2;
     this.mask = slots - 1;
@@ -93,7 +100,6 @@ export class Translator {
     this.tagLo = new Float64Array(slots);
     this.paPage = new Float64Array(slots);
     this.info = new Int32Array(slots);
-    this.slotEpoch = new Int32Array(slots);
     this.leafPa = new Float64Array(slots);
     this.leafLo = new Uint32Array(slots);
     this.leafHi = new Uint32Array(slots);
@@ -129,8 +135,15 @@ export class Translator {
     this.stats.flushes++;
   }
 
+  /** The current epoch's tag; a new epoch that wraps the tag (or jumps a whole cycle) drops every slot. */
   private checkGeneration(): number {
-    return (this.epoch = this.tables.epoch);
+    const e = this.tables.epoch;
+    if (e !== this.epoch) {
+      if (e - this.epoch > TAG_MASK || (e & TAG_MASK) < (this.epoch & TAG_MASK)) this.info.fill(0);
+      this.epoch = e;
+      this.tag = e & TAG_MASK;
+    }
+    return this.tag;
   }
 
   private slotOf(hi: number, pageLo: number): number {
@@ -168,11 +181,10 @@ export class Translator {
     this.tagHi[slot] = hi;
     this.tagLo[slot] = pageLo;
     this.paPage[slot] = t.pa - (t.pa % 4096);
-    this.info[slot] = 1 | ((t.flags & 0xfff) << 1) | (t.nx ? 1 << 13 : 0) | (t.level << 14);
-    this.slotEpoch[slot] = this.epoch;
+    this.info[slot] = 1 | ((t.flags & 0xfff) << 1) | (t.nx ? 1 << 13 : 0) | (t.level << 14) | (this.tag << TAG_SHIFT);
     this.leafPa[slot] = -1;
     if (this.directBase !== undefined && u >= this.directBase && u < this.directEnd && BigInt(t.pa) === u - this.directBase) {
-      this.slotEpoch[slot] = PERMANENT;
+      this.info[slot] = this.info[slot]! | PERMANENT;
       return;
     }
     const n = path === undefined ? 0 : path[0]!;
@@ -222,7 +234,7 @@ export class Translator {
       if (e instanceof FaultError) return false;
       throw e;
     }
-    this.slotEpoch[slot] = epoch;
+    this.info[slot] = (this.info[slot]! & 0xffff) | (this.tag << TAG_SHIFT);
     return true;
   }
 
@@ -230,8 +242,8 @@ export class Translator {
   private validSlot(hi: number, pageLo: number): number {
     const slot = this.slotOf(hi, pageLo);
     if (this.tagLo[slot] !== pageLo || this.tagHi[slot] !== hi || !(this.info[slot]! & 1)) return -1;
-    const se = this.slotEpoch[slot]!;
-    if (se === this.epoch || se === PERMANENT) return slot;
+    const info = this.info[slot]!;
+    if (info < 0 || ((info >>> TAG_SHIFT) & TAG_MASK) === this.tag) return slot;
     if (this.revalidate(slot)) {
       this.stats.revalidated++;
       return slot;
@@ -243,14 +255,15 @@ export class Translator {
 
   /** Physical address of `va` (hot path: no allocation on a cache hit). Throws FaultError. */
   physical(va: bigint): number {
-    const epoch = this.checkGeneration();
+    const tag = this.checkGeneration();
     const u = va < 0n && va >= MIN_I64 ? BigInt.asUintN(64, va) : va;
     const hi = Number(u >> 48n);
     const low = Number(BigInt.asUintN(48, u));
     const off = low % 4096;
     const pageLo = (low - off) / 4096;
     const slot = this.slotOf(hi, pageLo);
-    if (this.tagLo[slot] === pageLo && this.tagHi[slot] === hi && this.info[slot]! & 1 && (this.slotEpoch[slot] === epoch || this.slotEpoch[slot] === PERMANENT)) {
+    const info = this.info[slot]!;
+    if (this.tagLo[slot] === pageLo && this.tagHi[slot] === hi && info & 1 && (info < 0 || ((info >>> TAG_SHIFT) & TAG_MASK) === tag)) {
       this.stats.hits++;
       return this.paPage[slot]! + off;
     }

@@ -140,6 +140,22 @@ for (const mapped of [true, false]) {
       assert.ok(tr.stats.revalidated > 0 && tr.stats.stale > 0, 'both paths exercised');
     });
 
+    it('the 15-bit epoch tag wrapping around never revives an old translation', () => {
+      const { b, tr, vas } = setup(4);
+      tr.physical(vas[0]!);
+      b.writeEntry(b.entryAddr(vas[0]!, 1), 0x9000n | P);
+      // Exactly one tag cycle later, used only at the ends.
+      for (let i = 0; i < 0x8000; i++) tr.tables.newEpoch();
+      assert.equal(tr.physical(vas[0]!), 0x9010);
+      // And used all along the way across a wrap.
+      b.writeEntry(b.entryAddr(vas[0]!, 1), 0xa000n | P);
+      for (let i = 0; i < 0x8000; i++) {
+        tr.tables.newEpoch();
+        if (i === 5) b.writeEntry(b.entryAddr(vas[0]!, 1), 0xb000n | P);
+        assert.equal(tr.physical(vas[0]!), i < 5 ? 0xa010 : 0xb010);
+      }
+    });
+
     it('a full table of upper entries starts over (bounded memory) and still never answers stale', () => {
       const b = new PageTableBuilder(new Uint8Array(8 * MiB), 4, 0x100000);
       // 100 VAs, each under its own PD entry: more upper entries than a 64-slot translator keeps (64).
