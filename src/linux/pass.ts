@@ -255,8 +255,8 @@ export class KernelPass implements Pass {
       kernel.space.flush?.();
       tables?.flush();
     }
-    // Whatever was cached is checked again before use in this pass.
-    tables?.newEpoch();
+    // Whatever was cached is checked again before use in this pass (a memory image never changes).
+    if (kernel.memory.technique.live) tables?.newEpoch();
   }
 
   userSpace(pgd: bigint, name?: string): AddressSpace {
