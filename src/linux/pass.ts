@@ -256,7 +256,7 @@ export class KernelPass implements Pass {
       tables?.flush();
     }
     // Whatever was cached is checked again before use in this pass (a memory image never changes).
-    if (kernel.memory.technique.live) tables?.newEpoch();
+    if ((kernel.memory.technique as { live?: boolean } | undefined)?.live !== false) tables?.newEpoch();
   }
 
   userSpace(pgd: bigint, name?: string): AddressSpace {

@@ -82,6 +82,7 @@ export class Translator {
   private nodes = 0;
   private readonly path: WalkPath = newWalkPath();
   private readonly words = new Uint32Array(2);
+  private readonly chain = new Int32Array(5);
   private epoch: number;
   /** Direct map [base, base + size) as numbers split at bit 48 (see slotOf), when known. */
   private directBase: bigint | undefined;
@@ -217,10 +218,13 @@ export class Translator {
     if (leaf < 0) return false;
     const w = this.words;
     const epoch = this.epoch;
+    const chain = this.chain;
+    let len = 0;
     try {
       this.tables.entryAt(leaf, w);
       if (w[0] !== this.leafLo[slot] || w[1] !== this.leafHi[slot]) return false;
-      for (let n = this.leafParent[slot]!, guard = 0; n >= 0 && guard < 5; n = this.nodeParent[n]!, guard++) {
+      // Up to the first entry already checked in this epoch (its own chain was checked whole).
+      for (let n = this.leafParent[slot]!; n >= 0 && len < 5; n = this.nodeParent[n]!) {
         if (this.nodeDead[n] === 1) return false;
         if (this.nodeEpoch[n] === epoch) break;
         this.tables.entryAt(this.nodePa[n]!, w);
@@ -228,12 +232,15 @@ export class Translator {
           this.nodeDead[n] = 1;
           return false;
         }
-        this.nodeEpoch[n] = epoch;
+        chain[len++] = n;
       }
     } catch (e) {
       if (e instanceof FaultError) return false;
       throw e;
     }
+    // Only a chain found unchanged all the way up counts as checked: marking a lower entry
+    // before its parents were read would let the next VA below it skip a changed parent.
+    for (let i = 0; i < len; i++) this.nodeEpoch[chain[i]!] = epoch;
     this.info[slot] = (this.info[slot]! & 0xffff) | (this.tag << TAG_SHIFT);
     return true;
   }

@@ -85,6 +85,21 @@ for (const mapped of [true, false]) {
       assert.equal(tr.stats.misses, 2 * vas.length, 'every VA under the changed entry walked again');
     });
 
+    it('an entry two levels up repointed (old PD and PT intact): every VA below walks again', () => {
+      const { b, mem, tr, vas } = setup();
+      for (const va of vas) tr.physical(va);
+      // A new PD whose entry points at a new PT; the PDPT entry now points at the new PD.
+      const newPd = b.alloc();
+      const newPt = b.alloc();
+      for (let i = 0; i < vas.length; i++) b.writeEntry(newPt + i * 8, BigInt(0x700000 + i * 4096) | P | RW);
+      const pdIndex = PageTableBuilder.index(vas[0]!, 2);
+      b.writeEntry(newPd + pdIndex * 8, BigInt(newPt) | P | RW);
+      b.writeEntry(b.entryAddr(vas[0]!, 3), BigInt(newPd) | P | RW);
+      tr.tables.newEpoch();
+      for (const va of vas) assert.equal(cached(tr, va), fresh(mem, b.top, va), `va 0x${va.toString(16)}`);
+      assert.equal(tr.physical(vas[7]!), 0x707010);
+    });
+
     it('a page table unhooked between passes: faults, not the old frame', () => {
       const { b, tr, vas } = setup();
       for (const va of vas) tr.physical(va);
@@ -120,13 +135,19 @@ for (const mapped of [true, false]) {
       const pts = [b.entryAddr(vas[0]!, 2)];
       const spare = [b.alloc(), b.alloc()];
       for (const t of spare) for (let i = 0; i < 512; i++) b.writeEntry(t + i * 8, BigInt(0x500000 + ((i * 7) % 256) * 4096) | P);
+      // Two levels up: the PDPT entry switches between the original PD and another one over the spare PTs.
+      const pdpt = b.entryAddr(vas[0]!, 3);
+      const originalPd = b.readEntry(pdpt);
+      const otherPd = b.alloc();
+      for (let i = 0; i < 512; i++) b.writeEntry(otherPd + i * 8, BigInt(spare[i % 2]!) | P | RW);
       for (let epoch = 0; epoch < 40; epoch++) {
         for (let k = 0; k < 6; k++) {
           const r = rand(10);
           const va = vas[rand(vas.length)]!;
           if (r < 5) b.writeEntry(b.entryAddr(va, 1), BigInt(0x200000 + rand(512) * 4096) | P | RW);
           else if (r < 7) b.writeEntry(b.entryAddr(va, 1), 0n);
-          else if (r < 9) b.writeEntry(pts[0]!, BigInt(spare[rand(2)]!) | P | RW);
+          else if (r < 8) b.writeEntry(pts[0]!, BigInt(spare[rand(2)]!) | P | RW);
+          else if (r < 9) b.writeEntry(pdpt, rand(2) ? BigInt(otherPd) | P | RW : originalPd);
           else b.writeEntry(pts[0]!, 0n);
         }
         tr.tables.newEpoch();
