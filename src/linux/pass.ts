@@ -310,11 +310,11 @@ export class KernelPass implements Pass {
     const fresh = new PhysReader(uncached(phys.mem));
     let changedRanges = 0;
     for (let attempt = 1; ; attempt++) {
-      if (attempt > 1) {
-        // Re-read everything: translations re-checked, page-cached copies dropped.
-        tables.newEpoch();
-        (phys.mem as { flush?: () => void }).flush?.();
-      }
+      // Every translation the run uses is re-checked inside it, so the page-table entries it
+      // relies on are read (and watched) too, not taken from an earlier run of this pass.
+      tables.newEpoch();
+      // A retry re-reads everything: page-cached copies dropped too.
+      if (attempt > 1) (phys.mem as { flush?: () => void }).flush?.();
       const rec = new PageRecorder(phys);
       const outer = phys.recorder;
       phys.recorder = rec;

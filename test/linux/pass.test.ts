@@ -81,7 +81,7 @@ function physicalKernel(procs = PROCS) {
   const pa = (va: bigint): number => paOf.get(va & ~0xfffn)! + Number(va & 0xfffn);
   const w64 = (va: bigint, v: bigint): void => new DataView(ram.buffer).setBigUint64(pa(va), v, true);
   const setComm = (i: number, comm: string): void => ram.set(Buffer.from(comm.padEnd(16, '\0'), 'latin1'), pa(s.taskAddr[i]! + BigInt(T.comm)));
-  return { s, ram, mem, kernel, pa, w64, setComm };
+  return { s, ram, mem, kernel, pa, w64, setComm, b };
 }
 
 describe('Pass', () => {
@@ -213,6 +213,23 @@ describe('Pass', () => {
       assert.equal(r.validation!.validated, true);
       assert.equal(r.validation!.retries, 0);
       assert.equal(new DataView(g.ram.buffer).getBigUint64(g.pa(idle), true), 0x1234n, 'the page did change');
+      p.end();
+    });
+
+    it('a later run of the same pass re-checks translations: a page remapped between runs is read where it is now', async () => {
+      const g = physicalKernel();
+      const p = await g.kernel.pass({ validate: true });
+      assert.equal(p.run(pslist).rows[1]!.comm, 'alpha');
+      // The guest moves pid 42's task page to another frame (and renames it there); the old frame is left as it was.
+      const va = g.s.taskAddr[1]! & ~0xfffn;
+      const oldPa = g.pa(va);
+      const newPa = g.ram.length - 0x2000;
+      g.ram.copyWithin(newPa, oldPa, oldPa + 4096);
+      g.ram.set(Buffer.from('moved'.padEnd(16, '\0'), 'latin1'), newPa + Number((g.s.taskAddr[1]! & 0xfffn) + BigInt(T.comm)));
+      g.b.writeEntry(g.b.entryAddr(va, 1), BigInt(newPa) | 3n);
+      const r = p.run(pslist);
+      assert.equal(r.rows[1]!.comm, 'moved');
+      assert.equal(r.validation!.validated, true);
       p.end();
     });
 
