@@ -99,6 +99,7 @@ export async function benchPass(source: string, runs = 100, warmup = 10): Promis
     }
   }
   return [
+    await benchValidatePerPlugin(source),
     {
       name: 'pass',
       description: `passes over the live guest ${source} (refresh included), median of ${runs} after ${warmup} warm-up, modes interleaved; vsReuse = time / the reusing pass's`,
@@ -106,4 +107,64 @@ export async function benchPass(source: string, runs = 100, warmup = 10): Promis
       rows,
     },
   ];
+}
+
+/**
+ * The optimistic consistent mode per plugin on the running guest (live map):
+ * how often a run's reads were one consistent state at the first try, what
+ * changed under it, and what validating costs against a plain run.
+ */
+async function benchValidatePerPlugin(source: string, runs = 20): Promise<BenchTable> {
+  const spec = `${source}${source.includes('?') ? '&' : '?'}technique=live-map`;
+  const kernel = await attachKernel(spec);
+  const rows: Record<string, unknown>[] = [];
+  try {
+    for (const plugin of plugins as readonly Plugin<any>[]) {
+      const plain: number[] = [];
+      const checked: number[] = [];
+      let firstTry = 0;
+      let validated = 0;
+      let retries = 0;
+      let changed = 0;
+      let watched = 0;
+      for (let i = 0; i < runs + 2; i++) {
+        let pass = await kernel.pass();
+        let t0 = performance.now();
+        pass.run(plugin);
+        pass.end();
+        if (i >= 2) plain.push(performance.now() - t0);
+        pass = await kernel.pass({ validate: true });
+        t0 = performance.now();
+        const r = pass.run(plugin);
+        pass.end();
+        if (i < 2) continue;
+        checked.push(performance.now() - t0);
+        const v = r.validation!;
+        if (v.validated && v.retries === 0) firstTry++;
+        if (v.validated) validated++;
+        retries += v.retries;
+        changed += v.changedRanges;
+        watched += v.watchedPages;
+      }
+      rows.push({
+        plugin: plugin.name,
+        watchedPages: Math.round(watched / runs),
+        firstTryShare: +(firstTry / runs).toFixed(2),
+        validatedShare: +(validated / runs).toFixed(2),
+        retriesPerRun: +(retries / runs).toFixed(2),
+        changedRangesPerRun: +(changed / runs).toFixed(2),
+        plainMs: +median(plain).toFixed(3),
+        validateMs: +median(checked).toFixed(3),
+        cost: +(median(checked) / median(plain)).toFixed(2),
+      });
+    }
+  } finally {
+    await kernel.close();
+  }
+  return {
+    name: 'pass-validate',
+    description: `optimistic consistent mode per plugin on the running guest ${source} (live map), ${runs} validated runs each (retries 2), interleaved with plain runs`,
+    columns: ['plugin', 'watchedPages', 'firstTryShare', 'validatedShare', 'retriesPerRun', 'changedRangesPerRun', 'plainMs', 'validateMs', 'cost'],
+    rows,
+  };
 }
