@@ -149,7 +149,9 @@ export function levelIndex(lo: number, hi: number, shift: number): number {
 /**
  * Reads page-table entries. Zero-copy from mapped sources; for the others it
  * reads whole 4 KiB tables (as cheap as 8 bytes on every technique measured)
- * and keeps them for the current source generation, bounded.
+ * and keeps them for the current epoch (a pass, or a source generation),
+ * bounded. The epoch is also what every Translator sharing this reader
+ * checks its cached translations against.
  */
 export class TableReader {
   readonly phys: PhysReader;
