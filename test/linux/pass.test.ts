@@ -154,6 +154,23 @@ describe('Pass', () => {
     assert.ok(g.kernel.space.stats.misses > misses0, 'reuse:false walked again');
   });
 
+  it('a pass over a memory image re-checks nothing; runPlugin inside a pass leaves that pass active', async () => {
+    const g = physicalKernel();
+    (g.mem.technique as { live: boolean }).live = false;
+    runPlugin(pslist, g.kernel);
+    const revalidated = g.kernel.space.stats.revalidated;
+    const checks = g.kernel.space.translator.tables.entryChecks;
+    runPlugin(pslist, g.kernel);
+    assert.equal(g.kernel.space.stats.revalidated, revalidated, 'same epoch: cached translations used as they are');
+    assert.equal(g.kernel.space.translator.tables.entryChecks, checks);
+    const outer = g.kernel.startPass();
+    const pgd = g.s.taskAddr[0]!;
+    const a = g.kernel.userSpace(pgd);
+    runPlugin(pslist, g.kernel);
+    assert.equal(g.kernel.userSpace(pgd), a, 'the outer pass is active again after the nested one ended');
+    outer.end();
+  });
+
   describe('validate', () => {
     it('an unchanged guest validates on the first try', async () => {
       const g = physicalKernel();
