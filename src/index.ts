@@ -70,6 +70,9 @@ export { attachKernel, AttachedKernel, type AttachOptions, type AttachReport } f
 export { AnomalySink, type Anomaly, type AnomalyKind } from './linux/anomaly.js';
 export { definePlugin, runPlugin, absent, isAbsent, type Plugin, type PluginResult, type Absent } from './linux/plugin.js';
 export { plugins, findPlugin } from './linux/plugins/index.js';
+export { checkRequirements } from './linux/requirements.js';
+export type { Pass, PassOptions, PassResult, PassSummary, PassRunSummary, RunValidation } from './linux/pass.js';
+export { taskKey } from './linux/identity.js';
 export { listForEach, listForEachEntry, hlistForEach, hlistForEachEntry } from './linux/walk/list.js';
 export { rbtreeInorder } from './linux/walk/rbtree.js';
 export { mtForEach } from './linux/walk/maple-tree.js';

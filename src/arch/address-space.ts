@@ -50,7 +50,7 @@ const LEVEL_SHIFT: Record<number, bigint> = { 1: 12n, 2: 21n, 3: 30n, 4: 39n, 5:
 export class AddressSpace {
   readonly name: string;
   readonly translator: Translator;
-  directMapBase: bigint | undefined;
+  private directBase: bigint | undefined;
 
   constructor(source: PhysicalMemory | TableReader, dtb: number, mode: PagingMode, options: AddressSpaceOptions = {}) {
     this.translator = new Translator(source, dtb, mode, options);
@@ -60,6 +60,14 @@ export class AddressSpace {
 
   get mem(): PhysicalMemory {
     return this.translator.mem;
+  }
+  /** Start of the kernel direct map (page_offset_base); its translations are arithmetic and survive every pass. */
+  get directMapBase(): bigint | undefined {
+    return this.directBase;
+  }
+  set directMapBase(base: bigint | undefined) {
+    this.directBase = base;
+    this.translator.setDirectMap(base, this.mem.size);
   }
   get dtb(): number {
     return this.translator.dtb;
@@ -75,8 +83,8 @@ export class AddressSpace {
   }
 
   /** Another address space over the same source sharing the page-table cache (e.g. a process's mm->pgd). */
-  withDtb(dtb: number, name?: string): AddressSpace {
-    const opts: AddressSpaceOptions = { name: name ?? `dtb 0x${dtb.toString(16)}` };
+  withDtb(dtb: number, name?: string, options: TranslatorOptions = {}): AddressSpace {
+    const opts: AddressSpaceOptions = { ...options, name: name ?? `dtb 0x${dtb.toString(16)}` };
     const s = new AddressSpace(this.translator.tables, dtb, this.mode, opts);
     s.directMapBase = this.directMapBase;
     return s;
@@ -179,7 +187,7 @@ export class AddressSpace {
       flushRun();
     }
     if (physOps.length) {
-      for (const f of this.mem.readv(physOps)) {
+      for (const f of this.phys.readv(physOps)) {
         const i = physOps.findIndex((p) => f.addr >= p.addr && f.addr < p.addr + p.len);
         const va = i >= 0 ? physVa[i]! + BigInt(f.addr - physOps[i]!.addr) : 0n;
         failures.push({ va, len: f.len, reason: `maps to physical 0x${f.addr.toString(16)}: ${f.reason}` });

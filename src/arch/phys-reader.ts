@@ -14,8 +14,18 @@ interface Region {
   readonly view: DataView;
 }
 
+/**
+ * Watches the physical pages a piece of work reads (the optimistic
+ * consistent mode): `touch` is called before bytes are read.
+ */
+export interface ReadRecorder {
+  touch(pa: number, len: number): void;
+}
+
 export class PhysReader {
   readonly mem: PhysicalMemory;
+  /** When set, told about every physical range before it is read. */
+  recorder: ReadRecorder | undefined;
   private regions: Region[] = [];
   private regionsGeneration = -1;
   private mappedRef: readonly MappedRegion[] | undefined;
@@ -64,6 +74,7 @@ export class PhysReader {
 
   /** The mapped region holding [pa, pa+len), if any. */
   region(pa: number, len: number): Region | undefined {
+    if (this.recorder !== undefined) this.recorder.touch(pa, len);
     this.sync();
     const last = this.last;
     if (last !== undefined && pa >= last.start && pa + len <= last.end) return last;
@@ -116,6 +127,35 @@ export class PhysReader {
     const failures = this.mem.readv([op]);
     if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
     return op.dst!;
+  }
+
+  /** The source's batched read, seen by the recorder (every physical read of the arch layer goes through here or `region`). */
+  readv(ops: ReadOp[]): ReturnType<PhysicalMemory['readv']> {
+    const rec = this.recorder;
+    if (rec !== undefined) for (const op of ops) rec.touch(op.addr, op.len);
+    return this.mem.readv(ops);
+  }
+
+  /**
+   * The 4 KiB page `page` (a page number) as bytes, read without telling the
+   * recorder: a view of mapped memory when a region holds it (live: valid
+   * now only), else a copy into `scratch` (unreadable bytes zero, so two
+   * reads of an unchanged page compare equal).
+   */
+  pageUntracked(page: number, scratch: Uint8Array): Uint8Array {
+    const pa = page * 4096;
+    const saved = this.recorder;
+    this.recorder = undefined;
+    let r: Region | undefined;
+    try {
+      r = this.region(pa, 4096);
+    } finally {
+      this.recorder = saved;
+    }
+    if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + 4096);
+    const dst = scratch.subarray(0, 4096);
+    this.mem.readv([{ addr: pa, len: 4096, dst }]);
+    return dst;
   }
 
   private readSlow(pa: number, len: number): void {

@@ -1,50 +1,363 @@
 /**
- * PLACEHOLDER until the pass branch lands (same interface): a pass over the attached kernel.
+ * A pass: the unit of live introspection. A live guest changes between two
+ * looks, so everything cached above the memory layer belongs to a pass:
+ * starting one refreshes the source (Kernel.pass) and opens a new epoch in
+ * which every cached page-table translation is re-checked against guest
+ * memory on first use; process address spaces are cached per pass (by pgd);
+ * the anomalies of every plugin run are collected for the whole pass.
+ *
+ * With `validate`, each run records the guest-physical pages it read (a copy
+ * taken just before the first read of each page) and re-reads them at the
+ * end: when any changed under the run, the run is retried in a fresh epoch,
+ * up to `retries` times — a consistent view without pausing the guest,
+ * whenever the guest lets one be taken.
+ *
+ * @example
+ * const pass = await kernel.pass({ validate: true });
+ * const { rows } = pass.run(pslist);
+ * const summary = pass.end();   // anomalies per plugin, elapsed, validation
  */
 import type { AddressSpace } from '../arch/address-space.js';
-import { AnomalySink } from './anomaly.js';
+import { PhysReader, type ReadRecorder } from '../arch/phys-reader.js';
+import type { TableReader } from '../arch/x86-64/paging.js';
+import type { PhysicalMemory } from '../memory/types.js';
+import { AnomalySink, type Anomaly, type AnomalyKind } from './anomaly.js';
 import type { Kernel } from './kernel.js';
-import { runPlugin, type Plugin, type PluginOptions, type PluginResult } from './plugin.js';
+import type { Plugin, PluginOptions, PluginResult } from './plugin.js';
+import { checkRequirements } from './requirements.js';
 
 export interface PassOptions {
+  /** Reuse translations and caches from earlier passes (default true). false: a pass that reuses nothing. */
   readonly reuse?: boolean;
+  /** Optimistic validation: re-read what each run read and retry the run when it changed (default retries 2). */
   readonly validate?: boolean | { readonly retries?: number };
+}
+
+/** What validation found for one plugin run. */
+export interface RunValidation {
+  /** Times the plugin ran (1 + retries). */
+  readonly attempts: number;
+  readonly retries: number;
+  /** Ranges (what a run read of one 4 KiB page, in 64-byte chunks) found changed at the end of an attempt, summed over attempts. */
+  readonly changedRanges: number;
+  /** Pages the last attempt read. */
+  readonly watchedPages: number;
+  /** True when the last attempt's pages were unchanged at its end: its rows are one consistent state. */
+  readonly validated: boolean;
+  /** Why validation could not conclude, when it could not. */
+  readonly reason?: string;
+}
+
+export interface PassResult<R extends object = Record<string, unknown>> extends PluginResult<R> {
+  /** Present when the pass validates. */
+  readonly validation?: RunValidation;
+}
+
+export interface PassRunSummary {
+  readonly plugin: string;
+  readonly rows: number;
+  readonly anomalies: number;
+  readonly anomalyCounts: Partial<Record<AnomalyKind, number>>;
+  readonly elapsedMs: number;
+  readonly validation?: RunValidation;
 }
 
 export interface PassSummary {
   readonly generation: number;
   readonly startedAt: number;
   readonly elapsedMs: number;
-  readonly anomalyCounts: AnomalySink['counts'];
+  readonly reuse: boolean;
+  /** Every anomaly of the pass, by kind, and their total. */
+  readonly anomalyCounts: Partial<Record<AnomalyKind, number>>;
+  readonly anomalies: number;
+  readonly runs: readonly PassRunSummary[];
+  /** Process address spaces the pass used. */
+  readonly userSpaces: number;
+  /** Totals over the runs, when the pass validates. */
+  readonly validation?: {
+    readonly runs: number;
+    readonly retries: number;
+    readonly changedRanges: number;
+    /** True when every run validated. */
+    readonly validated: boolean;
+  };
 }
 
 export interface Pass {
   readonly kernel: Kernel;
+  /** The source generation this pass reads. */
   readonly generation: number;
+  /** Date.now() at the start. */
   readonly startedAt: number;
+  /** Everything read in this pass. */
   readonly anomalies: AnomalySink;
-  run<R extends object>(plugin: Plugin<R>, options?: PluginOptions): PluginResult<R>;
+  /** Checks the plugin's requirements (ProfileError naming the first missing one), runs it. */
+  run<R extends object>(plugin: Plugin<R>, options?: PluginOptions): PassResult<R>;
+  /** A process address space, cached for this pass (by pgd). FaultError when the pgd is not mapped. */
   userSpace(pgd: bigint, name?: string): AddressSpace;
+  /** Anomaly counts of everything read, per plugin too; elapsed; validation. */
   end(): PassSummary;
 }
 
-export async function startPass(kernel: Kernel, options: PassOptions = {}): Promise<Pass> {
-  await kernel.memory.refresh?.();
-  if (options.reuse === false) kernel.space.flush();
-  const anomalies = new AnomalySink();
-  const t0 = performance.now();
-  const startedAt = Date.now();
-  return {
-    kernel,
-    generation: kernel.memory.generation,
-    startedAt,
-    anomalies,
-    run(plugin, opts) {
-      const r = runPlugin(plugin, kernel, opts);
-      for (const a of r.anomalies) anomalies.add(a);
-      return r;
-    },
-    userSpace: (pgd, name) => kernel.userSpace(pgd, name),
-    end: () => ({ generation: kernel.memory.generation, startedAt, elapsedMs: performance.now() - t0, anomalyCounts: anomalies.counts }),
-  };
+/** Caches that outlive one pass (when passes reuse): process address spaces by pgd. */
+export class PassCaches {
+  readonly userSpaces = new Map<bigint, AddressSpace>();
+}
+
+/** Most process address spaces kept (each holds a ~50 KB translation cache: 50 MB at most). */
+const MAX_USER_SPACES = 1024;
+/** Most pages one validated run watches (4 KiB copies each: 64 MiB). */
+const MAX_WATCHED_PAGES = 16384;
+const DEFAULT_RETRIES = 2;
+const PAGE = 4096;
+
+/** The page-table reader behind the kernel space, when it is a real one (synthetic test kernels have none). */
+function tablesOf(kernel: Kernel): TableReader | undefined {
+  return (kernel.space as { translator?: { tables?: TableReader } }).translator?.tables;
+}
+
+/** The source under any page cache (validation must see guest memory, not cached copies). */
+function uncached(mem: PhysicalMemory): PhysicalMemory {
+  let m = mem;
+  for (let guard = 0; guard < 8 && 'inner' in m && typeof (m as { flush?: unknown }).flush === 'function'; guard++) m = (m as unknown as { inner: PhysicalMemory }).inner;
+  return m;
+}
+
+/** One watched page: where its copy lies in the recorder's arena, and which 64-byte chunks of it the run read (two 32-bit masks). */
+interface Watched {
+  readonly page: number;
+  readonly slot: number;
+  lo: number;
+  hi: number;
+}
+
+const CHUNK = 64;
+
+/** Sets the bits of the chunks covering [from, to) of a page. */
+function markChunks(w: Watched, from: number, to: number): void {
+  const c0 = (from / CHUNK) | 0;
+  const c1 = ((to - 1) / CHUNK) | 0;
+  for (let c = c0; c <= c1; c++) {
+    if (c < 32) w.lo |= 1 << c;
+    else w.hi |= 1 << (c - 32);
+  }
+}
+
+const isMarked = (w: Watched, c: number): boolean => ((c < 32 ? w.lo >>> c : w.hi >>> (c - 32)) & 1) === 1;
+
+/**
+ * Records what a run reads, merged per page: a copy of each page taken
+ * before its first read (into one growing arena: no allocation per page),
+ * and the 64-byte chunks of it read since. Only those chunks are compared at
+ * the end, so other objects and counters sharing the page (the runtime
+ * statistics of a running task next to a cred we read) are no false alarm.
+ */
+class PageRecorder implements ReadRecorder {
+  readonly pages = new Map<number, Watched>();
+  overflow = false;
+  private last: Watched | undefined;
+  private arena = Buffer.alloc(64 * PAGE);
+  private readonly scratch = new Uint8Array(PAGE);
+
+  constructor(private readonly phys: PhysReader) {}
+
+  touch(pa: number, len: number): void {
+    if (!(len > 0) || !Number.isSafeInteger(pa) || pa < 0) return;
+    const off = pa % PAGE;
+    const last = this.last;
+    if (last !== undefined && pa - off === last.page * PAGE && off + len <= PAGE) {
+      markChunks(last, off, off + len);
+      return;
+    }
+    const first = (pa - off) / PAGE;
+    const end = pa + len;
+    for (let p = first; p * PAGE < end; p++) {
+      let w = this.pages.get(p);
+      if (w === undefined) {
+        if (this.pages.size >= MAX_WATCHED_PAGES) {
+          this.overflow = true;
+          return;
+        }
+        w = { page: p, slot: this.pages.size, lo: 0, hi: 0 };
+        this.copyInto(w);
+        this.pages.set(p, w);
+      }
+      markChunks(w, Math.max(pa, p * PAGE) - p * PAGE, Math.min(end, (p + 1) * PAGE) - p * PAGE);
+      this.last = w;
+    }
+  }
+
+  private copyInto(w: Watched): void {
+    if ((w.slot + 1) * PAGE > this.arena.length) {
+      const bigger = Buffer.alloc(this.arena.length * 2);
+      this.arena.copy(bigger);
+      this.arena = bigger;
+    }
+    this.arena.set(this.phys.pageUntracked(w.page, this.scratch), w.slot * PAGE);
+  }
+
+  /** Watched pages in which a chunk the run read differs now from the copy taken before it was read. */
+  changed(current: PhysReader): number {
+    let n = 0;
+    for (const w of this.pages.values()) {
+      const now = current.pageUntracked(w.page, this.scratch);
+      const base = w.slot * PAGE;
+      for (let c = 0; c < PAGE / CHUNK; ) {
+        if (!isMarked(w, c)) {
+          c++;
+          continue;
+        }
+        let e = c + 1;
+        while (e < PAGE / CHUNK && isMarked(w, e)) e++;
+        // One compare per run of read chunks, without allocating views.
+        if (this.arena.compare(now, c * CHUNK, e * CHUNK, base + c * CHUNK, base + e * CHUNK) !== 0) {
+          n++;
+          break;
+        }
+        c = e;
+      }
+    }
+    return n;
+  }
+}
+
+function mergeAnomalies(into: AnomalySink, from: AnomalySink): void {
+  for (const [k, n] of Object.entries(from.counts) as [AnomalyKind, number][]) into.counts[k] = (into.counts[k] ?? 0) + n;
+  const room = Math.max(0, 1000 - into.items.length);
+  into.items.push(...from.items.slice(0, room));
+  into.dropped += from.dropped + Math.max(0, from.items.length - room);
+}
+
+/** A pass over `kernel`, started now on the source's current generation (Kernel.pass refreshes first). */
+export class KernelPass implements Pass {
+  readonly generation: number;
+  readonly startedAt = Date.now();
+  readonly anomalies = new AnomalySink();
+  private readonly t0 = performance.now();
+  private readonly runs: PassRunSummary[] = [];
+  private readonly used = new Set<bigint>();
+  private readonly retries: number | undefined;
+  private readonly reuse: boolean;
+  private ended: PassSummary | undefined;
+
+  constructor(
+    readonly kernel: Kernel,
+    private readonly caches: PassCaches,
+    options: PassOptions = {},
+  ) {
+    this.generation = kernel.memory.generation;
+    this.reuse = options.reuse !== false;
+    const v = options.validate;
+    this.retries = v === undefined || v === false ? undefined : v === true ? DEFAULT_RETRIES : Math.max(0, Math.min(16, Math.floor(v.retries ?? DEFAULT_RETRIES)));
+    const tables = tablesOf(kernel);
+    if (!this.reuse) {
+      caches.userSpaces.clear();
+      kernel.space.flush?.();
+      tables?.flush();
+    }
+    // Whatever was cached is checked again before use in this pass (a memory image never changes).
+    if ((kernel.memory.technique as { live?: boolean } | undefined)?.live !== false) tables?.newEpoch();
+  }
+
+  userSpace(pgd: bigint, name?: string): AddressSpace {
+    let s = this.caches.userSpaces.get(pgd);
+    if (s === undefined) {
+      s = this.kernel.createUserSpace(pgd, name);
+      if (this.caches.userSpaces.size >= MAX_USER_SPACES) this.caches.userSpaces.clear();
+      this.caches.userSpaces.set(pgd, s);
+    }
+    this.used.add(pgd);
+    return s;
+  }
+
+  run<R extends object>(plugin: Plugin<R>, options: PluginOptions = {}): PassResult<R> {
+    checkRequirements(this.kernel, plugin);
+    const t0 = performance.now();
+    const once = (): { rows: R[]; sink: AnomalySink } => {
+      const sink = new AnomalySink();
+      return { rows: [...plugin.run(this.kernel, { options, anomalies: sink })], sink };
+    };
+    let out: { rows: R[]; sink: AnomalySink };
+    let validation: RunValidation | undefined;
+    if (this.retries === undefined) out = once();
+    else ({ out, validation } = this.validated(once, this.retries));
+    mergeAnomalies(this.anomalies, out.sink);
+    const result: PassResult<R> = {
+      plugin: plugin.name,
+      rows: out.rows,
+      anomalies: out.sink.items as readonly Anomaly[],
+      anomalyCounts: out.sink.counts,
+      elapsedMs: performance.now() - t0,
+      ...(validation ? { validation } : {}),
+    };
+    this.runs.push({
+      plugin: plugin.name,
+      rows: result.rows.length,
+      anomalies: out.sink.total,
+      anomalyCounts: { ...out.sink.counts },
+      elapsedMs: result.elapsedMs,
+      ...(validation ? { validation } : {}),
+    });
+    return result;
+  }
+
+  private validated<T>(once: () => T, retries: number): { out: T; validation: RunValidation } {
+    const tables = tablesOf(this.kernel);
+    if (tables === undefined) {
+      return { out: once(), validation: { attempts: 1, retries: 0, changedRanges: 0, watchedPages: 0, validated: false, reason: 'this kernel space reads no guest-physical memory to watch' } };
+    }
+    const phys = tables.phys;
+    const fresh = new PhysReader(uncached(phys.mem));
+    let changedRanges = 0;
+    for (let attempt = 1; ; attempt++) {
+      // Every translation the run uses is re-checked inside it, so the page-table entries it
+      // relies on are read (and watched) too, not taken from an earlier run of this pass.
+      tables.newEpoch();
+      // A retry re-reads everything: page-cached copies dropped too.
+      if (attempt > 1) (phys.mem as { flush?: () => void }).flush?.();
+      const rec = new PageRecorder(phys);
+      const outer = phys.recorder;
+      phys.recorder = rec;
+      let out: T;
+      try {
+        out = once();
+      } finally {
+        phys.recorder = outer;
+      }
+      const changed = rec.changed(fresh);
+      changedRanges += changed;
+      const base = { attempts: attempt, retries: attempt - 1, changedRanges, watchedPages: rec.pages.size };
+      if (rec.overflow) return { out, validation: { ...base, validated: false, reason: `the run read more than ${MAX_WATCHED_PAGES} pages; only those were checked` } };
+      if (changed === 0) return { out, validation: { ...base, validated: true } };
+      if (attempt > retries) return { out, validation: { ...base, validated: false, reason: `guest memory kept changing (${changed} pages in the last attempt)` } };
+    }
+  }
+
+  end(): PassSummary {
+    if (this.ended) return this.ended;
+    const runs = this.runs;
+    const validatedRuns = runs.filter((r) => r.validation);
+    this.ended = {
+      generation: this.generation,
+      startedAt: this.startedAt,
+      elapsedMs: performance.now() - this.t0,
+      reuse: this.reuse,
+      anomalyCounts: { ...this.anomalies.counts },
+      anomalies: this.anomalies.total,
+      runs: [...runs],
+      userSpaces: this.used.size,
+      ...(this.retries !== undefined
+        ? {
+            validation: {
+              runs: validatedRuns.length,
+              retries: validatedRuns.reduce((a, r) => a + r.validation!.retries, 0),
+              changedRanges: validatedRuns.reduce((a, r) => a + r.validation!.changedRanges, 0),
+              validated: validatedRuns.every((r) => r.validation!.validated),
+            },
+          }
+        : {}),
+    };
+    this.kernel.passEnded(this);
+    return this.ended;
+  }
 }

@@ -5,8 +5,10 @@
  * Plugins never import other plugins; shared logic lives in linux/.
  */
 import type { Column, OptionSpec } from './schema.js';
-import { AnomalySink, type Anomaly, type AnomalyKind } from './anomaly.js';
+import type { Anomaly, AnomalyKind, AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
+
+export { checkRequirements } from './requirements.js';
 
 export type { Column, ColumnKind, OptionSpec } from './schema.js';
 
@@ -67,16 +69,17 @@ export interface PluginResult<R extends object = Record<string, unknown>> {
   readonly elapsedMs: number;
 }
 
-/** Runs a plugin to completion, collecting rows and the anomalies met on the way. */
+/**
+ * Runs a plugin to completion in a one-run pass on the source's current
+ * generation (requirements checked first; cached translations re-checked
+ * against guest memory), collecting rows and the anomalies met on the way.
+ * For a fresh look at a live guest use `(await kernel.pass()).run(plugin)`.
+ */
 export function runPlugin<R extends object>(plugin: Plugin<R>, kernel: Kernel, options: PluginOptions = {}): PluginResult<R> {
-  const anomalies = new AnomalySink();
-  const t0 = performance.now();
-  const rows = [...plugin.run(kernel, { options, anomalies })];
-  return {
-    plugin: plugin.name,
-    rows,
-    anomalies: anomalies.items,
-    anomalyCounts: anomalies.counts,
-    elapsedMs: performance.now() - t0,
-  };
+  const pass = kernel.startPass();
+  try {
+    return pass.run(plugin, options);
+  } finally {
+    pass.end();
+  }
 }

@@ -22,27 +22,12 @@ export const MAX_ARGS_BYTES = 256 * 1024;
 /** Highest user-space address (4-level: 2^47; 5-level: 2^56). */
 const USER_TOP = 1n << 56n;
 
-/**
- * Process address spaces by mm->pgd, per kernel. Their translation caches
- * drop themselves when the source's generation changes, so re-runs (the
- * monitor) reuse warm translations; a pgd page reused by a new process has
- * the new tables by then. Bounded: cleared when it grows past MAX_SPACES.
- */
-const spaces = new WeakMap<Kernel, Map<bigint, AddressSpace>>();
-const MAX_SPACES = 4096;
-
-/** The address space of a process from its `struct mm_struct` value; undefined (anomaly) when mm->pgd is unusable. */
+/** The address space of a process from its `struct mm_struct` value (cached per pass); undefined (anomaly) when mm->pgd is unusable. */
 export function processSpace(k: Kernel, mm: ObjValue, anomalies: AnomalySink): AddressSpace | undefined {
   const pgd = mm.ptr('pgd');
-  let byPgd = spaces.get(k);
-  if (!byPgd) spaces.set(k, (byPgd = new Map()));
-  const hit = byPgd.get(pgd);
-  if (hit) return hit;
   try {
-    const space = k.userSpace(pgd, `mm 0x${mm.address.toString(16)}`);
-    if (byPgd.size >= MAX_SPACES) byPgd.clear();
-    byPgd.set(pgd, space);
-    return space;
+    // Cached by pgd for the pass (Kernel.userSpace); its translations are re-checked each pass.
+    return k.userSpace(pgd, `mm 0x${mm.address.toString(16)}`);
   } catch (e) {
     if (!(e instanceof FaultError)) throw e;
     anomalies.add({ kind: 'fault', where: 'mm_struct.pgd', address: pgd, detail: e.message });

@@ -19,7 +19,7 @@ import { describeError } from '../core/errors.js';
 import { AttachedKernel, attachKernel } from '../linux/attach.js';
 import type { Kernel } from '../linux/kernel.js';
 import type { PhysicalMemory } from '../memory/types.js';
-import { startPass, type Pass } from '../linux/pass.js';
+import type { Pass } from '../linux/pass.js';
 import { EventStamper, type EventDraft, type EventSink, type MonitorEvent } from './events.js';
 import { GuestView } from './guest-view.js';
 import type { GuestLifecycle, LifecycleSignal } from './lifecycle.js';
@@ -232,12 +232,13 @@ export class Monitor {
     this.view = new GuestView(this.kernel);
     this.watchSet = new WatchSet(this.view);
     this.watches = [...buildWatches(this.options.watches ?? DEFAULT_WATCHES, { ...(this.options.filePids ? { filePids: this.options.filePids } : {}) }), ...(this.options.customWatches ?? [])];
-    const pass = await startPass(this.kernel);
+    const pass = await this.kernel.pass();
     const ctx = this.context(pass, { from: pass.startedAt, to: pass.startedAt });
     for (const w of this.watches) {
       w.init(ctx);
       this.lastSweep.set(w.name, performance.now());
     }
+    pass.end();
     this.bannerShadow = this.readBanner();
     this.lastTick = pass.startedAt;
   }
@@ -250,7 +251,11 @@ export class Monitor {
       await this.fullPass(now);
       return;
     }
-    await this.kernel.memory.refresh?.();
+    // A live source needs no refresh to be compared: the watch set reads it directly. A snapshot or a
+    // halting source shows the guest only after one (a new snapshot, a new pause).
+    const tech = this.kernel.memory.technique;
+    const perTick = !tech.live || tech.haltsGuest;
+    if (perTick) await this.kernel.memory.refresh?.();
     const det = this.watchSet.detect({ pageLevel: this.opts.pageLevel, fieldFilter: this.opts.fieldFilter });
     this.stats.pagesChanged += det.pagesChanged;
     this.stats.falseSharing += det.falseSharing;
@@ -267,7 +272,7 @@ export class Monitor {
     }
     this.stats.changedTicks++;
     const t1 = performance.now();
-    const pass = await startPass(this.kernel);
+    const pass = perTick ? this.kernel.startPass() : await this.kernel.pass();
     this.stats.passes++;
     const ctx = this.context(pass, { from: this.lastTick, to: now });
     for (const w of this.watches) {
@@ -285,13 +290,14 @@ export class Monitor {
       }
     }
     this.anomalyEvent(pass, ctx);
+    pass.end();
     this.stats.updateUs += (performance.now() - t1) * 1000;
     this.lastTick = now;
   }
 
   /** --no-reuse: every tick is a fresh pass that re-walks every watch with nothing kept. */
   private async fullPass(now: number): Promise<void> {
-    const pass = await startPass(this.kernel, { reuse: false });
+    const pass = await this.kernel.pass({ reuse: false });
     this.stats.passes++;
     this.watchSet.clear();
     const ctx = this.context(pass, { from: this.lastTick, to: now });
@@ -303,6 +309,7 @@ export class Monitor {
         this.watchFailed(ctx, w, e);
       }
     }
+    pass.end();
     this.stats.updateUs += (performance.now() - t1) * 1000;
     this.lastTick = now;
   }

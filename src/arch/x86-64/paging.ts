@@ -149,19 +149,45 @@ export function levelIndex(lo: number, hi: number, shift: number): number {
 /**
  * Reads page-table entries. Zero-copy from mapped sources; for the others it
  * reads whole 4 KiB tables (as cheap as 8 bytes on every technique measured)
- * and keeps them for the current source generation, bounded.
+ * and keeps them for the current epoch (a pass, or a source generation),
+ * bounded. The epoch is also what every Translator sharing this reader
+ * checks its cached translations against.
  */
 export class TableReader {
   readonly phys: PhysReader;
   private readonly pages = new Map<number, Uint32Array>();
-  private pagesGeneration = -1;
+  private pagesEpoch = -1;
   private readonly maxPages: number;
   /** Whole-table reads issued to the source (non-mapped sources). */
   tableReads = 0;
+  /**
+   * The validity period of everything cached over this reader (tables here,
+   * translations in every Translator sharing it): a new one starts when the
+   * source's generation moves or a pass asks for it (`newEpoch`).
+   */
+  private epochValue = 0;
+  private epochGeneration: number;
 
   constructor(source: PhysicalMemory | PhysReader, options: { maxCachedTables?: number } = {}) {
     this.phys = source instanceof PhysReader ? source : new PhysReader(source);
     this.maxPages = options.maxCachedTables ?? 2048;
+    this.epochGeneration = this.phys.mem.generation;
+  }
+
+  /** The current epoch (one integer compare when the source generation is unchanged). */
+  get epoch(): number {
+    const g = this.phys.mem.generation;
+    if (g !== this.epochGeneration) {
+      this.epochGeneration = g;
+      this.epochValue++;
+    }
+    return this.epochValue;
+  }
+
+  /** Starts a new epoch: every cached entry must be checked against guest memory again before use. */
+  newEpoch(): number {
+    this.epochGeneration = this.phys.mem.generation;
+    return ++this.epochValue;
   }
 
   /** Drops every cached table (the next walk re-reads them). */
@@ -170,10 +196,10 @@ export class TableReader {
   }
 
   private cached(tablePa: number): Uint32Array | undefined {
-    const gen = this.phys.mem.generation;
-    if (gen !== this.pagesGeneration) {
+    const epoch = this.epoch;
+    if (epoch !== this.pagesEpoch) {
       this.pages.clear();
-      this.pagesGeneration = gen;
+      this.pagesEpoch = epoch;
     }
     return this.pages.get(tablePa);
   }
@@ -182,6 +208,18 @@ export class TableReader {
     if (this.pages.size >= this.maxPages) this.pages.clear();
     this.pages.set(tablePa, words);
   }
+
+  /**
+   * Reads the 8-byte entry at physical `entryPa` straight from the source
+   * (no table cache) into out = [lo, hi]: how a cached translation is
+   * re-checked in a new epoch. Throws FaultError('physical').
+   */
+  entryAt(entryPa: number, out: Uint32Array): void {
+    this.entryChecks++;
+    this.phys.u64Halves(entryPa, out);
+  }
+  /** Entry words re-read by `entryAt` (revalidations). */
+  entryChecks = 0;
 
   /** Reads entry `index` of the table at `tablePa` into out = [lo, hi]. Throws FaultError('physical'). */
   entry(tablePa: number, index: number, out: Uint32Array): void {
@@ -226,7 +264,7 @@ export class TableReader {
     }
     if (ops.length < 2) return;
     this.tableReads += ops.length;
-    const failures = this.phys.mem.readv(ops);
+    const failures = this.phys.readv(ops);
     const bad = new Set(failures.map((f) => f.addr - (f.addr % 4096)));
     for (const op of ops) if (!bad.has(op.addr)) this.store(op.addr, new Uint32Array(op.dst.buffer));
   }
@@ -234,14 +272,22 @@ export class TableReader {
   private readTable(tablePa: number): Uint32Array {
     const dst = new Uint8Array(4096);
     this.tableReads++;
-    const failures = this.phys.mem.readv([{ addr: tablePa, len: 4096, dst }]);
+    const failures = this.phys.readv([{ addr: tablePa, len: 4096, dst }]);
     if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
     return new Uint32Array(dst.buffer);
   }
 }
 
+/**
+ * The entries a walk read, top first, for callers that re-check a cached
+ * translation later: [count, entryPa×5, lo×5, hi×5] (words unsigned).
+ */
+export type WalkPath = Float64Array;
+export const newWalkPath = (): WalkPath => new Float64Array(16);
+
 /** In-flight state of one walk; `step` advances it one level. */
 interface WalkState {
+  path: WalkPath | undefined;
   readonly va: bigint;
   readonly lo: number;
   readonly hi: number;
@@ -256,7 +302,7 @@ interface WalkState {
 
 const entryWords = new Uint32Array(2);
 
-function startWalk(mode: PagingMode, dtb: number, va: bigint): WalkState {
+function startWalk(mode: PagingMode, dtb: number, va: bigint, path?: WalkPath): WalkState {
   let lo = 0;
   let hi = 0;
   let done: FaultError | undefined;
@@ -266,7 +312,8 @@ function startWalk(mode: PagingMode, dtb: number, va: bigint): WalkState {
     done = e as FaultError;
   }
   const u = va < 0n && done === undefined ? BigInt.asUintN(64, va) : va;
-  return { va: u, lo, hi, row: 0, table: dtb, rw: PTE.writable, us: PTE.user, nx: false, done };
+  if (path) path[0] = 0;
+  return { path, va: u, lo, hi, row: 0, table: dtb, rw: PTE.writable, us: PTE.user, nx: false, done };
 }
 
 function describeEntry(lo: number, hi: number): bigint {
@@ -290,6 +337,14 @@ function step(reader: TableReader, mode: PagingMode, s: WalkState, trace?: WalkS
   }
   const lo = entryWords[0]!;
   const hi = entryWords[1]!;
+  const path = s.path;
+  if (path !== undefined) {
+    const n = path[0]!;
+    path[1 + n] = entryAddr;
+    path[6 + n] = lo;
+    path[11 + n] = hi;
+    path[0] = n + 1;
+  }
   if (trace) trace.push({ level: row.level, name: row.name, index, tableAddr: s.table, entryAddr, entry: describeEntry(lo, hi) });
   if ((lo & PTE.present) === 0) {
     s.done = new FaultError('virtual', s.va, `not present: ${row.name} entry ${index} (0x${describeEntry(lo, hi).toString(16)}) at physical 0x${entryAddr.toString(16)}`, {
@@ -330,10 +385,11 @@ function step(reader: TableReader, mode: PagingMode, s: WalkState, trace?: WalkS
 /**
  * Translates `va` through the tables rooted at physical `dtb` (CR3 without
  * its flag bits). Throws FaultError (space 'virtual') carrying the VA, the
- * level and the entry. When `trace` is given, each level read is appended.
+ * level and the entry. When `trace` is given, each level read is appended;
+ * `path` receives the entries read (allocation-free).
  */
-export function walk(reader: TableReader, mode: PagingMode, dtb: number, va: bigint, trace?: WalkStep[]): Translation {
-  const s = startWalk(mode, dtb, va);
+export function walk(reader: TableReader, mode: PagingMode, dtb: number, va: bigint, trace?: WalkStep[], path?: WalkPath): Translation {
+  const s = startWalk(mode, dtb, va, path);
   for (let guard = 0; s.done === undefined && guard < mode.levels; guard++) step(reader, mode, s, trace);
   const r = s.done!;
   if (r instanceof FaultError) throw r;
@@ -345,8 +401,8 @@ export function walk(reader: TableReader, mode: PagingMode, dtb: number, va: big
  * batch (what makes slow sources usable). Returns a result or a FaultError
  * per VA, in order.
  */
-export function walkMany(reader: TableReader, mode: PagingMode, dtb: number, vas: readonly bigint[]): (Translation | FaultError)[] {
-  const states = vas.map((va) => startWalk(mode, dtb, va));
+export function walkMany(reader: TableReader, mode: PagingMode, dtb: number, vas: readonly bigint[], paths?: readonly WalkPath[]): (Translation | FaultError)[] {
+  const states = vas.map((va, i) => startWalk(mode, dtb, va, paths?.[i]));
   for (let level = 0; level < mode.levels; level++) {
     const pending = states.filter((s) => s.done === undefined);
     if (pending.length === 0) break;

@@ -1,32 +1,16 @@
 /**
  * Plugins as commands: `vmsight <plugin> <source>` attaches to the kernel,
- * checks the plugin's declared requirements, runs it and renders its rows;
- * anomalies met on the way are reported after the rows (stderr for tables,
- * a trailing record for --json). `vmsight plugins` lists them.
+ * runs the plugin in one pass (requirements checked first) and renders its
+ * rows with the anomalies met on the way (in the JSON; on stderr for tables
+ * and csv). `vmsight plugins` lists them.
  */
-import { ProfileError } from '../../core/errors.js';
 import { attachKernel } from '../../linux/attach.js';
-import type { Kernel } from '../../linux/kernel.js';
-import { isAbsent, runPlugin, type Plugin, type PluginOptions, type Requirements } from '../../linux/plugin.js';
+import type { PassResult } from '../../linux/pass.js';
+import { isAbsent, type Plugin, type PluginOptions, type PluginResult } from '../../linux/plugin.js';
 import { plugins } from '../../linux/plugins/index.js';
 import type { Command, ParsedArgs } from '../command.js';
-import type { Row } from '../render.js';
+import type { Output, Row } from '../render.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
-
-/** Throws a ProfileError naming the first requirement the kernel's profile lacks. */
-export function checkRequirements(kernel: Kernel, plugin: Plugin<any>): void {
-  const r: Requirements = plugin.requires;
-  const tried = [kernel.symbols.source, kernel.types.source];
-  for (const s of r.symbols ?? [])
-    if (!kernel.hasSymbol(s)) throw new ProfileError(`${plugin.name} needs symbol ${s}`, { symbol: s, tried });
-  for (const t of r.types ?? [])
-    if (!kernel.types.hasType(t)) throw new ProfileError(`${plugin.name} needs type ${t}`, { type: t, tried });
-  for (const [t, f] of r.fields ?? [])
-    if (!kernel.types.hasMember(t, f)) throw new ProfileError(`${plugin.name} needs ${t}.${f}`, { type: t, field: f, tried });
-  for (const group of r.anyOf ?? [])
-    if (!group.some(([t, f]) => kernel.types.hasMember(t, f)))
-      throw new ProfileError(`${plugin.name} needs one of ${group.map(([t, f]) => `${t}.${f}`).join(', ')}`, { tried });
-}
 
 /** Absent values render as '-' in tables and as {absent: kind} in JSON. */
 function displayRow(row: Record<string, unknown>, json: boolean): Row {
@@ -36,26 +20,56 @@ function displayRow(row: Record<string, unknown>, json: boolean): Row {
   return out;
 }
 
+/** The anomalies of a run as the JSON outputs carry them: total, counts by kind, the first items (capped at 1000). */
+export function anomaliesRecord(result: PluginResult<object>): { total: number; counts: PluginResult['anomalyCounts']; items: PluginResult['anomalies'] } {
+  const total = Object.values(result.anomalyCounts).reduce((a, b) => a + (b ?? 0), 0);
+  return { total, counts: result.anomalyCounts, items: result.anomalies };
+}
+
+/**
+ * Writes a run's rows and anomalies. --json: one object
+ * `{ plugin, rows: [...], anomalies: { total, counts, items }, validation? }`;
+ * --jsonl: one row per line, then one `{"anomalies": {...}}` line; table and
+ * csv: the rows, and a one-line anomaly summary on stderr.
+ */
+export function writePluginResult(out: Output, plugin: Plugin<any>, result: PassResult<object>, stderr: (s: string) => void = (s) => process.stderr.write(s)): void {
+  const json = out.format === 'json' || out.format === 'jsonl';
+  const rows = result.rows.map((r) => displayRow(r as Record<string, unknown>, json));
+  const anomalies = anomaliesRecord(result);
+  if (out.format === 'json') {
+    const picked = rows.map((r) => Object.fromEntries(plugin.columns.map((c) => [c.key, r[c.key]])));
+    out.record({ plugin: plugin.name, rows: picked, anomalies, ...(result.validation ? { validation: result.validation } : {}) });
+    return;
+  }
+  out.rows(plugin.columns, rows);
+  if (out.format === 'jsonl') {
+    out.record({ anomalies, ...(result.validation ? { validation: result.validation } : {}) });
+    return;
+  }
+  if (anomalies.total) {
+    const summary = Object.entries(result.anomalyCounts).map(([k, n]) => `${k} ${n}`).join(', ');
+    stderr(`vmsight: ${plugin.name}: ${anomalies.total} anomalies (${summary}); first: ${result.anomalies[0]?.where} ${result.anomalies[0]?.detail ?? ''}\n`);
+  }
+  const v = result.validation;
+  if (v) stderr(`vmsight: ${plugin.name}: ${v.validated ? 'validated' : 'NOT validated'} (${v.attempts} attempt${v.attempts === 1 ? '' : 's'}, ${v.changedRanges} changed ranges${v.reason ? `; ${v.reason}` : ''})\n`);
+}
+
 function pluginCommand(plugin: Plugin<any>): Command {
   return {
     name: plugin.name,
     ...(plugin.aliases ? { aliases: plugin.aliases } : {}),
     summary: plugin.summary,
-    usage: '<source> [options]',
-    options: { ...attachOptionSpec, ...plugin.options },
+    usage: '<source> [--validate] [options]',
+    options: { ...attachOptionSpec, validate: { type: 'boolean' }, ...plugin.options },
     async run(args: ParsedArgs, ctx) {
       const spec = requireSource(args, `vmsight ${plugin.name} <source>`);
       const kernel = await attachKernel(spec, attachOptions(args));
       try {
-        checkRequirements(kernel, plugin);
-        const result = runPlugin(plugin, kernel, args.values as PluginOptions);
-        const json = ctx.out.format !== 'table' && ctx.out.format !== 'csv';
-        ctx.out.rows(plugin.columns, result.rows.map((r) => displayRow(r as Record<string, unknown>, json)));
-        const total = Object.values(result.anomalyCounts).reduce((a, b) => a + (b ?? 0), 0);
-        if (total) {
-          const summary = Object.entries(result.anomalyCounts).map(([k, n]) => `${k} ${n}`).join(', ');
-          process.stderr.write(`vmsight: ${plugin.name}: ${total} anomalies (${summary}); first: ${result.anomalies[0]?.where} ${result.anomalies[0]?.detail ?? ''}\n`);
-        }
+        // One pass; --validate re-reads what the run read and retries it when the guest changed it meanwhile.
+        const pass = kernel.startPass(args.values['validate'] === true ? { validate: true } : {});
+        const result = pass.run(plugin, args.values as PluginOptions);
+        pass.end();
+        writePluginResult(ctx.out, plugin, result);
         if (ctx.debug) process.stderr.write(`vmsight: ${plugin.name} ran in ${result.elapsedMs.toFixed(2)} ms (attach ${kernel.report.timings.total.toFixed(1)} ms)\n`);
       } finally {
         await kernel.close();

@@ -6,9 +6,12 @@
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import { capabilityHex, capabilityNames } from '../capabilities.js';
 import { pidFilter, snapshotProcesses, taskInfo } from '../tasks.js';
+import { taskKey } from '../identity.js';
 
 export interface CapabilitiesRow {
   offset: bigint;
+  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  startTime: bigint;
   pid: number;
   comm: string;
   capInh: string | Absent;
@@ -39,7 +42,7 @@ export default definePlugin<CapabilitiesRow>({
     { key: 'capAmb', title: 'cap_amb', kind: 'str' },
     { key: 'effective', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.offset.toString(16)}`,
+  key: (r) => taskKey(r.pid, r.offset, r.startTime),
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options.pid);
     const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
@@ -50,6 +53,7 @@ export default definePlugin<CapabilitiesRow>({
       const c = i.creds;
       yield {
         offset: i.task,
+        startTime: i.startTimeNs,
         pid: i.pid,
         comm: i.comm,
         capInh: c ? capabilityHex(c.capInheritable) : none,

@@ -7,9 +7,12 @@
  */
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import { pidFilter, snapshotProcesses, taskInfo } from '../tasks.js';
+import { taskKey } from '../identity.js';
 
 export interface CredsRow {
   offset: bigint;
+  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  startTime: bigint;
   pid: number;
   comm: string;
   cred: bigint;
@@ -41,7 +44,7 @@ export default definePlugin<CredsRow>({
     { key: 'shared', kind: 'bool' },
     { key: 'sharedWith', title: 'shared_with', kind: 'int' },
   ],
-  key: (r) => `${r.pid}:${r.offset.toString(16)}`,
+  key: (r) => taskKey(r.pid, r.offset, r.startTime),
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options.pid);
     const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
@@ -61,6 +64,7 @@ export default definePlugin<CredsRow>({
       const sharedWith = c ? (byCred.get(c.address) ?? []).filter((p) => p !== i.pid) : [];
       yield {
         offset: i.task,
+        startTime: i.startTimeNs,
         pid: i.pid,
         comm: i.comm,
         cred: c?.address ?? 0n,

@@ -11,8 +11,12 @@ import { forEachProcessMm, forEachVma, mapsEntry, VM_READ, VMA_CONTAINERS } from
 import { pidFilter } from '../tasks.js';
 import { processSpace } from '../user-memory.js';
 import { WalkBudget } from '../walk/common.js';
+import { taskKey, taskStartTimeNs } from '../identity.js';
 
 export interface ElfsRow {
+  /** The process's task_struct and start time: its identity across passes (not columns). */
+  task: bigint;
+  startTime: bigint;
   pid: number;
   comm: string;
   start: bigint;
@@ -53,14 +57,15 @@ export default definePlugin<ElfsRow>({
     { key: 'path', kind: 'str' },
     { key: 'dumped', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.start.toString(16)}`,
+  key: (r) => `${taskKey(r.pid, r.task, r.startTime)}:${r.start.toString(16)}`,
   *run(k, { options, anomalies }) {
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const head = new Uint8Array(20);
     const dump = dumpDirFrom(options);
-    for (const { pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
+    for (const { task, pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
+      const startTime = taskStartTimeNs(task);
       const space = processSpace(k, mm, anomalies);
       if (!space) continue;
       for (const vma of forEachVma(k, mm, anomalies, budget)) {
@@ -73,6 +78,8 @@ export default definePlugin<ElfsRow>({
         const dv = new DataView(head.buffer);
         const type = dv.getUint16(16, true);
         const row: ElfsRow = {
+          task: task.address,
+          startTime,
           pid,
           comm,
           start,

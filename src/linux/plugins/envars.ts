@@ -6,9 +6,12 @@ import { definePlugin, isAbsent } from '../plugin.js';
 import { forEachProcessMm } from '../mm.js';
 import { pidFilter } from '../tasks.js';
 import { processEnviron } from '../user-memory.js';
+import { taskKey, taskStartTimeNs } from '../identity.js';
 
 export interface EnvarsRow {
   offset: bigint;
+  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  startTime: bigint;
   pid: number;
   comm: string;
   /** Position in the environment block. */
@@ -30,7 +33,7 @@ export default definePlugin<EnvarsRow>({
     { key: 'key', kind: 'str' },
     { key: 'value', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.offset.toString(16)}:${r.index}`,
+  key: (r) => `${taskKey(r.pid, r.offset, r.startTime)}:${r.index}:${r.key}`,
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options.pid);
     for (const { task, pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
@@ -43,7 +46,7 @@ export default definePlugin<EnvarsRow>({
           continue;
         }
         const eq = entry.indexOf('=');
-        yield { offset: task.address, pid, comm, index: index++, key: eq < 0 ? entry : entry.slice(0, eq), value: eq < 0 ? '' : entry.slice(eq + 1) };
+        yield { offset: task.address, startTime: taskStartTimeNs(task), pid, comm, index: index++, key: eq < 0 ? entry : entry.slice(0, eq), value: eq < 0 ? '' : entry.slice(eq + 1) };
       }
     }
   },

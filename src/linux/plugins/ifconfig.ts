@@ -42,7 +42,8 @@ export default definePlugin<IfconfigRow>({
     { key: 'addresses', kind: 'str' },
     { key: 'device', kind: 'hex' },
   ],
-  key: (r) => `${r.netns}:${r.index}`,
+  // Namespace inode numbers are reused and every namespace has its lo at index 1: the net_device address tells them apart.
+  key: (r) => `${r.netns}:${r.index}:${r.device.toString(16)}`,
   *run(k, { anomalies }) {
     for (const ns of netNamespaces(k, anomalies)) {
       for (const i of netInterfaces(k, ns, anomalies)) {

@@ -12,6 +12,8 @@ export interface KallsymsRow {
   type: string;
   name: string;
   module: string;
+  /** Position in its table (core kallsyms, or the module's symtab): names and addresses repeat (`__key.N` statics), this does not. Not a column. */
+  index: number;
 }
 
 export default definePlugin<KallsymsRow>({
@@ -27,7 +29,7 @@ export default definePlugin<KallsymsRow>({
     { key: 'name', kind: 'str' },
     { key: 'module', kind: 'str' },
   ],
-  key: (r) => `${r.module}:${r.name}:${r.address.toString(16)}`,
+  key: (r) => `${r.module}:${r.index}:${r.name}:${r.address.toString(16)}`,
   *run(k, { options, anomalies }) {
     const want = typeof options['name'] === 'string' ? options['name'] : undefined;
     const syms = k.symbols;
@@ -35,7 +37,7 @@ export default definePlugin<KallsymsRow>({
       if (syms.moduleAt(i) !== undefined) continue; // modules come from their own tables below
       const name = syms.nameAt(i);
       if (want !== undefined && name !== want) continue;
-      yield { address: syms.addressAt(i), type: syms.typeAt(i), name, module: '' };
+      yield { address: syms.addressAt(i), type: syms.typeAt(i), name, module: '', index: i };
     }
     if (options['core-only'] === true || !k.hasSymbol('modules') || !k.types.hasType('module', 'struct')) return;
     for (const m of listModules(k, anomalies)) {
@@ -47,9 +49,10 @@ export default definePlugin<KallsymsRow>({
         anomalies.add({ kind: 'fault', where: 'module.kallsyms', address: m.address, detail: `${m.name}: ${e.message}` });
         continue;
       }
-      for (const s of syms) {
+      for (let j = 0; j < syms.length; j++) {
+        const s = syms[j]!;
         if (want !== undefined && s.name !== want) continue;
-        yield { address: s.address, type: s.type, name: s.name, module: m.name };
+        yield { address: s.address, type: s.type, name: s.name, module: m.name, index: j };
       }
     }
   },

@@ -9,9 +9,12 @@ import { absent, definePlugin, type Absent } from '../plugin.js';
 import type { Kernel } from '../kernel.js';
 import { pidFilter, snapshotProcesses, taskInfo } from '../tasks.js';
 import { isKernelPointer } from '../walk/common.js';
+import { taskKey } from '../identity.js';
 
 export interface KthreadsRow {
   offset: bigint;
+  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  startTime: bigint;
   pid: number;
   ppid: number;
   comm: string;
@@ -59,7 +62,7 @@ export default definePlugin<KthreadsRow>({
     { key: 'threadfn', kind: 'hex' },
     { key: 'symbol', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.offset.toString(16)}`,
+  key: (r) => taskKey(r.pid, r.offset, r.startTime),
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options.pid);
     const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
@@ -72,6 +75,7 @@ export default definePlugin<KthreadsRow>({
       const none = fn === 0n ? absent('not-applicable', 'no thread function (kthreadd)') : absent('not-available', 'outside the kernel symbols');
       yield {
         offset: info.task,
+        startTime: info.startTimeNs,
         pid: info.pid,
         ppid: info.ppid,
         comm: info.comm,

@@ -6,8 +6,12 @@ import { absent, definePlugin, type Absent } from '../plugin.js';
 import { taskFiles } from '../files.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachProcess, pidFilter } from '../tasks.js';
+import { taskKey, taskStartTimeNs } from '../identity.js';
 
 export interface LsofRow {
+  /** The process's task_struct and start time: its identity across passes (not columns). */
+  task: bigint;
+  startTime: bigint;
   pid: number;
   comm: string;
   fd: number;
@@ -50,7 +54,7 @@ export default definePlugin<LsofRow>({
     { key: 'file', kind: 'hex' },
     { key: 'path', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.fd}`,
+  key: (r) => `${taskKey(r.pid, r.task, r.startTime)}:${r.fd}`,
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options['pid']);
     const paths = new PathResolver(k, anomalies);
@@ -58,8 +62,10 @@ export default definePlugin<LsofRow>({
       const pid = task.s32('pid');
       if (pids && !pids.has(pid)) continue;
       const comm = task.str('comm');
+      const id = { task: task.address, startTime: taskStartTimeNs(task) };
       for (const f of taskFiles(k, task, paths, anomalies)) {
         yield {
+          ...id,
           pid,
           comm,
           fd: f.fd,

@@ -10,8 +10,12 @@ import { forEachProcessMm, forEachVma, mapsEntry, VM_EXEC, VM_WRITE, VMA_CONTAIN
 import { pidFilter } from '../tasks.js';
 import { processSpace } from '../user-memory.js';
 import { WalkBudget } from '../walk/common.js';
+import { taskKey, taskStartTimeNs } from '../identity.js';
 
 export interface MalfindRow {
+  /** The process's task_struct and start time: its identity across passes (not columns). */
+  task: bigint;
+  startTime: bigint;
   pid: number;
   comm: string;
   start: bigint;
@@ -50,13 +54,14 @@ export default definePlugin<MalfindRow>({
     { key: 'head', kind: 'bytes' },
     { key: 'dumped', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.start.toString(16)}`,
+  key: (r) => `${taskKey(r.pid, r.task, r.startTime)}:${r.start.toString(16)}`,
   *run(k, { options, anomalies }) {
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const dump = dumpDirFrom(options);
-    for (const { pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
+    for (const { task, pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
+      const startTime = taskStartTimeNs(task);
       let space: ReturnType<typeof processSpace> | null = null;
       for (const vma of forEachVma(k, mm, anomalies, budget)) {
         const e = mapsEntry(k, mm, vma, paths, anomalies);
@@ -70,7 +75,7 @@ export default definePlugin<MalfindRow>({
           if (space.readv([{ va: e.start, len: HEAD_BYTES, dst: buf }]).length === 0) head = buf;
         }
         const reason = wx && anonX ? 'writable+executable, no file' : wx ? 'writable+executable' : 'executable, no file';
-        const row: MalfindRow = { pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head };
+        const row: MalfindRow = { task: task.address, startTime, pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head };
         if (dump && space) row.dumped = dump.writeRegion([pid, comm, e.start, 'malfind', 'dmp'], space, e.start, e.end).file;
         yield row;
       }

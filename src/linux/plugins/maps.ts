@@ -8,8 +8,12 @@ import { PathResolver } from '../fs-path.js';
 import { forEachProcessMm, forEachVma, gateVma, mapsEntry, VMA_CONTAINERS } from '../mm.js';
 import { pidFilter } from '../tasks.js';
 import { WalkBudget } from '../walk/common.js';
+import { taskKey, taskStartTimeNs } from '../identity.js';
 
 export interface MapsRow {
+  /** The process's task_struct and start time: its identity across passes (not columns). */
+  task: bigint;
+  startTime: bigint;
   pid: number;
   comm: string;
   start: bigint;
@@ -44,19 +48,20 @@ export default definePlugin<MapsRow>({
     { key: 'inode', kind: 'int' },
     { key: 'path', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.start.toString(16)}`,
+  key: (r) => `${taskKey(r.pid, r.task, r.startTime)}:${r.start.toString(16)}`,
   *run(k, { options, anomalies }) {
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const gate = gateVma(k, anomalies);
     const gateEntry = gate ? mapsEntry(k, undefined, gate, paths, anomalies) : undefined;
-    for (const { pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
+    for (const { task, pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
+      const id = { task: task.address, startTime: taskStartTimeNs(task) };
       for (const vma of forEachVma(k, mm, anomalies, budget)) {
         const e = mapsEntry(k, mm, vma, paths, anomalies);
-        yield { pid, comm, start: e.start, end: e.end, perms: e.perms, offset: e.offset, dev: e.dev, inode: e.inode, path: e.path, vma: e.vma };
+        yield { ...id, pid, comm, start: e.start, end: e.end, perms: e.perms, offset: e.offset, dev: e.dev, inode: e.inode, path: e.path, vma: e.vma };
       }
-      if (gateEntry) yield { pid, comm, ...gateEntry, vma: gateEntry.vma };
+      if (gateEntry) yield { ...id, pid, comm, ...gateEntry, vma: gateEntry.vma };
     }
   },
 });

@@ -48,7 +48,8 @@ export default definePlugin<MountinfoRow>({
     { key: 'source', kind: 'str' },
     { key: 'mount', kind: 'hex' },
   ],
-  key: (r) => `${r.id}:${r.mount.toString(16)}`,
+  // Mount ids (lowest free) and struct mount slots are both reused after umount; type and source are fixed for a mount's life.
+  key: (r) => `${r.id}:${r.mount.toString(16)}:${r.fsType}:${r.source}`,
   *run(k, { options, anomalies }) {
     const want = typeof options['pid'] === 'string' ? options['pid'] : '1';
     if (!/^\d+$/.test(want)) throw new UsageError(`--pid expects one process id, got '${want}'`);

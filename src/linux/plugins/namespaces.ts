@@ -6,6 +6,7 @@
 import { definePlugin, isAbsent, type Absent } from '../plugin.js';
 import { NAMESPACE_KINDS, taskCgroupPath, taskNamespaces, type NamespaceKind } from '../namespaces.js';
 import { pidFilter, snapshotProcesses } from '../tasks.js';
+import { taskKey, taskStartTimeNs } from '../identity.js';
 
 /** Row key of a namespace kind: 'pid' → 'pidNs', 'pid_for_children' → 'pidForChildrenNs'. */
 export function nsKey(kind: NamespaceKind): string {
@@ -14,6 +15,8 @@ export function nsKey(kind: NamespaceKind): string {
 
 export interface NamespacesRow {
   offset: bigint;
+  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  startTime: bigint;
   pid: number;
   comm: string;
   /** Inode number per kind, keyed by nsKey(kind) (e.g. netNs). */
@@ -38,7 +41,7 @@ export default definePlugin<NamespacesRow>({
     { key: 'cgroupPath', title: 'cgroup', kind: 'str' },
     { key: 'container', kind: 'bool' },
   ],
-  key: (r) => `${r.pid}:${r.offset.toString(16)}`,
+  key: (r) => taskKey(r.pid, r.offset, r.startTime),
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options.pid);
     const { leaders } = snapshotProcesses(k, anomalies);
@@ -55,7 +58,7 @@ export default definePlugin<NamespacesRow>({
             return !isAbsent(a) && !isAbsent(b) && a !== b;
           })
         : [];
-      const row: NamespacesRow = { offset: t.address, pid, comm: t.str('comm'), cgroupPath: taskCgroupPath(k, t, anomalies), differs, container: differs.length > 0 };
+      const row: NamespacesRow = { offset: t.address, startTime: taskStartTimeNs(t), pid, comm: t.str('comm'), cgroupPath: taskCgroupPath(k, t, anomalies), differs, container: differs.length > 0 };
       for (const kind of NAMESPACE_KINDS) row[`${nsKey(kind)}` as `${string}Ns`] = ns[kind];
       yield row;
     }

@@ -5,9 +5,12 @@
 import { absent, definePlugin, isAbsent, type Absent } from '../plugin.js';
 import { pidFilter, readObject, snapshotProcesses, taskInfo } from '../tasks.js';
 import { processArgv } from '../user-memory.js';
+import { taskKey } from '../identity.js';
 
 export interface PsauxRow {
   offset: bigint;
+  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  startTime: bigint;
   pid: number;
   ppid: number;
   comm: string;
@@ -30,7 +33,7 @@ export default definePlugin<PsauxRow>({
     { key: 'comm', kind: 'str' },
     { key: 'args', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.offset.toString(16)}`,
+  key: (r) => taskKey(r.pid, r.offset, r.startTime),
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options.pid);
     const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
@@ -43,7 +46,7 @@ export default definePlugin<PsauxRow>({
         argv = mm ? processArgv(k, mm, anomalies) : absent('unreadable', 'mm unreadable');
       }
       const args = isAbsent(argv) ? `[${info.comm}]` : argv.join(' ');
-      yield { offset: info.task, pid: info.pid, ppid: info.ppid, comm: info.comm, argv, args };
+      yield { offset: info.task, startTime: info.startTimeNs, pid: info.pid, ppid: info.ppid, comm: info.comm, argv, args };
     }
   },
 });

@@ -6,6 +6,7 @@ import { definePlugin, absent, type Absent } from '../plugin.js';
 import type { ObjValue } from '../../profile/typed.js';
 import { forEachThread, pidFilter, snapshotProcesses, taskInfo, threadCount } from '../tasks.js';
 import { WalkBudget } from '../walk/common.js';
+import { taskKey } from '../identity.js';
 
 export interface PslistRow {
   offset: bigint;
@@ -60,7 +61,7 @@ export default definePlugin<PslistRow>({
     { key: 'kthread', kind: 'bool' },
     { key: 'comm', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.offset.toString(16)}`,
+  key: (r) => taskKey(r.pid, r.offset, r.startTime),
   *run(k, { options, anomalies }) {
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);

@@ -4,9 +4,12 @@
  */
 import { definePlugin } from '../plugin.js';
 import { pidFilter, snapshotProcesses, taskInfo, type TaskInfo } from '../tasks.js';
+import { taskKey } from '../identity.js';
 
 export interface PstreeRow {
   offset: bigint;
+  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  startTime: bigint;
   pid: number;
   ppid: number;
   depth: number;
@@ -34,7 +37,7 @@ export default definePlugin<PstreeRow>({
     { key: 'depth', kind: 'int' },
     { key: 'tree', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.offset.toString(16)}`,
+  key: (r) => taskKey(r.pid, r.offset, r.startTime),
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options.pid);
     const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
@@ -49,7 +52,7 @@ export default definePlugin<PstreeRow>({
         children.set(i.realParent, list);
       } else roots.push(i);
     }
-    const key = (i: TaskInfo): string => `${i.pid}:${i.task.toString(16)}`;
+    const key = (i: TaskInfo): string => taskKey(i.pid, i.task, i.startTimeNs);
     const emitted = new Set<bigint>();
     // With --pid: the selected processes and their descendants.
     const starts = pids ? infos.filter((i) => pids.has(i.pid)) : roots;
@@ -61,7 +64,7 @@ export default definePlugin<PstreeRow>({
       const { info, depth, parent } = stack.pop()!;
       if (emitted.has(info.task)) continue;
       emitted.add(info.task);
-      yield { offset: info.task, pid: info.pid, ppid: info.ppid, depth, tree: `${'.'.repeat(depth)}${info.comm}`, comm: info.comm, parent };
+      yield { offset: info.task, startTime: info.startTimeNs, pid: info.pid, ppid: info.ppid, depth, tree: `${'.'.repeat(depth)}${info.comm}`, comm: info.comm, parent };
       if (depth >= MAX_DEPTH) continue;
       const kids = children.get(info.task) ?? [];
       for (let j = kids.length - 1; j >= 0; j--) stack.push({ info: kids[j]!, depth: depth + 1, parent: key(info) });
@@ -72,7 +75,7 @@ export default definePlugin<PstreeRow>({
         if (emitted.has(i.task)) continue;
         anomalies.add({ kind: 'cycle', where: 'task_struct.real_parent', address: i.task, detail: `pid ${i.pid} is not reachable from a root` });
         emitted.add(i.task);
-        yield { offset: i.task, pid: i.pid, ppid: i.ppid, depth: 0, tree: i.comm, comm: i.comm, parent: '' };
+        yield { offset: i.task, startTime: i.startTimeNs, pid: i.pid, ppid: i.ppid, depth: 0, tree: i.comm, comm: i.comm, parent: '' };
       }
     }
   },

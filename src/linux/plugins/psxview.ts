@@ -13,9 +13,12 @@ import { runQueueTasks } from '../sched.js';
 import { forEachThread, initTask, readObject, snapshotProcesses } from '../tasks.js';
 import { listForEachEntry } from '../walk/list.js';
 import { WalkBudget } from '../walk/common.js';
+import { taskKey, taskStartTimeNs } from '../identity.js';
 
 export interface PsxviewRow {
   offset: bigint;
+  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  startTime: bigint;
   pid: number;
   tgid: number;
   comm: string;
@@ -56,7 +59,7 @@ export default definePlugin<PsxviewRow>({
     { key: 'runQueue', title: 'run_queue', kind: 'bool' },
     { key: 'hidden', kind: 'bool' },
   ],
-  key: (r) => `${r.pid}:${r.offset.toString(16)}`,
+  key: (r) => taskKey(r.pid, r.offset, r.startTime),
   *run(k, { anomalies }) {
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const tasks = new Map<bigint, ObjValue | undefined>();
@@ -107,6 +110,7 @@ export default definePlugin<PsxviewRow>({
       const inList = pslist.has(addr);
       const row: PsxviewRow = {
         offset: addr,
+        startTime: taskStartTimeNs(t),
         pid,
         tgid: t.s32('tgid'),
         comm: t.str('comm'),

@@ -64,7 +64,8 @@ export default definePlugin<SockstatRow>({
     { key: 'path', kind: 'str' },
     { key: 'source', kind: 'str' },
   ],
-  key: (r) => `${r.proto}:${r.sock.toString(16)}`,
+  // The sock's address is reused after close; its inode number (from a counter) tells the new socket apart.
+  key: (r) => `${r.proto}:${r.sock.toString(16)}:${r.inode}`,
   *run(k, { options, anomalies }) {
     const family = typeof options['family'] === 'string' ? options['family'] : undefined;
     const paths = new PathResolver(k, anomalies);

@@ -2,9 +2,12 @@
 import { definePlugin } from '../plugin.js';
 import { forEachThread, pidFilter, snapshotProcesses, taskStateLetter } from '../tasks.js';
 import { WalkBudget } from '../walk/common.js';
+import { taskKey, taskStartTimeNs } from '../identity.js';
 
 export interface ThreadsRow {
   offset: bigint;
+  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  startTime: bigint;
   pid: number;
   tid: number;
   comm: string;
@@ -27,7 +30,7 @@ export default definePlugin<ThreadsRow>({
     { key: 'leader', kind: 'bool' },
     { key: 'comm', kind: 'str' },
   ],
-  key: (r) => `${r.tid}:${r.offset.toString(16)}`,
+  key: (r) => taskKey(r.tid, r.offset, r.startTime),
   *run(k, { options, anomalies }) {
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
@@ -36,7 +39,7 @@ export default definePlugin<ThreadsRow>({
       const pid = leader.s32('tgid');
       if (pids && !pids.has(pid)) continue;
       for (const t of forEachThread(k, leader, anomalies, { budget })) {
-        yield { offset: t.address, pid, tid: t.s32('pid'), comm: t.str('comm'), state: taskStateLetter(t), leader: t.address === leader.address };
+        yield { offset: t.address, startTime: taskStartTimeNs(t), pid, tid: t.s32('pid'), comm: t.str('comm'), state: taskStateLetter(t), leader: t.address === leader.address };
       }
     }
   },

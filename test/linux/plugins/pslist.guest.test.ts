@@ -87,7 +87,7 @@ for (const { label, opts } of KERNEL_MATRIX) {
 
     test('pstree puts every process under its parent', () => {
       const r = runPlugin(pstree, g.kernel);
-      const byKey = new Map(r.rows.map((row) => [`${row.pid}:${row.offset.toString(16)}`, row]));
+      const byKey = new Map(r.rows.map((row) => [pstree.key(row), row]));
       for (const row of r.rows) {
         if (row.parent === '') continue;
         const parent = byKey.get(row.parent);
