@@ -17,11 +17,15 @@
  */
 import { describeError } from '../core/errors.js';
 import { AttachedKernel, attachKernel } from '../linux/attach.js';
+import { TableReader } from '../arch/x86-64/paging.js';
+import { AnomalySink } from '../linux/anomaly.js';
+import { checkCr3 } from '../profile/kernel-space.js';
 import type { Kernel } from '../linux/kernel.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import type { Pass } from '../linux/pass.js';
 import { EventStamper, type EventDraft, type EventSink, type MonitorEvent } from './events.js';
 import { GuestView } from './guest-view.js';
+import { TaskScanner } from './task-scan.js';
 import type { GuestLifecycle, LifecycleSignal } from './lifecycle.js';
 import { SinkSet } from './sinks/sink-set.js';
 import { WatchSet } from './watch-set.js';
@@ -389,7 +393,9 @@ export class Monitor {
           this.paused = false;
           break;
         case 'reset':
-          await this.reboot('QEMU reported a guest reset');
+          // QEMU may report more than one RESET for one reboot: one that comes when the vCPUs already run
+          // the kernel we attached to is no new boot.
+          if ((await this.vcpusRunCurrent()) !== true) await this.reboot('QEMU reported a guest reset');
           break;
         case 'panicked':
           this.emit({ type: 'anomaly', watch: 'monitor', severity: 'critical', data: { what: 'the guest kernel panicked (QMP GUEST_PANICKED)' } }, window);
@@ -401,6 +407,19 @@ export class Monitor {
       }
     }
     return undefined;
+  }
+
+  /** Do the vCPUs run the attached kernel (CR3 is its DTB, or a PGD sharing its kernel half)? */
+  private async vcpusRunCurrent(): Promise<boolean | undefined> {
+    let cpus;
+    try {
+      cpus = (await this.kernel.memory.hints?.())?.cpus;
+    } catch {
+      return undefined;
+    }
+    const tables = new TableReader(this.kernel.memory);
+    const checks = (cpus ?? []).map((c) => checkCr3(tables, this.kernel.space.dtb, c)).filter((c) => c !== undefined);
+    return checks.length ? checks.some((c) => c.agrees) : undefined;
   }
 
   /** True when QEMU is gone (a failing source is then the exit, not an error); waits up to 1 s for it. */
@@ -465,11 +484,19 @@ export class Monitor {
         const differs = k.profile.kaslr.virtualShift !== before.kaslr || k.profile.banner !== this.kernel.profile.banner || this.forks(k) < before.forks;
         // (requireRunningKernel: the old kernel's memory survives a reset until overwritten, and only the
         // kernel the vCPUs run is attached.)
-        const fresh = differs;
-        if (process.env['VMSIGHT_DEBUG_REBOOT']) process.stderr.write(`reboot: attached shift ${k.profile.kaslr.virtualShift.toString(16)} fresh ${fresh}\n`);
+        // Too early in the new boot there is no confirmed vmcoreinfo (release unknown) or the direct map
+        // is not randomized yet: wait for a kernel with its first process (pid 1) on the task list.
+        const fresh = differs && k.profile.release !== 'unknown' && kernelUp(k);
         if (!fresh) continue;
+        const old = this.kernel;
         this.kernel = k;
-        await this.initWatches();
+        try {
+          // Early in the new boot some structures are not there yet (no init task, no TCP tables): retry.
+          await this.initWatches();
+        } catch (e) {
+          this.kernel = old;
+          throw e;
+        }
         this.stats.reboots++;
         this.emit(
           {
@@ -483,13 +510,22 @@ export class Monitor {
         return;
       } catch (e) {
         lastError = describeError(e).line; // the new kernel is not up yet
-        if (process.env['VMSIGHT_DEBUG_REBOOT']) process.stderr.write(`reboot: ${lastError}\n`);
       }
     }
     if (!this.stopRequested) {
       this.stop('reboot-timeout');
       this.emit({ type: 'anomaly', watch: 'monitor', data: { what: 'the rebooted guest did not come up in time', lastError } }, { from: this.lastTick, to: Date.now() });
     }
+  }
+}
+
+/** The kernel has its init process (pid 1) on a task list that walks cleanly. */
+function kernelUp(k: Kernel): boolean {
+  try {
+    const scan = new TaskScanner(k, new GuestView(k)).scan(new AnomalySink(), false);
+    return scan.complete && scan.tasks.some((t) => t.pid === 1);
+  } catch {
+    return false;
   }
 }
 

@@ -220,7 +220,7 @@ function verifyCopy(
 }
 
 /** Compares a vCPU's CR3 with the kernel DTB: equal, or the same kernel half (a process PGD). */
-function checkCr3(tables: TableReader, dtb: number, cpu: CpuState): Cr3Check | undefined {
+export function checkCr3(tables: TableReader, dtb: number, cpu: CpuState): Cr3Check | undefined {
   if (cpu.cr3 === undefined) return undefined;
   const pgd = dtbFromCr3(cpu.cr3);
   const base = { cpu: cpu.index, cr3: cpu.cr3 };
