@@ -141,6 +141,15 @@ export class ProfileError extends VmsightError {
   }
 }
 
+/** A file the command was told to read (an image, a --profile file) does not exist or cannot be opened. */
+export class MissingFileError extends VmsightError {
+  readonly file: string;
+  constructor(what: string, file: string, options: ErrorOptions = {}) {
+    super('source', ExitCode.unavailable, `${what} ${file} does not exist`, options);
+    this.file = file;
+  }
+}
+
 /** A kernel structure read from the guest does not hold together (hostile or torn). */
 export class ValidationError extends VmsightError {
   readonly structure: string;

@@ -28,7 +28,7 @@
  * its reason are returned for `vmsight info` to print.
  */
 import fs from 'node:fs';
-import { FormatError, SourceError, UsageError } from '../core/errors.js';
+import { FormatError, MissingFileError, SourceError, UsageError } from '../core/errors.js';
 import { acquireQmp, type QmpLease } from '../qemu/discover.js';
 import { HaltingMemory, qmpControl } from './halting.js';
 import type { SourceFactory, SourceTarget } from './source-factory.js';
@@ -175,6 +175,22 @@ function parseQuery(spec: string, query: string): Record<string, string> {
 }
 
 /**
+ * A bare source that names no lab guest: a path that does not exist is an unavailable target; one that exists
+ * but is no regular file (a QMP socket, a directory) was named the wrong way.
+ */
+function notAFile(spec: string, body: string): never {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(body);
+  } catch {
+    throw new MissingFileError('memory image', body, { hint: 'give an existing memory image, a lab guest, or a scheme (qmp:, shm:, pid:, gdb:)' });
+  }
+  if (st.isSocket()) throw bad(spec, 'is a socket, not a memory image', `for the QEMU behind a QMP socket write qmp:${body}`);
+  if (st.isDirectory()) throw bad(spec, 'is a directory, not a memory image', 'give the image file inside it');
+  throw bad(spec, 'is not a regular file', `read it as a memory image with file:${body}`);
+}
+
+/**
  * Parses a source name (see the top of this file). Does not touch the
  * target, except to check whether a bare string names an existing file;
  * lab names are resolved by openSource.
@@ -215,9 +231,7 @@ export function parseSourceSpec(spec: string): SourceTarget & { lab?: string } {
       t.gdb = parseGdb(spec, body);
       break;
     default:
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$/.test(body)) {
-        throw bad(spec, 'no such file, and not a lab guest name', 'give an existing memory image, a lab guest, or a scheme (qmp:, shm:, pid:, gdb:)');
-      }
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$/.test(body)) notAFile(spec, body);
       t.lab = body;
   }
   if (params['qmp'] !== undefined) t.qmp = parseQmp(spec, params['qmp']);
