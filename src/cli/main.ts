@@ -85,6 +85,36 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * parseArgs with the command's options, in the user's words: a negative number after a string option is its
+ * value (`--limit -1`, for the command to judge), and parse errors become one plain line.
+ */
+export function parseCommandLine(command: Command, args: readonly string[]) {
+  const options: OptionSpec = { ...globalOptions, ...command.options };
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    const spec = a.startsWith('--') && !a.includes('=') ? options[a.slice(2)] : undefined;
+    if (spec?.type === 'string' && next !== undefined && /^-(\d|0x)/i.test(next)) {
+      joined.push(`${a}=${next}`);
+      i++;
+    } else joined.push(a);
+  }
+  const usage = { hint: `usage: vmsight ${command.name} ${command.usage}` };
+  try {
+    return parseArgs({ args: joined, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    const message = (e as Error).message;
+    const option = /'(-[^' ]+)/.exec(message)?.[1] ?? '';
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`${command.name}: unknown option ${option}`, usage);
+    if (/argument missing|ambiguous/.test(message)) throw new UsageError(`${command.name}: ${option} needs a value`, usage);
+    if (/does not take an argument/.test(message)) throw new UsageError(`${command.name}: ${option} takes no value`, usage);
+    throw new UsageError(`${command.name}: ${message.split('\n')[0]}`, usage);
+  }
+}
+
 async function dispatch(argv: string[], debug: boolean, write: (s: string) => void): Promise<number> {
   const [name, ...rest] = argv;
   if (!name) {
@@ -103,19 +133,7 @@ async function dispatch(argv: string[], debug: boolean, write: (s: string) => vo
   }
   const command = findCommand(name);
   if (!command) throw new UsageError(`unknown command '${name}'`, { hint: "run 'vmsight help' for the list" });
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      options: { ...globalOptions, ...command.options },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError(`${name}: ${(e as Error).message.split('\n')[0]}`, {
-      hint: `usage: vmsight ${command.name} ${command.usage}`,
-    });
-  }
+  const parsed = parseCommandLine(command, rest);
   if (parsed.values['help']) {
     write(`usage: vmsight ${command.name} ${command.usage}\n${command.summary}\n`);
     return ExitCode.ok;

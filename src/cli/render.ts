@@ -118,13 +118,10 @@ export function createOutput(format: OutputFormat, write: (s: string) => void = 
           emit('key,value\n');
           for (const [k, v] of Object.entries(facts)) emit(`${csvEscape(k)},${csvEscape(cellText(v, 'str'))}\n`);
         } else {
+          const lines = factLines(facts, '');
           let width = 0;
-          for (const k of Object.keys(facts)) width = Math.max(width, k.length);
-          for (const [k, v] of Object.entries(facts)) {
-            if (v === undefined) continue;
-            const kind: ColumnKind = typeof v === 'bigint' ? 'hex' : 'str';
-            emit(`${k.padEnd(width)}  ${cellText(v, kind)}\n`);
-          }
+          for (const [k] of lines) width = Math.max(width, k.length);
+          for (const [k, v] of lines) emit(`${k.padEnd(width)}  ${v}\n`);
         }
       } finally {
         flush();
@@ -134,6 +131,23 @@ export function createOutput(format: OutputFormat, write: (s: string) => void = 
       if (format === 'table' || force) write(line + '\n');
     },
   };
+}
+
+/** Facts as readable key/value lines: nested records as `key.sub`, a list of texts one per line. */
+function factLines(facts: Record<string, unknown>, prefix: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(facts)) {
+    if (v === undefined) continue;
+    const key = prefix + k;
+    if (isPlainRecord(v)) out.push(...factLines(v, `${key}.`));
+    else if (Array.isArray(v) && v.length > 1 && v.every((x) => typeof x === 'string')) v.forEach((x, i) => out.push([i ? '' : key, x]));
+    else out.push([key, cellText(v, typeof v === 'bigint' ? 'hex' : 'str')]);
+  }
+  return out;
+}
+
+function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype && !isAbsent(v);
 }
 
 /**

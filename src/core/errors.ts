@@ -106,6 +106,8 @@ export class FaultError extends VmsightError {
   readonly level?: number;
   /** The page-table entry that was not present, when known. */
   readonly entry?: bigint;
+  /** What went wrong, without the address prefix (for messages that name the address themselves). */
+  readonly detail: string;
   constructor(
     space: AddressSpaceName,
     address: bigint | number,
@@ -116,6 +118,7 @@ export class FaultError extends VmsightError {
     super('translate', ExitCode.analysis, `${space} address 0x${a.toString(16)}: ${message}`, options);
     this.space = space;
     this.address = a;
+    this.detail = message;
     if (options.level !== undefined) this.level = options.level;
     if (options.entry !== undefined) this.entry = options.entry;
   }

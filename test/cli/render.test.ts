@@ -96,3 +96,13 @@ test('JSON carries integers as numbers, the same values as the table and CSV, an
   // A small address stays a number in JSON; the table shows the same value in hex.
   assert.deepEqual(JSON.parse(render('json', (o) => o.rows([{ key: 'a', kind: 'hex' }], [{ a: 0x1000n }]))), [{ a: 4096 }]);
 });
+
+// issue 10, bug 12 / readable output: profile's sources and timings printed as one JSON blob per line.
+test('nested facts read as key.sub rows, a list of texts one per line; JSON keeps the nesting', () => {
+  const facts = { release: '6.1', sources: { dtb: 'vmcoreinfo', types: 'btf:memory' }, steps: ['kallsyms 3 ms', 'btf 2 ms'] };
+  assert.equal(
+    render('table', (o) => o.record(facts)),
+    'release        6.1\nsources.dtb    vmcoreinfo\nsources.types  btf:memory\nsteps          kallsyms 3 ms\n               btf 2 ms\n',
+  );
+  assert.deepEqual(JSON.parse(render('json', (o) => o.record(facts))), facts);
+});
