@@ -282,6 +282,7 @@ export async function rankTechniques(target: SourceTarget, factories: readonly S
   let lease: QmpLease | undefined;
   if (target.qmp) lease = await acquireQmp(target.qmp);
   try {
+    if (lease && target.pid !== undefined) await checkPidMatchesQmp(target, lease);
     // One at a time: several probes talk to the same QEMU, and a gdbstub probe may pause it.
     for (const f of factories) {
       let r;
@@ -296,6 +297,23 @@ export async function rankTechniques(target: SourceTarget, factories: readonly S
     await lease?.release();
   }
   return out.sort((a, b) => Number(b.ok) - Number(a.ok) || order(a) - order(b) || b.rank - a.rank);
+}
+
+/**
+ * A pid named beside a QMP socket must be the QEMU behind that socket: otherwise every technique would read
+ * the socket's guest (or blame permissions for a process that does not exist).
+ */
+async function checkPidMatchesQmp(target: SourceTarget, lease: QmpLease): Promise<void> {
+  const pid = target.pid!;
+  if (!fs.existsSync(`/proc/${pid}`)) {
+    throw new SourceError('pid', target.spec, `no process ${pid} is running`, { hint: `give the pid of the QEMU behind ${target.qmp}, or leave pid out` });
+  }
+  const d = await lease.discovery().catch(() => undefined);
+  if (d?.pid !== undefined && d.pid !== pid) {
+    throw new SourceError('pid', target.spec, `process ${pid} is not the QEMU behind QMP ${target.qmp} (that QEMU is pid ${d.pid})`, {
+      hint: `write pid:${d.pid}?qmp=${target.qmp}, or leave pid out`,
+    });
+  }
 }
 
 function describe(c: Candidate): string {
@@ -352,8 +370,9 @@ export async function openSource(spec: string, options: OpenSourceOptions = {}):
   const parsed = parseSourceSpec(spec);
   let target = resolveSourceTarget(parsed);
   // QEMU serves one client per QMP socket: for a lab guest with several, take one nobody holds.
-  const hold = parsed.lab !== undefined && !parsed.qmp ? await leaseFreeSocket(findNamedGuest(parsed.lab)?.qmpSockets ?? []) : undefined;
-  if (hold) target = { ...target, qmp: hold.socket };
+  const sockets = parsed.lab !== undefined && !parsed.qmp ? (findNamedGuest(parsed.lab)?.qmpSockets ?? []) : [];
+  const hold = await leaseFreeSocket(sockets);
+  if (hold) target = { ...target, qmp: hold.socket, qmpAlternatives: sockets.filter((s) => s !== hold.socket) };
   try {
     return await openResolved(target, options);
   } finally {

@@ -192,3 +192,14 @@ test('ranking survives a probe that throws', async () => {
 test('an unknown lab guest says how to start one', async () => {
   await assert.rejects(openSource('test-no-such-guest'), (e: unknown) => e instanceof SourceError && /vmsight lab up test-no-such-guest/.test(e.oneLine()));
 });
+
+// Issue 10, bug 10: `pid:999999?qmp=SOCKET` read the socket's guest, or blamed ptrace permissions.
+test('a pid that is no running process is refused, naming it', async () => {
+  await withQmp(async (sock) => {
+    const factories: SourceFactory[] = [{ name: 'any', class: 'live-read', summary: '', probe: async () => ({ ok: true, rank: 1, reason: 'fits' }), open: async () => new FakeMemory(4096) }];
+    await assert.rejects(
+      openSource(`pid:999999999?qmp=${sock}`, { factories }),
+      (e: unknown) => e instanceof SourceError && e.exitCode === 3 && /no process 999999999 is running/.test(e.message),
+    );
+  });
+});
