@@ -128,7 +128,11 @@ export interface OpenSourceOptions {
   readonly halting?: boolean;
   /** The factory list (tests substitute their own). */
   readonly factories?: readonly SourceFactory[];
+  /** Where the source's warnings go, once per open (default: one `vmsight: warning:` line each on stderr). */
+  readonly warn?: (line: string) => void;
 }
+
+const warnOnStderr = (line: string) => void process.stderr.write(`vmsight: warning: ${line}\n`);
 
 function bad(spec: string, message: string, hint?: string): UsageError {
   return new UsageError(`source ${JSON.stringify(spec)}: ${message}`, hint ? { hint } : {});
@@ -410,6 +414,7 @@ async function openResolved(target: SourceTarget, options: OpenSourceOptions): P
   const { pick, why } = choose(candidates, target, technique, halting);
   const factory = factories.find((f) => f.name === pick.factory)!;
   const memory = await factory.open(target, { halting });
+  for (const w of memory.warnings ?? []) (options.warn ?? warnOnStderr)(w);
   if (!halting) return { memory, chosen: { factory: pick.factory, class: pick.class, reason: why }, candidates };
   const control = await acquireQmp(target.qmp!);
   try {
