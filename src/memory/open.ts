@@ -39,6 +39,7 @@ import { factory as qemuShm } from './sources/qemu-shm.js';
 import { factory as qemuProcess } from './sources/qemu-process.js';
 import { factory as elfCore } from './sources/elf-core.js';
 import { factory as lime } from './sources/lime.js';
+import { factory as kdump } from './sources/kdump.js';
 import { factory as rawFile } from './sources/raw-file.js';
 import { factory as gdbStub } from './sources/gdb-stub.js';
 import { factory as monitorRead } from './sources/monitor-read.js';
@@ -53,6 +54,7 @@ export const FACTORIES: readonly SourceFactory[] = [
   haltSnapshot,
   liveSnapshot,
   elfCore,
+  kdump,
   lime,
   rawFile,
 ];

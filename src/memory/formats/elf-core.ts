@@ -179,8 +179,11 @@ function num(v: bigint, src: ByteSource, offset: number, what: string): number {
 
 const align4 = (n: number) => (n + 3) & ~3;
 
-/** Walks the notes of one PT_NOTE segment: namesz, descsz, type, name, desc (both 4-byte padded). */
-function parseNotes(src: ByteSource, offset: number, size: number, out: ElfNote[], anomalies: string[]): void {
+/**
+ * Walks the ELF notes in [offset, offset + size) of `src`: namesz, descsz, type, name, desc (both 4-byte
+ * padded). ELF cores keep them in PT_NOTE segments; kdump-compressed images carry the same notes.
+ */
+export function parseNotes(src: ByteSource, offset: number, size: number, out: ElfNote[], anomalies: string[]): void {
   if (size > MAX_NOTES_BYTES) throw new FormatError(src.name, `PT_NOTE of ${size} bytes is absurd`, { offset });
   const bytes = bytesAt(src, offset, size, 'PT_NOTE segment');
   const v = view(bytes);
