@@ -29,10 +29,13 @@ for (const ending of ['process.exit(0)', "throw new Error('crash while paused')"
   test(`a process that pauses the guest and then ends with ${ending.split('(')[0]} leaves it running`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-haltg-'));
     const open = fileURLToPath(new URL('../../src/memory/open.ts', import.meta.url));
+    const resolver = fileURLToPath(new URL('../../src/lab/resolver.ts', import.meta.url));
     const script = path.join(dir, 'child.mts');
     fs.writeFileSync(
       script,
       `import { openSource } from ${JSON.stringify(open)};
+       import { useLabGuests } from ${JSON.stringify(resolver)};
+       useLabGuests(); // guest names resolve through the lab, as the CLI sets up
        const r = await openSource(${JSON.stringify(`${g.guest.name}?halting=1`)});
        if (r.chosen.class !== 'guest-halting') throw new Error('not halting');
        console.log('PAUSED');
