@@ -4,7 +4,11 @@
  * socket must be that socket's QEMU (bug 10).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
 import { SourceError } from '../../src/core/errors.js';
 import { readPhys } from '../../src/memory/access.js';
@@ -65,6 +69,35 @@ describe('debugger stub interrupted', { timeout: 180_000 }, () => {
         }
       }
     });
+  }
+});
+
+test('a process that ends with process.exit while the debugger stub holds the guest stopped leaves it running', { timeout: 120_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-test-gdbexit-'));
+  try {
+    const script = path.join(dir, 'child.mts');
+    const src = (p: string) => JSON.stringify(fileURLToPath(new URL(`../../src/${p}`, import.meta.url)));
+    fs.writeFileSync(
+      script,
+      `import { openSource } from ${src('memory/open.ts')};
+       import { readPhys } from ${src('memory/access.ts')};
+       import { useLabGuests } from ${src('lab/resolver.ts')};
+       useLabGuests();
+       const r = await openSource(${JSON.stringify(g.guest.name)}, { technique: 'debugger-stub' });
+       readPhys(r.memory, 0x100000, 4096); // all-stop: the guest now stays stopped until refresh or close
+       console.log('STOPPED');
+       process.exit(0);`,
+    );
+    const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [tsx, script], { encoding: 'utf8', timeout: 120_000 });
+    assert.match(r.stdout, /STOPPED/, r.stderr);
+    assert.ok(await waitStatus('running', 5000), `guest left ${await status()}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    if ((await status()) === 'paused') {
+      const lease = await acquireQmp(qmp);
+      await lease.client.execute('cont').finally(() => lease.release());
+    }
   }
 });
 
