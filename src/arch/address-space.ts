@@ -169,7 +169,7 @@ export class AddressSpace {
           const toBoundary = next - BigInt.asUintN(64, va);
           const skip = toBoundary < BigInt(op.len - done) ? Number(toBoundary) : op.len - done;
           dst.fill(0, done, done + skip);
-          failures.push({ va, len: skip, reason: e.message });
+          failures.push({ va, len: skip, reason: e.detail });
           done += skip;
           continue;
         }

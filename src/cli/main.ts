@@ -47,49 +47,102 @@ function helpText(): string {
   return lines.join('\n');
 }
 
+/** Thrown by the next write once stdout's reader has gone: unwinds the command, so its sources close (guests resume). */
+class StdoutClosed extends Error {}
+
+let stdoutGone = false;
+let stdoutGuarded = false;
+
+/**
+ * Watches stdout for a reader that went away (`| head`): EPIPE then ends the command quietly, as every Unix
+ * tool does, instead of an unhandled 'error' event. Installed once per process; late EPIPEs stay handled.
+ */
+function guardStdout(): void {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') stdoutGone = true;
+    else throw e;
+  });
+}
+
+function writeStdout(s: string): void {
+  if (stdoutGone) throw new StdoutClosed('stdout closed');
+  process.stdout.write(s);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   useLabGuests();
+  guardStdout();
   try {
-    const [name, ...rest] = argv;
-    if (!name || name === 'help' || name === '--help' || name === '-h') {
-      const sub = name === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
-      process.stdout.write((sub ? `usage: vmsight ${sub.name} ${sub.usage}\n${sub.summary}\n` : helpText()) + '\n');
-      return ExitCode.ok;
-    }
-    if (name === '--version') {
-      process.stdout.write('vmsight 0.1.0\n');
-      return ExitCode.ok;
-    }
-    const command = findCommand(name);
-    if (!command) throw new UsageError(`unknown command '${name}'`, { hint: "run 'vmsight help' for the list" });
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: rest,
-        options: { ...globalOptions, ...command.options },
-        allowPositionals: true,
-        strict: true,
-      });
-    } catch (e) {
-      throw new UsageError(`${name}: ${(e as Error).message.split('\n')[0]}`, {
-        hint: `usage: vmsight ${command.name} ${command.usage}`,
-      });
-    }
-    if (parsed.values['help']) {
-      process.stdout.write(`usage: vmsight ${command.name} ${command.usage}\n${command.summary}\n`);
-      return ExitCode.ok;
-    }
-    const v = parsed.values;
-    const format: OutputFormat = v['json'] ? 'json' : v['jsonl'] ? 'jsonl' : v['csv'] ? 'csv' : 'table';
-    const code = await command.run(
-      { positionals: parsed.positionals, values: v as Record<string, string | boolean | string[] | boolean[] | undefined> },
-      { out: createOutput(format), debug },
-    );
-    return code ?? ExitCode.ok;
+    return await dispatch(argv, debug, writeStdout);
   } catch (err) {
+    if (err instanceof StdoutClosed || stdoutGone) return ExitCode.ok;
     const { line, exitCode } = describeError(err, debug);
     process.stderr.write(`vmsight: ${line}\n`);
     return exitCode;
   }
+}
+
+/**
+ * parseArgs with the command's options, in the user's words: a negative number after a string option is its
+ * value (`--limit -1`, for the command to judge), and parse errors become one plain line.
+ */
+export function parseCommandLine(command: Command, args: readonly string[]) {
+  const options: OptionSpec = { ...globalOptions, ...command.options };
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    const spec = a.startsWith('--') && !a.includes('=') ? options[a.slice(2)] : undefined;
+    if (spec?.type === 'string' && next !== undefined && /^-(\d|0x)/i.test(next)) {
+      joined.push(`${a}=${next}`);
+      i++;
+    } else joined.push(a);
+  }
+  const usage = { hint: `usage: vmsight ${command.name} ${command.usage}` };
+  try {
+    return parseArgs({ args: joined, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    const message = (e as Error).message;
+    const option = /'(-[^' ]+)/.exec(message)?.[1] ?? '';
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`${command.name}: unknown option ${option}`, usage);
+    if (/argument missing|ambiguous/.test(message)) throw new UsageError(`${command.name}: ${option} needs a value`, usage);
+    if (/does not take an argument/.test(message)) throw new UsageError(`${command.name}: ${option} takes no value`, usage);
+    throw new UsageError(`${command.name}: ${message.split('\n')[0]}`, usage);
+  }
+}
+
+async function dispatch(argv: string[], debug: boolean, write: (s: string) => void): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name) {
+    // Nothing asked: a usage error (scripts that lost their arguments must not see success).
+    process.stderr.write(helpText() + '\n');
+    return ExitCode.usage;
+  }
+  if (name === 'help' || name === '--help' || name === '-h') {
+    const sub = name === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
+    write((sub ? `usage: vmsight ${sub.name} ${sub.usage}\n${sub.summary}\n` : helpText()) + '\n');
+    return ExitCode.ok;
+  }
+  if (name === '--version') {
+    write('vmsight 0.1.0\n');
+    return ExitCode.ok;
+  }
+  const command = findCommand(name);
+  if (!command) throw new UsageError(`unknown command '${name}'`, { hint: "run 'vmsight help' for the list" });
+  const parsed = parseCommandLine(command, rest);
+  if (parsed.values['help']) {
+    write(`usage: vmsight ${command.name} ${command.usage}\n${command.summary}\n`);
+    return ExitCode.ok;
+  }
+  const v = parsed.values;
+  const format: OutputFormat = v['json'] ? 'json' : v['jsonl'] ? 'jsonl' : v['csv'] ? 'csv' : 'table';
+  const code = await command.run(
+    { positionals: parsed.positionals, values: v as Record<string, string | boolean | string[] | boolean[] | undefined> },
+    { out: createOutput(format, write), debug },
+  );
+  return code ?? ExitCode.ok;
 }

@@ -1,5 +1,6 @@
 /** Every command, listed explicitly (no directory scanning). Order is the order of `vmsight help`. */
 import type { Command } from './command.js';
+import { command as acquire } from './commands/acquire.js';
 import { command as demo } from './commands/demo.js';
 import { command as events } from './commands/events.js';
 import { command as info } from './commands/info.js';
@@ -19,6 +20,7 @@ export const commands: readonly Command[] = [
   info,
   sources,
   read,
+  acquire,
   translate,
   profile,
   symbols,

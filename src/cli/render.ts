@@ -21,7 +21,12 @@ export interface Output {
   text(line: string, force?: boolean): void;
 }
 
-/** JSON.stringify that writes bigints as 0x-hex strings (addresses) and Uint8Arrays as hex. */
+/**
+ * The JSON shape (README "JSON output"): integers are JSON numbers; an integer beyond 2^53 (kernel addresses,
+ * 64-bit counters) cannot be a JSON number exactly and is a string instead, 0x-hex for addresses and facts,
+ * decimal for int columns. Byte arrays are hex strings. An absent value is `null`, and the row carries an
+ * `absent` object naming, per such column, the kind of absence and its reason.
+ */
 export function toJson(value: unknown, indent?: number): string {
   return JSON.stringify(value, jsonReplacer, indent);
 }
@@ -31,15 +36,30 @@ function hexOf(v: number | bigint): string {
   return v < 0 ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`;
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const isSafe = (v: bigint) => v <= MAX_SAFE && v >= -MAX_SAFE;
+
+/** A bigint as JSON: a number when exact, else a string in the given base. */
+function jsonInteger(v: bigint, base: 'hex' | 'dec'): number | string {
+  if (isSafe(v)) return Number(v);
+  return base === 'hex' ? hexOf(v) : v.toString();
+}
+
 function jsonReplacer(_key: string, v: unknown): unknown {
-  if (typeof v === 'bigint') return hexOf(v);
+  if (typeof v === 'bigint') return jsonInteger(v, 'hex');
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
   if (v instanceof Map) return Object.fromEntries(v);
+  if (isAbsent(v)) return null;
   return v;
 }
 
+/** A plugin's "no value" (linux/plugin.ts Absent), recognised by shape so every caller gets the same rendering. */
+function isAbsent(v: unknown): v is { absent: string; reason?: string } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { absent?: unknown }).absent === 'string';
+}
+
 function cellText(v: unknown, kind: ColumnKind): string {
-  if (v === undefined || v === null) return '-';
+  if (v === undefined || v === null || isAbsent(v)) return '-';
   if (kind === 'hex' && (typeof v === 'number' || typeof v === 'bigint')) return hexOf(v);
   if (typeof v === 'bigint') return v.toString();
   if (Array.isArray(v)) return v.map((x) => cellText(x, kind)).join(' ');
@@ -52,45 +72,59 @@ function csvEscape(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+/** Output is gathered into chunks of about this many characters before each write (167k-row tables). */
+const CHUNK = 64 * 1024;
+
 export function createOutput(format: OutputFormat, write: (s: string) => void = (s) => process.stdout.write(s)): Output {
+  let pending = '';
+  const emit = (s: string) => {
+    pending += s;
+    if (pending.length >= CHUNK) flush();
+  };
+  const flush = () => {
+    if (pending) write(pending);
+    pending = '';
+  };
   return {
     format,
     rows(columns, rows) {
-      if (format === 'json') {
-        const all = [...rows].map((r) => pick(r, columns));
-        write(toJson(all, 2) + '\n');
-      } else if (format === 'jsonl') {
-        for (const r of rows) write(toJson(pick(r, columns)) + '\n');
-      } else if (format === 'csv') {
-        write(columns.map((c) => csvEscape(c.key)).join(',') + '\n');
-        for (const r of rows) write(columns.map((c) => csvEscape(cellText(r[c.key], c.kind))).join(',') + '\n');
-      } else {
-        const cells = [...rows].map((r) => columns.map((c) => cellText(r[c.key], c.kind)));
-        const heads = columns.map((c) => c.title ?? c.key);
-        const widths = heads.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]!.length)));
-        const numeric = columns.map((c) => c.kind === 'int' || c.kind === 'float');
-        const line = (vals: string[]) =>
-          vals
-            .map((v, i) => (i === vals.length - 1 && !numeric[i] ? v : numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
-            .join('  ')
-            .trimEnd() + '\n';
-        write(line(heads));
-        for (const row of cells) write(line(row));
+      try {
+        if (format === 'json') {
+          // One element at a time: never one huge string or array of the whole output.
+          let first = true;
+          emit('[');
+          for (const r of rows) {
+            emit((first ? '\n  ' : ',\n  ') + toJson(jsonRow(r, columns), 2).replace(/\n/g, '\n  '));
+            first = false;
+          }
+          emit(first ? ']\n' : '\n]\n');
+        } else if (format === 'jsonl') {
+          for (const r of rows) emit(toJson(jsonRow(r, columns)) + '\n');
+        } else if (format === 'csv') {
+          emit(columns.map((c) => csvEscape(c.key)).join(',') + '\n');
+          for (const r of rows) emit(columns.map((c) => csvEscape(cellText(r[c.key], c.kind))).join(',') + '\n');
+        } else {
+          table(columns, rows, emit);
+        }
+      } finally {
+        flush();
       }
     },
     record(facts) {
-      if (format === 'json' || format === 'jsonl') {
-        write(toJson(facts, format === 'json' ? 2 : undefined) + '\n');
-      } else if (format === 'csv') {
-        write('key,value\n');
-        for (const [k, v] of Object.entries(facts)) write(`${csvEscape(k)},${csvEscape(cellText(v, 'str'))}\n`);
-      } else {
-        const width = Math.max(0, ...Object.keys(facts).map((k) => k.length));
-        for (const [k, v] of Object.entries(facts)) {
-          if (v === undefined) continue;
-          const kind: ColumnKind = typeof v === 'bigint' ? 'hex' : 'str';
-          write(`${k.padEnd(width)}  ${cellText(v, kind)}\n`);
+      try {
+        if (format === 'json' || format === 'jsonl') {
+          emit(toJson(facts, format === 'json' ? 2 : undefined) + '\n');
+        } else if (format === 'csv') {
+          emit('key,value\n');
+          for (const [k, v] of Object.entries(facts)) emit(`${csvEscape(k)},${csvEscape(cellText(v, 'str'))}\n`);
+        } else {
+          const lines = factLines(facts, '');
+          let width = 0;
+          for (const [k] of lines) width = Math.max(width, k.length);
+          for (const [k, v] of lines) emit(`${k.padEnd(width)}  ${v}\n`);
         }
+      } finally {
+        flush();
       }
     },
     text(line, force = false) {
@@ -99,8 +133,62 @@ export function createOutput(format: OutputFormat, write: (s: string) => void = 
   };
 }
 
-function pick(r: Row, columns: readonly Column[]): Record<string, unknown> {
+/** Facts as readable key/value lines: nested records as `key.sub`, a list of texts one per line. */
+function factLines(facts: Record<string, unknown>, prefix: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(facts)) {
+    if (v === undefined) continue;
+    const key = prefix + k;
+    if (isPlainRecord(v)) out.push(...factLines(v, `${key}.`));
+    else if (Array.isArray(v) && v.length > 1 && v.every((x) => typeof x === 'string')) v.forEach((x, i) => out.push([i ? '' : key, x]));
+    else out.push([key, cellText(v, typeof v === 'bigint' ? 'hex' : 'str')]);
+  }
+  return out;
+}
+
+function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype && !isAbsent(v);
+}
+
+/**
+ * An aligned table in bounded stack and memory: column widths come from a first pass over the rows (a loop,
+ * never a spread into Math.max), the lines from a second; a one-shot iterable is gathered first.
+ */
+function table(columns: readonly Column[], rows: Iterable<Row>, emit: (s: string) => void): void {
+  const all: Iterable<Row> = Array.isArray(rows) ? rows : [...rows];
+  const heads = columns.map((c) => c.title ?? c.key);
+  const widths = heads.map((h) => h.length);
+  for (const r of all)
+    columns.forEach((c, i) => {
+      const n = cellText(r[c.key], c.kind).length;
+      if (n > widths[i]!) widths[i] = n;
+    });
+  const numeric = columns.map((c) => c.kind === 'int' || c.kind === 'float');
+  const last = columns.length - 1;
+  const line = (vals: readonly string[]) =>
+    vals
+      .map((v, i) => (i === last && !numeric[i] ? v : numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd() + '\n';
+  emit(line(heads));
+  for (const r of all) emit(line(columns.map((c) => cellText(r[c.key], c.kind))));
+}
+
+/** A row as JSON: the schema's columns, integers by column kind, absent values null with their reasons beside. */
+function jsonRow(r: Row, columns: readonly Column[]): Record<string, unknown> {
   const o: Record<string, unknown> = {};
-  for (const c of columns) o[c.key] = r[c.key];
+  let absent: Record<string, { kind: string; reason?: string }> | undefined;
+  for (const c of columns) {
+    const v = r[c.key];
+    if (isAbsent(v)) {
+      o[c.key] = null;
+      (absent ??= {})[c.key] = v.reason === undefined ? { kind: v.absent } : { kind: v.absent, reason: v.reason };
+    } else if (typeof v === 'bigint') {
+      o[c.key] = jsonInteger(v, c.kind === 'hex' ? 'hex' : 'dec');
+    } else {
+      o[c.key] = v === undefined ? null : v;
+    }
+  }
+  if (absent) o['absent'] = absent;
   return o;
 }

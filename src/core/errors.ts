@@ -106,6 +106,8 @@ export class FaultError extends VmsightError {
   readonly level?: number;
   /** The page-table entry that was not present, when known. */
   readonly entry?: bigint;
+  /** What went wrong, without the address prefix (for messages that name the address themselves). */
+  readonly detail: string;
   constructor(
     space: AddressSpaceName,
     address: bigint | number,
@@ -116,6 +118,7 @@ export class FaultError extends VmsightError {
     super('translate', ExitCode.analysis, `${space} address 0x${a.toString(16)}: ${message}`, options);
     this.space = space;
     this.address = a;
+    this.detail = message;
     if (options.level !== undefined) this.level = options.level;
     if (options.entry !== undefined) this.entry = options.entry;
   }
@@ -138,6 +141,15 @@ export class ProfileError extends VmsightError {
     if (options.type !== undefined) this.type = options.type;
     if (options.field !== undefined) this.field = options.field;
     this.tried = tried;
+  }
+}
+
+/** A file the command was told to read (an image, a --profile file) does not exist or cannot be opened. */
+export class MissingFileError extends VmsightError {
+  readonly file: string;
+  constructor(what: string, file: string, options: ErrorOptions = {}) {
+    super('source', ExitCode.unavailable, `${what} ${file} does not exist`, options);
+    this.file = file;
   }
 }
 

@@ -45,13 +45,34 @@ export function qmpControl(client: QmpClient): GuestControl {
   };
 }
 
+/** Something holding a guest paused that can let it run again synchronously (an exit handler cannot wait). */
+export interface ExitResumer {
+  resumeSync(): void;
+}
+
 /** Guests this process paused and has not resumed yet; the exit hooks resume them all. */
-const paused = new Set<HaltingMemory>();
+const paused = new Set<ExitResumer>();
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 let hooksInstalled = false;
 
+/**
+ * Makes process exit and SIGINT/SIGTERM/SIGHUP call `r.resumeSync()` until the returned function is called.
+ * Every technique that can leave a guest paused (guest-halting, the debugger stub) registers here.
+ */
+export function resumeOnExit(r: ExitResumer): () => void {
+  paused.add(r);
+  installHooks();
+  return () => {
+    paused.delete(r);
+    if (!paused.size) uninstallHooks();
+  };
+}
+
 function resumeAllSync(): void {
-  for (const h of paused) h.resumeSync();
+  for (const h of [...paused]) {
+    paused.delete(h);
+    h.resumeSync();
+  }
 }
 
 function onSignal(signal: NodeJS.Signals): void {

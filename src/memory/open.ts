@@ -28,7 +28,7 @@
  * its reason are returned for `vmsight info` to print.
  */
 import fs from 'node:fs';
-import { FormatError, SourceError, UsageError } from '../core/errors.js';
+import { FormatError, MissingFileError, SourceError, UsageError } from '../core/errors.js';
 import { acquireQmp, type QmpLease } from '../qemu/discover.js';
 import { HaltingMemory, qmpControl } from './halting.js';
 import type { SourceFactory, SourceTarget } from './source-factory.js';
@@ -39,6 +39,7 @@ import { factory as qemuShm } from './sources/qemu-shm.js';
 import { factory as qemuProcess } from './sources/qemu-process.js';
 import { factory as elfCore } from './sources/elf-core.js';
 import { factory as lime } from './sources/lime.js';
+import { factory as kdump } from './sources/kdump.js';
 import { factory as rawFile } from './sources/raw-file.js';
 import { factory as gdbStub } from './sources/gdb-stub.js';
 import { factory as monitorRead } from './sources/monitor-read.js';
@@ -53,6 +54,7 @@ export const FACTORIES: readonly SourceFactory[] = [
   haltSnapshot,
   liveSnapshot,
   elfCore,
+  kdump,
   lime,
   rawFile,
 ];
@@ -129,7 +131,11 @@ export interface OpenSourceOptions {
   readonly halting?: boolean;
   /** The factory list (tests substitute their own). */
   readonly factories?: readonly SourceFactory[];
+  /** Where the source's warnings go, once per open (default: one `vmsight: warning:` line each on stderr). */
+  readonly warn?: (line: string) => void;
 }
+
+const warnOnStderr = (line: string) => void process.stderr.write(`vmsight: warning: ${line}\n`);
 
 function bad(spec: string, message: string, hint?: string): UsageError {
   return new UsageError(`source ${JSON.stringify(spec)}: ${message}`, hint ? { hint } : {});
@@ -176,6 +182,22 @@ function parseQuery(spec: string, query: string): Record<string, string> {
 }
 
 /**
+ * A bare source that names no lab guest: a path that does not exist is an unavailable target; one that exists
+ * but is no regular file (a QMP socket, a directory) was named the wrong way.
+ */
+function notAFile(spec: string, body: string): never {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(body);
+  } catch {
+    throw new MissingFileError('memory image', body, { hint: 'give an existing memory image, a lab guest, or a scheme (qmp:, shm:, pid:, gdb:)' });
+  }
+  if (st.isSocket()) throw bad(spec, 'is a socket, not a memory image', `for the QEMU behind a QMP socket write qmp:${body}`);
+  if (st.isDirectory()) throw bad(spec, 'is a directory, not a memory image', 'give the image file inside it');
+  throw bad(spec, 'is not a regular file', `read it as a memory image with file:${body}`);
+}
+
+/**
  * Parses a source name (see the top of this file). Does not touch the
  * target, except to check whether a bare string names an existing file;
  * lab names are resolved by openSource.
@@ -216,9 +238,7 @@ export function parseSourceSpec(spec: string): SourceTarget & { lab?: string } {
       t.gdb = parseGdb(spec, body);
       break;
     default:
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$/.test(body)) {
-        throw bad(spec, 'no such file, and not a lab guest name', 'give an existing memory image, a lab guest, or a scheme (qmp:, shm:, pid:, gdb:)');
-      }
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$/.test(body)) notAFile(spec, body);
       t.lab = body;
   }
   if (params['qmp'] !== undefined) t.qmp = parseQmp(spec, params['qmp']);
@@ -269,6 +289,7 @@ export async function rankTechniques(target: SourceTarget, factories: readonly S
   let lease: QmpLease | undefined;
   if (target.qmp) lease = await acquireQmp(target.qmp);
   try {
+    if (lease && target.pid !== undefined) await checkPidMatchesQmp(target, lease);
     // One at a time: several probes talk to the same QEMU, and a gdbstub probe may pause it.
     for (const f of factories) {
       let r;
@@ -283,6 +304,23 @@ export async function rankTechniques(target: SourceTarget, factories: readonly S
     await lease?.release();
   }
   return out.sort((a, b) => Number(b.ok) - Number(a.ok) || order(a) - order(b) || b.rank - a.rank);
+}
+
+/**
+ * A pid named beside a QMP socket must be the QEMU behind that socket: otherwise every technique would read
+ * the socket's guest (or blame permissions for a process that does not exist).
+ */
+async function checkPidMatchesQmp(target: SourceTarget, lease: QmpLease): Promise<void> {
+  const pid = target.pid!;
+  if (!fs.existsSync(`/proc/${pid}`)) {
+    throw new SourceError('pid', target.spec, `no process ${pid} is running`, { hint: `give the pid of the QEMU behind ${target.qmp}, or leave pid out` });
+  }
+  const d = await lease.discovery().catch(() => undefined);
+  if (d?.pid !== undefined && d.pid !== pid) {
+    throw new SourceError('pid', target.spec, `process ${pid} is not the QEMU behind QMP ${target.qmp} (that QEMU is pid ${d.pid})`, {
+      hint: `write pid:${d.pid}?qmp=${target.qmp}, or leave pid out`,
+    });
+  }
 }
 
 function describe(c: Candidate): string {
@@ -339,8 +377,9 @@ export async function openSource(spec: string, options: OpenSourceOptions = {}):
   const parsed = parseSourceSpec(spec);
   let target = resolveSourceTarget(parsed);
   // QEMU serves one client per QMP socket: for a lab guest with several, take one nobody holds.
-  const hold = parsed.lab !== undefined && !parsed.qmp ? await leaseFreeSocket(findNamedGuest(parsed.lab)?.qmpSockets ?? []) : undefined;
-  if (hold) target = { ...target, qmp: hold.socket };
+  const sockets = parsed.lab !== undefined && !parsed.qmp ? (findNamedGuest(parsed.lab)?.qmpSockets ?? []) : [];
+  const hold = await leaseFreeSocket(sockets);
+  if (hold) target = { ...target, qmp: hold.socket, qmpAlternatives: sockets.filter((s) => s !== hold.socket) };
   try {
     return await openResolved(target, options);
   } finally {
@@ -378,6 +417,7 @@ async function openResolved(target: SourceTarget, options: OpenSourceOptions): P
   const { pick, why } = choose(candidates, target, technique, halting);
   const factory = factories.find((f) => f.name === pick.factory)!;
   const memory = await factory.open(target, { halting });
+  for (const w of memory.warnings ?? []) (options.warn ?? warnOnStderr)(w);
   if (!halting) return { memory, chosen: { factory: pick.factory, class: pick.class, reason: why }, candidates };
   const control = await acquireQmp(target.qmp!);
   try {

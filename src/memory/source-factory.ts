@@ -14,6 +14,11 @@ export interface SourceTarget {
   readonly file?: string;
   /** QMP endpoint: unix socket path or tcp:host:port. */
   readonly qmp?: string;
+  /**
+   * Other QMP sockets of the same QEMU (a lab guest has several). QEMU serves one client per socket and this
+   * process may hold `qmp` while a technique opens: a technique that needs a socket of its own takes one of these.
+   */
+  readonly qmpAlternatives?: readonly string[];
   /** QEMU memory-backend-file path (e.g. /dev/shm/NAME). */
   readonly shm?: string;
   /** QEMU process id. */

@@ -80,6 +80,8 @@ export interface PhysicalMemory {
    * takes a new snapshot; a halting source resumes and halts again.
    */
   refresh?(): Promise<void>;
+  /** What a person should know about this source before trusting it (e.g. a truncated image), one line each. */
+  readonly warnings?: readonly string[];
   /** Releases the target (resuming a guest this source paused). Idempotent. */
   close(): Promise<void>;
 }

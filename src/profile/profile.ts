@@ -6,7 +6,7 @@
  * the live kernel before it is used.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { FaultError, ProfileError } from '../core/errors.js';
+import { FaultError, MissingFileError, ProfileError } from '../core/errors.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import { parseBtf } from './btf.js';
 import { btfFromFileBytes, btfFromKernelSymbols } from './btf/sources.js';
@@ -173,7 +173,7 @@ export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: Profi
   let fileSymbols: SymbolTable | undefined;
   let fileTypes: TypeDb | undefined;
   if (file) {
-    if (!existsSync(file)) throw new ProfileError(`profile file ${file} does not exist`, { hint: 'give --profile an ISF (.json/.json.xz), a BTF file, a vmlinux/vmlinuz or a System.map' });
+    if (!existsSync(file)) throw new MissingFileError('profile file', file, { hint: 'give --profile an ISF (.json/.json.xz), a BTF file, a vmlinux/vmlinuz or a System.map' });
     const bannerText = (banner as Banner | undefined)?.text ?? '';
     const kind = profileFileKind(file);
     if (kind === 'isf') {

@@ -12,7 +12,14 @@ import type { QmpClient } from './qmp.js';
 
 /** A private directory for snapshot files; everything in it is deleted by `remove()`. */
 export class SnapshotDir {
+  private kept = false;
   private constructor(readonly path: string) {}
+
+  /** Keeps the directory and every file in it from now on (evidence): unlink and remove do nothing. */
+  keep(): string {
+    this.kept = true;
+    return this.path;
+  }
 
   static create(parent = os.tmpdir()): SnapshotDir {
     const dir = fs.mkdtempSync(path.join(path.resolve(parent), 'vmsight-snap-'));
@@ -26,11 +33,11 @@ export class SnapshotDir {
   }
 
   unlink(file: string): void {
-    fs.rmSync(file, { force: true });
+    if (!this.kept) fs.rmSync(file, { force: true });
   }
 
   remove(): void {
-    fs.rmSync(this.path, { recursive: true, force: true });
+    if (!this.kept) fs.rmSync(this.path, { recursive: true, force: true });
   }
 }
 

@@ -29,10 +29,10 @@ describe('vmsight info', () => {
     const j = JSON.parse(r.out);
     assert.equal(j.release, g.release);
     assert.equal(j.pagingLevels, 5);
-    assert.equal(j.dtb, `0x${g.dtb.toString(16)}`);
-    assert.equal(j.kaslr.kernelPhysStart, `0x${g.textPa.toString(16)}`);
-    assert.equal(j.kaslr.virtualShift, `0x${g.kernelOffset.toString(16)}`);
-    assert.equal(j.directMapBase, `0x${g.directMapBase.toString(16)}`);
+    assert.equal(j.dtb, Number(g.dtb), 'JSON numbers up to 2^53');
+    assert.equal(j.kaslr.kernelPhysStart, Number(g.textPa));
+    assert.equal(j.kaslr.virtualShift, Number(g.kernelOffset));
+    assert.equal(j.directMapBase, `0x${g.directMapBase.toString(16)}`, 'addresses beyond 2^53 as hex strings');
     assert.equal(j.technique.class, 'file');
     assert.ok(j.vmcoreinfo.copies.length >= 3, 'two copies and the format-string decoy');
     assert.ok(j.bannerCandidates.length >= 4);

@@ -23,10 +23,10 @@ test('tables align columns, numbers to the right, absent values as -', () => {
   assert.equal(text, 'pid  addr                comm\n  1  0xffff888000001000  init\n 42  -                   a,"b"\n');
 });
 
-test('JSON keeps only the schema columns and writes addresses as hex strings', () => {
+test('JSON keeps only the schema columns, addresses beyond 2^53 as hex strings, missing values as null', () => {
   assert.deepEqual(JSON.parse(render('json', (o) => o.rows(columns, rows))), [
     { pid: 1, addr: '0xffff888000001000', comm: 'init' },
-    { pid: 42, comm: 'a,"b"' },
+    { pid: 42, addr: null, comm: 'a,"b"' },
   ]);
   assert.equal(render('jsonl', (o) => o.rows(columns, rows)).trim().split('\n').length, 2);
 });
@@ -37,5 +37,72 @@ test('CSV quotes what needs quoting', () => {
 
 test('signed values such as phys_base print as -0x…', () => {
   assert.equal(render('table', (o) => o.record({ physBase: -0x19600000n })), 'physBase  -0x19600000\n');
-  assert.equal(toJson({ physBase: -0x19600000n }), '{"physBase":"-0x19600000"}');
+  assert.equal(toJson({ physBase: -0x19600000n }), '{"physBase":-425721856}');
+  assert.equal(toJson({ physBase: -(1n << 60n) }), '{"physBase":"-0x1000000000000000"}');
+});
+
+// issue 10, bug 1: the table renderer spread every row into Math.max(...) and overflowed the stack.
+test('a table of 300k rows renders (bounded stack), aligned like a small one', () => {
+  const many = Array.from({ length: 300_000 }, (_, i) => ({ pid: i, addr: BigInt(i) * 0x1000n, comm: `c${i}` }));
+  let chunks = 0;
+  let text = '';
+  createOutput('table', (s) => {
+    chunks++;
+    text += s;
+  }).rows(columns, many);
+  const lines = text.split('\n');
+  assert.equal(lines.length, 300_002);
+  assert.equal(lines[1], '     0  0x0         c0');
+  assert.equal(lines[300_000], '299999  0x493df000  c299999');
+  assert.ok(chunks < 1000, `output written in ${chunks} chunks, not one write per line`);
+  // The machine formats stream too.
+  assert.equal(JSON.parse(render('json', (o) => o.rows(columns, many))).length, 300_000);
+});
+
+// issue 10, bug 5: integers were hex strings in JSON and absent values {absent: …} objects.
+test('JSON carries integers as numbers, the same values as the table and CSV, and absent values as null with a reason', () => {
+  const cols: Column[] = [
+    { key: 'inode', kind: 'int' },
+    { key: 'pos', kind: 'int' },
+    { key: 'startTime', kind: 'int' },
+    { key: 'file', kind: 'hex' },
+    { key: 'big', kind: 'int' },
+    { key: 'device', kind: 'int' },
+    { key: 'path', kind: 'str' },
+  ];
+  const row = {
+    inode: 386n,
+    pos: 0n,
+    startTime: 488000000n,
+    file: 0xffff888003a1c000n,
+    big: 1n << 60n,
+    device: { absent: 'not-applicable' },
+    path: 'socket:[386]',
+  };
+  const json = JSON.parse(render('json', (o) => o.rows(cols, [row])))[0];
+  assert.deepEqual(json, {
+    inode: 386,
+    pos: 0,
+    startTime: 488000000,
+    file: '0xffff888003a1c000',
+    big: '1152921504606846976',
+    device: null,
+    path: 'socket:[386]',
+    absent: { device: { kind: 'not-applicable' } },
+  });
+  const jsonl = JSON.parse(render('jsonl', (o) => o.rows(cols, [{ ...row, device: { absent: 'unreadable', reason: 'bad pointer' } }])));
+  assert.deepEqual(jsonl.absent, { device: { kind: 'unreadable', reason: 'bad pointer' } });
+  assert.equal(render('csv', (o) => o.rows(cols, [row])).split('\n')[1], '386,0,488000000,0xffff888003a1c000,1152921504606846976,-,socket:[386]');
+  // A small address stays a number in JSON; the table shows the same value in hex.
+  assert.deepEqual(JSON.parse(render('json', (o) => o.rows([{ key: 'a', kind: 'hex' }], [{ a: 0x1000n }]))), [{ a: 4096 }]);
+});
+
+// issue 10, bug 12 / readable output: profile's sources and timings printed as one JSON blob per line.
+test('nested facts read as key.sub rows, a list of texts one per line; JSON keeps the nesting', () => {
+  const facts = { release: '6.1', sources: { dtb: 'vmcoreinfo', types: 'btf:memory' }, steps: ['kallsyms 3 ms', 'btf 2 ms'] };
+  assert.equal(
+    render('table', (o) => o.record(facts)),
+    'release        6.1\nsources.dtb    vmcoreinfo\nsources.types  btf:memory\nsteps          kallsyms 3 ms\n               btf 2 ms\n',
+  );
+  assert.deepEqual(JSON.parse(render('json', (o) => o.record(facts))), facts);
 });

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SourceError, UsageError } from '../../src/core/errors.js';
+import net from 'node:net';
+import { MissingFileError, SourceError, UsageError } from '../../src/core/errors.js';
 import { FACTORIES, openSource, parseSourceSpec, rankTechniques } from '../../src/memory/open.js';
 import type { SourceFactory, SourceTarget } from '../../src/memory/source-factory.js';
 import type { TechniqueClass } from '../../src/memory/types.js';
@@ -47,13 +48,27 @@ test('bad source names are usage errors that say what to write', () => {
     ['pid:123', /needs the QMP socket/],
     ['gdb:host:99999', /not \[HOST:\]PORT/],
     ['qmp:tcp:host:port', /not tcp:HOST:PORT/],
-    ['/no/such/dump.elf', /no such file, and not a lab guest name/],
     ['shm:', /needs the memory-backend-file path/],
     ['lab:', /needs a guest name/],
     ['shm:/x?q=%E0%A4%A', /not URL-encoded/],
     ['qmp:/x?bad key=1', /bad parameter name/],
   ] as const) {
     assert.throws(() => parseSourceSpec(spec), (e: unknown) => e instanceof UsageError && re.test(e.message), spec);
+  }
+});
+
+// Issue 10, bugs 9 and 12: a missing image exited 2 (README: 3); a QMP socket given bare said "no such file".
+test('a missing image is an unavailable target; a socket or directory named as an image says what to write', () => {
+  assert.throws(() => parseSourceSpec('/no/such/dump.elf'), (e: unknown) => e instanceof MissingFileError && e.exitCode === 3 && /memory image \/no\/such\/dump.elf does not exist/.test(e.message));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-open-sock-'));
+  const sock = path.join(dir, 'qmp.sock');
+  const server = net.createServer().listen(sock);
+  try {
+    assert.throws(() => parseSourceSpec(sock), (e: unknown) => e instanceof UsageError && e.oneLine().includes('is a socket, not a memory image') && e.oneLine().includes(`qmp:${sock}`));
+    assert.throws(() => parseSourceSpec(dir), (e: unknown) => e instanceof UsageError && /is a directory/.test(e.message));
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -176,4 +191,15 @@ test('ranking survives a probe that throws', async () => {
 
 test('an unknown lab guest says how to start one', async () => {
   await assert.rejects(openSource('test-no-such-guest'), (e: unknown) => e instanceof SourceError && /vmsight lab up test-no-such-guest/.test(e.oneLine()));
+});
+
+// Issue 10, bug 10: `pid:999999?qmp=SOCKET` read the socket's guest, or blamed ptrace permissions.
+test('a pid that is no running process is refused, naming it', async () => {
+  await withQmp(async (sock) => {
+    const factories: SourceFactory[] = [{ name: 'any', class: 'live-read', summary: '', probe: async () => ({ ok: true, rank: 1, reason: 'fits' }), open: async () => new FakeMemory(4096) }];
+    await assert.rejects(
+      openSource(`pid:999999999?qmp=${sock}`, { factories }),
+      (e: unknown) => e instanceof SourceError && e.exitCode === 3 && /no process 999999999 is running/.test(e.message),
+    );
+  });
 });

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { command } from '../../src/cli/commands/types.js';
 import { createOutput, type OutputFormat } from '../../src/cli/render.js';
-import { ProfileError, UsageError } from '../../src/core/errors.js';
+import { ProfileError, UsageError, VmsightError } from '../../src/core/errors.js';
 import { parseBtf } from '../../src/profile/btf.js';
 import { exportIsf, writeIsfFile } from '../../src/profile/isf.js';
 import { TypeDb } from '../../src/profile/types.js';
@@ -48,5 +48,5 @@ test('types --profile: layout text, member rows, enums, globs and errors', async
   await assert.rejects(run('table', ['nope_struct'], { profile: btfFile }), ProfileError);
   await assert.rejects(run('table', [], { profile: btfFile }), UsageError);
   await assert.rejects(run('table', ['task_struct'], { profile: btfFile, kind: 'class' }), UsageError);
-  await assert.rejects(run('table', ['x'], { profile: path.join(dir, 'missing.btf') }), UsageError);
+  await assert.rejects(run('table', ['x'], { profile: path.join(dir, 'missing.btf') }), (e: unknown) => e instanceof VmsightError && e.exitCode === 3);
 });

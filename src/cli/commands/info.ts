@@ -6,7 +6,7 @@
  * Also exports the small helpers the read/translate commands share: opening a
  * source with --technique (always closed), and parsing addresses.
  */
-import { hex, UsageError } from '../../core/errors.js';
+import { hex, MissingFileError, UsageError } from '../../core/errors.js';
 import type { PhysicalMemory } from '../../memory/types.js';
 import { loadKallsyms } from '../../profile/kallsyms.js';
 import { existsSync } from 'node:fs';
@@ -73,7 +73,7 @@ function resolveSymbol(name: string, ks: KernelSpace | undefined, mem: PhysicalM
  * carry link-time addresses; BTF files and kernel images carry no symbols.
  */
 function symbolFromProfileFile(file: string, name: string, shift: bigint): bigint | undefined | 'no symbols' {
-  if (!existsSync(file)) throw new UsageError(`--profile ${file} does not exist`);
+  if (!existsSync(file)) throw new MissingFileError('--profile', file);
   const kind = profileFileKind(file);
   if (kind === 'isf') {
     const at = importIsf(readIsfFile(file), `isf:${file}`).symbols.address(name);

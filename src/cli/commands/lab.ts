@@ -19,7 +19,7 @@ import {
   type LabGuest,
 } from '../../lab/index.js';
 import type { Command, ParsedArgs } from '../command.js';
-import type { Output } from '../render.js';
+import { toJson, type Output } from '../render.js';
 
 const USAGE = `up [name] [--kernel 6.1|5.10|6.12|<spec>] [--memory MiB] [--smp N] [--cpu default|max] [--accel auto|tcg|kvm] [--gdb] [--no-kaslr]
        lab down [name|--all]
@@ -185,7 +185,10 @@ async function consoleCmd(args: ParsedArgs): Promise<void> {
 function truth(args: ParsedArgs, out: Output): void {
   const g = pickGuest(args.positionals[1]);
   const t = readGroundTruth(g);
-  out.record({ ...t, details: Object.fromEntries(t.details) } as unknown as Record<string, unknown>);
+  const facts = { ...t, details: Object.fromEntries(t.details) } as unknown as Record<string, unknown>;
+  // JSON whatever the format asked (README): the truth is nested data that tests and scripts compare against.
+  if (out.format === 'json' || out.format === 'jsonl') out.record(facts);
+  else out.text(toJson(facts, 2), true);
 }
 
 async function kernel(args: ParsedArgs, out: Output): Promise<void> {

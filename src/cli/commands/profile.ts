@@ -48,7 +48,7 @@ export const command: Command = {
         types: kernel.types.count,
         cache: r.cacheHit ? 'hit' : 'miss',
         globals: globals.missing.length
-          ? `${globals.ok.length} typed; missing: ${globals.missing.map((m) => `${m.name} (${m.reason})`).join(', ')}`
+          ? `${globals.ok.length} typed; missing: ${globals.missing.map((m) => `${m.name} (its type ${m.ctype} is not in the types${m.optional ? '; optional' : ''})`).join(', ')}`
           : `${globals.ok.length} typed, none missing`,
         sources: p.sources,
         steps: r.profileSteps.map((s) => `${s.step} ${s.ms.toFixed(1)} ms: ${s.detail}`),

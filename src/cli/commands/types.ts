@@ -6,7 +6,7 @@
  * list matching type names. --json/--csv give one row per member.
  */
 import { existsSync } from 'node:fs';
-import { ProfileError, UsageError } from '../../core/errors.js';
+import { MissingFileError, ProfileError, UsageError } from '../../core/errors.js';
 import { attachKernel } from '../../linux/attach.js';
 import { loadBtfFile } from '../../profile/btf/sources.js';
 import { importIsf } from '../../profile/isf.js';
@@ -37,7 +37,7 @@ type LookupKind = (typeof KINDS)[number];
 
 /** Types from a profile file: ISF (.json / .json.xz) or BTF (raw, vmlinux, vmlinuz). */
 function typesFromFile(file: string): TypeDb {
-  if (!existsSync(file)) throw new UsageError(`--profile ${file} does not exist`);
+  if (!existsSync(file)) throw new MissingFileError('--profile', file);
   if (/\.json(\.xz)?$/i.test(file)) return importIsf(file).db;
   return new TypeDb(loadBtfFile(file));
 }

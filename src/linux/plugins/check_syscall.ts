@@ -2,6 +2,7 @@
  * check_syscall: every sys_call_table (and ia32/x32 table) entry resolved to
  * a symbol; an entry outside core kernel text is flagged with the module that
  * owns the address (found through the module list, sysfs or carving).
+ * Slots that hold the "not implemented" stub (sys_ni_syscall, in core text) are left out unless --all.
  */
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import { checkSyscallTables, isSuspicious, kernelTextClassifier } from '../integrity.js';
@@ -15,6 +16,9 @@ export interface CheckSyscallRow {
   module: string | Absent;
   suspicious: boolean;
 }
+
+/** The stub unused slots point at: sys_ni_syscall and its per-ABI wrappers (with a CFI jump-table suffix). */
+const NOT_IMPLEMENTED = /^(__(x64|ia32|x32)_)?sys_ni_syscall(\.cfi_jt)?$/;
 
 export default definePlugin<CheckSyscallRow>({
   name: 'check_syscall',
@@ -33,9 +37,11 @@ export default definePlugin<CheckSyscallRow>({
     { key: 'suspicious', kind: 'bool' },
   ],
   key: (r) => `${r.table}:${r.index}`,
-  *run(k, { anomalies }) {
+  *run(k, { options, anomalies }) {
+    const all = options['all'] === true;
     const { classify, moduleSymbol } = kernelTextClassifier(k, anomalies);
     for (const e of checkSyscallTables(k, classify, anomalies, moduleSymbol)) {
+      if (!all && e.verdict === 'core-text' && e.symbol !== undefined && NOT_IMPLEMENTED.test(e.symbol)) continue;
       yield {
         table: e.table,
         index: e.index,

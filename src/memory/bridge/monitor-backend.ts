@@ -11,7 +11,21 @@ import { parseXp } from './xp.js';
 
 export interface MonitorBackendParams {
   endpoint: string;
+  /** Other QMP sockets of the same QEMU, tried first (briefly): this process may hold `endpoint` itself. */
+  alternatives?: readonly string[];
   timeoutMs?: number;
+}
+
+/** The first of the alternatives that greets within half a second, else `endpoint` (with the full timeout). */
+async function connectAny(p: MonitorBackendParams): Promise<{ qmp: QmpClient; endpoint: string }> {
+  for (const endpoint of p.alternatives ?? []) {
+    try {
+      return { qmp: await QmpClient.connect(endpoint, { timeoutMs: 500 }), endpoint };
+    } catch {
+      // held by another client, or gone: try the next one
+    }
+  }
+  return { qmp: await QmpClient.connect(p.endpoint, { timeoutMs: p.timeoutMs ?? 5000 }), endpoint: p.endpoint };
 }
 
 /** Words per `xp` command: 4 KiB of data, about 10 KiB of text. */
@@ -19,7 +33,7 @@ const WORDS_PER_XP = 512;
 
 export async function createBackend(params: unknown): Promise<AsyncBackend> {
   const p = params as MonitorBackendParams;
-  const qmp = await QmpClient.connect(p.endpoint, { timeoutMs: p.timeoutMs ?? 5000 });
+  const { qmp, endpoint } = await connectAny(p);
   const timeoutMs = p.timeoutMs ?? 10_000;
   let commands = 0;
 
@@ -43,7 +57,7 @@ export async function createBackend(params: unknown): Promise<AsyncBackend> {
       return readBatch(ops, Infinity, (addr, dst) => readAligned(addr, dst.length, dst), () => qmp.closed);
     },
     async call(method: string): Promise<unknown> {
-      if (method === 'layout') return (await discoverQemu(qmp, p.endpoint)).layout;
+      if (method === 'layout') return (await discoverQemu(qmp, endpoint)).layout;
       if (method === 'registers') return qmp.hmp('info registers -a', timeoutMs);
       if (method === 'stats') return { commands };
       throw new Error(`unknown method ${method}`);

@@ -72,6 +72,8 @@ export const STATE_DEAD = 2;
 export interface SyncRequest {
   seq: number;
   ops: BackendReadOp[];
+  /** Instead of reads: run this backend method ('close' closes the backend), for exit paths that cannot wait asynchronously. */
+  call?: string;
 }
 export interface SyncReply {
   seq: number;

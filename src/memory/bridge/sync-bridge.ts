@@ -192,14 +192,27 @@ export class SyncBridge {
     return failures;
   }
 
-  private roundTrip(ops: ReadOp[], failures: ReadFailure[]): void {
+  /**
+   * Runs a backend method and blocks until it is done or `timeoutMs` passed: for exit paths ('exit' handlers,
+   * signals) where nothing asynchronous runs any more. Best effort: failures are swallowed.
+   */
+  callSync(method: string, timeoutMs = 2000): void {
+    if (this.broken) return;
+    try {
+      this.roundTrip([], [], method, timeoutMs);
+    } catch {
+      // the backend is gone: nothing more to do
+    }
+  }
+
+  private roundTrip(ops: ReadOp[], failures: ReadFailure[], call?: string, timeoutMs = this.timeoutMs): void {
     if (this.broken) throw this.broken;
     const req: BackendReadOp[] = ops.map((o) => ({ addr: o.addr, len: o.len }));
     const seq = ++this.seq;
     Atomics.store(this.ctrl, CTRL_STATE, STATE_PENDING);
-    this.syncPort.postMessage({ seq, ops: req });
+    this.syncPort.postMessage(call === undefined ? { seq, ops: req } : { seq, ops: req, call });
     this.roundTrips++;
-    const deadline = Date.now() + this.timeoutMs;
+    const deadline = Date.now() + timeoutMs;
     let reply: SyncReply | undefined;
     // Bounded by the deadline: each wait is at most the remaining time.
     for (;;) {
@@ -220,7 +233,7 @@ export class SyncBridge {
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        const e = this.error(`read of ${ops.length} range(s) did not complete within ${this.timeoutMs} ms`);
+        const e = this.error(`${call ?? `read of ${ops.length} range(s)`} did not complete within ${timeoutMs} ms`);
         this.fail(e);
         void this.worker.terminate();
         throw e;
@@ -236,6 +249,11 @@ export class SyncBridge {
       off += op.len;
     }
     for (const f of reply.failures ?? []) failures.push(f);
+  }
+
+  /** True once the bridge failed (a read timed out, the worker died) or was closed. */
+  get isBroken(): boolean {
+    return this.broken !== undefined;
   }
 
   /** Closes the backend and ends the worker. Idempotent. */

@@ -53,6 +53,13 @@ init.syncPort.on('message', async (req: SyncRequest) => {
   let reply: SyncReply;
   const transfer: ArrayBuffer[] = [];
   try {
+    if (req.call !== undefined) {
+      if (req.call === 'close') await backend.close();
+      else await backend.call?.(req.call, undefined);
+      init.syncPort.postMessage({ seq: req.seq, data: new Uint8Array(0), failures: [] });
+      wake(STATE_DONE);
+      return;
+    }
     const res = await backend.readv(req.ops);
     reply = { seq: req.seq, data: res.data, failures: res.failures };
     if (res.data.byteOffset === 0 && res.data.byteLength === res.data.buffer.byteLength && res.data.buffer instanceof ArrayBuffer) {

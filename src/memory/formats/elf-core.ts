@@ -12,7 +12,7 @@
  * is a mapping of something that is not RAM (MMIO), not zeroes.
  */
 import { FormatError } from '../../core/errors.js';
-import type { CpuState } from '../types.js';
+import type { CpuState, PhysRange } from '../types.js';
 import { type ByteSource, bytesAt, view } from './byte-source.js';
 import type { Segment } from './segment-map.js';
 
@@ -65,6 +65,8 @@ export interface ElfCore {
   readonly prstatus: readonly PrStatus[];
   /** Things that did not hold together but did not stop the parse. */
   readonly anomalies: readonly string[];
+  /** Guest-physical ranges whose data lies beyond the end of the file (a truncated dump); reads there fail. */
+  readonly missing: readonly PhysRange[];
 }
 
 export function isElf(head: Uint8Array): boolean {
@@ -97,6 +99,7 @@ export function parseElfCore(src: ByteSource): ElfCore {
   const pv = view(ph);
 
   const loads: ElfLoad[] = [];
+  const missing: PhysRange[] = [];
   const noteHeaders: { offset: number; size: number; index: number }[] = [];
   let paging = false;
   for (let i = 0; i < phnum; i++) {
@@ -106,7 +109,8 @@ export function parseElfCore(src: ByteSource): ElfCore {
     const at = phoff + b;
     const offset = num(pv.getBigUint64(b + 8, true), src, at + 8, `p_offset of program header #${i}`);
     const filesz = num(pv.getBigUint64(b + 32, true), src, at + 32, `p_filesz of program header #${i}`);
-    if (offset + filesz > src.size) {
+    const cut = offset + filesz > src.size;
+    if (cut && ptype === PT_NOTE) {
       throw new FormatError(
         src.name,
         `program header #${i} data [0x${offset.toString(16)}, +0x${filesz.toString(16)}) extends beyond the end of the file (${src.size} bytes); truncated?`,
@@ -123,6 +127,11 @@ export function parseElfCore(src: ByteSource): ElfCore {
     if (filesz > memsz) throw new FormatError(src.name, `PT_LOAD #${i} has p_filesz > p_memsz`, { offset: at });
     if (vaddr !== BigInt(paddr)) paging = true;
     loads.push({ index: i, offset, vaddr, paddr, filesz, memsz });
+    // A dump cut short: what is in the file is still evidence; the rest is reported and fails when read.
+    if (cut) {
+      const kept = Math.max(0, src.size - offset);
+      missing.push({ start: paddr + kept, end: paddr + filesz, name: `PT_LOAD #${i}` });
+    }
   }
 
   const anomalies: string[] = [];
@@ -157,6 +166,7 @@ export function parseElfCore(src: ByteSource): ElfCore {
     cpus,
     prstatus,
     anomalies,
+    missing,
     ...(vmcoreinfo !== undefined ? { vmcoreinfo } : {}),
   };
   return core;
@@ -169,8 +179,11 @@ function num(v: bigint, src: ByteSource, offset: number, what: string): number {
 
 const align4 = (n: number) => (n + 3) & ~3;
 
-/** Walks the notes of one PT_NOTE segment: namesz, descsz, type, name, desc (both 4-byte padded). */
-function parseNotes(src: ByteSource, offset: number, size: number, out: ElfNote[], anomalies: string[]): void {
+/**
+ * Walks the ELF notes in [offset, offset + size) of `src`: namesz, descsz, type, name, desc (both 4-byte
+ * padded). ELF cores keep them in PT_NOTE segments; kdump-compressed images carry the same notes.
+ */
+export function parseNotes(src: ByteSource, offset: number, size: number, out: ElfNote[], anomalies: string[]): void {
   if (size > MAX_NOTES_BYTES) throw new FormatError(src.name, `PT_NOTE of ${size} bytes is absurd`, { offset });
   const bytes = bytesAt(src, offset, size, 'PT_NOTE segment');
   const v = view(bytes);

@@ -18,6 +18,7 @@ export class ImageMemory implements PhysicalMemory {
     private readonly file: FileSource,
     segments: readonly Segment[],
     private readonly extra: SourceHints = {},
+    readonly warnings: readonly string[] = [],
   ) {
     this.map = new SegmentMap(file, segments);
     this.size = this.map.size;

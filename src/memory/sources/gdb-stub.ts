@@ -12,6 +12,8 @@ import { SourceError } from '../../core/errors.js';
 import { acquireQmp } from '../../qemu/discover.js';
 import { q35Layout, type RamRange } from '../../qemu/layout.js';
 import { BridgedMemory, startBackend } from '../bridge/bridged-memory.js';
+import type { SyncBridge } from '../bridge/sync-bridge.js';
+import { resumeOnExit } from '../halting.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory, TechniqueInfo } from '../types.js';
 
@@ -34,11 +36,45 @@ export async function layoutFor(target: SourceTarget, technique: string, label: 
 
 export class GdbStubMemory extends BridgedMemory {
   readonly technique = TECHNIQUE;
+  /**
+   * All-stop leaves the guest stopped between a pass's first read and the next refresh or close; a process
+   * that ends meanwhile (exit, SIGINT, SIGTERM) must still let it run: detach, which resumes it.
+   */
+  private readonly unguard = resumeOnExit({ resumeSync: () => this.bridge.callSync('close') });
+
+  constructor(target: string, bridge: SyncBridge, layout: readonly RamRange[], private readonly qmp?: string) {
+    super(target, bridge, layout);
+  }
+
+  override async close(): Promise<void> {
+    // A bridge that failed mid-pass (a read timed out, the worker died) never detached: the guest is still
+    // stopped by the gdbstub, and only QMP can let it run again.
+    const broke = this.bridge.isBroken;
+    try {
+      await super.close();
+      if (broke && this.qmp) await resumeThroughQmp(this.qmp);
+    } finally {
+      this.unguard();
+    }
+  }
 
   /** Ends the pass: the guest runs again until the next read. */
   async refresh(): Promise<void> {
     await this.bridge.call('resume');
     this.generation++;
+  }
+}
+
+async function resumeThroughQmp(endpoint: string): Promise<void> {
+  const lease = await acquireQmp(endpoint).catch(() => undefined);
+  if (!lease) return;
+  try {
+    const { status } = await lease.client.execute<{ status: string }>('query-status');
+    if (status === 'paused') await lease.client.execute('cont');
+  } catch {
+    // QEMU gone: nothing to resume
+  } finally {
+    await lease.release();
   }
 }
 
@@ -58,8 +94,9 @@ export const factory: SourceFactory = {
     const bridge = await startBackend(
       'gdb-backend',
       { endpoint: target.gdb, timeoutMs },
-      { technique: 'gdb-stub', target: label, timeoutMs: Math.max(10_000, timeoutMs * 4) },
+      // Small batches: at a few hundred KB/s a 16 MiB batch would outlast the per-batch timeout.
+      { technique: 'gdb-stub', target: label, timeoutMs: Math.max(10_000, timeoutMs * 4), maxBatchBytes: 256 << 10 },
     );
-    return new GdbStubMemory(label, bridge, layout);
+    return new GdbStubMemory(label, bridge, layout, target.qmp);
   },
 };

@@ -2,7 +2,8 @@
  * monitor reads: HMP `xp /Ngx` over QMP, the slowest technique (text
  * formatting per 8 bytes), kept for completeness and as a cross-check. The
  * guest keeps running: a multi-word read is not atomic. The QMP connection
- * lives in the bridge worker, so this source needs the QMP socket for itself.
+ * lives in the bridge worker, so this source needs a QMP socket for itself: one of the target's other
+ * sockets when it has them (a lab guest; the opening process holds `qmp`), else `qmp`.
  */
 import { SourceError } from '../../core/errors.js';
 import type { RamRange } from '../../qemu/layout.js';
@@ -39,7 +40,7 @@ export const factory: SourceFactory = {
     const label = `qmp:${target.qmp}`;
     const bridge = await startBackend(
       'monitor-backend',
-      { endpoint: target.qmp },
+      { endpoint: target.qmp, alternatives: target.qmpAlternatives?.filter((s) => s !== target.qmp) ?? [] },
       { technique: 'monitor-read', target: label, timeoutMs: 30_000 },
     );
     try {

@@ -36,6 +36,11 @@ export abstract class QmpSnapshotMemory<S> {
     }
   }
 
+  /** Keeps the snapshot files when the source closes (`acquire --keep`); returns their directory. */
+  keepSnapshot(): string {
+    return this.dir.keep();
+  }
+
   async refresh(): Promise<void> {
     const old = this.snap;
     this.generation++;

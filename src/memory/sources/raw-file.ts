@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { isElf } from '../formats/elf-core.js';
 import { FileSource, sniffFile } from '../formats/byte-source.js';
 import { fileTechnique, ImageMemory } from '../formats/image-memory.js';
+import { isFlattenedKdump, isKdump } from '../formats/kdump.js';
 import { isLime } from '../formats/lime.js';
 import { isMigrationStream } from '../formats/migration-stream.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
@@ -26,6 +27,7 @@ export const factory: SourceFactory = {
     if (!head) return { ok: false, rank: 0, reason: `cannot read ${target.file}` };
     if (isElf(head)) return { ok: false, rank: 0, reason: 'file is an ELF file (use elf-core)' };
     if (isLime(head)) return { ok: false, rank: 0, reason: 'file is a LiME image (use lime)' };
+    if (isKdump(head) || isFlattenedKdump(head)) return { ok: false, rank: 0, reason: 'file is a kdump-compressed image (use kdump)' };
     if (isMigrationStream(head)) return { ok: false, rank: 0, reason: 'file is a QEMU migration stream (use live-snapshot)' };
     // Raw RAM images are whole pages, and no Linux guest runs in less than 1 MiB.
     const size = statSync(target.file).size;

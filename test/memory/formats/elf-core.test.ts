@@ -80,7 +80,7 @@ test('truncated and corrupt ELF cores give a FormatError naming file and offset'
   const good = buildElfCore([{ vaddr: 0n, paddr: 0, data: page(1, 0x2000) }], notesFor2Cpus());
   const cases: Array<[string, Uint8Array, RegExp]> = [
     ['header only', good.subarray(0, 40), /ELF header .*beyond the end/],
-    ['PT_LOAD beyond EOF', good.subarray(0, good.length - 100), /program header #1 data .*beyond the end of the file/],
+    ['PT_NOTE beyond EOF', good.subarray(0, 400), /program header #0 data .*beyond the end of the file/],
     ['not ELF', Buffer.from('hello world, this is not an ELF file at all......................'), /not an ELF file/],
   ];
   const badPh = good.slice();
@@ -98,6 +98,43 @@ test('truncated and corrupt ELF cores give a FormatError naming file and offset'
       (e: unknown) => e instanceof FormatError && re.test(e.message) && e.message.startsWith('bad.elf'),
       what,
     );
+  }
+});
+
+// Issue 10, bug 8: a dump cut short only in a non-RAM segment was refused outright.
+test('a dump cut short is analysed as far as it goes: one warning names the missing ranges, only reads there fail', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-elf-cut-'));
+  try {
+    const whole = buildElfCore(
+      [
+        { vaddr: 0n, paddr: 0, data: page(1, 0x4000) },
+        { vaddr: 0xfd000000n, paddr: 0xfd000000, data: page(2, 0x4000) },
+      ],
+      notesFor2Cpus(),
+    );
+    const f = path.join(dir, 'cut.elf');
+    fs.writeFileSync(f, whole.subarray(0, whole.length - 0x1800));
+    const warnings: string[] = [];
+    const { openSource } = await import('../../../src/memory/open.js');
+    const opened = await openSource(f, { warn: (w) => warnings.push(w) });
+    try {
+      assert.equal(opened.chosen.factory, 'elf-core');
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /cut\.elf is cut short: 6144 bytes .* missing, 0xfd002800-0xfd003fff \(PT_LOAD #2\); reads there fail/);
+      const ram = { addr: 0x100, len: 16 } as { addr: number; len: number; dst?: Uint8Array };
+      const kept = { addr: 0xfd000000, len: 0x2800 } as { addr: number; len: number; dst?: Uint8Array };
+      const lost = { addr: 0xfd002000, len: 0x1000 } as { addr: number; len: number; dst?: Uint8Array };
+      assert.deepEqual(opened.memory.readv([ram, kept]), []);
+      assert.ok(ram.dst!.every((b) => b === 1) && kept.dst!.every((b) => b === 2));
+      const failed = opened.memory.readv([lost]);
+      assert.deepEqual(failed.map((x) => [x.addr, x.len]), [[0xfd002800, 0x800]]);
+      assert.match(failed[0]!.reason, /ends early \(truncated\?\)/);
+      assert.ok(lost.dst!.subarray(0, 0x800).every((b) => b === 2), 'the part still in the file is read');
+    } finally {
+      await opened.memory.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
