@@ -175,7 +175,7 @@ function table(columns: readonly Column[], rows: Iterable<Row>, emit: (s: string
 }
 
 /** A row as JSON: the schema's columns, integers by column kind, absent values null with their reasons beside. */
-function jsonRow(r: Row, columns: readonly Column[]): Record<string, unknown> {
+export function jsonRow(r: Row, columns: readonly Column[]): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   let absent: Record<string, { kind: string; reason?: string }> | undefined;
   for (const c of columns) {

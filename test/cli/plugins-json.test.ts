@@ -45,7 +45,7 @@ test('--json: one object with the rows (schema columns only), the anomalies and 
     plugin: 'demo',
     rows: [
       { pid: 1, task: '0xffff888000100000', comm: 'init' },
-      { pid: 2, task: '0xffff888000100400', comm: { absent: 'unreadable', reason: 'fault' } },
+      { pid: 2, task: '0xffff888000100400', comm: null, absent: { comm: { kind: 'unreadable', reason: 'fault' } } },
     ],
     anomalies: { total: 1, counts: { fault: 1 }, items: [{ kind: 'fault', where: 'task_struct.comm', address: '0xffff888000100438', detail: 'not mapped' }] },
     validation: { attempts: 2, retries: 1, changedRanges: 1, watchedPages: 3, validated: true },

@@ -9,7 +9,7 @@ import type { PassResult } from '../../linux/pass.js';
 import { isAbsent, type Plugin, type PluginOptions, type PluginResult } from '../../linux/plugin.js';
 import { plugins } from '../../linux/plugins/index.js';
 import type { Command, ParsedArgs } from '../command.js';
-import type { Output, Row } from '../render.js';
+import { jsonRow, type Output, type Row } from '../render.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
 
 /** Absent values render as '-' in tables and as {absent: kind} in JSON. */
@@ -37,7 +37,8 @@ export function writePluginResult(out: Output, plugin: Plugin<any>, result: Pass
   const rows = result.rows.map((r) => displayRow(r as Record<string, unknown>, json));
   const anomalies = anomaliesRecord(result);
   if (out.format === 'json') {
-    const picked = rows.map((r) => Object.fromEntries(plugin.columns.map((c) => [c.key, r[c.key]])));
+    // The renderer's own JSON row: schema columns only, integers by column kind, absent values null with reasons.
+    const picked = rows.map((r) => jsonRow(r, plugin.columns));
     out.record({ plugin: plugin.name, rows: picked, anomalies, ...(result.validation ? { validation: result.validation } : {}) });
     return;
   }
