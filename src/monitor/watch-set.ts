@@ -174,23 +174,26 @@ export class WatchSet {
           continue;
         }
         pagesCompared++;
+        let changed = false;
         if (page.shadow === undefined) {
-          page.shadow = Buffer.from(live);
           // First look at this page: its pieces' shadows were taken when they were added.
+          page.shadow = Buffer.from(live);
         } else if (page.shadow.equals(live)) continue;
         else {
+          changed = true;
           pagesChanged++;
           page.shadow.set(live);
         }
         let any = false;
         for (const p of page.pieces) {
           const now = live.subarray(p.pa - page.pa, p.pa - page.pa + p.len);
-          if (opts.fieldFilter && p.shadow.equals(now)) continue;
+          // On a first look only real differences count (nothing is known to have changed yet).
+          if ((opts.fieldFilter || !changed) && p.shadow.equals(now)) continue;
           if (!p.shadow.equals(now)) any = true;
           p.shadow.set(now);
           mark(p);
         }
-        if (!any) falseSharing++;
+        if (changed && !any) falseSharing++;
       } else {
         for (const p of page.pieces) {
           const now = this.view.bytes(p.pa, p.len);

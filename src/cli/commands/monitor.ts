@@ -116,6 +116,8 @@ export const command: Command = {
     const durationMs = forText === undefined ? undefined : parseDuration(forText, '--for');
     const optimizations: { -readonly [K in keyof Optimizations]?: boolean } = {};
     for (const [flag, key] of Object.entries(OPTIMIZATION_FLAGS)) if (args.values[flag]) optimizations[key] = false;
+    const budget = cpuBudget(args);
+    const pids = filePids(args);
     const hook = await policyHook(stringOption(args, 'policy'));
 
     // Every sink is opened (and refused) before anything attaches.
@@ -151,8 +153,8 @@ export const command: Command = {
       ...(hook ? { hooks: [hook] } : {}),
       lifecycle,
       signal: abort.signal,
-      ...(cpuBudget(args) !== undefined ? { cpuBudget: cpuBudget(args)! } : {}),
-      ...(filePids(args) ? { filePids: filePids(args)! } : {}),
+      ...(budget !== undefined ? { cpuBudget: budget } : {}),
+      ...(pids ? { filePids: pids } : {}),
     });
     let result;
     try {

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GuestView } from '../../src/monitor/guest-view.js';
+import { MAX_WATCHED_PAGES, WatchSet } from '../../src/monitor/watch-set.js';
+import { FakeGuest } from './helpers/fake-guest.js';
+
+function fresh(): { g: FakeGuest; ws: WatchSet } {
+  const g = new FakeGuest();
+  return { g, ws: new WatchSet(new GuestView(g.kernel)) };
+}
+
+const modes = [
+  { pageLevel: true, fieldFilter: true },
+  { pageLevel: false, fieldFilter: true },
+];
+
+test('a change of a field range marks its object dirty; of a link range, its watch structural', () => {
+  for (const mode of modes) {
+    const { g, ws } = fresh();
+    ws.set('w', 'a', [{ pa: 0x5000, len: 8, kind: 'field' }]);
+    ws.set('w', '', [{ pa: 0x6000, len: 8, kind: 'link' }]);
+    assert.equal(ws.detect(mode).dirty.size, 0, 'nothing changed yet');
+    g.ram[0x5003] = 7;
+    let d = ws.detect(mode);
+    assert.deepEqual([...(d.dirty.get('w') ?? [])], ['a']);
+    assert.equal(d.structural.size, 0);
+    assert.equal(ws.detect(mode).dirty.size, 0, 'the shadow took the new bytes');
+    g.ram[0x6000] = 1;
+    d = ws.detect(mode);
+    assert.deepEqual([...d.structural], ['w']);
+  }
+});
+
+test('field filtering: a write elsewhere on a watched page wakes nothing (false sharing); without it, it does', () => {
+  const { g, ws } = fresh();
+  ws.set('w', 'a', [{ pa: 0x5000, len: 16, kind: 'field' }]);
+  ws.detect({ pageLevel: true, fieldFilter: true });
+  g.ram[0x5800] ^= 0xff; // same page, not watched
+  const filtered = ws.detect({ pageLevel: true, fieldFilter: true });
+  assert.equal(filtered.pagesChanged, 1);
+  assert.equal(filtered.falseSharing, 1);
+  assert.equal(filtered.dirty.size, 0);
+  g.ram[0x5800] ^= 0xff;
+  const unfiltered = ws.detect({ pageLevel: true, fieldFilter: false });
+  assert.deepEqual([...(unfiltered.dirty.get('w') ?? [])], ['a']);
+});
+
+test('ranges crossing a page are split; removing an object forgets its pages; the set is bounded', () => {
+  const { g, ws } = fresh();
+  ws.set('w', 'a', [{ pa: 0x5ffc, len: 8, kind: 'field' }]);
+  assert.equal(ws.pageCount, 2);
+  g.ram[0x6001] = 9;
+  assert.deepEqual([...(ws.detect({ pageLevel: true, fieldFilter: true }).dirty.get('w') ?? [])], ['a']);
+  ws.remove('w', 'a');
+  assert.equal(ws.pageCount, 0);
+  // Beyond the cap, ranges are refused and counted rather than growing without bound.
+  for (let i = 0; i <= MAX_WATCHED_PAGES; i++) ws.set('w', String(i), [{ pa: (i % 1000) * 4096 + 0x10_0000 + Math.floor(i / 1000) * 0x40_0000, len: 1, kind: 'field' }]);
+  assert.ok(ws.pageCount <= MAX_WATCHED_PAGES);
+});
+
+test('an unreadable range is counted, not thrown', () => {
+  const { ws } = fresh();
+  ws.set('w', 'a', [{ pa: 0x7fff_0000, len: 8, kind: 'field' }]);
+  const d = ws.detect({ pageLevel: true, fieldFilter: true });
+  assert.equal(d.unreadable, 1);
+});
