@@ -26,7 +26,7 @@ function setup(): { g: FakeGuest; w: ProcessWatch; events: EventDraft[]; ctx: Re
 
 test('the state at attach is no change; a fork is one process-start with pid, parent and creds', () => {
   const { g, w, events, ctx, pas } = setup();
-  assert.deepEqual(events, []);
+  assert.equal(events.length, 0);
   assert.equal(w.stats().tasks, 3);
   g.fork(101, 'ls', 1000, pas[2]);
   tick(w, ctx);
@@ -94,7 +94,7 @@ test('an exec is one process-exec with the name it settled on, even when mm and 
   const { g, w, events, ctx, pas } = setup();
   g.setMm(pas[2]!, 0x20_0000);
   tick(w, ctx); // new mm, old comm: pending
-  assert.deepEqual(events, []);
+  assert.equal(events.length, 0);
   g.comm(pas[2]!, 'busybox');
   tick(w, ctx);
   assert.deepEqual(
