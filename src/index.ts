@@ -83,6 +83,14 @@ export { idrForEach } from './linux/walk/idr.js';
 export { EVENT_SCHEMA_VERSION, EVENT_TYPES, EventStamper, type EventDraft, type EventSink, type EventType, type EventValue, type EventProcess, type MonitorEvent, type Severity } from './monitor/events.js';
 export { JsonlSink, TerminalSink, EventStore, SinkSet, type EventQuery, type EventStoreOptions } from './monitor/sinks/index.js';
 export * from './monitor/policy/index.js';
+// The monitor and its watch API (src/monitor/watcher.ts): write a watch, hand it to Monitor as a custom watch
+export { Monitor, ALL_OPTIMIZATIONS, type MonitorOptions, type MonitorResult, type MonitorStats, type Optimizations, type EventHook } from './monitor/monitor.js';
+export type { Watch, WatchChange, WatchContext } from './monitor/watcher.js';
+export { WatchSet, type WatchRange, type RangeKind, type Detection } from './monitor/watch-set.js';
+export { GuestView } from './monitor/guest-view.js';
+export { GuestLifecycle } from './monitor/lifecycle.js';
+export { PluginWatch, rangesOf, type PluginWatchSpec } from './monitor/watches/plugin-watch.js';
+export { buildWatches, WATCH_NAMES, DEFAULT_WATCHES, type WatchName } from './monitor/watches/index.js';
 
 // The guest lab (lab guest names resolve as sources for library callers too)
 import { useLabGuests } from './lab/resolver.js';

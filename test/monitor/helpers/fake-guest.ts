@@ -30,9 +30,12 @@ export class FakeGuest {
   private forks = 0;
   private gen = 0;
 
-  constructor() {
+  /** `extra`: more symbols, by guest-physical address (e.g. a global string at 0x3000). */
+  constructor(extra: Readonly<Record<string, number>> = {}) {
     const b = buildTypes('new');
-    const symbols = new SymbolTableBuilder()
+    const builder = new SymbolTableBuilder();
+    for (const [name, pa] of Object.entries(extra)) builder.add(name, BASE + BigInt(pa), 'D');
+    const symbols = builder
       .add('init_task', BASE + BigInt(INIT_PA), 'D')
       .add('total_forks', BASE + BigInt(FORKS_PA), 'D')
       .add('nr_threads', BASE + BigInt(NR_THREADS_PA), 'D')
