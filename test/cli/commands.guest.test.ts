@@ -36,8 +36,9 @@ describe('on a 6.1 guest', { timeout: 300_000 }, () => {
   // Bug 6: --all was declared and never read.
   test('check_syscall lists the unused slots only with --all', async () => {
     const cmd = pluginCommands.find((c) => c.name === 'check_syscall')!;
-    const plain = JSON.parse(await run(cmd, [g.guest.name, '--json'])) as { index: number; symbol: string }[];
-    const all = JSON.parse(await run(cmd, [g.guest.name, '--json', '--all'])) as { index: number; symbol: string }[];
+    type Rows = { rows: { index: number; symbol: string }[] };
+    const plain = (JSON.parse(await run(cmd, [g.guest.name, '--json'])) as Rows).rows;
+    const all = (JSON.parse(await run(cmd, [g.guest.name, '--json', '--all'])) as Rows).rows;
     const ni = all.filter((r) => /sys_ni_syscall/.test(r.symbol));
     assert.ok(ni.length > 10, `${ni.length} unused slots`);
     assert.equal(plain.length, all.length - ni.length);

@@ -33,6 +33,12 @@ export interface SharedGuestOptions {
   cpu?: LabCpu;
   /** Out-of-tree modules to load; they become part of the guest's name. */
   extraModules?: readonly ExtraModuleFile[];
+  /**
+   * A guest apart for tests that change the guest after boot (lab exec sessions grow the exec agent's
+   * memory, actions start processes): the purpose becomes part of the name, so the guests whose boot-time
+   * ground truth other tests compare with stay untouched.
+   */
+  purpose?: string;
 }
 
 export interface SharedGuest {
@@ -45,6 +51,7 @@ export function sharedGuestName(opts: SharedGuestOptions = {}): string {
   const kernel = (opts.kernel ?? '6.1').replace(/^linux-image-/, '').replace(/[^A-Za-z0-9_.-]/g, '_');
   const memory = opts.memory ?? 256;
   let name = `${TEST_GUEST_PREFIX}${kernel}-m${memory}${opts.cpu === 'max' ? '-max' : ''}`;
+  if (opts.purpose) name += `-${opts.purpose.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
   if (opts.extraModules?.length) {
     const h = crypto.createHash('sha256');
     for (const m of opts.extraModules) h.update(m.path).update('\0').update(m.params ?? '').update('\0').update(fs.readFileSync(m.path));

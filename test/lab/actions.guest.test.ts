@@ -50,7 +50,7 @@ async function tcpRows(g: LabGuest): Promise<{ localPort: number; remotePort: nu
 describe('scenario actions on 6.1', () => {
   let g: LabGuest;
   before(async () => {
-    ({ guest: g } = await sharedGuest({ kernel: '6.1' }));
+    ({ guest: g } = await sharedGuest({ kernel: '6.1', purpose: 'exec' }));
   });
 
   const log = async (pid: number) => labRun(g, ['cat', `/tmp/vmi-exec/${pid}.log`]);

@@ -19,7 +19,7 @@ const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('
 describe('lab exec on 6.1', () => {
   let guest: LabGuest;
   before(async () => {
-    ({ guest } = await sharedGuest({ kernel: '6.1' }));
+    ({ guest } = await sharedGuest({ kernel: '6.1', purpose: 'exec' }));
   });
 
   test('echo: argv arrives intact, stdout comes back', async () => {
@@ -194,7 +194,7 @@ describe('lab exec on 6.1', () => {
 for (const kernel of ['5.10', '6.12']) {
   describe(`lab exec on ${kernel}`, () => {
     test('argv, stdin, stdout, stderr and the exit code make the round trip', async () => {
-      const { guest } = await sharedGuest({ kernel });
+      const { guest } = await sharedGuest({ kernel, purpose: 'exec' });
       const data = crypto.randomBytes(32 * 1024);
       const r = await labExec(guest, ['sh', '-c', 'sha256sum; uname -r >&2; exit 4'], { stdin: data });
       assert.equal(r.exitCode, 4);

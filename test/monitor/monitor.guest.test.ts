@@ -223,6 +223,25 @@ for (const kernelSpec of ['6.1', '5.10']) {
     });
 
     if (kernelSpec === '6.1') {
+      test('a paused guest is reported and not read until it resumes', async () => {
+        const r = await startMonitor(guest, dir);
+        const qmp = await QmpClient.connect(guest.qmpSockets[guest.qmpSockets.length - 1]!);
+        try {
+          await qmp.execute('stop');
+          const paused = await r.sink.until('guest-paused', (e) => e.type === 'guest-paused');
+          const ticks = r.monitor.stats.ticks;
+          await sleep(1000);
+          assert.ok(r.monitor.stats.ticks - ticks <= 1, 'no ticks while paused');
+          await qmp.execute('cont');
+          const resumed = await r.sink.until('guest-resumed', (e) => e.type === 'guest-resumed');
+          assert.ok(resumed.seq > paused.seq);
+        } finally {
+          await qmp.execute('cont').catch(() => undefined);
+          await qmp.close();
+        }
+        await stopMonitor(r);
+      });
+
       test('a guest reset ends in guest-rebooted, and monitoring goes on with the new kernel', async () => {
         const r = await startMonitor(guest, dir);
         const qmp = await QmpClient.connect(guest.qmpSockets[guest.qmpSockets.length - 1]!);
