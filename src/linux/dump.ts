@@ -9,15 +9,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { AddressSpace } from '../arch/address-space.js';
-import type { OptionSpec } from './schema.js';
-import type { PluginOptions } from './plugin.js';
 
 /** The `--dump DIR` option of plugins that can write regions to disk. */
-export const DUMP_OPTION: OptionSpec = { dump: { type: 'string' } };
+export const DUMP_OPTION = { dump: { type: 'string' } } as const;
 
 /** The dump folder the user asked for with --dump, if any. */
-export function dumpDirFrom(options: PluginOptions): DumpDir | undefined {
-  const dir = options['dump'];
+export function dumpDirFrom(options: { readonly dump?: string }): DumpDir | undefined {
+  const dir = options.dump;
   return typeof dir === 'string' && dir ? new DumpDir(dir) : undefined;
 }
 

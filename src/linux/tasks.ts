@@ -289,11 +289,14 @@ export function snapshotProcesses(k: Kernel, anomalies: AnomalySink, opts: WalkO
   return { leaders, tgidOf };
 }
 
+/** The `--pid PID[,PID…]` option (repeatable) shared by the per-process plugins: spread it into `options`. */
+export const PID_OPTION = { pid: { type: 'string', multiple: true } } as const;
+
 /**
  * The `--pid` option as a set of pids ('1,2' and repeated flags both work);
  * undefined when absent. Throws UsageError naming a non-numeric value.
  */
-export function pidFilter(value: string | boolean | string[] | undefined): Set<number> | undefined {
+export function pidFilter(value: string | boolean | readonly string[] | undefined): Set<number> | undefined {
   if (value === undefined || value === false) return undefined;
   const words = (Array.isArray(value) ? value : [String(value)]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   const out = new Set<number>();

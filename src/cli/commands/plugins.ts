@@ -7,7 +7,7 @@
 import { ProfileError } from '../../core/errors.js';
 import { attachKernel } from '../../linux/attach.js';
 import type { Kernel } from '../../linux/kernel.js';
-import { isAbsent, runPlugin, type Plugin, type PluginOptions, type Requirements } from '../../linux/plugin.js';
+import { checkOptionValues, isAbsent, runPlugin, type Plugin, type PluginOptions, type Requirements } from '../../linux/plugin.js';
 import { plugins } from '../../linux/plugins/index.js';
 import type { Command, ParsedArgs } from '../command.js';
 import type { Row } from '../render.js';
@@ -45,6 +45,7 @@ function pluginCommand(plugin: Plugin<any>): Command {
     options: { ...attachOptionSpec, ...plugin.options },
     async run(args: ParsedArgs, ctx) {
       const spec = requireSource(args, `vmsight ${plugin.name} <source>`);
+      checkOptionValues(plugin.name, plugin.options, args.values); // a bad option value fails before attaching
       const kernel = await attachKernel(spec, attachOptions(args));
       try {
         checkRequirements(kernel, plugin);

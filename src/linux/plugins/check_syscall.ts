@@ -16,7 +16,7 @@ export interface CheckSyscallRow {
   suspicious: boolean;
 }
 
-export default definePlugin<CheckSyscallRow>({
+export default definePlugin<CheckSyscallRow>()({
   name: 'check_syscall',
   aliases: ['linux.check_syscall', 'linux.check_syscall.Check_syscall'],
   version: '1.0.0',

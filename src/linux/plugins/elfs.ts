@@ -8,7 +8,7 @@ import { definePlugin } from '../plugin.js';
 import { DUMP_OPTION, dumpDirFrom } from '../dump.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachProcessMm, forEachVma, mapsEntry, VM_READ, VMA_CONTAINERS } from '../mm.js';
-import { pidFilter } from '../tasks.js';
+import { PID_OPTION, pidFilter } from '../tasks.js';
 import { processSpace } from '../user-memory.js';
 import { WalkBudget } from '../walk/common.js';
 
@@ -31,7 +31,7 @@ export interface ElfsRow {
 
 const ELF_TYPES: Record<number, string> = { 1: 'REL', 2: 'EXEC', 3: 'DYN', 4: 'CORE' };
 
-export default definePlugin<ElfsRow>({
+export default definePlugin<ElfsRow>()({
   name: 'elfs',
   aliases: ['linux.elfs', 'linux.elfs.Elfs'],
   version: '1.0.0',
@@ -41,7 +41,7 @@ export default definePlugin<ElfsRow>({
     fields: [['task_struct', 'mm'], ['mm_struct', 'pgd'], ['vm_area_struct', 'vm_start']],
     anyOf: [VMA_CONTAINERS],
   },
-  options: { pid: { type: 'string', multiple: true }, ...DUMP_OPTION },
+  options: { ...PID_OPTION, ...DUMP_OPTION },
   columns: [
     { key: 'pid', kind: 'int' },
     { key: 'comm', kind: 'str' },

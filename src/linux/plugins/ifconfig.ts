@@ -17,7 +17,7 @@ export interface IfconfigRow {
   device: bigint;
 }
 
-export default definePlugin<IfconfigRow>({
+export default definePlugin<IfconfigRow>()({
   name: 'ifconfig',
   aliases: ['linux.ip.Addr', 'linux.ifconfig'],
   version: '1.0.0',

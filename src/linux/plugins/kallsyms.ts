@@ -14,7 +14,7 @@ export interface KallsymsRow {
   module: string;
 }
 
-export default definePlugin<KallsymsRow>({
+export default definePlugin<KallsymsRow>()({
   name: 'kallsyms',
   aliases: ['linux.kallsyms', 'linux.kallsyms.Kallsyms'],
   version: '1.0.0',

@@ -7,7 +7,7 @@ import { definePlugin } from '../plugin.js';
 import { DUMP_OPTION, dumpDirFrom } from '../dump.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachProcessMm, forEachVma, mapsEntry, VM_EXEC, VM_WRITE, VMA_CONTAINERS } from '../mm.js';
-import { pidFilter } from '../tasks.js';
+import { PID_OPTION, pidFilter } from '../tasks.js';
 import { processSpace } from '../user-memory.js';
 import { WalkBudget } from '../walk/common.js';
 
@@ -28,7 +28,7 @@ export interface MalfindRow {
 const KERNEL_PROVIDED = new Set(['[vdso]', '[vsyscall]', '[vvar]', '[uprobes]']);
 const HEAD_BYTES = 64;
 
-export default definePlugin<MalfindRow>({
+export default definePlugin<MalfindRow>()({
   name: 'malfind',
   aliases: ['linux.malfind', 'linux.malfind.Malfind'],
   version: '1.0.0',
@@ -38,7 +38,7 @@ export default definePlugin<MalfindRow>({
     fields: [['task_struct', 'mm'], ['mm_struct', 'pgd'], ['vm_area_struct', 'vm_file']],
     anyOf: [VMA_CONTAINERS],
   },
-  options: { pid: { type: 'string', multiple: true }, ...DUMP_OPTION },
+  options: { ...PID_OPTION, ...DUMP_OPTION },
   columns: [
     { key: 'pid', kind: 'int' },
     { key: 'comm', kind: 'str' },

@@ -6,7 +6,7 @@
 import { definePlugin } from '../plugin.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachProcessMm, forEachVma, gateVma, mapsEntry, VMA_CONTAINERS } from '../mm.js';
-import { pidFilter } from '../tasks.js';
+import { PID_OPTION, pidFilter } from '../tasks.js';
 import { WalkBudget } from '../walk/common.js';
 
 export interface MapsRow {
@@ -22,7 +22,7 @@ export interface MapsRow {
   vma: bigint;
 }
 
-export default definePlugin<MapsRow>({
+export default definePlugin<MapsRow>()({
   name: 'maps',
   aliases: ['linux.proc.Maps', 'linux.proc'],
   version: '1.0.0',
@@ -32,7 +32,7 @@ export default definePlugin<MapsRow>({
     fields: [['task_struct', 'mm'], ['vm_area_struct', 'vm_start'], ['vm_area_struct', 'vm_end'], ['vm_area_struct', 'vm_file']],
     anyOf: [VMA_CONTAINERS],
   },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'pid', kind: 'int' },
     { key: 'comm', kind: 'str' },

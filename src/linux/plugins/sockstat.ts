@@ -33,7 +33,10 @@ export interface SockstatRow {
   source: SockSource;
 }
 
-export default definePlugin<SockstatRow>({
+/** What --family filters on: a family name or a protocol name (as in the proto column). */
+const FAMILY_CHOICES = ['unix', 'inet', 'inet6', 'netlink', 'packet', 'tcp', 'tcp6', 'udp', 'udp6', 'udplite', 'udplite6', 'raw', 'raw6'] as const;
+
+export default definePlugin<SockstatRow>()({
   name: 'sockstat',
   aliases: ['linux.sockstat', 'linux.sockstat.Sockstat'],
   version: '1.1.0',
@@ -48,7 +51,7 @@ export default definePlugin<SockstatRow>({
       ['sock', 'sk_type'],
     ],
   },
-  options: { family: { type: 'string' } },
+  options: { family: { type: 'string', choices: FAMILY_CHOICES } },
   columns: [
     { key: 'proto', kind: 'str' },
     { key: 'state', kind: 'str' },
@@ -66,7 +69,7 @@ export default definePlugin<SockstatRow>({
   ],
   key: (r) => `${r.proto}:${r.sock.toString(16)}`,
   *run(k, { options, anomalies }) {
-    const family = typeof options['family'] === 'string' ? options['family'] : undefined;
+    const family = options.family;
     const paths = new PathResolver(k, anomalies);
     const bySock = new Map<bigint, { info: SocketInfo; inode: bigint; pids: number[]; comms: string[]; source: SockSource }>();
     // struct socket -> struct sock, so a socket shared by several fds or processes is decoded once.
