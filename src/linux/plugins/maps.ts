@@ -5,20 +5,13 @@
  */
 import { definePlugin } from '../plugin.js';
 import { PathResolver } from '../fs-path.js';
-import { forEachProcessMm, forEachVma, gateVma, mapsEntry, VMA_CONTAINERS } from '../mm.js';
+import { forEachMapping, gateVma, MAPPING_COLUMNS, mappingKey, mapsEntry, VMA_CONTAINERS, type MappingRow } from '../mm.js';
 import { PID_OPTION, pidFilter } from '../tasks.js';
-import { WalkBudget } from '../walk/common.js';
 
-export interface MapsRow {
-  pid: number;
-  comm: string;
-  start: bigint;
-  end: bigint;
-  perms: string;
+export interface MapsRow extends MappingRow {
   offset: bigint;
   dev: string;
   inode: number;
-  path: string;
   vma: bigint;
 }
 
@@ -34,29 +27,25 @@ export default definePlugin<MapsRow>()({
   },
   options: PID_OPTION,
   columns: [
-    { key: 'pid', kind: 'int' },
-    { key: 'comm', kind: 'str' },
-    { key: 'start', kind: 'hex' },
-    { key: 'end', kind: 'hex' },
-    { key: 'perms', kind: 'str' },
+    ...MAPPING_COLUMNS,
     { key: 'offset', kind: 'hex' },
     { key: 'dev', kind: 'str' },
     { key: 'inode', kind: 'int' },
     { key: 'path', kind: 'str' },
   ],
-  key: (r) => `${r.pid}:${r.start.toString(16)}`,
+  key: mappingKey,
   *run(k, { options, anomalies }) {
-    const budget = new WalkBudget(); // one node budget for every walk of this run
-    const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const gate = gateVma(k, anomalies);
     const gateEntry = gate ? mapsEntry(k, undefined, gate, paths, anomalies) : undefined;
-    for (const { pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
-      for (const vma of forEachVma(k, mm, anomalies, budget)) {
-        const e = mapsEntry(k, mm, vma, paths, anomalies);
-        yield { pid, comm, start: e.start, end: e.end, perms: e.perms, offset: e.offset, dev: e.dev, inode: e.inode, path: e.path, vma: e.vma };
-      }
-      if (gateEntry) yield { pid, comm, ...gateEntry, vma: gateEntry.vma };
+    let last: { pid: number; comm: string } | undefined;
+    const gateRow = (p: { pid: number; comm: string }): MapsRow => ({ pid: p.pid, comm: p.comm, ...gateEntry!, vma: gateEntry!.vma });
+    for (const { pid, comm, entry: e } of forEachMapping(k, anomalies, { pids: pidFilter(options.pid), paths })) {
+      // The gate page closes each process's list, as /proc appends it after the last VMA.
+      if (gateEntry && last && last.pid !== pid) yield gateRow(last);
+      last = { pid, comm };
+      yield { pid, comm, start: e.start, end: e.end, perms: e.perms, offset: e.offset, dev: e.dev, inode: e.inode, path: e.path, vma: e.vma };
     }
+    if (gateEntry && last) yield gateRow(last);
   },
 });
