@@ -11,7 +11,7 @@
  *   const info = taskInfo(kernel, task, anomalies);   // { pid, ppid, comm, state, uid, ... }
  * }
  */
-import { FaultError, ProfileError, UsageError } from '../core/errors.js';
+import { FaultError, UsageError } from '../core/errors.js';
 import { globalRef } from '../profile/globals.js';
 import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
@@ -33,7 +33,8 @@ export function readObject(k: Kernel, type: string, va: bigint, anomalies: Anoma
   try {
     return k.typed.obj(type, va).read();
   } catch (e) {
-    if (e instanceof FaultError || (e instanceof ProfileError && /short read/.test(e.message))) {
+    if (e instanceof FaultError) {
+      // unmapped, or a ShortReadError (the object runs past what the source holds)
       anomalies.add({ kind: 'fault', where, address: va, detail: e.message });
       return undefined;
     }
