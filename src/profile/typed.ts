@@ -14,6 +14,10 @@
  * const task = typed.obj('task_struct', initTaskVa).read();
  * task.u32('pid'); task.str('comm'); task.obj('mm')?.read().u64('arg_start');
  * typed.containerOf(next, 'task_struct', 'tasks');
+ *
+ * Longer than ~400 lines on purpose: the reference/value model (ObjRef,
+ * ObjValue) and its accessors are one API; splitting accessors by width would
+ * scatter one decoding rule.
  */
 import { ProfileError, ShortReadError } from '../core/errors.js';
 import { splitPath, type FieldInfo, type Type, type TypeDb, type TypeId, type TypeRef } from './types.js';

@@ -11,7 +11,8 @@
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import { taskFiles } from '../files.js';
 import { PathResolver } from '../fs-path.js';
-import { decodeSocket, decodeTableSock, kernelTableSocks, socketInode, type SockSource, type SocketInfo } from '../net.js';
+import { decodeTableSock, kernelTableSocks, socketInode, type SockSource } from '../net/inet-hashtables.js';
+import { decodeSocket, type SocketInfo } from '../net/sock.js';
 import { forEachProcess } from '../tasks.js';
 
 export interface SockstatRow {

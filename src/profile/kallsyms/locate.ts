@@ -15,6 +15,10 @@
  * increasing u16 from 0), steps back over token_table, [seqs,] markers and
  * names to num_syms, then tries each place the address table can be and keeps
  * the one where `_text` decodes to relative_base.
+ *
+ * Longer than ~400 lines on purpose: the shape search for both table orders
+ * (classic and names-first) shares its anchors and checks; each half alone
+ * would repeat them.
  */
 import {
   type DecodedNames,
