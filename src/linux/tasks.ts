@@ -247,10 +247,16 @@ export function taskInfo(k: Kernel, task: ObjValue, anomalies: AnomalySink, tgid
     startTimeNs: start,
     startTicks: start / (1_000_000_000n / USER_HZ),
     mm: task.ptr('mm'),
-    creds: credVa === 0n ? undefined : readCreds(k, credVa, anomalies),
+    // readCreds records why a cred is unreadable (readObject); a NULL cred never happens in a sane kernel.
+    creds: credVa === 0n ? nullCred(task, anomalies) : readCreds(k, credVa, anomalies),
     realParent,
     parent: task.ptr('parent'),
   };
+}
+
+function nullCred(task: ObjValue, anomalies: AnomalySink): undefined {
+  anomalies.add({ kind: 'bad-pointer', where: 'task_struct.cred', address: task.address, detail: 'cred is NULL' });
+  return undefined;
 }
 
 function parentTgid(k: Kernel, task: ObjValue, parent: bigint, anomalies: AnomalySink, known?: ReadonlyMap<bigint, number>): number {
@@ -311,7 +317,10 @@ export function pidFilter(value: string | boolean | readonly string[] | undefine
 /** signal->nr_threads of a process (one small read); undefined when unreadable. */
 export function threadCount(k: Kernel, task: ObjValue, anomalies: AnomalySink): number | undefined {
   const sig = task.ptr('signal');
-  if (!isKernelPointer(sig)) return undefined;
+  if (!isKernelPointer(sig)) {
+    anomalies.add({ kind: 'bad-pointer', where: 'task_struct.signal', address: task.address, detail: `signal 0x${sig.toString(16)} is not a kernel address` });
+    return undefined;
+  }
   try {
     return k.typed.obj('signal_struct', sig).field('nr_threads').s32();
   } catch (e) {

@@ -36,7 +36,8 @@ function displayRow(row: Record<string, unknown>, json: boolean): Row {
   return out;
 }
 
-function pluginCommand(plugin: Plugin<any>): Command {
+/** The command that runs one plugin (exported for tests of the command path). */
+export function pluginCommand(plugin: Plugin<any>): Command {
   return {
     name: plugin.name,
     ...(plugin.aliases ? { aliases: plugin.aliases } : {}),
