@@ -11,7 +11,7 @@ import { ExitCode, UsageError } from '../../src/core/errors.js';
 import { checkOptionValues, definePlugin, runPlugin, type Column, type OptionValues } from '../../src/linux/plugin.js';
 import type { Kernel } from '../../src/linux/kernel.js';
 import { plugins } from '../../src/linux/plugins/index.js';
-import { pluginCommands } from '../../src/cli/commands/plugins.js';
+import { pluginCommand } from '../../src/cli/commands/plugins.js';
 import { PID_OPTION } from '../../src/linux/tasks.js';
 import { runCommand } from '../cli/helpers/run-command.js';
 
@@ -36,7 +36,7 @@ for (const { plugin, name, choices } of enumerated) {
   });
 
   test(`${plugin.name} --${name} bogus exits with the usage code before attaching (CLI)`, async () => {
-    const command = pluginCommands.find((c) => c.name === plugin.name)!;
+    const command = pluginCommand(plugin);
     // A source that does not exist: were the source opened first, the error would be a source error.
     const r = await runCommand(command, ['/nonexistent/vmsight-image.elf', `--${name}`, 'bogus']);
     assert.equal(r.code, ExitCode.usage, r.error);

@@ -8,7 +8,6 @@ import { ProfileError } from '../../core/errors.js';
 import { attachKernel } from '../../linux/attach.js';
 import type { Kernel } from '../../linux/kernel.js';
 import { checkOptionValues, isAbsent, runPlugin, type Plugin, type PluginOptions, type Requirements } from '../../linux/plugin.js';
-import { plugins } from '../../linux/plugins/index.js';
 import type { Command, ParsedArgs } from '../command.js';
 import type { Row } from '../render.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
@@ -66,13 +65,12 @@ export function pluginCommand(plugin: Plugin<any>): Command {
   };
 }
 
-export const pluginCommands: readonly Command[] = plugins.map(pluginCommand);
-
 export const command: Command = {
   name: 'plugins',
   summary: 'list the analysis plugins',
   usage: '[--json]',
   async run(_args, ctx) {
+    const { plugins } = await import('../../linux/plugins/index.js'); // only this listing loads every plugin
     ctx.out.rows(
       [
         { key: 'name', kind: 'str' },
