@@ -3,7 +3,7 @@
  * Benchmarks (never tests): each suite prints a table and writes JSON to
  * bench-results/<suite>.json. Without --source a lab guest `bench-<kernel>`
  * is booted (or reused) and stopped afterwards unless --keep is given.
- * Suites: memory (every access technique), translate, profile, plugins, pass, all.
+ * Suites: memory (every access technique), translate, profile, plugins, pass, cold (process start per command), all.
  */
 import { parseArgs } from 'node:util';
 import { labDown, labUp, useLabGuests } from '../lab/index.js';
@@ -32,6 +32,10 @@ const suites: Record<string, Suite> = {
   async pass(source) {
     const { benchPass } = await import('./pass.js');
     return benchPass(source);
+  },
+  async cold(source) {
+    const { benchCold } = await import('./cold.js');
+    return benchCold(source);
   },
 };
 

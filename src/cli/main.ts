@@ -5,9 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { describeError, ExitCode, UsageError } from '../core/errors.js';
-import { useLabGuests } from '../lab/resolver.js';
 import type { Command, OptionSpec } from './command.js';
-import { commands, pluginCommands } from './registry.js';
+import { commandEntries, findEntry, type CommandEntry } from './registry.js';
 import { createOutput, type OutputFormat } from './render.js';
 
 export const globalOptions: OptionSpec = {
@@ -19,24 +18,24 @@ export const globalOptions: OptionSpec = {
   profile: { type: 'string' },
 };
 
-export function findCommand(name: string): Command | undefined {
-  return commands.find((c) => c.name === name || c.aliases?.includes(name));
+/** The command a word names, loaded (its module is imported only now). */
+export async function findCommand(name: string): Promise<Command | undefined> {
+  return findEntry(name)?.load();
 }
 
 function helpText(): string {
-  const width = Math.max(...commands.map((c) => c.name.length), 4);
-  const isPlugin = new Set(pluginCommands);
-  const line = (c: Command) => `  ${c.name.padEnd(width)}  ${c.summary}`;
+  const width = Math.max(...commandEntries.map((c) => c.name.length), 4);
+  const line = (c: CommandEntry) => `  ${c.name.padEnd(width)}  ${c.summary}`;
   const lines = [
     'vmsight: agentless introspection of Linux virtual machines',
     '',
     'usage: vmsight <command> [source] [options]',
     '',
     'commands:',
-    ...commands.filter((c) => !isPlugin.has(c)).map(line),
+    ...commandEntries.filter((c) => !c.plugin).map(line),
     '',
     'plugins (vmsight <plugin> <source> [--pid N] [--json]; Volatility 3 names work too):',
-    ...pluginCommands.map(line),
+    ...commandEntries.filter((c) => c.plugin).map(line),
     '',
     'global options: --json | --jsonl | --csv   output format (default: aligned table)',
     '                --profile FILE             an ISF (.json/.json.xz) or BTF file to use as the kernel profile',
@@ -73,7 +72,6 @@ function writeStdout(s: string): void {
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
-  useLabGuests();
   guardStdout();
   try {
     return await dispatch(argv, debug, writeStdout);
@@ -123,7 +121,7 @@ async function dispatch(argv: string[], debug: boolean, write: (s: string) => vo
     return ExitCode.usage;
   }
   if (name === 'help' || name === '--help' || name === '-h') {
-    const sub = name === 'help' && rest[0] ? findCommand(rest[0]) : undefined;
+    const sub = name === 'help' && rest[0] ? await findCommand(rest[0]) : undefined;
     write((sub ? `usage: vmsight ${sub.name} ${sub.usage}\n${sub.summary}\n` : helpText()) + '\n');
     return ExitCode.ok;
   }
@@ -131,8 +129,10 @@ async function dispatch(argv: string[], debug: boolean, write: (s: string) => vo
     write('vmsight 0.1.0\n');
     return ExitCode.ok;
   }
-  const command = findCommand(name);
+  const command = await findCommand(name);
   if (!command) throw new UsageError(`unknown command '${name}'`, { hint: "run 'vmsight help' for the list" });
+  // Lab guest names as sources (imported here: it pulls in the memory layer, which --help never needs).
+  (await import('../lab/resolver.js')).useLabGuests();
   const parsed = parseCommandLine(command, rest);
   if (parsed.values['help']) {
     write(`usage: vmsight ${command.name} ${command.usage}\n${command.summary}\n`);

@@ -124,6 +124,27 @@ export class FaultError extends VmsightError {
   }
 }
 
+/**
+ * A read returned fewer bytes than asked (the object runs past the end of
+ * what a source can give): a fault of the memory layer, so every caller that
+ * treats unreadable memory as data (an anomaly) catches it as a FaultError.
+ * `address` is where the read started; `firstMissing` the first byte it did not give.
+ */
+export class ShortReadError extends FaultError {
+  /** Bytes asked for and bytes the read gave. */
+  readonly wanted: number;
+  readonly got: number;
+  constructor(space: AddressSpaceName, start: bigint | number, wanted: number, got: number, what: string, options: ErrorOptions = {}) {
+    super(space, start, `short read of ${what}: ${got} of ${wanted} bytes`, options);
+    this.wanted = wanted;
+    this.got = got;
+  }
+
+  get firstMissing(): bigint {
+    return this.address + BigInt(this.got);
+  }
+}
+
 /** A symbol, type or field the analysis needs is not in the profile. */
 export class ProfileError extends VmsightError {
   readonly symbol?: string;

@@ -108,6 +108,11 @@ export interface GtKallsymsEntry {
   name: string;
 }
 
+/** A /proc/kallsyms line with a [tag]: a module's symbol (tag = module name), or bpf/ftrace. */
+export interface GtTaggedKallsymsEntry extends GtKallsymsEntry {
+  tag: string;
+}
+
 export interface GroundTruth {
   /** `uname -r` */
   release: string;
@@ -123,6 +128,8 @@ export interface GroundTruth {
     last?: GtKallsymsEntry;
     /** Lines with a [module]-style tag (modules, bpf, ftrace trampolines). */
     taggedCount: number;
+    /** Those lines themselves, with their tag (absent in consoles of older lab images). */
+    tagged?: GtTaggedKallsymsEntry[];
     /** Spot values by name (first occurrence; see KALLSYMS_SPOTS). */
     spots: Record<string, GtKallsymsEntry>;
   };
@@ -200,6 +207,12 @@ export function parseKallsymsLine(line: string, section = 'kallsyms'): GtKallsym
   const m = /^([0-9a-fA-F]{1,16}) (\S) (\S+)/.exec(line.trim());
   if (!m) fail(section, `bad kallsyms line '${line}'`);
   return { address: BigInt(`0x${m[1]}`), type: m[2]!, name: m[3]! };
+}
+
+export function parseTaggedKallsymsLine(line: string, section = 'kallsyms-tagged'): GtTaggedKallsymsEntry {
+  const m = /^([0-9a-fA-F]{1,16}) (\S) (\S+)\s+\[([^\]]+)\]$/.exec(line.trim());
+  if (!m) fail(section, `bad kallsyms line '${line}'`);
+  return { address: BigInt(`0x${m[1]}`), type: m[2]!, name: m[3]!, tag: m[4]! };
 }
 
 // ---------------------------------------------------------------- the document
@@ -332,6 +345,9 @@ export function parseGroundTruth(consoleText: string): GroundTruth {
       ...(first ? { first: parseKallsymsLine(first, 'kallsyms-digest') } : {}),
       ...(last ? { last: parseKallsymsLine(last, 'kallsyms-digest') } : {}),
       taggedCount: Number.parseInt(text('kallsyms-modules'), 10) || 0,
+      ...(sections.some((x) => x.name === 'kallsyms-tagged')
+        ? { tagged: one('kallsyms-tagged').filter((l) => l.trim()).map((l) => parseTaggedKallsymsLine(l)) }
+        : {}),
       spots,
     },
     ...(vmcoreinfo ? { vmcoreinfo } : {}),

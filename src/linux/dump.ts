@@ -9,16 +9,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { AddressSpace } from '../arch/address-space.js';
-import type { OptionSpec } from './schema.js';
-import type { PluginOptions } from './plugin.js';
 
 /** The `--dump DIR` option of plugins that can write regions to disk. */
-export const DUMP_OPTION: OptionSpec = { dump: { type: 'string' } };
+export const DUMP_OPTION = { dump: { type: 'string' } } as const;
 
 /** The dump folder the user asked for with --dump, if any. */
-export function dumpDirFrom(options: PluginOptions): DumpDir | undefined {
-  const dir = options['dump'];
+export function dumpDirFrom(options: { readonly dump?: string }): DumpDir | undefined {
+  const dir = options.dump;
   return typeof dir === 'string' && dir ? new DumpDir(dir) : undefined;
+}
+
+/** One mapping of an image: [start, end) of an address space, at fileOffset in the image. */
+export interface ImagePiece {
+  readonly space: AddressSpace;
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly fileOffset: bigint;
 }
 
 /** Longest file name produced (ext4 allows 255 bytes). */
@@ -76,6 +82,35 @@ export class DumpDir {
       fs.closeSync(fd);
     }
     return file;
+  }
+
+  /**
+   * Writes an image made of several mapped pieces (an ELF's mappings), each
+   * at its file offset, in file-offset order; gaps and unreadable pages are
+   * zeros. The file is cut at MAX_DUMP_BYTES (pieces past it are left out
+   * and `truncated` says so): offsets are guest data.
+   */
+  writeImage(parts: readonly (string | number | bigint)[], pieces: readonly ImagePiece[]): { file: string; unreadable: number; truncated: boolean } {
+    const cap = BigInt(MAX_DUMP_BYTES);
+    const sorted = [...pieces].sort((a, b) => (a.fileOffset < b.fileOffset ? -1 : a.fileOffset > b.fileOffset ? 1 : 0));
+    let size = 0n;
+    let truncated = false;
+    for (const p of sorted) {
+      const end = p.fileOffset + (p.end > p.start ? p.end - p.start : 0n);
+      if (end > cap) truncated = true;
+      if (end > size) size = end > cap ? cap : end;
+    }
+    const buf = new Uint8Array(Number(size));
+    let unreadable = 0;
+    for (const p of sorted) {
+      if (p.fileOffset >= size) continue;
+      const want = p.end > p.start ? p.end - p.start : 0n;
+      const len = Number(p.fileOffset + want > size ? size - p.fileOffset : want);
+      const off = Number(p.fileOffset);
+      const dst = buf.subarray(off, off + len);
+      for (const f of p.space.readv([{ va: p.start, len, dst }])) unreadable += f.len; // zero-filled by readv
+    }
+    return { file: this.write(parts, buf), unreadable, truncated };
   }
 
   /**

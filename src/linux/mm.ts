@@ -9,18 +9,21 @@
  * vma linked list") (in v6.1) removed. Chosen by presence.
  *
  * @example
- * const paths = new PathResolver(kernel, anomalies);
- * for (const { pid, mm } of forEachProcessMm(kernel, anomalies, pidFilter(options.pid))) {
- *   for (const vma of forEachVma(kernel, mm, anomalies)) mapsEntry(kernel, mm, vma, paths, anomalies);
- * }
+ * // the per-mapping loop of maps, elfs and malfind:
+ * for (const m of forEachMapping(kernel, anomalies, { pids: pidFilter(options.pid), paths: new PathResolver(kernel, anomalies) }))
+ *   console.log(m.pid, m.entry.perms, m.entry.path, m.space()?.readU32(m.entry.start));
  */
+import { taskKey, taskStartTimeNs } from './identity.js';
 import { FaultError, ProfileError } from '../core/errors.js';
+import type { AddressSpace } from '../arch/address-space.js';
 import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { PathResolver } from './fs-path.js';
 import type { Kernel } from './kernel.js';
+import type { Column } from './schema.js';
 import { readObject, snapshotProcesses } from './tasks.js';
-import { DEFAULT_WALK_LIMIT, isKernelPointer, WalkContext, type WalkBudget } from './walk/common.js';
+import { processSpace } from './user-memory.js';
+import { DEFAULT_WALK_LIMIT, isKernelPointer, WalkBudget, WalkContext } from './walk/common.js';
 import { mtForEach } from './walk/maple-tree.js';
 
 export const VM_READ = 0x1n;
@@ -121,6 +124,68 @@ export function* forEachVma(k: Kernel, mm: ObjValue, anomalies: AnomalySink, bud
     prev = va;
     va = vma.ptr('vm_next');
   }
+}
+
+/** One mapping of one process, as forEachMapping yields it. */
+export interface Mapping extends ProcessMm {
+  readonly vma: ObjValue;
+  readonly entry: MapsEntry;
+  /** The process's address space (built on first use, once per process); undefined (anomaly) when mm->pgd is unusable. */
+  space(): AddressSpace | undefined;
+}
+
+export interface MappingOptions {
+  /** Only these pids (from pidFilter); every process when undefined. */
+  readonly pids?: ReadonlySet<number> | undefined;
+  readonly paths: PathResolver;
+  /** Shared by every mm of one run (hostile trees cannot multiply); one is made when omitted. */
+  readonly budget?: WalkBudget;
+}
+
+/**
+ * Every mapping of every process (thread-group leaders with an mm), in
+ * task-list then address order, with its /proc/<pid>/maps facts: the one
+ * per-mapping loop of maps, elfs and malfind.
+ */
+export function* forEachMapping(k: Kernel, anomalies: AnomalySink, opts: MappingOptions): Generator<Mapping> {
+  const budget = opts.budget ?? new WalkBudget();
+  for (const p of forEachProcessMm(k, anomalies, opts.pids)) {
+    let space: AddressSpace | undefined | null = null;
+    const lazySpace = (): AddressSpace | undefined => (space === null ? (space = processSpace(k, p.mm, anomalies)) : space);
+    for (const vma of forEachVma(k, p.mm, anomalies, budget)) {
+      yield { ...p, vma, entry: mapsEntry(k, p.mm, vma, opts.paths, anomalies), space: lazySpace };
+    }
+  }
+}
+
+/** What every per-mapping row carries (maps, elfs, malfind). */
+export interface MappingRow {
+  /** The process's task_struct and start time: its identity across passes (not columns). */
+  task: bigint;
+  startTime: bigint;
+  pid: number;
+  comm: string;
+  start: bigint;
+  end: bigint;
+  perms: string;
+  path: string;
+}
+
+/** The leading columns of every per-mapping plugin. */
+export const MAPPING_COLUMNS: readonly Column<MappingRow>[] = [
+  { key: 'pid', kind: 'int' },
+  { key: 'comm', kind: 'str' },
+  { key: 'start', kind: 'hex' },
+  { key: 'end', kind: 'hex' },
+  { key: 'perms', kind: 'str' },
+];
+
+/** A per-mapping row's stable key: the process (pid, task, start time: a reused pid is another key) and a start address. */
+export const mappingKey = (r: MappingRow): string => `${taskKey(r.pid, r.task, r.startTime)}:${r.start.toString(16)}`;
+
+/** The identity fields of a mapping's rows. */
+export function mappingIdentity(m: Pick<Mapping, 'task'>): Pick<MappingRow, 'task' | 'startTime'> {
+  return { task: m.task.address, startTime: taskStartTimeNs(m.task) };
 }
 
 export interface MapsEntry {

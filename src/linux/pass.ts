@@ -24,6 +24,7 @@ import type { PhysicalMemory } from '../memory/types.js';
 import { AnomalySink, type Anomaly, type AnomalyKind } from './anomaly.js';
 import type { Kernel } from './kernel.js';
 import type { Plugin, PluginOptions, PluginResult } from './plugin.js';
+import { checkOptionValues, type OptionDecls } from './schema.js';
 import { checkRequirements } from './requirements.js';
 
 export interface PassOptions {
@@ -92,7 +93,7 @@ export interface Pass {
   /** Everything read in this pass. */
   readonly anomalies: AnomalySink;
   /** Checks the plugin's requirements (ProfileError naming the first missing one), runs it. */
-  run<R extends object>(plugin: Plugin<R>, options?: PluginOptions): PassResult<R>;
+  run<R extends object, O extends OptionDecls>(plugin: Plugin<R, O>, options?: PluginOptions): PassResult<R>;
   /** A process address space, cached for this pass (by pgd). FaultError when the pgd is not mapped. */
   userSpace(pgd: bigint, name?: string): AddressSpace;
   /** Anomaly counts of everything read, per plugin too; elapsed; validation. */
@@ -270,12 +271,13 @@ export class KernelPass implements Pass {
     return s;
   }
 
-  run<R extends object>(plugin: Plugin<R>, options: PluginOptions = {}): PassResult<R> {
+  run<R extends object, O extends OptionDecls>(plugin: Plugin<R, O>, options: PluginOptions = {}): PassResult<R> {
     checkRequirements(this.kernel, plugin);
+    const values = checkOptionValues(plugin.name, plugin.options, options);
     const t0 = performance.now();
     const once = (): { rows: R[]; sink: AnomalySink } => {
       const sink = new AnomalySink();
-      return { rows: [...plugin.run(this.kernel, { options, anomalies: sink })], sink };
+      return { rows: [...plugin.run(this.kernel, { options: values, anomalies: sink })], sink };
     };
     let out: { rows: R[]; sink: AnomalySink };
     let validation: RunValidation | undefined;

@@ -4,13 +4,14 @@
  * monitor diffs rows by key), and a synchronous generator over the kernel.
  * Plugins never import other plugins; shared logic lives in linux/.
  */
-import type { Column, OptionSpec } from './schema.js';
+import { checkOptionValues, type Column, type OptionDecls, type OptionValues } from './schema.js';
 import type { Anomaly, AnomalyKind, AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
 
 export { checkRequirements } from './requirements.js';
 
-export type { Column, ColumnKind, OptionSpec } from './schema.js';
+export type { Column, ColumnKind, OptionDecl, OptionDecls, OptionSpec, OptionValues } from './schema.js';
+export { checkOptionValues, defineOptions } from './schema.js';
 
 /** Distinct kinds of "no value", instead of null (Volatility's lesson). */
 export type AbsentKind = 'unreadable' | 'not-applicable' | 'not-available' | 'unparsable';
@@ -34,14 +35,16 @@ export interface Requirements {
   readonly anyOf?: readonly (readonly (readonly [string, string])[])[];
 }
 
+/** Option values as they come from a caller (parseArgs or a library user), before checking. */
 export type PluginOptions = Record<string, string | boolean | string[] | undefined>;
 
-export interface PluginContext {
-  readonly options: PluginOptions;
+export interface PluginContext<O extends OptionDecls = OptionDecls> {
+  /** The options, typed by the plugin's declaration (checked against it before run). */
+  readonly options: OptionValues<O>;
   readonly anomalies: AnomalySink;
 }
 
-export interface Plugin<R extends object = Record<string, unknown>> {
+export interface Plugin<R extends object = Record<string, unknown>, O extends OptionDecls = OptionDecls> {
   /** vmsight name, e.g. 'pslist'. */
   readonly name: string;
   /** Volatility-style names users know, e.g. 'linux.pslist.PsList'. */
@@ -49,16 +52,23 @@ export interface Plugin<R extends object = Record<string, unknown>> {
   readonly version: string;
   readonly summary: string;
   readonly requires: Requirements;
-  /** CLI options beyond the global ones, e.g. { pid: { type: 'string', multiple: true } }. */
-  readonly options?: OptionSpec;
-  readonly columns: readonly Column[];
+  /**
+   * CLI options beyond the global ones, e.g. { ...PID_OPTION, family: { type: 'string', choices: [...] } };
+   * their values reach `run` typed by this declaration.
+   */
+  readonly options?: O;
+  readonly columns: readonly Column<R>[];
   /** A stable identity for a row across passes (for diffing and events). */
   key(row: R): string;
-  run(kernel: Kernel, ctx: PluginContext): Iterable<R>;
+  run(kernel: Kernel, ctx: PluginContext<O>): Iterable<R>;
 }
 
-export function definePlugin<R extends object>(p: Plugin<R>): Plugin<R> {
-  return p;
+/**
+ * Declares a plugin: `definePlugin<Row>()({ ... })`. The row type is given, the option types are inferred
+ * from the `options` literal (two calls because TypeScript cannot infer one type argument and take another).
+ */
+export function definePlugin<R extends object>() {
+  return <const O extends OptionDecls = {}>(p: Plugin<R, O>): Plugin<R, O> => p;
 }
 
 export interface PluginResult<R extends object = Record<string, unknown>> {
@@ -75,7 +85,8 @@ export interface PluginResult<R extends object = Record<string, unknown>> {
  * against guest memory), collecting rows and the anomalies met on the way.
  * For a fresh look at a live guest use `(await kernel.pass()).run(plugin)`.
  */
-export function runPlugin<R extends object>(plugin: Plugin<R>, kernel: Kernel, options: PluginOptions = {}): PluginResult<R> {
+export function runPlugin<R extends object, O extends OptionDecls>(plugin: Plugin<R, O>, kernel: Kernel, options: PluginOptions = {}): PluginResult<R> {
+  checkOptionValues(plugin.name, plugin.options, options); // a bad option value fails before the kernel is touched
   const pass = kernel.startPass();
   try {
     return pass.run(plugin, options);

@@ -11,7 +11,7 @@
  *   const info = taskInfo(kernel, task, anomalies);   // { pid, ppid, comm, state, uid, ... }
  * }
  */
-import { FaultError, ProfileError, UsageError } from '../core/errors.js';
+import { FaultError, UsageError } from '../core/errors.js';
 import { globalRef } from '../profile/globals.js';
 import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
@@ -33,7 +33,8 @@ export function readObject(k: Kernel, type: string, va: bigint, anomalies: Anoma
   try {
     return k.typed.obj(type, va).read();
   } catch (e) {
-    if (e instanceof FaultError || (e instanceof ProfileError && /short read/.test(e.message))) {
+    if (e instanceof FaultError) {
+      // unmapped, or a ShortReadError (the object runs past what the source holds)
       anomalies.add({ kind: 'fault', where, address: va, detail: e.message });
       return undefined;
     }
@@ -246,10 +247,16 @@ export function taskInfo(k: Kernel, task: ObjValue, anomalies: AnomalySink, tgid
     startTimeNs: start,
     startTicks: start / (1_000_000_000n / USER_HZ),
     mm: task.ptr('mm'),
-    creds: credVa === 0n ? undefined : readCreds(k, credVa, anomalies),
+    // readCreds records why a cred is unreadable (readObject); a NULL cred never happens in a sane kernel.
+    creds: credVa === 0n ? nullCred(task, anomalies) : readCreds(k, credVa, anomalies),
     realParent,
     parent: task.ptr('parent'),
   };
+}
+
+function nullCred(task: ObjValue, anomalies: AnomalySink): undefined {
+  anomalies.add({ kind: 'bad-pointer', where: 'task_struct.cred', address: task.address, detail: 'cred is NULL' });
+  return undefined;
 }
 
 function parentTgid(k: Kernel, task: ObjValue, parent: bigint, anomalies: AnomalySink, known?: ReadonlyMap<bigint, number>): number {
@@ -289,11 +296,14 @@ export function snapshotProcesses(k: Kernel, anomalies: AnomalySink, opts: WalkO
   return { leaders, tgidOf };
 }
 
+/** The `--pid PID[,PID…]` option (repeatable) shared by the per-process plugins: spread it into `options`. */
+export const PID_OPTION = { pid: { type: 'string', multiple: true } } as const;
+
 /**
  * The `--pid` option as a set of pids ('1,2' and repeated flags both work);
  * undefined when absent. Throws UsageError naming a non-numeric value.
  */
-export function pidFilter(value: string | boolean | string[] | undefined): Set<number> | undefined {
+export function pidFilter(value: string | boolean | readonly string[] | undefined): Set<number> | undefined {
   if (value === undefined || value === false) return undefined;
   const words = (Array.isArray(value) ? value : [String(value)]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   const out = new Set<number>();
@@ -307,7 +317,10 @@ export function pidFilter(value: string | boolean | string[] | undefined): Set<n
 /** signal->nr_threads of a process (one small read); undefined when unreadable. */
 export function threadCount(k: Kernel, task: ObjValue, anomalies: AnomalySink): number | undefined {
   const sig = task.ptr('signal');
-  if (!isKernelPointer(sig)) return undefined;
+  if (!isKernelPointer(sig)) {
+    anomalies.add({ kind: 'bad-pointer', where: 'task_struct.signal', address: task.address, detail: `signal 0x${sig.toString(16)} is not a kernel address` });
+    return undefined;
+  }
   try {
     return k.typed.obj('signal_struct', sig).field('nr_threads').s32();
   } catch (e) {

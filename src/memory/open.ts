@@ -26,6 +26,8 @@
  * ranked; the fastest wins (live-map > live-read > debugger-stub >
  * monitor-read), and snapshots are used only when asked for. The choice and
  * its reason are returned for `vmsight info` to print.
+ *
+ * Longer than ~400 lines on purpose: source naming, the guest-name resolver, probing, ranking and opening are one pipeline a person reads top to bottom.
  */
 import fs from 'node:fs';
 import { FormatError, MissingFileError, SourceError, UsageError } from '../core/errors.js';

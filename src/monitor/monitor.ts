@@ -14,6 +14,8 @@
  * Bounded: the watch set has a page cap, walks have bounds, and a CPU budget stretches the sleep after a
  * busy tick so an event storm (a fork bomb) cannot make the monitor take more than `cpuBudget` of a core;
  * what it then cannot see individually the kernel's counters still count (unseen-starts events).
+ *
+ * Longer than ~400 lines on purpose: the loop, its lifecycle (pause, reset, re-attach, QEMU exit) and its statistics share one state; a split would thread it through every call.
  */
 import { describeError } from '../core/errors.js';
 import { AttachedKernel, attachKernel } from '../linux/attach.js';

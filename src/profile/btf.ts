@@ -13,6 +13,9 @@
  * str_len} with offsets relative to the end of the header; then records of
  * {u32 name_off, u32 info (vlen:16, kind:5 at bit 24, kind_flag at bit 31),
  * u32 size|type} followed by a kind-specific tail.
+ *
+ * Longer than ~400 lines on purpose: one binary format: every kind's record
+ * layout is decoded in one class whose bounds checks share the same offsets.
  */
 import { FormatError, ProfileError } from '../core/errors.js';
 import { NAMED_KINDS, TypeDb, type Member, type Type, type TypeId, type TypeKind, type TypeStore } from './types.js';

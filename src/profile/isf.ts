@@ -16,6 +16,10 @@
  * struct|union|class{name}, enum{name}, function, bitfield{bit_position,
  * bit_length, type}. Typedefs do not exist in ISF; they are resolved.
  * Kernel addresses exceed 2^53, so JSON integers are parsed losslessly.
+ *
+ * Longer than ~400 lines on purpose: import and export of one format share its
+ * facts (type descriptors, base types, banner); keeping them together keeps
+ * the round trip consistent.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';

@@ -10,6 +10,10 @@
  *    in the kernel image's physical range (from KERNELOFFSET/phys_base), or in
  *    all of RAM when nothing says where the kernel is.
  * `kallsymsFromBytes` runs the search over any bytes (an extracted vmlinux).
+ *
+ * Longer than ~400 lines on purpose: the two ways in (vmcoreinfo addresses,
+ * pattern search) and their recorded steps form one pipeline; decoding and
+ * locating already live in kallsyms/.
  */
 import { FaultError } from '../core/errors.js';
 import { readPhys } from '../memory/access.js';

@@ -10,6 +10,10 @@
  *
  * A copy the page tables do not confirm (a stale kernel's leftovers) is
  * rejected with its reason; every fact records where it came from.
+ *
+ * Longer than ~400 lines on purpose: the attach bootstrap is one explained
+ * pipeline (hints, vmcoreinfo, DTB, verify, CR3, banner, direct map); each
+ * step reports into the same record.
  */
 import { ProfileError } from '../core/errors.js';
 import type { CpuState, PhysicalMemory, SourceHints } from '../memory/types.js';

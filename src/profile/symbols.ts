@@ -7,6 +7,10 @@
  *
  * Two orders matter: table order (the order the source listed them, which for
  * kallsyms is /proc/kallsyms order) and address order (for nameOf / iteration).
+ *
+ * Longer than ~400 lines on purpose: SymbolTable is one columnar store: its
+ * hash index, address order and lookups share the column invariants (about 400
+ * lines of the class alone).
  */
 import { ProfileError } from '../core/errors.js';
 

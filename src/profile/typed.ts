@@ -14,8 +14,12 @@
  * const task = typed.obj('task_struct', initTaskVa).read();
  * task.u32('pid'); task.str('comm'); task.obj('mm')?.read().u64('arg_start');
  * typed.containerOf(next, 'task_struct', 'tasks');
+ *
+ * Longer than ~400 lines on purpose: the reference/value model (ObjRef,
+ * ObjValue) and its accessors are one API; splitting accessors by width would
+ * scatter one decoding rule.
  */
-import { ProfileError } from '../core/errors.js';
+import { ProfileError, ShortReadError } from '../core/errors.js';
 import { splitPath, type FieldInfo, type Type, type TypeDb, type TypeId, type TypeRef } from './types.js';
 
 /** What typed access reads through: a kernel (or process) virtual address space. Throws FaultError. */
@@ -115,9 +119,7 @@ export class ObjRef {
     const size = this.size;
     let bytes = this.typed.mem.read(this.address, size);
     if (bytes.length < size) {
-      throw new ProfileError(`short read of ${this.typeName} at 0x${this.address.toString(16)}: ${bytes.length} of ${size} bytes`, {
-        type: this.typeName,
-      });
+      throw new ShortReadError('virtual', this.address, size, bytes.length, this.typeName);
     }
     if (opts.copy) bytes = bytes.slice(0, size);
     return new ObjValue(this.typed, this.type, this.address, bytes);

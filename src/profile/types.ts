@@ -1,228 +1,23 @@
 /**
- * The type model every profile fills (BTF from the guest or a file, or a
- * Volatility ISF) and the `TypeDb` that answers layout questions over it:
+ * The `TypeDb` that answers layout questions over a profile's types (the
+ * model is in type-model.ts, C type expressions in c-types.ts):
  * `struct('task_struct')`, `offsetOf('task_struct', 'se.vruntime')`,
- * `hasMember('mm_struct', 'mm_mt')`, `sizeOf`, C type expressions, and a
- * pahole-like layout text. Type ids are small integers; 0 is `void`.
+ * `hasMember('mm_struct', 'mm_mt')`, `sizeOf`. The pahole-like layout text is
+ * presentation and lives in cli/commands/type-layout.ts.
  *
  * Layers above decide how to walk a structure by asking what exists
  * (`hasMember`), never by kernel version (R8).
  */
 import { ProfileError } from '../core/errors.js';
+import { declareC, parseCType, splitPath } from './c-types.js';
+import { ArrayTypeStore, type FieldInfo, type Member, type NewType, type StructType, type EnumType, type Type, type TypeId, type TypeKind, type TypeRef, type TypeStore } from './type-model.js';
 
-/** A type's index in its TypeDb. 0 is `void`. */
-export type TypeId = number;
-
-export interface Member {
-  /** '' for an anonymous struct/union member. */
-  readonly name: string;
-  readonly type: TypeId;
-  /** Offset in bits from the start of the enclosing struct/union. */
-  readonly bitOffset: number;
-  /** Width in bits for a bitfield, 0 otherwise. */
-  readonly bitSize: number;
-}
-
-export interface EnumValue {
-  readonly name: string;
-  readonly value: bigint;
-}
-
-export interface FuncParam {
-  readonly name: string;
-  /** 0 with `variadic` for a trailing `...`. */
-  readonly type: TypeId;
-}
-
-export interface DatasecVar {
-  readonly type: TypeId;
-  readonly offset: number;
-  readonly size: number;
-}
-
-/** A decoded type. `name` is '' for anonymous types. */
-export type Type =
-  | { readonly kind: 'void'; readonly id: TypeId; readonly name: 'void' }
-  | {
-      readonly kind: 'int';
-      readonly id: TypeId;
-      readonly name: string;
-      readonly size: number;
-      readonly signed: boolean;
-      readonly char: boolean;
-      readonly bool: boolean;
-      /** BTF INT encoding: value bits and bit offset inside the storage (legacy bitfields). */
-      readonly bits: number;
-      readonly bitOffset: number;
-    }
-  | { readonly kind: 'float'; readonly id: TypeId; readonly name: string; readonly size: number }
-  | { readonly kind: 'pointer'; readonly id: TypeId; readonly name: ''; readonly target: TypeId }
-  | {
-      readonly kind: 'array';
-      readonly id: TypeId;
-      readonly name: '';
-      readonly elem: TypeId;
-      readonly length: number;
-    }
-  | StructType
-  | EnumType
-  | { readonly kind: 'fwd'; readonly id: TypeId; readonly name: string; readonly union: boolean }
-  | { readonly kind: 'typedef'; readonly id: TypeId; readonly name: string; readonly target: TypeId }
-  | {
-      readonly kind: 'const' | 'volatile' | 'restrict';
-      readonly id: TypeId;
-      readonly name: '';
-      readonly target: TypeId;
-    }
-  | { readonly kind: 'type_tag'; readonly id: TypeId; readonly name: string; readonly target: TypeId }
-  | {
-      readonly kind: 'func';
-      readonly id: TypeId;
-      readonly name: string;
-      readonly proto: TypeId;
-      /** 0 static, 1 global, 2 extern. */
-      readonly linkage: number;
-    }
-  | {
-      readonly kind: 'func_proto';
-      readonly id: TypeId;
-      readonly name: '';
-      readonly ret: TypeId;
-      readonly params: readonly FuncParam[];
-      readonly variadic: boolean;
-    }
-  | { readonly kind: 'var'; readonly id: TypeId; readonly name: string; readonly type: TypeId; readonly linkage: number }
-  | {
-      readonly kind: 'datasec';
-      readonly id: TypeId;
-      readonly name: string;
-      readonly size: number;
-      readonly vars: readonly DatasecVar[];
-    }
-  | {
-      readonly kind: 'decl_tag';
-      readonly id: TypeId;
-      readonly name: string;
-      readonly target: TypeId;
-      /** -1 when the tag applies to the target itself, else the member/param index. */
-      readonly component: number;
-    };
-
-export interface StructType {
-  readonly kind: 'struct' | 'union';
-  readonly id: TypeId;
-  readonly name: string;
-  readonly size: number;
-  readonly members: readonly Member[];
-}
-
-export interface EnumType {
-  readonly kind: 'enum';
-  readonly id: TypeId;
-  readonly name: string;
-  readonly size: number;
-  readonly signed: boolean;
-  readonly values: readonly EnumValue[];
-}
-
-export type TypeKind = Type['kind'];
-
-/** A type without its id, as a store builder adds it. */
-export type NewType = Type extends infer T ? (T extends { id: TypeId } ? Omit<T, 'id'> : never) : never;
-
-/**
- * Where types come from. BTF decodes lazily; ISF and synthesized types live in
- * an `ArrayTypeStore`. Ids run from 0 (void) to `count - 1`.
- */
-export interface TypeStore {
-  /** Names this profile source in errors, e.g. 'btf:memory', 'isf:/tmp/x.json'. */
-  readonly source: string;
-  readonly count: number;
-  /** Decodes one type; throws FormatError when the underlying data is corrupt. */
-  get(id: TypeId): Type;
-  /** Ids of named types (struct, union, enum, typedef, fwd, int, float, var) with this name, lowest id first. */
-  lookup(name: string): readonly TypeId[];
-}
-
-/** A growable in-memory store (ISF import, tests, synthesized pointer/array types). */
-export class ArrayTypeStore implements TypeStore {
-  readonly source: string;
-  private readonly types: Type[] = [{ kind: 'void', id: 0, name: 'void' }];
-  private readonly byName = new Map<string, TypeId[]>();
-
-  constructor(source: string) {
-    this.source = source;
-  }
-
-  get count(): number {
-    return this.types.length;
-  }
-
-  get(id: TypeId): Type {
-    const t = this.types[id];
-    if (!t) throw new ProfileError(`type id ${id} is out of range (${this.types.length} types in ${this.source})`);
-    return t;
-  }
-
-  lookup(name: string): readonly TypeId[] {
-    return this.byName.get(name) ?? [];
-  }
-
-  /** Appends a type and returns its id. */
-  add(t: NewType): TypeId {
-    const id = this.types.length;
-    this.types.push({ ...t, id } as Type);
-    if (t.name && NAMED_KINDS.has(t.kind)) {
-      const ids = this.byName.get(t.name);
-      if (ids) ids.push(id);
-      else this.byName.set(t.name, [id]);
-    }
-    return id;
-  }
-
-  /** Replaces a placeholder added earlier (forward references while importing). */
-  set(id: TypeId, t: NewType): void {
-    if (id <= 0 || id >= this.types.length) throw new ProfileError(`type id ${id} is out of range in ${this.source}`);
-    this.types[id] = { ...t, id } as Type;
-  }
-}
-
-/** Kinds that the name index covers. */
-export const NAMED_KINDS: ReadonlySet<TypeKind> = new Set<TypeKind>([
-  'struct',
-  'union',
-  'enum',
-  'typedef',
-  'fwd',
-  'int',
-  'float',
-  'var',
-]);
-
-/** Where a (possibly nested) field sits inside a type. */
-export interface FieldInfo {
-  /** The path as asked, e.g. 'se.vruntime' or 'cpus_mask.bits[0]'. */
-  readonly path: string;
-  /** Byte offset of the field's storage from the start of the outer type. */
-  readonly offset: number;
-  /** Absolute bit offset from the start of the outer type. */
-  readonly bitOffset: number;
-  /** Width in bits for a bitfield, 0 otherwise. */
-  readonly bitSize: number;
-  /** Declared type (may be a typedef or qualified). */
-  readonly type: TypeId;
-  /** Byte size of the declared type (for a bitfield: of its underlying integer). */
-  readonly size: number;
-}
-
-/** A reference to a struct/union: its name, or its id. */
-export type TypeRef = string | TypeId;
+export * from './type-model.js';
+export { intSpellings, splitPath } from './c-types.js';
 
 const POINTER_SIZE = 8;
 /** Bound on typedef/qualifier chains and nesting: hostile BTF may loop. */
 const MAX_DEPTH = 64;
-/** Bound on layout text (anonymous members are expanded inline). */
-const MAX_LAYOUT_LINES = 20_000;
 
 /**
  * Answers layout questions over a TypeStore. Lookups throw ProfileError naming
@@ -434,157 +229,20 @@ export class TypeDb {
    * 'struct printk_ringbuffer *', 'sys_call_ptr_t[451]'.
    */
   parse(expr: string): TypeId {
-    let s = expr.trim();
-    const dims: number[] = [];
-    for (let m = /\[(\d*)\]\s*$/.exec(s); m; m = /\[(\d*)\]\s*$/.exec(s)) {
-      dims.unshift(m[1] === '' ? 0 : Number(m[1]));
-      s = s.slice(0, m.index).trim();
-    }
-    let stars = 0;
-    while (s.endsWith('*')) {
-      stars++;
-      s = s.slice(0, -1).trim();
-    }
-    s = s.replace(/\b(const|volatile)\b/g, '').replace(/\s+/g, ' ').trim();
-    let id: TypeId;
-    const tagged = /^(struct|union|enum) (\S+)$/.exec(s);
-    if (tagged) {
-      const kind = tagged[1] as 'struct' | 'union' | 'enum';
-      const t = this.find(tagged[2]!, [kind, 'fwd']);
-      if (!t) throw this.err(`${kind} ${tagged[2]} is not defined`, { type: `${kind} ${tagged[2]}` });
-      id = t.id;
-    } else if (s === 'void') {
-      id = 0;
-    } else {
-      let t = this.find(s, ['struct', 'union', 'typedef', 'int', 'float', 'enum', 'fwd']);
-      for (const alt of intSpellings(s)) t ??= this.find(alt, ['int']);
-      if (!t) throw this.err(`type '${s}' is not defined`, { type: s });
-      id = t.id;
-    }
-    for (let i = 0; i < stars; i++) id = this.pointerTo(id);
-    for (let i = dims.length - 1; i >= 0; i--) id = this.arrayOf(id, dims[i]!);
-    return id;
+    return parseCType(this, expr);
   }
 
   /** C spelling of a type, e.g. 'struct list_head *', 'char[16]', 'u64'. */
   typeName(id: TypeId): string {
-    return this.declare(id, '').trim();
+    return declareC(this, id, '').trim();
   }
 
   /** A C declaration of `name` with type `id`, e.g. 'char comm[16]', 'void (*fn)(int)'. */
-  declare(id: TypeId, name: string, depth = 0, budget = { steps: 4096 }): string {
-    if (depth > MAX_DEPTH || --budget.steps < 0) return `... ${name}`;
-    const t = this.get(id);
-    const sp = name ? (name.startsWith('[') ? name : ` ${name}`) : '';
-    switch (t.kind) {
-      case 'void':
-      case 'int':
-      case 'float':
-      case 'typedef':
-        return `${t.name}${sp}`;
-      case 'struct':
-      case 'union':
-      case 'enum':
-        return `${t.kind} ${t.name || '{...}'}${sp}`;
-      case 'fwd':
-        return `${t.union ? 'union' : 'struct'} ${t.name}${sp}`;
-      case 'pointer': {
-        const target = this.get(t.target);
-        const inner = target.kind === 'array' || target.kind === 'func_proto' ? `(*${name})` : `*${name}`;
-        return this.declare(t.target, inner, depth + 1, budget);
-      }
-      case 'array':
-        return this.declare(t.elem, `${name}[${t.length}]`, depth + 1, budget);
-      case 'const':
-      case 'volatile':
-      case 'restrict': {
-        const target = this.get(t.target);
-        if (target.kind === 'pointer') return this.declare(t.target, `${t.kind}${sp}`, depth + 1, budget);
-        return `${t.kind} ${this.declare(t.target, name, depth + 1, budget)}`;
-      }
-      case 'type_tag':
-        return this.declare(t.target, name, depth + 1, budget);
-      case 'func_proto': {
-        const params = t.params.map((p) => (p.type === 0 && t.variadic ? '...' : this.declare(p.type, p.name, depth + 1, budget).trim()));
-        return this.declare(t.ret, `${name}(${params.join(', ') || 'void'})`, depth + 1, budget);
-      }
-      case 'func':
-        return this.declare(t.proto, t.name, depth + 1, budget);
-      case 'var':
-        return this.declare(t.type, t.name, depth + 1, budget);
-      case 'datasec':
-        return `SEC("${t.name}")${sp}`;
-      case 'decl_tag':
-        return `__attribute__((btf_decl_tag("${t.name}")))${sp}`;
-    }
-  }
-
-  /**
-   * A pahole-like layout of a struct/union: each member with its offset and
-   * size (bitfields as byte:bit), anonymous members expanded, holes and
-   * padding flagged, and a summary line.
-   */
-  layout(ref: TypeRef): string {
-    const t = this.composite(ref);
-    const lines: string[] = [];
-    const stats = { holes: 0, holeBytes: 0, bitHoles: 0 };
-    lines.push(`${t.kind} ${t.name || '{...}'} {`);
-    const end = this.layoutMembers(t, 0, 1, lines, stats);
-    if (lines.length > MAX_LAYOUT_LINES) lines.splice(MAX_LAYOUT_LINES, lines.length, '\t/* ... layout truncated ... */');
-    const pad = t.size - Math.ceil(end / 8);
-    lines.push('');
-    lines.push(`\t/* size: ${t.size}, members: ${t.members.length}${stats.holes ? `, holes: ${stats.holes}, sum holes: ${stats.holeBytes}` : ''}${pad > 0 ? `, padding: ${pad}` : ''} */`);
-    lines.push('};');
-    return lines.join('\n');
+  declare(id: TypeId, name: string): string {
+    return declareC(this, id, name);
   }
 
   // ---- internals ----------------------------------------------------------
-
-  private layoutMembers(t: StructType, base: number, indent: number, lines: string[], stats: { holes: number; holeBytes: number }): number {
-    const tab = '\t'.repeat(indent);
-    let cursor = base; // bits
-    let maxEnd = base;
-    for (const m of t.members) {
-      if (lines.length > MAX_LAYOUT_LINES) break;
-      const abs = base + m.bitOffset;
-      const info = this.memberBits(m);
-      const bitOff = abs + info.extraOffset;
-      if (t.kind === 'struct' && bitOff > cursor && info.bitSize === 0) {
-        const holeBits = bitOff - cursor;
-        if (holeBits >= 8) {
-          stats.holes++;
-          stats.holeBytes += Math.floor(holeBits / 8);
-          lines.push(`${tab}/* XXX ${Math.floor(holeBits / 8)} byte${holeBits >= 16 ? 's' : ''} hole, try to pack */`);
-        } else lines.push(`${tab}/* XXX ${holeBits} bit${holeBits > 1 ? 's' : ''} hole */`);
-      }
-      let size = 0;
-      try {
-        size = this.sizeOfId(m.type);
-      } catch {
-        size = 0;
-      }
-      const r = this.tryResolve(m.type);
-      let endBits: number;
-      if (m.name === '' && r && (r.kind === 'struct' || r.kind === 'union') && indent < 8) {
-        lines.push(`${tab}${r.kind} {`);
-        this.layoutMembers(r, bitOff, indent + 1, lines, stats);
-        lines.push(`${tab}};${' '.repeat(Math.max(1, 40 - indent * 8))}/* ${pos(bitOff)} ${size} */`);
-        endBits = bitOff + size * 8;
-      } else if (info.bitSize) {
-        const decl = `${this.declare(m.type, m.name)}:${info.bitSize};`;
-        const byte = Math.floor(bitOff / 8);
-        lines.push(`${tab}${pad(decl, 48 - indent * 8)} /* ${String(byte).padStart(5)}:${String(bitOff % 8).padStart(2)} ${String(size).padStart(4)} */`);
-        endBits = bitOff + info.bitSize;
-      } else {
-        const decl = `${this.declare(m.type, m.name)};`;
-        lines.push(`${tab}${pad(decl, 48 - indent * 8)} /* ${pos(bitOff)} ${String(size).padStart(4)} */`);
-        endBits = bitOff + size * 8;
-      }
-      if (t.kind === 'struct') cursor = Math.max(cursor, endBits);
-      maxEnd = Math.max(maxEnd, endBits);
-    }
-    return maxEnd;
-  }
 
   private tryResolve(id: TypeId): Type | undefined {
     try {
@@ -595,7 +253,7 @@ export class TypeDb {
   }
 
   /** Bitfield width of a member: kind_flag style (bitSize) or a legacy BTF INT encoding. */
-  private memberBits(m: Member): { bitSize: number; extraOffset: number } {
+  memberBits(m: Member): { bitSize: number; extraOffset: number } {
     if (m.bitSize) return { bitSize: m.bitSize, extraOffset: 0 };
     const r = this.tryResolve(m.type);
     if (r && r.kind === 'int' && (r.bits !== r.size * 8 || r.bitOffset !== 0) && r.bits > 0) {
@@ -728,49 +386,10 @@ export class TypeDb {
   }
 }
 
-/**
- * Other spellings of a C integer type name: GCC's DWARF/BTF says
- * 'long unsigned int' where C code says 'unsigned long'.
- */
-export function intSpellings(name: string): string[] {
-  const words = name.split(' ');
-  if (!words.every((w) => ['unsigned', 'signed', 'short', 'long', 'int', 'char'].includes(w))) return [];
-  const unsigned = words.includes('unsigned');
-  const longs = words.filter((w) => w === 'long').length;
-  const base = words.includes('char') ? 'char' : words.includes('short') ? 'short' : longs === 2 ? 'long long' : longs === 1 ? 'long' : 'int';
-  if (base === 'char') return unsigned ? ['unsigned char'] : words.includes('signed') ? ['signed char'] : ['char'];
-  if (base === 'int') return unsigned ? ['unsigned int', 'unsigned'] : ['int', 'signed int'];
-  return unsigned ? [`${base} unsigned int`, `unsigned ${base} int`, `unsigned ${base}`] : [`${base} int`, `signed ${base} int`, base, `signed ${base}`];
-}
-
-/** Splits 'a.b[2].c' into ['a', 'b', 2, 'c']; undefined when malformed. */
-export function splitPath(path: string): (string | number)[] | undefined {
-  const out: (string | number)[] = [];
-  const re = /\s*(?:\.?\s*([A-Za-z_$][\w$]*)|\[\s*(\d+)\s*\])/y;
-  let i = 0;
-  if (path === '') return out;
-  while (i < path.length) {
-    re.lastIndex = i;
-    const m = re.exec(path);
-    if (!m || (m[1] !== undefined && out.length === 0 && path[i] === '.')) return undefined;
-    out.push(m[1] !== undefined ? m[1] : Number(m[2]));
-    i = re.lastIndex;
-  }
-  return out;
-}
-
 /** Byte offset of the naturally aligned storage unit holding a bitfield. */
 function storageOffset(bitOffset: number, bitSize: number, size: number): number {
   const unit = size > 0 && size <= 8 ? size * 8 : 8;
   let start = Math.floor(bitOffset / unit) * unit;
   if (bitOffset + bitSize > start + unit) start = Math.floor(bitOffset / 8) * 8; // straddles: byte-aligned
   return start / 8;
-}
-
-function pos(bits: number): string {
-  return String(Math.floor(bits / 8)).padStart(6);
-}
-
-function pad(s: string, n: number): string {
-  return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }

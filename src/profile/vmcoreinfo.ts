@@ -9,6 +9,10 @@
  * plus look-alikes (the format strings in the kernel image, stale copies from
  * an earlier kernel). Every copy is parsed and validated; the caller gets all
  * of them, ranked, with the reason for the choice.
+ *
+ * Longer than ~400 lines on purpose: one format: parsing a copy and finding,
+ * validating and ranking the copies in RAM share the copy model and its
+ * reasons.
  */
 import { FormatError, ProfileError } from '../core/errors.js';
 import type { MappedRegion, PhysicalMemory } from '../memory/types.js';

@@ -5,6 +5,10 @@
  * share) and whether its file is readable by us, the guest-physical layout
  * (`info mtree -f`), and the host virtual address of each RAM range
  * (`gpa2hva`), which is what process_vm_readv needs.
+ *
+ * Longer than ~400 lines on purpose: one QMP conversation whose steps (pid,
+ * memdev, mtree, gpa2hva) feed each other and share one report; apart they
+ * would pass half-built state around.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { command as lab } from '../../src/cli/commands/lab.js';
 import { command as profile } from '../../src/cli/commands/profile.js';
-import { pluginCommands } from '../../src/cli/commands/plugins.js';
+import { pluginCommand } from '../../src/cli/commands/plugins.js';
+import checkSyscall from '../../src/linux/plugins/check_syscall.js';
 import { createOutput } from '../../src/cli/render.js';
 import type { Command } from '../../src/cli/command.js';
 import { parseCommandLine } from '../../src/cli/main.js';
@@ -35,7 +36,7 @@ describe('on a 6.1 guest', { timeout: 300_000 }, () => {
 
   // Bug 6: --all was declared and never read.
   test('check_syscall lists the unused slots only with --all', async () => {
-    const cmd = pluginCommands.find((c) => c.name === 'check_syscall')!;
+    const cmd = pluginCommand(checkSyscall);
     type Rows = { rows: { index: number; symbol: string }[] };
     const plain = (JSON.parse(await run(cmd, [g.guest.name, '--json'])) as Rows).rows;
     const all = (JSON.parse(await run(cmd, [g.guest.name, '--json', '--all'])) as Rows).rows;

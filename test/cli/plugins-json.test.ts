@@ -6,7 +6,7 @@ import { createOutput } from '../../src/cli/render.js';
 import { absent, definePlugin } from '../../src/linux/plugin.js';
 import type { PassResult } from '../../src/linux/pass.js';
 
-const plugin = definePlugin<{ pid: number; task: bigint; comm: string | ReturnType<typeof absent>; hidden: string }>({
+const plugin = definePlugin<{ pid: number; task: bigint; comm: string | ReturnType<typeof absent>; hidden: string }>()({
   name: 'demo',
   version: '1',
   summary: 'demo rows',

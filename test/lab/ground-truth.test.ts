@@ -52,6 +52,10 @@ function consoleLog(): string {
     'ffffffff9dc1aa40 D init_task',
     '@@ kallsyms-modules',
     '166',
+    '@@ kallsyms-tagged',
+    'ffffffffc0201000 t dummy_setup\t[dummy]',
+    'ffffffffc0203040 T veth_init\t[veth]',
+    'ffffffffa0000e40 t bpf_prog_6deef7357e7b4530_sd_fw_egress\t[bpf]',
     '@@ vmcoreinfo',
     '0x00000000018e2000 1024',
     '@@ fw-cfg-vmcoreinfo',
@@ -134,6 +138,11 @@ test('a synthetic console log parses into every section', () => {
   assert.equal(gt.hostname, 'vmi-lab');
   assert.equal(gt.kallsyms.coreCount, 4);
   assert.equal(gt.kallsyms.taggedCount, 166);
+  assert.deepEqual(gt.kallsyms.tagged, [
+    { address: 0xffffffffc0201000n, type: 't', name: 'dummy_setup', tag: 'dummy' },
+    { address: 0xffffffffc0203040n, type: 'T', name: 'veth_init', tag: 'veth' },
+    { address: 0xffffffffa0000e40n, type: 't', name: 'bpf_prog_6deef7357e7b4530_sd_fw_egress', tag: 'bpf' },
+  ]);
   assert.equal(gt.kallsyms.spots['init_task']!.address, 0xffffffff9dc1aa40n);
   assert.equal(gt.kallsyms.spots['_text']!.type, 'T');
   assert.deepEqual(gt.kallsyms.first, KSYMS[0]);

@@ -9,7 +9,7 @@ import ifconfig from '../../src/linux/plugins/ifconfig.js';
 import sockstat from '../../src/linux/plugins/sockstat.js';
 import { isAbsent, runPlugin } from '../../src/linux/plugin.js';
 import { AnomalySink } from '../../src/linux/anomaly.js';
-import { decodeTableSock, kernelTableSocks, socketInode } from '../../src/linux/net.js';
+import { decodeTableSock, kernelTableSocks, socketInode } from '../../src/linux/net/inet-hashtables.js';
 import { attachForSuite, KERNEL_MATRIX } from '../helpers/kernel.js';
 
 for (const { label: kernel, opts } of KERNEL_MATRIX) {

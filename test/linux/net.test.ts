@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AnomalySink } from '../../src/linux/anomaly.js';
-import { decodeSock, decodeTableSock, deviceFlags, kernelTableSocks, socketInode, tcpEstablishedSockets, formatIpv4, formatIpv6, interfaceFlagNames, ntohs, tcpStateName, unixSocketPath } from '../../src/linux/net.js';
+import { formatIpv4, formatIpv6, ntohs, tcpStateName } from '../../src/linux/net/format.js';
+import { decodeTableSock, kernelTableSocks, socketInode, tcpEstablishedSockets } from '../../src/linux/net/inet-hashtables.js';
+import { deviceFlags, interfaceFlagNames } from '../../src/linux/net/netdevice.js';
+import { decodeSock, unixSocketPath } from '../../src/linux/net/sock.js';
 import { hlistNullsChain, hlistNullsForEach } from '../../src/linux/walk/list.js';
 import { WalkContext } from '../../src/linux/walk/common.js';
 import { BareSpace, makeKernel } from './helpers/bare-kernel.js';

@@ -106,7 +106,7 @@ describe('Pass', () => {
 
   it('checks requirements in pass.run and runPlugin, naming the first one missing', async () => {
     const g = physicalKernel();
-    const needy = definePlugin<{ x: number }>({
+    const needy = definePlugin<{ x: number }>()({
       name: 'needy',
       version: '1',
       summary: 'needs a symbol the kernel lacks',

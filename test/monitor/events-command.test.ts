@@ -3,27 +3,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { command, FOLLOW_INTERVAL_MS, parseTimeBound } from '../../src/cli/commands/events.js';
-import { findCommand, main } from '../../src/cli/main.js';
+import { findCommand } from '../../src/cli/main.js';
+import { runCli } from '../cli/helpers/spawn-cli.js';
 import { EVENT_TYPES, type MonitorEvent } from '../../src/monitor/events.js';
 import { EventStore } from '../../src/monitor/sinks/store.js';
 import { runCommand } from '../cli/helpers/run-command.js';
 import { stamper, tempDir } from './helpers/events.js';
 
 /** Runs the real CLI entry point, capturing what it prints. */
+/**
+ * The CLI as a user runs it, in a process of its own: capturing this process's stdout would also capture the
+ * test runner's own reports, which it writes to stdout meanwhile.
+ */
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const ow = process.stdout.write;
-  const ew = process.stderr.write;
-  process.stdout.write = ((s: string | Uint8Array) => ((out += String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(argv);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
+  const r = runCli(argv);
+  return { code: r.code ?? -1, out: r.stdout, err: r.stderr };
 }
 
 describe('vmsight events', () => {
@@ -54,8 +48,8 @@ describe('vmsight events', () => {
   });
   after(() => tmp.cleanup());
 
-  it('is registered', () => {
-    assert.equal(findCommand('events'), command);
+  it('is registered', async () => {
+    assert.equal(await findCommand('events'), command);
   });
 
   it('prints a table of every event by default', async () => {

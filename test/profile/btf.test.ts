@@ -7,6 +7,7 @@ import { Typed } from '../../src/profile/typed.js';
 import { TypeDb } from '../../src/profile/types.js';
 import { BtfEncoder, kernelLikeBtf } from './helpers/btf-encoder.js';
 import { realVmlinuxBtf } from './helpers/real-btf.js';
+import { layoutText } from '../../src/cli/commands/type-layout.js';
 
 test('decodes every BTF kind', () => {
   const e = new BtfEncoder();
@@ -136,8 +137,8 @@ test('kind_flag bitfields and legacy INT-encoded bitfields give the same fields'
     assert.deepEqual([a.bitOffset, a.bitSize, a.offset], [0, 3, 0]);
     assert.deepEqual([b.bitOffset, b.bitSize, b.offset], [3, 5, 0]);
   }
-  assert.match(db.layout('kf'), /a:3;/);
-  assert.match(db.layout('legacy'), /b:5;/);
+  assert.match(layoutText(db, 'kf'), /a:3;/);
+  assert.match(layoutText(db, 'legacy'), /b:5;/);
 });
 
 test('kernel-like fixture: names, anonymous members, bitfields', () => {
@@ -264,7 +265,7 @@ function exercise(bytes: Uint8Array, maxTypes: number): 'ok' | 'error' {
       const t = db.get(i);
       if ((t.kind === 'struct' || t.kind === 'union') && i % 7 === 0) {
         try {
-          db.layout(i);
+          layoutText(db, i);
           db.sizeOf(i);
         } catch (e) {
           if (!(e instanceof VmsightError)) throw e;

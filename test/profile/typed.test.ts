@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FaultError, ProfileError } from '../../src/core/errors.js';
+import { FaultError, ProfileError, ShortReadError } from '../../src/core/errors.js';
+import { AnomalySink } from '../../src/linux/anomaly.js';
+import type { Kernel } from '../../src/linux/kernel.js';
+import { readObject } from '../../src/linux/tasks.js';
 import { parseBtf } from '../../src/profile/btf.js';
 import { Typed, type VirtualMemory } from '../../src/profile/typed.js';
 import { TypeDb } from '../../src/profile/types.js';
@@ -128,6 +131,24 @@ test('faults propagate as FaultError; has() checks presence', () => {
   assert.equal(typed.has('mm_struct', 'mm_mt'), false);
   assert.equal(typed.has('mm_struct'), true);
   assert.equal(typed.has('maple_tree'), false);
+});
+
+test('a read that returns fewer bytes than the object is a ShortReadError (a FaultError), and readObject records it as a fault', () => {
+  const { db, mem } = setup();
+  // A source that gives only the first 16 bytes of anything (e.g. the end of a dump cut short).
+  const short: VirtualMemory = { read: (va, len) => mem.read(va, Math.min(len, 16)) };
+  const typed = new Typed(db, short);
+  const size = typed.obj('task_struct', TASK).size;
+  assert.ok(size > 16);
+  assert.throws(
+    () => typed.obj('task_struct', TASK).read(),
+    (e: unknown) => e instanceof ShortReadError && e instanceof FaultError && !(e instanceof ProfileError) && e.address === TASK && e.firstMissing === TASK + 16n && e.wanted === size && e.got === 16,
+  );
+  const anomalies = new AnomalySink();
+  const k = { typed } as unknown as Kernel; // readObject reads through kernel.typed only
+  assert.equal(readObject(k, 'task_struct', TASK, anomalies, 'test.task'), undefined);
+  assert.deepEqual(anomalies.items.map((a) => [a.kind, a.where, a.address]), [['fault', 'test.task', TASK]]);
+  assert.match(anomalies.items[0]!.detail ?? '', /^virtual address 0xffff888001000000: short read of struct task_struct: 16 of \d+ bytes$/);
 });
 
 test('copy snapshots do not change when memory does', () => {

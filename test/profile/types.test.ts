@@ -4,6 +4,7 @@ import { ProfileError } from '../../src/core/errors.js';
 import { parseBtf } from '../../src/profile/btf.js';
 import { ArrayTypeStore, TypeDb, intSpellings, splitPath } from '../../src/profile/types.js';
 import { BtfEncoder, kernelLikeBtf } from './helpers/btf-encoder.js';
+import { layoutText } from '../../src/cli/commands/type-layout.js';
 
 function fixtureDb(): TypeDb {
   return new TypeDb(parseBtf(kernelLikeBtf().bytes, { source: 'btf:fixture' }));
@@ -78,14 +79,14 @@ test('layout prints offsets, sizes, bitfields, holes and a summary', () => {
     { name: 'f', type: ui, bitOffset: 128, bitSize: 2 },
   ], true);
   const db = new TypeDb(parseBtf(e.build()));
-  const text = db.layout('holey');
+  const text = layoutText(db, 'holey');
   assert.match(text, /^struct holey \{/);
   assert.match(text, /char c;\s+\/\*\s+0\s+1 \*\//);
   assert.match(text, /XXX 7 bytes hole/);
   assert.match(text, /long int l;\s+\/\*\s+8\s+8 \*\//);
   assert.match(text, /unsigned int f:2;\s+\/\*\s+16: 0\s+4 \*\//);
   assert.match(text, /size: 24, members: 3, holes: 1, sum holes: 7, padding: 7/);
-  assert.match(fixtureDb().layout('task_struct'), /union \{\n\t\tstruct \{\n\t\t\tint prio;/);
+  assert.match(layoutText(fixtureDb(), 'task_struct'), /union \{\n\t\tstruct \{\n\t\t\tint prio;/);
 });
 
 test('ISF-style store: ArrayTypeStore fills the same model', () => {
@@ -114,7 +115,7 @@ test('hostile BTF: typedef cycles and self-nesting anonymous members stay bounde
   assert.throws(() => db.sizeOf(1), ProfileError);
   const t0 = performance.now();
   assert.equal(db.hasMember('selfish', 'nothing'), false);
-  const text = db.layout('selfish');
+  const text = layoutText(db, 'selfish');
   assert.ok(text.length < 5_000_000);
   assert.ok(performance.now() - t0 < 5000);
 });

@@ -8,6 +8,10 @@
  * next table's (or the page's) physical address in bits 12..51, P (bit 0),
  * R/W (1), U/S (2), PS (7, levels 3 and 2 only) and XD/NX (63). The effective
  * R/W and U/S are the AND over all levels, NX the OR.
+ *
+ * Longer than ~400 lines on purpose: the paging table and the one walker that
+ * reads it, with its allocation-free fast path: the hot path stays one unit
+ * whose invariants are read together.
  */
 import { FaultError } from '../../core/errors.js';
 import type { PhysicalMemory } from '../../memory/types.js';

@@ -6,8 +6,7 @@
  */
 import { attachKernel } from '../../linux/attach.js';
 import type { PassResult } from '../../linux/pass.js';
-import { isAbsent, type Plugin, type PluginOptions, type PluginResult } from '../../linux/plugin.js';
-import { plugins } from '../../linux/plugins/index.js';
+import { checkOptionValues, isAbsent, type Plugin, type PluginOptions, type PluginResult } from '../../linux/plugin.js';
 import type { Command, ParsedArgs } from '../command.js';
 import { jsonRow, type Output, type Row } from '../render.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
@@ -55,7 +54,8 @@ export function writePluginResult(out: Output, plugin: Plugin<any>, result: Pass
   if (v) stderr(`vmsight: ${plugin.name}: ${v.validated ? 'validated' : 'NOT validated'} (${v.attempts} attempt${v.attempts === 1 ? '' : 's'}, ${v.changedRanges} changed ranges${v.reason ? `; ${v.reason}` : ''})\n`);
 }
 
-function pluginCommand(plugin: Plugin<any>): Command {
+/** The command that runs one plugin (exported for tests of the command path). */
+export function pluginCommand(plugin: Plugin<any>): Command {
   return {
     name: plugin.name,
     ...(plugin.aliases ? { aliases: plugin.aliases } : {}),
@@ -64,6 +64,7 @@ function pluginCommand(plugin: Plugin<any>): Command {
     options: { ...attachOptionSpec, validate: { type: 'boolean' }, ...plugin.options },
     async run(args: ParsedArgs, ctx) {
       const spec = requireSource(args, `vmsight ${plugin.name} <source>`);
+      checkOptionValues(plugin.name, plugin.options, args.values); // a bad option value fails before attaching
       const kernel = await attachKernel(spec, attachOptions(args));
       try {
         // One pass; --validate re-reads what the run read and retries it when the guest changed it meanwhile.
@@ -79,13 +80,12 @@ function pluginCommand(plugin: Plugin<any>): Command {
   };
 }
 
-export const pluginCommands: readonly Command[] = plugins.map(pluginCommand);
-
 export const command: Command = {
   name: 'plugins',
   summary: 'list the analysis plugins',
   usage: '[--json]',
   async run(_args, ctx) {
+    const { plugins } = await import('../../linux/plugins/index.js'); // only this listing loads every plugin
     ctx.out.rows(
       [
         { key: 'name', kind: 'str' },

@@ -14,6 +14,7 @@ import { TypeDb, type StructType, type Type, type TypeId } from '../../profile/t
 import type { Command, ParsedArgs } from '../command.js';
 import type { Column } from '../render.js';
 import { attachOptions, attachOptionSpec } from './common.js';
+import { layoutText } from './type-layout.js';
 
 const USAGE = '<source> NAME | --profile FILE NAME  [--kind struct|union|enum|typedef] [--expand]';
 
@@ -149,7 +150,7 @@ function show(db: TypeDb, name: string, args: ParsedArgs, ctx: Parameters<Comman
     return;
   }
   if (ctx.out.format === 'table') {
-    ctx.out.text(db.layout(resolved.id));
+    ctx.out.text(layoutText(db, resolved.id));
     ctx.out.text(`/* from ${db.source} */`);
   } else {
     ctx.out.rows(MEMBER_COLUMNS, memberRows(db, resolved, expand));

@@ -166,6 +166,7 @@ echo "@@ version"; cat /proc/version
 echo "@@ cmdline"; cat /proc/cmdline
 echo "@@ hostname"; hostname
 /bin/vmi-ksyms ${KALLSYMS_SPOTS.join(' ')}
+echo "@@ kallsyms-tagged"; grep ']$' /proc/kallsyms
 echo "@@ vmcoreinfo"; cat /sys/kernel/vmcoreinfo 2>/dev/null
 echo "@@ fw-cfg-vmcoreinfo"
 f=/sys/firmware/qemu_fw_cfg/by_name/etc/vmcoreinfo/raw

@@ -5,7 +5,7 @@
  */
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import { capabilityHex, capabilityNames } from '../capabilities.js';
-import { pidFilter, snapshotProcesses, taskInfo } from '../tasks.js';
+import { PID_OPTION, pidFilter, snapshotProcesses, taskInfo } from '../tasks.js';
 import { taskKey } from '../identity.js';
 
 export interface CapabilitiesRow {
@@ -25,13 +25,13 @@ export interface CapabilitiesRow {
 
 const FULL = (1n << 41n) - 1n;
 
-export default definePlugin<CapabilitiesRow>({
+export default definePlugin<CapabilitiesRow>()({
   name: 'capabilities',
   aliases: ['linux.capabilities', 'linux.capabilities.Capabilities'],
   version: '1.0.0',
   summary: 'Capability sets of each process (inheritable, permitted, effective, bounding, ambient)',
   requires: { symbols: ['init_task'], fields: [['task_struct', 'cred'], ['cred', 'cap_effective'], ['cred', 'cap_permitted'], ['cred', 'cap_bset']] },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'pid', kind: 'int' },
     { key: 'comm', kind: 'str' },

@@ -20,7 +20,7 @@ export interface CheckIdtRow {
   suspicious: boolean;
 }
 
-export default definePlugin<CheckIdtRow>({
+export default definePlugin<CheckIdtRow>()({
   name: 'check_idt',
   aliases: ['linux.check_idt', 'linux.check_idt.Check_idt'],
   version: '1.0.0',

@@ -20,7 +20,7 @@ export interface CheckSyscallRow {
 /** The stub unused slots point at: sys_ni_syscall and its per-ABI wrappers (with a CFI jump-table suffix). */
 const NOT_IMPLEMENTED = /^(__(x64|ia32|x32)_)?sys_ni_syscall(\.cfi_jt)?$/;
 
-export default definePlugin<CheckSyscallRow>({
+export default definePlugin<CheckSyscallRow>()({
   name: 'check_syscall',
   aliases: ['linux.check_syscall', 'linux.check_syscall.Check_syscall'],
   version: '1.0.0',

@@ -6,7 +6,7 @@
  * task's cred at init's or another root process's).
  */
 import { absent, definePlugin, type Absent } from '../plugin.js';
-import { pidFilter, snapshotProcesses, taskInfo } from '../tasks.js';
+import { PID_OPTION, pidFilter, snapshotProcesses, taskInfo } from '../tasks.js';
 import { taskKey } from '../identity.js';
 
 export interface CredsRow {
@@ -25,13 +25,13 @@ export interface CredsRow {
   shared: boolean;
 }
 
-export default definePlugin<CredsRow>({
+export default definePlugin<CredsRow>()({
   name: 'creds',
   aliases: ['linux.check_creds', 'linux.check_creds.Check_creds'],
   version: '1.0.0',
   summary: 'Credentials per process; flags a struct cred shared between unrelated processes',
   requires: { symbols: ['init_task'], fields: [['task_struct', 'cred'], ['cred', 'uid'], ['cred', 'euid']] },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'offset', kind: 'hex' },
     { key: 'pid', kind: 'int' },

@@ -4,7 +4,7 @@
  */
 import { definePlugin, isAbsent } from '../plugin.js';
 import { forEachProcessMm } from '../mm.js';
-import { pidFilter } from '../tasks.js';
+import { PID_OPTION, pidFilter } from '../tasks.js';
 import { processEnviron } from '../user-memory.js';
 import { taskKey, taskStartTimeNs } from '../identity.js';
 
@@ -20,13 +20,13 @@ export interface EnvarsRow {
   value: string;
 }
 
-export default definePlugin<EnvarsRow>({
+export default definePlugin<EnvarsRow>()({
   name: 'envars',
   aliases: ['linux.envars', 'linux.envars.Envars'],
   version: '1.0.0',
   summary: 'Environment variables of each process (from user memory)',
   requires: { symbols: ['init_task'], fields: [['task_struct', 'mm'], ['mm_struct', 'env_start'], ['mm_struct', 'env_end'], ['mm_struct', 'pgd']] },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'pid', kind: 'int' },
     { key: 'comm', kind: 'str' },

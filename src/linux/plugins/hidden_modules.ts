@@ -19,7 +19,7 @@ export interface HiddenModuleRow {
   taints: string;
 }
 
-export default definePlugin<HiddenModuleRow>({
+export default definePlugin<HiddenModuleRow>()({
   name: 'hidden_modules',
   aliases: ['linux.hidden_modules', 'linux.hidden_modules.Hidden_modules'],
   version: '1.0.0',

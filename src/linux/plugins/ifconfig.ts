@@ -3,7 +3,7 @@
  * -> dev_base_head), with flags, MTU, MAC, and IPv4/IPv6 addresses.
  */
 import { definePlugin } from '../plugin.js';
-import { netInterfaces, netNamespaces } from '../net.js';
+import { netInterfaces, netNamespaces } from '../net/netdevice.js';
 
 export interface IfconfigRow {
   netns: number;
@@ -17,7 +17,7 @@ export interface IfconfigRow {
   device: bigint;
 }
 
-export default definePlugin<IfconfigRow>({
+export default definePlugin<IfconfigRow>()({
   name: 'ifconfig',
   aliases: ['linux.ip.Addr', 'linux.ifconfig'],
   version: '1.0.0',

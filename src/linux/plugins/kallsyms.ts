@@ -16,7 +16,7 @@ export interface KallsymsRow {
   index: number;
 }
 
-export default definePlugin<KallsymsRow>({
+export default definePlugin<KallsymsRow>()({
   name: 'kallsyms',
   aliases: ['linux.kallsyms', 'linux.kallsyms.Kallsyms'],
   version: '1.0.0',

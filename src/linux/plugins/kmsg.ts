@@ -16,7 +16,7 @@ export interface KmsgRow {
   text: string;
 }
 
-export default definePlugin<KmsgRow>({
+export default definePlugin<KmsgRow>()({
   name: 'kmsg',
   aliases: ['dmesg', 'linux.kmsg', 'linux.kmsg.Kmsg'],
   version: '1.0.0',

@@ -7,7 +7,7 @@ import { FaultError } from '../../core/errors.js';
 import type { ObjValue } from '../../profile/typed.js';
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import type { Kernel } from '../kernel.js';
-import { pidFilter, snapshotProcesses, taskInfo } from '../tasks.js';
+import { PID_OPTION, pidFilter, snapshotProcesses, taskInfo } from '../tasks.js';
 import { isKernelPointer } from '../walk/common.js';
 import { taskKey } from '../identity.js';
 
@@ -46,13 +46,13 @@ function kthreadOf(k: Kernel, t: ObjValue): { fn: bigint; fullName: string | und
   }
 }
 
-export default definePlugin<KthreadsRow>({
+export default definePlugin<KthreadsRow>()({
   name: 'kthreads',
   aliases: ['linux.kthreads', 'linux.kthreads.Kthreads'],
   version: '1.0.0',
   summary: 'Kernel threads and the function each runs',
   requires: { symbols: ['init_task'], fields: [['task_struct', 'flags']] },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'offset', kind: 'hex' },
     { key: 'pid', kind: 'int' },

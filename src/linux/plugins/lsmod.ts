@@ -16,7 +16,7 @@ export interface LsmodRow {
   taints: string;
 }
 
-export default definePlugin<LsmodRow>({
+export default definePlugin<LsmodRow>()({
   name: 'lsmod',
   aliases: ['linux.lsmod', 'linux.lsmod.Lsmod'],
   version: '1.0.0',

@@ -5,7 +5,7 @@
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import { taskFiles } from '../files.js';
 import { PathResolver } from '../fs-path.js';
-import { forEachProcess, pidFilter } from '../tasks.js';
+import { forEachProcess, PID_OPTION, pidFilter } from '../tasks.js';
 import { taskKey, taskStartTimeNs } from '../identity.js';
 
 export interface LsofRow {
@@ -25,7 +25,7 @@ export interface LsofRow {
   file: bigint;
 }
 
-export default definePlugin<LsofRow>({
+export default definePlugin<LsofRow>()({
   name: 'lsof',
   aliases: ['linux.lsof', 'linux.lsof.Lsof'],
   version: '1.0.0',
@@ -41,7 +41,7 @@ export default definePlugin<LsofRow>({
       ['file', 'f_inode'],
     ],
   },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'pid', kind: 'int' },
     { key: 'comm', kind: 'str' },

@@ -6,22 +6,10 @@
 import { definePlugin } from '../plugin.js';
 import { DUMP_OPTION, dumpDirFrom } from '../dump.js';
 import { PathResolver } from '../fs-path.js';
-import { forEachProcessMm, forEachVma, mapsEntry, VM_EXEC, VM_WRITE, VMA_CONTAINERS } from '../mm.js';
-import { pidFilter } from '../tasks.js';
-import { processSpace } from '../user-memory.js';
-import { WalkBudget } from '../walk/common.js';
-import { taskKey, taskStartTimeNs } from '../identity.js';
+import { forEachMapping, MAPPING_COLUMNS, mappingIdentity, mappingKey, VM_EXEC, VM_WRITE, VMA_CONTAINERS, type MappingRow } from '../mm.js';
+import { PID_OPTION, pidFilter } from '../tasks.js';
 
-export interface MalfindRow {
-  /** The process's task_struct and start time: its identity across passes (not columns). */
-  task: bigint;
-  startTime: bigint;
-  pid: number;
-  comm: string;
-  start: bigint;
-  end: bigint;
-  perms: string;
-  path: string;
+export interface MalfindRow extends MappingRow {
   reason: string;
   /** First bytes of the region (empty when not present in memory). */
   head: Uint8Array;
@@ -32,7 +20,7 @@ export interface MalfindRow {
 const KERNEL_PROVIDED = new Set(['[vdso]', '[vsyscall]', '[vvar]', '[uprobes]']);
 const HEAD_BYTES = 64;
 
-export default definePlugin<MalfindRow>({
+export default definePlugin<MalfindRow>()({
   name: 'malfind',
   aliases: ['linux.malfind', 'linux.malfind.Malfind'],
   version: '1.0.0',
@@ -42,43 +30,33 @@ export default definePlugin<MalfindRow>({
     fields: [['task_struct', 'mm'], ['mm_struct', 'pgd'], ['vm_area_struct', 'vm_file']],
     anyOf: [VMA_CONTAINERS],
   },
-  options: { pid: { type: 'string', multiple: true }, ...DUMP_OPTION },
+  options: { ...PID_OPTION, ...DUMP_OPTION },
   columns: [
-    { key: 'pid', kind: 'int' },
-    { key: 'comm', kind: 'str' },
-    { key: 'start', kind: 'hex' },
-    { key: 'end', kind: 'hex' },
-    { key: 'perms', kind: 'str' },
+    ...MAPPING_COLUMNS,
     { key: 'reason', kind: 'str' },
     { key: 'path', kind: 'str' },
     { key: 'head', kind: 'bytes' },
     { key: 'dumped', kind: 'str' },
   ],
-  key: (r) => `${taskKey(r.pid, r.task, r.startTime)}:${r.start.toString(16)}`,
+  key: mappingKey,
   *run(k, { options, anomalies }) {
-    const budget = new WalkBudget(); // one node budget for every walk of this run
-    const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const dump = dumpDirFrom(options);
-    for (const { task, pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
-      const startTime = taskStartTimeNs(task);
-      let space: ReturnType<typeof processSpace> | null = null;
-      for (const vma of forEachVma(k, mm, anomalies, budget)) {
-        const e = mapsEntry(k, mm, vma, paths, anomalies);
-        const wx = (e.flags & VM_WRITE) !== 0n && (e.flags & VM_EXEC) !== 0n;
-        const anonX = (e.flags & VM_EXEC) !== 0n && e.file === 0n && !KERNEL_PROVIDED.has(e.path);
-        if (!wx && !anonX) continue;
-        space ??= processSpace(k, mm, anomalies);
-        let head = new Uint8Array(0);
-        if (space) {
-          const buf = new Uint8Array(HEAD_BYTES);
-          if (space.readv([{ va: e.start, len: HEAD_BYTES, dst: buf }]).length === 0) head = buf;
-        }
-        const reason = wx && anonX ? 'writable+executable, no file' : wx ? 'writable+executable' : 'executable, no file';
-        const row: MalfindRow = { task: task.address, startTime, pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head };
-        if (dump && space) row.dumped = dump.writeRegion([pid, comm, e.start, 'malfind', 'dmp'], space, e.start, e.end).file;
-        yield row;
+    for (const m of forEachMapping(k, anomalies, { pids: pidFilter(options.pid), paths })) {
+      const { pid, comm, entry: e } = m;
+      const wx = (e.flags & VM_WRITE) !== 0n && (e.flags & VM_EXEC) !== 0n;
+      const anonX = (e.flags & VM_EXEC) !== 0n && e.file === 0n && !KERNEL_PROVIDED.has(e.path);
+      if (!wx && !anonX) continue;
+      const space = m.space();
+      let head = new Uint8Array(0);
+      if (space) {
+        const buf = new Uint8Array(HEAD_BYTES);
+        if (space.readv([{ va: e.start, len: HEAD_BYTES, dst: buf }]).length === 0) head = buf;
       }
+      const reason = wx && anonX ? 'writable+executable, no file' : wx ? 'writable+executable' : 'executable, no file';
+      const row: MalfindRow = { ...mappingIdentity(m), pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head };
+      if (dump && space) row.dumped = dump.writeRegion([pid, comm, e.start, 'malfind', 'dmp'], space, e.start, e.end).file;
+      yield row;
     }
   },
 });

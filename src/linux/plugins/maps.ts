@@ -5,28 +5,17 @@
  */
 import { definePlugin } from '../plugin.js';
 import { PathResolver } from '../fs-path.js';
-import { forEachProcessMm, forEachVma, gateVma, mapsEntry, VMA_CONTAINERS } from '../mm.js';
-import { pidFilter } from '../tasks.js';
-import { WalkBudget } from '../walk/common.js';
-import { taskKey, taskStartTimeNs } from '../identity.js';
+import { forEachMapping, gateVma, MAPPING_COLUMNS, mappingIdentity, mappingKey, mapsEntry, VMA_CONTAINERS, type MappingRow } from '../mm.js';
+import { PID_OPTION, pidFilter } from '../tasks.js';
 
-export interface MapsRow {
-  /** The process's task_struct and start time: its identity across passes (not columns). */
-  task: bigint;
-  startTime: bigint;
-  pid: number;
-  comm: string;
-  start: bigint;
-  end: bigint;
-  perms: string;
+export interface MapsRow extends MappingRow {
   offset: bigint;
   dev: string;
   inode: number;
-  path: string;
   vma: bigint;
 }
 
-export default definePlugin<MapsRow>({
+export default definePlugin<MapsRow>()({
   name: 'maps',
   aliases: ['linux.proc.Maps', 'linux.proc'],
   version: '1.0.0',
@@ -36,32 +25,29 @@ export default definePlugin<MapsRow>({
     fields: [['task_struct', 'mm'], ['vm_area_struct', 'vm_start'], ['vm_area_struct', 'vm_end'], ['vm_area_struct', 'vm_file']],
     anyOf: [VMA_CONTAINERS],
   },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
-    { key: 'pid', kind: 'int' },
-    { key: 'comm', kind: 'str' },
-    { key: 'start', kind: 'hex' },
-    { key: 'end', kind: 'hex' },
-    { key: 'perms', kind: 'str' },
+    ...MAPPING_COLUMNS,
     { key: 'offset', kind: 'hex' },
     { key: 'dev', kind: 'str' },
     { key: 'inode', kind: 'int' },
     { key: 'path', kind: 'str' },
   ],
-  key: (r) => `${taskKey(r.pid, r.task, r.startTime)}:${r.start.toString(16)}`,
+  key: mappingKey,
   *run(k, { options, anomalies }) {
-    const budget = new WalkBudget(); // one node budget for every walk of this run
-    const pids = pidFilter(options.pid);
     const paths = new PathResolver(k, anomalies);
     const gate = gateVma(k, anomalies);
     const gateEntry = gate ? mapsEntry(k, undefined, gate, paths, anomalies) : undefined;
-    for (const { task, pid, comm, mm } of forEachProcessMm(k, anomalies, pids)) {
-      const id = { task: task.address, startTime: taskStartTimeNs(task) };
-      for (const vma of forEachVma(k, mm, anomalies, budget)) {
-        const e = mapsEntry(k, mm, vma, paths, anomalies);
-        yield { ...id, pid, comm, start: e.start, end: e.end, perms: e.perms, offset: e.offset, dev: e.dev, inode: e.inode, path: e.path, vma: e.vma };
-      }
-      if (gateEntry) yield { ...id, pid, comm, ...gateEntry, vma: gateEntry.vma };
+    let last: Pick<MapsRow, 'pid' | 'comm' | 'task' | 'startTime'> | undefined;
+    const gateRow = (p: NonNullable<typeof last>): MapsRow => ({ ...p, ...gateEntry!, vma: gateEntry!.vma });
+    for (const m of forEachMapping(k, anomalies, { pids: pidFilter(options.pid), paths })) {
+      const { pid, comm, entry: e } = m;
+      const id = mappingIdentity(m);
+      // The gate page closes each process's list, as /proc appends it after the last VMA.
+      if (gateEntry && last && last.pid !== pid) yield gateRow(last);
+      last = { ...id, pid, comm };
+      yield { ...id, pid, comm, start: e.start, end: e.end, perms: e.perms, offset: e.offset, dev: e.dev, inode: e.inode, path: e.path, vma: e.vma };
     }
+    if (gateEntry && last) yield gateRow(last);
   },
 });

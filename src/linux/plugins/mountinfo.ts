@@ -20,7 +20,7 @@ export interface MountinfoRow {
   mount: bigint;
 }
 
-export default definePlugin<MountinfoRow>({
+export default definePlugin<MountinfoRow>()({
   name: 'mountinfo',
   aliases: ['linux.mountinfo', 'linux.mountinfo.MountInfo'],
   version: '1.0.0',

@@ -5,12 +5,12 @@
  */
 import { definePlugin, isAbsent, type Absent } from '../plugin.js';
 import { NAMESPACE_KINDS, taskCgroupPath, taskNamespaces, type NamespaceKind } from '../namespaces.js';
-import { pidFilter, snapshotProcesses } from '../tasks.js';
+import { PID_OPTION, pidFilter, snapshotProcesses } from '../tasks.js';
 import { taskKey, taskStartTimeNs } from '../identity.js';
 
 /** Row key of a namespace kind: 'pid' → 'pidNs', 'pid_for_children' → 'pidForChildrenNs'. */
-export function nsKey(kind: NamespaceKind): string {
-  return kind.replace(/_(\w)/g, (_m, c: string) => c.toUpperCase()) + 'Ns';
+export function nsKey(kind: NamespaceKind): `${string}Ns` {
+  return `${kind.replace(/_(\w)/g, (_m, c: string) => c.toUpperCase())}Ns`;
 }
 
 export interface NamespacesRow {
@@ -27,13 +27,13 @@ export interface NamespacesRow {
   container: boolean;
 }
 
-export default definePlugin<NamespacesRow>({
+export default definePlugin<NamespacesRow>()({
   name: 'namespaces',
   aliases: ['linux.namespaces'],
   version: '1.0.0',
   summary: 'Namespaces (pid, mnt, net, user, uts, ipc, cgroup, time inode numbers) and cgroup path per process',
   requires: { symbols: ['init_task'], fields: [['task_struct', 'nsproxy'], ['nsproxy', 'net_ns'], ['task_struct', 'cgroups']] },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'pid', kind: 'int' },
     { key: 'comm', kind: 'str' },
@@ -59,7 +59,7 @@ export default definePlugin<NamespacesRow>({
           })
         : [];
       const row: NamespacesRow = { offset: t.address, startTime: taskStartTimeNs(t), pid, comm: t.str('comm'), cgroupPath: taskCgroupPath(k, t, anomalies), differs, container: differs.length > 0 };
-      for (const kind of NAMESPACE_KINDS) row[`${nsKey(kind)}` as `${string}Ns`] = ns[kind];
+      for (const kind of NAMESPACE_KINDS) row[nsKey(kind)] = ns[kind];
       yield row;
     }
   },

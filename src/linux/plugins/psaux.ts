@@ -3,7 +3,7 @@
  * (mm->arg_start..arg_end) through each process's own page tables.
  */
 import { absent, definePlugin, isAbsent, type Absent } from '../plugin.js';
-import { pidFilter, readObject, snapshotProcesses, taskInfo } from '../tasks.js';
+import { PID_OPTION, pidFilter, readObject, snapshotProcesses, taskInfo } from '../tasks.js';
 import { processArgv } from '../user-memory.js';
 import { taskKey } from '../identity.js';
 
@@ -19,13 +19,13 @@ export interface PsauxRow {
   args: string;
 }
 
-export default definePlugin<PsauxRow>({
+export default definePlugin<PsauxRow>()({
   name: 'psaux',
   aliases: ['linux.psaux', 'linux.psaux.PsAux'],
   version: '1.0.0',
   summary: 'Processes with their full command line (argv from user memory)',
   requires: { symbols: ['init_task'], fields: [['task_struct', 'mm'], ['mm_struct', 'arg_start'], ['mm_struct', 'arg_end'], ['mm_struct', 'pgd']] },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'offset', kind: 'hex' },
     { key: 'pid', kind: 'int' },

@@ -4,7 +4,7 @@
  */
 import { definePlugin, absent, type Absent } from '../plugin.js';
 import type { ObjValue } from '../../profile/typed.js';
-import { forEachThread, pidFilter, snapshotProcesses, taskInfo, threadCount } from '../tasks.js';
+import { forEachThread, PID_OPTION, pidFilter, snapshotProcesses, taskInfo, threadCount } from '../tasks.js';
 import { WalkBudget } from '../walk/common.js';
 import { taskKey } from '../identity.js';
 
@@ -25,7 +25,7 @@ export interface PslistRow {
   threads: number | Absent;
 }
 
-export default definePlugin<PslistRow>({
+export default definePlugin<PslistRow>()({
   name: 'pslist',
   aliases: ['linux.pslist', 'linux.pslist.PsList'],
   version: '1.0.0',
@@ -44,7 +44,7 @@ export default definePlugin<PslistRow>({
     anyOf: [[['task_struct', '__state'], ['task_struct', 'state']]],
   },
   options: {
-    pid: { type: 'string', multiple: true },
+    ...PID_OPTION,
     threads: { type: 'boolean' },
   },
   columns: [

@@ -3,7 +3,7 @@
  * (pid 1, kthreadd, and any process whose parent is not listed).
  */
 import { definePlugin } from '../plugin.js';
-import { pidFilter, snapshotProcesses, taskInfo, type TaskInfo } from '../tasks.js';
+import { PID_OPTION, pidFilter, snapshotProcesses, taskInfo, type TaskInfo } from '../tasks.js';
 import { taskKey } from '../identity.js';
 
 export interface PstreeRow {
@@ -23,13 +23,13 @@ export interface PstreeRow {
 /** Bound on tree depth (a forged parent chain cannot recurse forever: every task is emitted once). */
 const MAX_DEPTH = 1024;
 
-export default definePlugin<PstreeRow>({
+export default definePlugin<PstreeRow>()({
   name: 'pstree',
   aliases: ['linux.pstree', 'linux.pstree.PsTree'],
   version: '1.0.0',
   summary: 'Process tree (parent/child by real_parent)',
   requires: { symbols: ['init_task'], fields: [['task_struct', 'tasks'], ['task_struct', 'real_parent']] },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'offset', kind: 'hex' },
     { key: 'pid', kind: 'int' },

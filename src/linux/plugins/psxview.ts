@@ -31,7 +31,7 @@ export interface PsxviewRow {
   hidden: boolean;
 }
 
-export default definePlugin<PsxviewRow>({
+export default definePlugin<PsxviewRow>()({
   name: 'psxview',
   aliases: ['linux.psxview', 'linux.psxview.PsXView'],
   version: '1.0.0',

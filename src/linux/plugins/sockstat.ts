@@ -11,7 +11,8 @@
 import { absent, definePlugin, type Absent } from '../plugin.js';
 import { taskFiles } from '../files.js';
 import { PathResolver } from '../fs-path.js';
-import { decodeSocket, decodeTableSock, kernelTableSocks, socketInode, type SockSource, type SocketInfo } from '../net.js';
+import { decodeTableSock, kernelTableSocks, socketInode, type SockSource } from '../net/inet-hashtables.js';
+import { decodeSocket, type SocketInfo } from '../net/sock.js';
 import { forEachProcess } from '../tasks.js';
 
 export interface SockstatRow {
@@ -33,7 +34,10 @@ export interface SockstatRow {
   source: SockSource;
 }
 
-export default definePlugin<SockstatRow>({
+/** What --family filters on: a family name or a protocol name (as in the proto column). */
+const FAMILY_CHOICES = ['unix', 'inet', 'inet6', 'netlink', 'packet', 'tcp', 'tcp6', 'udp', 'udp6', 'udplite', 'udplite6', 'raw', 'raw6'] as const;
+
+export default definePlugin<SockstatRow>()({
   name: 'sockstat',
   aliases: ['linux.sockstat', 'linux.sockstat.Sockstat'],
   version: '1.1.0',
@@ -48,7 +52,7 @@ export default definePlugin<SockstatRow>({
       ['sock', 'sk_type'],
     ],
   },
-  options: { family: { type: 'string' } },
+  options: { family: { type: 'string', choices: FAMILY_CHOICES } },
   columns: [
     { key: 'proto', kind: 'str' },
     { key: 'state', kind: 'str' },
@@ -67,7 +71,7 @@ export default definePlugin<SockstatRow>({
   // The sock's address is reused after close; its inode number (from a counter) tells the new socket apart.
   key: (r) => `${r.proto}:${r.sock.toString(16)}:${r.inode}`,
   *run(k, { options, anomalies }) {
-    const family = typeof options['family'] === 'string' ? options['family'] : undefined;
+    const family = options.family;
     const paths = new PathResolver(k, anomalies);
     const bySock = new Map<bigint, { info: SocketInfo; inode: bigint; pids: number[]; comms: string[]; source: SockSource }>();
     // struct socket -> struct sock, so a socket shared by several fds or processes is decoded once.

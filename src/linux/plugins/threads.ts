@@ -1,6 +1,6 @@
 /** threads: every thread of every process (signal->thread_head), with its own state. */
 import { definePlugin } from '../plugin.js';
-import { forEachThread, pidFilter, snapshotProcesses, taskStateLetter } from '../tasks.js';
+import { forEachThread, PID_OPTION, pidFilter, snapshotProcesses, taskStateLetter } from '../tasks.js';
 import { WalkBudget } from '../walk/common.js';
 import { taskKey, taskStartTimeNs } from '../identity.js';
 
@@ -15,13 +15,13 @@ export interface ThreadsRow {
   leader: boolean;
 }
 
-export default definePlugin<ThreadsRow>({
+export default definePlugin<ThreadsRow>()({
   name: 'threads',
   aliases: ['linux.pslist.threads'],
   version: '1.0.0',
   summary: 'Threads of each process (tid, comm, state)',
   requires: { symbols: ['init_task'], fields: [['task_struct', 'tasks'], ['task_struct', 'signal']], anyOf: [[['signal_struct', 'thread_head'], ['task_struct', 'thread_group']]] },
-  options: { pid: { type: 'string', multiple: true } },
+  options: PID_OPTION,
   columns: [
     { key: 'offset', kind: 'hex' },
     { key: 'pid', kind: 'int' },

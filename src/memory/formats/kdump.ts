@@ -20,6 +20,8 @@
  * Everything in the file is treated as hostile: lengths and offsets are validated, a page that does not
  * decompress to exactly one block is a failed read, never a crash. zlib comes from Node; Snappy from
  * snappyjs; LZO and zstd pages are reported as unsupported (no well-kept pure-JS decoder for them).
+ *
+ * Longer than ~400 lines on purpose: the diskdump format (headers, sub-header, bitmaps, page descriptors, the flattened stream) whose parts only make sense read together.
  */
 import zlib from 'node:zlib';
 import snappy from 'snappyjs';

@@ -7,6 +7,10 @@
  * native calls, /proc/<pid>/mem pread does the same job one range at a time.
  *
  * Works for anonymous guest RAM too (no memory-backend-file needed).
+ *
+ * Longer than ~400 lines on purpose: one technique per file (the house rule
+ * for sources): the source, its probe and the /proc/PID/mem fallback share one
+ * range table and one batching path.
  */
 import fs from 'node:fs';
 import { SourceError } from '../../core/errors.js';

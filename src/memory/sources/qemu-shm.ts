@@ -255,6 +255,8 @@ export const factory: SourceFactory = {
   class: 'live-map',
   summary: "live map: mmap of QEMU's memory-backend-file (zero-copy views, pread fallback)",
   async probe(target: SourceTarget): Promise<ProbeResult> {
+    // Loading the native binding costs a cold start ~10 ms: only when this technique can apply at all.
+    if (!target.shm && !target.qmp) return { ok: false, rank: 0, reason: 'needs a memory-backend-file path or a QMP socket' };
     const native = nativeSupport();
     const speed = native.ok ? 7 : 5.5;
     const how = native.ok ? 'mmap' : `pread (${native.reason})`;

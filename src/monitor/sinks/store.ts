@@ -12,6 +12,8 @@
  * Format: PRAGMA user_version = STORE_SCHEMA_VERSION, and a `meta` table (format, store schema, event
  * schema, the vmsight version that created it and the last that wrote it, runs). A file that is not a
  * vmsight store, or was written by a newer vmsight, is refused before anything is written to it.
+ *
+ * Longer than ~400 lines on purpose: the store's schema, batching, drop accounting and queries share one database handle and its prepared statements.
  */
 import type Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';

@@ -10,6 +10,8 @@
  *
  * Torn reads: a walk that meets a broken link or a cycle is retried; if it stays torn, starts are still
  * reported but no exit is inferred from it (no phantom start/exit pairs), and the pass carries the anomaly.
+ *
+ * Longer than ~400 lines on purpose: starts, exits, execs, credential changes, hidden tasks and the miss accounting all read one task walk and one state.
  */
 import { globalRef } from '../../profile/globals.js';
 import { processArgv } from '../../linux/user-memory.js';

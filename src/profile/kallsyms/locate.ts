@@ -21,6 +21,10 @@
  * over token_table, [seqs,] markers and names to num_syms, then tries the
  * places the address table can be (both orders, three addressings) and keeps
  * the one where `_text` decodes to relative_base.
+ *
+ * Longer than ~400 lines on purpose: the shape search for both table orders
+ * (classic and names-first) shares its anchors and checks; each half alone
+ * would repeat them.
  */
 import {
   type DecodedNames,

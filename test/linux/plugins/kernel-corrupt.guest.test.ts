@@ -3,15 +3,18 @@
  * live 6.1 guest whose kernel memory reads come back corrupted (a fixed,
  * address-seeded fraction of 8-byte words replaced by garbage, self-pointers
  * or huge values, the same on every read). Every plugin must finish in
- * bounded time; anything it cannot read is a named anomaly or a typed
- * VmsightError, never a RangeError/TypeError or a hang.
+ * bounded time; anything it cannot read is a named anomaly (a known kind and
+ * the structure it was met in; a row value shown as unreadable comes with
+ * one; at one word in 7 every plugin reports some) or a typed VmsightError,
+ * never a RangeError/TypeError or a hang.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AddressSpace, VirtualReadOp } from '../../../src/arch/address-space.js';
 import { VmsightError } from '../../../src/core/errors.js';
 import { Kernel } from '../../../src/linux/kernel.js';
-import { runPlugin } from '../../../src/linux/plugin.js';
+import type { AnomalyKind } from '../../../src/linux/anomaly.js';
+import { isAbsent, runPlugin } from '../../../src/linux/plugin.js';
 import { plugins } from '../../../src/linux/plugins/index.js';
 import { attachForSuite } from '../../helpers/kernel.js';
 
@@ -86,26 +89,55 @@ function corruptSpace(inner: AddressSpace, every: number, seed: number): Address
   });
 }
 
+const ANOMALY_KINDS: readonly AnomalyKind[] = ['cycle', 'broken-link', 'fault', 'bad-pointer', 'limit', 'invalid', 'truncated'];
+
+/** True when any value of a row (or of an array in it) is an 'unreadable' absent value. */
+function hasUnreadable(row: object): boolean {
+  return Object.values(row).some((v) => (Array.isArray(v) ? v.some((x) => isAbsent(x) && x.absent === 'unreadable') : isAbsent(v) && v.absent === 'unreadable'));
+}
+
 describe('kernel plugins over corrupted memory (6.1)', { timeout: 900_000 }, () => {
   const g = attachForSuite({ kernel: '6.1' });
 
   for (const every of [7, 61, 997]) {
     for (const seed of [1, 2]) {
-      test(`one word in ${every} corrupted, seed ${seed}: every plugin ends, bounded`, () => {
+      test(`one word in ${every} corrupted, seed ${seed}: every plugin ends, bounded, and names what it could not read`, () => {
         const k = new Kernel(g.kernel.memory, corruptSpace(g.kernel.space, every, seed), g.kernel.profile);
+        const silent: string[] = [];
+        let total = 0;
         for (const plugin of plugins) {
           const t0 = performance.now();
+          let r: ReturnType<typeof runPlugin> | undefined;
           try {
-            const r = runPlugin(plugin, k);
-            assert.ok(Array.isArray(r.rows));
-            if (process.env['VMSIGHT_TEST_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: ${r.rows.length} rows ${JSON.stringify(r.anomalyCounts)}\n`);
+            r = runPlugin(plugin, k);
           } catch (e) {
             if (process.env['VMSIGHT_TEST_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: threw ${(e as Error).message.slice(0, 100)}\n`);
             assert.ok(e instanceof VmsightError, `${plugin.name} threw ${(e as Error)?.constructor?.name}: ${(e as Error).message}\n${(e as Error).stack}`);
+            total++;
+          }
+          if (r) {
+            const counted = Object.values(r.anomalyCounts).reduce((a, b) => a + (b ?? 0), 0);
+            if (process.env['VMSIGHT_TEST_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: ${r.rows.length} rows ${JSON.stringify(r.anomalyCounts)}\n`);
+            // Every anomaly is named: a known kind, the structure it was met in; the counts cover the items.
+            for (const a of r.anomalies) {
+              assert.ok(ANOMALY_KINDS.includes(a.kind), `${plugin.name}: anomaly kind ${a.kind}`);
+              assert.ok(typeof a.where === 'string' && a.where.length > 0, `${plugin.name}: anomaly without a place: ${JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+              assert.ok(a.address === undefined || typeof a.address === 'bigint');
+            }
+            assert.ok(counted >= r.anomalies.length, `${plugin.name}: counts ${counted} cover ${r.anomalies.length} anomalies`);
+            for (const kind of Object.keys(r.anomalyCounts)) assert.ok(ANOMALY_KINDS.includes(kind as AnomalyKind), `${plugin.name}: counted kind ${kind}`);
+            // A value shown as unreadable has its anomaly: nothing unreadable goes unreported.
+            const unreadable = r.rows.filter((row) => hasUnreadable(row as object));
+            if (unreadable.length) assert.ok(counted > 0, `${plugin.name}: rows with unreadable values and no anomaly: ${JSON.stringify(unreadable[0], (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`);
+            if (counted === 0) silent.push(plugin.name);
+            total += counted;
           }
           const ms = performance.now() - t0;
           assert.ok(ms < 20_000, `${plugin.name} took ${ms.toFixed(0)} ms`);
         }
+        // The corruption is noticed: at one word in 7, every plugin that walks kernel memory meets it.
+        if (every === 7) assert.deepEqual(silent, [], 'plugins that met heavy corruption without one anomaly');
+        assert.ok(total > 0, 'the corruption was noticed somewhere');
       });
     }
   }

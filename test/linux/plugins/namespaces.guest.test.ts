@@ -12,7 +12,7 @@ import capabilities from '../../../src/linux/plugins/capabilities.js';
 import creds from '../../../src/linux/plugins/creds.js';
 import namespaces, { nsKey } from '../../../src/linux/plugins/namespaces.js';
 import { NAMESPACE_KINDS } from '../../../src/linux/namespaces.js';
-import { SCENARIO } from '../../../src/lab/index.js';
+import { SCENARIO, SCENARIO_USER } from '../../../src/lab/index.js';
 import { attachForSuite, KERNEL_MATRIX } from '../../helpers/kernel.js';
 
 for (const { label, opts } of KERNEL_MATRIX) {
@@ -35,12 +35,23 @@ for (const { label, opts } of KERNEL_MATRIX) {
 
     test('creds: uids and gids equal the guest, no cred shared between unrelated processes', () => {
       const r = runPlugin(creds, g.kernel);
+      assert.deepEqual(r.anomalyCounts, {});
       const byPid = new Map(r.rows.map((x) => [x.pid, x]));
+      let compared = 0;
       for (const p of g.truth.processes) {
         const m = byPid.get(p.pid);
-        if (!m) continue;
+        if (!m) continue; // exited since the guest printed its view (transient shells); bounded below
         assert.deepEqual([m.uid, m.euid, m.gid, m.egid], [p.uid[0], p.uid[1], p.gid[0], p.gid[1]], `ids of ${p.pid}`);
+        compared++;
       }
+      assert.ok(compared >= g.truth.processes.length - 3, `compared ${compared} of ${g.truth.processes.length} guest processes`);
+      // The long-lived scenario processes are all there, and the unprivileged one has its own ids.
+      for (const comm of [SCENARIO.user, SCENARIO.args, SCENARIO.files, SCENARIO.threads, SCENARIO.ns]) {
+        const p = g.truth.processes.find((x) => x.comm === comm);
+        assert.ok(p && byPid.has(p.pid), `${comm} is in the guest's view and in creds`);
+      }
+      const user = r.rows.find((x) => x.comm === SCENARIO.user);
+      assert.deepEqual([user?.uid, user?.gid], [SCENARIO_USER.uid, SCENARIO_USER.gid], `${SCENARIO.user} runs as the scenario user`);
       const sharedUser = r.rows.filter((x) => x.shared && !g.truth.processes.find((p) => p.pid === x.pid)?.kthread);
       assert.deepEqual(sharedUser.map((x) => x.pid), [], 'no user process shares its cred');
     });

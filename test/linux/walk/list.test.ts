@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ValidationError } from '../../../src/core/errors.js';
 import { AnomalySink } from '../../../src/linux/anomaly.js';
-import { hlistForEachEntry, listForEach, listForEachEntry } from '../../../src/linux/walk/list.js';
+import { hlistForEachEntry, hlistNullsChain, hlistNullsForEach, isNullsMarker, listEmpty, listForEach, listForEachEntry } from '../../../src/linux/walk/list.js';
+import { WalkContext } from '../../../src/linux/walk/common.js';
 import { hashForEachEntry } from '../../../src/linux/walk/hashtable.js';
 import { FakeMemory, KBASE, TypeBuilder, typedOver } from '../helpers/synthetic.js';
 
@@ -149,4 +150,79 @@ test('a shared budget bounds many walks together, with one limit anomaly', async
   assert.equal([...listForEach(typed, head, { anomalies: sink, budget })].length, 2);
   assert.equal([...listForEach(typed, head, { anomalies: sink, budget })].length, 0);
   assert.equal(sink.counts.limit, 1);
+});
+
+test('listEmpty says whether a list_head points at itself', () => {
+  assert.equal(listEmpty(setup(0).typed, KBASE), true);
+  const full = setup(3);
+  assert.equal(listEmpty(full.typed, full.head), false);
+});
+
+test("a head whose prev is not the last node is a broken link at the head", () => {
+  const { typed, mem, head, link } = setup(3);
+  mem.w64(head + 8n, link(1)); // head->prev names the middle node
+  const sink = new AnomalySink();
+  assert.deepEqual(ids(typed, head, sink), [100, 101, 102]);
+  assert.deepEqual(sink.items.map((a) => [a.kind, a.address]), [['broken-link', head]]);
+  assert.match(sink.items[0]!.detail ?? '', /head prev is 0x[0-9a-f]+, expected 0x[0-9a-f]+/);
+});
+
+/** An hlist_nulls chain through item.hnode (next at +0, pprev at +8): head -> items 0..n-1 -> nulls marker. */
+function nullsChain(n: number, bucket: bigint) {
+  const s = setup(Math.max(n, 1));
+  const node = (i: number) => s.item(i) + 24n;
+  const marker = (bucket << 1n) | 1n;
+  s.mem.w64(s.head, n ? node(0) : marker);
+  for (let i = 0; i < n; i++) {
+    s.mem.w64(node(i), i + 1 < n ? node(i + 1) : marker);
+    s.mem.w64(node(i) + 8n, i === 0 ? s.head : node(i - 1));
+  }
+  return { ...s, node, marker };
+}
+
+test('isNullsMarker: odd values end a nulls chain, pointers do not', () => {
+  assert.equal(isNullsMarker((7n << 1n) | 1n), true);
+  assert.equal(isNullsMarker(1n), true);
+  assert.equal(isNullsMarker(KBASE), false);
+  assert.equal(isNullsMarker(0n), false);
+});
+
+test('hlistNullsForEach yields every node up to the marker, and the chain returns the marker it ended at', () => {
+  const c = nullsChain(3, 5n);
+  const sink = new AnomalySink();
+  assert.deepEqual([...hlistNullsForEach(c.typed, c.head, { anomalies: sink })], [c.node(0), c.node(1), c.node(2)]);
+  assert.equal(sink.total, 0);
+  const ctx = new WalkContext(c.typed, 'test.nulls', { anomalies: sink });
+  const it = hlistNullsChain(ctx, c.head, c.node(0));
+  const seen: bigint[] = [];
+  let r = it.next();
+  for (; !r.done; r = it.next()) seen.push(r.value);
+  assert.equal(seen.length, 3);
+  assert.equal(r.value, c.marker, 'the marker names bucket 5');
+  assert.deepEqual([...hlistNullsForEach(nullsChain(0, 2n).typed, KBASE, { anomalies: sink })], [], 'an empty bucket is just its marker');
+});
+
+test('a nulls chain: a wrong pprev is a broken link (walk goes on), a cycle and a NULL next stop it with anomalies', () => {
+  const broken = nullsChain(3, 1n);
+  broken.mem.w64(broken.node(2) + 8n, broken.head);
+  let sink = new AnomalySink();
+  assert.equal([...hlistNullsForEach(broken.typed, broken.head, { anomalies: sink })].length, 3);
+  assert.deepEqual(sink.items.map((a) => [a.kind, a.address]), [['broken-link', broken.node(2)]]);
+
+  const cyc = nullsChain(3, 1n);
+  cyc.mem.w64(cyc.node(2), cyc.node(0));
+  sink = new AnomalySink();
+  assert.equal([...hlistNullsForEach(cyc.typed, cyc.head, { anomalies: sink })].length, 3);
+  assert.equal(sink.counts.cycle, 1);
+  const ctx = new WalkContext(cyc.typed, 'test.nulls', { anomalies: sink });
+  const it = hlistNullsChain(ctx, cyc.head, cyc.node(0));
+  let r = it.next();
+  while (!r.done) r = it.next();
+  assert.equal(r.value, undefined, 'a chain stopped by an anomaly returns no marker');
+
+  const nul = nullsChain(2, 1n);
+  nul.mem.w64(nul.node(1), 0n);
+  sink = new AnomalySink();
+  assert.equal([...hlistNullsForEach(nul.typed, nul.head, { anomalies: sink })].length, 2);
+  assert.equal(sink.counts['bad-pointer'], 1);
 });
