@@ -20,7 +20,7 @@ export function requireSource(args: ParsedArgs, usage: string): string {
   return spec;
 }
 
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+export const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** A duration such as `500ms`, `30s`, `10m`, `2h`, `1d` (a bare number is seconds), in milliseconds. */
 export function parseDuration(text: string, what: string): number {

@@ -12,7 +12,7 @@ import { eventSummary } from '../../monitor/sinks/summary.js';
 import { printable, terminalLine, wantsColour } from '../../monitor/sinks/terminal.js';
 import type { Command, ParsedArgs } from '../command.js';
 import { toJson, type Column, type Output } from '../render.js';
-import { stringOption } from './common.js';
+import { DURATION_UNITS_MS, stringOption } from './common.js';
 
 const USAGE =
   '<store> [--since T] [--until T] [--type T,...] [--pid N] [--key K] [--watch W] [--limit N] [--follow] [--policy FILE]   (T: ISO time or 10m, 2h, 30s, 1d back from now; --follow: keep printing new events until Ctrl-C; --policy: the alerts FILE raises on those events instead)';
@@ -20,13 +20,12 @@ const USAGE =
 /** How often --follow looks for new rows. */
 export const FOLLOW_INTERVAL_MS = 250;
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** An ISO 8601 time, or a duration back from `now` (`30s`, `10m`, `2h`, `1d`, `500ms`), as ms since the epoch. */
 export function parseTimeBound(text: string, what: string, now = Date.now()): number {
   const t = text.trim();
   const d = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$/.exec(t);
-  if (d) return now - Number(d[1]) * UNIT_MS[d[2]!]!;
+  if (d) return now - Number(d[1]) * DURATION_UNITS_MS[d[2]!]!;
   if (/^[0-9]{4}-[0-9]{2}-[0-9]{2}/.test(t)) {
     const ms = Date.parse(t);
     if (Number.isFinite(ms)) return ms;
