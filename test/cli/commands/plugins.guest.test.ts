@@ -83,7 +83,7 @@ describe('the plugin command path on a 6.1 guest', { timeout: 900_000 }, () => {
 
     const json = await run(command, [source(), '--json']);
     assert.equal(json.code, 0, json.error);
-    const rows = JSON.parse(json.out) as { pid: number; comm: string }[];
+    const rows = (JSON.parse(json.out) as { rows: { pid: number; comm: string }[] }).rows;
     assert.deepEqual(Object.keys(rows[0]!), pslist.columns.map((c) => c.key), 'JSON rows carry the declared columns, in order');
     const jsonPids = new Set(rows.map((r) => r.pid));
 
@@ -112,7 +112,7 @@ describe('the plugin command path on a 6.1 guest', { timeout: 900_000 }, () => {
     const pid = g.truth.processes.find((p) => p.comm === SCENARIO.files)!.pid;
     const r = await run(pluginCommand(pslist), [source(), '--json', '--pid', String(pid)]);
     assert.equal(r.code, 0, r.error);
-    assert.deepEqual((JSON.parse(r.out) as { pid: number }[]).map((x) => x.pid), [pid]);
+    assert.deepEqual((JSON.parse(r.out) as { rows: { pid: number }[] }).rows.map((x) => x.pid), [pid]);
     const bad = await run(pluginCommand(pslist), [source(), '--pid', 'one']);
     assert.equal(bad.code, ExitCode.usage);
     assert.match(bad.error ?? '', /--pid expects process ids, got 'one'/);
@@ -147,10 +147,12 @@ describe('the plugin command path on a 6.1 guest', { timeout: 900_000 }, () => {
 
     const json = await run(p.command, [source(), '--json']);
     assert.equal(json.code, 0, json.error);
-    const rows = JSON.parse(json.out) as { name: string; value: unknown }[];
+    const doc = JSON.parse(json.out) as { rows: { name: string; value: unknown; absent?: Record<string, { kind: string }> }[]; anomalies: { total: number } };
+    const rows = doc.rows;
     assert.equal(rows[0]!.value, 0);
-    // The absent value keeps its kind in JSON (whatever the shape), and is never a number.
-    assert.notEqual(typeof rows[1]!.value, 'number');
-    assert.match(JSON.stringify(rows[1]), /unreadable/);
+    // The absent value is null with its kind beside it (README: JSON shape), and the anomalies travel with the rows.
+    assert.equal(rows[1]!.value, null);
+    assert.equal(rows[1]!.absent?.['value']?.kind, 'unreadable');
+    assert.equal(doc.anomalies.total, 1);
   });
 });
