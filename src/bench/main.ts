@@ -50,6 +50,7 @@ async function run(): Promise<number> {
       kernel: { type: 'string', default: '6.1' },
       out: { type: 'string', default: 'bench-results' },
       keep: { type: 'boolean' },
+      debug: { type: 'boolean' },
     },
   });
   const wanted = positionals.length === 0 || positionals.includes('all') ? Object.keys(suites) : positionals;

@@ -13,24 +13,26 @@ import { attachKernel, type AttachedKernel } from '../linux/attach.js';
 import { AnomalySink } from '../linux/anomaly.js';
 import type { Plugin } from '../linux/plugin.js';
 import { plugins } from '../linux/plugins/index.js';
-import { guestNow, labRun, labSpawn, runGuestBench, spawnAction, actionEvents, type GuestBenchKind } from '../lab/index.js';
+import { guestNow, labRun, labSpawn, parseBenchLine, runGuestBench, spawnAction, actionEvents, type GuestBenchKind } from '../lab/index.js';
 import { Monitor, type MonitorStats, type Optimizations } from '../monitor/monitor.js';
 import type { EventSink, MonitorEvent } from '../monitor/events.js';
 import { GuestView } from '../monitor/guest-view.js';
 import { TaskScanner } from '../monitor/task-scan.js';
-import { clockMap, GuestClock, hostNs, type ClockMap } from './monitor-clock.js';
+import { clockMap, GuestClock, hostNs, type ClockFix, type ClockMap } from './monitor-clock.js';
 import { uncheckedWalker } from './monitor-floor.js';
 import { median, type BenchTable } from './report.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const progress = (what: string) => process.stderr.write(`bench monitor: ${new Date().toISOString().slice(11, 19)} ${what}\n`);
 
 /** Keeps every event with the host hrtime it was handed over at (the moment the monitor saw it). */
 class RecordingSink implements EventSink {
   readonly name = 'bench';
   readonly dropped = 0;
-  readonly seen: { e: MonitorEvent; at: number }[] = [];
+  /** at: host hrtime ns; wall: host epoch ms (sub-ms), comparable with the event's window. */
+  readonly seen: { e: MonitorEvent; at: number; wall: number }[] = [];
   write(e: MonitorEvent): boolean {
-    this.seen.push({ e, at: hostNs() });
+    this.seen.push({ e, at: hostNs(), wall: performance.timeOrigin + performance.now() });
     return true;
   }
   async flush(): Promise<void> {}
@@ -87,6 +89,7 @@ const r1 = (x: number) => +x.toFixed(1);
  * is no earlier than the host's send), then the timekeeper's lower bound with the guest kept busy.
  */
 async function calibrate(clock: GuestClock, guest: string): Promise<ReturnType<GuestClock['calibrate']>> {
+  progress('calibrating the guest clock');
   let upper = Infinity;
   for (let i = 0; i < 5; i++) {
     const h0 = hostNs();
@@ -115,6 +118,20 @@ function latencyRow(what: string, ms: number[], clock: ClockMap, extra: Record<s
   };
 }
 
+type Seen = RecordingSink['seen'][number];
+
+function startsIn(sink: RecordingSink, fromGuestNs: number): Seen[] {
+  return sink.seen.filter((s) => s.e.type === 'process-start' && s.e.guestTimeNs !== undefined && s.e.guestTimeNs >= fromGuestNs);
+}
+
+/** The timekeeper's map raised by causality, a second lower bound on the offset: no task is seen before its start_time. */
+function causalMap(before: ClockFix, after: ClockFix, starts: readonly Seen[]): { map: ClockMap; raise: number } {
+  const tk = clockMap(before, after);
+  const raise = Math.max(0, ...starts.map((s) => s.e.guestTimeNs! - tk.guestAt(s.at)));
+  const up = (f: ClockFix): ClockFix => ({ ...f, offsetNs: f.offsetNs + raise, errorNs: Math.max(0, f.errorNs - raise) });
+  return { map: clockMap(up(before), up(after)), raise };
+}
+
 async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestClock): Promise<BenchTable> {
   const rows: Record<string, unknown>[] = [];
   const ITER = 130;
@@ -124,6 +141,7 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
   let loopPid = 0;
   let from = 0;
   const before = await calibrate(clock, guest);
+  progress(`process starts (${ITER * 2})`);
   const w = await watch(kernel, 1, async () => {
     from = clock.read() ?? 0;
     loopPid = (await labSpawn(guest, ['sh', '-c', script])).pid;
@@ -134,22 +152,26 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
     }
   });
   const after = await calibrate(clock, guest);
-  const map = clockMap(before, after);
-  const ms: number[] = [];
-  for (const { e, at } of w.sink.seen) {
-    // Every process started in the window: the loop's helpers and their children, and lab exec's probes.
-    if (e.type !== 'process-start' || e.guestTimeNs === undefined || e.guestTimeNs < from) continue;
-    ms.push((map.guestAt(at) - e.guestTimeNs) / 1e6);
-  }
+  // Every process started in the window: the loop's helpers and their children, and lab exec's probes.
+  const starts = startsIn(w.sink, from);
+  const { map, raise } = causalMap(before, after, starts);
+  const ms = starts.map((s) => (map.guestAt(s.at) - s.e.guestTimeNs!) / 1e6);
+  // Host-only cross-check, no clock map: the time since the monitor's previous look (the event's window.from,
+  // host ms), an upper bound on the time since the task was linked if every look sees what is there.
+  const sinceLook = starts.map((s) => s.wall - s.e.window.from);
   const unseen = w.sink.seen.filter((s) => s.e.type === 'unseen-starts').reduce((a, s) => a + Number((s.e.data as Record<string, unknown> | undefined)?.['count'] ?? 0), 0);
-  rows.push(latencyRow('process start (task start_time → event)', ms, map, { unseenStarts: unseen }));
+  rows.push(latencyRow('process start (task start_time → event)', ms, map, { unseenStarts: unseen, causalityRaiseMs: r2(raise / 1e6) }));
+  rows.push({ what: 'process start: host time since the previous look (no clock map)', n: sinceLook.length, medianMs: r2(median(sinceLook)), p90Ms: r2(quantile(sinceLook, 0.9)), p99Ms: r2(quantile(sinceLook, 0.99)), maxMs: r2(Math.max(...sinceLook)), minMs: r2(Math.min(...sinceLook)) });
 
   // Cred changes and listens: each action prints t= (guest CLOCK_MONOTONIC) right after its syscall.
   const N = 10;
   const before2 = await calibrate(clock, guest);
   const escalates: number[] = [];
   const listens: { pid: number; port: number }[] = [];
+  progress(`cred changes and listens (${N} each)`);
+  let from2 = 0;
   const w2 = await watch(kernel, 1, async () => {
+    from2 = clock.read() ?? 0;
     for (let i = 0; i < N; i++) {
       escalates.push((await spawnAction(guest, 'escalate', [1500])).pid);
       listens.push({ pid: (await spawnAction(guest, 'listen', [9300 + i, 3])).pid, port: 9300 + i });
@@ -157,7 +179,7 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
     await sleep(2500);
   });
   const after2 = await calibrate(clock, guest);
-  const map2 = clockMap(before2, after2);
+  const { map: map2 } = causalMap(before2, after2, startsIn(w2.sink, from2));
   const credMs: number[] = [];
   const listenMs: number[] = [];
   let credMissing = 0;
@@ -181,9 +203,10 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
     name: 'monitor-latency',
     description:
       'guest action → monitor event at the default 1 ms interval, live map; host time of the event mapped to guest CLOCK_MONOTONIC by the largest ' +
-      "lower bound from polling the guest's timekeeper in its memory, before and after the window (clockSlackMs: true latency is at most this much " +
-      'higher, from vmi-helper now round trips; driftPpm: guest vs host clock)',
-    columns: ['what', 'n', 'medianMs', 'p90Ms', 'p99Ms', 'maxMs', 'minMs', 'clockSlackMs', 'driftPpm', 'unseenStarts', 'missing'],
+      "proven lower bound on the offset (the guest's timekeeper polled in its memory before and after the window, raised by causalityRaiseMs so that no task " +
+      'is seen before its start_time): latencies are lower bounds, the true ones at most clockSlackMs higher (from vmi-helper now round trips); driftPpm: guest vs host clock; ' +
+      'window.from rows: host ms since the previous tick (1 ms granularity of the window)',
+    columns: ['what', 'n', 'medianMs', 'p90Ms', 'p99Ms', 'maxMs', 'minMs', 'clockSlackMs', 'driftPpm', 'causalityRaiseMs', 'unseenStarts', 'missing'],
     rows,
   };
 }
@@ -291,7 +314,36 @@ async function benchWalk(kernel: AttachedKernel, idleTickUs: number): Promise<Be
 
 // ---------------------------------------------------------------- 4. guest slowdown
 
-async function benchSlowdown(live: AttachedKernel, halting: AttachedKernel | undefined, guest: string, haltingWhy: string): Promise<BenchTable> {
+/**
+ * One in-guest bench with a guest-halting monitor running: the bench is started detached first (lab exec
+ * cannot reach a guest that the monitor holds paused), the halting source is attached (which pauses the
+ * guest), the monitor runs for `seconds`, the source is closed (which resumes the guest) and the bench's
+ * line is read from its log once it ends. The guest's clock stands still while QEMU has it stopped, so the
+ * bench's own rate hides the pauses; the wall rate adds the time the source held the guest paused.
+ */
+async function haltingRun(source: string, guest: string, kind: GuestBenchKind, seconds: number): Promise<{ guestRate: number; wallRate: number; pausedShare: number }> {
+  const spawned = await labSpawn(guest, ['/bin/vmi-helper', 'bench', kind, String(seconds)]);
+  await sleep(200);
+  const halting = await attachKernel(source, { halting: true });
+  let pausedMs = 0;
+  const t0 = performance.now();
+  try {
+    await watch(halting, 1, () => sleep(seconds * 1000));
+    pausedMs = (halting.memory as unknown as { stats?: { pausedMs?: number } }).stats?.pausedMs ?? NaN;
+  } finally {
+    await halting.close();
+  }
+  const wall = performance.now() - t0;
+  for (let i = 0; i < 120; i++) {
+    const log = await labRun(guest, ['cat', spawned.logPath]).catch(() => '');
+    const r = parseBenchLine(log);
+    if (r) return { guestRate: r.rate, wallRate: (r.rate * r.seconds) / (r.seconds + pausedMs / 1000), pausedShare: pausedMs / wall };
+    await sleep(500);
+  }
+  throw new Error(`bench monitor: the guest bench ${kind} under the halting monitor did not finish`);
+}
+
+async function benchSlowdown(live: AttachedKernel, source: string, guest: string): Promise<BenchTable> {
   const KINDS: GuestBenchKind[] = ['cpu', 'mem', 'fork'];
   const RUNS = 3;
   const SECONDS = 3;
@@ -299,40 +351,49 @@ async function benchSlowdown(live: AttachedKernel, halting: AttachedKernel | und
   for (const kind of KINDS) {
     const off: number[] = [];
     const on: number[] = [];
-    const halt: number[] = [];
+    const haltGuest: number[] = [];
+    const haltWall: number[] = [];
+    const paused: number[] = [];
     let unit = '';
     for (let r = 0; r < RUNS; r++) {
+      progress(`guest slowdown: ${kind} round ${r + 1}/${RUNS}`);
       const base = await runGuestBench(guest, kind, SECONDS);
       unit = base.unit;
       off.push(base.rate);
       let rate = 0;
       await watch(live, 1, async () => void (rate = (await runGuestBench(guest, kind, SECONDS)).rate));
       on.push(rate);
-      if (halting) {
-        await watch(halting, 1, async () => void (rate = (await runGuestBench(guest, kind, SECONDS)).rate));
-        halt.push(rate);
-      }
+      const h = await haltingRun(source, guest, kind, SECONDS);
+      haltGuest.push(h.guestRate);
+      haltWall.push(h.wallRate);
+      paused.push(h.pausedShare);
     }
     // Slowdown of each monitored run against the off run of the same round (rounds alternate off/on).
     const slow = (xs: number[]) => xs.map((x, i) => (1 - x / off[i]!) * 100);
+    const spread = (xs: number[]) => `${r1(Math.min(...xs))}…${r1(Math.max(...xs))}`;
     const s = slow(on);
-    const h = slow(halt);
+    const hg = slow(haltGuest);
+    const hw = slow(haltWall);
     rows.push({
       workload: kind,
       unit,
       offRate: r1(median(off)),
       liveMapRate: r1(median(on)),
       liveMapSlowdownPct: r1(median(s)),
-      liveMapSpread: `${r1(Math.min(...s))}…${r1(Math.max(...s))}`,
-      haltingRate: halt.length ? r1(median(halt)) : 'n/a',
-      haltingSlowdownPct: halt.length ? r1(median(h)) : 'n/a',
-      haltingSpread: halt.length ? `${r1(Math.min(...h))}…${r1(Math.max(...h))}` : haltingWhy,
+      liveMapSpread: spread(s),
+      haltingWallSlowdownPct: r1(median(hw)),
+      haltingWallSpread: spread(hw),
+      haltingGuestClockSlowdownPct: r1(median(hg)),
+      haltingPausedPct: r1(median(paused) * 100),
     });
   }
   return {
     name: 'monitor-slowdown',
-    description: `in-guest benches (${SECONDS} s each, ${RUNS} rounds of off / on live map / on halting, alternating) with the monitor at 1 ms; slowdown % = 1 − on/off of the same round, median and min…max`,
-    columns: ['workload', 'unit', 'offRate', 'liveMapRate', 'liveMapSlowdownPct', 'liveMapSpread', 'haltingRate', 'haltingSlowdownPct', 'haltingSpread'],
+    description:
+      `in-guest benches (${SECONDS} s each, ${RUNS} rounds of off / on live map / on guest-halting, alternating), monitor at 1 ms; slowdown % = 1 − on/off of ` +
+      "the same round, median and min…max. Halting: wall = ops over guest time plus the time the source held the guest paused; guestClock = the bench's own rate " +
+      '(the guest clock stops while QEMU is stopped, so it hides the pauses); pausedPct = share of the monitor window the guest was paused',
+    columns: ['workload', 'unit', 'offRate', 'liveMapRate', 'liveMapSlowdownPct', 'liveMapSpread', 'haltingWallSlowdownPct', 'haltingWallSpread', 'haltingGuestClockSlowdownPct', 'haltingPausedPct'],
     rows,
   };
 }
@@ -392,23 +453,34 @@ export async function benchMonitor(source: string, guestName: string | undefined
   const tables: BenchTable[] = [];
   try {
     const clock = new GuestClock(live);
-    const cpu = await benchCpu(live);
-    tables.push(await benchLatency(live, guest, clock));
-    tables.push(cpu.table);
-    tables.push(await benchWalk(live, cpu.idleTickUs));
-    let halting: AttachedKernel | undefined;
-    let why = '';
-    try {
-      halting = await attachKernel(source, { halting: true });
-    } catch (e) {
-      why = `no halting technique: ${(e as Error).message}`;
+    // VMSIGHT_BENCH_MONITOR_PARTS=latency,cpu,walk,slowdown,optimizations runs only those (for development).
+    const parts = process.env['VMSIGHT_BENCH_MONITOR_PARTS']?.split(',');
+    const want = (p: string) => !parts || parts.includes(p);
+    let idleTickUs = NaN;
+    let cpu: BenchTable | undefined;
+    if (want('cpu') || want('walk')) {
+      progress('host CPU on the idle guest');
+      const c = await benchCpu(live);
+      cpu = c.table;
+      idleTickUs = c.idleTickUs;
     }
-    try {
-      tables.push(await benchSlowdown(live, halting, guest, why));
-    } finally {
-      await halting?.close();
+    if (want('latency')) {
+      progress('detection latency');
+      tables.push(await benchLatency(live, guest, clock));
     }
-    tables.push(await benchOptimizations(live, guest));
+    if (cpu) tables.push(cpu);
+    if (want('walk')) {
+      progress('walks');
+      tables.push(await benchWalk(live, idleTickUs));
+    }
+    if (want('slowdown')) {
+      progress('guest slowdown');
+      tables.push(await benchSlowdown(live, source, guest));
+    }
+    if (want('optimizations')) {
+      progress('optimizations');
+      tables.push(await benchOptimizations(live, guest));
+    }
   } finally {
     await live.close();
   }
