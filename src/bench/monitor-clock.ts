@@ -45,7 +45,6 @@ export class GuestClock {
   private readonly base: number;
   private readonly xtime: number;
   private readonly shift: number;
-  private readonly interval: number;
 
   constructor(kernel: Kernel) {
     const db = kernel.types;
@@ -59,9 +58,8 @@ export class GuestClock {
     this.base = mono + db.offsetOf('tk_read_base', 'base');
     this.xtime = mono + db.offsetOf('tk_read_base', 'xtime_nsec');
     this.shift = mono + db.offsetOf('tk_read_base', 'shift');
-    this.interval = db.offsetOf('timekeeper', 'xtime_interval');
     const view = new GuestView(kernel);
-    const len = Math.max(this.base, this.xtime, this.shift, this.interval) + 8;
+    const len = Math.max(this.base, this.xtime, this.shift) + 8;
     const pa = view.pa(tk);
     const w = pa === undefined ? undefined : view.window(pa, len);
     if (!w || !view.zeroCopy) throw new Error('bench monitor: the guest timekeeper is not in a mapped view (needs the live map)');
@@ -77,11 +75,6 @@ export class GuestClock {
     const b2 = this.u64(this.base);
     if (b1 !== b2 || s > 63) return undefined;
     return b1 + Math.floor(x / 2 ** s);
-  }
-
-  /** One tick's worth of guest ns (xtime_interval >> shift): how far the timekeeper's time may lag its clock read. */
-  tickNs(): number {
-    return Math.floor(this.u64(this.interval) / 2 ** this.dv.getUint32(this.at + this.shift, true));
   }
 
   /** Polls tightly for `ms` (blocking the event loop on purpose); `upperNs` is a proven upper bound on the offset. */
