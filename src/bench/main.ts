@@ -3,7 +3,8 @@
  * Benchmarks (never tests): each suite prints a table and writes JSON to
  * bench-results/<suite>.json. Without --source a lab guest `bench-<kernel>`
  * is booted (or reused) and stopped afterwards unless --keep is given.
- * Suites: memory (every access technique), translate, profile, plugins, pass, cold (process start per command), all.
+ * Suites: memory (every access technique), translate, profile, plugins, pass, cold (process start per command), monitor, all.
+ * The monitor suite alone boots its own guest `benchmon-<kernel>` (it acts inside the guest).
  */
 import { parseArgs } from 'node:util';
 import { labDown, labUp, useLabGuests } from '../lab/index.js';
@@ -37,6 +38,10 @@ const suites: Record<string, Suite> = {
     const { benchCold } = await import('./cold.js');
     return benchCold(source);
   },
+  async monitor(source, guestName) {
+    const { benchMonitor } = await import('./monitor.js');
+    return benchMonitor(source, guestName);
+  },
 };
 
 async function run(): Promise<number> {
@@ -49,6 +54,7 @@ async function run(): Promise<number> {
       kernel: { type: 'string', default: '6.1' },
       out: { type: 'string', default: 'bench-results' },
       keep: { type: 'boolean' },
+      debug: { type: 'boolean' },
     },
   });
   const wanted = positionals.length === 0 || positionals.includes('all') ? Object.keys(suites) : positionals;
@@ -56,7 +62,7 @@ async function run(): Promise<number> {
   let source = values.source;
   let guestName: string | undefined;
   if (!source) {
-    guestName = `bench-${values.kernel}`;
+    guestName = wanted.length === 1 && wanted[0] === 'monitor' ? `benchmon-${values.kernel}` : `bench-${values.kernel}`;
     process.stderr.write(`bench: booting (or reusing) lab guest ${guestName}\n`);
     await labUp({ name: guestName, kernel: values.kernel!, reuse: true, gdb: true });
     source = `lab:${guestName}`;

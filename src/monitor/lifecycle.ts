@@ -8,12 +8,16 @@ import fs from 'node:fs';
 import { acquireQmp, type QmpLease } from '../qemu/discover.js';
 import type { QmpEvent } from '../qemu/qmp.js';
 
+/** How often the QEMU pid is checked when QMP cannot tell (its socket closing is the fast path). */
+const PID_CHECK_MS = 200;
+
 export type LifecycleSignal = 'paused' | 'resumed' | 'reset' | 'shutdown' | 'panicked' | 'gone';
 
 export class GuestLifecycle {
   private pending: LifecycleSignal[] = [];
   private lease: QmpLease | undefined;
   private waiters: (() => void)[] = [];
+  private lastPidCheck = 0;
   /** Why no QMP connection could be had (the monitor then relies on memory and the pid alone). */
   qmpUnavailable: string | undefined;
 
@@ -58,9 +62,13 @@ export class GuestLifecycle {
     });
   }
 
-  /** Signals seen since the last call, in order. */
+  /** Signals seen since the last call, in order. The pid is looked at every PID_CHECK_MS at most (one file read). */
   take(): LifecycleSignal[] {
-    if (this.pid !== undefined && !this.qemuAlive() && !this.pending.includes('gone')) this.pending.push('gone');
+    const now = performance.now();
+    if (this.pid !== undefined && now - this.lastPidCheck >= PID_CHECK_MS) {
+      this.lastPidCheck = now;
+      if (!this.qemuAlive() && !this.pending.includes('gone')) this.pending.push('gone');
+    }
     const out = this.pending;
     this.pending = [];
     return out;

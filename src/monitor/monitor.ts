@@ -23,6 +23,7 @@ import { TableReader } from '../arch/x86-64/paging.js';
 import { AnomalySink } from '../linux/anomaly.js';
 import { checkCr3 } from '../profile/kernel-space.js';
 import type { Kernel } from '../linux/kernel.js';
+import { HaltingMemory } from '../memory/halting.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import type { Pass } from '../linux/pass.js';
 import { EventStamper, type EventDraft, type EventSink, type MonitorEvent } from './events.js';
@@ -98,6 +99,9 @@ export interface MonitorResult {
   readonly kernel: Kernel;
 }
 
+/** How often a monitor without QMP checks that the kernel it watches still runs. */
+const HEARTBEAT_MS = 2000;
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Monitor {
@@ -113,6 +117,7 @@ export class Monitor {
   private stopRequested: StopReason | undefined;
   private readonly lastSweep = new Map<string, number>();
   private bannerShadow: Buffer | undefined;
+  private readonly beat: { at: number; jiffies: bigint | undefined; still: number } = { at: 0, jiffies: undefined, still: 0 };
   private readonly sinks: SinkSet;
   private backPressure = false;
   readonly stats: MonitorStats = {
@@ -178,6 +183,7 @@ export class Monitor {
         },
         { from: this.lastTick, to: this.lastTick },
       );
+      await this.endHalt();
       this.options.onReady?.();
       const budget = Math.min(Math.max(this.options.cpuBudget ?? 0.5, 0.01), 1);
       for (;;) {
@@ -201,6 +207,7 @@ export class Monitor {
         }
         const t0 = performance.now();
         await this.tick();
+        await this.endHalt();
         const busy = performance.now() - t0;
         // Under an event storm a tick can take longer than the interval: stretch the sleep so the
         // monitor's share of a core stays within the budget.
@@ -270,6 +277,7 @@ export class Monitor {
     if (!det.structural.size && !det.dirty.size && !due.length) {
       this.stats.idleTicks++;
       this.lastTick = now;
+      await this.heartbeat();
       return;
     }
     if (!this.bannerUnchanged()) {
@@ -411,6 +419,27 @@ export class Monitor {
     return undefined;
   }
 
+  /**
+   * Without QMP no RESET event says the guest rebooted, and the old kernel's memory may survive untouched:
+   * when jiffies stop moving for two heartbeats, try once to attach a new kernel (one that differs).
+   */
+  private async heartbeat(): Promise<void> {
+    if (this.options.lifecycle?.qmpSocket) return;
+    const t = performance.now();
+    if (t - this.beat.at < HEARTBEAT_MS) return;
+    this.beat.at = t;
+    const va = this.kernel.hasSymbol('jiffies_64') ? this.kernel.symbol('jiffies_64') : this.kernel.hasSymbol('jiffies') ? this.kernel.symbol('jiffies') : undefined;
+    const now = va === undefined ? undefined : this.view.u64(va);
+    if (now === undefined || now !== this.beat.jiffies) {
+      this.beat.jiffies = now;
+      this.beat.still = 0;
+      return;
+    }
+    if (++this.beat.still < 2) return;
+    this.beat.still = 0;
+    await this.reboot('the kernel stopped counting jiffies', true);
+  }
+
   /** Do the vCPUs run the attached kernel (CR3 is its DTB, or a PGD sharing its kernel half)? */
   private async vcpusRunCurrent(): Promise<boolean | undefined> {
     let cpus;
@@ -422,6 +451,12 @@ export class Monitor {
     const tables = new TableReader(this.kernel.memory);
     const checks = (cpus ?? []).map((c) => checkCr3(tables, this.kernel.space.dtb, c)).filter((c) => c !== undefined);
     return checks.length ? checks.some((c) => c.agrees) : undefined;
+  }
+
+  /** A halting source pauses the guest for a pass: resume it once the tick is done, not at the next one. */
+  private async endHalt(): Promise<void> {
+    const mem = this.kernel.memory;
+    if (mem instanceof HaltingMemory && mem.passOpen) await mem.end();
   }
 
   /** True when QEMU is gone (a failing source is then the exit, not an error); waits up to 1 s for it. */
@@ -464,13 +499,13 @@ export class Monitor {
    * The guest rebooted (a reset, or the banner we attached to is gone): wait until a kernel can be
    * attached again on the same memory source, then start over with a guest-rebooted event.
    */
-  private async reboot(why: string): Promise<void> {
+  private async reboot(why: string, once = false): Promise<void> {
     const memory = this.kernel.memory;
     const deadline = performance.now() + (this.options.rebootTimeoutMs ?? 180_000);
     const before = { release: this.kernel.profile.release, kaslr: this.kernel.profile.kaslr.virtualShift, forks: this.forks(this.kernel) };
     let lastError = '';
-    while (performance.now() < deadline && !this.stopRequested) {
-      await sleep(500);
+    for (let attempt = 0; performance.now() < deadline && !this.stopRequested && !(once && attempt > 0); attempt++) {
+      if (!once) await sleep(500);
       if (this.options.lifecycle && !this.options.lifecycle.qemuAlive()) {
         this.stop('qemu-exited');
         return;
@@ -514,7 +549,7 @@ export class Monitor {
         lastError = describeError(e).line; // the new kernel is not up yet
       }
     }
-    if (!this.stopRequested) {
+    if (!this.stopRequested && !once) {
       this.stop('reboot-timeout');
       this.emit({ type: 'anomaly', watch: 'monitor', data: { what: 'the rebooted guest did not come up in time', lastError } }, { from: this.lastTick, to: Date.now() });
     }

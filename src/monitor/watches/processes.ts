@@ -67,6 +67,7 @@ export class ProcessWatch implements Watch {
   /** Counters at the last complete walk, and the starts seen since (complete or torn walks alike). */
   private last = { forks: 0, cursor: 0 };
   private seenSince = { count: 0, pids: new Set<number>() };
+  private mayHavePending = false;
   private counters = { walks: 0, rereads: 0, torn: 0, unseen: 0, tasks: 0 };
 
   constructor(private readonly opts: ProcessWatchOptions) {}
@@ -234,6 +235,7 @@ export class ProcessWatch implements Watch {
     if (mmChanged && !commChanged && !k.execPending) {
       // exec replaces the mm, then sets comm microseconds later: wait for the comm (or a short timeout)
       // so one exec is one event with its final name.
+      this.mayHavePending = true;
       k.execPending = { since: performance.now(), comm: before.comm, ...(k.argv ? { argv: k.argv } : {}), creds: k.creds };
     } else if (commChanged || (k.execPending && mmChanged)) {
       this.emitExec(ctx, k, now, creds);
@@ -276,8 +278,16 @@ export class ProcessWatch implements Watch {
 
   /** Pending execs whose comm never changed (an exec of a binary of the same name) go out after a moment. */
   get sweepMs(): number | undefined {
-    for (const k of this.known.values()) if (k.execPending) return EXEC_SETTLE_MS;
-    return undefined;
+    return this.pendingExecs > 0 ? EXEC_SETTLE_MS : undefined;
+  }
+
+  /** Execs seen half-way, counted so the per-tick question above costs nothing. */
+  private get pendingExecs(): number {
+    let n = 0;
+    if (!this.mayHavePending) return 0;
+    for (const k of this.known.values()) if (k.execPending) n++;
+    this.mayHavePending = n > 0;
+    return n;
   }
 
   sweep(ctx: WatchContext): void {

@@ -1,0 +1,489 @@
+/**
+ * The monitor suite (issue 7 §5): what real-time monitoring of a live lab guest (live map) costs and how
+ * fast it sees things, each figure a distribution or ratio from one run:
+ *  - monitor-latency: guest action → event, against the guest's own CLOCK_MONOTONIC (monitor-clock.ts);
+ *  - monitor-cpu: host CPU of the monitor on an idle guest at 1 ms and at 10/100/1000 passes/s and flat out,
+ *    next to a bare setTimeout(1) loop (the timer floor);
+ *  - monitor-walk: an unchanged tick, TaskScanner.scan, a warm pslist, and an unchecked walk (the floor);
+ *  - monitor-slowdown: in-guest cpu/mem/fork benches with the monitor off, on (live map), on (halting);
+ *  - monitor-optimizations: ticks/s and CPU under a light steady workload with each optimization off.
+ * Needs a lab guest (it drives actions through lab exec).
+ */
+import { attachKernel, type AttachedKernel } from '../linux/attach.js';
+import { AnomalySink } from '../linux/anomaly.js';
+import type { Plugin } from '../linux/plugin.js';
+import { plugins } from '../linux/plugins/index.js';
+import { guestNow, labRun, labSpawn, parseBenchLine, runGuestBench, spawnAction, actionEvents, type GuestBenchKind } from '../lab/index.js';
+import { Monitor, type MonitorStats, type Optimizations } from '../monitor/monitor.js';
+import type { EventSink, MonitorEvent } from '../monitor/events.js';
+import { GuestView } from '../monitor/guest-view.js';
+import { TaskScanner } from '../monitor/task-scan.js';
+import { clockMap, GuestClock, hostNs, type ClockFix, type ClockMap } from './monitor-clock.js';
+import { uncheckedWalker } from './monitor-floor.js';
+import { median, type BenchTable } from './report.js';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const progress = (what: string) => process.stderr.write(`bench monitor: ${new Date().toISOString().slice(11, 19)} ${what}\n`);
+
+/** Keeps every event with the host hrtime it was handed over at (the moment the monitor saw it). */
+class RecordingSink implements EventSink {
+  readonly name = 'bench';
+  readonly dropped = 0;
+  /** at: host hrtime ns; wall: host epoch ms (sub-ms), comparable with the event's window. */
+  readonly seen: { e: MonitorEvent; at: number; wall: number }[] = [];
+  write(e: MonitorEvent): boolean {
+    this.seen.push({ e, at: hostNs(), wall: performance.timeOrigin + performance.now() });
+    return true;
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+interface Watched {
+  readonly sink: RecordingSink;
+  readonly stats: MonitorStats;
+  /** Host CPU (user+system) over the window between ready and stop, share of one core. */
+  readonly cpu: number;
+  readonly seconds: number;
+}
+
+/** Runs a monitor; `during` runs once it is ready and the monitor stops when it resolves. */
+async function watch(kernel: AttachedKernel, intervalMs: number, during: () => Promise<void>, optimizations: Partial<Optimizations> = {}): Promise<Watched> {
+  const sink = new RecordingSink();
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const monitor = new Monitor(kernel, { sinks: [sink], intervalMs, optimizations, onReady: () => ready() });
+  const running = monitor.run();
+  await Promise.race([isReady, running]);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let stats: MonitorStats;
+  const before = { ...monitor.stats };
+  try {
+    await during();
+  } finally {
+    monitor.stop();
+    const result = await running;
+    stats = result.stats;
+    if (result.reason === 'error') throw new Error(`bench monitor: the monitor failed: ${result.detail}`);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const seconds = (performance.now() - t0) / 1000;
+  const delta = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v - (before as unknown as Record<string, number>)[k]!])) as unknown as MonitorStats;
+  return { sink, stats: delta, cpu: (cpu.user + cpu.system) / 1e6 / seconds, seconds };
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+const r2 = (x: number) => +x.toFixed(2);
+const r1 = (x: number) => +x.toFixed(1);
+
+// ---------------------------------------------------------------- 1. detection latency
+
+/**
+ * One calibration: an upper bound on the offset from a few `vmi-helper now` round trips (the guest's t
+ * is no earlier than the host's send), then the timekeeper's lower bound with the guest kept busy.
+ */
+async function calibrate(clock: GuestClock, guest: string): Promise<ReturnType<GuestClock['calibrate']>> {
+  progress('calibrating the guest clock');
+  let upper = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const h0 = hostNs();
+    const t = Number(await guestNow(guest));
+    upper = Math.min(upper, t - h0);
+  }
+  await labSpawn(guest, ['/bin/vmi-helper', 'bench', 'cpu', '2']);
+  await sleep(300);
+  const fix = clock.calibrate(1000, upper);
+  await sleep(1000);
+  return fix;
+}
+
+function latencyRow(what: string, ms: number[], clock: ClockMap, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    what,
+    n: ms.length,
+    medianMs: r2(median(ms)),
+    p90Ms: r2(quantile(ms, 0.9)),
+    p99Ms: r2(quantile(ms, 0.99)),
+    maxMs: r2(Math.max(...ms)),
+    minMs: r2(Math.min(...ms)),
+    clockSlackMs: +(clock.errorNs / 1e6).toFixed(2),
+    driftPpm: r1(clock.driftPpm),
+    ...extra,
+  };
+}
+
+type Seen = RecordingSink['seen'][number];
+
+function startsIn(sink: RecordingSink, fromGuestNs: number): Seen[] {
+  return sink.seen.filter((s) => s.e.type === 'process-start' && s.e.guestTimeNs !== undefined && s.e.guestTimeNs >= fromGuestNs);
+}
+
+/** The timekeeper's map raised by causality, a second lower bound on the offset: no task is seen before its start_time. */
+function causalMap(before: ClockFix, after: ClockFix, starts: readonly Seen[]): { map: ClockMap; raise: number } {
+  const tk = clockMap(before, after);
+  const raise = Math.max(0, ...starts.map((s) => s.e.guestTimeNs! - tk.guestAt(s.at)));
+  const up = (f: ClockFix): ClockFix => ({ ...f, offsetNs: f.offsetNs + raise, errorNs: Math.max(0, f.errorNs - raise) });
+  return { map: clockMap(up(before), up(after)), raise };
+}
+
+async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestClock): Promise<BenchTable> {
+  const rows: Record<string, unknown>[] = [];
+  const ITER = 130;
+  // Process starts: one guest shell loop (started before the window, so lab exec is not in it) runs a helper
+  // whose child lives 30 ms, every ~60 ms: two process starts per iteration, spaced.
+  const script = `i=0; while [ $i -lt ${ITER} ]; do /bin/vmi-helper burst 1 30 >/dev/null; usleep 60000; i=$((i+1)); done`;
+  let loopPid = 0;
+  let from = 0;
+  const before = await calibrate(clock, guest);
+  progress(`process starts (${ITER * 2})`);
+  const w = await watch(kernel, 1, async () => {
+    from = clock.read() ?? 0;
+    loopPid = (await labSpawn(guest, ['sh', '-c', script])).pid;
+    for (let i = 0; i < 120; i++) {
+      await sleep(1000);
+      const alive = await labRun(guest, ['sh', '-c', `kill -0 ${loopPid} 2>/dev/null && echo y || echo n`]);
+      if (alive.trim() === 'n') break;
+    }
+  });
+  const after = await calibrate(clock, guest);
+  // Every process started in the window: the loop's helpers and their children, and lab exec's probes.
+  const starts = startsIn(w.sink, from);
+  const { map, raise } = causalMap(before, after, starts);
+  const ms = starts.map((s) => (map.guestAt(s.at) - s.e.guestTimeNs!) / 1e6);
+  // Host-only cross-check, no clock map: the time since the monitor's previous look (the event's window.from,
+  // host ms), an upper bound on the time since the task was linked if every look sees what is there.
+  const sinceLook = starts.map((s) => s.wall - s.e.window.from);
+  const unseen = w.sink.seen.filter((s) => s.e.type === 'unseen-starts').reduce((a, s) => a + Number((s.e.data as Record<string, unknown> | undefined)?.['count'] ?? 0), 0);
+  rows.push(latencyRow('process start (task start_time → event)', ms, map, { unseenStarts: unseen, causalityRaiseMs: r2(raise / 1e6) }));
+  rows.push({ what: 'process start: host time since the previous look (no clock map)', n: sinceLook.length, medianMs: r2(median(sinceLook)), p90Ms: r2(quantile(sinceLook, 0.9)), p99Ms: r2(quantile(sinceLook, 0.99)), maxMs: r2(Math.max(...sinceLook)), minMs: r2(Math.min(...sinceLook)) });
+
+  // Cred changes and listens: each action prints t= (guest CLOCK_MONOTONIC) right after its syscall.
+  const N = 10;
+  const before2 = await calibrate(clock, guest);
+  const escalates: number[] = [];
+  const listens: { pid: number; port: number }[] = [];
+  progress(`cred changes and listens (${N} each)`);
+  let from2 = 0;
+  const w2 = await watch(kernel, 1, async () => {
+    from2 = clock.read() ?? 0;
+    for (let i = 0; i < N; i++) {
+      escalates.push((await spawnAction(guest, 'escalate', [1500])).pid);
+      listens.push({ pid: (await spawnAction(guest, 'listen', [9300 + i, 3])).pid, port: 9300 + i });
+    }
+    await sleep(2500);
+  });
+  const after2 = await calibrate(clock, guest);
+  const { map: map2 } = causalMap(before2, after2, startsIn(w2.sink, from2));
+  const credMs: number[] = [];
+  const listenMs: number[] = [];
+  let credMissing = 0;
+  let listenMissing = 0;
+  for (const pid of escalates) {
+    const t = (await actionEvents(guest, pid)).find((a) => a.event === 'escalated')?.t;
+    // The helper first drops to uid 1000 (a cred change too), then raises back to 0: match the raise.
+    const ev = w2.sink.seen.find((s) => s.e.type === 'cred-change' && s.e.process?.pid === pid && s.e.after?.['uid'] === 0);
+    if (t === undefined || !ev) credMissing++;
+    else credMs.push((map2.guestAt(ev.at) - Number(t)) / 1e6);
+  }
+  for (const { pid, port } of listens) {
+    const t = (await actionEvents(guest, pid)).find((a) => a.event === 'listen')?.t;
+    const ev = w2.sink.seen.find((s) => s.e.type === 'socket-listen' && (s.e.data as Record<string, unknown> | undefined)?.['localPort'] === port);
+    if (t === undefined || !ev) listenMissing++;
+    else listenMs.push((map2.guestAt(ev.at) - Number(t)) / 1e6);
+  }
+  await labRun(guest, ['sh', '-c', `kill ${escalates.join(' ')} 2>/dev/null; true`]);
+  rows.push(latencyRow('cred change (escalated t= → event)', credMs, map2, { missing: credMissing }));
+  rows.push(latencyRow('listen (listen t= → event)', listenMs, map2, { missing: listenMissing }));
+  return {
+    name: 'monitor-latency',
+    description:
+      'guest action → monitor event at the default 1 ms interval, live map; host time of the event mapped to guest CLOCK_MONOTONIC by the largest ' +
+      "proven lower bound on the offset (the guest's timekeeper polled in its memory before and after the window, raised by causalityRaiseMs so that no task " +
+      'is seen before its start_time): latencies are lower bounds, the true ones at most clockSlackMs higher (from vmi-helper now round trips); driftPpm: guest vs host clock; ' +
+      'window.from rows: host ms since the previous tick (1 ms granularity of the window)',
+    columns: ['what', 'n', 'medianMs', 'p90Ms', 'p99Ms', 'maxMs', 'minMs', 'clockSlackMs', 'driftPpm', 'causalityRaiseMs', 'unseenStarts', 'missing'],
+    rows,
+  };
+}
+
+// ---------------------------------------------------------------- 2. host CPU
+
+async function timerFloor(seconds: number): Promise<{ cpu: number; ticksPerS: number }> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let ticks = 0;
+  while (performance.now() - t0 < seconds * 1000) {
+    await sleep(1);
+    ticks++;
+  }
+  const c = process.cpuUsage(cpu0);
+  const s = (performance.now() - t0) / 1000;
+  return { cpu: (c.user + c.system) / 1e6 / s, ticksPerS: ticks / s };
+}
+
+async function benchCpu(kernel: AttachedKernel): Promise<{ table: BenchTable; idleTickUs: number }> {
+  const rows: Record<string, unknown>[] = [];
+  const SECONDS = 4;
+  const floor = await timerFloor(SECONDS);
+  rows.push({ setting: 'setTimeout(1) loop (timer floor)', cpuPct: r1(floor.cpu * 100), ticksPerS: Math.round(floor.ticksPerS), passesPerS: '', detectUsPerTick: '' });
+  let idleTickUs = NaN;
+  const settings: { setting: string; intervalMs: number }[] = [
+    { setting: 'default (--interval 1)', intervalMs: 1 },
+    { setting: '--rate 10', intervalMs: 100 },
+    { setting: '--rate 100', intervalMs: 10 },
+    { setting: '--rate 1000', intervalMs: 1 },
+    { setting: '--interval 0 (highest rate)', intervalMs: 0 },
+  ];
+  for (const { setting, intervalMs } of settings) {
+    const w = await watch(kernel, intervalMs, () => sleep(SECONDS * 1000));
+    const detect = w.stats.detectUs / Math.max(1, w.stats.ticks);
+    if (intervalMs === 0) idleTickUs = detect;
+    rows.push({
+      setting,
+      cpuPct: r1(w.cpu * 100),
+      ticksPerS: Math.round(w.stats.ticks / w.seconds),
+      passesPerS: r1(w.stats.passes / w.seconds),
+      detectUsPerTick: r2(detect),
+    });
+  }
+  return {
+    table: {
+      name: 'monitor-cpu',
+      description: `host CPU of the monitor (process.cpuUsage, user+system, share of one core, nothing subtracted) on the idle guest, ${SECONDS} s each; passes = ticks that found a change`,
+      columns: ['setting', 'cpuPct', 'ticksPerS', 'passesPerS', 'detectUsPerTick'],
+      rows,
+    },
+    idleTickUs,
+  };
+}
+
+// ---------------------------------------------------------------- 3. walks
+
+/** Median µs per call over batches (a batch amortizes the clock read). */
+function timeIt(fn: () => unknown, batches = 30, perBatch = 50): number {
+  for (let i = 0; i < perBatch * 3; i++) fn();
+  const xs: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < perBatch; i++) fn();
+    xs.push(((performance.now() - t0) * 1000) / perBatch);
+  }
+  return median(xs);
+}
+
+async function benchWalk(kernel: AttachedKernel, idleTickUs: number): Promise<BenchTable> {
+  const scanner = new TaskScanner(kernel, new GuestView(kernel));
+  const floor = uncheckedWalker(kernel);
+  const scanned = scanner.scan(new AnomalySink(), true);
+  const floored = floor();
+  const scanUs = timeIt(() => scanner.scan(new AnomalySink(), true));
+  const floorUs = timeIt(floor);
+  const pslist = plugins.find((p) => p.name === 'pslist') as Plugin<any>;
+  const warm = await kernel.pass();
+  const pslistUs = timeIt(() => warm.run(pslist), 40, 5);
+  warm.end();
+  // With the refresh a pass makes (what a monitor tick using the plugin would pay).
+  const xs: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const t0 = performance.now();
+    const pass = await kernel.pass();
+    pass.run(pslist);
+    pass.end();
+    if (i >= 5) xs.push((performance.now() - t0) * 1000);
+  }
+  const pslistPassUs = median(xs);
+  const row = (what: string, us: number, tasks: number | string, extra: Record<string, unknown> = {}) => ({ what, us: r2(us), tasks, vsFloor: r2(us / floorUs), ...extra });
+  return {
+    name: 'monitor-walk',
+    description: 'µs per call on the live guest (live map), median of batches; vsFloor = time / the unchecked walk; pslist/scan is how much faster the scanner is than the plugin',
+    columns: ['what', 'us', 'tasks', 'vsFloor', 'pslistOverScan', 'target'],
+    rows: [
+      row('monitor tick over the unchanged guest (watch-set compare, flat out)', idleTickUs, '', { target: '≤ 20 µs' }),
+      row('TaskScanner.scan (threads on, every pslist fact)', scanUs, scanned.tasks.length, { target: '≤ 100 µs, ≤ 3× floor' }),
+      row('unchecked walk (floor, bench only)', floorUs, floored.length),
+      row('pslist plugin, warm pass', pslistUs, '', { pslistOverScan: r2(pslistUs / scanUs) }),
+      row('pslist plugin, pass with refresh', pslistPassUs, '', { pslistOverScan: r2(pslistPassUs / scanUs) }),
+    ],
+  };
+}
+
+// ---------------------------------------------------------------- 4. guest slowdown
+
+/**
+ * One in-guest bench with a guest-halting monitor running: the bench is started detached first (lab exec
+ * cannot reach a guest that the monitor holds paused), the halting source is attached (which pauses the
+ * guest), the monitor runs for `seconds`, the source is closed (which resumes the guest) and the bench's
+ * line is read from its log once it ends. The guest's clock stands still while QEMU has it stopped, so the
+ * bench's own rate hides the pauses; the wall rate adds the time the source held the guest paused.
+ */
+async function haltingRun(source: string, guest: string, kind: GuestBenchKind, seconds: number): Promise<{ guestRate: number; wallRate: number; pausedShare: number }> {
+  const spawned = await labSpawn(guest, ['/bin/vmi-helper', 'bench', kind, String(seconds)]);
+  await sleep(200);
+  const halting = await attachKernel(source, { halting: true });
+  let pausedMs = 0;
+  const t0 = performance.now();
+  try {
+    await watch(halting, 1, () => sleep(seconds * 1000));
+    pausedMs = (halting.memory as unknown as { stats?: { pausedMs?: number } }).stats?.pausedMs ?? NaN;
+  } finally {
+    await halting.close();
+  }
+  const wall = performance.now() - t0;
+  for (let i = 0; i < 120; i++) {
+    const log = await labRun(guest, ['cat', spawned.logPath]).catch(() => '');
+    const r = parseBenchLine(log);
+    if (r) return { guestRate: r.rate, wallRate: (r.rate * r.seconds) / (r.seconds + pausedMs / 1000), pausedShare: pausedMs / wall };
+    await sleep(500);
+  }
+  throw new Error(`bench monitor: the guest bench ${kind} under the halting monitor did not finish`);
+}
+
+async function benchSlowdown(live: AttachedKernel, source: string, guest: string): Promise<BenchTable> {
+  const KINDS: GuestBenchKind[] = ['cpu', 'mem', 'fork'];
+  const RUNS = 3;
+  const SECONDS = 3;
+  const rows: Record<string, unknown>[] = [];
+  for (const kind of KINDS) {
+    const off: number[] = [];
+    const on: number[] = [];
+    const haltGuest: number[] = [];
+    const haltWall: number[] = [];
+    const paused: number[] = [];
+    let unit = '';
+    for (let r = 0; r < RUNS; r++) {
+      progress(`guest slowdown: ${kind} round ${r + 1}/${RUNS}`);
+      const base = await runGuestBench(guest, kind, SECONDS);
+      unit = base.unit;
+      off.push(base.rate);
+      let rate = 0;
+      await watch(live, 1, async () => void (rate = (await runGuestBench(guest, kind, SECONDS)).rate));
+      on.push(rate);
+      const h = await haltingRun(source, guest, kind, SECONDS);
+      haltGuest.push(h.guestRate);
+      haltWall.push(h.wallRate);
+      paused.push(h.pausedShare);
+    }
+    // Slowdown of each monitored run against the off run of the same round (rounds alternate off/on).
+    const slow = (xs: number[]) => xs.map((x, i) => (1 - x / off[i]!) * 100);
+    const spread = (xs: number[]) => `${r1(Math.min(...xs))}…${r1(Math.max(...xs))}`;
+    const s = slow(on);
+    const hg = slow(haltGuest);
+    const hw = slow(haltWall);
+    rows.push({
+      workload: kind,
+      unit,
+      offRate: r1(median(off)),
+      liveMapRate: r1(median(on)),
+      liveMapSlowdownPct: r1(median(s)),
+      liveMapSpread: spread(s),
+      haltingWallSlowdownPct: r1(median(hw)),
+      haltingWallSpread: spread(hw),
+      haltingGuestClockSlowdownPct: r1(median(hg)),
+      haltingPausedPct: r1(median(paused) * 100),
+    });
+  }
+  return {
+    name: 'monitor-slowdown',
+    description:
+      `in-guest benches (${SECONDS} s each, ${RUNS} rounds of off / on live map / on guest-halting, alternating), monitor at 1 ms; slowdown % = 1 − on/off of ` +
+      "the same round, median and min…max. Halting: wall = ops over guest time plus the time the source held the guest paused; guestClock = the bench's own rate " +
+      '(the guest clock stops while QEMU is stopped, so it hides the pauses); pausedPct = share of the monitor window the guest was paused',
+    columns: ['workload', 'unit', 'offRate', 'liveMapRate', 'liveMapSlowdownPct', 'liveMapSpread', 'haltingWallSlowdownPct', 'haltingWallSpread', 'haltingGuestClockSlowdownPct', 'haltingPausedPct'],
+    rows,
+  };
+}
+
+// ---------------------------------------------------------------- 5. optimizations
+
+async function benchOptimizations(kernel: AttachedKernel, guest: string): Promise<BenchTable> {
+  const SECONDS = 3;
+  const configs: { config: string; off: Partial<Optimizations> }[] = [
+    { config: 'all on', off: {} },
+    { config: '--no-page-level', off: { pageLevel: false } },
+    { config: '--no-field-filter', off: { fieldFilter: false } },
+    { config: '--no-incremental', off: { incremental: false } },
+    { config: '--no-reuse', off: { reuse: false } },
+  ];
+  // A steady light workload: one guest shell loop starting a process every ~100 ms (lab exec stays outside the windows).
+  const loop = await labSpawn(guest, ['sh', '-c', 'while :; do /bin/vmi-helper burst 1 50 >/dev/null; usleep 100000; done']);
+  const rows: Record<string, unknown>[] = [];
+  try {
+    await sleep(500);
+    let allOn: { tps: number; cpu: number } | undefined;
+    for (const { config, off } of configs) {
+      const flat = await watch(kernel, 0, () => sleep(SECONDS * 1000), off);
+      const def = await watch(kernel, 1, () => sleep(SECONDS * 1000), off);
+      const tps = flat.stats.ticks / flat.seconds;
+      allOn ??= { tps, cpu: def.cpu };
+      rows.push({
+        config,
+        maxTicksPerS: Math.round(tps),
+        vsAllOn: r2(tps / allOn.tps),
+        usPerTick: r1((flat.seconds * 1e6) / Math.max(1, flat.stats.ticks)),
+        cpuPctAt1ms: r1(def.cpu * 100),
+        ticksPerSAt1ms: Math.round(def.stats.ticks / def.seconds),
+        passesPerSAt1ms: r1(def.stats.passes / def.seconds),
+        falseSharingPerS: r1(def.stats.falseSharing / def.seconds),
+        events: def.stats.events,
+      });
+    }
+  } finally {
+    await labRun(guest, ['kill', String(loop.pid)]).catch(() => '');
+  }
+  return {
+    name: 'monitor-optimizations',
+    description: `what each optimization buys under a steady light workload (a process start every ~100 ms): ticks/s flat out (--interval 0) and host CPU at the default 1 ms, ${SECONDS} s each`,
+    columns: ['config', 'maxTicksPerS', 'vsAllOn', 'usPerTick', 'cpuPctAt1ms', 'ticksPerSAt1ms', 'passesPerSAt1ms', 'falseSharingPerS', 'events'],
+    rows,
+  };
+}
+
+// ---------------------------------------------------------------- the suite
+
+export async function benchMonitor(source: string, guestName: string | undefined): Promise<BenchTable[]> {
+  const guest = guestName ?? /^lab:([^?]+)/.exec(source)?.[1];
+  if (!guest) throw new Error('bench monitor drives actions in a lab guest: give --source lab:NAME or no --source');
+  const spec = `${source}${source.includes('?') ? '&' : '?'}technique=live-map`;
+  const live = await attachKernel(spec);
+  const tables: BenchTable[] = [];
+  try {
+    const clock = new GuestClock(live);
+    // VMSIGHT_BENCH_MONITOR_PARTS=latency,cpu,walk,slowdown,optimizations runs only those (for development).
+    const parts = process.env['VMSIGHT_BENCH_MONITOR_PARTS']?.split(',');
+    const want = (p: string) => !parts || parts.includes(p);
+    let idleTickUs = NaN;
+    let cpu: BenchTable | undefined;
+    if (want('cpu') || want('walk')) {
+      progress('host CPU on the idle guest');
+      const c = await benchCpu(live);
+      cpu = c.table;
+      idleTickUs = c.idleTickUs;
+    }
+    if (want('latency')) {
+      progress('detection latency');
+      tables.push(await benchLatency(live, guest, clock));
+    }
+    if (cpu) tables.push(cpu);
+    if (want('walk')) {
+      progress('walks');
+      tables.push(await benchWalk(live, idleTickUs));
+    }
+    if (want('slowdown')) {
+      progress('guest slowdown');
+      tables.push(await benchSlowdown(live, source, guest));
+    }
+    if (want('optimizations')) {
+      progress('optimizations');
+      tables.push(await benchOptimizations(live, guest));
+    }
+  } finally {
+    await live.close();
+  }
+  return tables;
+}
