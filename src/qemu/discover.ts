@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { QemuError } from '../core/errors.js';
 import { guestRam, mainRamRegion, parseFlatView, type FlatRange, type RamRange } from './layout.js';
+import { qmpHolderHint } from './libvirt.js';
 import { QmpClient, type QemuMonitor } from './qmp.js';
 
 export interface MemoryBackend {
@@ -364,7 +365,7 @@ async function connectPatiently(endpoint: string, timeoutMs: number): Promise<Qm
       if (!busy(err) || Date.now() + delay >= deadline) {
         if (busy(err)) {
           throw new QemuError(`QMP ${endpoint}`, `busy: another client held the socket for ${timeoutMs} ms`, {
-            hint: 'QEMU serves one QMP client at a time; close the other client or raise VMSIGHT_QMP_TIMEOUT_MS',
+            hint: endpoint.startsWith('tcp:') ? 'QEMU serves one QMP client at a time; close the other client or raise VMSIGHT_QMP_TIMEOUT_MS' : qmpHolderHint(endpoint),
             cause: err,
           });
         }

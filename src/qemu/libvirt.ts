@@ -206,3 +206,41 @@ export class LibvirtMonitor implements QemuMonitor {
 export function isMemfdLink(link: string): boolean {
   return /^\/memfd:.* \(deleted\)$/.test(link);
 }
+
+/** The libvirt domain whose monitor socket `socketPath` is (libvirt's own layout), if it is one. */
+export function libvirtDomainOfSocket(socketPath: string): string | undefined {
+  return /\/libvirt\/qemu\/(?:[^/]+\/)*domain-\d+-([^/]+)\/monitor\.sock$/.exec(socketPath)?.[1];
+}
+
+/** Who holds the QMP session at `socketPath`, as far as `ss -xp` can tell (peer of QEMU's accepted socket). */
+function ssHolder(socketPath: string): string | undefined {
+  const r = spawnSync('ss', ['-xpn'], { encoding: 'utf8', timeout: 3000 });
+  if (r.status !== 0 || !r.stdout) return undefined;
+  const lines = r.stdout.split('\n').slice(1, 100_000).map((l) => l.trim().split(/\s+/));
+  // Netid State Recv-Q Send-Q Local Port Peer Port [Process]
+  const served = lines.filter((f) => f[1] === 'ESTAB' && f[4] === socketPath).map((f) => f[7]);
+  for (const peer of served) {
+    const holder = lines.find((f) => f[5] === peer);
+    const m = holder && /\("([^"]+)",pid=(\d+)/.exec(holder.slice(8).join(' '));
+    if (!m) continue;
+    let cmd = '';
+    try {
+      cmd = fs.readFileSync(`/proc/${m[2]}/cmdline`, 'latin1').split('\0').join(' ');
+    } catch {
+      // gone
+    }
+    return /vmsight/.test(cmd) ? `another vmsight (pid ${m[2]})` : `${m[1]} (pid ${m[2]})`;
+  }
+  return undefined;
+}
+
+/**
+ * One line saying who holds a busy QMP socket and the way out: `libvirt:NAME` when libvirtd does, else
+ * the holding process when visible, and a second `-qmp` socket.
+ */
+export function qmpHolderHint(socketPath: string): string {
+  const domain = libvirtDomainOfSocket(socketPath);
+  if (domain) return `libvirtd holds this monitor (domain ${domain}): read the guest as libvirt:${domain}, which goes through virsh`;
+  const who = ssHolder(socketPath);
+  return `${who ? `${who} holds this QMP socket` : 'another client holds this QMP socket'}; QEMU serves one client per socket: close it, or give QEMU a second -qmp unix:PATH,server=on,wait=off and use that`;
+}
