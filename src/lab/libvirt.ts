@@ -147,9 +147,11 @@ export async function libvirtLabUp(opts: LibvirtUpOptions): Promise<LibvirtLabGu
   fs.writeFileSync(xmlPath, xml);
   const started = new Date().toISOString();
   const t0 = performance.now();
-  await virsh(uri, ['create', xmlPath], { domain: opts.name, timeoutMs: 120_000 });
-  const timeoutMs = opts.timeoutMs ?? (Number(process.env['VMSIGHT_LAB_TIMEOUT_MS']) || 240_000);
+  const timeoutMs = opts.timeoutMs ?? (Number(process.env['VMSIGHT_LAB_TIMEOUT_MS']) || 600_000);
   try {
+    // libvirt may probe QEMU's capabilities first (it re-probes on every start where /dev/kvm exists but
+    // its QEMU user cannot open it), one domain at a time: tens of seconds each on a loaded machine.
+    await virsh(uri, ['create', xmlPath], { domain: opts.name, timeoutMs });
     await waitReady(uri, opts.name, consolePath, t0 + timeoutMs);
   } catch (err) {
     await virsh(uri, ['destroy', opts.name], { domain: opts.name }).catch(() => undefined);
