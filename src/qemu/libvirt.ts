@@ -41,7 +41,7 @@ function hintFor(text: string, uri: string, domain?: string): string | undefined
   if (/Domain not found|failed to get domain/i.test(text))
     return `list domains with \`virsh -c ${uri} list --all\` or \`vmsight sources libvirt:\``;
   if (/not running|domain is not running/i.test(text)) return domain ? `start it with \`virsh -c ${uri} start ${domain}\`` : undefined;
-  if (/authentication|Permission denied|access denied/i.test(text)) return `run as root or as a member of the libvirt group to use ${uri}`;
+  if (/authentication|Permission denied|access denied|system bus connection|polkit/i.test(text)) return `run as root or as a member of the libvirt group to use ${uri}`;
   return undefined;
 }
 
