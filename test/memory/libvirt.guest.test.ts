@@ -214,7 +214,7 @@ describe('libvirt domains', { skip, timeout: 900_000 }, () => {
       try {
         const r = spawnSync(process.execPath, vmsightArgs(['pslist', `libvirt:${d.name}`, '--json']), { encoding: 'utf8', timeout: 180_000 });
         assert.equal(r.status, 0, r.stderr);
-        const rows = JSON.parse(r.stdout) as Array<{ pid: number; comm: string }>;
+        const rows = (JSON.parse(r.stdout) as { rows: Array<{ pid: number; comm: string }> }).rows;
         assert.ok(rows.some((x) => Number(x.pid) === 1 && x.comm === d.truth!.processes.find((p) => p.pid === 1)!.comm));
         // The first is still good after the second came and went.
         assert.ok(runPlugin(pslist, k).rows.length >= rows.length - 5);
