@@ -202,10 +202,6 @@ export class LibvirtMonitor implements QemuMonitor {
   }
 }
 
-/** Libvirt's name for the RAM backend of a domain's memory (QOM id), as QEMU reports it. */
-export function isMemfdLink(link: string): boolean {
-  return /^\/memfd:.* \(deleted\)$/.test(link);
-}
 
 /** The libvirt domain whose monitor socket `socketPath` is (libvirt's own layout), if it is one. */
 export function libvirtDomainOfSocket(socketPath: string): string | undefined {
