@@ -49,6 +49,10 @@ const runtimePackages = [
 ];
 const testPackages = [
   ['bpftool', '/usr/sbin/bpftool'],
+  // The libvirt tests (test/**/libvirt*.test.ts) run a real daemon: libvirtd, virtlogd, virsh.
+  ['libvirt-daemon-system', '/usr/sbin/libvirtd'],
+  ['libvirt-clients', '/usr/bin/virsh'],
+  ['libvirt-daemon-driver-qemu', '/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so'],
 ];
 
 function dpkgInstalled(pkg) {

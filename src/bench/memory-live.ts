@@ -60,7 +60,7 @@ function endpoints(target: string): Endpoints {
 }
 
 /** Deterministic pseudo-random 8-byte-aligned addresses inside RAM ranges. */
-function addresses(ranges: readonly PhysRange[], n: number): number[] {
+export function addresses(ranges: readonly PhysRange[], n: number): number[] {
   const big = ranges.filter((r) => r.end - r.start >= 1 << 20);
   const out: number[] = [];
   let x = 0x2545f491;
@@ -76,7 +76,7 @@ function addresses(ranges: readonly PhysRange[], n: number): number[] {
 }
 
 /** Every 8-byte word of a page, for pages taken from `addrs`: the locality of a structure walk. */
-function localAddresses(addrs: readonly number[]): number[] {
+export function localAddresses(addrs: readonly number[]): number[] {
   return addrs.map((_, i) => (addrs[i >> 9]! - (addrs[i >> 9]! % 4096)) + (i & 511) * 8);
 }
 
@@ -230,7 +230,7 @@ const round = (x: number, digits = 2) => Number(x.toPrecision(digits + 2));
  * running except during the guest-halting measurement.
  */
 /** One technique's row from the readv figures and a scan of the same source. */
-function measuredRow(technique: string, cls: BenchRow['class'], implementation: string, mem: PhysicalMemory, addrs: number[], local: number[], sliceMs: number, limit: number, note: string): BenchRow {
+export function measuredRow(technique: string, cls: BenchRow['class'], implementation: string, mem: PhysicalMemory, addrs: number[], local: number[], sliceMs: number, limit: number, note: string): BenchRow {
   const r = readvFigures(mem, addrs, local, sliceMs);
   const s = scan(mem, limit);
   return {

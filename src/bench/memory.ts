@@ -9,7 +9,11 @@ import { benchSnapshotSources, snapshotBenchTable } from './memory-snapshot.js';
 import type { BenchTable } from './report.js';
 
 export async function benchMemory(source: string): Promise<BenchTable[]> {
-  const live = liveBenchTable(await benchLiveSources(source));
+  const rows = await benchLiveSources(source);
+  // VMSIGHT_BENCH_LIBVIRT=dom1,dom2: rows for libvirt domains too, in the same run (bench/libvirt.ts).
+  const domains = (process.env['VMSIGHT_BENCH_LIBVIRT'] ?? '').split(',').filter(Boolean);
+  if (domains.length) rows.push(...(await (await import('./libvirt.js')).benchLibvirtRows(domains)));
+  const live = liveBenchTable(rows);
   const name = source.startsWith('lab:') ? source.slice(4) : source;
   const guest = findGuest(name);
   const qmp = guest ? guest.qmpSocket : source.startsWith('qmp:') ? source.slice(4) : undefined;

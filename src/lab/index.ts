@@ -32,6 +32,7 @@ export { runGuestBench, parseBenchLine, GUEST_BENCH_KINDS, type GuestBenchKind, 
 export { KALLSYMS_SPOTS, EXEC_TTY, ONDEMAND_MODULE, SCENARIO, SCENARIO_ARGS, SCENARIO_ENV, SCENARIO_DATA, SCENARIO_FILES, SCENARIO_NET, SCENARIO_USER } from './scenario/init-script.js';
 export { cacheDir, runDir } from './paths.js';
 export { useLabGuests, labGuestEndpoints } from './resolver.js';
+export { libvirtLabUp, libvirtLabDown, readLibvirtRecord, ensureLibvirtDaemons, stopLibvirtDaemons, libvirtDaemonPids, labDomainXml, type LibvirtLabGuest, type LibvirtLabBacking } from './libvirt.js';
 
 /** The ground truth a running (or finished) lab guest printed on its console. */
 export function readGroundTruth(guest: Pick<LabGuest, 'consolePath' | 'name'>): GroundTruth {

@@ -13,6 +13,8 @@
  *                               q35 layout for the file size is assumed
  *   pid:PID?qmp=SOCKET          a QEMU process (live read); QMP locates guest RAM in it
  *   gdb:[HOST:]PORT             QEMU's gdbstub (-gdb tcp::PORT); HOST defaults to 127.0.0.1
+ *   libvirt:NAME[?uri=URI]      a libvirt domain (default URI qemu:///system); monitor through virsh
+ *                               (see sources/libvirt.ts)
  *
  * Query parameters, after `?`, joined by `&`:
  *   technique=CLASS|NAME        force one technique: a taxonomy class (live-map, live-read, guest-halting,
@@ -47,6 +49,7 @@ import { factory as gdbStub } from './sources/gdb-stub.js';
 import { factory as monitorRead } from './sources/monitor-read.js';
 import { factory as haltSnapshot } from './sources/halt-snapshot.js';
 import { factory as liveSnapshot } from './sources/live-snapshot.js';
+import { libvirtTarget, openLibvirt } from './sources/libvirt.js';
 
 export const FACTORIES: readonly SourceFactory[] = [
   qemuShm,
@@ -204,19 +207,19 @@ function notAFile(spec: string, body: string): never {
  * target, except to check whether a bare string names an existing file;
  * lab names are resolved by openSource.
  */
-export function parseSourceSpec(spec: string): SourceTarget & { lab?: string } {
+export function parseSourceSpec(spec: string): SourceTarget & { lab?: string; libvirt?: string } {
   if (!spec) throw bad(spec, 'empty source', 'give a memory image path, a lab guest name, or qmp:SOCKET');
   // A plain path that exists is a file, whatever characters it holds.
   if (!/^[a-z]+:/.test(spec) && fs.existsSync(spec) && fs.statSync(spec).isFile()) return { spec, file: spec, params: {} };
   const m = /^([a-z]+):(.*)$/s.exec(spec);
-  const scheme = m && ['file', 'lab', 'qmp', 'shm', 'pid', 'gdb'].includes(m[1]!) ? m[1]! : undefined;
+  const scheme = m && ['file', 'lab', 'qmp', 'shm', 'pid', 'gdb', 'libvirt'].includes(m[1]!) ? m[1]! : undefined;
   const rest = scheme ? m![2]! : spec;
   // A file or shm path that exists as written keeps any '?' it holds.
   const whole = (scheme === 'file' || scheme === 'shm') && fs.existsSync(rest);
   const q = whole ? -1 : rest.indexOf('?');
   const body = q < 0 ? rest : rest.slice(0, q);
   const params = parseQuery(spec, q < 0 ? '' : rest.slice(q + 1));
-  const t: { -readonly [K in keyof (SourceTarget & { lab?: string })]?: (SourceTarget & { lab?: string })[K] } = { spec };
+  const t: { -readonly [K in keyof (SourceTarget & { lab?: string; libvirt?: string })]?: (SourceTarget & { lab?: string; libvirt?: string })[K] } = { spec };
   switch (scheme) {
     case 'file':
       if (!body) throw bad(spec, 'file: needs a path');
@@ -239,6 +242,11 @@ export function parseSourceSpec(spec: string): SourceTarget & { lab?: string } {
     case 'gdb':
       t.gdb = parseGdb(spec, body);
       break;
+    case 'libvirt':
+      // An empty name is allowed here: `vmsight sources libvirt:` lists the domains.
+      if (body && !/^[A-Za-z0-9_][A-Za-z0-9_.+:-]{0,63}$/.test(body)) throw bad(spec, `${JSON.stringify(body)} is not a libvirt domain name`);
+      t.libvirt = body;
+      break;
     default:
       if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$/.test(body)) notAFile(spec, body);
       t.lab = body;
@@ -251,7 +259,7 @@ export function parseSourceSpec(spec: string): SourceTarget & { lab?: string } {
     throw bad(spec, 'pid: needs the QMP socket of that QEMU to locate guest RAM', `write pid:${t.pid}?qmp=/path/to/qmp.sock`);
   }
   t.params = params;
-  return t as SourceTarget & { lab?: string };
+  return t as SourceTarget & { lab?: string; libvirt?: string };
 }
 
 /** Turns a lab guest name into the endpoints its record lists; other targets pass through. */
@@ -377,6 +385,15 @@ function choose(
 /** Opens the best technique for `spec` (or the one asked for), optionally with guest-halting access. */
 export async function openSource(spec: string, options: OpenSourceOptions = {}): Promise<OpenedSource> {
   const parsed = parseSourceSpec(spec);
+  if (parsed.libvirt !== undefined) {
+    if (!parsed.libvirt) throw bad(spec, 'libvirt: needs a domain name', 'list domains with `vmsight sources libvirt:`');
+    const opened = await openLibvirt(libvirtTarget(spec, parsed.libvirt, parsed.params), {
+      ...(options.technique !== undefined ? { technique: options.technique } : {}),
+      ...(options.halting !== undefined ? { halting: options.halting } : {}),
+    });
+    for (const w of opened.memory.warnings ?? []) (options.warn ?? warnOnStderr)(w);
+    return opened;
+  }
   let target = resolveSourceTarget(parsed);
   // QEMU serves one client per QMP socket: for a lab guest with several, take one nobody holds.
   const sockets = parsed.lab !== undefined && !parsed.qmp ? (findNamedGuest(parsed.lab)?.qmpSockets ?? []) : [];

@@ -14,7 +14,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { QemuError } from '../core/errors.js';
 import { guestRam, mainRamRegion, parseFlatView, type FlatRange, type RamRange } from './layout.js';
-import { QmpClient } from './qmp.js';
+import { qmpHolderHint } from './libvirt.js';
+import { QmpClient, type QemuMonitor } from './qmp.js';
 
 export interface MemoryBackend {
   /** QOM id, e.g. 'mem' (also the name of its RAM block and memory region). */
@@ -182,7 +183,7 @@ interface QomProperty {
   type: string;
 }
 
-async function listBackends(qmp: QmpClient): Promise<MemoryBackend[]> {
+async function listBackends(qmp: QemuMonitor): Promise<MemoryBackend[]> {
   let memdevs: Array<{ id?: string; size: number; share?: boolean }>;
   try {
     memdevs = await qmp.execute<Array<{ id?: string; size: number; share?: boolean }>>('query-memdev');
@@ -247,11 +248,11 @@ export function checkReadable(memPath: string | undefined, size: number): { read
 }
 
 /** Asks QEMU everything above. Each step that fails is reported in the result, not thrown, except QMP itself. */
-export async function discoverQemu(qmp: QmpClient, endpoint = qmp.endpoint): Promise<QemuDiscovery> {
+export async function discoverQemu(qmp: QemuMonitor, endpoint = qmp.endpoint, pidOverride?: { pid?: number; reason: string }): Promise<QemuDiscovery> {
   const v = qmp.greeting?.version?.qemu;
   const version = v ? `${v.major}.${v.minor}.${v.micro}` : 'unknown';
   const status = (await qmp.execute<{ status: string }>('query-status')).status;
-  const { pid, reason: pidReason } = findQemuPid(endpoint);
+  const { pid, reason: pidReason } = pidOverride ?? findQemuPid(endpoint);
   const flat = parseFlatView(await qmp.hmp('info mtree -f'));
   const backends = await listBackends(qmp);
   let mainBlock = mainRamRegion(flat);
@@ -287,7 +288,7 @@ export function parseGpa2hva(text: string): { region: string; hva: number } | un
 }
 
 /** Host virtual addresses of each RAM range, asked with HMP `gpa2hva` (one round trip per range). */
-export async function hostRanges(qmp: QmpClient, layout: readonly RamRange[]): Promise<HostRamRange[]> {
+export async function hostRanges(qmp: QemuMonitor, layout: readonly RamRange[]): Promise<HostRamRange[]> {
   const out: HostRamRange[] = [];
   for (const r of layout) {
     const text = await qmp.hmp(`gpa2hva 0x${r.start.toString(16)}`);
@@ -311,7 +312,13 @@ export async function hostRanges(qmp: QmpClient, layout: readonly RamRange[]): P
  * wanting registers, a halting wrapper, a monitor-read source) must share one
  * connection: take a lease, release it when done; the last release closes.
  */
-export interface QmpLease {
+/** What a source keeps of its monitor connection: the monitor, and a way to let it go. */
+export interface MonitorLease {
+  readonly client: QemuMonitor;
+  release(): Promise<void>;
+}
+
+export interface QmpLease extends MonitorLease {
   readonly client: QmpClient;
   /** Discovery of this QEMU, asked once per connection. */
   discovery(): Promise<QemuDiscovery>;
@@ -362,7 +369,7 @@ async function connectPatiently(endpoint: string, timeoutMs: number): Promise<Qm
       if (!busy(err) || Date.now() + delay >= deadline) {
         if (busy(err)) {
           throw new QemuError(`QMP ${endpoint}`, `busy: another client held the socket for ${timeoutMs} ms`, {
-            hint: 'QEMU serves one QMP client at a time; close the other client or raise VMSIGHT_QMP_TIMEOUT_MS',
+            hint: endpoint.startsWith('tcp:') ? 'QEMU serves one QMP client at a time; close the other client or raise VMSIGHT_QMP_TIMEOUT_MS' : qmpHolderHint(endpoint),
             cause: err,
           });
         }

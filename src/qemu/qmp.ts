@@ -34,7 +34,19 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
 }
 
-export class QmpClient extends EventEmitter {
+/**
+ * What vmsight asks of a QEMU monitor: a QMP socket (QmpClient) or a passthrough such as libvirt's
+ * `virsh qemu-monitor-command` (qemu/libvirt.ts).
+ */
+export interface QemuMonitor {
+  readonly endpoint: string;
+  readonly closed: boolean;
+  readonly greeting?: QmpGreeting;
+  execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<T>;
+  hmp(commandLine: string, timeoutMs?: number): Promise<string>;
+}
+
+export class QmpClient extends EventEmitter implements QemuMonitor {
   readonly endpoint: string;
   greeting!: QmpGreeting;
   private socket!: net.Socket;

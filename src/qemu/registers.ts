@@ -5,7 +5,7 @@
  */
 import { FormatError } from '../core/errors.js';
 import type { CpuState } from '../core/phys.js';
-import type { QmpClient } from './qmp.js';
+import type { QemuMonitor } from './qmp.js';
 
 export const CR4_LA57 = 1n << 12n;
 export const CR4_PAE = 1n << 5n;
@@ -61,6 +61,6 @@ export function pagingLevels(cpu: CpuState): 0 | 2 | 3 | 4 | 5 {
 }
 
 /** Reads every vCPU's registers through the monitor. */
-export async function readCpuStates(qmp: QmpClient): Promise<VcpuRegisters[]> {
+export async function readCpuStates(qmp: QemuMonitor): Promise<VcpuRegisters[]> {
   return parseRegisters(await qmp.hmp('info registers -a'));
 }

@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs';
 import { SourceError } from '../../core/errors.js';
-import { acquireQmp, findQemuPid, hostRanges, type HostRamRange, openOnQmpLease, type QmpLease } from '../../qemu/discover.js';
+import { acquireQmp, findQemuPid, hostRanges, type HostRamRange, type MonitorLease, openOnQmpLease, type QmpLease } from '../../qemu/discover.js';
 import { readDestination, splitReadFillingHoles } from '../../qemu/layout.js';
 import { readCpuStates } from '../../qemu/registers.js';
 import { addressOf, Errno, IOV_MAX, IovecBatch, nativeSupport, NativeError } from '../native/libc.js';
@@ -124,9 +124,11 @@ export class QemuProcessMemory implements PhysicalMemory {
     readonly pid: number,
     private readonly layout: readonly HostRamRange[],
     readonly method: LiveReadMethod,
-    private readonly lease: QmpLease,
+    private readonly lease: MonitorLease,
+    /** How to name this source in messages (default pid:PID?qmp=ENDPOINT). */
+    target?: string,
   ) {
-    this.target = `pid:${pid}?qmp=${lease.client.endpoint}`;
+    this.target = target ?? `pid:${pid}?qmp=${lease.client.endpoint}`;
     this.size = layout.length ? layout[layout.length - 1]!.end : 0;
     this.technique = { class: 'live-read', name: NAME, live: true, haltsGuest: false, zeroCopy: false };
     this.started = startTime(pid);

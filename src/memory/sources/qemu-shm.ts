@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import { SourceError } from '../../core/errors.js';
-import { acquireQmp, type QmpLease } from '../../qemu/discover.js';
+import { acquireQmp, type MonitorLease, type QmpLease } from '../../qemu/discover.js';
 import { findRange, q35Layout, type RamRange, readDestination, splitReadFillingHoles } from '../../qemu/layout.js';
 import { readCpuStates } from '../../qemu/registers.js';
 import { mapFileReadOnly, MAX_VIEW, nativeSupport, NativeError, type FileMapping } from '../native/libc.js';
@@ -28,6 +28,10 @@ export interface QemuShmOptions {
   readonly layout?: readonly RamRange[];
   /** Use pread even where mmap works (for comparison and benchmarks). */
   readonly pread?: boolean;
+  /** A monitor already held (e.g. libvirt's passthrough) for registers; kept and released on close. */
+  readonly monitor?: MonitorLease;
+  /** How to name this source in messages. */
+  readonly target?: string;
 }
 
 /** A piece of guest RAM of at most MAX_VIEW bytes, with its mapping when mapped. */
@@ -65,10 +69,11 @@ export class QemuShmMemory implements PhysicalMemory {
     private readonly chunks: readonly Chunk[],
     private readonly mappings: readonly FileMapping[],
     layoutSource: 'qmp' | 'q35-default' | 'given',
-    private readonly lease: QmpLease | undefined,
+    private readonly lease: MonitorLease | undefined,
+    target?: string,
   ) {
     this.layoutSource = layoutSource;
-    this.target = lease ? `shm:${path}?qmp=${lease.client.endpoint}` : `shm:${path}`;
+    this.target = target ?? (lease ? `shm:${path}?qmp=${lease.client.endpoint}` : `shm:${path}`);
     this.size = layout.length ? layout[layout.length - 1]!.end : 0;
     const zeroCopy = mappings.length > 0;
     this.technique = { class: 'live-map', name: NAME, live: true, haltsGuest: false, zeroCopy };
@@ -190,7 +195,7 @@ export async function openQemuShm(options: QemuShmOptions): Promise<QemuShmMemor
       cause: err,
     });
   }
-  let lease: QmpLease | undefined;
+  let lease: MonitorLease | undefined = options.monitor;
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new SourceError('live-map', file, 'not a regular file', { hint: 'give the mem-path file, not a directory or device' });
@@ -200,8 +205,9 @@ export async function openQemuShm(options: QemuShmOptions): Promise<QemuShmMemor
       layout = options.layout;
       layoutSource = 'given';
     } else if (options.qmp) {
-      lease = await acquireQmp(options.qmp);
-      const d = await lease.discovery();
+      const qmpLease = await acquireQmp(options.qmp);
+      lease = qmpLease;
+      const d = await qmpLease.discovery();
       const backend = d.backends.find((b) => b.memPath !== undefined && sameFile(b.memPath, file));
       if (!backend) {
         throw new SourceError('live-map', file, `QEMU at ${options.qmp} does not keep RAM in this file`, {
@@ -242,7 +248,7 @@ export async function openQemuShm(options: QemuShmOptions): Promise<QemuShmMemor
         if (!(err instanceof NativeError)) throw err;
       }
     }
-    return new QemuShmMemory(file, fd, layout, chunks, mappings, layoutSource, lease);
+    return new QemuShmMemory(file, fd, layout, chunks, mappings, layoutSource, lease, options.target);
   } catch (err) {
     fs.closeSync(fd);
     await lease?.release();
