@@ -14,7 +14,7 @@ import { AnomalySink } from '../linux/anomaly.js';
 import type { Plugin } from '../linux/plugin.js';
 import { plugins } from '../linux/plugins/index.js';
 import { guestNow, labRun, labSpawn, parseBenchLine, runGuestBench, spawnAction, actionEvents, type GuestBenchKind } from '../lab/index.js';
-import { Monitor, type MonitorStats, type Optimizations } from '../monitor/monitor.js';
+import { DEFAULT_INTERVAL_MS, Monitor, type MonitorStats, type Optimizations } from '../monitor/monitor.js';
 import type { EventSink, MonitorEvent } from '../monitor/events.js';
 import { GuestView } from '../monitor/guest-view.js';
 import { TaskScanner } from '../monitor/task-scan.js';
@@ -142,7 +142,7 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
   let from = 0;
   const before = await calibrate(clock, guest);
   progress(`process starts (${ITER * 2})`);
-  const w = await watch(kernel, 1, async () => {
+  const w = await watch(kernel, DEFAULT_INTERVAL_MS, async () => {
     from = clock.read() ?? 0;
     loopPid = (await labSpawn(guest, ['sh', '-c', script])).pid;
     for (let i = 0; i < 120; i++) {
@@ -170,7 +170,7 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
   const listens: { pid: number; port: number }[] = [];
   progress(`cred changes and listens (${N} each)`);
   let from2 = 0;
-  const w2 = await watch(kernel, 1, async () => {
+  const w2 = await watch(kernel, DEFAULT_INTERVAL_MS, async () => {
     from2 = clock.read() ?? 0;
     for (let i = 0; i < N; i++) {
       escalates.push((await spawnAction(guest, 'escalate', [1500])).pid);
@@ -234,7 +234,7 @@ async function benchCpu(kernel: AttachedKernel): Promise<{ table: BenchTable; id
   rows.push({ setting: 'setTimeout(1) loop (timer floor)', cpuPct: r1(floor.cpu * 100), ticksPerS: Math.round(floor.ticksPerS), passesPerS: '', detectUsPerTick: '' });
   let idleTickUs = NaN;
   const settings: { setting: string; intervalMs: number }[] = [
-    { setting: 'default (--interval 1)', intervalMs: 1 },
+    { setting: `default (--interval ${DEFAULT_INTERVAL_MS})`, intervalMs: DEFAULT_INTERVAL_MS },
     { setting: '--rate 10', intervalMs: 100 },
     { setting: '--rate 100', intervalMs: 10 },
     { setting: '--rate 1000', intervalMs: 1 },
@@ -329,7 +329,7 @@ async function haltingRun(source: string, guest: string, kind: GuestBenchKind, s
   let pausedMs = 0;
   const t0 = performance.now();
   try {
-    await watch(halting, 1, () => sleep(seconds * 1000));
+    await watch(halting, DEFAULT_INTERVAL_MS, () => sleep(seconds * 1000));
     pausedMs = (halting.memory as unknown as { stats?: { pausedMs?: number } }).stats?.pausedMs ?? NaN;
   } finally {
     await halting.close();
@@ -362,7 +362,7 @@ async function benchSlowdown(live: AttachedKernel, source: string, guest: string
       unit = base.unit;
       off.push(base.rate);
       let rate = 0;
-      await watch(live, 1, async () => void (rate = (await runGuestBench(guest, kind, SECONDS)).rate));
+      await watch(live, DEFAULT_INTERVAL_MS, async () => void (rate = (await runGuestBench(guest, kind, SECONDS)).rate));
       on.push(rate);
       const h = await haltingRun(source, guest, kind, SECONDS);
       haltGuest.push(h.guestRate);
@@ -404,9 +404,9 @@ async function benchSlowdown(live: AttachedKernel, source: string, guest: string
 async function benchOptimizations(kernel: AttachedKernel, guest: string): Promise<BenchTable> {
   const SECONDS = 3;
   const configs: { config: string; off: Partial<Optimizations> }[] = [
-    { config: 'all on', off: {} },
-    { config: '--no-page-level', off: { pageLevel: false } },
-    { config: '--no-field-filter', off: { fieldFilter: false } },
+    { config: 'default (page level off)', off: {} },
+    { config: '--page-level', off: { pageLevel: true } },
+    { config: '--page-level --no-field-filter', off: { pageLevel: true, fieldFilter: false } },
     { config: '--no-incremental', off: { incremental: false } },
     { config: '--no-reuse', off: { reuse: false } },
   ];
@@ -418,7 +418,7 @@ async function benchOptimizations(kernel: AttachedKernel, guest: string): Promis
     let allOn: { tps: number; cpu: number } | undefined;
     for (const { config, off } of configs) {
       const flat = await watch(kernel, 0, () => sleep(SECONDS * 1000), off);
-      const def = await watch(kernel, 1, () => sleep(SECONDS * 1000), off);
+      const def = await watch(kernel, DEFAULT_INTERVAL_MS, () => sleep(SECONDS * 1000), off);
       const tps = flat.stats.ticks / flat.seconds;
       allOn ??= { tps, cpu: def.cpu };
       rows.push({

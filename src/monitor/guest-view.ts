@@ -63,6 +63,12 @@ export class GuestView {
     return b ? { dv: new DataView(b.buffer, b.byteOffset, b.length), at: 0 } : undefined;
   }
 
+  /** The mapped region's bytes holding [pa, pa+len) and the offset of pa in them (zero-copy sources only). */
+  locate(pa: number, len: number): { readonly bytes: Uint8Array; readonly at: number } | undefined {
+    const r = this.region(pa, len);
+    return r ? { bytes: r.bytes, at: pa - r.start } : undefined;
+  }
+
   /**
    * The guest-physical address a kernel pointer (the 8 bytes at `dv[at]`) points to, computed in 32-bit
    * halves for direct-map pointers (no BigInt on the hot path); other pointers go through the page tables.

@@ -35,6 +35,21 @@ interface Piece {
   readonly len: number;
   /** Last seen bytes of this piece. */
   shadow: Buffer;
+  /** Zero-copy sources: the mapped bytes holding the piece and its offset there (stable while mapped). */
+  live?: Uint8Array | undefined;
+  at: number;
+}
+
+/** Ranges up to this size are compared byte by byte in JS (no allocation); longer ones with a native memcmp. */
+const SMALL_RANGE = 32;
+
+/** Do the `len` bytes at `live[at]` equal `shadow`? */
+function sameBytes(live: Uint8Array, at: number, shadow: Buffer, len: number): boolean {
+  if (len <= SMALL_RANGE) {
+    for (let i = 0; i < len; i++) if (live[at + i] !== shadow[i]) return false;
+    return true;
+  }
+  return shadow.equals(live.subarray(at, at + len));
 }
 
 interface WatchedPage {
@@ -107,7 +122,8 @@ export class WatchSet {
           break;
         }
         const live = this.view.bytes(pa, n);
-        const piece: Piece = { watch, key, kind: r.kind, pa, len: n, shadow: live ? Buffer.from(live) : Buffer.alloc(n) };
+        const where = this.view.zeroCopy ? this.view.locate(pa, n) : undefined;
+        const piece: Piece = { watch, key, kind: r.kind, pa, len: n, shadow: live ? Buffer.from(live) : Buffer.alloc(n), live: where?.bytes, at: where?.at ?? 0 };
         page.pieces.push(piece);
         pieces.push(piece);
         pa += n;
@@ -196,6 +212,13 @@ export class WatchSet {
         if (changed && !any) falseSharing++;
       } else {
         for (const p of page.pieces) {
+          if (p.live) {
+            // Zero-copy: compare in place, copy only what changed.
+            if (sameBytes(p.live, p.at, p.shadow, p.len)) continue;
+            p.shadow.set(p.live.subarray(p.at, p.at + p.len));
+            mark(p);
+            continue;
+          }
           const now = this.view.bytes(p.pa, p.len);
           if (!now) {
             unreadable++;

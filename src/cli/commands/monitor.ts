@@ -8,7 +8,7 @@ import { attachKernel } from '../../linux/attach.js';
 import { findNamedGuest, parseSourceSpec } from '../../memory/open.js';
 import type { EventSink } from '../../monitor/events.js';
 import { GuestLifecycle } from '../../monitor/lifecycle.js';
-import { ALL_OPTIMIZATIONS, Monitor, type EventHook, type Optimizations } from '../../monitor/monitor.js';
+import { DEFAULT_INTERVAL_MS, DEFAULT_OPTIMIZATIONS, Monitor, type EventHook, type Optimizations } from '../../monitor/monitor.js';
 import { JsonlSink } from '../../monitor/sinks/jsonl.js';
 import { EventStore } from '../../monitor/sinks/store.js';
 import { TerminalSink } from '../../monitor/sinks/terminal.js';
@@ -16,8 +16,8 @@ import { DEFAULT_WATCHES, WATCH_NAMES, type WatchName } from '../../monitor/watc
 import type { Command, ParsedArgs } from '../command.js';
 import { attachOptions, attachOptionSpec, parseDuration, requireSource, stringOption } from './common.js';
 
+/** Switches that turn an optimization off; `--page-level` turns the one that is off by default on. */
 const OPTIMIZATION_FLAGS: Record<string, keyof Optimizations> = {
-  'no-page-level': 'pageLevel',
   'no-field-filter': 'fieldFilter',
   'no-incremental': 'incremental',
   'no-reuse': 'reuse',
@@ -26,7 +26,7 @@ const OPTIMIZATION_FLAGS: Record<string, keyof Optimizations> = {
 
 const USAGE =
   '<source> [--for DURATION] [--interval MS | --rate HZ] [--watch LIST] [--policy FILE] [--store FILE] [--out FILE] [--jsonl] ' +
-  '[--cpu-budget FRACTION] [--files-pid PIDS] [--no-page-level] [--no-field-filter] [--no-incremental] [--no-reuse] [--no-qmp-wake]';
+  '[--cpu-budget FRACTION] [--files-pid PIDS] [--page-level] [--no-field-filter] [--no-incremental] [--no-reuse] [--no-qmp-wake]';
 
 export function parseWatches(text: string | undefined): WatchName[] {
   if (text === undefined) return [...DEFAULT_WATCHES];
@@ -47,7 +47,7 @@ function intervalOf(args: ParsedArgs): number {
     if (!/^[0-9]+(\.[0-9]+)?$/.test(rate) || hz <= 0 || hz > 100_000) throw new UsageError(`--rate ${JSON.stringify(rate)}: expected passes per second, 0 < HZ ≤ 100000`);
     return 1000 / hz;
   }
-  if (interval === undefined) return 1;
+  if (interval === undefined) return DEFAULT_INTERVAL_MS;
   const ms = parseDuration(interval.match(/^[0-9.]+$/) ? `${interval}ms` : interval, '--interval');
   if (ms > 60_000) throw new UsageError(`--interval ${interval}: at most 60 s`);
   return ms;
@@ -106,7 +106,7 @@ export const command: Command = {
     out: { type: 'string' },
     'cpu-budget': { type: 'string' },
     'files-pid': { type: 'string' },
-    ...Object.fromEntries(Object.keys(OPTIMIZATION_FLAGS).map((f) => [f, { type: 'boolean' as const }])),
+    ...Object.fromEntries([...Object.keys(OPTIMIZATION_FLAGS), 'page-level'].map((f) => [f, { type: 'boolean' as const }])),
   },
   async run(args, ctx) {
     const spec = requireSource(args, `vmsight monitor ${USAGE}`);
@@ -116,6 +116,7 @@ export const command: Command = {
     const durationMs = forText === undefined ? undefined : parseDuration(forText, '--for');
     const optimizations: { -readonly [K in keyof Optimizations]?: boolean } = {};
     for (const [flag, key] of Object.entries(OPTIMIZATION_FLAGS)) if (args.values[flag]) optimizations[key] = false;
+    if (args.values['page-level']) optimizations.pageLevel = true;
     const budget = cpuBudget(args);
     const pids = filePids(args);
     const hook = await policyHook(stringOption(args, 'policy'));
@@ -148,7 +149,7 @@ export const command: Command = {
       watches,
       intervalMs,
       ...(durationMs !== undefined ? { durationMs } : {}),
-      optimizations: { ...ALL_OPTIMIZATIONS, ...optimizations },
+      optimizations: { ...DEFAULT_OPTIMIZATIONS, ...optimizations },
       sinks,
       ...(hook ? { hooks: [hook] } : {}),
       lifecycle,
