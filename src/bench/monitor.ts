@@ -2,7 +2,7 @@
  * The monitor suite (issue 7 §5): what real-time monitoring of a live lab guest (live map) costs and how
  * fast it sees things, each figure a distribution or ratio from one run:
  *  - monitor-latency: guest action → event, against the guest's own CLOCK_MONOTONIC (monitor-clock.ts);
- *  - monitor-cpu: host CPU of the monitor on an idle guest at 1 ms and at 10/100/1000 passes/s and flat out,
+ *  - monitor-cpu: host CPU of the monitor on an idle guest at the default interval and at 10/100/1000 passes/s and flat out,
  *    next to a bare setTimeout(1) loop (the timer floor);
  *  - monitor-walk: an unchanged tick, TaskScanner.scan, a warm pslist, and an unchecked walk (the floor);
  *  - monitor-slowdown: in-guest cpu/mem/fork benches with the monitor off, on (live map), on (halting);
@@ -203,7 +203,7 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
   return {
     name: 'monitor-latency',
     description:
-      'guest action → monitor event at the default 1 ms interval, live map; host time of the event mapped to guest CLOCK_MONOTONIC by the largest ' +
+      `guest action → monitor event at the default ${DEFAULT_INTERVAL_MS} ms interval, live map;` + ' host time of the event mapped to guest CLOCK_MONOTONIC by the largest ' +
       "proven lower bound on the offset (the guest's timekeeper polled in its memory before and after the window, raised by causalityRaiseMs so that no task " +
       'is seen before its start_time): latencies are lower bounds, the true ones at most clockSlackMs higher (from vmi-helper now round trips); driftPpm: guest vs host clock; ' +
       'window.from rows: host ms since the previous tick (1 ms granularity of the window)',
@@ -391,7 +391,7 @@ async function benchSlowdown(live: AttachedKernel, source: string, guest: string
   return {
     name: 'monitor-slowdown',
     description:
-      `in-guest benches (${SECONDS} s each, ${RUNS} rounds of off / on live map / on guest-halting, alternating), monitor at 1 ms; slowdown % = 1 − on/off of ` +
+      `in-guest benches (${SECONDS} s each, ${RUNS} rounds of off / on live map / on guest-halting, alternating), monitor at the default ${DEFAULT_INTERVAL_MS} ms; slowdown % = 1 − on/off of ` +
       "the same round, median and min…max. Halting: wall = ops over guest time plus the time the source held the guest paused; guestClock = the bench's own rate " +
       '(the guest clock stops while QEMU is stopped, so it hides the pauses); pausedPct = share of the monitor window the guest was paused',
     columns: ['workload', 'unit', 'offRate', 'liveMapRate', 'liveMapSlowdownPct', 'liveMapSpread', 'haltingWallSlowdownPct', 'haltingWallSpread', 'haltingGuestClockSlowdownPct', 'haltingPausedPct'],
@@ -426,9 +426,9 @@ async function benchOptimizations(kernel: AttachedKernel, guest: string): Promis
         maxTicksPerS: Math.round(tps),
         vsAllOn: r2(tps / allOn.tps),
         usPerTick: r1((flat.seconds * 1e6) / Math.max(1, flat.stats.ticks)),
-        cpuPctAt1ms: r1(def.cpu * 100),
-        ticksPerSAt1ms: Math.round(def.stats.ticks / def.seconds),
-        passesPerSAt1ms: r1(def.stats.passes / def.seconds),
+        cpuPctAtDefault: r1(def.cpu * 100),
+        ticksPerSAtDefault: Math.round(def.stats.ticks / def.seconds),
+        passesPerSAtDefault: r1(def.stats.passes / def.seconds),
         falseSharingPerS: r1(def.stats.falseSharing / def.seconds),
         events: def.stats.events,
       });
@@ -438,8 +438,8 @@ async function benchOptimizations(kernel: AttachedKernel, guest: string): Promis
   }
   return {
     name: 'monitor-optimizations',
-    description: `what each optimization buys under a steady light workload (a process start every ~100 ms): ticks/s flat out (--interval 0) and host CPU at the default 1 ms, ${SECONDS} s each`,
-    columns: ['config', 'maxTicksPerS', 'vsAllOn', 'usPerTick', 'cpuPctAt1ms', 'ticksPerSAt1ms', 'passesPerSAt1ms', 'falseSharingPerS', 'events'],
+    description: `what each optimization buys under a steady light workload (a process start every ~100 ms): ticks/s flat out (--interval 0) and host CPU at the default ${DEFAULT_INTERVAL_MS} ms interval, ${SECONDS} s each`,
+    columns: ['config', 'maxTicksPerS', 'vsAllOn', 'usPerTick', 'cpuPctAtDefault', 'ticksPerSAtDefault', 'passesPerSAtDefault', 'falseSharingPerS', 'events'],
     rows,
   };
 }
