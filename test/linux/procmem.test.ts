@@ -65,3 +65,10 @@ test('writeSparse: holes are zeros, the hash covers the whole file, the size bou
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('procdump requires --dump, checked before any guest memory is read', async () => {
+  const { checkOptionValues } = await import('../../src/linux/schema.js');
+  const procdump = (await import('../../src/linux/plugins/procdump.js')).default;
+  assert.throws(() => checkOptionValues(procdump.name, procdump.options, { pid: ['1'] }), /procdump: --dump is required/);
+  assert.doesNotThrow(() => checkOptionValues(procdump.name, procdump.options, { dump: '/tmp/x' }));
+});

@@ -52,7 +52,7 @@ export default definePlugin<ProcdumpRow>()({
     fields: [['task_struct', 'mm'], ['mm_struct', 'pgd'], ['vm_area_struct', 'vm_start'], ['vm_area_struct', 'vm_end']],
     anyOf: [VMA_CONTAINERS],
   },
-  options: { ...PID_OPTION, ...DUMP_OPTION },
+  options: { ...PID_OPTION, dump: { ...DUMP_OPTION.dump, required: true } },
   columns: [
     ...MAPPING_COLUMNS,
     { key: 'path', kind: 'str' },
