@@ -115,6 +115,18 @@ describe('process memory on 6.1', { timeout: 300_000 }, () => {
       assert.equal(sha256(fs.readFileSync(row.file)), row.sha256);
       assert.equal(row.pagesPresent + row.pagesMissing, Math.ceil(row.size / 4096));
     }
+    // The manifest lists every file with its holes; holes read as zeros and add up to the missing pages.
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, `${pid}.${SCENARIO.args}.procdump.json`), 'utf8')) as { files: { file: string; pagesMissing: number; holes: [string, string][] }[] };
+    assert.deepEqual(manifest.files.map((f) => f.file), rows.map((x) => x.file));
+    for (const f of manifest.files) {
+      const bytes = fs.readFileSync(f.file);
+      let holeBytes = 0;
+      for (const [o, l] of f.holes) {
+        assert.ok(bytes.subarray(Number(o), Number(o) + Number(l)).every((b) => b === 0), `${f.file} hole at ${o}`);
+        holeBytes += Number(l);
+      }
+      assert.equal(Math.ceil(holeBytes / 4096), f.pagesMissing, f.file);
+    }
     const head = maps.find((m) => m.offset === 0n && m.path.startsWith('/'))!;
     const row = rows.find((x) => BigInt(x.start) === head.start)!;
     assert.ok(row.pagesPresent >= 1, 'the ELF header page is present');
