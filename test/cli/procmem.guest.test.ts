@@ -68,6 +68,18 @@ describe('process memory on 6.1', { timeout: 300_000 }, () => {
     assert.ok(bytes.includes(Buffer.from('--beta=two words')));
   });
 
+  test('read --pid: a present heap page equals /proc/PID/mem', async () => {
+    const heap = maps.find((m) => m.path === '[heap]');
+    assert.ok(heap, 'a [heap] mapping');
+    const r = await runCommand(pluginCommand(memmap), [g.guest.name, '--pid', String(pid), '--json']);
+    const run = (JSON.parse(r.out).rows as { va: string; path: string }[]).find((x) => x.path === '[heap]');
+    assert.ok(run, 'a present heap page');
+    const va = BigInt(run.va);
+    const got = await runCommand(read, [g.guest.name, '--pid', String(pid), '--va', `0x${va.toString(16)}`, '--len', '4096', '--json']);
+    assert.equal(got.code, 0, got.error);
+    assert.equal(sha256(Buffer.from(String(JSON.parse(got.out).hex).replace(/^0x/, ''), 'hex')), await guestPagesSha(va, 1));
+  });
+
   test('read --pid: unknown pid and kernel thread are errors naming the pid', async () => {
     const none = await runCommand(read, [g.guest.name, '--pid', '999999', '--va', '0x400000']);
     assert.notEqual(none.code, 0);
@@ -139,6 +151,10 @@ describe('process memory on 6.1', { timeout: 300_000 }, () => {
       for (let o = 0n; o < BigInt(run.size); o += 4096n) present.add(Number((BigInt(run.va) + o - head.start) / 4096n));
     }
     assert.ok(present.has(0));
+    // A mapping of the ELF with every page present: the whole file equals the guest's read of the whole VMA.
+    const full = rows.filter((x) => x.path === head.path && x.pagesMissing === 0);
+    assert.ok(full.length >= 1, 'a fully present mapping of the ELF');
+    for (const f of full) assert.equal(f.sha256, await guestPagesSha(BigInt(f.start), f.size / 4096), `${f.start} whole mapping`);
     for (const page of present) {
       assert.equal(sha256(bytes.subarray(page * 4096, page * 4096 + 4096)), await guestPagesSha(head.start + BigInt(page) * 4096n, 1), `page ${page}`);
     }
