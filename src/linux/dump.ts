@@ -5,6 +5,7 @@
  * is checked to lie inside the output folder. Files are created without
  * following symlinks, so a planted link in the folder cannot redirect a write.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
@@ -111,6 +112,57 @@ export class DumpDir {
       for (const f of p.space.readv([{ va: p.start, len, dst }])) unreadable += f.len; // zero-filled by readv
     }
     return { file: this.write(parts, buf), unreadable, truncated };
+  }
+
+  /**
+   * Writes a file of `size` bytes (cut at MAX_DUMP_BYTES) from pieces at
+   * increasing offsets; the gaps between them are zeros (a sparse file).
+   * Returns the file, the bytes written from pieces, and the SHA-256 of the
+   * whole file as written (gaps hashed as the zeros they read as).
+   */
+  writeSparse(
+    parts: readonly (string | number | bigint)[],
+    size: number,
+    pieces: Iterable<{ readonly offset: number; readonly bytes: Uint8Array }>,
+  ): { file: string; size: number; written: number; sha256: string; truncated: boolean } {
+    const cap = Math.min(size, MAX_DUMP_BYTES);
+    const file = this.pathFor(parts);
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
+    let fd: number;
+    try {
+      fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600);
+    } catch (e) {
+      throw new UsageError(`cannot write dump file ${file}: ${(e as Error).message}`, { hint: 'give --dump an empty folder you own' });
+    }
+    const hash = crypto.createHash('sha256');
+    const zeros = new Uint8Array(1 << 20);
+    let at = 0;
+    let written = 0;
+    const hashZerosTo = (end: number): void => {
+      while (at < end) {
+        const n = Math.min(zeros.length, end - at);
+        hash.update(zeros.subarray(0, n));
+        at += n;
+      }
+    };
+    try {
+      fs.ftruncateSync(fd, cap);
+      for (const p of pieces) {
+        if (p.offset < at) continue; // out of order or overlapping: guest data, skip it
+        if (p.offset >= cap) break;
+        const bytes = p.bytes.subarray(0, Math.min(p.bytes.length, cap - p.offset));
+        hashZerosTo(p.offset);
+        let off = 0;
+        while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off, p.offset + off);
+        hash.update(bytes);
+        at += bytes.length;
+        written += bytes.length;
+      }
+      hashZerosTo(cap);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return { file, size: cap, written, sha256: hash.digest('hex'), truncated: cap < size };
   }
 
   /**

@@ -30,7 +30,7 @@ export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 /** One plugin option: a flag, a string (one of `choices` when given), or a repeatable string. */
 export type OptionDecl =
   | { readonly type: 'boolean'; readonly short?: string }
-  | { readonly type: 'string'; readonly multiple?: boolean; readonly choices?: readonly string[]; readonly short?: string };
+  | { readonly type: 'string'; readonly multiple?: boolean; readonly choices?: readonly string[]; readonly short?: string; readonly required?: boolean };
 export type OptionDecls = { readonly [name: string]: OptionDecl };
 
 /** The value a declaration parses to: boolean flags, strings (narrowed to the choices), arrays when repeatable. */
@@ -56,7 +56,10 @@ export function defineOptions<const O extends OptionDecls>(options: O): O {
 export function checkOptionValues<O extends OptionDecls>(owner: string, decls: O | undefined, values: Record<string, unknown>): OptionValues<O> {
   for (const [name, d] of Object.entries(decls ?? {})) {
     const v = values[name];
-    if (v === undefined) continue;
+    if (v === undefined) {
+      if ('required' in d && d.required) throw new UsageError(`${owner}: --${name} is required`);
+      continue;
+    }
     if (d.type === 'boolean') {
       if (typeof v !== 'boolean') throw new UsageError(`${owner}: --${name} is a flag and takes no value`);
       continue;

@@ -82,3 +82,18 @@ describe('vmsight read', () => {
     }
   });
 });
+
+describe('vmsight read/translate --pid: usage errors before attaching', () => {
+  it('rejects a non-numeric pid, --pid with --pa, --pid with --dtb', async () => {
+    const { command: translate } = await import('../../src/cli/commands/translate.js');
+    const bad = await runCommand(command, ['/nonexistent.img', '--va', '0x1000', '--pid', 'abc']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.error ?? '', /--pid "abc": expected one process id/);
+    const pa = await runCommand(command, ['/nonexistent.img', '--pa', '0x1000', '--pid', '1']);
+    assert.equal(pa.code, 2);
+    assert.match(pa.error ?? '', /--pid .*--va, not --pa/);
+    const dtb = await runCommand(translate, ['/nonexistent.img', '0x1000', '--pid', '1', '--dtb', '0x1000']);
+    assert.equal(dtb.code, 2);
+    assert.match(dtb.error ?? '', /--pid or --dtb, not both/);
+  });
+});

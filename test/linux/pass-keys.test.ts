@@ -5,7 +5,10 @@
  * again) — because the task's start time is part of the key.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
 import { ProfileError } from '../../src/core/errors.js';
 import type { Plugin } from '../../src/linux/plugin.js';
 import { plugins } from '../../src/linux/plugins/index.js';
@@ -21,13 +24,17 @@ const PROCS = [
   { pid: 50, comm: 'bystander', parent: 0 },
 ];
 
+const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-pass-keys-'));
+after(() => fs.rmSync(dumpDir, { recursive: true, force: true }));
+
 /** Every plugin the synthetic kernel's profile can run, with its rows' keys (ProfileError: not enough types here). */
 function keysByPlugin(s: SyntheticKernel): Map<string, string[]> {
   const out = new Map<string, string[]>();
   const pass = s.kernel.startPass();
   for (const p of plugins as readonly Plugin<any>[]) {
     try {
-      out.set(p.name, pass.run(p, p.name === 'pslist' ? { threads: true } : {}).rows.map((r) => p.key(r)));
+      const options = p.name === 'pslist' ? { threads: true } : p.name === 'procdump' ? { dump: dumpDir } : {};
+      out.set(p.name, pass.run(p, options).rows.map((r) => p.key(r)));
     } catch (e) {
       if (!(e instanceof ProfileError)) throw e;
     }
@@ -48,7 +55,7 @@ describe('row keys over synthetic tasks', () => {
     const s = synthetic();
     const a = keysByPlugin(s);
     const b = keysByPlugin(s);
-    for (const name of ['pslist', 'pstree', 'threads', 'creds', 'maps', 'malfind']) assert.ok(a.get(name)?.length, `${name} ran and gave rows`);
+    for (const name of ['pslist', 'pstree', 'threads', 'creds', 'maps', 'malfind', 'procdump']) assert.ok(a.get(name)?.length, `${name} ran and gave rows`);
     for (const [name, keys] of a) {
       assert.equal(new Set(keys).size, keys.length, `${name}: keys unique within the pass`);
       assert.deepEqual(b.get(name), keys, `${name}: same keys in the next pass`);

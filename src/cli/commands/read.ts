@@ -10,13 +10,15 @@ import { AddressSpace } from '../../arch/address-space.js';
 import { pagingMode } from '../../arch/x86-64/paging.js';
 import { bootstrapKernelSpace, type KernelSpace } from '../../profile/kernel-space.js';
 import type { Command, ParsedArgs } from '../command.js';
-import { profileOption, requireSource, sourceOptions, stringOption, withSource } from './common.js';
+import { attachKernel, type AttachedKernel } from '../../linux/attach.js';
+import { parseOnePid, processAddressSpace } from '../../linux/process-space.js';
+import { attachOptions, attachOptionSpec, profileOption, requireSource, stringOption, withSource } from './common.js';
 import { parsePhysical, parseVirtual } from './info.js';
 
 /** Largest read the command accepts (it prints every byte). */
 export const MAX_READ = 64 << 20;
 
-const USAGE = 'read <source> (--pa ADDR | --va ADDR|SYMBOL[+OFF]) --len N [--dtb ADDR] [--levels 4|5] [--technique T] [--json]';
+const USAGE = 'read <source> (--pa ADDR | --va ADDR|SYMBOL[+OFF]) --len N [--pid PID | --dtb ADDR] [--levels 4|5] [--technique T] [--json]';
 
 /** One `xxd` line: address, 16 bytes in 2-byte groups, printable text. */
 export function hexdumpLines(address: bigint, bytes: Uint8Array, width = 16): string[] {
@@ -55,9 +57,10 @@ function parseLevels(args: ParsedArgs): 4 | 5 | undefined {
  * The address space for --va: --dtb when given (levels from --levels, else the
  * vCPU's CR4.LA57, else 4), otherwise the bootstrapped kernel space.
  */
-export async function virtualSpace(mem: PhysicalMemory, args: ParsedArgs): Promise<{ space: AddressSpace; ks?: KernelSpace; how: string }> {
+export async function virtualSpace(mem: PhysicalMemory, args: ParsedArgs, kernel?: AttachedKernel): Promise<{ space: AddressSpace; ks?: KernelSpace; how: string }> {
   const dtbText = stringOption(args, 'dtb');
   const levels = parseLevels(args);
+  if (kernel) return pidSpace(kernel, parseOnePid(stringOption(args, 'pid') ?? ''), levels);
   if (dtbText !== undefined) {
     const dtb = parsePhysical(dtbText, '--dtb');
     let l = levels;
@@ -77,12 +80,40 @@ export async function virtualSpace(mem: PhysicalMemory, args: ParsedArgs): Promi
   return { space: ks.space, ks, how: `kernel DTB ${hex(ks.dtb)} (${ks.levels}-level)` };
 }
 
+/** The page tables of process `pid` (task->mm->pgd), found through the kernel's task list. */
+function pidSpace(kernel: AttachedKernel, pid: number, levels: 4 | 5 | undefined): { space: AddressSpace; how: string } {
+  if (levels !== undefined && levels !== kernel.report.kernelSpace.levels) {
+    throw new UsageError(`--levels ${levels} contradicts the kernel's ${kernel.report.kernelSpace.levels}-level paging`);
+  }
+  const p = processAddressSpace(kernel, pid);
+  return { space: p.space, how: `pid ${p.pid} (${p.comm}) mm->pgd ${hex(p.pgd)}, table ${hex(p.space.dtb)}` };
+}
+
+/**
+ * Opens the source for read/translate: with --pid the kernel profile is
+ * attached too (the task list names the process's page tables), else only
+ * the memory is opened. The source is always closed.
+ */
+export async function withAddressSource<T>(args: ParsedArgs, spec: string, fn: (memory: PhysicalMemory, kernel?: AttachedKernel) => Promise<T>): Promise<T> {
+  const pidText = stringOption(args, 'pid');
+  if (pidText === undefined) return withSource(args, spec, ({ memory }) => fn(memory));
+  parseOnePid(pidText); // a bad value fails before attaching
+  if (stringOption(args, 'dtb') !== undefined) throw new UsageError('give --pid or --dtb, not both', { hint: '--pid walks the page tables of that process (its mm->pgd)' });
+  const kernel = await attachKernel(spec, attachOptions(args));
+  try {
+    return await fn(kernel.memory, kernel);
+  } finally {
+    await kernel.close();
+  }
+}
+
 export const command: Command = {
   name: 'read',
   summary: 'hexdump guest memory at a physical or virtual address',
-  usage: '<source> (--pa ADDR | --va ADDR|SYMBOL[+OFF]) --len N [--dtb ADDR] [--levels 4|5] [--technique CLASS|NAME]',
+  usage: '<source> (--pa ADDR | --va ADDR|SYMBOL[+OFF]) --len N [--pid PID | --dtb ADDR] [--levels 4|5] [--technique CLASS|NAME]',
   options: {
-    ...sourceOptions,
+    ...attachOptionSpec,
+    pid: { type: 'string' },
     pa: { type: 'string' },
     va: { type: 'string' },
     len: { type: 'string' },
@@ -96,7 +127,8 @@ export const command: Command = {
     if ((pa === undefined) === (va === undefined)) throw new UsageError('give exactly one of --pa and --va', { hint: `usage: vmsight ${USAGE}` });
     const len = parseLength(args);
     const physAddr = pa !== undefined ? parsePhysical(pa, '--pa') : undefined;
-    return withSource(args, spec, async ({ memory }) => {
+    if (pa !== undefined && stringOption(args, 'pid') !== undefined) throw new UsageError('--pid selects a process address space: give it with --va, not --pa');
+    return withAddressSource(args, spec, async (memory, kernel) => {
       let address: bigint;
       let bytes: Uint8Array;
       let failures: { address: bigint; len: number; reason: string }[];
@@ -110,7 +142,7 @@ export const command: Command = {
         bytes = op.dst;
       } else {
         space = 'virtual';
-        const vs = await virtualSpace(memory, args);
+        const vs = await virtualSpace(memory, args, kernel);
         via = vs.how;
         address = parseVirtual(va!, vs.ks, memory, profileOption(args));
         const op = { va: address, len, dst: new Uint8Array(len) };

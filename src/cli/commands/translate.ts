@@ -7,11 +7,11 @@ import { ExitCode, FaultError, hex, UsageError } from '../../core/errors.js';
 import { flagNames, PTE, PTE_ADDR_MASK, type WalkStep } from '../../arch/x86-64/paging.js';
 import type { Column } from '../render.js';
 import type { Command } from '../command.js';
-import { profileOption, requireSource, sourceOptions, withSource } from './common.js';
+import { attachOptionSpec, profileOption, requireSource } from './common.js';
 import { parseVirtual } from './info.js';
-import { virtualSpace } from './read.js';
+import { virtualSpace, withAddressSource } from './read.js';
 
-const USAGE = 'translate <source> VA|SYMBOL[+OFF] [--dtb ADDR] [--levels 4|5] [--technique CLASS|NAME] [--json]';
+const USAGE = 'translate <source> VA|SYMBOL[+OFF] [--pid PID | --dtb ADDR] [--levels 4|5] [--technique CLASS|NAME] [--json]';
 
 /** The bits of one entry, named. */
 export function entryFlags(entry: bigint): string[] {
@@ -56,14 +56,14 @@ function stepRow(s: WalkStep): Record<string, unknown> {
 export const command: Command = {
   name: 'translate',
   summary: 'walk the page tables for a virtual address: every level, the physical address, page size, flags',
-  usage: '<source> VA|SYMBOL[+OFF] [--dtb ADDR] [--levels 4|5] [--technique CLASS|NAME]',
-  options: { ...sourceOptions, dtb: { type: 'string' }, levels: { type: 'string' } },
+  usage: '<source> VA|SYMBOL[+OFF] [--pid PID | --dtb ADDR] [--levels 4|5] [--technique CLASS|NAME]',
+  options: { ...attachOptionSpec, pid: { type: 'string' }, dtb: { type: 'string' }, levels: { type: 'string' } },
   async run(args, ctx) {
     const spec = requireSource(args, USAGE);
     const vaText = args.positionals[1];
     if (!vaText) throw new UsageError('missing the virtual address', { hint: `usage: vmsight ${USAGE}` });
-    return withSource(args, spec, async ({ memory }) => {
-      const { space, ks, how } = await virtualSpace(memory, args);
+    return withAddressSource(args, spec, async (memory, kernel) => {
+      const { space, ks, how } = await virtualSpace(memory, args, kernel);
       const va = parseVirtual(vaText, ks, memory, profileOption(args));
       const { steps, result } = space.trace(va);
       const fault = result instanceof FaultError ? result : undefined;

@@ -13,6 +13,8 @@ import namespaces from './namespaces.js';
 import maps from './maps.js';
 import elfs from './elfs.js';
 import malfind from './malfind.js';
+import memmap from './memmap.js';
+import procdump from './procdump.js';
 import lsof from './lsof.js';
 import sockstat from './sockstat.js';
 import ifconfig from './ifconfig.js';
@@ -25,7 +27,7 @@ import kmsg from './kmsg.js';
 import kallsyms from './kallsyms.js';
 
 export const plugins: readonly Plugin<any>[] = [
-  pslist, pstree, psaux, envars, threads, kthreads, psxview, creds, capabilities, namespaces, maps, elfs, malfind, lsof, sockstat, ifconfig, mountinfo, lsmod, hiddenModules, checkSyscall, checkIdt, kmsg, kallsyms,
+  pslist, pstree, psaux, envars, threads, kthreads, psxview, creds, capabilities, namespaces, maps, elfs, malfind, memmap, procdump, lsof, sockstat, ifconfig, mountinfo, lsmod, hiddenModules, checkSyscall, checkIdt, kmsg, kallsyms,
 ];
 
 export function findPlugin(name: string): Plugin<any> | undefined {

@@ -15,7 +15,7 @@ export class BareSpace extends FakeSpace {
     return this.readU64(va);
   }
   /** Every mapped page as a 4 KiB leaf mapping, in VA order, inside [start, end). */
-  *mappings(o: { start?: bigint; end?: bigint } = {}): Generator<{ va: bigint; pa: number; size: number; level: number; flags: number; nx: boolean }> {
+  override *mappings(o: { start?: bigint; end?: bigint } = {}): Generator<{ va: bigint; pa: number; size: number; level: number; flags: number; nx: boolean }> {
     const pages = [...this.pages.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const va of pages) if (va >= (o.start ?? 0n) && va < (o.end ?? 1n << 64n)) yield { va, pa: 0, size: 4096, level: 1, flags: 1, nx: true };
   }

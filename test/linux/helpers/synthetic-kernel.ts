@@ -133,6 +133,13 @@ export class FakeSpace extends FakeMemory {
   withDtb(): this {
     return this;
   }
+  /** AddressSpace.mappings: the mapped 4 KiB pages of [start, end) in VA order, the flat space's VA as physical address. */
+  *mappings(o: { start?: bigint; end?: bigint; limit?: number } = {}): Generator<{ va: bigint; pa: number; size: number; level: number; flags: number; nx: boolean }> {
+    const start = o.start ?? 0n;
+    const end = o.end ?? 1n << 64n;
+    const vas = [...this.pages.keys()].filter((va) => va >= (start & ~0xfffn) && va < end).sort((a, b) => (a < b ? -1 : 1));
+    for (const va of vas.slice(0, o.limit ?? vas.length)) yield { va, pa: Number(va & 0xf_ffff_ffff_ffffn), size: 4096, level: 1, flags: 1, nx: false };
+  }
   /** AddressSpace.readv semantics: unreadable ranges are zero-filled and reported. */
   readv(ops: VirtualReadOp[]): VirtualReadFailure[] {
     const failures: VirtualReadFailure[] = [];
