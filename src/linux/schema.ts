@@ -27,10 +27,21 @@ export interface Column<R extends object = any> {
 /** Declared command-line options, in node:util parseArgs form. */
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * What `vmsight <plugin> --help` and `plugins --json` show about an option: one line of `description`, and
+ * `byDefault`, what happens when it is not given (documentation only: parseArgs never sees a default, so an
+ * absent option stays absent for the plugin). `valueName` names a string option's value (PID, DIR, …).
+ */
+export interface OptionHelp {
+  readonly description?: string;
+  readonly byDefault?: string;
+  readonly valueName?: string;
+}
+
 /** One plugin option: a flag, a string (one of `choices` when given), or a repeatable string. */
 export type OptionDecl =
-  | { readonly type: 'boolean'; readonly short?: string }
-  | { readonly type: 'string'; readonly multiple?: boolean; readonly choices?: readonly string[]; readonly short?: string };
+  | ({ readonly type: 'boolean'; readonly short?: string } & OptionHelp)
+  | ({ readonly type: 'string'; readonly multiple?: boolean; readonly choices?: readonly string[]; readonly short?: string } & OptionHelp);
 export type OptionDecls = { readonly [name: string]: OptionDecl };
 
 /** The value a declaration parses to: boolean flags, strings (narrowed to the choices), arrays when repeatable. */

@@ -45,7 +45,7 @@ export default definePlugin<PslistRow>()({
   },
   options: {
     ...PID_OPTION,
-    threads: { type: 'boolean' },
+    threads: { type: 'boolean', description: 'also list every thread of each process', byDefault: 'thread group leaders only' },
   },
   columns: [
     { key: 'offset', kind: 'hex' },
