@@ -22,6 +22,8 @@ export interface Column<R extends object = any> {
   /** Header shown in tables (defaults to key). */
   readonly title?: string;
   readonly kind: ColumnKind;
+  /** A float column's digits after the point in tables and CSV (kmsg times: 6, as dmesg prints them); JSON keeps the number. */
+  readonly decimals?: number;
 }
 
 /** Declared command-line options, in node:util parseArgs form. */

@@ -25,7 +25,7 @@ export default definePlugin<KmsgRow>()({
   options: { limit: { type: 'string', valueName: 'N', description: 'only the last N records', byDefault: 'every record in the ring' } },
   columns: [
     { key: 'seq', kind: 'int' },
-    { key: 'time', kind: 'float' },
+    { key: 'time', kind: 'float', decimals: 6 },
     { key: 'level', kind: 'int' },
     { key: 'facility', kind: 'int' },
     { key: 'caller', kind: 'str' },
