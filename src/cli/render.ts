@@ -102,10 +102,11 @@ export function createOutput(format: OutputFormat, write: (s: string) => void = 
         } else if (format === 'jsonl') {
           for (const r of rows) emit(toJson(jsonRow(r, columns)) + '\n');
         } else if (format === 'csv') {
+          columns = columns.filter((c) => !c.jsonOnly);
           emit(columns.map((c) => csvEscape(c.key)).join(',') + '\n');
           for (const r of rows) emit(columns.map((c) => csvEscape(cellText(r[c.key], c.kind, c.decimals))).join(',') + '\n');
         } else {
-          table(columns, rows, emit);
+          table(columns.filter((c) => !c.jsonOnly), rows, emit);
         }
       } finally {
         flush();

@@ -24,6 +24,8 @@ export interface Column<R extends object = any> {
   readonly kind: ColumnKind;
   /** A float column's digits after the point in tables and CSV (kmsg times: 6, as dmesg prints them); JSON keeps the number. */
   readonly decimals?: number;
+  /** Only in JSON (a list a table or CSV already shows joined in another column, such as psaux's argv beside args). */
+  readonly jsonOnly?: boolean;
 }
 
 /** Declared command-line options, in node:util parseArgs form. */
