@@ -43,7 +43,7 @@ function optionFlag(name: string, o: Described): string {
 /** The right side: what it does, its choices, whether it repeats, and what happens without it. */
 function optionText(name: string, o: Described): string {
   const help = { ...SHARED_HELP[name], ...pickHelp(o) };
-  const parts = [help.description ?? (o.type === 'boolean' ? 'flag' : 'string')];
+  const parts = [help.description ?? (o.type === 'boolean' ? 'flag' : 'takes a value (see usage)')];
   if (o.choices) parts.push(`one of: ${o.choices.join(', ')}`);
   if (o.type === 'string' && o.multiple && !/repeatable/.test(parts[0]!)) parts.push('repeatable');
   if (help.byDefault) parts.push(`default: ${help.byDefault}`);
@@ -58,10 +58,17 @@ function pickHelp(o: OptionHelp): OptionHelp {
   };
 }
 
+/** A string option's value name as the command's usage line spells it (`--for DURATION`), for options that declare none. */
+function usageValueName(usage: string, name: string): string | undefined {
+  const m = new RegExp(`--${name.replace(/[-]/g, '\\-')} (<[^>]+>|[A-Za-z0-9_|.]+)(?=[\\s\\]|]|$)`).exec(usage);
+  return m && !m[1]!.startsWith('-') ? m[1] : undefined;
+}
+
 /** Aligned `flag  text` lines for these options. */
-export function optionLines(spec: OptionSpec, names: readonly string[], indent = '  '): string[] {
+export function optionLines(spec: OptionSpec, names: readonly string[], indent = '  ', usage = ''): string[] {
   const rows = names.filter((n) => spec[n]).map((n) => {
-    const o = { ...pickHelp(SHARED_HELP[n] ?? {}), ...(spec[n] as Described) } as Described;
+    const fromUsage = usageValueName(usage, n);
+    const o = { ...(fromUsage ? { valueName: fromUsage } : {}), ...pickHelp(SHARED_HELP[n] ?? {}), ...(spec[n] as Described) } as Described;
     return [optionFlag(n, o), optionText(n, o)] as const;
   });
   let width = 0;
@@ -97,7 +104,7 @@ export function commandHelp(command: Command, globals: OptionSpec): string {
   const source = Object.keys(spec).filter((n) => SOURCE_OPTION_NAMES.has(n));
   const lines = [`usage: vmsight ${command.name} ${command.usage}`, command.summary];
   if (command.aliases?.length) lines.push(`also known as: ${command.aliases.join(', ')}`);
-  if (own.length) lines.push('', 'options:', ...optionLines(spec, own));
+  if (own.length) lines.push('', 'options:', ...optionLines(spec, own, '  ', command.usage));
   if (source.length) lines.push('', 'source options:', ...optionLines(spec, source));
   lines.push('', 'global options:', ...optionLines(globals, GLOBAL_OPTION_NAMES));
   return lines.join('\n');
