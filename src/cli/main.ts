@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { describeError, ExitCode, UsageError } from '../core/errors.js';
 import type { Command, OptionSpec } from './command.js';
 import { commandEntries, findEntry, type CommandEntry } from './registry.js';
+import { commandHelp, GLOBAL_OPTION_NAMES, optionLines, suggestNames } from './help.js';
 import { createOutput, type OutputFormat } from './render.js';
 
 export const globalOptions: OptionSpec = {
@@ -17,6 +18,19 @@ export const globalOptions: OptionSpec = {
   help: { type: 'boolean', short: 'h' },
   profile: { type: 'string' },
 };
+
+/** The source options as the top-level help lists them (their texts live in help.ts). */
+const SOURCE_HELP_SPEC: OptionSpec = { technique: { type: 'string' }, halting: { type: 'boolean' }, 'no-cache': { type: 'boolean' } };
+
+/** The renderers: asking for two at once is a usage error, not a silent pick. */
+const RENDERERS = ['json', 'jsonl', 'csv'] as const;
+
+/** An unknown command word as a usage error that suggests the nearest names (commands, plugins, Volatility names). */
+function unknownCommand(name: string): UsageError {
+  const near = suggestNames(name, commandEntries.map((c) => ({ name: c.name, words: c.aliases ?? [] })));
+  const hint = near.length ? `did you mean ${near.join(' or ')}? ('vmsight help' lists every command)` : "run 'vmsight help' for the list";
+  return new UsageError(`unknown command '${name}'`, { hint });
+}
 
 /** The command a word names, loaded (its module is imported only now). */
 export async function findCommand(name: string): Promise<Command | undefined> {
@@ -37,9 +51,11 @@ function helpText(): string {
     'plugins (vmsight <plugin> <source> [--pid N] [--json]; Volatility 3 names work too):',
     ...commandEntries.filter((c) => c.plugin).map(line),
     '',
-    'global options: --json | --jsonl | --csv   output format (default: aligned table)',
-    '                --profile FILE             an ISF (.json/.json.xz) or BTF file to use as the kernel profile',
-    '                --debug                    stack traces on errors',
+    'global options (every command; at most one renderer, default: an aligned table):',
+    ...optionLines(globalOptions, GLOBAL_OPTION_NAMES),
+    '',
+    'source options (commands that read a source; `vmsight <command> --help` lists each one\'s own):',
+    ...optionLines(SOURCE_HELP_SPEC, Object.keys(SOURCE_HELP_SPEC)),
     '',
     'sources: a memory image path, a lab guest name, or a URI (see README: "Naming a source").',
   ];
@@ -122,7 +138,8 @@ async function dispatch(argv: string[], debug: boolean, write: (s: string) => vo
   }
   if (name === 'help' || name === '--help' || name === '-h') {
     const sub = name === 'help' && rest[0] ? await findCommand(rest[0]) : undefined;
-    write((sub ? `usage: vmsight ${sub.name} ${sub.usage}\n${sub.summary}\n` : helpText()) + '\n');
+    if (name === 'help' && rest[0] && !sub) throw unknownCommand(rest[0]);
+    write((sub ? commandHelp(sub, globalOptions) : helpText()) + '\n');
     return ExitCode.ok;
   }
   if (name === '--version') {
@@ -130,15 +147,18 @@ async function dispatch(argv: string[], debug: boolean, write: (s: string) => vo
     return ExitCode.ok;
   }
   const command = await findCommand(name);
-  if (!command) throw new UsageError(`unknown command '${name}'`, { hint: "run 'vmsight help' for the list" });
+  if (!command) throw unknownCommand(name);
   // Lab guest names as sources (imported here: it pulls in the memory layer, which --help never needs).
   (await import('../lab/resolver.js')).useLabGuests();
   const parsed = parseCommandLine(command, rest);
   if (parsed.values['help']) {
-    write(`usage: vmsight ${command.name} ${command.usage}\n${command.summary}\n`);
+    write(commandHelp(command, globalOptions) + '\n');
     return ExitCode.ok;
   }
   const v = parsed.values;
+  const renderers = RENDERERS.filter((r) => v[r] === true);
+  if (renderers.length > 1)
+    throw new UsageError(`${command.name}: ${renderers.map((r) => `--${r}`).join(' and ')} conflict: choose one renderer`, { hint: `usage: vmsight ${command.name} ${command.usage}` });
   const format: OutputFormat = v['json'] ? 'json' : v['jsonl'] ? 'jsonl' : v['csv'] ? 'csv' : 'table';
   const code = await command.run(
     { positionals: parsed.positionals, values: v as Record<string, string | boolean | string[] | boolean[] | undefined> },

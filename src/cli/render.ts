@@ -58,8 +58,9 @@ function isAbsent(v: unknown): v is { absent: string; reason?: string } {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { absent?: unknown }).absent === 'string';
 }
 
-function cellText(v: unknown, kind: ColumnKind): string {
+function cellText(v: unknown, kind: ColumnKind, decimals?: number): string {
   if (v === undefined || v === null || isAbsent(v)) return '-';
+  if (kind === 'float' && decimals !== undefined && typeof v === 'number') return v.toFixed(decimals);
   if (kind === 'hex' && (typeof v === 'number' || typeof v === 'bigint')) return hexOf(v);
   if (typeof v === 'bigint') return v.toString();
   if (Array.isArray(v)) return v.map((x) => cellText(x, kind)).join(' ');
@@ -101,10 +102,11 @@ export function createOutput(format: OutputFormat, write: (s: string) => void = 
         } else if (format === 'jsonl') {
           for (const r of rows) emit(toJson(jsonRow(r, columns)) + '\n');
         } else if (format === 'csv') {
+          columns = columns.filter((c) => !c.jsonOnly);
           emit(columns.map((c) => csvEscape(c.key)).join(',') + '\n');
-          for (const r of rows) emit(columns.map((c) => csvEscape(cellText(r[c.key], c.kind))).join(',') + '\n');
+          for (const r of rows) emit(columns.map((c) => csvEscape(cellText(r[c.key], c.kind, c.decimals))).join(',') + '\n');
         } else {
-          table(columns, rows, emit);
+          table(columns.filter((c) => !c.jsonOnly), rows, emit);
         }
       } finally {
         flush();
@@ -160,7 +162,7 @@ function table(columns: readonly Column[], rows: Iterable<Row>, emit: (s: string
   const widths = heads.map((h) => h.length);
   for (const r of all)
     columns.forEach((c, i) => {
-      const n = cellText(r[c.key], c.kind).length;
+      const n = cellText(r[c.key], c.kind, c.decimals).length;
       if (n > widths[i]!) widths[i] = n;
     });
   const numeric = columns.map((c) => c.kind === 'int' || c.kind === 'float');
@@ -171,7 +173,7 @@ function table(columns: readonly Column[], rows: Iterable<Row>, emit: (s: string
       .join('  ')
       .trimEnd() + '\n';
   emit(line(heads));
-  for (const r of all) emit(line(columns.map((c) => cellText(r[c.key], c.kind))));
+  for (const r of all) emit(line(columns.map((c) => cellText(r[c.key], c.kind, c.decimals))));
 }
 
 /** A row as JSON: the schema's columns, integers by column kind, absent values null with their reasons beside. */

@@ -12,7 +12,7 @@ import { UsageError } from '../core/errors.js';
 import type { AddressSpace } from '../arch/address-space.js';
 
 /** The `--dump DIR` option of plugins that can write regions to disk. */
-export const DUMP_OPTION = { dump: { type: 'string' } } as const;
+export const DUMP_OPTION = { dump: { type: 'string', valueName: 'DIR', description: 'also write the regions found to files in DIR', byDefault: 'nothing written' } } as const;
 
 /** The dump folder the user asked for with --dump, if any. */
 export function dumpDirFrom(options: { readonly dump?: string }): DumpDir | undefined {

@@ -22,15 +22,30 @@ export interface Column<R extends object = any> {
   /** Header shown in tables (defaults to key). */
   readonly title?: string;
   readonly kind: ColumnKind;
+  /** A float column's digits after the point in tables and CSV (kmsg times: 6, as dmesg prints them); JSON keeps the number. */
+  readonly decimals?: number;
+  /** Only in JSON (a list a table or CSV already shows joined in another column, such as psaux's argv beside args). */
+  readonly jsonOnly?: boolean;
 }
 
 /** Declared command-line options, in node:util parseArgs form. */
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * What `vmsight <plugin> --help` and `plugins --json` show about an option: one line of `description`, and
+ * `byDefault`, what happens when it is not given (documentation only: parseArgs never sees a default, so an
+ * absent option stays absent for the plugin). `valueName` names a string option's value (PID, DIR, …).
+ */
+export interface OptionHelp {
+  readonly description?: string;
+  readonly byDefault?: string;
+  readonly valueName?: string;
+}
+
 /** One plugin option: a flag, a string (one of `choices` when given), or a repeatable string. */
 export type OptionDecl =
-  | { readonly type: 'boolean'; readonly short?: string }
-  | { readonly type: 'string'; readonly multiple?: boolean; readonly choices?: readonly string[]; readonly short?: string; readonly required?: boolean };
+  | ({ readonly type: 'boolean'; readonly short?: string } & OptionHelp)
+  | ({ readonly type: 'string'; readonly multiple?: boolean; readonly choices?: readonly string[]; readonly short?: string; readonly required?: boolean } & OptionHelp);
 export type OptionDecls = { readonly [name: string]: OptionDecl };
 
 /** The value a declaration parses to: boolean flags, strings (narrowed to the choices), arrays when repeatable. */

@@ -297,7 +297,9 @@ export function snapshotProcesses(k: Kernel, anomalies: AnomalySink, opts: WalkO
 }
 
 /** The `--pid PID[,PID…]` option (repeatable) shared by the per-process plugins: spread it into `options`. */
-export const PID_OPTION = { pid: { type: 'string', multiple: true } } as const;
+export const PID_OPTION = {
+  pid: { type: 'string', multiple: true, valueName: 'PID[,PID…]', description: 'only these processes (repeatable)', byDefault: 'every process' },
+} as const;
 
 /**
  * The `--pid` option as a set of pids ('1,2' and repeated flags both work);

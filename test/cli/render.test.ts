@@ -106,3 +106,16 @@ test('nested facts read as key.sub rows, a list of texts one per line; JSON keep
   );
   assert.deepEqual(JSON.parse(render('json', (o) => o.record(facts))), facts);
 });
+
+test('a float column with decimals prints that many digits in tables and CSV, and stays a number in JSON (kmsg times)', () => {
+  const cols: Column[] = [{ key: 'time', kind: 'float', decimals: 6 }];
+  const times = [{ time: 0 }, { time: 1.5 }, { time: 12.000042 }];
+  assert.equal(render('table', (o) => o.rows(cols, times)), '     time\n 0.000000\n 1.500000\n12.000042\n');
+  assert.equal(render('csv', (o) => o.rows(cols, times)), 'time\n0.000000\n1.500000\n12.000042\n');
+  assert.deepEqual(JSON.parse(render('json', (o) => o.rows(cols, times))), times);
+});
+
+test("kmsg's time column asks for six decimals, as dmesg prints them", async () => {
+  const kmsg = (await import('../../src/linux/plugins/kmsg.js')).default;
+  assert.equal(kmsg.columns.find((c) => c.key === 'time')?.decimals, 6);
+});

@@ -8,6 +8,7 @@ import { attachKernel } from '../../linux/attach.js';
 import type { PassResult } from '../../linux/pass.js';
 import { checkOptionValues, isAbsent, type Plugin, type PluginOptions, type PluginResult } from '../../linux/plugin.js';
 import type { Command, ParsedArgs } from '../command.js';
+import { optionInfo } from '../help.js';
 import { jsonRow, type Output, type Row } from '../render.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
 
@@ -86,14 +87,27 @@ export const command: Command = {
   usage: '[--json]',
   async run(_args, ctx) {
     const { plugins } = await import('../../linux/plugins/index.js'); // only this listing loads every plugin
+    // JSON: aliases and options as arrays (each option with type, choices, default, description); tables and
+    // csv: one line each (`vmsight <plugin> --help` has the details).
+    const machine = ctx.out.format === 'json' || ctx.out.format === 'jsonl';
     ctx.out.rows(
       [
         { key: 'name', kind: 'str' },
         { key: 'version', kind: 'str' },
         { key: 'aliases', kind: 'str' },
+        { key: 'options', kind: 'str' },
         { key: 'summary', kind: 'str' },
       ],
-      plugins.map((p) => ({ name: p.name, version: p.version, aliases: (p.aliases ?? []).join(' '), summary: p.summary })),
+      plugins.map((p) => {
+        const decls = Object.entries(p.options ?? {});
+        return {
+          name: p.name,
+          version: p.version,
+          aliases: machine ? [...(p.aliases ?? [])] : (p.aliases ?? []).join(' '),
+          options: machine ? decls.map(([n, o]) => optionInfo(n, o)) : decls.map(([n]) => `--${n}`).join(' '),
+          summary: p.summary,
+        };
+      }),
     );
   },
 };

@@ -26,7 +26,7 @@ export default definePlugin<CheckSyscallRow>()({
   version: '1.0.0',
   summary: 'System call table entries resolved to symbols; entries outside kernel text flagged',
   requires: { symbols: ['sys_call_table', '_stext', '_etext'] },
-  options: { all: { type: 'boolean' } },
+  options: { all: { type: 'boolean', description: 'also the unused slots (sys_ni_syscall stubs)', byDefault: 'unused slots left out' } },
   columns: [
     { key: 'table', kind: 'str' },
     { key: 'index', kind: 'int' },

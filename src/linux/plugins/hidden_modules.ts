@@ -34,7 +34,7 @@ export default definePlugin<HiddenModuleRow>()({
       ['kobject', 'entry'],
     ],
   },
-  options: { all: { type: 'boolean' } },
+  options: { all: { type: 'boolean', description: 'every module seen by any view, not only the hidden ones', byDefault: 'hidden modules only' } },
   columns: [
     { key: 'offset', kind: 'hex' },
     { key: 'name', kind: 'str' },

@@ -22,7 +22,10 @@ export default definePlugin<KallsymsRow>()({
   version: '1.0.0',
   summary: 'Kernel symbols (core kallsyms and modules\' own symbol tables)',
   requires: {},
-  options: { 'core-only': { type: 'boolean' }, name: { type: 'string' } },
+  options: {
+    'core-only': { type: 'boolean', description: "core kernel symbols only, not the modules' own", byDefault: 'core and module symbols' },
+    name: { type: 'string', valueName: 'NAME', description: 'only the symbol with this exact name', byDefault: 'every symbol' },
+  },
   columns: [
     { key: 'address', kind: 'hex' },
     { key: 'type', kind: 'str' },

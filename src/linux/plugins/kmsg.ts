@@ -22,10 +22,10 @@ export default definePlugin<KmsgRow>()({
   version: '1.0.0',
   summary: 'Kernel log records from the printk ring buffer (like dmesg)',
   requires: { anyOf: [[['printk_ringbuffer', 'desc_ring'], ['printk_log', 'text_len']]] },
-  options: { limit: { type: 'string' } },
+  options: { limit: { type: 'string', valueName: 'N', description: 'only the last N records', byDefault: 'every record in the ring' } },
   columns: [
     { key: 'seq', kind: 'int' },
-    { key: 'time', kind: 'float' },
+    { key: 'time', kind: 'float', decimals: 6 },
     { key: 'level', kind: 'int' },
     { key: 'facility', kind: 'int' },
     { key: 'caller', kind: 'str' },

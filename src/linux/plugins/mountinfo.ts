@@ -36,7 +36,7 @@ export default definePlugin<MountinfoRow>()({
     ],
     anyOf: [[['mnt_namespace', 'list'], ['mnt_namespace', 'mounts']]],
   },
-  options: { pid: { type: 'string' } },
+  options: { pid: { type: 'string', valueName: 'PID', description: "the mount namespace of this process", byDefault: "init's mount namespace (pid 1)" } },
   columns: [
     { key: 'id', kind: 'int' },
     { key: 'parentId', title: 'parent', kind: 'int' },

@@ -2,6 +2,7 @@
  * pslist: processes from the init_task.tasks list (threads on request),
  * with the facts /proc/<pid>/stat and status show.
  */
+import { bootWallClockNs, startedAt } from '../boot-time.js';
 import { definePlugin, absent, type Absent } from '../plugin.js';
 import type { ObjValue } from '../../profile/typed.js';
 import { forEachThread, PID_OPTION, pidFilter, snapshotProcesses, taskInfo, threadCount } from '../tasks.js';
@@ -20,6 +21,8 @@ export interface PslistRow {
   state: string;
   /** Nanoseconds since boot. */
   startTime: bigint;
+  /** The start as a wall-clock date (boot time from the kernel's timekeeper + startTime), as Volatility 3 shows it. */
+  started: string | Absent;
   kthread: boolean;
   /** Threads in the group (1 per row with --threads). */
   threads: number | Absent;
@@ -45,7 +48,7 @@ export default definePlugin<PslistRow>()({
   },
   options: {
     ...PID_OPTION,
-    threads: { type: 'boolean' },
+    threads: { type: 'boolean', description: 'also list every thread of each process', byDefault: 'thread group leaders only' },
   },
   columns: [
     { key: 'offset', kind: 'hex' },
@@ -57,6 +60,7 @@ export default definePlugin<PslistRow>()({
     { key: 'euid', kind: 'int' },
     { key: 'state', kind: 'str' },
     { key: 'startTime', title: 'start_ns', kind: 'int' },
+    { key: 'started', kind: 'str' },
     { key: 'threads', kind: 'int' },
     { key: 'kthread', kind: 'bool' },
     { key: 'comm', kind: 'str' },
@@ -66,6 +70,7 @@ export default definePlugin<PslistRow>()({
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
+    const boot = bootWallClockNs(k, anomalies);
     const none = absent('unreadable', 'cred unreadable');
     const row = (t: ObjValue, threads: () => number | Absent): PslistRow | undefined => {
       if (pids && !pids.has(t.s32('pid')) && !pids.has(t.s32('tgid'))) return undefined;
@@ -82,6 +87,7 @@ export default definePlugin<PslistRow>()({
         comm: info.comm,
         state: info.state,
         startTime: info.startTimeNs,
+        started: startedAt(boot, info.startTimeNs),
         kthread: info.kthread,
         threads: threads(),
       };

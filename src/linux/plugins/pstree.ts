@@ -2,14 +2,17 @@
  * pstree: the process tree by real_parent, depth-first from the roots
  * (pid 1, kthreadd, and any process whose parent is not listed).
  */
-import { definePlugin } from '../plugin.js';
+import { bootWallClockNs, startedAt } from '../boot-time.js';
+import { definePlugin, type Absent } from '../plugin.js';
 import { PID_OPTION, pidFilter, snapshotProcesses, taskInfo, type TaskInfo } from '../tasks.js';
 import { taskKey } from '../identity.js';
 
 export interface PstreeRow {
   offset: bigint;
-  /** task->start_boottime: with offset, the task's identity across passes (not a column). */
+  /** task->start_boottime (ns since boot): with offset, the task's identity across passes. */
   startTime: bigint;
+  /** The start as a wall-clock date (boot time from the kernel's timekeeper + startTime), as Volatility 3 shows it. */
+  started: string | Absent;
   pid: number;
   ppid: number;
   depth: number;
@@ -35,12 +38,15 @@ export default definePlugin<PstreeRow>()({
     { key: 'pid', kind: 'int' },
     { key: 'ppid', kind: 'int' },
     { key: 'depth', kind: 'int' },
+    { key: 'startTime', title: 'start_ns', kind: 'int' },
+    { key: 'started', kind: 'str' },
     { key: 'tree', kind: 'str' },
   ],
   key: (r) => taskKey(r.pid, r.offset, r.startTime),
   *run(k, { options, anomalies }) {
     const pids = pidFilter(options.pid);
     const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
+    const boot = bootWallClockNs(k, anomalies);
     const infos = leaders.map((t) => taskInfo(k, t, anomalies, tgidOf));
     const byTask = new Map<bigint, TaskInfo>(infos.map((i) => [i.task, i]));
     const children = new Map<bigint, TaskInfo[]>();
@@ -64,7 +70,7 @@ export default definePlugin<PstreeRow>()({
       const { info, depth, parent } = stack.pop()!;
       if (emitted.has(info.task)) continue;
       emitted.add(info.task);
-      yield { offset: info.task, startTime: info.startTimeNs, pid: info.pid, ppid: info.ppid, depth, tree: `${'.'.repeat(depth)}${info.comm}`, comm: info.comm, parent };
+      yield { offset: info.task, startTime: info.startTimeNs, started: startedAt(boot, info.startTimeNs), pid: info.pid, ppid: info.ppid, depth, tree: `${'.'.repeat(depth)}${info.comm}`, comm: info.comm, parent };
       if (depth >= MAX_DEPTH) continue;
       const kids = children.get(info.task) ?? [];
       for (let j = kids.length - 1; j >= 0; j--) stack.push({ info: kids[j]!, depth: depth + 1, parent: key(info) });
@@ -75,7 +81,7 @@ export default definePlugin<PstreeRow>()({
         if (emitted.has(i.task)) continue;
         anomalies.add({ kind: 'cycle', where: 'task_struct.real_parent', address: i.task, detail: `pid ${i.pid} is not reachable from a root` });
         emitted.add(i.task);
-        yield { offset: i.task, startTime: i.startTimeNs, pid: i.pid, ppid: i.ppid, depth: 0, tree: i.comm, comm: i.comm, parent: '' };
+        yield { offset: i.task, startTime: i.startTimeNs, started: startedAt(boot, i.startTimeNs), pid: i.pid, ppid: i.ppid, depth: 0, tree: i.comm, comm: i.comm, parent: '' };
       }
     }
   },

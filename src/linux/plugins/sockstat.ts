@@ -52,7 +52,7 @@ export default definePlugin<SockstatRow>()({
       ['sock', 'sk_type'],
     ],
   },
-  options: { family: { type: 'string', choices: FAMILY_CHOICES } },
+  options: { family: { type: 'string', choices: FAMILY_CHOICES, valueName: 'FAMILY', description: 'only sockets of this family or protocol', byDefault: 'every socket' } },
   columns: [
     { key: 'proto', kind: 'str' },
     { key: 'state', kind: 'str' },
