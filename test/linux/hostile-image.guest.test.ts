@@ -6,6 +6,7 @@
  * length of 4 GiB). Every plugin must finish in bounded time, keep the rows it
  * could read, and name the anomalies it met.
  */
+import { everyPluginOptions } from '../helpers/plugin-runs.js';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -95,7 +96,7 @@ test('every plugin finishes in bounded time on the hostile image, with rows or n
     const t0 = performance.now();
     let r: ReturnType<typeof runPlugin>;
     try {
-      r = runPlugin(plugin, kernel);
+      r = runPlugin(plugin, kernel, everyPluginOptions(plugin));
     } catch (e) {
       assert.fail(`${plugin.name} threw on a hostile image: ${(e as Error).message}`);
     }

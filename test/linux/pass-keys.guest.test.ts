@@ -12,6 +12,7 @@
  * - sockets not owned by a surviving process or in a transient TCP state.
  * A validated pass over the paused guest validates every run on the first try.
  */
+import { everyPluginOptions } from '../helpers/plugin-runs.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { attachKernel, type AttachedKernel } from '../../src/linux/attach.js';
@@ -24,7 +25,7 @@ import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js
 type Keyed = Map<string, { keys: string[]; rows: Record<string, unknown>[] }>;
 
 const RUNS: readonly { name: string; plugin: Plugin<any>; options: Record<string, unknown> }[] = [
-  ...(plugins as readonly Plugin<any>[]).map((plugin) => ({ name: plugin.name, plugin, options: {} })),
+  ...(plugins as readonly Plugin<any>[]).map((plugin) => ({ name: plugin.name, plugin, options: everyPluginOptions(plugin) })),
   { name: 'pslist --threads', plugin: (plugins as readonly Plugin<any>[]).find((p) => p.name === 'pslist')!, options: { threads: true } },
 ];
 

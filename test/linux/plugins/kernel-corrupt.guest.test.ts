@@ -8,6 +8,7 @@
  * one; at one word in 7 every plugin reports some) or a typed VmsightError,
  * never a RangeError/TypeError or a hang.
  */
+import { everyPluginOptions } from '../../helpers/plugin-runs.js';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AddressSpace, VirtualReadOp } from '../../../src/arch/address-space.js';
@@ -109,7 +110,7 @@ describe('kernel plugins over corrupted memory (6.1)', { timeout: 900_000 }, () 
           const t0 = performance.now();
           let r: ReturnType<typeof runPlugin> | undefined;
           try {
-            r = runPlugin(plugin, k);
+            r = runPlugin(plugin, k, everyPluginOptions(plugin));
           } catch (e) {
             if (process.env['VMSIGHT_TEST_VERBOSE']) process.stderr.write(`${every}/${seed} ${plugin.name}: threw ${(e as Error).message.slice(0, 100)}\n`);
             assert.ok(e instanceof VmsightError, `${plugin.name} threw ${(e as Error)?.constructor?.name}: ${(e as Error).message}\n${(e as Error).stack}`);
