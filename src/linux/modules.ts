@@ -24,6 +24,11 @@ const STATE_WORDS: Record<string, string> = {
   MODULE_STATE_UNFORMED: 'Unformed',
 };
 
+/** What a struct module's name can be (a C identifier, hyphens allowed by modprobe's aliasing, < 56 bytes). */
+const MODULE_NAME_RE = /^[A-Za-z0-9_-]{1,55}$/;
+const KNOWN_STATES: ReadonlySet<string> = new Set(Object.values(STATE_WORDS));
+
+
 /** Taint letters by bit (kernel/panic.c taint_flags), the ones a module can carry. */
 const MODULE_TAINTS: Record<number, string> = { 0: 'P', 1: 'F', 10: 'C', 12: 'O', 13: 'E', 15: 'K', 16: 'X', 17: 'T' };
 
@@ -111,7 +116,12 @@ export function* listModules(kernel: Kernel, anomalies: AnomalySink): Generator<
   const head = kernel.symbol('modules');
   for (const ref of listForEachEntry(kernel.typed, head, 'module', 'list', { anomalies, limit: 4096 })) {
     try {
-      yield decodeModule(ref.read());
+      const m = decodeModule(ref.read());
+      // Module names are C identifiers (MODULE_NAME_LEN 56) and the state one of the enum's: anything else
+      // is a corrupt or forged struct module, shown as read but named.
+      if (!MODULE_NAME_RE.test(m.name)) anomalies.add({ kind: 'invalid', where: 'module.name', address: ref.address, detail: `not a module name: ${JSON.stringify(m.name.slice(0, 60))}` });
+      if (!KNOWN_STATES.has(m.state)) anomalies.add({ kind: 'invalid', where: 'module.state', address: ref.address, detail: `unknown module state ${m.state}` });
+      yield m;
     } catch (e) {
       anomalies.add({ kind: 'fault', where: 'module', address: ref.address, detail: (e as Error).message });
     }
