@@ -4,6 +4,7 @@
  * bench-results/<suite>.json. Without --source a lab guest `bench-<kernel>`
  * is booted (or reused) and stopped afterwards unless --keep is given.
  * Suites: memory (every access technique), translate, profile, plugins, pass, all.
+ * `npm run bench -- tradeoffs …` is the VMI trade-off study (its own options: tradeoffs/main.ts).
  */
 import { parseArgs } from 'node:util';
 import { labDown, labUp, useLabGuests } from '../lab/index.js';
@@ -36,6 +37,10 @@ const suites: Record<string, Suite> = {
 };
 
 async function run(): Promise<number> {
+  if (process.argv[2] === 'tradeoffs') {
+    const { runTradeoffs } = await import('./tradeoffs/main.js');
+    return runTradeoffs(process.argv.slice(3));
+  }
   useLabGuests();
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
