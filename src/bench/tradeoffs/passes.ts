@@ -40,7 +40,7 @@ export function haltingOf(mem: PhysicalMemory): HaltingMemory | undefined {
 }
 
 /** Cross-checks of one pslist result: parents missing from the list, pids listed twice. */
-function checkProcessList(rows: readonly { pid?: unknown; ppid?: unknown }[], into: Record<string, number>): void {
+export function checkProcessList(rows: readonly { pid?: unknown; ppid?: unknown }[], into: Record<string, number>): void {
   const pids = new Set<number>();
   for (const r of rows) {
     const pid = Number(r.pid);
