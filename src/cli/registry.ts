@@ -1,6 +1,7 @@
 /** Every command, listed explicitly (no directory scanning). Order is the order of `vmsight help`. */
 import type { Command } from './command.js';
 import { command as acquire } from './commands/acquire.js';
+import { command as bench } from './commands/bench.js';
 import { command as demo } from './commands/demo.js';
 import { command as events } from './commands/events.js';
 import { command as info } from './commands/info.js';
@@ -27,6 +28,7 @@ export const commands: readonly Command[] = [
   types,
   monitor,
   events,
+  bench,
   pluginsList,
   ...pluginCommands,
 ];
