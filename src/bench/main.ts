@@ -36,6 +36,10 @@ const suites: Record<string, Suite> = {
   },
 };
 
+// Worker threads (the synchronous bridge behind the debugger stub and monitor reads) refuse
+// --expose-gc in their execArgv, which they inherit: nothing here calls gc(), so drop it.
+for (let i = process.execArgv.indexOf('--expose-gc'); i >= 0; i = process.execArgv.indexOf('--expose-gc')) process.execArgv.splice(i, 1);
+
 async function run(): Promise<number> {
   if (process.argv[2] === 'tradeoffs') {
     const { runTradeoffs } = await import('./tradeoffs/main.js');

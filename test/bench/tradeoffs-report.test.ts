@@ -27,9 +27,9 @@ function technique(id: string, mode: TechniqueResult['mode'], hz: number, perPas
     attachMs: 100,
     frequency: [{ workload: 'pslist+lsmod+sockstat', passes: 3, seconds: 1, passesPerSec: hz, latencyMs: dist, hostCpuMsPerPass: 5, qemuExtraCpuMsPerPass: 1, rssPeakMiB: 100 }],
     impact: [
-      { kind: 'cpu', rate: 'off', runs: [10], unit: 'MB/s', mean: 10, sd: 0, slowdownPct: 0, slowdownSdPct: 0, achievedHz: 0, passLatencyP50Ms: NaN, errors: [] },
-      { kind: 'cpu', rate: 10, runs: [9], unit: 'MB/s', mean: 9, sd: 0, slowdownPct: slow, slowdownSdPct: 1, achievedHz: 9.5, passLatencyP50Ms: 2, errors: [] },
-      { kind: 'cpu', rate: 'max', runs: [5], unit: 'MB/s', mean: 5, sd: 0, slowdownPct: 50, slowdownSdPct: 1, achievedHz: hz, passLatencyP50Ms: 2, errors: [] },
+      { kind: 'cpu', rate: 'off', runs: [10], unit: 'MB/s', mean: 10, sd: 0, guestClockMean: 10, slowdownPct: 0, slowdownSdPct: 0, achievedHz: 0, passLatencyP50Ms: NaN, errors: [] },
+      { kind: 'cpu', rate: 10, runs: [9], unit: 'MB/s', mean: 9, sd: 0, guestClockMean: 9, slowdownPct: slow, slowdownSdPct: 1, achievedHz: 9.5, passLatencyP50Ms: 2, errors: [] },
+      { kind: 'cpu', rate: 'max', runs: [5], unit: 'MB/s', mean: 5, sd: 0, guestClockMean: 5, slowdownPct: 50, slowdownSdPct: 1, achievedHz: hz, passLatencyP50Ms: 2, errors: [] },
     ],
     consistency: { passes: 10, perPass, anomaliesPerPass: anomalies, passesWithAnomalies: anomalies ? 5 : 0 },
   };
@@ -37,7 +37,7 @@ function technique(id: string, mode: TechniqueResult['mode'], hz: number, perPas
 
 const result: StudyResult = {
   qemuIdleCpuPct: 3,
-  baseline: [{ kind: 'cpu', runs: [10], unit: 'MB/s', mean: 10, sd: 0, errors: [] }],
+  baseline: [{ kind: 'cpu', runs: [10], unit: 'MB/s', mean: 10, sd: 0, errors: [], overheadS: 0.2 }],
   techniques: [
     technique('live-map-mmap', 'live', 50, { 'broken-link': 0.4, 'parent-missing': 0.1 }, 2),
     technique('halting-mmap', 'paused', 20, { 'broken-link': 0.1 }, 20),

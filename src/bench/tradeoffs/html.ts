@@ -130,8 +130,8 @@ function techniqueRows(ts: readonly TechniqueResult[]): string {
 
 function impactRows(ts: readonly TechniqueResult[]): string {
   return table(
-    ['technique', 'bench', 'rate', 'reached Hz', 'throughput', 'unit', 'spread (sd)', 'slowdown %', '± %', 'runs', 'errors'],
-    ts.flatMap((t) => t.impact.map((i) => [t.label, i.kind, i.rate, i.achievedHz, i.mean, i.unit, i.sd, i.slowdownPct, i.slowdownSdPct, i.runs.length, i.errors.join('; ')])),
+    ['technique', 'bench', 'rate', 'reached Hz', 'throughput per host s', 'per guest s', 'unit', 'spread (sd)', 'slowdown %', '± %', 'runs', 'errors'],
+    ts.flatMap((t) => t.impact.map((i) => [t.label, i.kind, i.rate, i.achievedHz, i.mean, i.guestClockMean, i.unit, i.sd, i.slowdownPct, i.slowdownSdPct, i.runs.length, i.errors.join('; ')])),
   );
 }
 
@@ -167,9 +167,10 @@ ${table(['anomaly kind', 'intrinsic', 'extrinsic'], summary.split.map((s) => [s.
 <h2>Techniques</h2>
 ${techniqueRows(r.techniques)}
 <h2>Guest impact</h2>
+<p>Throughput is the guest's work per host second: the guest's own clock stops while QEMU is paused, so its own figure (per guest s) hides what pausing costs.</p>
 ${impactRows(r.techniques)}
 <h2>In-guest benches, monitoring off</h2>
-${table(['bench', 'throughput', 'unit', 'sd', 'runs', 'errors'], r.baseline.map((b) => [b.kind, b.mean, b.unit, b.sd, b.runs.length, b.errors.join('; ')]))}
+${table(['bench', 'throughput', 'unit', 'sd', 'runs', 'exec overhead s', 'errors'], r.baseline.map((b) => [b.kind, b.mean, b.unit, b.sd, b.runs.length, b.overheadS, b.errors.join('; ')]))}
 </body></html>
 `;
 }

@@ -73,16 +73,16 @@ function qemuVersion(): string {
 /** Progress on stderr: phase, what, elapsed, and a time-left estimate from the techniques done. */
 function progressPrinter(total: number, t0: number): { line: (phase: string, detail: string) => void; done: () => void } {
   let finished = 0;
-  let started = performance.now();
+  let started: number | undefined;
   return {
     line(phase, detail) {
       const el = (performance.now() - t0) / 1000;
-      const per = finished ? (performance.now() - started) / 1000 / finished : undefined;
+      if (started === undefined && phase === 'attach') started = performance.now();
+      const per = finished && started !== undefined ? (performance.now() - started) / 1000 / finished : undefined;
       const left = per !== undefined ? ` ~${Math.round(per * (total - finished))} s left` : '';
       process.stderr.write(`tradeoffs [${Math.round(el)} s,${left} ${finished}/${total} techniques] ${phase}: ${detail}\n`);
     },
     done() {
-      if (finished === 0) started = performance.now();
       finished++;
     },
   };

@@ -61,11 +61,13 @@ export interface ImpactRow {
   readonly kind: GuestBenchKind;
   /** Requested monitoring rate: 'off', Hz, or 'max'. */
   readonly rate: 'off' | Rate;
-  /** Throughput of each run, in `unit`. */
+  /** Throughput of each run, in `unit` per host second (a paused guest's own clock stops). */
   readonly runs: readonly number[];
   readonly unit: string;
   readonly mean: number;
   readonly sd: number;
+  /** The mean of what the guest reported on its own clock. */
+  readonly guestClockMean: number;
   /** Throughput lost against the unmonitored mean, percent (mean and spread). */
   readonly slowdownPct: number;
   readonly slowdownSdPct: number;
@@ -109,6 +111,8 @@ export interface Baseline {
   readonly mean: number;
   readonly sd: number;
   readonly errors: readonly string[];
+  /** Host seconds a run takes beyond its guest seconds, unmonitored (the exec channel): taken off monitored runs. */
+  readonly overheadS: number;
 }
 
 export interface StudyResult {
@@ -129,8 +133,13 @@ const check = (signal: AbortSignal): void => {
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, Math.max(0, ms));
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, Math.max(0, ms));
+    signal.addEventListener('abort', done, { once: true });
   });
 
 /** QEMU's CPU rate on the idle guest, ms of CPU per ms of wall time. */
@@ -192,31 +201,53 @@ async function monitorWhile(kernel: AttachedKernel, work: readonly Plugin<any>[]
   return { lat, ms: performance.now() - t0 };
 }
 
-async function benchRun(o: StudyOptions, kind: GuestBenchKind): Promise<{ rate?: number; unit?: string; error?: string }> {
+/**
+ * One in-guest bench run. The guest's own clock stops while QEMU is paused,
+ * so its throughput hides what pausing costs: the rate that counts is its
+ * work per host second (ops over the run's host wall time less the exec
+ * channel's overhead, measured on the unmonitored runs).
+ */
+interface BenchRun {
+  /** Work per host second. */
+  rate?: number;
+  /** Work per guest second (what the guest itself reports). */
+  guestRate?: number;
+  unit?: string;
+  /** Host wall seconds minus guest seconds: the exec channel's overhead plus any pause. */
+  extraS?: number;
+  error?: string;
+}
+
+async function benchRun(o: StudyOptions, kind: GuestBenchKind, overheadS: number): Promise<BenchRun> {
   try {
+    const t0 = performance.now();
     const r = await runGuestBench(o.guest, kind, o.benchSeconds);
+    const wall = (performance.now() - t0) / 1000;
     if (!(r.rate > 0)) return { error: `guest bench ${kind} reported throughput ${r.rate}` };
-    return { rate: r.rate, unit: r.unit };
+    const hostSeconds = Math.max(r.seconds, wall - overheadS);
+    return { rate: (r.rate * r.seconds) / hostSeconds, guestRate: r.rate, unit: r.unit, extraS: wall - r.seconds };
   } catch (e) {
-    return { error: (e as Error).message };
+    return { error: `crashed: ${(e as Error).message}` };
   }
 }
 
-/** The unmonitored runs of every in-guest bench. */
+/** The unmonitored runs of every in-guest bench (their host overhead calibrates the monitored runs). */
 export async function measureBaseline(o: StudyOptions): Promise<Baseline[]> {
   const out: Baseline[] = [];
   for (const kind of o.allKinds) {
-    const runs: number[] = [];
+    const first: BenchRun[] = [];
     const errors: string[] = [];
-    let unit = '';
     for (let i = 0; i < o.repeats; i++) {
       check(o.signal);
       o.progress('baseline', `${kind} run ${i + 1}/${o.repeats}, monitoring off`);
-      const r = await benchRun(o, kind);
-      if (r.rate !== undefined) runs.push(r.rate), (unit = r.unit!);
+      const r = await benchRun(o, kind, 0);
+      if (r.rate !== undefined) first.push(r);
       else errors.push(r.error!);
     }
-    out.push({ kind, runs, unit, ...meanSd(runs), errors });
+    const overheadS = first.length ? Math.min(...first.map((r) => r.extraS!)) : 0;
+    // Unmonitored, host time = guest time + the overhead: the rate is the guest's own.
+    const runs = first.map((r) => r.guestRate!);
+    out.push({ kind, runs, unit: first[0]?.unit ?? '', ...meanSd(runs), errors, overheadS: +overheadS.toFixed(4) });
   }
   return out;
 }
@@ -226,11 +257,12 @@ async function impact(kernel: AttachedKernel, t: StudyTechnique, o: StudyOptions
   const rows: ImpactRow[] = [];
   for (const kind of o.kinds) {
     const base = baseline.find((b) => b.kind === kind);
-    if (base) rows.push({ kind, rate: 'off', runs: base.runs, unit: base.unit, mean: base.mean, sd: base.sd, slowdownPct: 0, slowdownSdPct: +((100 * base.sd) / base.mean).toFixed(2), achievedHz: 0, passLatencyP50Ms: NaN, errors: base.errors });
+    if (base) rows.push({ kind, rate: 'off', runs: base.runs, unit: base.unit, mean: base.mean, sd: base.sd, guestClockMean: base.mean, slowdownPct: 0, slowdownSdPct: +((100 * base.sd) / base.mean).toFixed(2), achievedHz: 0, passLatencyP50Ms: NaN, errors: base.errors });
     for (const rate of o.rates) {
       // A rate the technique cannot reach is its maximum, measured once as 'max'.
       if (rate !== 'max' && rate > maxHz && o.rates.includes('max')) continue;
       const runs: number[] = [];
+      const guestRuns: number[] = [];
       const errors: string[] = [];
       const lat: number[] = [];
       let wall = 0;
@@ -240,12 +272,12 @@ async function impact(kernel: AttachedKernel, t: StudyTechnique, o: StudyOptions
         const gone = qemuGone(o.guest);
         if (gone) throw new Error(gone);
         o.progress('impact', `${t.label}: ${kind} at ${rate === 'max' ? 'max' : `${rate} Hz`}, run ${i + 1}/${o.repeats}`);
-        const bench = benchRun(o, kind);
+        const bench = benchRun(o, kind, base?.overheadS ?? 0);
         const m = await monitorWhile(kernel, work, t, rate, bench, o.signal);
         const r = await bench;
         lat.push(...m.lat);
         wall += m.ms;
-        if (r.rate !== undefined) runs.push(r.rate), (unit = r.unit!);
+        if (r.rate !== undefined) runs.push(r.rate), guestRuns.push(r.guestRate!), (unit = r.unit!);
         else errors.push(r.error!);
       }
       const { mean, sd } = meanSd(runs);
@@ -257,6 +289,7 @@ async function impact(kernel: AttachedKernel, t: StudyTechnique, o: StudyOptions
         unit,
         mean,
         sd,
+        guestClockMean: +meanSd(guestRuns).mean.toFixed(3),
         slowdownPct: +((100 * (b - mean)) / b).toFixed(2),
         slowdownSdPct: +((100 * sd) / b).toFixed(2),
         achievedHz: +((lat.length * 1000) / wall).toFixed(2),

@@ -130,7 +130,7 @@ function findings(r: StudyResult, modes: readonly ModeRates[], split: readonly S
       `Optimistic validation vs pause-and-introspect at ${ovp.rate}: guest slowdown ${fmt(ovp.optimisticSlowdownPct)}% vs ${fmt(ovp.pausedSlowdownPct)}% (ratio ${fmt(ovp.costRatio, 3)}; goal ≤ 0.10), anomalies per pass ${fmt(ovp.optimisticAnomaliesPerPass, 3)} vs ${fmt(ovp.pausedAnomaliesPerPass, 3)} (${ovp.anomaliesNoHigher ? 'no higher' : 'higher'}).`,
     );
   }
-  const crashed = r.baseline.filter((b) => b.errors.length);
-  if (crashed.length) out.push(`In-guest benches that failed: ${crashed.map((b) => `${b.kind} (${b.errors[0]})`).join('; ')}.`);
+  const crashed = [...r.baseline.filter((b) => b.errors.length).map((b) => `${b.kind} unmonitored (${b.errors[0]})`), ...r.techniques.flatMap((t) => t.impact.filter((i) => i.rate !== 'off' && i.errors.length).map((i) => `${i.kind} under ${t.label} at ${i.rate} (${i.errors[0]})`))];
+  if (crashed.length) out.push(`In-guest bench runs that failed (the study went on): ${crashed.slice(0, 5).join('; ')}${crashed.length > 5 ? `; ${crashed.length - 5} more` : ''}.`);
   return out;
 }

@@ -39,7 +39,7 @@ export const command: Command = {
     for (const k of STRING_OPTIONS) if (typeof args.values[k] === 'string') forward.push(`--${k}`, args.values[k] as string);
     for (const k of BOOLEAN_OPTIONS) if (args.values[k] === true) forward.push(`--${k}`);
     if (ctx.debug) forward.push('--debug');
-    const child = spawn(process.execPath, ['--expose-gc', ...benchEntry(), 'tradeoffs', ...forward], { stdio: 'inherit' });
+    const child = spawn(process.execPath, [...benchEntry(), 'tradeoffs', ...forward], { stdio: 'inherit' });
     const pass = (s: NodeJS.Signals) => child.kill(s);
     process.on('SIGINT', pass);
     process.on('SIGTERM', pass);
