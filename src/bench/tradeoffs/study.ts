@@ -184,21 +184,31 @@ async function frequency(kernel: AttachedKernel, t: StudyTechnique, names: reado
 }
 
 /** Monitors at `rate` until `done` settles; returns pass latencies and the wall time. */
-async function monitorWhile(kernel: AttachedKernel, work: readonly Plugin<any>[], t: StudyTechnique, rate: Rate, done: Promise<unknown>, signal: AbortSignal): Promise<{ lat: number[]; ms: number }> {
+/**
+ * Monitors at `rate` until `done` settles, or until `deadlineMs` (a technique
+ * that keeps the guest stopped, like the all-stop debugger stub at its
+ * maximum, can starve it so that its bench never ends): `cut` says so.
+ */
+async function monitorWhile(kernel: AttachedKernel, work: readonly Plugin<any>[], t: StudyTechnique, rate: Rate, done: Promise<unknown>, signal: AbortSignal, deadlineMs: number): Promise<{ lat: number[]; ms: number; cut: boolean }> {
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   const lat: number[] = [];
   const t0 = performance.now();
   const period = rate === 'max' ? 0 : 1000 / rate;
   let next = t0;
+  let cut = false;
   while (!finished && !signal.aborted) {
+    if (performance.now() - t0 > deadlineMs) {
+      cut = true;
+      break;
+    }
     lat.push((await runPass(kernel, work, t.validate)).ms);
     next += period;
     // Even at max rate, yield to the event loop so the exec channel's I/O goes on.
     await sleep(rate === 'max' ? 0 : next - performance.now(), signal);
     if (rate !== 'max' && performance.now() > next + period) next = performance.now();
   }
-  return { lat, ms: performance.now() - t0 };
+  return { lat, ms: performance.now() - t0, cut };
 }
 
 /**
@@ -273,8 +283,10 @@ async function impact(kernel: AttachedKernel, t: StudyTechnique, o: StudyOptions
         if (gone) throw new Error(gone);
         o.progress('impact', `${t.label}: ${kind} at ${rate === 'max' ? 'max' : `${rate} Hz`}, run ${i + 1}/${o.repeats}`);
         const bench = benchRun(o, kind, base?.overheadS ?? 0);
-        const m = await monitorWhile(kernel, work, t, rate, bench, o.signal);
+        const deadlineS = Math.max(10, o.benchSeconds * 10);
+        const m = await monitorWhile(kernel, work, t, rate, bench, o.signal, deadlineS * 1000);
         const r = await bench;
+        if (m.cut) errors.push(`monitoring stopped after ${deadlineS} s so the bench could end: at this rate the technique starves the guest (the throughput counts the whole run)`);
         lat.push(...m.lat);
         wall += m.ms;
         if (r.rate !== undefined) runs.push(r.rate), guestRuns.push(r.guestRate!), (unit = r.unit!);
