@@ -68,7 +68,7 @@ export interface ImpactRow {
   readonly sd: number;
   /** The mean of what the guest reported on its own clock. */
   readonly guestClockMean: number;
-  /** Throughput lost against the unmonitored mean, percent (mean and spread). */
+  /** Throughput lost against the mean of this technique's unmonitored runs (interleaved with these), percent; spread = sd / that mean. */
   readonly slowdownPct: number;
   readonly slowdownSdPct: number;
   /** Passes per second actually reached during the runs, and their median latency. */
@@ -262,51 +262,61 @@ export async function measureBaseline(o: StudyOptions): Promise<Baseline[]> {
   return out;
 }
 
+/**
+ * Guest impact of one technique: per bench and repeat, an unmonitored run
+ * and then one run per rate, interleaved, so the load of a shared machine
+ * drifting over minutes hits the monitored runs and their reference alike.
+ */
 async function impact(kernel: AttachedKernel, t: StudyTechnique, o: StudyOptions, baseline: readonly Baseline[], maxHz: number): Promise<ImpactRow[]> {
   const work = workload(LIGHT);
   const rows: ImpactRow[] = [];
+  // A rate the technique cannot reach is its maximum, measured once as 'max'.
+  const rates = o.rates.filter((rate) => rate === 'max' || rate <= maxHz || !o.rates.includes('max'));
+  const deadlineS = Math.max(10, o.benchSeconds * 10);
   for (const kind of o.kinds) {
-    const base = baseline.find((b) => b.kind === kind);
-    if (base) rows.push({ kind, rate: 'off', runs: base.runs, unit: base.unit, mean: base.mean, sd: base.sd, guestClockMean: base.mean, slowdownPct: 0, slowdownSdPct: +((100 * base.sd) / base.mean).toFixed(2), achievedHz: 0, passLatencyP50Ms: NaN, errors: base.errors });
-    for (const rate of o.rates) {
-      // A rate the technique cannot reach is its maximum, measured once as 'max'.
-      if (rate !== 'max' && rate > maxHz && o.rates.includes('max')) continue;
-      const runs: number[] = [];
-      const guestRuns: number[] = [];
-      const errors: string[] = [];
-      const lat: number[] = [];
-      let wall = 0;
-      let unit = base?.unit ?? '';
-      for (let i = 0; i < o.repeats; i++) {
+    const overheadS = baseline.find((b) => b.kind === kind)?.overheadS ?? 0;
+    const cells = new Map<'off' | Rate, { runs: number[]; guestRuns: number[]; errors: string[]; lat: number[]; wall: number }>();
+    const cell = (rate: 'off' | Rate) => {
+      let c = cells.get(rate);
+      if (!c) cells.set(rate, (c = { runs: [], guestRuns: [], errors: [], lat: [], wall: 0 }));
+      return c;
+    };
+    let unit = '';
+    for (let i = 0; i < o.repeats; i++) {
+      for (const rate of ['off' as const, ...rates]) {
         check(o.signal);
         const gone = qemuGone(o.guest);
         if (gone) throw new Error(gone);
-        o.progress('impact', `${t.label}: ${kind} at ${rate === 'max' ? 'max' : `${rate} Hz`}, run ${i + 1}/${o.repeats}`);
-        const bench = benchRun(o, kind, base?.overheadS ?? 0);
-        const deadlineS = Math.max(10, o.benchSeconds * 10);
-        const m = await monitorWhile(kernel, work, t, rate, bench, o.signal, deadlineS * 1000);
+        o.progress('impact', `${t.label}: ${kind} ${rate === 'off' ? 'unmonitored' : rate === 'max' ? 'at max' : `at ${rate} Hz`}, run ${i + 1}/${o.repeats}`);
+        const c = cell(rate);
+        const bench = benchRun(o, kind, overheadS);
+        if (rate !== 'off') {
+          const m = await monitorWhile(kernel, work, t, rate, bench, o.signal, deadlineS * 1000);
+          if (m.cut) c.errors.push(`monitoring stopped after ${deadlineS} s so the bench could end: at this rate the technique starves the guest (the throughput counts the whole run)`);
+          c.lat.push(...m.lat);
+          c.wall += m.ms;
+        }
         const r = await bench;
-        if (m.cut) errors.push(`monitoring stopped after ${deadlineS} s so the bench could end: at this rate the technique starves the guest (the throughput counts the whole run)`);
-        lat.push(...m.lat);
-        wall += m.ms;
-        if (r.rate !== undefined) runs.push(r.rate), guestRuns.push(r.guestRate!), (unit = r.unit!);
-        else errors.push(r.error!);
+        if (r.rate !== undefined) c.runs.push(rate === 'off' ? r.guestRate! : r.rate), c.guestRuns.push(r.guestRate!), (unit = r.unit!);
+        else c.errors.push(r.error!);
       }
-      const { mean, sd } = meanSd(runs);
-      const b = base?.mean ?? NaN;
+    }
+    const ref = meanSd(cell('off').runs).mean;
+    for (const [rate, c] of cells) {
+      const { mean, sd } = meanSd(c.runs);
       rows.push({
         kind,
         rate,
-        runs,
+        runs: c.runs,
         unit,
         mean,
         sd,
-        guestClockMean: +meanSd(guestRuns).mean.toFixed(3),
-        slowdownPct: +((100 * (b - mean)) / b).toFixed(2),
-        slowdownSdPct: +((100 * sd) / b).toFixed(2),
-        achievedHz: +((lat.length * 1000) / wall).toFixed(2),
-        passLatencyP50Ms: distribution(lat).p50,
-        errors,
+        guestClockMean: +meanSd(c.guestRuns).mean.toFixed(3),
+        slowdownPct: rate === 'off' ? 0 : +((100 * (ref - mean)) / ref).toFixed(2),
+        slowdownSdPct: +((100 * sd) / ref).toFixed(2),
+        achievedHz: rate === 'off' ? 0 : +((c.lat.length * 1000) / c.wall).toFixed(2),
+        passLatencyP50Ms: distribution(c.lat).p50,
+        errors: c.errors,
       });
     }
   }
