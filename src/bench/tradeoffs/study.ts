@@ -272,7 +272,7 @@ async function impact(kernel: AttachedKernel, t: StudyTechnique, o: StudyOptions
   const rows: ImpactRow[] = [];
   // A rate the technique cannot reach is its maximum, measured once as 'max'.
   const rates = o.rates.filter((rate) => rate === 'max' || rate <= maxHz || !o.rates.includes('max'));
-  const deadlineS = Math.max(10, o.benchSeconds * 10);
+  const deadlineS = Math.max(10, o.benchSeconds * 5);
   for (const kind of o.kinds) {
     const overheadS = baseline.find((b) => b.kind === kind)?.overheadS ?? 0;
     const cells = new Map<'off' | Rate, { runs: number[]; guestRuns: number[]; errors: string[]; lat: number[]; wall: number }>();
