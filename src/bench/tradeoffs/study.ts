@@ -158,6 +158,11 @@ function qemuGone(guest: LabGuest): string | undefined {
 /** Back-to-back passes until `passes` or `seconds`. */
 async function frequency(kernel: AttachedKernel, t: StudyTechnique, names: readonly string[], o: StudyOptions, idleRate: number): Promise<FrequencyRow> {
   const work = workload(names);
+  // Two untimed passes first: the first ones of a workload fill the caches (translations, address spaces).
+  for (let i = 0; i < 2; i++) {
+    check(o.signal);
+    await runPass(kernel, work, t.validate);
+  }
   const lat: number[] = [];
   let rssPeak = rssMiB();
   const q0 = processCpuMs(o.guest.pid);
