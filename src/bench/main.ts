@@ -5,6 +5,7 @@
  * is booted (or reused) and stopped afterwards unless --keep is given.
  * Suites: memory (every access technique), translate, profile, plugins, pass, cold (process start per command), monitor, all.
  * The monitor suite alone boots its own guest `benchmon-<kernel>` (it acts inside the guest).
+ * `npm run bench -- tradeoffs …` is the VMI trade-off study (its own options: tradeoffs/main.ts).
  */
 import { parseArgs } from 'node:util';
 import { labDown, labUp, useLabGuests } from '../lab/index.js';
@@ -44,7 +45,15 @@ const suites: Record<string, Suite> = {
   },
 };
 
+// Worker threads (the synchronous bridge behind the debugger stub and monitor reads) refuse
+// --expose-gc in their execArgv, which they inherit: nothing here calls gc(), so drop it.
+for (let i = process.execArgv.indexOf('--expose-gc'); i >= 0; i = process.execArgv.indexOf('--expose-gc')) process.execArgv.splice(i, 1);
+
 async function run(): Promise<number> {
+  if (process.argv[2] === 'tradeoffs') {
+    const { runTradeoffs } = await import('./tradeoffs/main.js');
+    return runTradeoffs(process.argv.slice(3));
+  }
   useLabGuests();
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),

@@ -11,7 +11,7 @@ import { factory as liveSnapshot } from '../memory/sources/live-snapshot.js';
 import { factory as monitorRead } from '../memory/sources/monitor-read.js';
 import type { SourceFactory, SourceTarget } from '../memory/source-factory.js';
 import type { PhysicalMemory, ReadOp } from '../memory/types.js';
-import type { BenchRow } from './memory-live.js';
+import { addresses, localAddresses, type BenchRow } from './memory-live.js';
 import { type BenchTable, median } from './report.js';
 
 export interface SnapshotBenchRow extends BenchRow {
@@ -118,8 +118,10 @@ async function benchOne(
     const addrs4k = randomAddrs(mem, 1024, 4096);
     const read8Us = latencyUs(mem, addrs8, 8, slice);
     const read4kUs = latencyUs(mem, addrs4k, 4096, slice);
-    const readsPerSec = batchedRate(mem, addrs8, slice, remote ? 64 : 1024);
-    const localReadsPerSec = batchedRate(mem, addrs8.slice(0, 1).flatMap((a) => Array.from({ length: 512 }, (_, i) => a - (a % 4096) + i * 8)), slice, 512);
+    // The same experiments as the live rows' (memory-live.ts): one address set, batches of 1024 (64 remote).
+    const spread = addresses(mem.ranges(), 1 << 16);
+    const readsPerSec = batchedRate(mem, spread, slice, remote ? 64 : 1024);
+    const localReadsPerSec = batchedRate(mem, localAddresses(spread), slice, remote ? 64 : 1024);
     const sc = scan(mem, remote ? (opts.remoteScanBytes ?? 1 << 20) : Number.MAX_SAFE_INTEGER);
     const t1 = performance.now();
     await mem.refresh?.();
@@ -162,13 +164,13 @@ export function snapshotBenchTable(rows: readonly SnapshotBenchRow[]): BenchTabl
   return {
     name: 'memory-snapshot',
     description: 'snapshot, debugger-stub and monitor techniques: latency (µs), reads/s, scan MB/s, CPU ms/MiB, open and refresh (snapshot) ms',
-    columns: ['technique', 'read8Us', 'read4kUs', 'readsPerSec', 'scanMBps', 'cpuMsPerMiB', 'openMs', 'refreshMs', 'note'],
+    columns: ['technique', 'read8Us', 'read4kUs', 'readsPerSec', 'localReadsPerSec', 'scanMBps', 'cpuMsPerMiB', 'openMs', 'refreshMs', 'note'],
     rows: rows.map((x) => ({
       ...x,
       read8Us: r(x.read8Us),
       read4kUs: r(x.read4kUs),
-      readsPerSec: Math.round(x.readsPerSec),
-      localReadsPerSec: Math.round(x.localReadsPerSec),
+      readsPerSec: r(x.readsPerSec, 0),
+      localReadsPerSec: r(x.localReadsPerSec, 0),
       scanMBps: r(x.scanMBps),
       cpuMsPerMiB: r(x.cpuMsPerMiB, 2),
       openMs: r(x.openMs, 0),

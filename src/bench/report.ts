@@ -22,7 +22,8 @@ export function printTable(t: BenchTable): void {
   out.text(`\n== ${t.name}: ${t.description}`);
   out.rows(
     t.columns.map((key) => ({ key, kind: 'str' as const })),
-    t.rows.map((r) => Object.fromEntries(t.columns.map((c) => [c, r[c] === undefined ? undefined : typeof r[c] === 'object' ? JSON.stringify(r[c]) : String(r[c])]))),
+    // A cell that was not measured (undefined, NaN) stays empty.
+    t.rows.map((r) => Object.fromEntries(t.columns.map((c) => [c, r[c] === undefined || (typeof r[c] === 'number' && !Number.isFinite(r[c])) ? undefined : typeof r[c] === 'object' ? JSON.stringify(r[c]) : String(r[c])]))),
   );
 }
 

@@ -49,6 +49,7 @@ const COMMANDS: readonly CommandEntry[] = [
   entry('acquire', 'write guest memory to an ELF core (paused for consistency unless --live), with its SHA-256 and the kernel facts', () => import('./commands/acquire.js')),
   entry('monitor', 'watch a live guest and stream change events (processes, modules, sockets, creds, hooks, …)', () => import('./commands/monitor.js')),
   entry('events', 'events a monitor recorded in its store (--store), filtered by time, type, pid, key', () => import('./commands/events.js')),
+  entry('bench', 'run the VMI trade-off study (frequency, host cost, guest impact, consistency of every technique)', () => import('./commands/bench.js')),
   entry('plugins', 'list the analysis plugins', () => import('./commands/plugins.js')),
 ];
 

@@ -1,0 +1,136 @@
+/**
+ * What the study found, derived from its raw rows: anomaly rates of the four
+ * consistency modes, their split into what pausing removes (extrinsic: reads
+ * racing the running guest) and what it cannot (intrinsic: the guest's own
+ * state mid-update when we look), the optimistic mode against
+ * pause-and-introspect, and a few written sentences.
+ */
+import type { ConsistencyMode } from './techniques.js';
+import type { StudyResult, TechniqueResult } from './study.js';
+
+export interface ModeRates {
+  readonly mode: ConsistencyMode;
+  /** The technique whose passes stand for the mode. */
+  readonly technique: string;
+  readonly anomaliesPerPass: number;
+  readonly perPass: Record<string, number>;
+}
+
+export interface Split {
+  readonly kind: string;
+  /** Per pass: what remains with the guest paused. */
+  readonly intrinsic: number;
+  /** Per pass: what pausing removes (live minus paused, at least 0). */
+  readonly extrinsic: number;
+}
+
+export interface OptimisticVsPause {
+  /** Mean guest slowdown (percent) over the benches at the compared rate. */
+  readonly rate: string;
+  readonly optimisticSlowdownPct: number;
+  readonly pausedSlowdownPct: number;
+  /** optimistic / paused slowdown (the goal: ≤ 0.10). */
+  readonly costRatio: number;
+  readonly optimisticAnomaliesPerPass: number;
+  readonly pausedAnomaliesPerPass: number;
+  readonly anomaliesNoHigher: boolean;
+}
+
+export interface StudySummary {
+  readonly modes: ModeRates[];
+  readonly split: Split[];
+  readonly optimisticVsPause?: OptimisticVsPause;
+  readonly findings: string[];
+}
+
+/** The preferred representative of each mode (the first one with consistency rows otherwise). */
+const PREFERRED: Record<ConsistencyMode, string> = {
+  live: 'live-map-mmap',
+  paused: 'halting-mmap',
+  snapshot: 'halt-snapshot-pmemsave',
+  optimistic: 'optimistic-mmap',
+};
+
+function representative(ts: readonly TechniqueResult[], mode: ConsistencyMode): TechniqueResult | undefined {
+  const usable = ts.filter((t) => t.mode === mode && t.consistency && t.consistency.passes > 0);
+  return usable.find((t) => t.id === PREFERRED[mode]) ?? usable[0];
+}
+
+/** Mean slowdown of a technique's impact rows at `rate`. */
+function meanSlowdown(t: TechniqueResult, rate: string): number {
+  const rows = t.impact.filter((r) => String(r.rate) === rate && Number.isFinite(r.slowdownPct));
+  return rows.length ? rows.reduce((a, r) => a + r.slowdownPct, 0) / rows.length : NaN;
+}
+
+const fmt = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+
+export function summarize(r: StudyResult): StudySummary {
+  const modes: ModeRates[] = [];
+  for (const mode of ['live', 'paused', 'snapshot', 'optimistic'] as const) {
+    const t = representative(r.techniques, mode);
+    if (t?.consistency) modes.push({ mode, technique: t.id, anomaliesPerPass: t.consistency.anomaliesPerPass, perPass: t.consistency.perPass });
+  }
+  const live = modes.find((m) => m.mode === 'live');
+  const paused = modes.find((m) => m.mode === 'paused');
+  const split: Split[] = [];
+  if (live && paused) {
+    const kinds = new Set([...Object.keys(live.perPass), ...Object.keys(paused.perPass)]);
+    for (const kind of [...kinds].sort()) {
+      const l = live.perPass[kind] ?? 0;
+      const p = paused.perPass[kind] ?? 0;
+      split.push({ kind, intrinsic: p, extrinsic: +Math.max(0, l - p).toFixed(4) });
+    }
+  }
+  let optimisticVsPause: OptimisticVsPause | undefined;
+  const opt = r.techniques.find((t) => t.mode === 'optimistic' && t.impact.length);
+  const pau = r.techniques.find((t) => t.id === PREFERRED.paused && t.impact.length) ?? r.techniques.find((t) => t.mode === 'paused' && t.impact.length);
+  if (opt && pau) {
+    // The highest rate both were measured at (a fixed rate, so both do the same number of passes).
+    const common = ['100', '10', '1', 'max'].find((rate) => Number.isFinite(meanSlowdown(opt, rate)) && Number.isFinite(meanSlowdown(pau, rate)));
+    if (common) {
+      const o = meanSlowdown(opt, common);
+      const p = meanSlowdown(pau, common);
+      const oa = opt.consistency?.anomaliesPerPass ?? NaN;
+      const pa = pau.consistency?.anomaliesPerPass ?? NaN;
+      optimisticVsPause = {
+        rate: common === 'max' ? 'max' : `${common} Hz`,
+        optimisticSlowdownPct: +o.toFixed(2),
+        pausedSlowdownPct: +p.toFixed(2),
+        costRatio: +(p > 0 ? Math.max(0, o) / p : NaN).toFixed(3),
+        optimisticAnomaliesPerPass: oa,
+        pausedAnomaliesPerPass: pa,
+        anomaliesNoHigher: oa <= pa,
+      };
+    }
+  }
+  return { modes, split, ...(optimisticVsPause ? { optimisticVsPause } : {}), findings: findings(r, modes, split, optimisticVsPause) };
+}
+
+function findings(r: StudyResult, modes: readonly ModeRates[], split: readonly Split[], ovp: OptimisticVsPause | undefined): string[] {
+  const out: string[] = [];
+  const freq = r.techniques.filter((t) => t.frequency[0]).map((t) => ({ t, hz: t.frequency[0]!.passesPerSec }));
+  freq.sort((a, b) => b.hz - a.hz);
+  if (freq.length) {
+    const top = freq[0]!;
+    const low = freq[freq.length - 1]!;
+    out.push(`Fastest: ${top.t.label} at ${fmt(top.hz, 1)} passes/s; slowest: ${low.t.label} at ${fmt(low.hz, 3)} passes/s (${fmt(top.hz / low.hz, 0)}× apart).`);
+  }
+  const skipped = r.techniques.filter((t) => t.skipped);
+  if (skipped.length) out.push(`Skipped: ${skipped.map((t) => `${t.label} (${t.skipped})`).join('; ')}.`);
+  const ended = r.techniques.filter((t) => t.ended);
+  if (ended.length) out.push(`Ended early: ${ended.map((t) => `${t.label} (${t.ended})`).join('; ')}.`);
+  if (modes.length) out.push(`Anomalies per pass under churn: ${modes.map((m) => `${m.mode} ${fmt(m.anomaliesPerPass, 3)}`).join(', ')}.`);
+  if (split.length) {
+    const intr = split.reduce((a, s) => a + s.intrinsic, 0);
+    const extr = split.reduce((a, s) => a + s.extrinsic, 0);
+    out.push(`Pausing removes ${fmt(extr, 3)} anomalies per pass (extrinsic) and leaves ${fmt(intr, 3)} (intrinsic).`);
+  }
+  if (ovp) {
+    out.push(
+      `Optimistic validation vs pause-and-introspect at ${ovp.rate}: guest slowdown ${fmt(ovp.optimisticSlowdownPct)}% vs ${fmt(ovp.pausedSlowdownPct)}% (ratio ${fmt(ovp.costRatio, 3)}; goal ≤ 0.10), anomalies per pass ${fmt(ovp.optimisticAnomaliesPerPass, 3)} vs ${fmt(ovp.pausedAnomaliesPerPass, 3)} (${ovp.anomaliesNoHigher ? 'no higher' : 'higher'}).`,
+    );
+  }
+  const crashed = [...r.baseline.filter((b) => b.errors.length).map((b) => `${b.kind} unmonitored (${b.errors[0]})`), ...r.techniques.flatMap((t) => t.impact.filter((i) => i.rate !== 'off' && i.errors.length).map((i) => `${i.kind} under ${t.label} at ${i.rate} (${i.errors[0]})`))];
+  if (crashed.length) out.push(`In-guest bench runs that failed (the study went on): ${crashed.slice(0, 5).join('; ')}${crashed.length > 5 ? `; ${crashed.length - 5} more` : ''}.`);
+  return out;
+}

@@ -1,0 +1,85 @@
+/**
+ * tradeoffs.json and report.html from a study result built in code: every
+ * technique present with its rows or skip reason, the summary's split into
+ * intrinsic and extrinsic anomalies, one well-formed <svg> per plot, text
+ * from the guest escaped.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { writeOutputs } from '../../src/bench/tradeoffs/main.js';
+import type { StudyResult, TechniqueResult, TestBed } from '../../src/bench/tradeoffs/study.js';
+import { summarize } from '../../src/bench/tradeoffs/summary.js';
+import { assertWellFormed, svgs } from './helpers/html.js';
+
+const dist = { n: 3, mean: 2, p50: 2, p90: 3, p99: 3, max: 3 };
+
+function technique(id: string, mode: TechniqueResult['mode'], hz: number, perPass: Record<string, number>, slow: number): TechniqueResult {
+  const anomalies = Object.values(perPass).reduce((a, b) => a + b, 0);
+  return {
+    id,
+    label: `${id} <b>`,
+    class: 'live-map',
+    mode,
+    spec: `lab:x?technique=${id}`,
+    attachMs: 100,
+    frequency: [{ workload: 'pslist+lsmod+sockstat', passes: 3, seconds: 1, passesPerSec: hz, latencyMs: dist, hostCpuMsPerPass: 5, qemuExtraCpuMsPerPass: 1, rssPeakMiB: 100 }],
+    impact: [
+      { kind: 'cpu', rate: 'off', runs: [10], unit: 'MB/s', mean: 10, sd: 0, guestClockMean: 10, slowdownPct: 0, slowdownSdPct: 0, achievedHz: 0, passLatencyP50Ms: NaN, errors: [] },
+      { kind: 'cpu', rate: 10, runs: [9], unit: 'MB/s', mean: 9, sd: 0, guestClockMean: 9, slowdownPct: slow, slowdownSdPct: 1, achievedHz: 9.5, passLatencyP50Ms: 2, errors: [] },
+      { kind: 'cpu', rate: 'max', runs: [5], unit: 'MB/s', mean: 5, sd: 0, guestClockMean: 5, slowdownPct: 50, slowdownSdPct: 1, achievedHz: hz, passLatencyP50Ms: 2, errors: [] },
+    ],
+    consistency: { passes: 10, perPass, anomaliesPerPass: anomalies, passesWithAnomalies: anomalies ? 5 : 0 },
+  };
+}
+
+const result: StudyResult = {
+  qemuIdleCpuPct: 3,
+  baseline: [{ kind: 'cpu', runs: [10], unit: 'MB/s', mean: 10, sd: 0, errors: [], overheadS: 0.2 }],
+  techniques: [
+    technique('live-map-mmap', 'live', 50, { 'broken-link': 0.4, 'parent-missing': 0.1 }, 2),
+    technique('halting-mmap', 'paused', 20, { 'broken-link': 0.1 }, 20),
+    technique('halt-snapshot-pmemsave', 'snapshot', 2, {}, 30),
+    technique('optimistic-mmap', 'optimistic', 40, { 'broken-link': 0.05 }, 1),
+    { id: 'debugger-stub', label: 'debugger stub', class: 'debugger-stub', mode: 'live', spec: 'lab:x', skipped: 'gdbstub busy', frequency: [], impact: [] },
+  ],
+};
+
+const bed: TestBed = { cpuModel: 'cpu', cores: 2, hostMemGiB: 24, hostKernel: '6', node: 'v20', qemu: 'QEMU 8', accelerator: 'tcg', emulated: true, guestKernel: '6.1', guestMemMiB: 256, guestSmp: 1 };
+
+describe('tradeoffs report', () => {
+  it('summary: intrinsic = what remains paused, extrinsic = what pausing removes; optimistic vs pause', () => {
+    const s = summarize(result);
+    assert.deepEqual(s.modes.map((m) => m.mode), ['live', 'paused', 'snapshot', 'optimistic']);
+    assert.deepEqual(s.split, [
+      { kind: 'broken-link', intrinsic: 0.1, extrinsic: 0.3 },
+      { kind: 'parent-missing', intrinsic: 0, extrinsic: 0.1 },
+    ]);
+    assert.equal(s.optimisticVsPause!.rate, '10 Hz');
+    assert.equal(s.optimisticVsPause!.costRatio, 0.05);
+    assert.equal(s.optimisticVsPause!.anomaliesNoHigher, true);
+    assert.ok(s.findings.some((f) => f.includes('gdbstub busy')), 'the skip reason is in the findings');
+  });
+
+  it('writes tradeoffs.json (techniques list) and a well-formed report.html with one <svg> per plot', () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'to-report-'));
+    try {
+      const { json, html } = writeOutputs(dir, result, bed, { date: 'd', mode: 'quick', durationS: 1, options: {} });
+      const data = JSON.parse(readFileSync(json, 'utf8'));
+      assert.equal(data.techniques.length, 5);
+      assert.equal(data.techniques[4].skipped, 'gdbstub busy');
+      assert.equal(data.testBed.emulated, true);
+      assert.deepEqual(data.plots, ['frequency', 'slowdown-cpu', 'host-cpu', 'anomalies']);
+      const page = readFileSync(html, 'utf8');
+      assertWellFormed(page);
+      assert.equal(svgs(page).length, data.plots.length);
+      for (const id of data.plots) assert.match(page, new RegExp(`<figure id="${id}"><svg`));
+      assert.ok(!page.includes('<b>'), 'labels are escaped');
+      assert.match(page, /emulated \(TCG\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
