@@ -69,13 +69,7 @@ export class DumpDir {
   /** Writes bytes to a new file (replacing a regular file of that name, never following a symlink). */
   write(parts: readonly (string | number | bigint)[], bytes: Uint8Array): string {
     const file = this.pathFor(parts);
-    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
-    let fd: number;
-    try {
-      fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600);
-    } catch (e) {
-      throw new UsageError(`cannot write dump file ${file}: ${(e as Error).message}`, { hint: 'give --dump an empty folder you own' });
-    }
+    const fd = openNew(file);
     try {
       let off = 0;
       while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
@@ -127,13 +121,7 @@ export class DumpDir {
   ): { file: string; size: number; written: number; sha256: string; truncated: boolean } {
     const cap = Math.min(size, MAX_DUMP_BYTES);
     const file = this.pathFor(parts);
-    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
-    let fd: number;
-    try {
-      fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600);
-    } catch (e) {
-      throw new UsageError(`cannot write dump file ${file}: ${(e as Error).message}`, { hint: 'give --dump an empty folder you own' });
-    }
+    const fd = openNew(file);
     const hash = crypto.createHash('sha256');
     const zeros = new Uint8Array(1 << 20);
     let at = 0;
@@ -177,5 +165,15 @@ export class DumpDir {
     const unreadable = failures.reduce((a, f) => a + f.len, 0);
     const file = this.write(parts, (op as { dst?: Uint8Array }).dst ?? new Uint8Array(len));
     return { file, unreadable, truncated: BigInt(len) < want };
+  }
+}
+
+/** Opens a dump file for writing: created or truncated, mode 0600, never through a symlink. */
+function openNew(file: string): number {
+  const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
+  try {
+    return fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600);
+  } catch (e) {
+    throw new UsageError(`cannot write dump file ${file}: ${(e as Error).message}`, { hint: 'give --dump an empty folder you own' });
   }
 }
