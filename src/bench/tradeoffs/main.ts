@@ -13,10 +13,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../../core/errors.js';
-import { findGuest, GUEST_BENCH_KINDS, labDown, labUp, useLabGuests, type GuestBenchKind, type LabGuest } from '../../lab/index.js';
+import { findGuest, guestAlive, GUEST_BENCH_KINDS, labDown, labUp, useLabGuests, type GuestBenchKind, type LabGuest } from '../../lab/index.js';
 import { qemuBinary } from '../../lab/vm.js';
 import { renderHtml, plots } from './html.js';
-import { runStudy, StudyAborted, testBed, type Rate, type StudyOptions, type StudyResult } from './study.js';
+import { runStudy, stopStrayBenches, StudyAborted, testBed, type Rate, type StudyOptions, type StudyResult } from './study.js';
 import { summarize } from './summary.js';
 import { pickTechniques } from './techniques.js';
 
@@ -192,6 +192,7 @@ export async function runTradeoffs(argv: readonly string[]): Promise<number> {
     process.stdout.write(`(written to ${json} and ${html})\n`);
     return 0;
   } finally {
+    if (guest && (!booted || values.keep) && guestAlive(guest)) await stopStrayBenches(guest);
     if (guest && booted && !values.keep) await labDown(guest.name).catch(() => undefined);
     removeTmp();
     process.off('SIGINT', onSignal);

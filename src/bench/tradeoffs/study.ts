@@ -337,6 +337,11 @@ export async function startChurn(guest: LabGuest): Promise<number> {
   return (await labSpawn(guest, ['/bin/sh', '-c', CHURN])).pid;
 }
 
+/** Kills in-guest benches still running (one cut short or abandoned by a signal): the study leaves none behind. */
+export async function stopStrayBenches(guest: LabGuest): Promise<void> {
+  await labExec(guest, ['/bin/sh', '-c', 'killall -9 vmi-bench 2>/dev/null; true'], { timeoutMs: 20_000 }).catch(() => undefined);
+}
+
 /** Kills the churn loop and everything it started (its own session and process group). */
 export async function stopChurn(guest: LabGuest, pid: number): Promise<void> {
   await labExec(guest, ['/bin/sh', '-c', `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`], { timeoutMs: 20_000 }).catch(() => undefined);
