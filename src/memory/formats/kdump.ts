@@ -23,6 +23,7 @@
  *
  * Longer than ~400 lines on purpose: the diskdump format (headers, sub-header, bitmaps, page descriptors, the flattened stream) whose parts only make sense read together.
  */
+import { readDestination } from '../../qemu/layout.js';
 import zlib from 'node:zlib';
 import snappy from 'snappyjs';
 import { FormatError } from '../../core/errors.js';
@@ -462,16 +463,9 @@ export class KdumpMemory implements PhysicalMemory {
     const failures: ReadFailure[] = [];
     const bs = this.image.header.blockSize;
     for (const op of ops) {
-      if (!Number.isSafeInteger(op.addr) || op.addr < 0 || !Number.isSafeInteger(op.len) || op.len < 0) {
-        failures.push({ addr: op.addr, len: op.len, reason: 'invalid address or length' });
-        op.dst ??= new Uint8Array(0);
-        continue;
-      }
-      const dst = op.dst ?? (op.dst = new Uint8Array(op.len));
-      if (dst.length < op.len) {
-        failures.push({ addr: op.addr, len: op.len, reason: `destination holds ${dst.length} bytes, ${op.len} requested` });
-        continue;
-      }
+      // The one check every source makes of an op (address, length bounds, destination size).
+      const dst = readDestination(op, failures);
+      if (!dst) continue;
       let at = op.addr;
       const end = op.addr + op.len;
       while (at < end) {

@@ -4,6 +4,7 @@
  * de-duplicated; reads binary-search it and `pread` straight into the
  * caller's buffer.
  */
+import { readDestination } from '../../qemu/layout.js';
 import type { PhysRange, ReadFailure, ReadOp } from '../types.js';
 import type { ByteSource } from './byte-source.js';
 
@@ -141,16 +142,9 @@ export class SegmentMap {
   readv(ops: ReadOp[]): ReadFailure[] {
     const failures: ReadFailure[] = [];
     for (const op of ops) {
-      if (!Number.isSafeInteger(op.addr) || op.addr < 0 || !Number.isSafeInteger(op.len) || op.len < 0) {
-        failures.push({ addr: op.addr, len: op.len, reason: 'invalid address or length' });
-        op.dst ??= new Uint8Array(0);
-        continue;
-      }
-      const dst = op.dst ?? (op.dst = new Uint8Array(op.len));
-      if (dst.length < op.len) {
-        failures.push({ addr: op.addr, len: op.len, reason: `destination holds ${dst.length} bytes, ${op.len} requested` });
-        continue;
-      }
+      // The one check every source makes of an op (address, length bounds, destination size).
+      const dst = readDestination(op, failures);
+      if (!dst) continue;
       this.readInto(op.addr, dst.length === op.len ? dst : dst.subarray(0, op.len), failures);
     }
     return failures;
