@@ -121,6 +121,10 @@ export function* listModules(kernel: Kernel, anomalies: AnomalySink): Generator<
       // is a corrupt or forged struct module, shown as read but named.
       if (!MODULE_NAME_RE.test(m.name)) anomalies.add({ kind: 'invalid', where: 'module.name', address: ref.address, detail: `not a module name: ${JSON.stringify(m.name.slice(0, 60))}` });
       if (!KNOWN_STATES.has(m.state)) anomalies.add({ kind: 'invalid', where: 'module.state', address: ref.address, detail: `unknown module state ${m.state}` });
+      // A live struct module sits in module memory, its mkobj points back at it and its memory lies in the module area.
+      if (!m.kobjectConsistent) anomalies.add({ kind: 'broken-link', where: 'module.mkobj.mod', address: ref.address, detail: 'the module kobject does not point back at this module' });
+      const outside = m.ranges.find((r) => !inModuleArea(r.base, r.size));
+      if (outside) anomalies.add({ kind: 'invalid', where: `module.${outside.kind}`, address: ref.address, detail: `memory 0x${outside.base.toString(16)}+${outside.size} outside the module area` });
       yield m;
     } catch (e) {
       anomalies.add({ kind: 'fault', where: 'module', address: ref.address, detail: (e as Error).message });
@@ -166,6 +170,11 @@ const MODULES_VADDR_MIN = 0xffff_ffff_a000_0000n;
 const MODULES_END = 0xffff_ffff_ff00_0000n;
 /** Most bytes of module memory carving reads (hostile page tables could map the whole area). */
 const MAX_CARVE_BYTES = 256 << 20;
+
+/** True when [base, base+size) lies inside the x86_64 module mapping area. */
+function inModuleArea(base: bigint, size: number): boolean {
+  return base >= MODULES_VADDR_MIN && base + BigInt(size) <= MODULES_END;
+}
 
 /** The module mapping area to carve: from the end of the kernel image to MODULES_END. */
 export function moduleArea(kernel: Kernel): { start: bigint; end: bigint } {

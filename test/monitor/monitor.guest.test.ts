@@ -195,13 +195,13 @@ for (const kernelSpec of ['6.1', '5.10']) {
       for (const port of ports) {
         const l = sink.of('socket-listen').find((e) => e.data?.['localPort'] === port);
         assert.ok(l, `listen on ${port}`);
-        assert.equal(l.process?.comm, 'vmi-listen');
+        assert.equal(l.process?.comm, 'vmi-listen', `owner of the listener on ${port}: ${JSON.stringify(l)}`);
         assert.ok(sink.of('socket-close').some((e) => e.key === l.key && e.seq > l.seq), `close of ${port}`);
       }
       // Privilege escalation without exec: uid 1000 → 0, severity high.
       for (const pid of escalated) {
         const c = sink.of('cred-change').find((e) => e.process?.pid === pid && e.data?.['raised'] === true);
-        assert.ok(c, `cred-change of ${pid}`);
+        assert.ok(c, `cred-change of ${pid}; its events: ${JSON.stringify(sink.events.filter((e) => e.process?.pid === pid).map((e) => [e.type, e.before, e.after]))}`);
         assert.equal(c.before?.['uid'], 1000);
         assert.equal(c.after?.['uid'], 0);
         assert.equal(c.severity, 'high');

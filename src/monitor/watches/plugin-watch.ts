@@ -22,22 +22,36 @@ export interface PluginWatchSpec<R extends object> {
   /** Events for the difference of two row sets (prev and next are keyed by the plugin's key). */
   diff(prev: ReadonlyMap<string, R>, next: ReadonlyMap<string, R>, ctx: WatchContext): EventDraft[];
   readonly sweepMs?: number;
+  /**
+   * A new row caught half-made (e.g. a socket read before its owner's fd table shows it): held back and
+   * re-read every HOLD_RETRY_MS until it is complete, for at most HOLD_MAX_MS, then reported as it is.
+   */
+  incomplete?(row: R): boolean;
   /** Diff the first read against nothing (e.g. a module already hidden when the monitor attaches). */
   readonly reportInitial?: boolean;
 }
 
+/** How often a held-back row is re-read, and for how long at most. */
+const HOLD_RETRY_MS = 5;
+const HOLD_MAX_MS = 250;
+
 export class PluginWatch<R extends object> implements Watch {
   readonly name: string;
   readonly emits: readonly EventType[];
-  readonly sweepMs: number | undefined;
   private rows = new Map<string, R>();
+  /** New rows held back as incomplete: key → the row last read and when it was first seen. */
+  private held = new Map<string, { row: R; since: number }>();
   private runs = 0;
   private duplicates = 0;
+  private heldTotal = 0;
 
   constructor(private readonly spec: PluginWatchSpec<R>) {
     this.name = spec.name;
     this.emits = spec.emits;
-    this.sweepMs = spec.sweepMs;
+  }
+
+  get sweepMs(): number | undefined {
+    return this.held.size ? HOLD_RETRY_MS : this.spec.sweepMs;
   }
 
   init(ctx: WatchContext): void {
@@ -55,7 +69,7 @@ export class PluginWatch<R extends object> implements Watch {
   }
 
   stats(): Record<string, number> {
-    return { rows: this.rows.size, runs: this.runs, duplicateKeys: this.duplicates };
+    return { rows: this.rows.size, runs: this.runs, duplicateKeys: this.duplicates, held: this.held.size, heldTotal: this.heldTotal };
   }
 
   /** Current rows, by key (for cross-views and tests). */
@@ -64,10 +78,42 @@ export class PluginWatch<R extends object> implements Watch {
   }
 
   private rerun(ctx: WatchContext): void {
-    const next = this.read(ctx);
+    const next = this.holdBack(this.read(ctx));
     for (const e of this.spec.diff(this.rows, next, ctx)) ctx.emit(e);
     this.rows = next;
     this.declare(ctx);
+  }
+
+  /**
+   * Takes new, incomplete rows out of `next` until they complete or age out. A held row that vanished is
+   * put back once as last read, so a short-lived object still gets its appearance and its end reported.
+   */
+  private holdBack(next: Map<string, R>): Map<string, R> {
+    const incomplete = this.spec.incomplete;
+    if (!incomplete) return next;
+    const now = performance.now();
+    const released = new Set<string>();
+    for (const [key, h] of this.held) {
+      const row = next.get(key);
+      if (row === undefined) {
+        next.set(key, h.row);
+        released.add(key);
+        this.held.delete(key);
+      } else if (!incomplete(row) || now - h.since >= HOLD_MAX_MS) {
+        released.add(key);
+        this.held.delete(key);
+      } else {
+        h.row = row;
+        next.delete(key);
+      }
+    }
+    for (const [key, row] of next) {
+      if (this.rows.has(key) || this.held.has(key) || released.has(key) || !incomplete(row)) continue;
+      this.held.set(key, { row, since: now });
+      this.heldTotal++;
+      next.delete(key);
+    }
+    return next;
   }
 
   private read(ctx: WatchContext): Map<string, R> {

@@ -64,6 +64,9 @@ export function socketsWatch(sweepMs = 500): PluginWatch<SockstatRow> {
     emits: ['socket-listen', 'socket-connect', 'socket-close'],
     sweepMs,
     sentinels: tableRanges,
+    // A listener or connection is made by a process: read between the walk of the fd tables and the
+    // walk of the hash tables it can show up ownerless for a moment. TIME_WAIT and orphans have no owner.
+    incomplete: (r) => INET.has(r.proto) && r.pids.length === 0 && (isListen(r) || r.state === 'ESTABLISHED' || r.state === 'SYN_SENT'),
     rowRanges(ctx, row) {
       if (!INET.has(row.proto)) return [];
       stateOffset ??= BigInt(ctx.kernel.types.offsetOf('sock_common', 'skc_state'));
