@@ -64,3 +64,25 @@ test('an unreadable range is counted, not thrown', () => {
   const d = ws.detect({ pageLevel: true, fieldFilter: true });
   assert.equal(d.unreadable, 1);
 });
+
+test('the word-compare plan: unaligned ranges, a change in the last word, and shadows kept when the plan is rebuilt', () => {
+  const { g, ws } = fresh();
+  const mode = { pageLevel: false, fieldFilter: true };
+  ws.set('w', 'a', [{ pa: 0x5000, len: 16, kind: 'field' }]);
+  ws.set('w', 'odd', [{ pa: 0x5103, len: 5, kind: 'field' }]);
+  assert.equal(ws.detect(mode).dirty.size, 0);
+  assert.deepEqual(ws.shape, { pieces: 2, words: 4, oddPieces: 1, copiedPieces: 0 });
+  g.ram[0x500f] = 1; // last byte of the last word
+  g.ram[0x5107] = 2; // last byte of the unaligned range
+  assert.deepEqual([...(ws.detect(mode).dirty.get('w') ?? [])].sort(), ['a', 'odd']);
+  // A change made before another object joins (which rebuilds the plan) is still seen after it.
+  g.ram[0x5004] = 3;
+  ws.set('w', 'b', [{ pa: 0x6000, len: 8, kind: 'link' }]);
+  const d = ws.detect(mode);
+  assert.deepEqual([...(d.dirty.get('w') ?? [])], ['a']);
+  assert.equal(d.structural.size, 0);
+  // resync takes the current bytes into the packed shadows.
+  g.ram[0x5008] = 4;
+  ws.resync('w', 'a');
+  assert.equal(ws.detect(mode).dirty.size, 0);
+});
