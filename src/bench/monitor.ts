@@ -17,7 +17,7 @@ import type { Plugin } from '../linux/plugin.js';
 import { plugins } from '../linux/plugins/index.js';
 import { guestNow, labRun, labSpawn, parseBenchLine, runGuestBench, spawnAction, actionEvents, type GuestBenchKind } from '../lab/index.js';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { DEFAULT_INTERVAL_MS, Monitor, type MonitorStats, type Optimizations, type TickInfo, type WatchTiming } from '../monitor/monitor.js';
+import { DEFAULT_INTERVAL_MS, Monitor, OBJECT_SLICE, type MonitorStats, type Optimizations, type TickInfo, type WatchTiming } from '../monitor/monitor.js';
 import type { EventSink, MonitorEvent } from '../monitor/events.js';
 import { GuestView } from '../monitor/guest-view.js';
 import { TaskScanner } from '../monitor/task-scan.js';
@@ -372,12 +372,12 @@ function evictCaches(): void {
 }
 
 /** µs of one detect() after evicting the caches, median over `n` (the eviction is outside the timing). */
-function coldDetectUs(ws: WatchSet, n = 30): number {
+function coldDetectUs(ws: WatchSet, objectSlice: number, n = 30): number {
   const xs: number[] = [];
   for (let i = 0; i < n; i++) {
     evictCaches();
     const t0 = performance.now();
-    ws.detect({ pageLevel: false, fieldFilter: true });
+    ws.detect({ pageLevel: false, fieldFilter: true, objectSlice });
     xs.push((performance.now() - t0) * 1000);
   }
   return median(xs);
@@ -393,8 +393,9 @@ async function benchWalk(kernel: AttachedKernel, idle: IdleTicks): Promise<Bench
   const floorUs = timeIt(floor);
   const ws = idle.monitor?.watched;
   const shape = ws?.shape;
-  const warmUs = ws ? timeIt(() => ws.detect({ pageLevel: false, fieldFilter: true }), 30, 200) : NaN;
-  const coldUs = ws ? coldDetectUs(ws) : NaN;
+  const warmUs = ws ? timeIt(() => ws.detect({ pageLevel: false, fieldFilter: true, objectSlice: OBJECT_SLICE }), 30, 200) : NaN;
+  const coldUs = ws ? coldDetectUs(ws, OBJECT_SLICE) : NaN;
+  const coldAllUs = ws ? coldDetectUs(ws, Infinity) : NaN;
   const perRange = (us: number) => (shape ? { ranges: shape.pieces, words: shape.words, nsPerRange: Math.round((us * 1000) / shape.pieces), nsPerWord: Math.round((us * 1000) / Math.max(1, shape.words)) } : {});
   const pslist = plugins.find((p) => p.name === 'pslist') as Plugin<any>;
   const warm = await kernel.pass();
@@ -419,7 +420,8 @@ async function benchWalk(kernel: AttachedKernel, idle: IdleTicks): Promise<Bench
       row('monitor tick over the unchanged guest, in the loop flat out (watch-set compare)', idleTickUs, '', { target: '≤ 20 µs', ...perRange(idleTickUs) }),
       row(`  the same at the default --interval ${DEFAULT_INTERVAL_MS}`, idle.defaultUs, '', { target: '≤ 20 µs', ...perRange(idle.defaultUs) }),
       row('  the same compare in a tight loop (warm caches)', warmUs, '', perRange(warmUs)),
-      row('  the same compare after evicting the caches (32 MiB touched first)', coldUs, '', perRange(coldUs)),
+      row(`  the same compare after evicting the caches (32 MiB touched first; objects in turns of ${OBJECT_SLICE})`, coldUs, '', perRange(coldUs)),
+      row('  the same, every object every tick (no turns)', coldAllUs, '', perRange(coldAllUs)),
       row('TaskScanner.scan (threads on, every pslist fact)', scanUs, scanned.tasks.length, { target: '≤ 100 µs, ≤ 3× floor' }),
       row('unchecked walk (floor, bench only)', floorUs, floored.length),
       row('pslist plugin, warm pass', pslistUs, '', { pslistOverScan: r2(pslistUs / scanUs) }),

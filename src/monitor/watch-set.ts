@@ -73,8 +73,21 @@ interface RegionPlan {
   readonly first: Int32Array;
 }
 
+/** Longer pieces (whole tables: sys_call_table, the IDT) are compared by one native memcmp over views built once. */
+const BULK_BYTES = 64;
+
+interface BulkPiece {
+  readonly piece: Piece;
+  /** The piece's bytes in the mapping (a view, no copy). */
+  readonly live: Buffer;
+}
+
 interface ComparePlan {
+  /** Global ranges (key ''), compared every call. */
   readonly regions: RegionPlan[];
+  /** Objects' ranges, compared in turns (DetectOptions.objectSlice). */
+  readonly objects: RegionPlan[];
+  readonly bulk: BulkPiece[];
   /** Zero-copy pieces that are not word-aligned: compared byte by byte. */
   readonly odd: Piece[];
   /** Pieces without a mapped source: read and compared through the view. */
@@ -94,6 +107,12 @@ interface WatchedPage {
 export interface DetectOptions {
   readonly pageLevel: boolean;
   readonly fieldFilter: boolean;
+  /**
+   * Most per-object ranges compared in one call (word-compare path): the global ranges (key '': list heads,
+   * counters, tables) are compared every call, the objects' ranges in turns of this many, so a tick costs
+   * a bounded number of cache and TLB misses however many objects are watched. Default: all, every call.
+   */
+  readonly objectSlice?: number;
 }
 
 export interface Detection {
@@ -135,12 +154,13 @@ export class WatchSet {
     return this.byObject.size;
   }
 
-  /** Watched ranges (pieces, after splitting at page boundaries) and the 32-bit words the plan compares. */
-  get shape(): { pieces: number; words: number; oddPieces: number; copiedPieces: number } {
+  /** Watched ranges (pieces, after splitting at page boundaries): compared as 32-bit words, by memcmp (bulk), byte-wise (odd) or through copies. */
+  get shape(): { pieces: number; words: number; bulkPieces: number; bulkBytes: number; oddPieces: number; copiedPieces: number } {
     const plan = this.compiled();
-    let pieces = plan.odd.length + plan.copied.length;
-    for (const r of plan.regions) pieces += r.pieces.length;
-    return { pieces, words: plan.words, oddPieces: plan.odd.length, copiedPieces: plan.copied.length };
+    let pieces = plan.odd.length + plan.copied.length + plan.bulk.length;
+    for (const r of [...plan.regions, ...plan.objects]) pieces += r.pieces.length;
+    const bulkBytes = plan.bulk.reduce((n, b) => n + b.piece.len, 0);
+    return { pieces, words: plan.words, bulkPieces: plan.bulk.length, bulkBytes, oddPieces: plan.odd.length, copiedPieces: plan.copied.length };
   }
 
   /** Keys of the watched objects of one watch. */
@@ -253,7 +273,22 @@ export class WatchSet {
       }
     } else {
       const plan = this.compiled();
-      for (const r of plan.regions) this.compareWords(r);
+      for (const r of plan.regions) this.compareWords(r, 0, r.pieces.length);
+      const slice = opts.objectSlice ?? Infinity;
+      const turn = this.turn++;
+      for (const r of plan.objects) {
+        const n = r.pieces.length;
+        if (slice >= n) this.compareWords(r, 0, n);
+        else {
+          const from = (turn % Math.ceil(n / slice)) * slice;
+          this.compareWords(r, from, Math.min(n, from + slice));
+        }
+      }
+      for (const b of plan.bulk) {
+        if (b.piece.shadow.equals(b.live)) continue;
+        b.piece.shadow.set(b.live);
+        this.mark(b.piece);
+      }
       for (const p of plan.odd) {
         // Zero-copy: compare in place, copy only what changed.
         if (sameBytes(p.live!, p.at, p.shadow, p.len)) continue;
@@ -274,11 +309,14 @@ export class WatchSet {
     return { structural: this.structuralNow ?? NONE, dirty: this.dirtyNow ?? NO_OBJECTS, pagesCompared, pagesChanged, falseSharing, unreadable };
   }
 
-  /** The hot loop: word compares over one region's plan; a changed word takes its whole piece's new bytes. */
-  private compareWords(r: RegionPlan): void {
+  /** Calls of detect so far (which turn of the objects' ranges is next). */
+  private turn = 0;
+
+  /** The hot loop: word compares over pieces [from, to) of a region's plan; a changed word takes its whole piece's new bytes. */
+  private compareWords(r: RegionPlan, from: number, to: number): void {
     const { live, index, shadow, owner, first } = r;
-    const n = index.length;
-    for (let i = 0; i < n; i++) {
+    const n = first[to]!;
+    for (let i = first[from]!; i < n; i++) {
       if (live[index[i]!] === shadow[i]) continue;
       const piece = owner[i]!;
       const end = first[piece + 1]!;
@@ -305,48 +343,57 @@ export class WatchSet {
   private compiled(): ComparePlan {
     if (this.plan) return this.plan;
     const groups = new Map<Uint8Array, Piece[]>();
+    const objectGroups = new Map<Uint8Array, Piece[]>();
     const odd: Piece[] = [];
     const copied: Piece[] = [];
+    const bulk: BulkPiece[] = [];
     for (const page of this.pages.values()) {
       for (const p of page.pieces) {
         if (!p.live) copied.push(p);
+        else if (p.len > BULK_BYTES) bulk.push({ piece: p, live: Buffer.from(p.live.buffer, p.live.byteOffset + p.at, p.len) });
         else if ((p.at & 3) !== 0 || (p.len & 3) !== 0 || (p.live.byteOffset & 3) !== 0) odd.push(p);
         else {
-          let g = groups.get(p.live);
-          if (!g) groups.set(p.live, (g = []));
+          const byRegion = p.key === '' ? groups : objectGroups;
+          let g = byRegion.get(p.live);
+          if (!g) byRegion.set(p.live, (g = []));
           g.push(p);
         }
       }
     }
-    const regions: RegionPlan[] = [];
     let words = 0;
-    for (const [bytes, pieces] of groups) {
-      let live = this.wordViews.get(bytes);
-      if (!live) this.wordViews.set(bytes, (live = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2)));
-      pieces.sort((x, y) => x.at - y.at);
-      let n = 0;
-      for (const p of pieces) n += p.len >> 2;
-      const index = new Int32Array(n);
-      const shadow = new Int32Array(n);
-      const owner = new Int32Array(n);
-      const first = new Int32Array(pieces.length + 1);
-      let w = 0;
-      pieces.forEach((p, i) => {
-        first[i] = w;
-        // The shadow moves into the packed array (same bytes); the piece keeps a view of its words there.
-        const view = Buffer.from(shadow.buffer, w * 4, p.len);
-        view.set(p.shadow);
-        p.shadow = view;
-        for (let k = 0; k < p.len >> 2; k++, w++) {
-          index[w] = (p.at >> 2) + k;
-          owner[w] = i;
-        }
-      });
-      first[pieces.length] = w;
-      words += n;
-      regions.push({ live, index, shadow, owner, pieces, first });
-    }
-    this.plan = { regions, odd, copied, words };
+    const build = (byRegion: Map<Uint8Array, Piece[]>): RegionPlan[] => {
+      const out: RegionPlan[] = [];
+      for (const [bytes, pieces] of byRegion) {
+        let live = this.wordViews.get(bytes);
+        if (!live) this.wordViews.set(bytes, (live = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2)));
+        pieces.sort((x, y) => x.at - y.at);
+        let n = 0;
+        for (const p of pieces) n += p.len >> 2;
+        const index = new Int32Array(n);
+        const shadow = new Int32Array(n);
+        const owner = new Int32Array(n);
+        const first = new Int32Array(pieces.length + 1);
+        let w = 0;
+        pieces.forEach((p, i) => {
+          first[i] = w;
+          // The shadow moves into the packed array (same bytes); the piece keeps a view of its words there.
+          const view = Buffer.from(shadow.buffer, w * 4, p.len);
+          view.set(p.shadow);
+          p.shadow = view;
+          for (let k = 0; k < p.len >> 2; k++, w++) {
+            index[w] = (p.at >> 2) + k;
+            owner[w] = i;
+          }
+        });
+        first[pieces.length] = w;
+        words += n;
+        out.push({ live, index, shadow, owner, pieces, first });
+      }
+      return out;
+    };
+    const regions = build(groups);
+    const objects = build(objectGroups);
+    this.plan = { regions, objects, bulk, odd, copied, words };
     return this.plan;
   }
 

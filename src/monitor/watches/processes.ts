@@ -299,9 +299,12 @@ export class ProcessWatch implements Watch {
         data: { raised, exec: false },
       });
     }
+    // Take the bytes re-read as the shadow only when a watched field moved (a re-walk compares every
+    // task: resyncing the unchanged ones would copy ~50 ranges per fork for nothing).
+    const moved = commChanged || now.mm !== before.mm || now.cred !== before.cred;
     k.facts = now;
     k.creds = creds;
-    ctx.watchSet.resync(NAME, key);
+    if (moved) ctx.watchSet.resync(NAME, key);
   }
 
   /** One process-exec event: before is what the task was before the exec began. */
