@@ -18,6 +18,7 @@ import {
   type WalkStep,
 } from './x86-64/paging.js';
 import { Translator, type TranslatorOptions, type TranslatorStats } from './x86-64/translator.js';
+import { type GuestPhysAddr, type GuestVirtAddr, gpa, gva } from '../core/address.js';
 
 /** One virtual read in a batch. When `dst` is absent it is allocated and stored back. */
 export interface VirtualReadOp {
@@ -94,12 +95,12 @@ export class AddressSpace {
     this.translator.flush();
   }
 
-  translate(va: bigint): Translation {
+  translate(va: GuestVirtAddr): Translation {
     return this.translator.translate(va);
   }
 
   /** The translation, or undefined when `va` is not mapped. */
-  tryTranslate(va: bigint): Translation | undefined {
+  tryTranslate(va: GuestVirtAddr): Translation | undefined {
     try {
       return this.translator.translate(va);
     } catch (e) {
@@ -108,16 +109,16 @@ export class AddressSpace {
     }
   }
 
-  translateMany(vas: readonly bigint[]): (Translation | FaultError)[] {
+  translateMany(vas: readonly GuestVirtAddr[]): (Translation | FaultError)[] {
     return this.translator.translateMany(vas);
   }
 
   /** Physical address of `va`. Throws FaultError. */
-  physical(va: bigint): number {
-    return this.translator.physical(va);
+  physical(va: GuestVirtAddr): GuestPhysAddr {
+    return gpa(this.translator.physical(va));
   }
 
-  trace(va: bigint): { steps: WalkStep[]; result: Translation | FaultError } {
+  trace(va: GuestVirtAddr): { steps: WalkStep[]; result: Translation | FaultError } {
     return this.translator.trace(va);
   }
 
@@ -147,7 +148,7 @@ export class AddressSpace {
           const r = this.phys.region(runPa, runLen);
           if (r !== undefined) dst.set(r.bytes.subarray(runPa - r.start, runPa - r.start + runLen), runOff);
           else {
-            physOps.push({ addr: runPa, len: runLen, dst: dst.subarray(runOff, runOff + runLen) });
+            physOps.push({ addr: gpa(runPa), len: runLen, dst: dst.subarray(runOff, runOff + runLen) });
             physVa.push(op.va + BigInt(runOff));
           }
         }
@@ -305,18 +306,18 @@ export class AddressSpace {
   }
 
   /** Kernel direct-map VA of a physical address. */
-  physToDirect(pa: number): bigint {
-    return this.requireDirectMap() + BigInt(pa);
+  physToDirect(pa: GuestPhysAddr): GuestVirtAddr {
+    return gva(this.requireDirectMap() + BigInt(pa));
   }
 
   /** Physical address of a direct-map VA (arithmetic, no walk). */
-  directToPhys(va: bigint): number {
+  directToPhys(va: GuestVirtAddr): GuestPhysAddr {
     const base = this.requireDirectMap();
     const off = va - base;
     if (off < 0n || off >= BigInt(Number.MAX_SAFE_INTEGER)) {
       throw new FaultError('virtual', va, `is not in the direct map starting at 0x${base.toString(16)}`);
     }
-    return Number(off);
+    return gpa(Number(off));
   }
 
   /**
@@ -325,7 +326,7 @@ export class AddressSpace {
    * and keeps mapping linearly at a few probes inside RAM. Sets and returns
    * `directMapBase`, or undefined when no such mapping exists.
    */
-  findDirectMap(maxTables = 4096): bigint | undefined {
+  findDirectMap(maxTables = 4096): GuestVirtAddr | undefined {
     const ranges = this.mem.ranges();
     const largest = ranges.reduce<{ start: number; end: number } | undefined>(
       (best, r) => (best === undefined || r.end - r.start > best.end - best.start ? r : best),
@@ -340,10 +341,10 @@ export class AddressSpace {
     for (const m of this.mappings({ start: this.kernelHalfStart, maxTables })) {
       if (m.pa !== 0 || m.va % (1n << 30n) !== 0n) continue;
       if (++checked > 16) break;
-      const linear = probes.every((p) => this.tryTranslate(m.va + BigInt(p))?.pa === p);
+      const linear = probes.every((p) => this.tryTranslate(gva(m.va + BigInt(p)))?.pa === p);
       if (linear) {
         this.directMapBase = m.va;
-        return m.va;
+        return gva(m.va);
       }
     }
     return undefined;

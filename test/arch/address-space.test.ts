@@ -5,6 +5,7 @@ import { AddressSpace, type VirtualReadOp } from '../../src/arch/address-space.j
 import { PAGING_4_LEVEL, PAGING_5_LEVEL } from '../../src/arch/x86-64/paging.js';
 import { testMemory } from './helpers/memory.js';
 import { PageTableBuilder } from './helpers/page-tables.js';
+import { gpa, gva } from '../../src/core/address.js';
 
 const MiB = 1 << 20;
 
@@ -42,8 +43,8 @@ for (const mapped of [true, false]) {
 
     it('merges physically contiguous pieces into one physical op', () => {
       const { ram, mem, va, space } = setup();
-      space.translate(va + 0x1000n); // warm the translations so only data reads are counted
-      space.translate(va + 0x2000n);
+      space.translate(gva(va + 0x1000n)); // warm the translations so only data reads are counted
+      space.translate(gva(va + 0x2000n));
       const before = mem.calls.ops;
       const op: { va: bigint; len: number; dst?: Uint8Array } = { va: va + 0x1000n, len: 0x2000 };
       assert.deepEqual(space.readv([op]), []);
@@ -54,9 +55,9 @@ for (const mapped of [true, false]) {
 
     it('batches many virtual reads into one physical readv', () => {
       const { mem, va, space } = setup();
-      space.translate(va); // warm the cache so only data reads are counted
-      space.translate(va + 0x1000n);
-      space.translate(va + 0x4000n);
+      space.translate(gva(va)); // warm the cache so only data reads are counted
+      space.translate(gva(va + 0x1000n));
+      space.translate(gva(va + 0x4000n));
       const calls = mem.calls.readv;
       const ops: VirtualReadOp[] = [{ va, len: 8 }, { va: va + 0x1000n, len: 16 }, { va: va + 0x4000n, len: 4 }];
       assert.deepEqual(space.readv(ops), []);
@@ -123,7 +124,7 @@ for (const mapped of [true, false]) {
       b.map(va, 0x200000, 4096);
       b.map(va + 0x1000n, 0x380000, 4096); // in the hole below
       fill(ram, 0x200000, 4096, 3);
-      const mem = testMemory(ram, { mapped, ranges: [{ start: 0, end: 0x300000 }, { start: 0x3f0000, end: 4 * MiB }] });
+      const mem = testMemory(ram, { mapped, ranges: [{ start: gpa(0), end: gpa(0x300000) }, { start: gpa(0x3f0000), end: gpa(4 * MiB) }] });
       const space = new AddressSpace(mem, b.top, PAGING_4_LEVEL);
       const op = { va: va + 0xff0n, len: 0x20, dst: new Uint8Array(0x20) };
       const failures = space.readv([op]);
@@ -186,11 +187,11 @@ describe('direct map', () => {
     b.map(0xffff_8000_0000_1000n, 0, 4096);
     b.mapRange(base, 0, 16 * MiB, 2 * MiB);
     const space = new AddressSpace(testMemory(ram, { mapped: true }), b.top, PAGING_4_LEVEL);
-    assert.throws(() => space.physToDirect(0x1000), ProfileError);
+    assert.throws(() => space.physToDirect(gpa(0x1000)), ProfileError);
     assert.equal(space.findDirectMap(), base);
-    assert.equal(space.physToDirect(0x123456), base + 0x123456n);
-    assert.equal(space.directToPhys(base + 0x42n), 0x42);
-    assert.throws(() => space.directToPhys(base - 1n), FaultError);
+    assert.equal(space.physToDirect(gpa(0x123456)), base + 0x123456n);
+    assert.equal(space.directToPhys(gva(base + 0x42n)), 0x42);
+    assert.throws(() => space.directToPhys(gva(base - 1n)), FaultError);
     assert.equal(space.withDtb(b.top, 'copy').directMapBase, base);
   });
 

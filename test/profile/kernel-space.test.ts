@@ -4,6 +4,7 @@ import { ProfileError } from '../../src/core/errors.js';
 import { bootstrapKernelSpace, kernelImagePhys } from '../../src/profile/kernel-space.js';
 import { testMemory } from '../arch/helpers/memory.js';
 import { syntheticGuest } from '../arch/helpers/synthetic-guest.js';
+import { gpa, gva } from '../../src/core/address.js';
 
 for (const levels of [4, 5] as const) {
   for (const mapped of [true, false]) {
@@ -30,8 +31,8 @@ for (const levels of [4, 5] as const) {
         // The address space works: the banner through its kernel VA and through the direct map.
         const viaImage = Buffer.from(ks.space.read(g.bannerVa, g.banner.length)).toString('latin1');
         assert.equal(viaImage, g.banner);
-        assert.equal(ks.space.readCString(ks.space.physToDirect(g.bannerPa), 600), g.banner + '\n');
-        assert.equal(ks.space.physical(g.bannerVa), kernelImagePhys(g.bannerVa, g.physBase));
+        assert.equal(ks.space.readCString(ks.space.physToDirect(gpa(g.bannerPa)), 600), g.banner + '\n');
+        assert.equal(ks.space.physical(gva(g.bannerVa)), kernelImagePhys(g.bannerVa, g.physBase));
         for (const step of ['vmcoreinfo', 'verify', 'banner', 'directMap', 'total']) assert.equal(typeof ks.timings[step], 'number');
       });
     });

@@ -14,6 +14,7 @@ import { attachKernel, type AttachedKernel } from '../../linux/attach.js';
 import { parseOnePid, processAddressSpace } from '../../linux/process-space.js';
 import { attachOptions, attachOptionSpec, profileOption, requireSource, stringOption, withSource } from './common.js';
 import { parsePhysical, parseVirtual } from './info.js';
+import { gpa } from '../../core/address.js';
 
 /** Largest read the command accepts (it prints every byte). */
 export const MAX_READ = 64 << 20;
@@ -137,7 +138,7 @@ export const command: Command = {
       if (physAddr !== undefined) {
         space = 'physical';
         address = BigInt(physAddr);
-        const op = { addr: physAddr, len, dst: new Uint8Array(len) };
+        const op = { addr: gpa(physAddr), len, dst: new Uint8Array(len) };
         failures = memory.readv([op]).map((f) => ({ address: BigInt(f.addr), len: f.len, reason: f.reason }));
         bytes = op.dst;
       } else {
