@@ -22,14 +22,14 @@ import { type GuestPhysAddr, type GuestVirtAddr, gpa, gva } from '../core/addres
 
 /** One virtual read in a batch. When `dst` is absent it is allocated and stored back. */
 export interface VirtualReadOp {
-  va: bigint;
+  va: GuestVirtAddr;
   len: number;
   dst?: Uint8Array;
 }
 
 /** A range of a virtual batch that could not be read; its bytes are zero in `dst`. */
 export interface VirtualReadFailure {
-  readonly va: bigint;
+  readonly va: GuestVirtAddr;
   readonly len: number;
   readonly reason: string;
 }
@@ -170,7 +170,7 @@ export class AddressSpace {
           const toBoundary = next - BigInt.asUintN(64, va);
           const skip = toBoundary < BigInt(op.len - done) ? Number(toBoundary) : op.len - done;
           dst.fill(0, done, done + skip);
-          failures.push({ va, len: skip, reason: e.detail });
+          failures.push({ va: gva(va), len: skip, reason: e.detail });
           done += skip;
           continue;
         }
@@ -191,7 +191,7 @@ export class AddressSpace {
       for (const f of this.phys.readv(physOps)) {
         const i = physOps.findIndex((p) => f.addr >= p.addr && f.addr < p.addr + p.len);
         const va = i >= 0 ? physVa[i]! + BigInt(f.addr - physOps[i]!.addr) : 0n;
-        failures.push({ va, len: f.len, reason: `maps to physical 0x${f.addr.toString(16)}: ${f.reason}` });
+        failures.push({ va: gva(va), len: f.len, reason: `maps to physical 0x${f.addr.toString(16)}: ${f.reason}` });
       }
     }
     return failures;
@@ -202,7 +202,7 @@ export class AddressSpace {
    * mapped source (valid for the current generation only), else a copy.
    * Throws FaultError on any unreadable byte.
    */
-  read(va: bigint, len: number): Uint8Array {
+  read(va: GuestVirtAddr, len: number): Uint8Array {
     if (len <= PAGE && len >= 0) {
       const pa = this.translator.physical(va);
       if ((pa % PAGE) + len <= PAGE) {
@@ -223,7 +223,7 @@ export class AddressSpace {
   }
 
   /** Reads into a caller-owned buffer. Throws FaultError. */
-  readInto(va: bigint, dst: Uint8Array): void {
+  readInto(va: GuestVirtAddr, dst: Uint8Array): void {
     const failures = this.readv([{ va, len: dst.length, dst }]);
     if (failures.length) throw new FaultError('virtual', failures[0]!.va, failures[0]!.reason);
   }
@@ -234,12 +234,12 @@ export class AddressSpace {
   }
 
   private view(va: bigint, size: number): DataView {
-    const b = this.read(va, size);
+    const b = this.read(gva(va), size);
     return new DataView(b.buffer, b.byteOffset, size);
   }
 
   readU8(va: bigint): number {
-    return this.read(va, 1)[0]!;
+    return this.read(gva(va), 1)[0]!;
   }
   readU16(va: bigint): number {
     return this.view(va, 2).getUint16(0, true);
@@ -272,7 +272,7 @@ export class AddressSpace {
     while (got < max) {
       const inPage = PAGE - Number(BigInt.asUintN(12, cur));
       const n = Math.min(inPage, max - got);
-      const chunk = this.read(cur, n);
+      const chunk = this.read(gva(cur), n);
       const nul = chunk.indexOf(0);
       if (nul >= 0) {
         parts.push(chunk.subarray(0, nul));

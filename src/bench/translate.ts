@@ -113,7 +113,7 @@ export async function benchTranslateMemory(mem: PhysicalMemory, label: string, t
   let views = 0;
   for (let i = 0; i < 50_000; i++) views += cold.read(pages[i % pages.length]!, 4096).length;
   const viewMs = performance.now() - t;
-  const ops = targets.slice(0, 1000).map((va) => ({ va, len: 64 }));
+  const ops = targets.slice(0, 1000).map((va) => ({ va: gva(va), len: 64 }));
   t = performance.now();
   let batches = 0;
   while (performance.now() - t < 300) {

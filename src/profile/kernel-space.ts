@@ -174,7 +174,7 @@ function levelsFrom(info: VmcoreInfo | undefined, cpus: readonly CpuState[]): { 
 export function readUtsName(space: AddressSpace, va: bigint, release: string): UtsName | string {
   let bytes: Uint8Array;
   try {
-    bytes = space.read(va, 512);
+    bytes = space.read(gva(va), 512);
   } catch (e) {
     return `init_uts_ns at 0x${va.toString(16)} is unreadable through the page tables (${(e as Error).message})`;
   }
@@ -374,10 +374,10 @@ export function bannerAtSymbol(ks: KernelSpace, va: bigint, how: string): Banner
   if (BigInt(t.pa) !== va - START_KERNEL_MAP + ks.kaslr.physBase) return `linux_banner 0x${va.toString(16)} is outside the kernel image map`;
   let bytes: Uint8Array;
   try {
-    bytes = ks.space.read(va, 512);
+    bytes = ks.space.read(gva(va), 512);
   } catch {
     try {
-      bytes = ks.space.read(va, 4096 - Number(va & 0xfffn));
+      bytes = ks.space.read(gva(va), 4096 - Number(va & 0xfffn));
     } catch (e) {
       return `linux_banner 0x${va.toString(16)} is unreadable (${(e as Error).message})`;
     }

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AddressSpace } from '../../src/arch/address-space.js';
+import { AddressSpace, type VirtualReadOp } from '../../src/arch/address-space.js';
 import { PAGING_4_LEVEL } from '../../src/arch/x86-64/paging.js';
 import type { ReadOp } from '../../src/memory/types.js';
 import { SymbolTableBuilder } from '../../src/profile/symbols.js';
@@ -41,6 +41,12 @@ function mixUps(space: AddressSpace, pa: GuestPhysAddr, va: GuestVirtAddr, rawBi
   space.physToDirect(rawNum);
   // @ts-expect-error the direct map's inverse takes a virtual address
   space.directToPhys(pa);
+  // @ts-expect-error a virtual read takes a virtual address, not a bigint of unknown space
+  space.read(rawBig, 8);
+  // @ts-expect-error nor a physical one
+  space.readInto(pa, new Uint8Array(8));
+  // @ts-expect-error a virtual read op is marked virtual too
+  const vop: VirtualReadOp = { va: rawBig, len: 8 };
   // @ts-expect-error a physical read op takes a physical address, not a virtual one
   const op: ReadOp = { addr: va, len: 8 };
   // @ts-expect-error nor an unmarked number
@@ -49,7 +55,7 @@ function mixUps(space: AddressSpace, pa: GuestPhysAddr, va: GuestVirtAddr, rawBi
   const back: GuestVirtAddr = space.physical(va);
   // @ts-expect-error nor a symbol address as a physical one
   const sym: GuestPhysAddr = setup().symbols.address('_stext');
-  void [op, op2, back, sym];
+  void [vop, op, op2, back, sym];
 }
 
 describe('branded guest addresses', () => {
@@ -69,6 +75,9 @@ describe('branded guest addresses', () => {
     const op: ReadOp = { addr: pa, len: 4 };
     assert.deepEqual(space.mem.readv([op]), []);
     assert.deepEqual([...op.dst!], [0xde, 0xad, 0xbe, 0xef]);
+    const vop: VirtualReadOp = { va: gva(va + 0x10n), len: 4 };
+    assert.deepEqual(space.readv([vop]), []);
+    assert.deepEqual([...vop.dst!], [0xde, 0xad, 0xbe, 0xef]);
   });
 
   it('turn into each other through the direct map', () => {

@@ -134,7 +134,7 @@ function commonChecks(get: () => Attached, levels: 4 | 5): void {
     const va = spot(g, 'linux_banner');
     assert.equal(ks.space.physical(gva(va)), ks.banner?.pa);
     const want = `${g.truth.banner}\n`;
-    assert.equal(Buffer.from(ks.space.read(va, want.length)).toString('latin1'), want);
+    assert.equal(Buffer.from(ks.space.read(gva(va), want.length)).toString('latin1'), want);
   });
 
   it('finds the direct map at page_offset_base', () => {
@@ -188,7 +188,7 @@ describe('4-level guest: from a QEMU ELF dump (paging:false) with its VMCOREINFO
         assert.equal(ks.banner?.text, g.truth.banner);
         assert.ok(ks.cr3Checks.length > 0 && ks.cr3Checks.every((c) => c.agrees), "the dump's vCPU CR3 shares init_top_pgt's kernel half");
         const want = `${g.truth.banner}\n`;
-        assert.equal(Buffer.from(ks.space.read(spot(g, 'linux_banner'), want.length)).toString('latin1'), want);
+        assert.equal(Buffer.from(ks.space.read(gva(spot(g, 'linux_banner')), want.length)).toString('latin1'), want);
       } finally {
         await memory.close();
       }
@@ -227,7 +227,7 @@ describe('4 GiB guest (6.1)', () => {
         assert.equal(await gva2gpa(lease, va), pa);
         await lease.client.execute('stop');
         try {
-          assert.deepEqual(new Uint8Array(ks.space.read(va, 16)), await xp(lease, pa), `0x${va.toString(16)} → 0x${pa.toString(16)}`);
+          assert.deepEqual(new Uint8Array(ks.space.read(gva(va), 16)), await xp(lease, pa), `0x${va.toString(16)} → 0x${pa.toString(16)}`);
         } finally {
           await lease.client.execute('cont');
         }
