@@ -128,7 +128,7 @@ export class ProcessWatch implements Watch {
       cursor,
     };
     const scan = this.walk(ctx);
-    for (const t of scan.tasks) this.track(ctx, t, this.scanner.creds(t.cred));
+    for (const t of scan.tasks) this.recheck(ctx, this.track(ctx, t, this.scanner.creds(t.cred)));
     this.declareSentinels(ctx);
     this.last = { forks: this.readForks(ctx), cursor: this.readCursor(ctx) };
   }
@@ -196,6 +196,7 @@ export class ProcessWatch implements Watch {
       const creds = this.scanner.creds(t.cred);
       const k = this.track(ctx, t, creds);
       if (t.leader ? this.opts.processes : this.opts.threads) ctx.emit(this.startEvent(ctx, t, k));
+      this.recheck(ctx, k);
     }
     // Exits: only from a complete walk, and only for tasks that are really gone.
     if (scan.complete) {
@@ -299,12 +300,10 @@ export class ProcessWatch implements Watch {
         data: { raised, exec: false },
       });
     }
-    // Take the bytes re-read as the shadow only when a watched field moved (a re-walk compares every
-    // task: resyncing the unchanged ones would copy ~50 ranges per fork for nothing).
-    const moved = commChanged || now.mm !== before.mm || now.cred !== before.cred;
     k.facts = now;
     k.creds = creds;
-    if (moved) ctx.watchSet.resync(NAME, key);
+    // No shadow refresh here: detect() took the shadows before this read, so a write landing after the
+    // read differs from them and wakes the next tick. Refreshing now would swallow it.
   }
 
   /** One process-exec event: before is what the task was before the exec began. */
@@ -369,6 +368,18 @@ export class ProcessWatch implements Watch {
       { pa: r.mm, len: 8, kind: 'field' },
     ]);
     return k;
+  }
+
+  /**
+   * A task's shadows are taken when it is tracked, after the walk read it: a write in between (an exec,
+   * a setuid a few µs after the fork) would be in the shadow but not in our facts, and never wake us.
+   * Read the task once more, now that the shadows exist, and take in what changed.
+   */
+  private recheck(ctx: WatchContext, k: Known): void {
+    const now = this.scanner.readAt(k.facts.pa, ctx.anomalies);
+    if (!now || now.id !== k.facts.id) return; // gone already: the next walk says so
+    now.ppid = k.facts.ppid;
+    if (now.cred !== k.facts.cred || now.mm !== k.facts.mm || now.comm !== k.facts.comm) this.compare(ctx, k.facts.id, k, now);
   }
 
   private untrack(ctx: WatchContext, key: string, _k: Known): void {
