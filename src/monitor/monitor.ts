@@ -11,8 +11,8 @@
  *   reuse        translations, profile and watch set kept across passes  (--no-reuse)
  *   qmpWake      QMP events wake a paused monitor instead of polling     (--no-qmp-wake)
  *
- * Bounded: the watch set has a page cap, walks have bounds, and a CPU budget stretches the sleep after a
- * busy tick so an event storm (a fork bomb) cannot make the monitor take more than `cpuBudget` of a core;
+ * Bounded: the watch set has a page cap, walks have bounds, and a CPU budget kept over a 1 s window
+ * stretches the sleep so an event storm (a fork bomb) cannot make the monitor take more than `cpuBudget` of a core;
  * what it then cannot see individually the kernel's counters still count (unseen-starts events).
  *
  * Longer than ~400 lines on purpose: the loop, its lifecycle (pause, reset, re-attach, QEMU exit) and its statistics share one state; a split would thread it through every call.
