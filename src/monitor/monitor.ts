@@ -173,10 +173,12 @@ const BUDGET_WINDOW_MS = 1000;
  * wall time together: a sweep that took `c` ms runs again after max(its period, c / share-per-watch). A
  * process that starts during a sweep waits for it to end, so their share is the share of starts delayed by
  * a sweep (measured: sweeps of 10–40 ms every 0.5–2 s on the loaded machine delayed ~8 % of starts past
- * 20 ms). Sweeps under SWEEP_CHEAP_MS keep their period (the exec-settle check).
+ * 20 ms). Sweeps under SWEEP_CHEAP_MS keep their period, and so do periods under SWEEP_BACKSTOP_MS (retries
+ * of work in progress: a row held back until complete every 5 ms, an exec settling).
  */
 const SWEEP_SHARE = 0.01;
 const SWEEP_CHEAP_MS = 1;
+const SWEEP_BACKSTOP_MS = 100;
 
 /** Per-watch cost, for the benchmark's breakdown: counts, total and largest µs of updates and sweeps. */
 export interface WatchTiming {
@@ -418,7 +420,9 @@ export class Monitor {
     let every = w.sweepMs;
     if (every === undefined || w.sweep === undefined) return false;
     const cost = this.sweepCost.get(w.name) ?? 0;
-    if (cost >= SWEEP_CHEAP_MS) every = Math.max(every, cost / (SWEEP_SHARE / this.sweepers));
+    // Only the periodic backstops are capped: a short period is a watch waiting on work in progress (a row
+    // held back until complete, an exec settling) and must come back soon.
+    if (cost >= SWEEP_CHEAP_MS && every >= SWEEP_BACKSTOP_MS) every = Math.max(every, cost / (SWEEP_SHARE / this.sweepers));
     return now - (this.lastSweep.get(w.name) ?? 0) >= every;
   }
 

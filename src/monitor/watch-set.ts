@@ -14,6 +14,7 @@
  * A range is `link` (a list pointer or a global counter: its change means objects came or went, and the
  * watcher re-walks) or `field` (a watched field of one object: only that object is re-read).
  */
+import { packRegion, type RegionPlan } from './compare-plan.js';
 import type { GuestView } from './guest-view.js';
 
 const PAGE = 4096;
@@ -52,27 +53,6 @@ function sameBytes(live: Uint8Array, at: number, shadow: Buffer, len: number): b
   return shadow.equals(live.subarray(at, at + len));
 }
 
-/**
- * The compare plan of a zero-copy source, rebuilt when ranges come or go: every word-aligned piece as a run
- * of 32-bit words of its mapped region, sorted by address, with the shadows packed in one Int32Array beside
- * them. A tick over an unchanged guest is then one tight loop of integer compares over contiguous arrays (no
- * call per range, no object visited): what keeps it cheap when the watched bytes have left the caches
- * between ticks. Pieces that are not word-aligned keep the byte compare.
- */
-interface RegionPlan {
-  /** The region's bytes as 32-bit words (a view of the mapping, no copy). */
-  readonly live: Int32Array;
-  /** Word index in `live` of each compared word, ascending. */
-  readonly index: Int32Array;
-  /** Last seen value of each compared word. */
-  readonly shadow: Int32Array;
-  /** Piece number (in `pieces`) of each compared word. */
-  readonly owner: Int32Array;
-  readonly pieces: Piece[];
-  /** First word (in index/shadow) of each piece, and one past the last piece's. */
-  readonly first: Int32Array;
-}
-
 /** Longer pieces (whole tables: sys_call_table, the IDT) are compared by one native memcmp over views built once. */
 const BULK_BYTES = 64;
 
@@ -84,9 +64,9 @@ interface BulkPiece {
 
 interface ComparePlan {
   /** Global ranges (key ''), compared every call. */
-  readonly regions: RegionPlan[];
+  readonly regions: RegionPlan<Piece>[];
   /** Objects' ranges, compared in turns (DetectOptions.objectSlice). */
-  readonly objects: RegionPlan[];
+  readonly objects: RegionPlan<Piece>[];
   readonly bulk: BulkPiece[];
   /** Zero-copy pieces that are not word-aligned: compared byte by byte. */
   readonly odd: Piece[];
@@ -315,7 +295,7 @@ export class WatchSet {
   private turn = 0;
 
   /** The hot loop: word compares over pieces [from, to) of a region's plan; a changed word takes its whole piece's new bytes. */
-  private compareWords(r: RegionPlan, from: number, to: number): void {
+  private compareWords(r: RegionPlan<Piece>, from: number, to: number): void {
     const { live, index, shadow, owner, first } = r;
     const n = first[to]!;
     for (let i = first[from]!; i < n; i++) {
@@ -363,36 +343,12 @@ export class WatchSet {
       }
     }
     let words = 0;
-    const build = (byRegion: Map<Uint8Array, Piece[]>): RegionPlan[] => {
-      const out: RegionPlan[] = [];
-      for (const [bytes, pieces] of byRegion) {
-        let live = this.wordViews.get(bytes);
-        if (!live) this.wordViews.set(bytes, (live = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2)));
-        pieces.sort((x, y) => x.at - y.at);
-        let n = 0;
-        for (const p of pieces) n += p.len >> 2;
-        const index = new Int32Array(n);
-        const shadow = new Int32Array(n);
-        const owner = new Int32Array(n);
-        const first = new Int32Array(pieces.length + 1);
-        let w = 0;
-        pieces.forEach((p, i) => {
-          first[i] = w;
-          // The shadow moves into the packed array (same bytes); the piece keeps a view of its words there.
-          const view = Buffer.from(shadow.buffer, w * 4, p.len);
-          view.set(p.shadow);
-          p.shadow = view;
-          for (let k = 0; k < p.len >> 2; k++, w++) {
-            index[w] = (p.at >> 2) + k;
-            owner[w] = i;
-          }
-        });
-        first[pieces.length] = w;
-        words += n;
-        out.push({ live, index, shadow, owner, pieces, first });
-      }
-      return out;
-    };
+    const build = (byRegion: Map<Uint8Array, Piece[]>): RegionPlan<Piece>[] =>
+      [...byRegion].map(([bytes, pieces]) => {
+        const plan = packRegion(bytes, pieces, this.wordViews);
+        words += plan.index.length;
+        return plan;
+      });
     const regions = build(groups);
     const objects = build(objectGroups);
     this.plan = { regions, objects, bulk, odd, copied, words };
