@@ -30,7 +30,7 @@ for (const { label, opts } of KERNEL_MATRIX) {
         assert.deepEqual([m.capInh, m.capPrm, m.capEff, m.capBnd], [p.capInh, p.capPrm, p.capEff, p.capBnd], `caps of ${p.pid}`);
         compared++;
       }
-      assert.ok(compared >= g.truth.processes.length - 3);
+      assert.ok(compared >= g.truth.processes.length - 3, `compared ${compared} of ${g.truth.processes.length}; not in capabilities: ${g.truth.processes.filter((p) => !byPid.has(p.pid)).map((p) => `${p.pid}:${p.comm}`).join(', ')}`);
     });
 
     test('creds: uids and gids equal the guest, no cred shared between unrelated processes', () => {
@@ -44,7 +44,8 @@ for (const { label, opts } of KERNEL_MATRIX) {
         assert.deepEqual([m.uid, m.euid, m.gid, m.egid], [p.uid[0], p.uid[1], p.gid[0], p.gid[1]], `ids of ${p.pid}`);
         compared++;
       }
-      assert.ok(compared >= g.truth.processes.length - 3, `compared ${compared} of ${g.truth.processes.length} guest processes`);
+      const missing = g.truth.processes.filter((p) => !byPid.has(p.pid)).map((p) => `${p.pid}:${p.comm}`);
+      assert.ok(compared >= g.truth.processes.length - 3, `compared ${compared} of ${g.truth.processes.length} guest processes; not in creds: ${missing.join(', ')}`);
       // The long-lived scenario processes are all there, and the unprivileged one has its own ids.
       for (const comm of [SCENARIO.user, SCENARIO.args, SCENARIO.files, SCENARIO.threads, SCENARIO.ns]) {
         const p = g.truth.processes.find((x) => x.comm === comm);
