@@ -67,6 +67,12 @@ export class ProcessWatch implements Watch {
   /** Counters at the last complete walk, and the starts seen since (complete or torn walks alike). */
   private last = { forks: 0, cursor: 0 };
   private seenSince = { count: 0, pids: new Set<number>() };
+  /**
+   * Starts seen before the counters counted them (≤ 0): the counters are read before a walk, and a task
+   * forked during the walk is seen by it; the next span's fork delta includes it. Carried, not clamped,
+   * so seen + unseen adds up to total_forks' delta exactly.
+   */
+  private carry = 0;
   private mayHavePending = false;
   private counters = { walks: 0, rereads: 0, torn: 0, unseen: 0, tasks: 0 };
 
@@ -203,10 +209,11 @@ export class ProcessWatch implements Watch {
   /** Starts the kernel counted but no walk saw: the difference, with the pids the cursor gave out. */
   private account(ctx: WatchContext, forks: number, cursor: number): void {
     const delta = forks - this.last.forks;
-    const seen = this.seenSince.count;
+    const seen = this.seenSince.count - this.carry;
     const seenPids = this.seenSince.pids;
     this.seenSince = { count: 0, pids: new Set() };
     const unseen = delta - seen;
+    this.carry = Math.min(0, unseen);
     if (unseen <= 0) return;
     this.counters.unseen += unseen;
     const pids: number[] = [];
