@@ -11,9 +11,10 @@
  *   reuse        translations, profile and watch set kept across passes  (--no-reuse)
  *   qmpWake      QMP events wake a paused monitor instead of polling     (--no-qmp-wake)
  *
- * Bounded: the watch set has a page cap, walks have bounds, and a CPU budget stretches the sleep after a
- * busy tick so an event storm (a fork bomb) cannot make the monitor take more than `cpuBudget` of a core;
- * what it then cannot see individually the kernel's counters still count (unseen-starts events).
+ * Bounded: the watch set has a page cap, walks have bounds, and a CPU budget (cpu-budget.ts, the process's
+ * own CPU time) stretches the sleep between ticks so an event storm (a fork bomb) cannot make the monitor
+ * take more than `cpuBudget` of a core; what it then cannot see individually the kernel's counters still
+ * count (unseen-starts events). The heartbeat runs by the clock, busy or idle, so a storm cannot starve it.
  *
  * Longer than ~400 lines on purpose: the loop, its lifecycle (pause, reset, re-attach, QEMU exit) and its statistics share one state; a split would thread it through every call.
  */
@@ -26,6 +27,7 @@ import type { Kernel } from '../linux/kernel.js';
 import { HaltingMemory } from '../memory/halting.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import type { Pass } from '../linux/pass.js';
+import { CpuBudget } from './cpu-budget.js';
 import { EventStamper, type EventDraft, type EventSink, type MonitorEvent } from './events.js';
 import { GuestView } from './guest-view.js';
 import { TaskScanner } from './task-scan.js';
@@ -97,6 +99,10 @@ export interface MonitorStats {
   sweeps: number;
   reboots: number;
   errors: number;
+  /** Heartbeats run (every HEARTBEAT_MS without a QMP event source, busy or idle). */
+  heartbeats: number;
+  /** Sleeps stretched to keep within the CPU budget. */
+  budgetStretches: number;
   watchedPages: number;
   watchedObjects: number;
 }
@@ -145,6 +151,8 @@ export class Monitor {
     sweeps: 0,
     reboots: 0,
     errors: 0,
+    heartbeats: 0,
+    budgetStretches: 0,
     watchedPages: 0,
     watchedObjects: 0,
   };
@@ -196,7 +204,7 @@ export class Monitor {
       );
       await this.endHalt();
       this.options.onReady?.();
-      const budget = Math.min(Math.max(this.options.cpuBudget ?? 0.5, 0.01), 1);
+      const budget = new CpuBudget(Math.min(Math.max(this.options.cpuBudget ?? 0.5, 0.01), 1));
       for (;;) {
         if (this.stopRequested) break;
         if (this.options.durationMs !== undefined && performance.now() - started >= this.options.durationMs) {
@@ -216,14 +224,13 @@ export class Monitor {
           else await sleep(Math.max(this.intervalMs, 10));
           continue;
         }
-        const t0 = performance.now();
         await this.tick();
         await this.endHalt();
-        const busy = performance.now() - t0;
-        // Under an event storm a tick can take longer than the interval: stretch the sleep so the
-        // monitor's share of a core stays within the budget.
-        const rest = Math.max(this.intervalMs, busy > 0.05 ? busy * (1 / budget - 1) : 0);
+        await this.heartbeat();
         await this.afterTick();
+        // Under an event storm the ticks and the sinks' work can take more than the budget: sleep longer.
+        const rest = budget.rest(this.intervalMs);
+        this.stats.budgetStretches = budget.stretched;
         await sleep(rest);
       }
       reason = this.stopRequested ?? reason;
@@ -288,7 +295,6 @@ export class Monitor {
     if (!det.structural.size && !det.dirty.size && !due.length) {
       this.stats.idleTicks++;
       this.lastTick = now;
-      await this.heartbeat();
       return;
     }
     if (!this.bannerUnchanged()) {
@@ -439,6 +445,7 @@ export class Monitor {
     const t = performance.now();
     if (t - this.beat.at < HEARTBEAT_MS) return;
     this.beat.at = t;
+    this.stats.heartbeats++;
     const va = this.kernel.hasSymbol('jiffies_64') ? this.kernel.symbol('jiffies_64') : this.kernel.hasSymbol('jiffies') ? this.kernel.symbol('jiffies') : undefined;
     const now = va === undefined ? undefined : this.view.u64(va);
     if (now === undefined || now !== this.beat.jiffies) {

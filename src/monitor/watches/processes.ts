@@ -19,7 +19,7 @@ import { isAbsent } from '../../linux/plugin.js';
 import { taskNamespaces } from '../../linux/namespaces.js';
 import type { EventDraft, EventProcess, EventType, Severity } from '../events.js';
 import { hexAddress } from '../events.js';
-import { TaskScanner, type CredFacts, type TaskFacts } from '../task-scan.js';
+import { MAX_TASKS, TaskScanner, type CredFacts, type TaskFacts } from '../task-scan.js';
 import type { Watch, WatchChange, WatchContext } from '../watcher.js';
 import type { WatchRange } from '../watch-set.js';
 
@@ -28,6 +28,12 @@ const NAME = 'processes';
 const WALK_ATTEMPTS = 3;
 /** Largest pid list carried by one unseen-starts event. */
 const MAX_UNSEEN_PIDS = 64;
+/**
+ * Known tasks beyond which a torn walk tracks no new ones: torn walks infer no exits, so a list kept torn
+ * (a hostile guest, a storm) would grow the map without end. A complete walk is bounded by MAX_TASKS and
+ * prunes, so the map holds at most twice that; a deferred start is reported by the next complete walk.
+ */
+export const MAX_KNOWN_TASKS = MAX_TASKS;
 /** How long an exec whose comm has not changed yet waits for it. */
 const EXEC_SETTLE_MS = 20;
 
@@ -74,7 +80,7 @@ export class ProcessWatch implements Watch {
    */
   private carry = 0;
   private mayHavePending = false;
-  private counters = { walks: 0, rereads: 0, torn: 0, unseen: 0, tasks: 0 };
+  private counters = { walks: 0, rereads: 0, torn: 0, unseen: 0, tasks: 0, deferred: 0 };
 
   constructor(private readonly opts: ProcessWatchOptions) {}
 
@@ -151,6 +157,10 @@ export class ProcessWatch implements Watch {
     }
     // Starts, parents first (list order is creation order for processes).
     for (const t of started) {
+      if (!scan.complete && this.known.size >= MAX_KNOWN_TASKS) {
+        this.counters.deferred++;
+        continue;
+      }
       this.seenSince.count++;
       this.seenSince.pids.add(t.pid);
       const creds = this.scanner.creds(t.cred);
