@@ -79,6 +79,7 @@ export class ProcessWatch implements Watch {
    * so seen + unseen adds up to total_forks' delta exactly.
    */
   private carry = 0;
+  private forksAtInit = 0;
   private mayHavePending = false;
   private counters = { walks: 0, rereads: 0, torn: 0, unseen: 0, tasks: 0, deferred: 0 };
 
@@ -97,6 +98,7 @@ export class ProcessWatch implements Watch {
     for (const t of scan.tasks) this.track(ctx, t, this.scanner.creds(t.cred));
     this.declareSentinels(ctx);
     this.last = { forks: this.readForks(ctx), cursor: this.readCursor(ctx) };
+    this.forksAtInit = this.last.forks;
   }
 
   update(ctx: WatchContext, change: WatchChange): void {
@@ -119,8 +121,12 @@ export class ProcessWatch implements Watch {
     }
   }
 
+  /**
+   * `forksCounted` (total_forks' delta from attach to the last complete walk) = starts seen up to that walk
+   * (`startsSeen − pendingSeen`) + unseen + carry: the accounting identity the storm test checks.
+   */
   stats(): Record<string, number> {
-    return { ...this.counters, tasks: this.known.size };
+    return { ...this.counters, tasks: this.known.size, forksCounted: this.last.forks - this.forksAtInit, pendingSeen: this.seenSince.count, carry: this.carry };
   }
 
   // ------------------------------------------------------------------ walks and diffs
