@@ -173,3 +173,31 @@ test('a watched task whose page becomes unreadable: anomalies, no exit; when it 
   assert.equal(new Set(starts).size, starts.length, 'no start twice');
   assert.equal(w.stats().tasks, 5);
 });
+
+test('a list kept torn while tasks keep coming: the known map stops at its cap, the next clean walk reports the rest once', () => {
+  const g = new FakeGuest();
+  const pas = [g.fork(1, 'init'), g.fork(2, 'kthreadd')];
+  const events: EventDraft[] = [];
+  const ctx = g.context(events);
+  const w = new ProcessWatch({ ...all, maxKnownTasks: 10 });
+  w.init(ctx);
+  g.tearBackLink(pas[1]!); // every walk from now on is torn: no exits inferred, so nothing is ever pruned
+  for (let i = 0; i < 30; i++) {
+    g.fork(100 + i, `t${i}`);
+    tick(w, ctx);
+  }
+  assert.equal(w.stats().tasks, 10, 'known tasks held at the cap');
+  assert.equal(w.stats().deferred > 0, true);
+  const early = events.filter((e) => e.type === 'process-start').length;
+  assert.equal(early, 8);
+  g.setPrev(pas[1]!, pas[0]!); // healed
+  g.fork(200, 'after');
+  tick(w, ctx);
+  const starts = events.filter((e) => e.type === 'process-start').map((e) => e.key);
+  assert.equal(starts.length, 31, 'every task started once: 8 before the cap, 23 from the clean walk');
+  assert.equal(new Set(starts).size, starts.length);
+  assert.ok(!events.some((e) => e.type === 'unseen-starts'), 'all seen: nothing counted unseen');
+  const s = w.stats();
+  assert.equal(s.tasks, 33);
+  assert.equal(starts.length - s.pendingSeen! + 0 + s.carry!, s.forksCounted);
+});

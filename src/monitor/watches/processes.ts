@@ -41,6 +41,8 @@ export interface ProcessWatchOptions {
   readonly processes: boolean;
   readonly threads: boolean;
   readonly creds: boolean;
+  /** Known tasks beyond which a torn walk tracks no new ones (default MAX_KNOWN_TASKS). */
+  readonly maxKnownTasks?: number;
 }
 
 interface Known {
@@ -163,7 +165,7 @@ export class ProcessWatch implements Watch {
     }
     // Starts, parents first (list order is creation order for processes).
     for (const t of started) {
-      if (!scan.complete && this.known.size >= MAX_KNOWN_TASKS) {
+      if (!scan.complete && this.known.size >= (this.opts.maxKnownTasks ?? MAX_KNOWN_TASKS)) {
         this.counters.deferred++;
         continue;
       }
