@@ -75,6 +75,9 @@ export type DeferredColumns = Omit<SymbolColumns, 'names' | 'nameBytes' | 'hashe
  */
 export const DEFERRED_LOOKUPS = 256;
 
+/** Names decoded one by one (nameOf, at) before a table with deferred names decodes them all in one pass. */
+export const DEFERRED_SINGLES = 4096;
+
 const EMPTY = 0xffffffff;
 
 /**
@@ -117,6 +120,8 @@ export class SymbolTable {
   /** Names not decoded yet, and how many lookups scanned them. */
   #deferred: DeferredNames | undefined;
   #scans = 0;
+  /** Names decoded one at a time; past DEFERRED_SINGLES the table decodes them all (a listing). */
+  #singles = 0;
   readonly #starts: Uint32Array;
   readonly #addrs: BigUint64Array;
   readonly #types: Uint8Array;
@@ -323,7 +328,7 @@ export class SymbolTable {
   }
 
   nameAt(i: number): string {
-    if (this.#deferred) return this.#deferred.nameAt(i);
+    if (this.#deferred && ++this.#singles <= DEFERRED_SINGLES) return this.#deferred.nameAt(i);
     return this.#names.slice(this.#starts[i]!, this.#starts[i + 1]!);
   }
 
