@@ -11,6 +11,7 @@
  * `mem[MOD_*]` (struct module_memory {base, size}); before, `core_layout` and
  * `init_layout` (struct module_layout {base, size, text_size, ...}).
  */
+import { startProgress } from '../core/progress.js';
 import { ObjValue, ObjValue as Value } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
@@ -235,11 +236,19 @@ export function carveModules(kernel: Kernel, anomalies: AnomalySink): ModuleInfo
     }
   }
   const out: ModuleInfo[] = [];
-  for (const r of runs) {
-    const b = new Uint8Array(r.len);
-    const failures = kernel.space.readv([{ va: r.va, len: r.len, dst: b }]);
-    for (const f of failures) anomalies.add({ kind: 'fault', where: 'module area carving', address: f.va, detail: f.reason });
-    out.push(...carveModulesInBuffer(kernel, r.va, b));
+  // A full scan of the module area: over a slow technique it takes seconds (progress drawn by the CLI).
+  const progress = startProgress('scan module area', 'bytes', total);
+  try {
+    let done = 0;
+    for (const r of runs) {
+      const b = new Uint8Array(r.len);
+      const failures = kernel.space.readv([{ va: r.va, len: r.len, dst: b }]);
+      for (const f of failures) anomalies.add({ kind: 'fault', where: 'module area carving', address: f.va, detail: f.reason });
+      out.push(...carveModulesInBuffer(kernel, r.va, b));
+      progress.update((done += r.len));
+    }
+  } finally {
+    progress.end();
   }
   return out;
 }

@@ -4,8 +4,9 @@
  */
 import zlib from 'node:zlib';
 import snappy from 'snappyjs';
+import { lzoCompress, zstdCompress } from './native-compress.js';
 
-export type PageEncoding = 'raw' | 'zlib' | 'snappy' | 'lzo';
+export type PageEncoding = 'raw' | 'zlib' | 'snappy' | 'lzo' | 'zstd';
 
 export interface KdumpPage {
   pfn: number;
@@ -23,7 +24,7 @@ export interface KdumpSpec {
   release?: string;
 }
 
-const FLAGS: Record<PageEncoding, number> = { raw: 0, zlib: 1, lzo: 2, snappy: 4 };
+const FLAGS: Record<PageEncoding, number> = { raw: 0, zlib: 1, lzo: 2, snappy: 4, zstd: 0x20 };
 
 export function buildKdump(spec: KdumpSpec): Uint8Array {
   const bs = spec.blockSize ?? 4096;
@@ -36,7 +37,8 @@ export function buildKdump(spec: KdumpSpec): Uint8Array {
   const encoded = pages.map((p) => {
     if (p.encoding === 'zlib') return zlib.deflateSync(p.data);
     if (p.encoding === 'snappy') return snappy.compress(new Uint8Array(p.data));
-    if (p.encoding === 'lzo') return new Uint8Array([0x11, 0, 0]); // not decoded: LZO is unsupported
+    if (p.encoding === 'lzo') return lzoCompress(p.data);
+    if (p.encoding === 'zstd') return zstdCompress(p.data);
     return p.data;
   });
   let dataAt = descAt + pages.length * 24;
