@@ -43,6 +43,7 @@ interface Iced {
     uppercaseHex: boolean;
     spaceAfterOperandSeparator: boolean;
     branchLeadingZeros: boolean;
+    showBranchSize: boolean;
     free(): void;
   };
   DecoderOptions: { None: number };
@@ -76,6 +77,7 @@ function load(): NonNullable<typeof iced> {
     formatter.uppercaseHex = false;
     formatter.spaceAfterOperandSeparator = true;
     formatter.branchLeadingZeros = false;
+    formatter.showBranchSize = false;
     const flows = new Map<number, Flow>();
     for (const [name, flow] of Object.entries(FLOWS)) if (lib.FlowControl[name] !== undefined) flows.set(lib.FlowControl[name]!, flow);
     iced = { lib, formatter, flows };
