@@ -20,6 +20,11 @@ export interface Instruction {
   readonly flow: Flow;
   /** A direct near branch's (call, jmp, jcc) target. */
   readonly target?: bigint;
+  /**
+   * The address a memory operand names: a RIP-relative operand's target, else its displacement as a 64-bit
+   * value (`[rax*8 + sys_call_table]` gives sys_call_table's address).
+   */
+  readonly memory?: bigint;
   /** The decoder found no valid instruction here. */
   readonly invalid: boolean;
 }
@@ -32,6 +37,11 @@ interface IcedInstruction {
   readonly flowControl: number;
   readonly nearBranchTarget: bigint;
   readonly isInvalid: boolean;
+  readonly opCount: number;
+  opKind(operand: number): number;
+  readonly isIpRelMemoryOperand: boolean;
+  readonly ipRelMemoryAddress: bigint;
+  readonly memoryDisplacementU64: bigint;
   free(): void;
 }
 interface Iced {
@@ -50,6 +60,7 @@ interface Iced {
   DecoderError: { NoMoreBytes: number };
   FormatterSyntax: { Intel: number };
   FlowControl: Record<string, number>;
+  OpKind: { Memory: number };
 }
 
 const FLOWS: Record<string, Flow> = {
@@ -117,12 +128,16 @@ export function disassemble(code: Uint8Array, address: bigint, maxInstructions =
         if (i.isInvalid && decoder.lastError === lib.DecoderError.NoMoreBytes) break;
         const flow = i.isInvalid ? 'other' : (flows.get(i.flowControl) ?? 'other');
         const direct = flow === 'call' || flow === 'jump' || flow === 'conditional-jump';
+        let memory: bigint | undefined;
+        for (let k = 0; !i.isInvalid && k < i.opCount; k++)
+          if (i.opKind(k) === lib.OpKind.Memory) memory = i.isIpRelMemoryOperand ? i.ipRelMemoryAddress : i.memoryDisplacementU64;
         out.push({
           address: i.ip,
           bytes: code.slice(at, at + len),
           text: i.isInvalid ? '(bad)' : formatter.format(i),
           flow,
           ...(direct ? { target: i.nearBranchTarget } : {}),
+          ...(memory !== undefined ? { memory } : {}),
           invalid: i.isInvalid,
         });
         at += len;

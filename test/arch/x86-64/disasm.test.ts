@@ -41,6 +41,12 @@ test('indirect branches have no target; invalid bytes are (bad); a cut-off instr
   ]);
 });
 
+test('memory operands give the address they name: absolute displacement, or RIP-relative target', () => {
+  // mov rax, [rax*8 - 0x5bbffd20] (a sys_call_table load); mov rax, [rip + 0x10]; mov eax, 1 (none)
+  const got = disassemble(Uint8Array.from([0x48, 0x8b, 0x04, 0xc5, 0xe0, 0x02, 0x40, 0xa4, 0x48, 0x8b, 0x05, 0x10, 0, 0, 0, 0xb8, 1, 0, 0, 0]), 0x1000n);
+  assert.deepEqual(got.map((i) => i.memory), [0xffff_ffff_a440_02e0n, 0x1000n + 15n + 0x10n, undefined]);
+});
+
 test('at most maxInstructions are decoded', () => {
   assert.equal(disassemble(new Uint8Array(1000).fill(0x90), 0n, 10).length, 10);
   assert.equal(disassemble(new Uint8Array(0), 0n).length, 0);
