@@ -50,8 +50,6 @@ const runtimePackages = [
   ['g++', '/usr/bin/g++'],
 ];
 const testPackages = [
-  // The kdump tests convert an ELF dump with makedumpfile (-c zlib, -l LZO).
-  ['makedumpfile', '/usr/bin/makedumpfile'],
   ['bpftool', '/usr/sbin/bpftool'],
   // The libvirt tests (test/**/libvirt*.test.ts) run a real daemon: libvirtd, virtlogd, virsh.
   ['libvirt-daemon-system', '/usr/sbin/libvirtd'],
