@@ -15,6 +15,7 @@
  * An indirect branch in it (a jump table, or a patched `jmp *`) cannot be followed and is an anomaly.
  */
 import { disassemble } from '../arch/x86-64/disasm.js';
+import { gva } from '../core/address.js';
 import type { AnomalySink } from './anomaly.js';
 import { classifyAddress, nextSymbolAddress, symbolize, type EntryVerdict, type TextClassifier } from './integrity.js';
 import type { Kernel } from './kernel.js';
@@ -61,7 +62,7 @@ function dispatchInCode(kernel: Kernel, entry: string, fn: bigint | undefined, t
   const end = nextSymbolAddress(kernel.symbols, start);
   const len = end === undefined ? MAX_ENTRY_BYTES : Math.min(MAX_ENTRY_BYTES, Number(end - start));
   const code = new Uint8Array(len);
-  if (kernel.space.readv([{ va: start, len, dst: code }]).length) return undefined;
+  if (kernel.space.readv([{ va: gva(start), len, dst: code }]).length) return undefined;
   let decoded;
   try {
     decoded = disassemble(code, start, 1024);
@@ -134,7 +135,7 @@ export function* dispatchTargets(
       continue;
     }
     const code = new Uint8Array(Number(end - d.address));
-    const failures = kernel.space.readv([{ va: d.address, len: code.length, dst: code }]);
+    const failures = kernel.space.readv([{ va: gva(d.address), len: code.length, dst: code }]);
     for (const f of failures) anomalies.add({ kind: 'fault', where: d.dispatcher, address: f.va, detail: f.reason });
     if (failures.length) continue; // decoding zero-filled holes would invent instructions
     let instructions;

@@ -18,6 +18,8 @@ import pslist from '../../../src/linux/plugins/pslist.js';
 import { parseKdump } from '../../../src/memory/formats/kdump.js';
 import { FileSource } from '../../../src/memory/formats/byte-source.js';
 import { openSource } from '../../../src/memory/open.js';
+import type { ReadOp } from '../../../src/memory/types.js';
+import { gpa } from '../../../src/core/address.js';
 import { acquireQmp } from '../../../src/qemu/discover.js';
 import { ownQmpSocket, sharedGuest, type SharedGuest } from '../../helpers/guest.js';
 import { buildKdump, type KdumpPage } from '../formats/helpers/kdump-builder.js';
@@ -37,8 +39,8 @@ async function kdumpImagesOf(elf: string): Promise<void> {
     const pages: KdumpPage[] = [];
     let maxPfn = 0;
     for (const r of mem.ranges()) {
-      for (let pa = r.start; pa < r.end; pa += 4096) {
-        const op = { addr: pa, len: 4096 } as { addr: number; len: number; dst?: Uint8Array };
+      for (let pa: number = r.start; pa < r.end; pa += 4096) {
+        const op: ReadOp = { addr: gpa(pa), len: 4096 };
         mem.readv([op]);
         pages.push({ pfn: pa / 4096, data: op.dst!, encoding: 'raw' });
         maxPfn = Math.max(maxPfn, pa / 4096 + 1);
