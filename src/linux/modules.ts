@@ -11,7 +11,7 @@
  * `mem[MOD_*]` (struct module_memory {base, size}); before, `core_layout` and
  * `init_layout` (struct module_layout {base, size, text_size, ...}).
  */
-import { startProgress } from '../core/progress.js';
+import { withProgress } from '../core/progress.js';
 import { ObjValue, ObjValue as Value } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
@@ -220,7 +220,7 @@ export function carveModulesInBuffer(kernel: Kernel, va: bigint, b: Uint8Array):
   return out;
 }
 
-/** Struct module candidates carved from the mapped pages of the module area. */
+/** Struct module candidates carved from the mapped pages of the module area (a full scan: seconds over a slow technique, so it reports progress). */
 export function carveModules(kernel: Kernel, anomalies: AnomalySink): ModuleInfo[] {
   const { start, end } = moduleArea(kernel);
   // Merge adjacent mappings into runs so a struct crossing a page boundary is read whole.
@@ -236,10 +236,8 @@ export function carveModules(kernel: Kernel, anomalies: AnomalySink): ModuleInfo
       break;
     }
   }
-  const out: ModuleInfo[] = [];
-  // A full scan of the module area: over a slow technique it takes seconds (progress drawn by the CLI).
-  const progress = startProgress('scan module area', 'bytes', total);
-  try {
+  return withProgress('scan module area', 'bytes', total, (progress) => {
+    const out: ModuleInfo[] = [];
     let done = 0;
     for (const r of runs) {
       const b = new Uint8Array(r.len);
@@ -248,10 +246,8 @@ export function carveModules(kernel: Kernel, anomalies: AnomalySink): ModuleInfo
       out.push(...carveModulesInBuffer(kernel, r.va, b));
       progress.update((done += r.len));
     }
-  } finally {
-    progress.end();
-  }
-  return out;
+    return out;
+  });
 }
 
 export interface ModuleView {
