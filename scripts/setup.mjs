@@ -39,6 +39,8 @@ const runtimePackages = [
   ['busybox-static', '/bin/busybox'],
   ['xz-utils', '/usr/bin/xz'],
   ['zstd', '/usr/bin/zstd'],
+  // LZO pages of kdump-compressed images (QEMU kdump-lzo, makedumpfile -l): the reference liblzo2 through koffi.
+  ['liblzo2-2', '/usr/lib/x86_64-linux-gnu/liblzo2.so.2'],
   ['gcc', '/usr/bin/gcc'],
   ['libc6-dev', '/usr/lib/x86_64-linux-gnu/libc.a'],
   // better-sqlite3 (the monitor's event store) builds its native addon from source with node-gyp: its

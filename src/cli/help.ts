@@ -19,6 +19,7 @@ const SHARED_HELP: Readonly<Record<string, OptionHelp>> = {
   profile: { valueName: 'FILE', description: 'an ISF (.json/.json.xz) or BTF file to use as the kernel profile', byDefault: "built from the guest's own memory" },
   debug: { description: 'stack traces on errors, step timings' },
   help: { description: 'this help' },
+  quiet: { description: 'no progress line on stderr', byDefault: 'a progress line on a terminal for operations over a second' },
   technique: {
     valueName: 'TECHNIQUE',
     description: `how to read guest memory: ${TECHNIQUE_CLASSES.join(', ')} (or an implementation name; see \`vmsight sources\`)`,
@@ -29,8 +30,8 @@ const SHARED_HELP: Readonly<Record<string, OptionHelp>> = {
   validate: { description: 're-read what the run read and retry when the guest changed it meanwhile' },
 };
 
-/** The options every command takes (renderers, --profile, --debug, --help). */
-export const GLOBAL_OPTION_NAMES = ['json', 'jsonl', 'csv', 'profile', 'debug', 'help'] as const;
+/** The options every command takes (renderers, --profile, --debug, --quiet, --help). */
+export const GLOBAL_OPTION_NAMES = ['json', 'jsonl', 'csv', 'profile', 'debug', 'quiet', 'help'] as const;
 /** The options of commands that read a source, listed apart from the command's own. */
 const SOURCE_OPTION_NAMES = new Set(['technique', 'halting', 'no-cache', 'validate']);
 

@@ -9,6 +9,8 @@ import type { Command, OptionSpec } from './command.js';
 import { commandEntries, findEntry, type CommandEntry } from './registry.js';
 import { commandHelp, GLOBAL_OPTION_NAMES, optionLines, suggestNames } from './help.js';
 import { createOutput, type OutputFormat } from './render.js';
+import { setProgressRenderer } from '../core/progress.js';
+import { terminalProgress } from './progress.js';
 
 export const globalOptions: OptionSpec = {
   json: { type: 'boolean' },
@@ -17,6 +19,7 @@ export const globalOptions: OptionSpec = {
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   profile: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
 };
 
 /** The source options as the top-level help lists them (their texts live in help.ts). */
@@ -160,9 +163,15 @@ async function dispatch(argv: string[], debug: boolean, write: (s: string) => vo
   if (renderers.length > 1)
     throw new UsageError(`${command.name}: ${renderers.map((r) => `--${r}`).join(' and ')} conflict: choose one renderer`, { hint: `usage: vmsight ${command.name} ${command.usage}` });
   const format: OutputFormat = v['json'] ? 'json' : v['jsonl'] ? 'jsonl' : v['csv'] ? 'csv' : 'table';
-  const code = await command.run(
-    { positionals: parsed.positionals, values: v as Record<string, string | boolean | string[] | boolean[] | undefined> },
-    { out: createOutput(format, write), debug },
-  );
-  return code ?? ExitCode.ok;
+  // Long operations in any layer report through core/progress; drawn on a terminal's stderr unless --quiet.
+  const previous = setProgressRenderer(terminalProgress(process.stderr, { quiet: v['quiet'] === true }));
+  try {
+    const code = await command.run(
+      { positionals: parsed.positionals, values: v as Record<string, string | boolean | string[] | boolean[] | undefined> },
+      { out: createOutput(format, write), debug },
+    );
+    return code ?? ExitCode.ok;
+  } finally {
+    setProgressRenderer(previous);
+  }
 }

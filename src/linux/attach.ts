@@ -4,6 +4,7 @@
  * paging) → profile (cache, kallsyms, BTF) → Kernel. The report is a plain
  * value that `vmsight profile` prints and `--explain`-style output can show.
  */
+import { startProgress, type Progress } from '../core/progress.js';
 import { openSource, type Candidate, type OpenSourceOptions } from '../memory/open.js';
 import type { PhysicalMemory, TechniqueClass } from '../memory/types.js';
 import { defaultCacheDir, recentVmcoreinfo, rememberVmcoreinfo } from '../profile/cache.js';
@@ -51,6 +52,17 @@ export class AttachedKernel extends Kernel {
  * kernel then owns).
  */
 export async function attachKernel(source: string | PhysicalMemory, options: AttachOptions = {}): Promise<AttachedKernel> {
+  // Drawn only when the attach is slow (a cold debugger-stub or monitor-read attach), by the CLI's renderer.
+  const progress = startProgress('attach', 'steps', 3);
+  try {
+    return await attachSteps(source, options, progress);
+  } finally {
+    progress.end();
+  }
+}
+
+async function attachSteps(source: string | PhysicalMemory, options: AttachOptions, progress: Progress): Promise<AttachedKernel> {
+  progress.step('opening the source');
   const t0 = performance.now();
   let memory: PhysicalMemory;
   let technique: AttachReport['technique'];
@@ -72,6 +84,7 @@ export async function attachKernel(source: string | PhysicalMemory, options: Att
     // The hot path: vCPU registers only when memory alone does not do, vmcoreinfo first where it was
     // seen before, and the banner read at linux_banner once symbols are known (scanned only as a fallback).
     const cacheDir = options.cache === false ? undefined : (options.cache ?? defaultCacheDir());
+    progress.step(`kernel space (${technique.factory})`);
     const bootstrapped = await bootstrapKernelSpace(memory, {
       lazyHints: true,
       bannerScan: 'none',
@@ -79,6 +92,7 @@ export async function attachKernel(source: string | PhysicalMemory, options: Att
       ...(cacheDir ? { vmcoreinfoAt: recentVmcoreinfo(cacheDir) } : {}),
     });
     const t2 = performance.now();
+    progress.step(`profile (${technique.factory})`);
     const loaded = loadProfile(memory, bootstrapped, options);
     const t3 = performance.now();
     const kernelSpace: KernelSpace = loaded.banner

@@ -11,6 +11,7 @@
  * `mem[MOD_*]` (struct module_memory {base, size}); before, `core_layout` and
  * `init_layout` (struct module_layout {base, size, text_size, ...}).
  */
+import { withProgress } from '../core/progress.js';
 import { ObjValue, ObjValue as Value } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
@@ -219,7 +220,7 @@ export function carveModulesInBuffer(kernel: Kernel, va: bigint, b: Uint8Array):
   return out;
 }
 
-/** Struct module candidates carved from the mapped pages of the module area. */
+/** Struct module candidates carved from the mapped pages of the module area (a full scan: seconds over a slow technique, so it reports progress). */
 export function carveModules(kernel: Kernel, anomalies: AnomalySink): ModuleInfo[] {
   const { start, end } = moduleArea(kernel);
   // Merge adjacent mappings into runs so a struct crossing a page boundary is read whole.
@@ -235,14 +236,18 @@ export function carveModules(kernel: Kernel, anomalies: AnomalySink): ModuleInfo
       break;
     }
   }
-  const out: ModuleInfo[] = [];
-  for (const r of runs) {
-    const b = new Uint8Array(r.len);
-    const failures = kernel.space.readv([{ va: gva(r.va), len: r.len, dst: b }]);
-    for (const f of failures) anomalies.add({ kind: 'fault', where: 'module area carving', address: f.va, detail: f.reason });
-    out.push(...carveModulesInBuffer(kernel, r.va, b));
-  }
-  return out;
+  return withProgress('scan module area', 'bytes', total, (progress) => {
+    const out: ModuleInfo[] = [];
+    let done = 0;
+    for (const r of runs) {
+      const b = new Uint8Array(r.len);
+      const failures = kernel.space.readv([{ va: gva(r.va), len: r.len, dst: b }]);
+      for (const f of failures) anomalies.add({ kind: 'fault', where: 'module area carving', address: f.va, detail: f.reason });
+      out.push(...carveModulesInBuffer(kernel, r.va, b));
+      progress.update((done += r.len));
+    }
+    return out;
+  });
 }
 
 export interface ModuleView {

@@ -22,7 +22,8 @@
  * the round trip consistent.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { startProgress } from '../core/progress.js';
 import { FormatError, ProfileError, SourceError } from '../core/errors.js';
 import { globalSpec, globalType } from './globals.js';
 import { ArrayTypeStore, TypeDb, type Member, type Type, type TypeId } from './types.js';
@@ -138,6 +139,49 @@ export function writeIsfFile(path: string, isf: IsfJson): void {
     writeFileSync(path, data);
   } catch (e) {
     throw new SourceError('file', path, (e as Error).message, { cause: e });
+  }
+}
+
+/**
+ * writeIsfFile with progress: the JSON is streamed through the host `xz` in chunks (compressing a 6.x
+ * kernel's ISF takes seconds), and the bytes fed so far are reported to the installed progress renderer.
+ */
+export async function writeIsfFileWithProgress(path: string, isf: IsfJson): Promise<void> {
+  if (!path.endsWith('.xz')) return writeIsfFile(path, isf);
+  const data = Buffer.from(stringifyIsf(isf));
+  const progress = startProgress(`ISF export ${path}`, 'bytes', data.length);
+  try {
+    const compressed = await new Promise<Buffer>((resolve, reject) => {
+      const xz = spawn('xz', ['-zc', '-T1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      xz.stdout.on('data', (b: Buffer) => out.push(b));
+      xz.stderr.on('data', (b: Buffer) => err.push(b));
+      xz.on('error', reject);
+      xz.stdin.on('error', () => undefined); // an early exit is reported by 'close' with its stderr
+      xz.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(Buffer.concat(err).toString().trim() || `xz exited with ${code}`))));
+      const CHUNK = 1 << 20;
+      let at = 0;
+      const feed = (): void => {
+        while (at < data.length) {
+          const part = data.subarray(at, at + CHUNK);
+          at += part.length;
+          progress.update(at);
+          if (!xz.stdin.write(part)) return void xz.stdin.once('drain', feed);
+        }
+        xz.stdin.end();
+      };
+      feed();
+    }).catch((e: Error) => {
+      throw new SourceError('xz', path, `cannot compress: ${e.message}`, { cause: e });
+    });
+    try {
+      writeFileSync(path, compressed);
+    } catch (e) {
+      throw new SourceError('file', path, (e as Error).message, { cause: e });
+    }
+  } finally {
+    progress.end();
   }
 }
 

@@ -5,6 +5,7 @@
  * The result is cached on disk by build-id; a cached entry is checked against
  * the live kernel before it is used.
  */
+import { startProgress, type Progress } from '../core/progress.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { FaultError, MissingFileError, ProfileError } from '../core/errors.js';
 import type { PhysicalMemory } from '../memory/types.js';
@@ -139,8 +140,19 @@ export function profileFileKind(path: string): 'isf' | 'system.map' | 'btf' {
 
 /** Loads the profile of the kernel behind `ks`, from the cache, the guest, or a given file. */
 export function loadProfile(mem: PhysicalMemory, ks: KernelSpace, options: ProfileOptions = {}): LoadedProfile {
+  // Over a slow technique (debugger stub, monitor reads) the kallsyms and BTF steps take seconds: say which runs.
+  const progress = startProgress('profile', 'steps');
+  try {
+    return loadProfileSteps(mem, ks, options, progress);
+  } finally {
+    progress.end();
+  }
+}
+
+function loadProfileSteps(mem: PhysicalMemory, ks: KernelSpace, options: ProfileOptions, progress: Progress): LoadedProfile {
   const steps: ProfileStep[] = [];
   const step = <T>(name: string, fn: () => { value: T; detail: string }): T => {
+    progress.step(name);
     const t0 = performance.now();
     const { value, detail } = fn();
     steps.push({ step: name, ms: performance.now() - t0, detail });

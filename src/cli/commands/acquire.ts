@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import { hex, UsageError } from '../../core/errors.js';
+import { startProgress } from '../../core/progress.js';
 import { readPhys } from '../../memory/access.js';
 import { writeElfCore, type ElfNoteSpec } from '../../memory/formats/elf-writer.js';
 import { openSource, parseSourceSpec } from '../../memory/open.js';
@@ -41,27 +42,6 @@ async function kernelFacts(memory: PhysicalMemory): Promise<{ facts: Record<stri
   } catch (e) {
     return { facts: {}, note: `no kernel facts: ${(e as Error).message}` };
   }
-}
-
-/** "\racquire 120/256 MiB (47%)" on a terminal; nothing otherwise. */
-function progressBar(quiet: boolean): ((done: number, total: number) => void) & { end(): void } {
-  const tty = !quiet && process.stderr.isTTY === true;
-  let last = 0;
-  const MiB = 1 << 20;
-  const f = (done: number, total: number) => {
-    if (!tty || (Date.now() - last < 100 && done < total)) return;
-    last = Date.now();
-    const pct = total ? Math.floor((done / total) * 100) : 100;
-    const width = 30;
-    const bar = '#'.repeat(Math.round((pct / 100) * width)).padEnd(width, '.');
-    process.stderr.write(`\racquire [${bar}] ${(done / MiB).toFixed(0)}/${(total / MiB).toFixed(0)} MiB (${pct}%)`);
-  };
-  let ended = false;
-  const end = () => {
-    if (tty && last && !ended) process.stderr.write('\n');
-    ended = true;
-  };
-  return Object.assign(f, { end });
 }
 
 export const command: Command = {
@@ -104,7 +84,9 @@ export const command: Command = {
       let kept: string | undefined;
       let written;
       let facts: Awaited<ReturnType<typeof kernelFacts>>;
-      const progress = progressBar(args.values['quiet'] === true);
+      // Drawn by the CLI's renderer (on a terminal, not with --quiet: see cli/progress.ts).
+      const bar = startProgress('acquire', 'bytes');
+      const progress = Object.assign((done: number, total: number) => bar.update(done, total), { end: () => bar.end() });
       try {
         facts = await kernelFacts(memory);
         const consistency = fromFile ? 'file' : SNAPSHOTS.has(opened.chosen.class) ? 'snapshot' : pause || opened.chosen.class === 'debugger-stub' ? 'paused' : 'live';

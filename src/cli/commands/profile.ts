@@ -6,7 +6,7 @@
 import { UsageError } from '../../core/errors.js';
 import { attachKernel } from '../../linux/attach.js';
 import { validateGlobals } from '../../profile/globals.js';
-import { exportIsf, writeIsfFile } from '../../profile/isf.js';
+import { exportIsf, writeIsfFileWithProgress } from '../../profile/isf.js';
 import type { Command } from '../command.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
 
@@ -28,7 +28,7 @@ export const command: Command = {
       if (exporting) {
         const t0 = performance.now();
         const { isf, stats } = exportIsf(kernel.types, kernel.symbols, { banner: p.banner, shift: p.kaslr.virtualShift });
-        writeIsfFile(isfPath as string, isf);
+        await writeIsfFileWithProgress(isfPath as string, isf);
         ctx.out.record({ file: isfPath, banner: p.banner, ...stats, ms: +(performance.now() - t0).toFixed(1) });
         return;
       }

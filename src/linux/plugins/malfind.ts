@@ -1,9 +1,12 @@
 /**
  * malfind: memory regions that look injected: mappings that are writable
  * and executable at once, or executable without a backing file (other than
- * the kernel's own [vdso]/[vsyscall]). The first bytes are shown when present.
+ * the kernel's own [vdso]/[vsyscall]). The first bytes are shown when present, as a hexdump and as x86-64
+ * instructions (iced-x86, loaded with the first row that has bytes): the table shows the instructions
+ * joined with "; ", JSON gives the hexdump lines and each instruction (address, bytes, text).
  */
-import { definePlugin } from '../plugin.js';
+import { disassemble, hexdumpLines } from '../../arch/x86-64/disasm.js';
+import { absent, definePlugin, type Absent } from '../plugin.js';
 import { DUMP_OPTION, dumpDirFrom } from '../dump.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachMapping, MAPPING_COLUMNS, mappingIdentity, mappingKey, VM_EXEC, VM_WRITE, VMA_CONTAINERS, type MappingRow } from '../mm.js';
@@ -14,8 +17,30 @@ export interface MalfindRow extends MappingRow {
   reason: string;
   /** First bytes of the region (empty when not present in memory). */
   head: Uint8Array;
+  /** The first instructions, joined with "; " (absent when no bytes, or no disassembler). */
+  disasm: string | Absent;
+  /** JSON only: `head` as hexdump lines, and as instructions. */
+  hexdump: string[];
+  instructions: { address: string; bytes: string; text: string }[];
   /** File the region was written to (with --dump DIR). */
   dumped?: string;
+}
+
+/** What the table shows of the disassembly: enough to recognise a shellcode prologue. */
+const TABLE_INSTRUCTIONS = 8;
+
+/** The disassembly columns of a region's first bytes. */
+function decodeHead(head: Uint8Array, start: bigint): Pick<MalfindRow, 'disasm' | 'hexdump' | 'instructions'> {
+  if (head.length === 0) return { disasm: absent('unreadable', 'the first page is not present'), hexdump: [], instructions: [] };
+  const hexdump = hexdumpLines(head, start);
+  let decoded;
+  try {
+    decoded = disassemble(head, start, HEAD_BYTES);
+  } catch (e) {
+    return { disasm: absent('not-available', (e as Error).message), hexdump, instructions: [] };
+  }
+  const instructions = decoded.map((i) => ({ address: `0x${i.address.toString(16)}`, bytes: Buffer.from(i.bytes).toString('hex'), text: i.text }));
+  return { disasm: decoded.slice(0, TABLE_INSTRUCTIONS).map((i) => i.text).join('; '), hexdump, instructions };
 }
 
 const KERNEL_PROVIDED = new Set(['[vdso]', '[vsyscall]', '[vvar]', '[uprobes]']);
@@ -37,6 +62,9 @@ export default definePlugin<MalfindRow>()({
     { key: 'reason', kind: 'str' },
     { key: 'path', kind: 'str' },
     { key: 'head', kind: 'bytes' },
+    { key: 'disasm', kind: 'str' },
+    { key: 'hexdump', kind: 'str', jsonOnly: true },
+    { key: 'instructions', kind: 'str', jsonOnly: true },
     { key: 'dumped', kind: 'str' },
   ],
   key: mappingKey,
@@ -55,7 +83,7 @@ export default definePlugin<MalfindRow>()({
         if (space.readv([{ va: gva(e.start), len: HEAD_BYTES, dst: buf }]).length === 0) head = buf;
       }
       const reason = wx && anonX ? 'writable+executable, no file' : wx ? 'writable+executable' : 'executable, no file';
-      const row: MalfindRow = { ...mappingIdentity(m), pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head };
+      const row: MalfindRow = { ...mappingIdentity(m), pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head, ...decodeHead(head, e.start) };
       if (dump && space) row.dumped = dump.writeRegion([pid, comm, e.start, 'malfind', 'dmp'], space, e.start, e.end).file;
       yield row;
     }

@@ -18,14 +18,17 @@
  * and reads the image through them without rebuilding it.
  *
  * Everything in the file is treated as hostile: lengths and offsets are validated, a page that does not
- * decompress to exactly one block is a failed read, never a crash. zlib comes from Node; Snappy from
- * snappyjs; LZO and zstd pages are reported as unsupported (no well-kept pure-JS decoder for them).
+ * decompress to exactly one block is a failed read, never a crash. zlib comes from Node, Snappy from
+ * snappyjs, zstd from fzstd (zstd-page.ts), LZO from the system's liblzo2 through koffi (native/lzo.ts;
+ * loaded on the first LZO page, and a read of such a page says how to install it when it is missing).
  *
  * Longer than ~400 lines on purpose: the diskdump format (headers, sub-header, bitmaps, page descriptors, the flattened stream) whose parts only make sense read together.
  */
 import { readDestination } from '../../qemu/layout.js';
 import zlib from 'node:zlib';
 import snappy from 'snappyjs';
+import { lzoDecompress, lzoUnavailable } from '../native/lzo.js';
+import { zstdDecompressPage } from './zstd-page.js';
 import { FormatError } from '../../core/errors.js';
 import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 import { type ByteSource, bytesAt, view } from './byte-source.js';
@@ -411,17 +414,27 @@ function sampleCompressions(src: ByteSource, image: KdumpImage): KdumpCompressio
   return [...seen];
 }
 
-/** What this build can decode; the others fail their reads with a message saying so. */
-export const SUPPORTED_COMPRESSIONS: ReadonlySet<KdumpCompression> = new Set(['zlib', 'snappy']);
+/** Every page compression makedumpfile and QEMU write; LZO needs the system's liblzo2 (see native/lzo.ts). */
+export const SUPPORTED_COMPRESSIONS: ReadonlySet<KdumpCompression> = new Set(['zlib', 'snappy', 'zstd', 'lzo']);
 
-const UNSUPPORTED_HINT: Record<string, string> = {
-  lzo: 'LZO pages are not supported (no well-kept pure-JS LZO decoder on npm): take the dump with format kdump-zlib or elf',
-  zstd: 'zstd pages are not supported by this Node.js: take the dump with makedumpfile -c (zlib) or QEMU format kdump-zlib',
-};
-
-/** Why pages of this compression cannot be read, or undefined when they can. */
+/** Why pages of this compression cannot be read here, or undefined when they can. */
 export function unsupportedCompression(c: KdumpCompression): string | undefined {
-  return SUPPORTED_COMPRESSIONS.has(c) ? undefined : UNSUPPORTED_HINT[c];
+  if (!SUPPORTED_COMPRESSIONS.has(c)) return `${c} pages are not supported`;
+  return c === 'lzo' ? lzoUnavailable() : undefined;
+}
+
+/** One page of `compression`, which must expand to exactly `size` bytes (throws saying why not). */
+function decompressPage(compression: KdumpCompression, packed: Uint8Array, size: number): Uint8Array {
+  switch (compression) {
+    case 'zlib':
+      return zlib.inflateSync(packed, { maxOutputLength: size });
+    case 'snappy':
+      return snappy.uncompress(packed, size);
+    case 'zstd':
+      return zstdDecompressPage(packed, size);
+    case 'lzo':
+      return lzoDecompress(packed, size);
+  }
 }
 
 const TECHNIQUE: TechniqueInfo = { class: 'file', name: 'kdump', live: false, haltsGuest: false, zeroCopy: false };
@@ -516,7 +529,7 @@ export class KdumpMemory implements PhysicalMemory {
     if (this.src.readAt(packed, desc.offset) !== desc.size) return `image file ${this.src.name} ends early (truncated?)`;
     let page: Uint8Array;
     try {
-      page = compression === 'zlib' ? zlib.inflateSync(packed, { maxOutputLength: bs }) : snappy.uncompress(packed, bs);
+      page = decompressPage(compression, packed, bs);
     } catch (e) {
       return `${compression} page does not decompress: ${(e as Error).message}`;
     }

@@ -44,6 +44,10 @@ describe('test rootkit on 6.1', { timeout: 900_000 }, () => {
     assert.equal(flagged[0]!.verdict, 'module');
     assert.equal(flagged[0]!.module, ROOTKIT.module);
     assert.equal(flagged[0]!.symbol, `hooked_entry [${ROOTKIT.module}]`);
+    // Debian's 6.1.192 dispatches through x64_sys_call: the hook is visible but never called, and the row says so.
+    assert.deepEqual([flagged[0]!.dispatcher, flagged[0]!.dispatched], ['x64_sys_call', false]);
+    assert.equal(flagged[0]!.note, 'never called: x64_sys_call dispatches x64 system calls, not this table');
+    assert.ok(r.rows.some((x) => x.table === 'x64_sys_call' && x.dispatched && !x.suspicious), 'the switch is checked and clean');
   });
 
   test('hidden_modules finds the unlinked module through sysfs and carving; lsmod does not list it', () => {

@@ -1,5 +1,6 @@
 /**
- * `--dump DIR` on malfind and elfs writes the regions it reports, under sanitized names inside DIR; elfs
+ * malfind's disassembly and hexdump of the scenario's injected code. `--dump DIR` on malfind and elfs writes
+ * the regions it reports, under sanitized names inside DIR; elfs
  * writes a whole ELF image (every mapping of the file at its file offset), compared with the guest's file.
  */
 import assert from 'node:assert/strict';
@@ -33,6 +34,19 @@ test('malfind --dump writes the injected-looking page, and its bytes start with 
   const bytes = fs.readFileSync(row.dumped);
   assert.equal(bytes.length, Number(row.end - row.start));
   assert.deepEqual(new Uint8Array(bytes.subarray(0, row.head.length)), row.head);
+});
+
+test("malfind disassembles the scenario's injected code (endbr64; nop x4; ret) and hexdumps it", () => {
+  const row = runPlugin(malfind, g.kernel).rows.find((x) => x.comm === 'vmi-files' && x.perms === 'rwxp');
+  assert.ok(row, 'the scenario rwx page');
+  assert.match(String(row.disasm), /^endbr64; nop; nop; nop; nop; ret(;|$)/);
+  assert.deepEqual(row.instructions.slice(0, 2), [
+    { address: `0x${row.start.toString(16)}`, bytes: 'f30f1efa', text: 'endbr64' },
+    { address: `0x${(row.start + 4n).toString(16)}`, bytes: '90', text: 'nop' },
+  ]);
+  assert.equal(row.hexdump.length, 4, '64 bytes, 16 a line');
+  assert.match(row.hexdump[0]!, /^0x[0-9a-f]+  f3 0f 1e fa 90 90 90 90 c3 00 /);
+  assert.match(row.hexdump[1]!, /^0x[0-9a-f]+  (00 ){15}00  \.{16}$/, 'zeros up to the marker at +64');
 });
 
 test('elfs --dump writes ELF images that start with the ELF magic', () => {

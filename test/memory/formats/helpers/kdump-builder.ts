@@ -4,8 +4,9 @@
  */
 import zlib from 'node:zlib';
 import snappy from 'snappyjs';
+import { lzoCompress, zstdCompress } from './native-compress.js';
 
-export type PageEncoding = 'raw' | 'zlib' | 'snappy' | 'lzo';
+export type PageEncoding = 'raw' | 'zlib' | 'snappy' | 'lzo' | 'zstd';
 
 export interface KdumpPage {
   pfn: number;
@@ -23,7 +24,7 @@ export interface KdumpSpec {
   release?: string;
 }
 
-const FLAGS: Record<PageEncoding, number> = { raw: 0, zlib: 1, lzo: 2, snappy: 4 };
+const FLAGS: Record<PageEncoding, number> = { raw: 0, zlib: 1, lzo: 2, snappy: 4, zstd: 0x20 };
 
 export function buildKdump(spec: KdumpSpec): Uint8Array {
   const bs = spec.blockSize ?? 4096;
@@ -33,12 +34,19 @@ export function buildKdump(spec: KdumpSpec): Uint8Array {
   const vmci = Buffer.from(spec.vmcoreinfo ?? '', 'latin1');
   const subBlocks = 1;
   const descAt = (1 + subBlocks + bitmapBlocks) * bs;
-  const encoded = pages.map((p) => {
+  const compress = (p: KdumpPage): Uint8Array => {
     if (p.encoding === 'zlib') return zlib.deflateSync(p.data);
     if (p.encoding === 'snappy') return snappy.compress(new Uint8Array(p.data));
-    if (p.encoding === 'lzo') return new Uint8Array([0x11, 0, 0]); // not decoded: LZO is unsupported
+    if (p.encoding === 'lzo') return lzoCompress(p.data);
+    if (p.encoding === 'zstd') return zstdCompress(p.data);
     return p.data;
+  };
+  // As makedumpfile does, a page that does not shrink is stored raw (flags 0); only block-sized pages qualify.
+  const encoded = pages.map((p) => {
+    const c = compress(p);
+    return p.encoding !== 'raw' && c.length >= bs && p.data.length === bs ? p.data : c;
   });
+  const flagsOf = (i: number): number => (encoded[i] === pages[i]!.data ? 0 : FLAGS[pages[i]!.encoding]);
   let dataAt = descAt + pages.length * 24;
   const vmciAt = dataAt;
   dataAt += vmci.length;
@@ -75,7 +83,7 @@ export function buildKdump(spec: KdumpSpec): Uint8Array {
     const d = descAt + i * 24;
     dv.setBigInt64(d, BigInt(offsets[i]!), true);
     dv.setUint32(d + 8, encoded[i]!.length, true);
-    dv.setUint32(d + 12, FLAGS[p.encoding], true);
+    dv.setUint32(d + 12, flagsOf(i), true);
   });
   out.set(vmci, vmciAt);
   encoded.forEach((e, i) => out.set(e, offsets[i]!));
