@@ -130,8 +130,10 @@ function techniqueRows(ts: readonly TechniqueResult[]): string {
 
 function impactRows(ts: readonly TechniqueResult[]): string {
   return table(
-    ['technique', 'bench', 'rate', 'reached Hz', 'throughput per host s', 'per guest s', 'unit', 'spread (sd)', 'slowdown %', '± %', 'runs', 'errors'],
-    ts.flatMap((t) => t.impact.map((i) => [t.label, i.kind, i.rate, i.achievedHz, i.mean, i.guestClockMean, i.unit, i.sd, i.slowdownPct, i.slowdownSdPct, i.runs.length, i.errors.join('; ')])),
+    ['technique', 'bench', 'rate', 'reached Hz', 'throughput per host s', 'per guest s', 'unit', 'spread (sd)', 'slowdown %', '95% CI %', 'noise floor %', 'resolved', 'runs', 'errors'],
+    ts.flatMap((t) =>
+      t.impact.map((i) => [t.label, i.kind, i.rate, i.achievedHz, i.mean, i.guestClockMean, i.unit, i.sd, i.slowdownPct, i.ci95Pct && Number.isFinite(i.ci95Pct[0]) ? `${i.ci95Pct[0]} … ${i.ci95Pct[1]}${i.rate === 'off' ? ' (control)' : ''}` : '', i.noiseFloorPct, i.rate === 'off' ? '' : i.resolved ? 'yes' : 'no', i.runs.length, i.errors.join('; ')]),
+    ),
   );
 }
 
@@ -167,7 +169,7 @@ ${table(['anomaly kind', 'intrinsic', 'extrinsic'], summary.split.map((s) => [s.
 <h2>Techniques</h2>
 ${techniqueRows(r.techniques)}
 <h2>Guest impact</h2>
-<p>Throughput is the guest's work per host second: the guest's own clock stops while QEMU is paused, so its own figure (per guest s) hides what pausing costs.</p>
+<p>Throughput is the guest's work per host second: the guest's own clock stops while QEMU is paused, so its own figure (per guest s) hides what pausing costs. Each round runs every cell once in a random order, with a second unmonitored run as a control; a slowdown is paired with its round's unmonitored run, and is resolved only when its 95% interval excludes 0 and it exceeds the noise floor (the control's slowdown plus its interval).</p>
 ${impactRows(r.techniques)}
 <h2>In-guest benches, monitoring off</h2>
 ${table(['bench', 'throughput', 'unit', 'sd', 'runs', 'exec overhead s', 'errors'], r.baseline.map((b) => [b.kind, b.mean, b.unit, b.sd, b.runs.length, b.overheadS, b.errors.join('; ')]))}

@@ -9,9 +9,15 @@ import type { Plugin } from '../../linux/plugin.js';
 import { plugins } from '../../linux/plugins/index.js';
 import { HaltingMemory } from '../../memory/halting.js';
 import type { PhysicalMemory } from '../../memory/types.js';
+import { crossView, type CrossViewRow } from './cross-view.js';
 
 export const LIGHT = ['pslist', 'lsmod', 'sockstat'] as const;
 export const HEAVY = ['pslist', 'lsmod', 'sockstat', 'lsof', 'maps'] as const;
+
+/** The consistency phase's passes: the light workload and the cross-view check. */
+export function consistencyWorkload(): Plugin<any>[] {
+  return [...workload(LIGHT), crossView as Plugin<any>];
+}
 
 export function workload(names: readonly string[]): Plugin<any>[] {
   return names.map((n) => {
@@ -23,7 +29,10 @@ export function workload(names: readonly string[]): Plugin<any>[] {
 
 export interface PassOutcome {
   readonly ms: number;
-  /** Anomalies by kind: the walks' own kinds, `parent-missing` (a ppid not in the list), `pid-duplicate` (one pid twice), `run-failed`. */
+  /**
+   * Anomalies by kind: the walks' own kinds, `parent-missing` (a ppid not in the list), `pid-duplicate` (one pid twice),
+   * the cross-view kinds of cross-view.ts (`task-not-in-list`, `task-not-in-pid-idr`, `socket-not-in-table`), `run-failed`.
+   */
   readonly anomalies: Record<string, number>;
   /** Optimistic mode: pages that changed under a run (torn reads caught), retries, and whether every run validated. */
   readonly validation?: { readonly changedRanges: number; readonly retries: number; readonly validated: boolean };
@@ -78,6 +87,7 @@ export async function runPass(kernel: Kernel, work: readonly Plugin<any>[], vali
       try {
         const r = pass.run(p);
         if (p.name === 'pslist') checkProcessList(r.rows as { pid?: unknown; ppid?: unknown }[], anomalies);
+        if (p === crossView) for (const row of r.rows as CrossViewRow[]) anomalies[row.kind] = (anomalies[row.kind] ?? 0) + 1;
       } catch {
         anomalies['run-failed'] = (anomalies['run-failed'] ?? 0) + 1;
       }
