@@ -35,7 +35,7 @@ export function barChart(title: string, unit: string, bars: readonly Bar[], log 
     const ok = Number.isFinite(b.value) && (!log || b.value > 0);
     if (ok) {
       const w = Math.max(1, x(b.value));
-      parts.push(`<rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${COLORS[i % COLORS.length]}"/>`);
+      parts.push(`<rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${COLORS[i % COLORS.length]}" data-label="${esc(b.label)}" data-value="${b.value}"/>`);
       parts.push(`<text x="${left + w + 4}" y="${y + 14}" font-size="11">${esc(+b.value.toPrecision(3))}</text>`);
     } else parts.push(`<text x="${left + 4}" y="${y + 14}" font-size="11" fill="#888">n/a</text>`);
   });
@@ -76,7 +76,7 @@ export function lineChart(title: string, xUnit: string, yUnit: string, series: r
     const c = COLORS[i % COLORS.length];
     const p = s.points.filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y) && q.x > 0).sort((a, b2) => a.x - b2.x);
     if (p.length) parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${p.map((q) => `${px(q.x).toFixed(1)},${py(q.y).toFixed(1)}`).join(' ')}"/>`);
-    for (const q of p) parts.push(`<circle cx="${px(q.x).toFixed(1)}" cy="${py(q.y).toFixed(1)}" r="2.5" fill="${c}"/>`);
+    for (const q of p) parts.push(`<circle cx="${px(q.x).toFixed(1)}" cy="${py(q.y).toFixed(1)}" r="2.5" fill="${c}" data-series="${esc(s.label)}" data-x="${q.x}" data-y="${q.y}"/>`);
     const lx = 10 + (i % 3) * 240;
     const ly = 300 + Math.floor(i / 3) * 16;
     parts.push(`<rect x="${lx}" y="${ly - 8}" width="10" height="10" fill="${c}"/><text x="${lx + 14}" y="${ly + 1}" font-size="11">${esc(s.label)}</text>`);
