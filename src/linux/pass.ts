@@ -18,6 +18,7 @@
  * const { rows } = pass.run(pslist);
  * const summary = pass.end();   // anomalies per plugin, elapsed, validation
  */
+import { gva } from '../core/address.js';
 import type { AddressSpace } from '../arch/address-space.js';
 import { PhysReader, type ReadRecorder } from '../arch/phys-reader.js';
 import type { TableReader } from '../arch/x86-64/paging.js';
@@ -199,7 +200,7 @@ class PageRecorder implements ReadRecorder, FieldRecorder {
       const vp = v - BigInt(off);
       if (vp !== this.vaPage) {
         // A fresh translation reads (and so watches) the page-table entries it relies on.
-        const t = this.space.tryTranslate(vp);
+        const t = this.space.tryTranslate(gva(vp));
         if (t === undefined) return;
         this.vaPage = vp;
         this.paPage = t.pa;
