@@ -89,6 +89,8 @@ export interface ImpactRow {
 }
 
 export interface ConsistencyRow {
+  /** The plugins of each pass ('xview' is the cross-view check). */
+  readonly workload: string;
   readonly passes: number;
   /** Anomalies per pass by kind. */
   readonly perPass: Record<string, number>;
@@ -411,6 +413,7 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
   const n = outcomes.length;
   const perPass = Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, +(v / n).toFixed(4)]));
   return {
+    workload: work.map((p) => p.name).join('+'),
     passes: n,
     perPass,
     anomaliesPerPass: +(Object.values(totals).reduce((a, b) => a + b, 0) / n).toFixed(4),
