@@ -134,7 +134,7 @@ function scan(mem: PhysicalMemory, limit: number): { MBps: number; cpuMsPerMiB: 
 }
 
 /** 8-byte readv: latency of one op, and the rate in batches of 1024 ops. */
-function readvFigures(
+export function readvFigures(
   mem: PhysicalMemory,
   addrs: number[],
   local: number[],
@@ -169,7 +169,7 @@ function readvFigures(
  * loads from the mapped view). Physical addresses: translation is the
  * translate suite's figure. Scans touch every byte of the views without copying.
  */
-function viewFigures(mem: PhysicalMemory, addrs: number[], local: number[], sliceMs: number, limit: number) {
+export function viewFigures(mem: PhysicalMemory, addrs: number[], local: number[], sliceMs: number, limit: number) {
   const regions = mem.mapped!();
   // A scan that touches every byte without copying: search for a pattern that is not there. The first
   // pass also maps every page into this process (first-touch faults); the second is the steady state.
@@ -219,7 +219,7 @@ function viewFigures(mem: PhysicalMemory, addrs: number[], local: number[], slic
   };
 }
 
-const round = (x: number, digits = 2) => Number(x.toPrecision(digits + 2));
+export const round = (x: number, digits = 2) => Number(x.toPrecision(digits + 2));
 
 /**
  * Measures every live technique against `target` (a lab guest name,

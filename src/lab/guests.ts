@@ -44,6 +44,8 @@ export interface LabGuest {
   bootedMs?: number;
   readyMs?: number;
   qemuArgs: string[];
+  /** Booted with anonymous RAM and no vmcoreinfo device (LabUpOptions.plain): no shm file. */
+  plain?: boolean;
 }
 
 export interface LabListEntry {

@@ -54,6 +54,12 @@ export interface LabUpOptions {
   extraModules?: readonly ExtraModuleFile[];
   /** Extra user QMP sockets (qmp-1.sock…) so several clients can hold QMP at once (default 1: two user sockets). */
   extraQmpSockets?: number;
+  /**
+   * A QEMU as people start it by hand: anonymous RAM (memory-backend-ram: no
+   * shm file to map) and no vmcoreinfo device (issue 11). Read it through
+   * qmp: or pid:, not lab: (whose shm file does not exist).
+   */
+  plain?: boolean;
   /** Milliseconds to wait for VMI-READY (default 240000, env VMSIGHT_LAB_TIMEOUT_MS). */
   timeoutMs?: number;
   /**
@@ -202,6 +208,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
         existing.smp === smp &&
         existing.append === append &&
         existing.execSocket !== undefined &&
+        (existing.plain ?? false) === (opts.plain ?? false) &&
         (existing.qmpSockets?.length ?? 1) >= 1 + extraQmp &&
         (!opts.gdb || existing.gdbPort !== undefined);
       if (same) return existing;
@@ -246,8 +253,9 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
         ...(gdbPort ? ['-gdb', `tcp:127.0.0.1:${gdbPort}`] : []),
         '-pidfile', pidFile,
         '-daemonize',
-        '-device', 'vmcoreinfo',
-        '-object', `memory-backend-file,id=mem,size=${memoryMiB}M,mem-path=${shmPath},share=on`,
+        ...(opts.plain
+          ? ['-object', `memory-backend-ram,id=mem,size=${memoryMiB}M`]
+          : ['-device', 'vmcoreinfo', '-object', `memory-backend-file,id=mem,size=${memoryMiB}M,mem-path=${shmPath},share=on`]),
         '-machine', 'q35,memory-backend=mem',
       ];
       const t0 = performance.now();
@@ -290,6 +298,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
         stateDir,
         started,
         qemuArgs: args,
+        ...(opts.plain ? { plain: true } : {}),
       };
       fs.writeFileSync(recordPath(name), JSON.stringify(guest, null, 2) + '\n');
       try {

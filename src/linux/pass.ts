@@ -7,8 +7,9 @@
  * the anomalies of every plugin run are collected for the whole pass.
  *
  * With `validate`, each run records the guest-physical pages it read (a copy
- * taken just before the first read of each page) and re-reads them at the
- * end: when any changed under the run, the run is retried in a fresh epoch,
+ * taken just before the first read of each page) and re-reads at the end the
+ * 8-byte words it used (the fields it decoded of whole-object reads, every
+ * byte of other reads): when any changed under the run, it is retried in a fresh epoch,
  * up to `retries` times — a consistent view without pausing the guest,
  * whenever the guest lets one be taken.
  *
@@ -18,10 +19,11 @@
  * const summary = pass.end();   // anomalies per plugin, elapsed, validation
  */
 import type { AddressSpace } from '../arch/address-space.js';
-import { PhysReader, type ReadRecorder } from '../arch/phys-reader.js';
+import { PhysReader } from '../arch/phys-reader.js';
 import type { TableReader } from '../arch/x86-64/paging.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import { AnomalySink, type Anomaly, type AnomalyKind } from './anomaly.js';
+import { MAX_WATCHED_PAGES, PageRecorder } from './page-recorder.js';
 import type { Kernel } from './kernel.js';
 import type { Plugin, PluginOptions, PluginResult } from './plugin.js';
 import { checkOptionValues, type OptionDecls } from './schema.js';
@@ -39,8 +41,10 @@ export interface RunValidation {
   /** Times the plugin ran (1 + retries). */
   readonly attempts: number;
   readonly retries: number;
-  /** Ranges (what a run read of one 4 KiB page, in 64-byte chunks) found changed at the end of an attempt, summed over attempts. */
+  /** Ranges (what a run read of one 4 KiB page, in 8-byte words) found changed at the end of an attempt, summed over attempts. */
   readonly changedRanges: number;
+  /** Guest-physical address of the first changed word of each changed page, over the attempts (at most 32 per attempt): what the guest was updating. */
+  readonly changedAt?: readonly number[];
   /** Pages the last attempt read. */
   readonly watchedPages: number;
   /** True when the last attempt's pages were unchanged at its end: its rows are one consistent state. */
@@ -107,10 +111,7 @@ export class PassCaches {
 
 /** Most process address spaces kept (each holds a ~50 KB translation cache: 50 MB at most). */
 const MAX_USER_SPACES = 1024;
-/** Most pages one validated run watches (4 KiB copies each: 64 MiB). */
-const MAX_WATCHED_PAGES = 16384;
 const DEFAULT_RETRIES = 2;
-const PAGE = 4096;
 
 /** The page-table reader behind the kernel space, when it is a real one (synthetic test kernels have none). */
 function tablesOf(kernel: Kernel): TableReader | undefined {
@@ -122,104 +123,6 @@ function uncached(mem: PhysicalMemory): PhysicalMemory {
   let m = mem;
   for (let guard = 0; guard < 8 && 'inner' in m && typeof (m as { flush?: unknown }).flush === 'function'; guard++) m = (m as unknown as { inner: PhysicalMemory }).inner;
   return m;
-}
-
-/** One watched page: where its copy lies in the recorder's arena, and which 64-byte chunks of it the run read (two 32-bit masks). */
-interface Watched {
-  readonly page: number;
-  readonly slot: number;
-  lo: number;
-  hi: number;
-}
-
-const CHUNK = 64;
-
-/** Sets the bits of the chunks covering [from, to) of a page. */
-function markChunks(w: Watched, from: number, to: number): void {
-  const c0 = (from / CHUNK) | 0;
-  const c1 = ((to - 1) / CHUNK) | 0;
-  for (let c = c0; c <= c1; c++) {
-    if (c < 32) w.lo |= 1 << c;
-    else w.hi |= 1 << (c - 32);
-  }
-}
-
-const isMarked = (w: Watched, c: number): boolean => ((c < 32 ? w.lo >>> c : w.hi >>> (c - 32)) & 1) === 1;
-
-/**
- * Records what a run reads, merged per page: a copy of each page taken
- * before its first read (into one growing arena: no allocation per page),
- * and the 64-byte chunks of it read since. Only those chunks are compared at
- * the end, so other objects and counters sharing the page (the runtime
- * statistics of a running task next to a cred we read) are no false alarm.
- */
-class PageRecorder implements ReadRecorder {
-  readonly pages = new Map<number, Watched>();
-  overflow = false;
-  private last: Watched | undefined;
-  private arena = Buffer.alloc(64 * PAGE);
-  private readonly scratch = new Uint8Array(PAGE);
-
-  constructor(private readonly phys: PhysReader) {}
-
-  touch(pa: number, len: number): void {
-    if (!(len > 0) || !Number.isSafeInteger(pa) || pa < 0) return;
-    const off = pa % PAGE;
-    const last = this.last;
-    if (last !== undefined && pa - off === last.page * PAGE && off + len <= PAGE) {
-      markChunks(last, off, off + len);
-      return;
-    }
-    const first = (pa - off) / PAGE;
-    const end = pa + len;
-    for (let p = first; p * PAGE < end; p++) {
-      let w = this.pages.get(p);
-      if (w === undefined) {
-        if (this.pages.size >= MAX_WATCHED_PAGES) {
-          this.overflow = true;
-          return;
-        }
-        w = { page: p, slot: this.pages.size, lo: 0, hi: 0 };
-        this.copyInto(w);
-        this.pages.set(p, w);
-      }
-      markChunks(w, Math.max(pa, p * PAGE) - p * PAGE, Math.min(end, (p + 1) * PAGE) - p * PAGE);
-      this.last = w;
-    }
-  }
-
-  private copyInto(w: Watched): void {
-    if ((w.slot + 1) * PAGE > this.arena.length) {
-      const bigger = Buffer.alloc(this.arena.length * 2);
-      this.arena.copy(bigger);
-      this.arena = bigger;
-    }
-    this.arena.set(this.phys.pageUntracked(w.page, this.scratch), w.slot * PAGE);
-  }
-
-  /** Watched pages in which a chunk the run read differs now from the copy taken before it was read. */
-  changed(current: PhysReader): number {
-    let n = 0;
-    for (const w of this.pages.values()) {
-      const now = current.pageUntracked(w.page, this.scratch);
-      const base = w.slot * PAGE;
-      for (let c = 0; c < PAGE / CHUNK; ) {
-        if (!isMarked(w, c)) {
-          c++;
-          continue;
-        }
-        let e = c + 1;
-        while (e < PAGE / CHUNK && isMarked(w, e)) e++;
-        // One compare per run of read chunks, without allocating views.
-        if (this.arena.compare(now, c * CHUNK, e * CHUNK, base + c * CHUNK, base + e * CHUNK) !== 0) {
-          n++;
-          break;
-        }
-        c = e;
-      }
-    }
-    return n;
-  }
 }
 
 function mergeAnomalies(into: AnomalySink, from: AnomalySink): void {
@@ -311,24 +214,30 @@ export class KernelPass implements Pass {
     const phys = tables.phys;
     const fresh = new PhysReader(uncached(phys.mem));
     let changedRanges = 0;
+    const changedAt: number[] = [];
     for (let attempt = 1; ; attempt++) {
       // Every translation the run uses is re-checked inside it, so the page-table entries it
       // relies on are read (and watched) too, not taken from an earlier run of this pass.
       tables.newEpoch();
       // A retry re-reads everything: page-cached copies dropped too.
       if (attempt > 1) (phys.mem as { flush?: () => void }).flush?.();
-      const rec = new PageRecorder(phys);
+      const rec = new PageRecorder(phys, this.kernel.space);
       const outer = phys.recorder;
+      const typed = this.kernel.typed;
+      const outerFields = typed.fields;
       phys.recorder = rec;
+      typed.fields = rec;
       let out: T;
       try {
         out = once();
       } finally {
         phys.recorder = outer;
+        typed.fields = outerFields;
       }
       const changed = rec.changed(fresh);
       changedRanges += changed;
-      const base = { attempts: attempt, retries: attempt - 1, changedRanges, watchedPages: rec.pages.size };
+      changedAt.push(...rec.changedAt);
+      const base = { attempts: attempt, retries: attempt - 1, changedRanges, watchedPages: rec.pages.size, ...(changedAt.length ? { changedAt } : {}) };
       if (rec.overflow) return { out, validation: { ...base, validated: false, reason: `the run read more than ${MAX_WATCHED_PAGES} pages; only those were checked` } };
       if (changed === 0) return { out, validation: { ...base, validated: true } };
       if (attempt > retries) return { out, validation: { ...base, validated: false, reason: `guest memory kept changing (${changed} pages in the last attempt)` } };

@@ -37,12 +37,26 @@ export interface ReadOptions {
 
 const MASK64 = (1n << 64n) - 1n;
 
+/**
+ * Told which bytes of the objects read are used: an optimistic pass watches
+ * only those for change, not every byte of a whole-struct read (a task's FPU
+ * state and run-time statistics change all the time and are never decoded).
+ */
+export interface FieldRecorder {
+  /** A whole object is fetched by `fetch`: its bytes need a copy to compare, not a watch. */
+  fetching<T>(fetch: () => T): T;
+  /** `len` bytes at `va` of an object read were decoded. */
+  used(va: bigint, len: number): void;
+}
+
 /** Entry point: a TypeDb plus the memory to read objects from. */
 export class Typed {
   readonly db: TypeDb;
   readonly mem: VirtualMemory;
   /** Type names already resolved (the TypeDb never changes under us). */
   private readonly ids = new Map<string, TypeId>();
+  /** Set while an optimistic pass validates a run (linux/pass.ts). */
+  fields: FieldRecorder | undefined;
 
   constructor(db: TypeDb, mem: VirtualMemory) {
     this.db = db;
@@ -117,7 +131,8 @@ export class ObjRef {
   /** Reads the whole object in one read. */
   read(opts: ReadOptions = {}): ObjValue {
     const size = this.size;
-    let bytes = this.typed.mem.read(this.address, size);
+    const rec = this.typed.fields;
+    let bytes = rec === undefined ? this.typed.mem.read(this.address, size) : rec.fetching(() => this.typed.mem.read(this.address, size));
     if (bytes.length < size) {
       throw new ShortReadError('virtual', this.address, size, bytes.length, this.typeName);
     }
@@ -163,7 +178,7 @@ export class ObjValue {
   readonly typed: Typed;
   readonly type: TypeId;
   readonly address: bigint;
-  readonly bytes: Uint8Array;
+  private readonly b: Uint8Array;
   /** Byte offset of `bytes[0]` inside the object (non-zero only for single-field reads). */
   private readonly base: number;
   private view: DataView | undefined;
@@ -172,8 +187,14 @@ export class ObjValue {
     this.typed = typed;
     this.type = type;
     this.address = address;
-    this.bytes = bytes;
+    this.b = bytes;
     this.base = base;
+  }
+
+  /** The object's bytes (all of them count as used). */
+  get bytes(): Uint8Array {
+    this.use(0, this.b.length);
+    return this.b;
   }
 
   get typeName(): string {
@@ -222,6 +243,8 @@ export class ObjValue {
     if (f.bitSize || f.size !== 8 || (r.kind !== 'pointer' && r.kind !== 'int' && r.kind !== 'enum')) {
       throw this.fieldErr(path, `is ${this.typed.db.typeName(f.type)}, not a pointer`);
     }
+    this.check(f.offset - this.base, 8, path);
+    this.use(f.offset - this.base, 8);
     return this.dv().getBigUint64(f.offset - this.base, true);
   }
 
@@ -239,6 +262,7 @@ export class ObjValue {
     if (f.bitSize) return this.extractBits(f, signed);
     const o = f.offset - this.base;
     this.check(o, f.size, path);
+    this.use(o, f.size);
     const dv = this.dv();
     switch (f.size) {
       case 1:
@@ -296,7 +320,8 @@ export class ObjValue {
     if (f.bitSize) throw this.fieldErr(path, 'is a bitfield; use bits()');
     const o = f.offset - this.base;
     this.check(o, f.size, path);
-    return this.bytes.subarray(o, o + f.size);
+    this.use(o, f.size);
+    return this.b.subarray(o, o + f.size);
   }
 
   /** An embedded struct/union/array member as a value (no read). */
@@ -305,7 +330,7 @@ export class ObjValue {
     if (f.bitSize) throw bitfieldAsObject(this.typed.db, this.type, path);
     const o = f.offset - this.base;
     this.check(o, f.size, path);
-    return new ObjValue(this.typed, f.type, (this.address + BigInt(f.offset)) & MASK64, this.bytes.subarray(o, o + f.size));
+    return new ObjValue(this.typed, f.type, (this.address + BigInt(f.offset)) & MASK64, this.b.subarray(o, o + f.size));
   }
 
   /** Number of elements of an array field (0 for a flexible array). */
@@ -395,7 +420,7 @@ export class ObjValue {
 
   private info(path: string): FieldInfo {
     if (path === '') {
-      const size = this.bytes.length;
+      const size = this.b.length;
       return { path, offset: this.base, bitOffset: this.base * 8, bitSize: 0, type: this.type, size: Math.min(size, this.typed.db.sizeOf(this.type)) };
     }
     return this.typed.db.field(this.type, path);
@@ -408,28 +433,36 @@ export class ObjValue {
     if (width > f.size) throw this.fieldErr(path, `is ${f.size} bytes (${this.typed.db.typeName(f.type)}), cannot read ${width}`);
     const o = f.offset - this.base;
     this.check(o, width, path);
+    this.use(o, width);
     return o;
+  }
+
+  /** Tells the field recorder (when one is set) that bytes [o, o+len) of this value were decoded. */
+  private use(o: number, len: number): void {
+    const rec = this.typed.fields;
+    if (rec !== undefined && len > 0) rec.used((this.address + BigInt(this.base + o)) & MASK64, len);
   }
 
   private extractBits(f: FieldInfo, signed: boolean): bigint {
     const first = Math.floor(f.bitOffset / 8) - this.base;
     const last = Math.floor((f.bitOffset + f.bitSize - 1) / 8) - this.base;
     this.check(first, last - first + 1, f.path);
+    this.use(first, last - first + 1);
     let v = 0n;
-    for (let i = last; i >= first; i--) v = (v << 8n) | BigInt(this.bytes[i]!);
+    for (let i = last; i >= first; i--) v = (v << 8n) | BigInt(this.b[i]!);
     v = (v >> BigInt(f.bitOffset % 8)) & ((1n << BigInt(f.bitSize)) - 1n);
     if (signed && f.bitSize > 0 && v >> BigInt(f.bitSize - 1)) v -= 1n << BigInt(f.bitSize);
     return v;
   }
 
   private check(o: number, len: number, path: string): void {
-    if (o < 0 || o + len > this.bytes.length) {
-      throw this.fieldErr(path, `lies outside the ${this.bytes.length} bytes read (offset ${o + this.base})`);
+    if (o < 0 || o + len > this.b.length) {
+      throw this.fieldErr(path, `lies outside the ${this.b.length} bytes read (offset ${o + this.base})`);
     }
   }
 
   private dv(): DataView {
-    return (this.view ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength));
+    return (this.view ??= new DataView(this.b.buffer, this.b.byteOffset, this.b.byteLength));
   }
 
   private fieldErr(path: string, what: string): ProfileError {

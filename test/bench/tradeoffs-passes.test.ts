@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AddressSpace } from '../../src/arch/address-space.js';
 import { PAGING_4_LEVEL } from '../../src/arch/x86-64/paging.js';
-import { checkProcessList, runPass, workload } from '../../src/bench/tradeoffs/passes.js';
+import { checkProcessList, runPass, workload, OPTIMISTIC_RETRIES } from '../../src/bench/tradeoffs/passes.js';
+import { meanCi95, seededRandom, shuffled } from '../../src/bench/tradeoffs/measure.js';
 import { Kernel } from '../../src/linux/kernel.js';
 import type { PhysicalMemory, ReadOp } from '../../src/memory/types.js';
 import { testMemory } from '../arch/helpers/memory.js';
@@ -107,8 +108,8 @@ describe('tradeoffs pass: the optimistic mode catches a torn read', () => {
     g.tear(Array.from({ length: 40 }, (_, i) => i + 1));
     const out = await runPass(g.kernel, pslistOnly, true);
     assert.equal(out.validation!.validated, false);
-    assert.equal(out.validation!.retries, 2);
-    assert.ok(out.validation!.changedRanges >= 3);
+    assert.equal(out.validation!.retries, OPTIMISTIC_RETRIES);
+    assert.ok(out.validation!.changedRanges >= OPTIMISTIC_RETRIES + 1);
   });
 });
 
@@ -131,5 +132,18 @@ describe('tradeoffs pass: process-list cross-checks', () => {
     const into: Record<string, number> = {};
     checkProcessList([{ pid: 1, ppid: 0 }, { pid: 9, ppid: 1 }], into);
     assert.deepEqual(into, {});
+  });
+});
+
+describe('tradeoffs measure: confidence intervals and run order', () => {
+  it('meanCi95 uses the t distribution; fewer than 2 values give no interval; shuffled is a seeded permutation', () => {
+    const ci = meanCi95([1, 2, 3, 4]);
+    assert.equal(ci.mean, 2.5);
+    // sd = 1.291, t(3) = 3.182: half = 3.182 * 1.291 / 2
+    assert.ok(Math.abs(ci.half - (3.182 * Math.sqrt(5 / 3)) / 2) < 1e-9);
+    assert.ok(Number.isNaN(meanCi95([5]).lo));
+    const a = shuffled([1, 2, 3, 4, 5, 6], seededRandom(7));
+    assert.deepEqual([...a].sort(), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(shuffled([1, 2, 3, 4, 5, 6], seededRandom(7)), a, 'same seed, same order');
   });
 });

@@ -31,7 +31,7 @@ function technique(id: string, mode: TechniqueResult['mode'], hz: number, perPas
       { kind: 'cpu', rate: 10, runs: [9], unit: 'MB/s', mean: 9, sd: 0, guestClockMean: 9, slowdownPct: slow, slowdownSdPct: 1, achievedHz: 9.5, passLatencyP50Ms: 2, errors: [] },
       { kind: 'cpu', rate: 'max', runs: [5], unit: 'MB/s', mean: 5, sd: 0, guestClockMean: 5, slowdownPct: 50, slowdownSdPct: 1, achievedHz: hz, passLatencyP50Ms: 2, errors: [] },
     ],
-    consistency: { passes: 10, perPass, anomaliesPerPass: anomalies, passesWithAnomalies: anomalies ? 5 : 0 },
+    consistency: { workload: 'pslist+lsmod+sockstat+xview', passes: 10, perPass, anomaliesPerPass: anomalies, passesWithAnomalies: anomalies ? 5 : 0 },
   };
 }
 
@@ -78,6 +78,35 @@ describe('tradeoffs report', () => {
       for (const id of data.plots) assert.match(page, new RegExp(`<figure id="${id}"><svg`));
       assert.ok(!page.includes('<b>'), 'labels are escaped');
       assert.match(page, /emulated \(TCG\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("plots show the JSON's values: bar values and widths, line points, anomaly bars", () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'to-report-'));
+    try {
+      const { json, html } = writeOutputs(dir, result, bed, { date: 'd', mode: 'quick', durationS: 1, options: {} });
+      const data = JSON.parse(readFileSync(json, 'utf8'));
+      const page = readFileSync(html, 'utf8');
+      const figure = (id: string) => page.match(new RegExp(`<figure id="${id}">([\\s\\S]*?)</figure>`))![1]!;
+      const attrs = (svg: string, el: string) => [...svg.matchAll(new RegExp(`<${el} ([^>]*)/>`, 'g'))].map((m) => Object.fromEntries([...m[1]!.matchAll(/([a-z-]+)="([^"]*)"/g)].map((a) => [a[1], a[2]])));
+      // Frequency: one bar per technique that has a rate, in order, value = passesPerSec; log widths ordered like the values.
+      const bars = attrs(figure('frequency'), 'rect');
+      const expected = data.techniques.filter((t: TechniqueResult) => t.frequency[0]).map((t: TechniqueResult) => t.frequency[0]!.passesPerSec);
+      assert.deepEqual(bars.map((b) => Number(b['data-value'])), expected);
+      const widths = bars.map((b) => Number(b.width));
+      for (let i = 0; i < expected.length; i++) for (let j = 0; j < expected.length; j++) if (expected[i] > expected[j]) assert.ok(widths[i]! > widths[j]!, 'a higher rate draws a longer bar');
+      assert.match(figure('frequency'), />n\/a</, 'the skipped technique is drawn as n/a');
+      // Slowdown vs frequency: the points are the monitored impact rows (reached Hz, slowdown %).
+      const points = attrs(figure('slowdown-cpu'), 'circle').map((c) => [c['data-series'], Number(c['data-x']), Number(c['data-y'])]);
+      const rows = data.techniques.flatMap((t: TechniqueResult) => t.impact.filter((i) => i.rate !== 'off').map((i) => [t.label.replace('<', '&#60;').replace('>', '&#62;'), i.achievedHz, i.slowdownPct]));
+      assert.deepEqual(points.sort(), rows.sort());
+      // Anomalies: per mode, the total then each kind, as in the summary.
+      const anomalyBars = attrs(figure('anomalies'), 'rect').map((b) => Number(b['data-value']));
+      assert.deepEqual(anomalyBars, data.summary.modes.flatMap((m: { anomaliesPerPass: number; perPass: Record<string, number> }) => [m.anomaliesPerPass, ...Object.values(m.perPass)]).filter((v: number) => Number.isFinite(v)));
+      // Host CPU: our CPU plus QEMU's extra per pass.
+      assert.deepEqual(attrs(figure('host-cpu'), 'rect').map((b) => Number(b['data-value'])), data.techniques.filter((t: TechniqueResult) => t.frequency[0]).map(() => 6));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

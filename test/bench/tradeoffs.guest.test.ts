@@ -64,6 +64,10 @@ describe('bench tradeoffs on a lab guest', { timeout: 900_000 }, () => {
       assert.ok(f.qemuExtraCpuMsPerPass !== undefined && f.rssPeakMiB > 0, `${t.id}: QEMU CPU and RSS`);
       assert.ok(t.impact.some((i: { rate: unknown; runs: number[] }) => i.rate !== 'off' && i.runs.length > 0), `${t.id}: a guest-impact row`);
       assert.ok(t.consistency.passes > 0 && typeof t.consistency.perPass === 'object', `${t.id}: anomaly counts`);
+      assert.equal(t.consistency.workload, 'pslist+lsmod+sockstat+xview', `${t.id}: the cross-view check runs in every consistency pass`);
+      for (const kind of Object.keys(t.consistency.perPass)) assert.ok(!kind.startsWith('run-failed'), `${t.id}: no plugin run failed`);
+      const off = t.impact.find((i: { rate: unknown }) => i.rate === 'off');
+      assert.ok(off && typeof off.noiseFloorPct === 'number', `${t.id}: the control pair gives a noise floor`);
     }
     assert.ok(data.techniques.filter((t: { skipped?: string }) => !t.skipped).length >= 10, 'most techniques run on a lab guest');
     assert.ok(data.techniques.find((t: { id: string }) => t.id === 'optimistic-mmap').consistency.validation, 'the optimistic mode reports its validation');

@@ -233,6 +233,28 @@ describe('Pass', () => {
       p.end();
     });
 
+    it('a field of a whole-object read that the run never decodes may change: validated; a decoded one is not', async () => {
+      const g = physicalKernel();
+      const task = g.s.taskAddr[1]!;
+      // Bytes 0xf0.. of the 0x100-byte task_struct are fetched with it (one read) but are no field pslist decodes.
+      const unused = task + 0xf0n;
+      g.mem.watch(g.pa(task + BigInt(T.tasks)), 16, 2, () => g.w64(unused, 0x5678n));
+      const p = await g.kernel.pass({ validate: true });
+      const r = p.run(pslist);
+      assert.equal(r.validation!.validated, true);
+      assert.equal(r.validation!.retries, 0, 'an undecoded word of the object is no torn read');
+      assert.equal(r.validation!.changedAt, undefined);
+      p.end();
+      // The pid word (decoded) changed between the object's fetch and the end of the run: caught, and where.
+      const p2 = await g.kernel.pass({ validate: { retries: 0 } });
+      const pidPa = g.pa(task + BigInt(T.pid));
+      g.mem.watch(g.pa(task + BigInt(T.tasks)), 16, 2, () => new DataView(g.ram.buffer).setInt32(pidPa, 4242, true));
+      const r2 = p2.run(pslist);
+      assert.equal(r2.validation!.validated, false);
+      assert.deepEqual(r2.validation!.changedAt, [pidPa & ~7]);
+      p2.end();
+    });
+
     it('a later run of the same pass re-checks translations: a page remapped between runs is read where it is now', async () => {
       const g = physicalKernel();
       const p = await g.kernel.pass({ validate: true });

@@ -35,7 +35,7 @@ export function barChart(title: string, unit: string, bars: readonly Bar[], log 
     const ok = Number.isFinite(b.value) && (!log || b.value > 0);
     if (ok) {
       const w = Math.max(1, x(b.value));
-      parts.push(`<rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${COLORS[i % COLORS.length]}"/>`);
+      parts.push(`<rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${COLORS[i % COLORS.length]}" data-label="${esc(b.label)}" data-value="${b.value}"/>`);
       parts.push(`<text x="${left + w + 4}" y="${y + 14}" font-size="11">${esc(+b.value.toPrecision(3))}</text>`);
     } else parts.push(`<text x="${left + 4}" y="${y + 14}" font-size="11" fill="#888">n/a</text>`);
   });
@@ -76,7 +76,7 @@ export function lineChart(title: string, xUnit: string, yUnit: string, series: r
     const c = COLORS[i % COLORS.length];
     const p = s.points.filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y) && q.x > 0).sort((a, b2) => a.x - b2.x);
     if (p.length) parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${p.map((q) => `${px(q.x).toFixed(1)},${py(q.y).toFixed(1)}`).join(' ')}"/>`);
-    for (const q of p) parts.push(`<circle cx="${px(q.x).toFixed(1)}" cy="${py(q.y).toFixed(1)}" r="2.5" fill="${c}"/>`);
+    for (const q of p) parts.push(`<circle cx="${px(q.x).toFixed(1)}" cy="${py(q.y).toFixed(1)}" r="2.5" fill="${c}" data-series="${esc(s.label)}" data-x="${q.x}" data-y="${q.y}"/>`);
     const lx = 10 + (i % 3) * 240;
     const ly = 300 + Math.floor(i / 3) * 16;
     parts.push(`<rect x="${lx}" y="${ly - 8}" width="10" height="10" fill="${c}"/><text x="${lx + 14}" y="${ly + 1}" font-size="11">${esc(s.label)}</text>`);
@@ -130,8 +130,10 @@ function techniqueRows(ts: readonly TechniqueResult[]): string {
 
 function impactRows(ts: readonly TechniqueResult[]): string {
   return table(
-    ['technique', 'bench', 'rate', 'reached Hz', 'throughput per host s', 'per guest s', 'unit', 'spread (sd)', 'slowdown %', '± %', 'runs', 'errors'],
-    ts.flatMap((t) => t.impact.map((i) => [t.label, i.kind, i.rate, i.achievedHz, i.mean, i.guestClockMean, i.unit, i.sd, i.slowdownPct, i.slowdownSdPct, i.runs.length, i.errors.join('; ')])),
+    ['technique', 'bench', 'rate', 'reached Hz', 'throughput per host s', 'per guest s', 'unit', 'spread (sd)', 'slowdown %', '95% CI %', 'noise floor %', 'resolved', 'runs', 'errors'],
+    ts.flatMap((t) =>
+      t.impact.map((i) => [t.label, i.kind, i.rate, i.achievedHz, i.mean, i.guestClockMean, i.unit, i.sd, i.slowdownPct, i.ci95Pct && Number.isFinite(i.ci95Pct[0]) ? `${i.ci95Pct[0]} … ${i.ci95Pct[1]}${i.rate === 'off' ? ' (control)' : ''}` : '', i.noiseFloorPct, i.rate === 'off' ? '' : i.resolved ? 'yes' : 'no', i.runs.length, i.errors.join('; ')]),
+    ),
   );
 }
 
@@ -167,7 +169,7 @@ ${table(['anomaly kind', 'intrinsic', 'extrinsic'], summary.split.map((s) => [s.
 <h2>Techniques</h2>
 ${techniqueRows(r.techniques)}
 <h2>Guest impact</h2>
-<p>Throughput is the guest's work per host second: the guest's own clock stops while QEMU is paused, so its own figure (per guest s) hides what pausing costs.</p>
+<p>Throughput is the guest's work per host second: the guest's own clock stops while QEMU is paused, so its own figure (per guest s) hides what pausing costs. Each round runs every cell once in a random order, with a second unmonitored run as a control; a slowdown is paired with its round's unmonitored run, and is resolved only when its 95% interval excludes 0 and it exceeds the noise floor (the control's slowdown plus its interval).</p>
 ${impactRows(r.techniques)}
 <h2>In-guest benches, monitoring off</h2>
 ${table(['bench', 'throughput', 'unit', 'sd', 'runs', 'exec overhead s', 'errors'], r.baseline.map((b) => [b.kind, b.mean, b.unit, b.sd, b.runs.length, b.overheadS, b.errors.join('; ')]))}

@@ -36,7 +36,7 @@ interface Profile {
 
 /** Sized for this 2-core machine: quick ≤ 5 min, full ≤ 30 min (rates a technique cannot reach are measured once, as max). */
 const QUICK: Profile = { passes: 40, phaseSeconds: 2, benchSeconds: 1, repeats: 1, kinds: ['cpu', 'fork'], rates: [10, 'max'], consistencyPasses: 10 };
-const FULL: Profile = { passes: 300, phaseSeconds: 6, benchSeconds: 2, repeats: 2, kinds: [...GUEST_BENCH_KINDS], rates: [1, 10, 100, 'max'], consistencyPasses: 40 };
+const FULL: Profile = { passes: 300, phaseSeconds: 6, benchSeconds: 0.8, repeats: 3, kinds: [...GUEST_BENCH_KINDS], rates: [1, 10, 100, 'max'], consistencyPasses: 40 };
 
 function num(v: string | undefined, what: string, fallback: number, min = 1): number {
   if (v === undefined) return fallback;

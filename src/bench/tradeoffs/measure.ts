@@ -69,3 +69,36 @@ export function rssMiB(): number {
 export function maxRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
+
+/** Two-sided 95 % Student t quantiles for 1…30 degrees of freedom (beyond: the normal 1.96). */
+const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+
+/** Mean and 95 % confidence interval of the mean (t distribution); NaN bounds with fewer than 2 values. */
+export function meanCi95(xs: readonly number[]): { mean: number; lo: number; hi: number; half: number } {
+  const { mean, sd } = meanSd(xs);
+  if (xs.length < 2) return { mean, lo: NaN, hi: NaN, half: NaN };
+  const half = (T95[xs.length - 2] ?? 1.96) * (sd / Math.sqrt(xs.length));
+  return { mean, lo: mean - half, hi: mean + half, half };
+}
+
+/** A small seeded PRNG (mulberry32): the study's run orders are random but reproducible. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `xs` shuffled (Fisher–Yates) with `random`. */
+export function shuffled<T>(xs: readonly T[], random: () => number): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}

@@ -16,8 +16,8 @@ import os from 'node:os';
 import { guestAlive, labExec, labSpawn, runGuestBench, type GuestBenchKind, type LabGuest } from '../../lab/index.js';
 import { attachKernel, type AttachedKernel } from '../../linux/attach.js';
 import type { Plugin } from '../../linux/plugin.js';
-import { distribution, meanSd, processCpuMs, rssMiB, selfCpuMs, type Distribution } from './measure.js';
-import { HEAVY, LIGHT, runPass, workload, type PassOutcome } from './passes.js';
+import { distribution, meanCi95, meanSd, processCpuMs, rssMiB, seededRandom, selfCpuMs, shuffled, type Distribution } from './measure.js';
+import { consistencyWorkload, HEAVY, LIGHT, runPass, workload, type PassOutcome } from './passes.js';
 import { techniqueSpec, type StudyTechnique } from './techniques.js';
 
 export type Rate = number | 'max';
@@ -70,9 +70,18 @@ export interface ImpactRow {
   readonly sd: number;
   /** The mean of what the guest reported on its own clock. */
   readonly guestClockMean: number;
-  /** Throughput lost against the mean of this technique's unmonitored runs (interleaved with these), percent; spread = sd / that mean. */
+  /** Throughput lost, percent: the mean over rounds of the slowdown against the same round's unmonitored run (0 for 'off'); spread = sd / the unmonitored mean. */
   readonly slowdownPct: number;
   readonly slowdownSdPct: number;
+  /**
+   * 95 % confidence interval of slowdownPct over the rounds (NaN with fewer than 2); for 'off', that of the
+   * control pairs (a second unmonitored run per round against the first).
+   */
+  readonly ci95Pct?: readonly [number, number];
+  /** What this run can resolve for this bench: |control slowdown| + its CI half-width, percent. */
+  readonly noiseFloorPct?: number;
+  /** The slowdown's interval excludes 0 and it exceeds the noise floor. */
+  readonly resolved?: boolean;
   /** Passes per second actually reached during the runs, and their median latency. */
   readonly achievedHz: number;
   readonly passLatencyP50Ms: number;
@@ -80,6 +89,8 @@ export interface ImpactRow {
 }
 
 export interface ConsistencyRow {
+  /** The plugins of each pass ('xview' is the cross-view check). */
+  readonly workload: string;
   readonly passes: number;
   /** Anomalies per pass by kind. */
   readonly perPass: Record<string, number>;
@@ -270,9 +281,15 @@ export async function measureBaseline(o: StudyOptions): Promise<Baseline[]> {
 }
 
 /**
- * Guest impact of one technique: per bench and repeat, an unmonitored run
- * and then one run per rate, interleaved, so the load of a shared machine
- * drifting over minutes hits the monitored runs and their reference alike.
+ * Guest impact of one technique. Each round runs every bench once
+ * unmonitored ('off'), once more unmonitored as a control, and once per
+ * rate, in a random order per round (seeded: reproducible), so the load of a
+ * shared machine drifting over minutes, and any order effect, hit monitored
+ * and unmonitored runs alike. A cell's slowdown is the mean over rounds of
+ * the paired slowdown against that round's 'off' run, with its 95 %
+ * confidence interval; the control's paired slowdown is the noise floor: a
+ * slowdown whose interval holds 0 or that is within the floor is not
+ * resolved by this run.
  */
 async function impact(kernel: AttachedKernel, t: StudyTechnique, o: StudyOptions, baseline: readonly Baseline[], maxHz: number): Promise<ImpactRow[]> {
   const work = workload(LIGHT);
@@ -280,47 +297,70 @@ async function impact(kernel: AttachedKernel, t: StudyTechnique, o: StudyOptions
   // A rate the technique cannot reach is its maximum, measured once as 'max'.
   const rates = o.rates.filter((rate) => rate === 'max' || rate <= maxHz || !o.rates.includes('max'));
   const deadlineS = Math.max(10, o.benchSeconds * 5);
+  const random = seededRandom(0x5eed);
   for (const kind of o.kinds) {
     const overheadS = baseline.find((b) => b.kind === kind)?.overheadS ?? 0;
-    const cells = new Map<'off' | Rate, { runs: number[]; guestRuns: number[]; errors: string[]; lat: number[]; wall: number }>();
-    const cell = (rate: 'off' | Rate) => {
+    type Cell = { byRound: (number | undefined)[]; guestRuns: number[]; errors: string[]; lat: number[]; wall: number };
+    const cells = new Map<'off' | 'control' | Rate, Cell>();
+    const cell = (rate: 'off' | 'control' | Rate) => {
       let c = cells.get(rate);
-      if (!c) cells.set(rate, (c = { runs: [], guestRuns: [], errors: [], lat: [], wall: 0 }));
+      if (!c) cells.set(rate, (c = { byRound: [], guestRuns: [], errors: [], lat: [], wall: 0 }));
       return c;
     };
     let unit = '';
     for (let i = 0; i < o.repeats; i++) {
-      for (const rate of ['off' as const, ...rates]) {
+      for (const rate of shuffled(['off' as const, 'control' as const, ...rates], random)) {
         check(o.signal);
         const gone = qemuGone(o.guest);
         if (gone) throw new Error(gone);
-        o.progress('impact', `${t.label}: ${kind} ${rate === 'off' ? 'unmonitored' : rate === 'max' ? 'at max' : `at ${rate} Hz`}, run ${i + 1}/${o.repeats}`);
+        o.progress('impact', `${t.label}: ${kind} ${rate === 'off' || rate === 'control' ? `unmonitored (${rate})` : rate === 'max' ? 'at max' : `at ${rate} Hz`}, round ${i + 1}/${o.repeats}`);
         const c = cell(rate);
         const bench = benchRun(o, kind, overheadS);
-        if (rate !== 'off') {
+        const monitored = rate !== 'off' && rate !== 'control';
+        if (monitored) {
           const m = await monitorWhile(kernel, work, t, rate, bench, o.signal, deadlineS * 1000);
           if (m.cut) c.errors.push(`monitoring stopped after ${deadlineS} s so the bench could end: at this rate the technique starves the guest (the throughput counts the whole run)`);
           c.lat.push(...m.lat);
           c.wall += m.ms;
         }
         const r = await bench;
-        if (r.rate !== undefined) c.runs.push(rate === 'off' ? r.guestRate! : r.rate), c.guestRuns.push(r.guestRate!), (unit = r.unit!);
+        if (r.rate !== undefined) (c.byRound[i] = monitored ? r.rate : r.guestRate!), c.guestRuns.push(r.guestRate!), (unit = r.unit!);
         else c.errors.push(r.error!);
       }
     }
-    const ref = meanSd(cell('off').runs).mean;
+    const off = cell('off').byRound;
+    const ref = meanSd(off.filter((v): v is number => v !== undefined)).mean;
+    /** Paired slowdowns (percent) of a cell against the same round's 'off' run. */
+    const paired = (c: Cell): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i < o.repeats; i++) {
+        const a = off[i];
+        const b = c.byRound[i];
+        if (a !== undefined && b !== undefined && a > 0) out.push((100 * (a - b)) / a);
+      }
+      return out;
+    };
+    const control = meanCi95(paired(cell('control')));
+    const noiseFloorPct = +(Math.abs(control.mean) + (Number.isFinite(control.half) ? control.half : 0)).toFixed(2);
     for (const [rate, c] of cells) {
-      const { mean, sd } = meanSd(c.runs);
+      if (rate === 'control') continue;
+      const runs = c.byRound.filter((v): v is number => v !== undefined);
+      const { mean, sd } = meanSd(runs);
+      const d = rate === 'off' ? control : meanCi95(paired(c));
+      const resolved = rate !== 'off' && Number.isFinite(d.lo) && (d.lo > 0 || d.hi < 0) && Math.abs(d.mean) > noiseFloorPct;
       rows.push({
         kind,
         rate,
-        runs: c.runs,
+        runs,
         unit,
         mean,
         sd,
         guestClockMean: +meanSd(c.guestRuns).mean.toFixed(3),
-        slowdownPct: rate === 'off' ? 0 : +((100 * (ref - mean)) / ref).toFixed(2),
+        slowdownPct: rate === 'off' ? 0 : +(Number.isFinite(d.mean) ? d.mean : (100 * (ref - mean)) / ref).toFixed(2),
         slowdownSdPct: +((100 * sd) / ref).toFixed(2),
+        ci95Pct: [+d.lo.toFixed(2), +d.hi.toFixed(2)],
+        noiseFloorPct,
+        resolved,
         achievedHz: rate === 'off' ? 0 : +((c.lat.length * 1000) / c.wall).toFixed(2),
         passLatencyP50Ms: distribution(c.lat).p50,
         errors: c.errors,
@@ -348,7 +388,7 @@ export async function stopChurn(guest: LabGuest, pid: number): Promise<void> {
 }
 
 async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOptions): Promise<ConsistencyRow> {
-  const work = workload(LIGHT);
+  const work = consistencyWorkload();
   const totals: Record<string, number> = {};
   let withAnomalies = 0;
   let validated = 0;
@@ -373,6 +413,7 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
   const n = outcomes.length;
   const perPass = Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, +(v / n).toFixed(4)]));
   return {
+    workload: work.map((p) => p.name).join('+'),
     passes: n,
     perPass,
     anomaliesPerPass: +(Object.values(totals).reduce((a, b) => a + b, 0) / n).toFixed(4),

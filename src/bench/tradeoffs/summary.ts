@@ -34,12 +34,25 @@ export interface OptimisticVsPause {
   readonly optimisticAnomaliesPerPass: number;
   readonly pausedAnomaliesPerPass: number;
   readonly anomaliesNoHigher: boolean;
+  /** Largest noise floor of the compared cells (control pairs), percent: slowdowns within it are not resolved. */
+  readonly noiseFloorPct: number;
+  /** Compared cells whose slowdown this run resolved, of those compared. */
+  readonly resolvedCells: string;
+}
+
+/** What the guest-impact runs can resolve: noise floors of the cells and how many slowdowns were resolved. */
+export interface ImpactResolution {
+  readonly noiseFloorMedianPct: number;
+  readonly noiseFloorMaxPct: number;
+  readonly monitoredCells: number;
+  readonly resolvedCells: number;
 }
 
 export interface StudySummary {
   readonly modes: ModeRates[];
   readonly split: Split[];
   readonly optimisticVsPause?: OptimisticVsPause;
+  readonly impactResolution?: ImpactResolution;
   readonly findings: string[];
 }
 
@@ -92,7 +105,11 @@ export function summarize(r: StudyResult): StudySummary {
       const p = meanSlowdown(pau, common);
       const oa = opt.consistency?.anomaliesPerPass ?? NaN;
       const pa = pau.consistency?.anomaliesPerPass ?? NaN;
+      const compared = [opt, pau].flatMap((t) => t.impact.filter((i) => String(i.rate) === common));
+      const floors = [opt, pau].flatMap((t) => t.impact.filter((i) => i.rate === 'off').map((i) => i.noiseFloorPct ?? NaN)).filter(Number.isFinite);
       optimisticVsPause = {
+        noiseFloorPct: floors.length ? Math.max(...floors) : NaN,
+        resolvedCells: `${compared.filter((i) => i.resolved).length}/${compared.length}`,
         rate: common === 'max' ? 'max' : `${common} Hz`,
         optimisticSlowdownPct: +o.toFixed(2),
         pausedSlowdownPct: +p.toFixed(2),
@@ -103,10 +120,23 @@ export function summarize(r: StudyResult): StudySummary {
       };
     }
   }
-  return { modes, split, ...(optimisticVsPause ? { optimisticVsPause } : {}), findings: findings(r, modes, split, optimisticVsPause) };
+  const impactResolution = resolution(r);
+  return { modes, split, ...(optimisticVsPause ? { optimisticVsPause } : {}), ...(impactResolution ? { impactResolution } : {}), findings: findings(r, modes, split, optimisticVsPause, impactResolution) };
 }
 
-function findings(r: StudyResult, modes: readonly ModeRates[], split: readonly Split[], ovp: OptimisticVsPause | undefined): string[] {
+function resolution(r: StudyResult): ImpactResolution | undefined {
+  const floors = r.techniques.flatMap((t) => t.impact.filter((i) => i.rate === 'off').map((i) => i.noiseFloorPct ?? NaN)).filter(Number.isFinite).sort((a, b) => a - b);
+  const monitored = r.techniques.flatMap((t) => t.impact.filter((i) => i.rate !== 'off'));
+  if (!floors.length) return undefined;
+  return {
+    noiseFloorMedianPct: floors[Math.floor((floors.length - 1) / 2)]!,
+    noiseFloorMaxPct: floors[floors.length - 1]!,
+    monitoredCells: monitored.length,
+    resolvedCells: monitored.filter((i) => i.resolved).length,
+  };
+}
+
+function findings(r: StudyResult, modes: readonly ModeRates[], split: readonly Split[], ovp: OptimisticVsPause | undefined, res: ImpactResolution | undefined): string[] {
   const out: string[] = [];
   const freq = r.techniques.filter((t) => t.frequency[0]).map((t) => ({ t, hz: t.frequency[0]!.passesPerSec }));
   freq.sort((a, b) => b.hz - a.hz);
@@ -127,7 +157,11 @@ function findings(r: StudyResult, modes: readonly ModeRates[], split: readonly S
   }
   if (ovp) {
     out.push(
-      `Optimistic validation vs pause-and-introspect at ${ovp.rate}: guest slowdown ${fmt(ovp.optimisticSlowdownPct)}% vs ${fmt(ovp.pausedSlowdownPct)}% (ratio ${fmt(ovp.costRatio, 3)}; goal ≤ 0.10), anomalies per pass ${fmt(ovp.optimisticAnomaliesPerPass, 3)} vs ${fmt(ovp.pausedAnomaliesPerPass, 3)} (${ovp.anomaliesNoHigher ? 'no higher' : 'higher'}).`,
+      `Optimistic validation vs pause-and-introspect at ${ovp.rate}: guest slowdown ${fmt(ovp.optimisticSlowdownPct)}% vs ${fmt(ovp.pausedSlowdownPct)}% (ratio ${fmt(ovp.costRatio, 3)}; goal ≤ 0.10; noise floor ${fmt(ovp.noiseFloorPct, 1)}%, ${ovp.resolvedCells} of these cells resolved), anomalies per pass ${fmt(ovp.optimisticAnomaliesPerPass, 3)} vs ${fmt(ovp.pausedAnomaliesPerPass, 3)} (${ovp.anomaliesNoHigher ? 'no higher' : 'higher'}).`,
+    );
+  if (res)
+    out.push(
+      `Guest impact: the control pairs (two unmonitored runs per round) put the noise floor at ${fmt(res.noiseFloorMedianPct, 1)}% (median over benches and techniques; max ${fmt(res.noiseFloorMaxPct, 1)}%): slowdowns below it are not resolved by this run; ${res.resolvedCells} of ${res.monitoredCells} monitored cells were (95% interval excludes 0 and exceeds the floor).`,
     );
   }
   const crashed = [...r.baseline.filter((b) => b.errors.length).map((b) => `${b.kind} unmonitored (${b.errors[0]})`), ...r.techniques.flatMap((t) => t.impact.filter((i) => i.rate !== 'off' && i.errors.length).map((i) => `${i.kind} under ${t.label} at ${i.rate} (${i.errors[0]})`))];
