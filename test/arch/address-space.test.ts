@@ -81,9 +81,8 @@ for (const mapped of [true, false]) {
       assert.equal(wide[0]!.len, 64 * MiB);
       assert.throws(() => space.read(gva(va + 0x3000n), 1), (e: unknown) => e instanceof FaultError && e.address === va + 0x3000n);
       // Into the non-canonical hole: skipped in large steps, reported, bounded.
-      const t0 = performance.now();
+      // (no timing assertion: a per-page walk of the hole would show as thousands of pieces below)
       const nc = space.readv([{ va: gva(0x0000_7fff_ffff_f000n), len: 64 * MiB }]);
-      assert.ok(performance.now() - t0 < 2000);
       assert.ok(nc.length <= 3);
       assert.equal(nc.reduce((n, f) => n + f.len, 0), 64 * MiB);
     });

@@ -63,7 +63,7 @@ describe('fd table walking over corrupt memory', () => {
     const a = new AnomalySink();
     const t0 = performance.now();
     const rows = [...taskFiles(k, k.typed.obj('task_struct', TASK).read(), new PathResolver(k, a), a)];
-    assert.ok(performance.now() - t0 < 5000);
+    assert.ok(performance.now() - t0 < 30_000); // a hang guard, not a speed goal (those are benchmarks)
     assert.deepEqual(rows, []);
     assert.equal(a.counts.invalid, 2); // max_fds, and fd 2 (a file pointer in a slot open_fds does not mark)
     assert.ok(a.items.some((x) => x.kind === 'invalid' && x.detail === `${0xffff_ffff} > ${MAX_FDS}`));

@@ -104,6 +104,6 @@ describe('carving struct module candidates', () => {
     for (let i = 0; i < junk.length; i++) junk[i] = (i * 2654435761) >>> 24;
     const t0 = performance.now();
     assert.deepEqual(carveModulesInBuffer(k, MOD_AREA, junk), []);
-    assert.ok(performance.now() - t0 < 2000);
+    assert.ok(performance.now() - t0 < 30_000); // a hang guard, not a speed goal (those are benchmarks)
   });
 });

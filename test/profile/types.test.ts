@@ -117,5 +117,5 @@ test('hostile BTF: typedef cycles and self-nesting anonymous members stay bounde
   assert.equal(db.hasMember('selfish', 'nothing'), false);
   const text = layoutText(db, 'selfish');
   assert.ok(text.length < 5_000_000);
-  assert.ok(performance.now() - t0 < 5000);
+  assert.ok(performance.now() - t0 < 30_000); // a hang guard, not a speed goal (those are benchmarks)
 });

@@ -190,7 +190,7 @@ describe('findVmcoreinfo', () => {
     const t0 = performance.now();
     const s = findVmcoreinfo(testMemory(ram, { mapped: true }), { strategy: 'full' });
     assert.ok(s.copies.length <= 256);
-    assert.ok(performance.now() - t0 < 5000);
+    assert.ok(performance.now() - t0 < 30_000); // a hang guard, not a speed goal (those are benchmarks)
   });
 });
 

@@ -282,7 +282,7 @@ describe('hostile page tables', () => {
           n++;
         }
         assert.ok(n <= 20_000);
-        assert.ok(performance.now() - t0 < 5000);
+        assert.ok(performance.now() - t0 < 30_000); // a hang guard, not a speed goal (those are benchmarks)
       }
     }
   });
