@@ -25,9 +25,11 @@ import checkSyscall from './check_syscall.js';
 import checkIdt from './check_idt.js';
 import kmsg from './kmsg.js';
 import kallsyms from './kallsyms.js';
+import ebpf from './ebpf.js';
 
 export const plugins: readonly Plugin<any>[] = [
   pslist, pstree, psaux, envars, threads, kthreads, psxview, creds, capabilities, namespaces, maps, elfs, malfind, memmap, procdump, lsof, sockstat, ifconfig, mountinfo, lsmod, hiddenModules, checkSyscall, checkIdt, kmsg, kallsyms,
+  ebpf,
 ];
 
 export function findPlugin(name: string): Plugin<any> | undefined {
