@@ -240,7 +240,12 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
       w.add({ path: ONDEMAND_MODULE.path.slice(1), type: 'file', mode: 0o644, data: bytes });
     }
     for (const f of userland.files) if (!w.has(f.path)) w.add(f);
-    for (const m of toolModules) w.add({ path: userlandModulePath(m.name).slice(1), type: 'file', mode: 0o644, data: await readModule(m.file) });
+    for (const [i, m] of toolModules.entries()) {
+      const bytes = await readModule(m.file);
+      const missing = (moduleDepends(bytes) ?? '').split(',').filter((d) => d && !toolModules.slice(0, i).some((x) => x.name === d));
+      if (missing.length) throw new LabError(`module ${m.name} of ${kernel.release} depends on ${missing.join(', ')}, not loaded before it`, { hint: 'add them to USERLAND_TOOLS in src/lab/userland.ts' });
+      w.add({ path: userlandModulePath(m.name).slice(1), type: 'file', mode: 0o644, data: bytes });
+    }
     w.add({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from(script) });
     const gz = zlib.gzipSync(w.finish(), { level: 6 });
     fs.mkdirSync(dir, { recursive: true });

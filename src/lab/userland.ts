@@ -22,8 +22,9 @@ const run = promisify(execFile);
 /** The tools the lab can add, with their package, binaries and kernel modules they need loaded on demand. */
 export const USERLAND_TOOLS = {
   bpftool: { package: 'bpftool', binaries: ['usr/sbin/bpftool'], modules: [] as string[] },
-  // nft talks nfnetlink to nf_tables; both are modules in Debian kernels (loaded by the test, in order).
-  nft: { package: 'nftables', binaries: ['usr/sbin/nft'], modules: ['nfnetlink', 'libcrc32c', 'nf_tables'] },
+  // nft talks nfnetlink to nf_tables; all are modules in Debian kernels, listed in load order (libcrc32c
+  // asks the crypto API for crc32c at init, and without modprobe only a loaded crc32c_generic answers).
+  nft: { package: 'nftables', binaries: ['usr/sbin/nft'], modules: ['crc32c_generic', 'nfnetlink', 'libcrc32c', 'nf_tables'] },
 } as const;
 export type UserlandTool = keyof typeof USERLAND_TOOLS;
 
