@@ -38,7 +38,7 @@ describe('ebpf on a 6.1 guest with bpftool', { timeout: 900_000 }, () => {
   before(async () => {
     ({ guest } = await sharedGuest({ kernel: '6.1', tools: ['bpftool', 'nft'] }));
     kernel = await attachKernel(`shm:${guest.shmPath}`);
-    await labRun(guest, ['sh', '-c', 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf']);
+    await labRun(guest, ['sh', '-c', "grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf"]);
   }, { timeout: 600_000 });
   after(async () => {
     if (guest) await labExec(guest, ['rm', '-f', `/sys/fs/bpf/${progName}`, `/sys/fs/bpf/${mapName}`, `/tmp/${progName}.o`]).catch(() => undefined);
