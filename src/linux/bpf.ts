@@ -6,6 +6,7 @@
  * is filed under, and a program's aux must point back at it, else the entry
  * is reported as an anomaly (a forged or stale slot) and still shown.
  */
+import { gva } from '../core/address.js';
 import { FaultError, ShortReadError } from '../core/errors.js';
 import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
@@ -115,7 +116,7 @@ function usedMapIds(kernel: Kernel, aux: ObjValue, anomalies: AnomalySink): numb
   const idOff = BigInt(kernel.types.offsetOf('bpf_map', 'id'));
   const ids: number[] = [];
   try {
-    const ptrs = kernel.space.read(array, count * 8);
+    const ptrs = kernel.space.read(gva(array), count * 8);
     const dv = new DataView(ptrs.buffer, ptrs.byteOffset, count * 8);
     for (let i = 0; i < count; i++) {
       const m = dv.getBigUint64(i * 8, true);
@@ -136,7 +137,7 @@ function usedMapIds(kernel: Kernel, aux: ObjValue, anomalies: AnomalySink): numb
 function cString(kernel: Kernel, va: bigint, max = 128): string | undefined {
   if (!isKernelPointer(va & ~7n) || va === 0n) return undefined;
   try {
-    const b = kernel.space.read(va, max);
+    const b = kernel.space.read(gva(va), max);
     const end = b.indexOf(0);
     return Buffer.from(b.subarray(0, end < 0 ? max : end)).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
   } catch (e) {

@@ -6,6 +6,7 @@
  * from. A hook whose entry function differs from its ops' is a pointer
  * swapped after registration, recorded as an anomaly.
  */
+import { gva } from '../../core/address.js';
 import { FaultError } from '../../core/errors.js';
 import type { AnomalySink } from '../anomaly.js';
 import type { Kernel } from '../kernel.js';
@@ -56,7 +57,7 @@ export function* netfilterHooks(kernel: Kernel, ns: NetNamespace, anomalies: Ano
     let heads: Uint8Array;
     const at = ns.net + BigInt(nfOff + f.offset);
     try {
-      heads = kernel.space.read(at, count * 8);
+      heads = kernel.space.read(gva(at), count * 8);
     } catch (e) {
       if (!(e instanceof FaultError)) throw e;
       anomalies.add({ kind: 'fault', where: `net.nf.${fam.field}`, address: at, detail: e.message });
@@ -74,13 +75,13 @@ export function* netfilterHooks(kernel: Kernel, ns: NetNamespace, anomalies: Ano
       let n: number;
       let body: Uint8Array;
       try {
-        n = kernel.space.read(entries, 2).reduce((acc, b, i) => acc | (b << (8 * i)), 0);
+        n = kernel.space.read(gva(entries), 2).reduce((acc, b, i) => acc | (b << (8 * i)), 0);
         if (n > MAX_HOOK_ENTRIES) {
           anomalies.add({ kind: 'invalid', where, address: entries, detail: `num_hook_entries ${n} exceeds ${MAX_HOOK_ENTRIES}` });
           continue;
         }
         // hooks[n] then orig_ops[n] (nf_hook_entries_get_hook_ops()).
-        body = kernel.space.read(entries + BigInt(hooksOff), n * (entrySize + 8));
+        body = kernel.space.read(gva(entries + BigInt(hooksOff)), n * (entrySize + 8));
       } catch (e) {
         if (!(e instanceof FaultError)) throw e;
         anomalies.add({ kind: 'fault', where, address: entries, detail: e.message });
@@ -94,9 +95,9 @@ export function* netfilterHooks(kernel: Kernel, ns: NetNamespace, anomalies: Ano
         let priority: number | undefined;
         if (isKernelPointer(ops)) {
           try {
-            const o = kernel.space.read(ops + BigInt(opsHookOff), 8);
+            const o = kernel.space.read(gva(ops + BigInt(opsHookOff)), 8);
             const regFunc = new DataView(o.buffer, o.byteOffset, 8).getBigUint64(0, true);
-            const p = kernel.space.read(ops + BigInt(opsPrioOff), 4);
+            const p = kernel.space.read(gva(ops + BigInt(opsPrioOff)), 4);
             priority = new DataView(p.buffer, p.byteOffset, 4).getInt32(0, true);
             if (regFunc !== func) {
               anomalies.add({ kind: 'invalid', where, address: entries, detail: `entry ${i} calls 0x${func.toString(16)} but was registered with 0x${regFunc.toString(16)}` });
