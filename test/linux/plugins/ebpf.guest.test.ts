@@ -1,5 +1,5 @@
 /**
- * ebpf against the guest's own view: a 6.1 guest with Debian's bpftool in
+ * ebpf against the guest's own view: 6.1 and 6.12 guests with Debian's bpftool in
  * its initramfs loads a socket-filter program (an object vmsight writes,
  * src/lab/bpf-object.ts) and creates a hash map, both pinned in bpffs; what
  * vmsight reads from prog_idr/map_idr/link_idr must equal `bpftool -j prog
@@ -28,7 +28,8 @@ async function bpftool<T>(guest: LabGuest, ...args: string[]): Promise<T[]> {
   return JSON.parse(out.trim() || '[]') as T[];
 }
 
-describe('ebpf on a 6.1 guest with bpftool', { timeout: 900_000 }, () => {
+for (const kernelSpec of ['6.1', '6.12']) {
+describe(`ebpf on a ${kernelSpec} guest with bpftool`, { timeout: 900_000 }, () => {
   let guest: LabGuest;
   let kernel: AttachedKernel;
   const tag = crypto.randomBytes(3).toString('hex');
@@ -36,7 +37,7 @@ describe('ebpf on a 6.1 guest with bpftool', { timeout: 900_000 }, () => {
   const mapName = `vmi_m${tag}`;
 
   before(async () => {
-    ({ guest } = await sharedGuest({ kernel: '6.1', tools: ['bpftool', 'nft'] }));
+    ({ guest } = await sharedGuest({ kernel: kernelSpec, tools: ['bpftool', 'nft'] }));
     kernel = await attachKernel(`shm:${guest.shmPath}`);
     await labRun(guest, ['sh', '-c', "grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf"]);
   }, { timeout: 600_000 });
@@ -121,3 +122,4 @@ describe('ebpf on a 6.1 guest with bpftool', { timeout: 900_000 }, () => {
     assert.ok(!rows.some((r) => r.name === progName || r.name === mapName), 'gone from vmsight\'s view');
   });
 });
+}

@@ -1,5 +1,5 @@
 /**
- * ftrace against the guest's own view (6.1): on a clean guest no ops is
+ * ftrace against the guest's own view (6.1 and 6.12): on a clean guest no ops is
  * registered beyond what the guest's enabled_functions shows; enabling a
  * kprobe on do_sys_openat2 registers kprobe_ftrace_ops, and vmsight must
  * show it with the callback and trampoline tracefs prints (`tramp: ADDR
@@ -16,13 +16,14 @@ import { sharedGuest } from '../../helpers/guest.js';
 
 const TRACING = '/sys/kernel/tracing';
 
-describe('ftrace on a 6.1 guest', { timeout: 900_000 }, () => {
+for (const kernelSpec of ['6.1', '6.12']) {
+describe(`ftrace on a ${kernelSpec} guest`, { timeout: 900_000 }, () => {
   let guest: LabGuest;
   let kernel: AttachedKernel;
   const probe = `vmi_kp_${crypto.randomBytes(3).toString('hex')}`;
 
   before(async () => {
-    ({ guest } = await sharedGuest({ kernel: '6.1', tools: ['bpftool', 'nft'] }));
+    ({ guest } = await sharedGuest({ kernel: kernelSpec, tools: ['bpftool', 'nft'] }));
     kernel = await attachKernel(`shm:${guest.shmPath}`);
     await labRun(guest, ['sh', '-c', `grep -q ' ${TRACING} tracefs ' /proc/mounts || mount -t tracefs nodev ${TRACING}`]);
   }, { timeout: 600_000 });
@@ -79,3 +80,4 @@ describe('ftrace on a 6.1 guest', { timeout: 900_000 }, () => {
     assert.deepEqual(mineTramps(rows), await guestTramps());
   });
 });
+}

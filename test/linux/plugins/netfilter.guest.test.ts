@@ -1,5 +1,5 @@
 /**
- * netfilter against the guest's own view: a 6.1 guest with Debian's nft in
+ * netfilter against the guest's own view: 6.1 and 6.12 guests with Debian's nft in
  * its initramfs loads nf_tables and adds an `ip` table with an input base
  * chain and an `inet` table with an output base chain (one hook each in ipv4
  * and ipv6). The nf_tables hooks vmsight finds in the guest's network
@@ -28,7 +28,8 @@ function expectedHooks(chains: readonly NftChain[], tables: readonly string[]): 
     .sort();
 }
 
-describe('netfilter on a 6.1 guest with nft', { timeout: 900_000 }, () => {
+for (const kernelSpec of ['6.1', '6.12']) {
+describe(`netfilter on a ${kernelSpec} guest with nft`, { timeout: 900_000 }, () => {
   let guest: LabGuest;
   let kernel: AttachedKernel;
   let netns: number;
@@ -36,7 +37,7 @@ describe('netfilter on a 6.1 guest with nft', { timeout: 900_000 }, () => {
   const tables = [`vmi4_${tag}`, `vmi46_${tag}`];
 
   before(async () => {
-    ({ guest } = await sharedGuest({ kernel: '6.1', tools: ['bpftool', 'nft'] }));
+    ({ guest } = await sharedGuest({ kernel: kernelSpec, tools: ['bpftool', 'nft'] }));
     kernel = await attachKernel(`shm:${guest.shmPath}`);
     const loaded = await labRun(guest, ['cat', '/proc/modules']);
     for (const m of USERLAND_TOOLS.nft.modules) {
@@ -94,3 +95,4 @@ describe('netfilter on a 6.1 guest with nft', { timeout: 900_000 }, () => {
     assert.deepEqual(now, expectedHooks(await ruleset(), (await ruleset()).map((c) => c.table)));
   });
 });
+}
