@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Mutation score of our unit tests (npm run mutation [-- AREA...]), with StrykerJS; not part of CI (slow:
-// every mutant reruns the area's unit tests). Areas: arch, kallsyms, btf, walk (default: all four, one
+// every mutant reruns the area's unit tests). Areas: arch, kallsyms, kallsyms-names, btf, walk (default: all, one
 // Stryker run each, so each mutant runs only the tests of its own area). Reports land in
 // reports/mutation/<area>.html and .json; the score is printed per area.
 import { spawnSync } from 'node:child_process';
@@ -12,6 +12,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const AREAS = {
   arch: { mutate: ['src/arch/**/*.ts'], tests: ['test/arch/address-space.test.ts', 'test/arch/x86-64/paging.test.ts', 'test/arch/x86-64/translator.test.ts'] },
   kallsyms: { mutate: ['src/profile/kallsyms.ts', 'src/profile/kallsyms/**/*.ts'], tests: ['test/profile/kallsyms.test.ts', 'test/profile/kallsyms-fuzz.test.ts'] },
+  // The deferred kallsyms names alone (one file, one fast test file): a score that fits in minutes.
+  'kallsyms-names': { mutate: ['src/profile/kallsyms/lazy-names.ts'], tests: ['test/profile/kallsyms-lazy-names.test.ts'] },
   btf: { mutate: ['src/profile/btf.ts'], tests: ['test/profile/btf.test.ts'] },
   walk: { mutate: ['src/linux/walk/**/*.ts'], tests: ['test/linux/walk/list.test.ts', 'test/linux/walk/maple-tree.test.ts', 'test/linux/walk/rbtree.test.ts', 'test/linux/walk/xarray.test.ts'] },
 };

@@ -17,6 +17,12 @@ export interface Output {
   rows(columns: readonly Column[], rows: Iterable<Row>): void;
   /** A record of facts: key/value lines, or one JSON object. */
   record(facts: Record<string, unknown>): void;
+  /**
+   * JSON only: the record `{...head, [key]: rows as JSON rows, ...tail}`, written
+   * as record() would write it, but one row at a time (no string of the whole
+   * document, no array of every JSON row).
+   */
+  document(head: Record<string, unknown>, key: string, columns: readonly Column[], rows: Iterable<Row>, tail: Record<string, unknown>): void;
   /** Free text (table format only; ignored by machine formats unless forced). */
   text(line: string, force?: boolean): void;
 }
@@ -125,6 +131,25 @@ export function createOutput(format: OutputFormat, write: (s: string) => void = 
           for (const [k] of lines) width = Math.max(width, k.length);
           for (const [k, v] of lines) emit(`${k.padEnd(width)}  ${v}\n`);
         }
+      } finally {
+        flush();
+      }
+    },
+    document(head, key, columns, rows, tail) {
+      if (format !== 'json') throw new Error(`document() writes JSON, not ${format}`);
+      try {
+        // JSON.stringify's own layout at indent 2: the head without its closing brace, the rows at depth 2,
+        // the tail without its opening brace.
+        const h = toJson(head, 2);
+        emit((h === '{}' ? '{' : `${h.slice(0, -2)},`) + `\n  ${JSON.stringify(key)}: [`);
+        let first = true;
+        for (const r of rows) {
+          emit((first ? '\n    ' : ',\n    ') + toJson(jsonRow(r, columns), 2).replace(/\n/g, '\n    '));
+          first = false;
+        }
+        emit(first ? ']' : '\n  ]');
+        const t = toJson(tail, 2);
+        emit(t === '{}' ? '\n}\n' : `,${t.slice(1)}\n`);
       } finally {
         flush();
       }

@@ -30,6 +30,8 @@ export interface LibvirtUpOptions {
   acpi?: boolean;
   uri?: string;
   timeoutMs?: number;
+  /** What a guest reset does: 'destroy' (the default: a panicking lab guest ends) or 'restart' (a real reset). */
+  onReboot?: 'destroy' | 'restart';
 }
 
 /** What `lab up --libvirt` leaves behind for `lab down`, `lab truth` and the tests. */
@@ -70,7 +72,17 @@ function xmlText(s: string): string {
 }
 
 /** The domain XML of a lab guest. */
-export function labDomainXml(o: { name: string; memoryMiB: number; kernelPath: string; initrdPath: string; append: string; consolePath: string; backing: LibvirtLabBacking; acpi: boolean }): string {
+export function labDomainXml(o: {
+  name: string;
+  memoryMiB: number;
+  kernelPath: string;
+  initrdPath: string;
+  append: string;
+  consolePath: string;
+  backing: LibvirtLabBacking;
+  acpi: boolean;
+  onReboot?: 'destroy' | 'restart';
+}): string {
   const backing =
     o.backing === 'memfd'
       ? "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
@@ -90,7 +102,7 @@ export function labDomainXml(o: { name: string; memoryMiB: number; kernelPath: s
   </os>
   <features>${o.acpi ? '<acpi/>' : ''}<vmcoreinfo state='on'/></features>
   <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
+  <on_reboot>${o.onReboot === 'restart' ? 'restart' : 'destroy'}</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
     <serial type='file'><source path='${xmlText(o.consolePath)}'/><target port='0'/></serial>
@@ -142,7 +154,7 @@ export async function libvirtLabUp(opts: LibvirtUpOptions): Promise<LibvirtLabGu
   fs.rmSync(consolePath, { force: true });
   // The same command line as a lab guest (vm.ts), minus what needs a second serial port.
   const append = 'console=ttyS0 panic=-1 loglevel=4';
-  const xml = labDomainXml({ name: opts.name, memoryMiB, kernelPath, initrdPath, append, consolePath, backing, acpi });
+  const xml = labDomainXml({ name: opts.name, memoryMiB, kernelPath, initrdPath, append, consolePath, backing, acpi, ...(opts.onReboot ? { onReboot: opts.onReboot } : {}) });
   const xmlPath = path.join(dir, 'domain.xml');
   fs.writeFileSync(xmlPath, xml);
   const started = new Date().toISOString();

@@ -1,11 +1,15 @@
 /**
  * What the monitor learns about the guest's life from outside its memory: QMP events (STOP, RESUME, RESET,
- * SHUTDOWN, GUEST_PANICKED) on a QMP connection of its own, and whether the QEMU process still exists.
+ * SHUTDOWN, GUEST_PANICKED) on a QMP connection of its own — or, for a libvirt domain whose only QMP
+ * session libvirtd holds, the same events relayed by libvirt (`virsh qemu-monitor-event`) — and whether
+ * the QEMU process still exists.
  * QMP says nothing about memory writes (it cannot replace polling), but it is the right signal to stop
  * reading a paused guest, to re-bootstrap after a reset, and to end cleanly when QEMU exits.
  */
 import fs from 'node:fs';
 import { acquireQmp, type QmpLease } from '../qemu/discover.js';
+import { domainState } from '../qemu/libvirt.js';
+import { LibvirtEventStream } from '../qemu/libvirt-events.js';
 import type { QmpEvent } from '../qemu/qmp.js';
 
 /** How often the QEMU pid is checked when QMP cannot tell (its socket closing is the fast path). */
@@ -16,6 +20,7 @@ export type LifecycleSignal = 'paused' | 'resumed' | 'reset' | 'shutdown' | 'pan
 export class GuestLifecycle {
   private pending: LifecycleSignal[] = [];
   private lease: QmpLease | undefined;
+  private libvirt: { stream: LibvirtEventStream; uri: string; domain: string } | undefined;
   private waiters: (() => void)[] = [];
   private lastPidCheck = 0;
   /** Why no QMP connection could be had (the monitor then relies on memory and the pid alone). */
@@ -23,8 +28,33 @@ export class GuestLifecycle {
 
   private constructor(
     private readonly pid: number | undefined,
+    /** Where QMP events come from (a socket, or libvirt's relay); undefined when there is none. */
     readonly qmpSocket: string | undefined,
   ) {}
+
+  /**
+   * A libvirt domain: QMP events through libvirt's relay (a child `virsh qemu-monitor-event --loop`), the
+   * QEMU pid (libvirt's pid file) for the exit check. Without the relay, watches only the pid.
+   */
+  static async openLibvirt(uri: string, domain: string, pid: number | undefined): Promise<GuestLifecycle> {
+    const stream = new LibvirtEventStream(uri, domain);
+    try {
+      await stream.start();
+    } catch (e) {
+      const life = new GuestLifecycle(pid, undefined);
+      life.qmpUnavailable = `libvirt event relay: ${(e as Error).message}`;
+      return life;
+    }
+    const endpoint = uri === 'qemu:///system' ? `libvirt:${domain}` : `libvirt:${domain}?uri=${uri}`;
+    const life = new GuestLifecycle(pid, `${endpoint} (virsh qemu-monitor-event)`);
+    life.libvirt = { stream, uri, domain };
+    life.listen(stream, () => {
+      life.libvirt = undefined;
+    });
+    // virsh registers for events a moment after it starts: a pause in that moment is seen here instead.
+    if ((await domainState(uri, domain).catch(() => undefined)) === 'paused') life.push('paused');
+    return life;
+  }
 
   /** Connects to the first of `sockets` that answers; without one, watches only the pid. */
   static async open(sockets: readonly string[], pid: number | undefined, timeoutMs = 1500): Promise<GuestLifecycle> {
@@ -49,16 +79,22 @@ export class GuestLifecycle {
 
   private attach(lease: QmpLease): void {
     this.lease = lease;
-    const client = lease.client;
-    client.on('event', (e: QmpEvent) => {
+    this.listen(lease.client, () => {
+      this.lease = undefined;
+    });
+  }
+
+  /** QMP events from `source` (a QMP client or libvirt's relay) become signals; its close may mean QEMU exited. */
+  private listen(source: { on(ev: 'event', f: (e: QmpEvent) => void): unknown; on(ev: 'close', f: () => void): unknown }, closed: () => void): void {
+    source.on('event', (e: QmpEvent) => {
       const s = EVENT_SIGNALS[e.event];
       if (s) this.push(s);
     });
-    client.on('close', () => {
+    source.on('close', () => {
       // QEMU closes its QMP sockets when it exits; with a known pid the pid says which it was.
       if (this.pid === undefined || !this.qemuAlive()) this.push('gone');
-      else this.qmpUnavailable = 'the QMP connection closed';
-      this.lease = undefined;
+      else this.qmpUnavailable = 'the QMP event source closed';
+      closed();
     });
   }
 
@@ -88,6 +124,10 @@ export class GuestLifecycle {
 
   /** Is the guest running now? (query-status; undefined without QMP) */
   async running(): Promise<boolean | undefined> {
+    if (this.libvirt) {
+      const state = await domainState(this.libvirt.uri, this.libvirt.domain).catch(() => undefined);
+      return state === undefined ? undefined : state === 'running';
+    }
     if (!this.lease) return undefined;
     try {
       const r = (await this.lease.client.execute('query-status', {}, 5000)) as { running?: boolean };
@@ -110,6 +150,8 @@ export class GuestLifecycle {
   }
 
   async close(): Promise<void> {
+    this.libvirt?.stream.close();
+    this.libvirt = undefined;
     const lease = this.lease;
     this.lease = undefined;
     await lease?.release().catch(() => undefined);

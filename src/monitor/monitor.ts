@@ -11,9 +11,11 @@
  *   reuse        translations, profile and watch set kept across passes  (--no-reuse)
  *   qmpWake      QMP events wake a paused monitor instead of polling     (--no-qmp-wake)
  *
- * Bounded: the watch set has a page cap, walks have bounds, and a CPU budget kept over a 1 s window
- * stretches the sleep so an event storm (a fork bomb) cannot make the monitor take more than `cpuBudget` of a core;
- * what it then cannot see individually the kernel's counters still count (unseen-starts events).
+ * Bounded: the watch set has a page cap, walks have bounds, and a CPU budget (cpu-budget.ts, the process's
+ * own CPU time over a window of at least 1 s) stretches the sleep between ticks so an event storm (a fork
+ * bomb) cannot make the monitor take more than `cpuBudget` of a core, while one slow tick stretches nothing;
+ * what it then cannot see individually the kernel's counters still count (unseen-starts events). The
+ * heartbeat runs by the clock, busy or idle, so a storm cannot starve it.
  *
  * Longer than ~400 lines on purpose: the loop, its lifecycle (pause, reset, re-attach, QEMU exit) and its statistics share one state; a split would thread it through every call.
  */
@@ -26,6 +28,7 @@ import type { Kernel } from '../linux/kernel.js';
 import { HaltingMemory } from '../memory/halting.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import type { Pass } from '../linux/pass.js';
+import { CpuBudget } from './cpu-budget.js';
 import { EventStamper, type EventDraft, type EventSink, type MonitorEvent } from './events.js';
 import { GuestView } from './guest-view.js';
 import { TaskScanner } from './task-scan.js';
@@ -97,6 +100,10 @@ export interface MonitorStats {
   sweeps: number;
   reboots: number;
   errors: number;
+  /** Heartbeats run (every HEARTBEAT_MS without a QMP event source, busy or idle). */
+  heartbeats: number;
+  /** Sleeps stretched to keep within the CPU budget. */
+  budgetStretches: number;
   watchedPages: number;
   watchedObjects: number;
 }
@@ -165,8 +172,6 @@ class TickTimer {
   }
 }
 
-/** The CPU budget is kept over this horizon: one slow tick (a plugin sweep) is not a storm and stretches no sleep. */
-const BUDGET_WINDOW_MS = 1000;
 
 /**
  * Periodic sweeps (a plugin pass re-reading what no sentinel covers: a backstop) take at most this share of
@@ -223,9 +228,6 @@ export class Monitor {
   private readonly sinks: SinkSet;
   private backPressure = false;
   private readonly timer = new TickTimer();
-  /** Busy ms since the budget window began. */
-  private budgetBusy = 0;
-  private budgetFrom = performance.now();
   private sweptNow = '';
   readonly timings = new Map<string, WatchTiming>();
   readonly tickInfo: TickInfo = { startedMs: 0, previousStartedMs: 0, previousBusyMs: 0, previousSleepMs: 0, previousSweeps: '' };
@@ -243,6 +245,8 @@ export class Monitor {
     sweeps: 0,
     reboots: 0,
     errors: 0,
+    heartbeats: 0,
+    budgetStretches: 0,
     watchedPages: 0,
     watchedObjects: 0,
   };
@@ -299,7 +303,7 @@ export class Monitor {
       );
       await this.endHalt();
       this.options.onReady?.();
-      const budget = Math.min(Math.max(this.options.cpuBudget ?? 0.5, 0.01), 1);
+      const budget = new CpuBudget(Math.min(Math.max(this.options.cpuBudget ?? 0.5, 0.01), 1));
       for (;;) {
         if (this.stopRequested) break;
         if (this.options.durationMs !== undefined && performance.now() - started >= this.options.durationMs) {
@@ -327,9 +331,12 @@ export class Monitor {
         const work = this.tick(t0);
         if (work) await work;
         if (this.kernel.memory instanceof HaltingMemory) await this.endHalt();
-        const end = performance.now();
-        const busy = end - t0;
-        const rest = this.restAfter(busy, end, budget);
+        // By the clock, busy or idle: a storm cannot starve it.
+        if (!this.options.lifecycle?.qmpSocket && performance.now() - this.beat.at >= HEARTBEAT_MS) await this.heartbeat();
+        const busy = performance.now() - t0;
+        // Under an event storm the ticks and the sinks' work can take more than the budget: sleep longer.
+        const rest = budget.rest(this.intervalMs);
+        this.stats.budgetStretches = budget.stretched;
         info.previousBusyMs = busy;
         info.previousSleepMs = rest;
         info.previousSweeps = this.sweptNow;
@@ -410,7 +417,6 @@ export class Monitor {
     if (!det.structural.size && !det.dirty.size && !due) {
       this.stats.idleTicks++;
       this.lastTick = Date.now();
-      if (!this.options.lifecycle?.qmpSocket && t0 - this.beat.at >= HEARTBEAT_MS) return this.heartbeat();
       return undefined;
     }
     return this.changed(det, t0, perTick);
@@ -490,21 +496,6 @@ export class Monitor {
       t.updateUs += us;
       t.updateMaxUs = Math.max(t.updateMaxUs, us);
     }
-  }
-
-  /**
-   * The sleep after a tick: the interval, stretched only when the monitor's share of a core over the last
-   * BUDGET_WINDOW_MS would exceed the budget (an event storm), so one slow tick delays nothing further.
-   */
-  private restAfter(busy: number, now: number, budget: number): number {
-    if (now - this.budgetFrom > BUDGET_WINDOW_MS) {
-      // Slide: keep half of what the last window spent as the start of the next.
-      this.budgetBusy /= 2;
-      this.budgetFrom = now - BUDGET_WINDOW_MS / 2;
-    }
-    this.budgetBusy += busy;
-    const allowed = this.budgetBusy / budget - (now - this.budgetFrom);
-    return Math.max(this.intervalMs, allowed);
   }
 
   /** --no-reuse: every tick is a fresh pass that re-walks every watch with nothing kept. */
@@ -626,6 +617,7 @@ export class Monitor {
     const t = performance.now();
     if (t - this.beat.at < HEARTBEAT_MS) return;
     this.beat.at = t;
+    this.stats.heartbeats++;
     const va = this.kernel.hasSymbol('jiffies_64') ? this.kernel.symbol('jiffies_64') : this.kernel.hasSymbol('jiffies') ? this.kernel.symbol('jiffies') : undefined;
     const now = va === undefined ? undefined : this.view.u64(va);
     if (now === undefined || now !== this.beat.jiffies) {

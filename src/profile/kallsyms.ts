@@ -26,11 +26,11 @@ import {
   MAX_SYMBOLS,
   countInversions,
   decodeAddresses,
-  decodeNames,
-  findName,
   parseTokens,
   toColumns,
+  tokenTableLength,
 } from './kallsyms/decode.js';
+import { indexNames } from './kallsyms/lazy-names.js';
 import { type KallsymsLocation, type KallsymsOrder, type LocatedKallsyms, searchKallsyms } from './kallsyms/locate.js';
 import { SymbolTable } from './symbols.js';
 import type { KallsymsAddresses, VmcoreInfo } from './vmcoreinfo.js';
@@ -191,14 +191,17 @@ export function decodeKallsymsAt(reader: KernelVirtualReader, at: KallsymsAddres
   const namesLen = gapN > 0n && gapN <= 64n << 20n ? Number(gapN) : Math.min(n * (2 + MAX_NAME_LENGTH), 64 << 20);
   const namesBytes = readUpTo(reader, at.names, namesLen, Math.min(namesLen, 2 * n), 'kallsyms_names');
   const anomalies: KallsymsAnomaly[] = [];
-  // Decode first, then cross-check kallsyms_markers against the entry offsets the decoder saw (no extra pass).
-  const names = decodeNames(namesBytes, 0, n, tokens);
+  // Index first (names stay compressed until looked up), then cross-check kallsyms_markers against the
+  // entry offsets the indexing saw (no extra pass). The table keeps the names and tokens: copied out of
+  // the source, since a mapped one hands out views that die with the mapping.
+  const kept = { ...tokens, table: tokens.table.slice(0, tokenTableLength(tokens)) };
+  const names = indexNames(namesBytes.slice(), 0, n, kept);
   if (names.count === n && !markersAfter(namesBytes, names.end, n, at.markers, at.names, names.entryOffsets))
     anomalies.push({ table: 'kallsyms_markers', reason: 'not found right after kallsyms_names: names not cross-checked' });
   anomalies.push(...names.anomalies);
   if (names.count === 0) throw new KallsymsError('kallsyms_names', at.names, names.anomalies[0]?.reason ?? 'no symbol decodes');
 
-  const textIndex = findName(names, '_text');
+  const textIndex = firstNamed(names, '_text');
   let addressing: KallsymsAddressing;
   let base = 0n;
   let raw: Uint8Array;
@@ -220,7 +223,11 @@ export function decodeKallsymsAt(reader: KernelVirtualReader, at: KallsymsAddres
   const inv = countInversions(addresses.subarray(0, names.count));
   if (inv) anomalies.push({ table: addressing === 'absolute' ? 'kallsyms_addresses' : 'kallsyms_offsets', reason: `${inv} addresses out of order` });
 
-  const table = new SymbolTable(toColumns(names, addresses), sourceName(options, 'vmcoreinfo addresses'));
+  const cut = names.truncated(Math.min(names.count, addresses.length));
+  const table = new SymbolTable(
+    { deferred: cut, types: cut.types, addresses: addresses.length === cut.count ? addresses : addresses.slice(0, cut.count) },
+    sourceName(options, 'vmcoreinfo addresses'),
+  );
   const virtual: Record<string, bigint> = {
     kallsyms_num_syms: at.numSyms,
     kallsyms_names: at.names,
@@ -243,6 +250,12 @@ export function decodeKallsymsAt(reader: KernelVirtualReader, at: KallsymsAddres
     steps: [{ method: 'vmcoreinfo', ok: true, detail: `${names.count}/${n} symbols from the vmcoreinfo table addresses`, ms }],
     ms,
   };
+}
+
+/** Index of the first entry named `name`, or -1 (a length compare per entry, tokens only for equal lengths). */
+function firstNamed(names: { count: number; nameStarts: Uint32Array; nameIs(i: number, name: string): boolean }, name: string): number {
+  for (let i = 0; i < names.count; i++) if (names.nameStarts[i + 1]! - names.nameStarts[i]! === name.length && names.nameIs(i, name)) return i;
+  return -1;
 }
 
 /** Decides how kallsyms_offsets are read: `_text` is -1 with ABSOLUTE_PERCPU, 0 with plain relative offsets. */

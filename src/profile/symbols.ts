@@ -50,6 +50,36 @@ export interface SymbolColumns {
   readonly moduleNames?: readonly string[];
 }
 
+/**
+ * Names a producer can decode one at a time (kallsyms keeps them compressed):
+ * where each name will lie is known up front, the names themselves are
+ * decoded only when asked for, or all at once when the table must have them.
+ */
+export interface DeferredNames {
+  readonly count: number;
+  /** Start of name i in the all-names string once decoded; length count+1. */
+  readonly nameStarts: Uint32Array;
+  nameAt(i: number): string;
+  /** True when name i is exactly `name` (decoded only as far as they agree). */
+  nameIs(i: number, name: string): boolean;
+  /** Every name decoded: the `names`, `nameBytes` and `hashes` columns. */
+  decodeAll(): { names: string; nameBytes: Uint8Array; hashes: Uint32Array };
+}
+
+/** SymbolColumns whose names are not decoded yet. */
+export type DeferredColumns = Omit<SymbolColumns, 'names' | 'nameBytes' | 'hashes' | 'nameStarts'> & { readonly deferred: DeferredNames };
+
+/**
+ * By-name lookups a table with deferred names answers by scanning (a length
+ * compare per symbol, then tokens for the few of that length; ~0.1 ms over
+ * 100k symbols) before it decodes every name and builds the hash index (tens
+ * of ms): a cold run looks up a few dozen names; a long session, thousands.
+ */
+export const DEFERRED_LOOKUPS = 256;
+
+/** Names decoded one by one (nameOf, at) before a table with deferred names decodes them all in one pass. */
+export const DEFERRED_SINGLES = 4096;
+
 const EMPTY = 0xffffffff;
 
 /**
@@ -87,7 +117,13 @@ function isGlobalType(code: number): boolean {
 export class SymbolTable {
   /** Where the symbols came from, e.g. 'kallsyms:memory (vmcoreinfo addresses)' or 'System.map:/path'. */
   readonly source: string;
-  readonly #names: string;
+  /** All names, once decoded (see #names). */
+  #namesText: string | undefined;
+  /** Names not decoded yet, and how many lookups scanned them. */
+  #deferred: DeferredNames | undefined;
+  #scans = 0;
+  /** Names decoded one at a time; past DEFERRED_SINGLES the table decodes them all (a listing). */
+  #singles = 0;
   readonly #starts: Uint32Array;
   readonly #addrs: BigUint64Array;
   readonly #types: Uint8Array;
@@ -99,7 +135,7 @@ export class SymbolTable {
   #byAddr: Uint32Array | undefined;
   /** Addresses in address order (a copy when unsorted, so the binary search reads one array). */
   #sortedAddrs: BigUint64Array | undefined;
-  readonly #nameBytes: Uint8Array | undefined;
+  #nameBytes: Uint8Array | undefined;
   #hashes: Uint32Array | undefined;
   /** Hash slots: table index of one symbol per distinct name, or EMPTY (built lazily). */
   #slots: Uint32Array | undefined;
@@ -111,26 +147,57 @@ export class SymbolTable {
    * the unshifted table); it is checked for shape and bounds, and lookups
    * compare names, so a bad one can cost misses but never wrong answers.
    */
-  constructor(columns: SymbolColumns, source: string, index?: SymbolIndex) {
+  constructor(columns: SymbolColumns | DeferredColumns, source: string, index?: SymbolIndex) {
     const n = columns.addresses.length;
-    if (columns.nameStarts.length !== n + 1 || columns.types.length !== n || (columns.modules && columns.modules.length !== n))
+    const deferred = 'deferred' in columns ? columns.deferred : undefined;
+    const nameStarts = deferred ? deferred.nameStarts : (columns as SymbolColumns).nameStarts;
+    if (nameStarts.length !== n + 1 || columns.types.length !== n || (columns.modules && columns.modules.length !== n) || (deferred && deferred.count !== n))
       throw new ProfileError(`symbol columns from ${source} disagree in length (${n} addresses)`);
-    if (columns.nameStarts[n] !== columns.names.length)
-      throw new ProfileError(`symbol columns from ${source}: the last name ends at ${columns.nameStarts[n]}, the names are ${columns.names.length} chars`);
+    const full = deferred ? undefined : (columns as SymbolColumns);
+    if (full && nameStarts[n] !== full.names.length)
+      throw new ProfileError(`symbol columns from ${source}: the last name ends at ${nameStarts[n]}, the names are ${full.names.length} chars`);
     this.source = source;
-    this.#names = columns.names;
-    this.#starts = columns.nameStarts;
+    this.#namesText = full?.names;
+    this.#deferred = deferred;
+    this.#starts = nameStarts;
     this.#addrs = columns.addresses;
     this.#types = columns.types;
     this.#modules = columns.modules;
     this.#moduleNames = columns.moduleNames ?? [];
-    this.#nameBytes = columns.nameBytes?.length === this.#names.length ? columns.nameBytes : undefined;
-    this.#hashes = columns.hashes?.length === n ? columns.hashes : undefined;
+    this.#nameBytes = full?.nameBytes?.length === full?.names.length ? full?.nameBytes : undefined;
+    this.#hashes = full?.hashes?.length === n ? full?.hashes : undefined;
     // Only the shape is checked here (O(1)): lookups bound their probes and chains and compare names.
     if (index && indexShapeFits(index, n)) {
       this.#slots = index.slots;
       this.#sameName = index.sameName;
     }
+  }
+
+  /** All names in one string: decodes deferred names on first use. */
+  get #names(): string {
+    if (this.#namesText !== undefined) return this.#namesText;
+    const all = this.#deferred!.decodeAll();
+    this.#nameBytes = all.nameBytes.length === all.names.length ? all.nameBytes : undefined;
+    this.#hashes = all.hashes.length === this.count ? all.hashes : undefined;
+    this.#deferred = undefined;
+    return (this.#namesText = all.names);
+  }
+
+  /** Table indices named `name` found by scanning deferred names, or undefined once the index should answer. */
+  #scan(name: string, firstOnly: boolean): number[] | undefined {
+    const d = this.#deferred;
+    if (!d || ++this.#scans > DEFERRED_LOOKUPS) return undefined;
+    const out: number[] = [];
+    const starts = this.#starts;
+    const len = name.length;
+    const n = this.count;
+    for (let i = 0; i < n; i++) {
+      if (starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) {
+        out.push(i);
+        if (firstOnly) break;
+      }
+    }
+    return out;
   }
 
   /** Already sorted is the common case (kallsyms, System.map); the permutation is then the identity. */
@@ -169,6 +236,7 @@ export class SymbolTable {
 
   /** hashBytes() of every name: the decoder's, else one tight pass (it gets optimized quickly). Shared: do not modify. */
   nameHashes(): Uint32Array {
+    if (this.#deferred) void this.#names;
     if (this.#hashes) return this.#hashes;
     const n = this.count;
     const starts = this.#starts;
@@ -241,6 +309,8 @@ export class SymbolTable {
 
   /** Table index of the first symbol named `name` (in table order), or -1. */
   #find(name: string): number {
+    const scanned = this.#scan(name, true);
+    if (scanned) return scanned.length ? scanned[0]! : -1;
     const { slots } = this.nameIndex();
     const mask = slots.length - 1;
     const n = this.count;
@@ -260,6 +330,7 @@ export class SymbolTable {
   }
 
   nameAt(i: number): string {
+    if (this.#deferred && ++this.#singles <= DEFERRED_SINGLES) return this.#deferred.nameAt(i);
     return this.#names.slice(this.#starts[i]!, this.#starts[i + 1]!);
   }
 
@@ -290,6 +361,8 @@ export class SymbolTable {
 
   /** Table indices of every symbol with this name, in table order. */
   indicesOf(name: string): number[] {
+    const scanned = this.#scan(name, false);
+    if (scanned) return scanned;
     const out: number[] = [];
     const first = this.#find(name);
     if (first < 0) return out;
@@ -389,6 +462,7 @@ export class SymbolTable {
   /** Table indices whose name matches a glob (`*`, `?`, `[...]`), a `/regex/flags` string, or a RegExp. */
   searchIndices(pattern: string | RegExp): number[] {
     const re = toRegExp(pattern);
+    void this.#names; // every name is tested: decode them in one pass
     const out: number[] = [];
     for (let i = 0; i < this.count; i++) {
       re.lastIndex = 0;
@@ -451,7 +525,7 @@ export class SymbolTable {
   /** Rough bytes held by this table (for the memory budget). */
   byteSize(): number {
     return (
-      this.#names.length +
+      (this.#namesText?.length ?? 0) +
       this.#starts.byteLength +
       this.#addrs.byteLength +
       this.#types.byteLength +

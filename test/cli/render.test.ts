@@ -119,3 +119,20 @@ test("kmsg's time column asks for six decimals, as dmesg prints them", async () 
   const kmsg = (await import('../../src/linux/plugins/kmsg.js')).default;
   assert.equal(kmsg.columns.find((c) => c.key === 'time')?.decimals, 6);
 });
+
+test('a JSON document with rows is written row by row exactly as record() writes the whole object', async () => {
+  const { jsonRow } = await import('../../src/cli/render.js');
+  const absentRow = { pid: 7, addr: { absent: 'unreadable', reason: 'fault at 0x1000' }, comm: 'x\ny' };
+  for (const [head, list, tail] of [
+    [{ plugin: 'pslist' }, [...rows, absentRow], { anomalies: { total: 1, counts: { fault: 1 }, items: [{ kind: 'fault', address: 0x1000n }] } }],
+    [{ plugin: 'empty' }, [], { anomalies: { total: 0, counts: {}, items: [] } }],
+    [{}, [rows[0]!], {}],
+    [{ plugin: 'p', nested: { a: [1, 2] } }, rows, { validation: { validated: true } }],
+  ] as const) {
+    const whole = render('json', (o) => o.record({ ...head, rows: list.map((r) => jsonRow(r, columns)), ...tail }));
+    const streamed = render('json', (o) => o.document(head, 'rows', columns, list, tail));
+    assert.equal(streamed, whole);
+    assert.deepEqual(Object.keys(JSON.parse(streamed)), [...Object.keys(head), 'rows', ...Object.keys(tail)]);
+  }
+  assert.throws(() => render('table', (o) => o.document({}, 'rows', columns, rows, {})), /writes JSON/);
+});

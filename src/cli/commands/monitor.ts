@@ -8,6 +8,7 @@ import { attachKernel } from '../../linux/attach.js';
 import { findNamedGuest, parseSourceSpec } from '../../memory/open.js';
 import type { EventSink } from '../../monitor/events.js';
 import { GuestLifecycle } from '../../monitor/lifecycle.js';
+import { DEFAULT_LIBVIRT_URI, findDomainPid } from '../../qemu/libvirt.js';
 import { DEFAULT_INTERVAL_MS, DEFAULT_OPTIMIZATIONS, Monitor, type EventHook, type Optimizations } from '../../monitor/monitor.js';
 import { JsonlSink } from '../../monitor/sinks/jsonl.js';
 import { EventStore } from '../../monitor/sinks/store.js';
@@ -69,10 +70,14 @@ function cpuBudget(args: ParsedArgs): number | undefined {
   return n;
 }
 
-/** QMP sockets and pid the monitor may use for lifecycle events, from the source name. */
-function lifecycleEndpoints(spec: string): { sockets: string[]; pid: number | undefined } {
+/** QMP sockets (or a libvirt domain) and pid the monitor may use for lifecycle events, from the source name. */
+function lifecycleEndpoints(spec: string): { sockets: string[]; pid: number | undefined; libvirt?: { uri: string; domain: string } } {
   try {
     const t = parseSourceSpec(spec);
+    if (t.libvirt) {
+      const uri = t.params['uri'] || DEFAULT_LIBVIRT_URI;
+      return { sockets: [], pid: findDomainPid(uri, t.libvirt).pid, libvirt: { uri, domain: t.libvirt } };
+    }
     if (t.lab !== undefined) {
       const g = findNamedGuest(t.lab);
       return { sockets: t.qmp ? [t.qmp] : [...(g?.qmpSockets ?? [])], pid: t.pid ?? g?.pid };
@@ -140,7 +145,9 @@ export const command: Command = {
       throw e;
     });
     const endpoints = lifecycleEndpoints(spec);
-    const lifecycle = await GuestLifecycle.open(endpoints.sockets, endpoints.pid);
+    const lifecycle = endpoints.libvirt
+      ? await GuestLifecycle.openLibvirt(endpoints.libvirt.uri, endpoints.libvirt.domain, endpoints.pid)
+      : await GuestLifecycle.open(endpoints.sockets, endpoints.pid);
     const abort = new AbortController();
     const onSignal = () => abort.abort();
     process.on('SIGINT', onSignal);

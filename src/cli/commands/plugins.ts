@@ -9,7 +9,7 @@ import type { PassResult } from '../../linux/pass.js';
 import { checkOptionValues, isAbsent, type Plugin, type PluginOptions, type PluginResult } from '../../linux/plugin.js';
 import type { Command, ParsedArgs } from '../command.js';
 import { optionInfo } from '../help.js';
-import { jsonRow, type Output, type Row } from '../render.js';
+import type { Output, Row } from '../render.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
 
 /** Absent values render as '-' in tables and as {absent: kind} in JSON. */
@@ -18,6 +18,11 @@ function displayRow(row: Record<string, unknown>, json: boolean): Row {
   const out: Row = {};
   for (const [k, v] of Object.entries(row)) out[k] = isAbsent(v) ? undefined : v;
   return out;
+}
+
+function hasAbsent(row: Record<string, unknown>): boolean {
+  for (const k in row) if (isAbsent(row[k])) return true;
+  return false;
 }
 
 /** The anomalies of a run as the JSON outputs carry them: total, counts by kind, the first items (capped at 1000). */
@@ -34,12 +39,13 @@ export function anomaliesRecord(result: PluginResult<object>): { total: number; 
  */
 export function writePluginResult(out: Output, plugin: Plugin<any>, result: PassResult<object>, stderr: (s: string) => void = (s) => process.stderr.write(s)): void {
   const json = out.format === 'json' || out.format === 'jsonl';
-  const rows = result.rows.map((r) => displayRow(r as Record<string, unknown>, json));
+  // Rows are copied only where an absent value must become '-' (a listing of 100k rows keeps its objects).
+  const rows = json ? (result.rows as Row[]) : result.rows.map((r) => (hasAbsent(r as Record<string, unknown>) ? displayRow(r as Record<string, unknown>, false) : (r as Row)));
   const anomalies = anomaliesRecord(result);
   if (out.format === 'json') {
-    // The renderer's own JSON row: schema columns only, integers by column kind, absent values null with reasons.
-    const picked = rows.map((r) => jsonRow(r, plugin.columns));
-    out.record({ plugin: plugin.name, rows: picked, anomalies, ...(result.validation ? { validation: result.validation } : {}) });
+    // The renderer's own JSON row (schema columns only, integers by column kind, absent values null with
+    // reasons), written one row at a time.
+    out.document({ plugin: plugin.name }, 'rows', plugin.columns, rows, { anomalies, ...(result.validation ? { validation: result.validation } : {}) });
     return;
   }
   out.rows(plugin.columns, rows);

@@ -21,7 +21,7 @@
  *   vmi-exec     the `lab exec` agent on /dev/ttyS1 (see role_exec)
  *
  * Run as vmi-helper ACTION ... it performs a scenario action for the host
- * (burst, escalate, listen, connect, execafter, now, bench; see run_action).
+ * (burst, escalate, listen, connect, execafter, now, bench, storm; see run_action).
  *
  * Every scenario role writes /run/vmi/<role>.ready once set up, so /init can
  * wait for a settled scenario before the ground truth is taken.
@@ -1259,6 +1259,51 @@ static int act_burst(int argc, char **argv) {
   return started == n ? 0 : 1;
 }
 
+/*
+ * storm WORKERS SECONDS: a fork bomb with an end. WORKERS processes each fork short-lived children
+ * (they _exit at once) as fast as fork and wait allow, for SECONDS; then each worker reports how many it
+ * made and the parent prints the total. Bounded on purpose: the guest must survive it, the monitor must
+ * stay bounded under it.
+ */
+static int act_storm(int argc, char **argv) {
+  if (argc != 4) usage_exit("storm WORKERS SECONDS");
+  long workers = arg_long(argv[2], "WORKERS", 64), secs = arg_long(argv[3], "SECONDS", 600);
+  printf("storm pid=%ld workers=%ld seconds=%ld t=%lld\n", (long)getpid(), workers, secs, mono_ns());
+  long long deadline = mono_ns() + secs * 1000000000LL;
+  int pipefd[2];
+  if (pipe(pipefd) != 0) die("pipe");
+  for (long w = 0; w < workers; w++) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork worker");
+    if (pid == 0) {
+      close(pipefd[0]);
+      long made = 0, failed = 0;
+      while (mono_ns() < deadline) {
+        pid_t c = fork();
+        if (c == 0) _exit(0);
+        if (c < 0) {
+          failed++;
+          continue;
+        }
+        made++;
+        while (waitpid(c, NULL, 0) < 0 && errno == EINTR) {}
+      }
+      long rec[2] = {made, failed};
+      if (write(pipefd[1], rec, sizeof rec) != (ssize_t)sizeof rec) _exit(1);
+      _exit(0);
+    }
+  }
+  close(pipefd[1]);
+  long total = 0, failures = 0, rec[2];
+  while (read(pipefd[0], rec, sizeof rec) == (ssize_t)sizeof rec) {
+    total += rec[0];
+    failures += rec[1];
+  }
+  while (wait(NULL) > 0 || errno == EINTR) {}
+  printf("storm done workers=%ld children=%ld failed=%ld t=%lld\n", workers, total, failures, mono_ns());
+  return 0;
+}
+
 static int act_escalate(int argc, char **argv) {
   if (argc != 3) usage_exit("escalate DELAY_MS");
   long delay = arg_long(argv[2], "DELAY_MS", 86400000);
@@ -1499,8 +1544,8 @@ static int run_action(int argc, char **argv) {
     const char *name;
     int (*fn)(int, char **);
   } actions[] = {{"burst", act_burst}, {"escalate", act_escalate}, {"listen", act_listen}, {"connect", act_connect},
-                 {"execafter", act_execafter}, {"bench", act_bench}};
-  if (argc < 2) usage_exit("burst|escalate|listen|connect|execafter|now|bench ...");
+                 {"execafter", act_execafter}, {"bench", act_bench}, {"storm", act_storm}};
+  if (argc < 2) usage_exit("burst|escalate|listen|connect|execafter|now|bench|storm ...");
   if (strcmp(argv[1], "now") == 0) {
     printf("t=%lld\n", mono_ns());
     return 0;

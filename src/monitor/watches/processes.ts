@@ -19,7 +19,7 @@ import { isAbsent } from '../../linux/plugin.js';
 import { taskNamespaces } from '../../linux/namespaces.js';
 import type { EventDraft, EventProcess, EventType, Severity } from '../events.js';
 import { hexAddress } from '../events.js';
-import { TaskScanner, type CredFacts, type TaskFacts } from '../task-scan.js';
+import { MAX_TASKS, TaskScanner, type CredFacts, type TaskFacts } from '../task-scan.js';
 import type { Watch, WatchChange, WatchContext } from '../watcher.js';
 import type { WatchRange } from '../watch-set.js';
 
@@ -28,6 +28,12 @@ const NAME = 'processes';
 const WALK_ATTEMPTS = 3;
 /** Largest pid list carried by one unseen-starts event. */
 const MAX_UNSEEN_PIDS = 64;
+/**
+ * Known tasks beyond which a torn walk tracks no new ones: torn walks infer no exits, so a list kept torn
+ * (a hostile guest, a storm) would grow the map without end. A complete walk is bounded by MAX_TASKS and
+ * prunes, so the map holds at most twice that; a deferred start is reported by the next complete walk.
+ */
+export const MAX_KNOWN_TASKS = MAX_TASKS;
 /** How long an exec whose comm has not changed yet waits for it. */
 const EXEC_SETTLE_MS = 20;
 
@@ -35,6 +41,8 @@ export interface ProcessWatchOptions {
   readonly processes: boolean;
   readonly threads: boolean;
   readonly creds: boolean;
+  /** Known tasks beyond which a torn walk tracks no new ones (default MAX_KNOWN_TASKS). */
+  readonly maxKnownTasks?: number;
 }
 
 interface Known {
@@ -112,8 +120,15 @@ export class ProcessWatch implements Watch {
   /** Counters at the last complete walk, and the starts seen since (complete or torn walks alike). */
   private last = { forks: 0, cursor: 0 };
   private seenSince = { count: 0, pids: new Set<number>() };
+  /**
+   * Starts seen before the counters counted them (≤ 0): the counters are read before a walk, and a task
+   * forked during the walk is seen by it; the next span's fork delta includes it. Carried, not clamped,
+   * so seen + unseen adds up to total_forks' delta exactly.
+   */
+  private carry = 0;
+  private forksAtInit = 0;
   private mayHavePending = false;
-  private counters = { walks: 0, rereads: 0, torn: 0, unseen: 0, tasks: 0 };
+  private counters = { walks: 0, rereads: 0, torn: 0, unseen: 0, tasks: 0, deferred: 0 };
 
   constructor(private readonly opts: ProcessWatchOptions) {}
 
@@ -131,6 +146,7 @@ export class ProcessWatch implements Watch {
     for (const t of scan.tasks) this.recheck(ctx, this.track(ctx, t, this.scanner.creds(t.cred)));
     this.declareSentinels(ctx);
     this.last = { forks: this.readForks(ctx), cursor: this.readCursor(ctx) };
+    this.forksAtInit = this.last.forks;
   }
 
   update(ctx: WatchContext, change: WatchChange): void {
@@ -153,8 +169,12 @@ export class ProcessWatch implements Watch {
     }
   }
 
+  /**
+   * `forksCounted` (total_forks' delta from attach to the last complete walk) = starts seen up to that walk
+   * (`startsSeen − pendingSeen`) + unseen + carry: the accounting identity the storm test checks.
+   */
   stats(): Record<string, number> {
-    return { ...this.counters, tasks: this.known.size };
+    return { ...this.counters, tasks: this.known.size, forksCounted: this.last.forks - this.forksAtInit, pendingSeen: this.seenSince.count, carry: this.carry };
   }
 
   // ------------------------------------------------------------------ walks and diffs
@@ -191,6 +211,10 @@ export class ProcessWatch implements Watch {
     }
     // Starts, parents first (list order is creation order for processes).
     for (const t of started) {
+      if (!scan.complete && this.known.size >= (this.opts.maxKnownTasks ?? MAX_KNOWN_TASKS)) {
+        this.counters.deferred++;
+        continue;
+      }
       this.seenSince.count++;
       this.seenSince.pids.add(t.pid);
       const creds = this.scanner.creds(t.cred);
@@ -250,10 +274,11 @@ export class ProcessWatch implements Watch {
   /** Starts the kernel counted but no walk saw: the difference, with the pids the cursor gave out. */
   private account(ctx: WatchContext, forks: number, cursor: number): void {
     const delta = forks - this.last.forks;
-    const seen = this.seenSince.count;
+    const seen = this.seenSince.count - this.carry;
     const seenPids = this.seenSince.pids;
     this.seenSince = { count: 0, pids: new Set() };
     const unseen = delta - seen;
+    this.carry = Math.min(0, unseen);
     if (unseen <= 0) return;
     this.counters.unseen += unseen;
     const pids: number[] = [];

@@ -30,9 +30,17 @@ export class FakeGuest {
   private next = 0x10_0000;
   private forks = 0;
   private gen = 0;
+  /** Guest-physical ranges [start, end) that reads fail on (a page that went away); copying sources only. */
+  readonly holes: Array<[number, number]> = [];
+  /** Runs before every read of a copying source: a guest that changes memory while it is being read. */
+  onRead: (() => void) | undefined;
 
-  /** `extra`: more symbols, by guest-physical address (e.g. a global string at 0x3000). */
-  constructor(extra: Readonly<Record<string, number>> = {}) {
+  /**
+   * `extra`: more symbols, by guest-physical address (e.g. a global string at 0x3000). `zeroCopy: false`
+   * makes the source copy through readv (as live read does), so `holes` and `onRead` apply.
+   */
+  constructor(extra: Readonly<Record<string, number>> = {}, options: { zeroCopy?: boolean } = {}) {
+    const zeroCopy = options.zeroCopy ?? true;
     const b = buildTypes('new');
     const builder = new SymbolTableBuilder();
     for (const [name, pa] of Object.entries(extra)) builder.add(name, BASE + BigInt(pa), 'D');
@@ -53,7 +61,7 @@ export class FakeGuest {
     const ram = this.ram;
     const self = this;
     const memory: PhysicalMemory = {
-      technique: { class: 'live-map', name: 'fake', live: true, haltsGuest: false, zeroCopy: true },
+      technique: { class: zeroCopy ? 'live-map' : 'live-read', name: 'fake', live: true, haltsGuest: false, zeroCopy },
       target: 'fake',
       size: RAM,
       ranges: () => [{ start: gpa(0), end: gpa(RAM) }],
@@ -61,15 +69,17 @@ export class FakeGuest {
         return self.gen;
       },
       readv(ops: ReadOp[]) {
+        self.onRead?.();
         const failures = [];
         for (const op of ops) {
           op.dst ??= new Uint8Array(op.len);
           if (op.addr < 0 || op.addr + op.len > RAM) failures.push({ addr: op.addr, len: op.len, reason: 'outside RAM' });
+          else if (self.holes.some(([a, b]) => op.addr < b && op.addr + op.len > a)) failures.push({ addr: op.addr, len: op.len, reason: 'not mapped' });
           else op.dst.set(ram.subarray(op.addr, op.addr + op.len));
         }
         return failures;
       },
-      mapped: () => [{ start: 0, bytes: ram }],
+      ...(zeroCopy ? { mapped: () => [{ start: 0, bytes: ram }] } : {}),
       refresh: async () => {
         self.gen++;
       },

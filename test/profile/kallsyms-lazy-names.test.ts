@@ -1,0 +1,195 @@
+/**
+ * Deferred kallsyms names (profile/kallsyms/lazy-names.ts) and the
+ * SymbolTable over them: the indexing pass must agree with the full decoder
+ * (decodeNames) on every column and anomaly, intact or corrupted; single
+ * names, name tests and the bulk decode must equal what decodeNames expands;
+ * and a table answers lookups by scanning, without decoding every name, until
+ * DEFERRED_LOOKUPS, then through its hash index, with the same answers.
+ */
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { decodeNames, parseTokens, type Tokens } from '../../src/profile/kallsyms/decode.js';
+import { indexNames } from '../../src/profile/kallsyms/lazy-names.js';
+import { DEFERRED_LOOKUPS, type DeferredNames, hashBytes, SymbolTable } from '../../src/profile/symbols.js';
+import { kernelLikeSymbols, rng, synthKallsyms, type SynthTables } from './helpers/kallsyms-synth.js';
+
+const TEXT = 0xffffffff9d000000n;
+
+function tokensOf(t: SynthTables): Tokens {
+  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset + t.at.tokenIndex, 512);
+  const index = Array.from({ length: 256 }, (_, i) => dv.getUint16(2 * i, true));
+  return parseTokens(t.bytes.subarray(t.at.tokenTable, t.at.tokenIndex), index);
+}
+
+function synth(count: number, longNames = 0, seed = 5): SynthTables {
+  return synthKallsyms(kernelLikeSymbols(count, TEXT, seed, longNames), { order: 'classic', addressing: 'absolute-percpu' });
+}
+
+/** indexNames and decodeNames over the same bytes agree on every column, name and anomaly. */
+function assertAgree(bytes: Uint8Array, pos: number, count: number, tokens: Tokens): void {
+  const full = decodeNames(bytes, pos, count, tokens);
+  const lazy = indexNames(bytes, pos, count, tokens);
+  assert.equal(lazy.count, full.count);
+  assert.equal(lazy.end, full.end);
+  assert.deepEqual(lazy.anomalies, full.anomalies);
+  assert.deepEqual(lazy.types, full.types);
+  assert.deepEqual(lazy.nameStarts, full.nameStarts);
+  assert.deepEqual(lazy.entryOffsets, full.entryOffsets);
+  for (let i = 0; i < full.count; i++) assert.equal(lazy.nameAt(i), full.names.slice(full.nameStarts[i]!, full.nameStarts[i + 1]!), `name ${i}`);
+  const all = lazy.decodeAll();
+  assert.equal(all.names, full.names);
+  assert.deepEqual(all.hashes, full.hashes);
+  assert.deepEqual(all.nameBytes, full.nameBytes);
+}
+
+describe('kallsyms names indexed without expanding them', () => {
+  it('agrees with the full decoder on intact tables, one- and two-byte length forms included', () => {
+    for (const [count, long] of [[1, 0], [257, 0], [3000, 40]] as const) {
+      const t = synth(count, long);
+      if (long) assert.ok(t.bigEntries > 0, 'the table has two-byte lengths');
+      assertAgree(t.bytes, t.at.names, count, tokensOf(t));
+    }
+  });
+
+  it('agrees with the full decoder on corrupted names tables (same count, end and anomalies)', () => {
+    const t = synth(1500, 10);
+    const tokens = tokensOf(t);
+    const r = rng(99);
+    for (let c = 0; c < 150; c++) {
+      const b = t.bytes.slice();
+      const n = 1 + Math.floor(r() * 6);
+      for (let k = 0; k < n; k++) b[t.at.names + Math.floor(r() * (t.at.markers - t.at.names))] = [0, 0x80, 0xff, 0x7f, Math.floor(r() * 256)][Math.floor(r() * 5)]!;
+      const cut = r() < 0.2 ? b.subarray(0, t.at.names + Math.floor(r() * (t.at.markers - t.at.names))) : b;
+      assertAgree(cut, t.at.names, 1500, tokens);
+    }
+  });
+
+  it('stops at an entry that expands past MAX_NAME_LENGTH, or whose first character is no type letter', () => {
+    const table = new Uint8Array(512);
+    const index: number[] = [];
+    for (let i = 0; i < 256; i++) {
+      index.push(2 * i);
+      table[2 * i] = i === 0 ? 0x31 /* '1' */ : i;
+    }
+    const tokens = parseTokens(table, index);
+    // 'T' 'a', then a 1100-token entry (1100 bytes > 1024), then 't' 'b'.
+    const long = new Uint8Array(2 + 1100);
+    long[0] = 0x80 | (1100 & 0x7f);
+    long[1] = 1100 >> 7;
+    long.fill(0x61, 2);
+    const bytes = Uint8Array.from([2, 0x54, 0x61, ...long, 2, 0x74, 0x62]);
+    const lazy = indexNames(bytes, 0, 3, tokens);
+    assert.equal(lazy.count, 1);
+    assert.match(lazy.anomalies[0]!.reason, /expands past 1024/);
+    assertAgree(bytes, 0, 3, tokens);
+    const noLetter = Uint8Array.of(2, 0x54, 0x61, 2, 0, 0x61);
+    assert.match(indexNames(noLetter, 0, 2, tokens).anomalies[0]!.reason, /type letter/);
+    assertAgree(noLetter, 0, 2, tokens);
+    // A name of the type letter alone is refused too.
+    assertAgree(Uint8Array.of(1, 0x54), 0, 1, tokens);
+    assert.equal(indexNames(Uint8Array.of(1, 0x54), 0, 1, tokens).count, 0);
+  });
+
+  it('tests a name token by token: equal only for the whole name, out-of-range indices are never equal', () => {
+    const t = synth(800);
+    const lazy = indexNames(t.bytes, t.at.names, 800, tokensOf(t));
+    for (let i = 0; i < lazy.count; i += 7) {
+      const name = lazy.nameAt(i);
+      assert.ok(lazy.nameIs(i, name));
+      assert.equal(lazy.nameIs(i, name.slice(0, -1)), false);
+      assert.equal(lazy.nameIs(i, `${name}x`), false);
+      const last = name.charCodeAt(name.length - 1);
+      assert.equal(lazy.nameIs(i, name.slice(0, -1) + String.fromCharCode(last === 0x7a ? 0x79 : last + 1)), false);
+      const first = name.charCodeAt(0);
+      assert.equal(lazy.nameIs(i, String.fromCharCode(first === 0x7a ? 0x79 : first + 1) + name.slice(1)), false);
+    }
+    assert.equal(lazy.nameIs(-1, 'x'), false);
+    assert.equal(lazy.nameIs(lazy.count, 'x'), false);
+    assert.throws(() => lazy.nameAt(lazy.count), RangeError);
+    assert.throws(() => lazy.nameAt(-1), RangeError);
+  });
+
+  it('truncated(n) keeps the first n names and columns', () => {
+    const t = synth(600);
+    const lazy = indexNames(t.bytes, t.at.names, 600, tokensOf(t));
+    const cut = lazy.truncated(250);
+    assert.equal(cut.count, 250);
+    assert.equal(cut.nameStarts.length, 251);
+    assert.equal(cut.types.length, 250);
+    assert.equal(cut.nameAt(249), lazy.nameAt(249));
+    assert.equal(cut.decodeAll().names, lazy.decodeAll().names.slice(0, lazy.nameStarts[250]));
+    assert.equal(lazy.truncated(600), lazy);
+  });
+});
+
+/** A deferred table over synthesized names, counting bulk decodes. */
+function deferredTable(count: number) {
+  const t = synth(count, 0, 17);
+  const lazy = indexNames(t.bytes, t.at.names, t.symbols.length, tokensOf(t));
+  let decodes = 0;
+  const spy: DeferredNames = {
+    count: lazy.count,
+    nameStarts: lazy.nameStarts,
+    nameAt: (i) => lazy.nameAt(i),
+    nameIs: (i, n) => lazy.nameIs(i, n),
+    decodeAll: () => {
+      decodes++;
+      return lazy.decodeAll();
+    },
+  };
+  const addresses = BigUint64Array.from(t.symbols.map((s) => s.address));
+  const table = new SymbolTable({ deferred: spy, types: lazy.types, addresses }, 'test');
+  const eager = new SymbolTable({ ...lazy.decodeAll(), nameStarts: lazy.nameStarts, types: lazy.types, addresses }, 'test eager');
+  return { table, eager, symbols: t.symbols, decodes: () => decodes };
+}
+
+describe('SymbolTable over deferred names', () => {
+  it('answers lookups by name without decoding every name, equal to a decoded table', () => {
+    const { table, eager, symbols, decodes } = deferredTable(2000);
+    const names = [...new Set(symbols.map((s) => s.name))].slice(0, 40); // 4 lookups each: under DEFERRED_LOOKUPS
+    const dup = symbols.find((s, i) => symbols.findIndex((o) => o.name === s.name) !== i);
+    assert.ok(dup, 'the synthesized table repeats a name');
+    for (const n of [...names, dup.name, '_text', 'no_such_symbol', '']) {
+      assert.equal(table.has(n), eager.has(n), n);
+      assert.deepEqual(table.indicesOf(n), eager.indicesOf(n), n);
+      assert.deepEqual(table.get(n), eager.get(n), n);
+      assert.equal(table.tryAddress(n), eager.tryAddress(n), n);
+    }
+    assert.ok(table.indicesOf(dup.name).length >= 2);
+    assert.deepEqual(table.at(1234), eager.at(1234));
+    const va = symbols[777]!.address + 3n;
+    assert.deepEqual(table.nameOf(va), eager.nameOf(va));
+    assert.equal(decodes(), 0, 'no bulk decode for a few lookups');
+    assert.ok(table.byteSize() < eager.byteSize());
+  });
+
+  it(`decodes every name once after ${DEFERRED_LOOKUPS} scans, then answers through the index`, () => {
+    const { table, eager, symbols, decodes } = deferredTable(1200);
+    for (let k = 0; k < DEFERRED_LOOKUPS; k++) assert.equal(table.tryAddress(symbols[k % symbols.length]!.name), eager.tryAddress(symbols[k % symbols.length]!.name));
+    assert.equal(decodes(), 0);
+    for (let k = 0; k < 50; k++) {
+      const n = symbols[(k * 31) % symbols.length]!.name;
+      assert.deepEqual(table.indicesOf(n), eager.indicesOf(n));
+    }
+    assert.equal(decodes(), 1);
+    assert.deepEqual(table.columns().names, eager.columns().names);
+    assert.deepEqual(table.nameHashes(), eager.nameHashes());
+    assert.equal(table.nameHashes()[5], hashBytes(new TextEncoder().encode(table.nameAt(5)), 0, table.nameAt(5).length));
+    assert.equal(decodes(), 1);
+  });
+
+  it('decodes in one pass for what needs every name (search, columns, hashes)', () => {
+    for (const use of [(t: SymbolTable) => t.search('*_*'), (t: SymbolTable) => t.columns(), (t: SymbolTable) => t.nameHashes(), (t: SymbolTable) => t.nameIndex()]) {
+      const { table, eager, decodes } = deferredTable(300);
+      const got = use(table);
+      assert.equal(decodes(), 1);
+      assert.deepEqual(got, use(eager));
+    }
+  });
+
+  it('refuses deferred names whose count disagrees with the addresses', () => {
+    const t = synth(100);
+    const lazy = indexNames(t.bytes, t.at.names, 100, tokensOf(t));
+    assert.throws(() => new SymbolTable({ deferred: lazy.truncated(99), types: lazy.types, addresses: new BigUint64Array(100) }, 'bad'), /disagree in length/);
+  });
+});
