@@ -44,4 +44,7 @@ export const PLUGIN_CATALOG: readonly PluginEntry[] = [
   plugin('check_idt', ['linux.check_idt', 'linux.check_idt.Check_idt'], 'Interrupt descriptor table gates resolved to symbols; handlers outside kernel text flagged', () => import('../linux/plugins/check_idt.js')),
   plugin('kmsg', ['dmesg', 'linux.kmsg', 'linux.kmsg.Kmsg'], 'Kernel log records from the printk ring buffer (like dmesg)', () => import('../linux/plugins/kmsg.js')),
   plugin('kallsyms', ['linux.kallsyms', 'linux.kallsyms.Kallsyms'], 'Kernel symbols (core kallsyms and modules\' own symbol tables)', () => import('../linux/plugins/kallsyms.js')),
+  plugin('ebpf', ['linux.ebpf', 'linux.ebpf.EBPF'], 'eBPF programs, maps and links from the kernel\'s id tables (like bpftool prog/map/link show)', () => import('../linux/plugins/ebpf.js')),
+  plugin('netfilter', ['linux.netfilter', 'linux.netfilter.Netfilter'], 'Netfilter hooks per network namespace, family and hook point, resolved to kernel or module; hooks outside both flagged', () => import('../linux/plugins/netfilter.js')),
+  plugin('ftrace', ['linux.tracing.ftrace', 'linux.tracing.ftrace.CheckFtrace'], 'Registered ftrace_ops (ftrace_ops_list) with their callbacks resolved; callbacks in modules or outside kernel text flagged', () => import('../linux/plugins/ftrace.js')),
 ];

@@ -8,6 +8,7 @@ import { readConsole, type LabGuest } from './vm.js';
 
 export { ensureKernel, parseKernelSpec, cachedKernels, DEFAULT_KERNEL, type LabKernel, type KernelRequest } from './kernels.js';
 export { ensureInitramfs, LAB_MODULES, type Initramfs, type InitramfsOptions, type ExtraModuleFile } from './initramfs.js';
+export { ensureUserland, USERLAND_TOOLS, userlandModulePath, type UserlandTool } from './userland.js';
 export {
   labUp,
   labDown,

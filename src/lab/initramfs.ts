@@ -18,6 +18,7 @@ import type { LabKernel } from './kernels.js';
 import { withLock } from './lock.js';
 import { cacheDir } from './paths.js';
 import { HELPER_ROLES, initScript, ONDEMAND_MODULE, type ExtraModule } from './scenario/init-script.js';
+import { ensureUserland, USERLAND_TOOLS, userlandModulePath, type UserlandTool } from './userland.js';
 
 const run = promisify(execFile);
 
@@ -38,6 +39,8 @@ export interface ExtraModuleFile {
 export interface InitramfsOptions {
   kernel: LabKernel;
   extraModules?: readonly ExtraModuleFile[];
+  /** Debian userland tools to add (binaries + libraries; their kernel modules under /lib/modules/ondemand). */
+  tools?: readonly UserlandTool[];
 }
 
 export interface Initramfs {
@@ -146,6 +149,8 @@ export interface InitramfsInputs {
   ondemand: string;
   /** The /init script text. */
   script: string;
+  /** Userland packages (`name=version`) and on-demand modules of the tools, when any. */
+  userland?: readonly string[];
 }
 
 /** The cache key of an initramfs: every input that ends up in the image, so any change rebuilds it. */
@@ -154,6 +159,7 @@ export function initramfsKey(i: InitramfsInputs): string {
   hash.update(FORMAT_VERSION).update(i.kernel.package).update(i.kernel.version).update(i.busybox).update(i.helperSha256);
   for (const x of i.extras) hash.update(x.name).update(x.params ?? '').update(x.bytes);
   hash.update(i.modules.join(',')).update(HELPER_ROLES.join(',')).update(`ondemand:${i.ondemand}`).update(i.script);
+  if (i.userland?.length) hash.update(`userland:${i.userland.join(',')}`);
   return hash.digest('hex').slice(0, 24);
 }
 
@@ -180,6 +186,12 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
   const ondemand = moduleIndex.get(ONDEMAND_MODULE.name);
   const extraSpecs: ExtraModule[] = extras.map((x) => ({ name: x.name, ...(x.params !== undefined ? { params: x.params } : {}) }));
   const script = initScript(mods.map((m) => `${m.name}.ko`), extraSpecs);
+  const userland = await ensureUserland(opts.tools ?? []);
+  const toolModules = [...new Set((opts.tools ?? []).flatMap((t) => USERLAND_TOOLS[t].modules))].map((name) => {
+    const file = moduleIndex.get(name);
+    if (!file) throw new LabError(`kernel ${kernel.release} has no module ${name} (needed by ${opts.tools!.join(', ')})`);
+    return { name, file };
+  });
   const key = initramfsKey({
     kernel,
     busybox: busybox.bytes,
@@ -188,6 +200,7 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
     modules: mods.map((m) => m.name),
     ondemand: ondemand ? ONDEMAND_MODULE.name : '',
     script,
+    userland: [...userland.packages, ...toolModules.map((m) => `module:${m.name}`)],
   });
   const dir = path.join(cacheDir(), 'initramfs');
   const out = path.join(dir, `${key}.cpio.gz`);
@@ -225,6 +238,13 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
       const deps = moduleDepends(bytes);
       if (deps) throw new LabError(`on-demand module ${ONDEMAND_MODULE.name} of ${kernel.release} depends on ${deps}`, { hint: 'report this kernel' });
       w.add({ path: ONDEMAND_MODULE.path.slice(1), type: 'file', mode: 0o644, data: bytes });
+    }
+    for (const f of userland.files) if (!w.has(f.path)) w.add(f);
+    for (const [i, m] of toolModules.entries()) {
+      const bytes = await readModule(m.file);
+      const missing = (moduleDepends(bytes) ?? '').split(',').filter((d) => d && !toolModules.slice(0, i).some((x) => x.name === d));
+      if (missing.length) throw new LabError(`module ${m.name} of ${kernel.release} depends on ${missing.join(', ')}, not loaded before it`, { hint: 'add them to USERLAND_TOOLS in src/lab/userland.ts' });
+      w.add({ path: userlandModulePath(m.name).slice(1), type: 'file', mode: 0o644, data: bytes });
     }
     w.add({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from(script) });
     const gz = zlib.gzipSync(w.finish(), { level: 6 });

@@ -12,6 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { LabError, UsageError } from '../core/errors.js';
 import { ensureInitramfs, type ExtraModuleFile } from './initramfs.js';
+import type { UserlandTool } from './userland.js';
 import { DEFAULT_KERNEL, ensureKernel } from './kernels.js';
 import {
   checkName,
@@ -52,6 +53,8 @@ export interface LabUpOptions {
   append?: string;
   /** Out-of-tree modules to load after the scenario is up (before the ground truth). */
   extraModules?: readonly ExtraModuleFile[];
+  /** Debian userland tools in the initramfs (`bpftool`, `nft`), for tests that ask the guest its own view. */
+  tools?: readonly UserlandTool[];
   /** Extra user QMP sockets (qmp-1.sock…) so several clients can hold QMP at once (default 1: two user sockets). */
   extraQmpSockets?: number;
   /**
@@ -196,7 +199,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
       });
     }
     const kernel = await ensureKernel(spec);
-    const initrd = await ensureInitramfs({ kernel, ...(opts.extraModules ? { extraModules: opts.extraModules } : {}) });
+    const initrd = await ensureInitramfs({ kernel, ...(opts.extraModules ? { extraModules: opts.extraModules } : {}), ...(opts.tools ? { tools: opts.tools } : {}) });
     if (existing) {
       // Reuse only a guest booted from exactly what we would boot now (same kernel, image and shape).
       const same =

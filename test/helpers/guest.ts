@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { LabError } from '../../src/core/errors.js';
-import { labDown, labList, labUp, readGroundTruth, type ExtraModuleFile, type GroundTruth, type LabCpu, type LabGuest } from '../../src/lab/index.js';
+import { labDown, labList, labUp, readGroundTruth, type ExtraModuleFile, type GroundTruth, type LabCpu, type LabGuest, type UserlandTool } from '../../src/lab/index.js';
 import { releaseLock, tryLock } from '../../src/lab/lock.js';
 import { useLabGuests } from '../../src/lab/resolver.js';
 
@@ -39,6 +39,8 @@ export interface SharedGuestOptions {
    * ground truth other tests compare with stay untouched.
    */
   purpose?: string;
+  /** Debian userland tools in the initramfs (bpftool, nft); they become part of the name. */
+  tools?: readonly UserlandTool[];
 }
 
 export interface SharedGuest {
@@ -52,6 +54,7 @@ export function sharedGuestName(opts: SharedGuestOptions = {}): string {
   const memory = opts.memory ?? 256;
   let name = `${TEST_GUEST_PREFIX}${kernel}-m${memory}${opts.cpu === 'max' ? '-max' : ''}`;
   if (opts.purpose) name += `-${opts.purpose.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+  if (opts.tools?.length) name += `-${[...opts.tools].sort().join('-')}`;
   if (opts.extraModules?.length) {
     const h = crypto.createHash('sha256');
     for (const m of opts.extraModules) h.update(m.path).update('\0').update(m.params ?? '').update('\0').update(fs.readFileSync(m.path));
@@ -71,6 +74,7 @@ export async function sharedGuest(opts: SharedGuestOptions = {}): Promise<Shared
     reuse: true,
     extraQmpSockets: SHARED_QMP_SOCKETS - 1,
     ...(opts.extraModules ? { extraModules: opts.extraModules } : {}),
+    ...(opts.tools ? { tools: opts.tools } : {}),
   });
   return { guest, truth: readGroundTruth(guest) };
 }

@@ -17,6 +17,8 @@ import {
   libvirtLabUp,
   readGroundTruth,
   readLibvirtRecord,
+  USERLAND_TOOLS,
+  type UserlandTool,
   type LibvirtLabBacking,
   type LabAccel,
   type LabCpu,
@@ -25,7 +27,7 @@ import {
 import type { Command, ParsedArgs } from '../command.js';
 import { toJson, type Output } from '../render.js';
 
-const USAGE = `up [name] [--kernel 6.1|5.10|6.12|<spec>] [--memory MiB] [--smp N] [--cpu default|max] [--accel auto|tcg|kvm] [--gdb] [--no-kaslr]
+const USAGE = `up [name] [--kernel 6.1|5.10|6.12|<spec>] [--memory MiB] [--smp N] [--cpu default|max] [--accel auto|tcg|kvm] [--gdb] [--no-kaslr] [--tools bpftool,nft]
        lab up NAME --libvirt [--backing anon|memfd|file] [--no-acpi] [--uri URI]
                                    (the same guest as a transient libvirt domain; read it as libvirt:NAME)
        lab down [name|--all]
@@ -111,6 +113,9 @@ async function up(args: ParsedArgs, out: Output): Promise<void> {
   const memory = intOption(args, 'memory');
   const smp = intOption(args, 'smp');
   const name = args.positionals[1] ?? defaultGuestName(kernel);
+  const tools = (str(args, 'tools') ?? '').split(',').filter(Boolean);
+  const unknownTool = tools.find((t) => !(t in USERLAND_TOOLS));
+  if (unknownTool !== undefined) throw new UsageError(`--tools ${unknownTool}: use ${Object.keys(USERLAND_TOOLS).join(', ')} (comma-separated)`);
   const g = await labUp({
     name,
     kernel,
@@ -120,6 +125,7 @@ async function up(args: ParsedArgs, out: Output): Promise<void> {
     ...(memory !== undefined ? { memory } : {}),
     ...(smp !== undefined ? { smp } : {}),
     ...(args.values['no-kaslr'] === true ? { kaslr: false } : {}),
+    ...(tools.length ? { tools: tools as UserlandTool[] } : {}),
   });
   out.record(guestFacts(g));
 }
@@ -287,6 +293,7 @@ export const command: Command = {
     accel: { type: 'string' },
     gdb: { type: 'boolean' },
     'no-kaslr': { type: 'boolean' },
+    tools: { type: 'string' },
     all: { type: 'boolean' },
     follow: { type: 'boolean', short: 'f' },
     timeout: { type: 'string' },

@@ -25,9 +25,13 @@ import checkSyscall from './check_syscall.js';
 import checkIdt from './check_idt.js';
 import kmsg from './kmsg.js';
 import kallsyms from './kallsyms.js';
+import ebpf from './ebpf.js';
+import netfilter from './netfilter.js';
+import ftrace from './ftrace.js';
 
 export const plugins: readonly Plugin<any>[] = [
   pslist, pstree, psaux, envars, threads, kthreads, psxview, creds, capabilities, namespaces, maps, elfs, malfind, memmap, procdump, lsof, sockstat, ifconfig, mountinfo, lsmod, hiddenModules, checkSyscall, checkIdt, kmsg, kallsyms,
+  ebpf, netfilter, ftrace,
 ];
 
 export function findPlugin(name: string): Plugin<any> | undefined {
