@@ -44,4 +44,6 @@ export const PLUGIN_CATALOG: readonly PluginEntry[] = [
   plugin('check_idt', ['linux.check_idt', 'linux.check_idt.Check_idt'], 'Interrupt descriptor table gates resolved to symbols; handlers outside kernel text flagged', () => import('../linux/plugins/check_idt.js')),
   plugin('kmsg', ['dmesg', 'linux.kmsg', 'linux.kmsg.Kmsg'], 'Kernel log records from the printk ring buffer (like dmesg)', () => import('../linux/plugins/kmsg.js')),
   plugin('kallsyms', ['linux.kallsyms', 'linux.kallsyms.Kallsyms'], 'Kernel symbols (core kallsyms and modules\' own symbol tables)', () => import('../linux/plugins/kallsyms.js')),
+  plugin('iomem', ['linux.iomem', 'linux.iomem.IOMem'], 'Physical memory map from the iomem_resource tree (like /proc/iomem as root); --ioports for /proc/ioports', () => import('../linux/plugins/iomem.js')),
+  plugin('tty_check', ['linux.tty_check', 'linux.tty_check.tty_check'], 'TTY driver and line-discipline operations resolved to symbols; pointers outside kernel text flagged', () => import('../linux/plugins/tty_check.js')),
 ];

@@ -25,9 +25,13 @@ import checkSyscall from './check_syscall.js';
 import checkIdt from './check_idt.js';
 import kmsg from './kmsg.js';
 import kallsyms from './kallsyms.js';
+// issue 10, part A
+import iomem from './iomem.js';
+import ttyCheck from './tty_check.js';
 
 export const plugins: readonly Plugin<any>[] = [
   pslist, pstree, psaux, envars, threads, kthreads, psxview, creds, capabilities, namespaces, maps, elfs, malfind, memmap, procdump, lsof, sockstat, ifconfig, mountinfo, lsmod, hiddenModules, checkSyscall, checkIdt, kmsg, kallsyms,
+  iomem, ttyCheck,
 ];
 
 export function findPlugin(name: string): Plugin<any> | undefined {
