@@ -10,6 +10,7 @@ import { FaultError } from '../core/errors.js';
 import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
+import { classifyAddress, symbolize, type EntryVerdict, type TextClassifier } from './integrity.js';
 import { readKernelString } from './kstring.js';
 import { listForEachEntry } from './walk/list.js';
 import { hex, isKernelPointer } from './walk/common.js';
@@ -172,5 +173,42 @@ export function readTty(kernel: Kernel, va: bigint, anomalies: AnomalySink): Tty
     if (!(e instanceof FaultError)) throw e;
     anomalies.add({ kind: 'fault', where: 'tty_struct', address: va, detail: e.message });
     return undefined;
+  }
+}
+
+export interface TtyOpsEntry extends OpsPointer {
+  /** driver_name, else the device prefix. */
+  readonly driver: string;
+  readonly major: number;
+  /** The tty the table belongs to; undefined for the driver's own tty_operations. */
+  readonly tty: string | undefined;
+  readonly symbol: string | undefined;
+  readonly verdict: EntryVerdict;
+  readonly module: string | undefined;
+}
+
+/**
+ * Every operation pointer of every tty driver and open tty, classified:
+ * the driver's tty_operations, each open tty's own tty_operations when it
+ * differs from its driver's, and each open tty's tty_ldisc_ops.
+ */
+export function* checkTtyOps(
+  kernel: Kernel,
+  classify: TextClassifier,
+  anomalies: AnomalySink,
+  moduleSymbol?: (va: bigint) => string | undefined,
+): Generator<TtyOpsEntry> {
+  const entry = (d: TtyDriverInfo, tty: string | undefined, p: OpsPointer): TtyOpsEntry => {
+    const { verdict, module } = classifyAddress(classify, p.address);
+    return { ...p, driver: d.driverName ?? d.name, major: d.major, tty, symbol: symbolize(kernel.symbols, p.address, moduleSymbol), verdict, module };
+  };
+  for (const d of ttyDrivers(kernel, anomalies)) {
+    for (const p of opsPointers(kernel, 'tty_operations', d.ops, anomalies)) yield entry(d, undefined, p);
+    for (const slot of d.ttys) {
+      const t = readTty(kernel, slot.address, anomalies);
+      if (!t) continue;
+      if (t.ops !== d.ops) for (const p of opsPointers(kernel, 'tty_operations', t.ops, anomalies)) yield entry(d, t.name, p);
+      for (const p of opsPointers(kernel, 'tty_ldisc_ops', t.ldiscOps, anomalies)) yield entry(d, t.name, p);
+    }
   }
 }

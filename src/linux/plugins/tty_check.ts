@@ -6,8 +6,8 @@
  * A tty whose own ops differ from its driver's is listed with its own table.
  */
 import { absent, definePlugin, type Absent } from '../plugin.js';
-import { classifyAddress, isSuspicious, kernelTextClassifier, symbolize } from '../integrity.js';
-import { opsPointers, readTty, ttyDrivers, type OpsPointer } from '../tty.js';
+import { isSuspicious, kernelTextClassifier } from '../integrity.js';
+import { checkTtyOps } from '../tty.js';
 
 export interface TtyCheckRow {
   driver: string;
@@ -60,31 +60,19 @@ export default definePlugin<TtyCheckRow>()({
   key: (r) => `${r.driver}:${r.major}:${typeof r.tty === 'string' ? r.tty : ''}:${r.table}.${r.member}`,
   *run(k, { anomalies }) {
     const { classify, moduleSymbol } = kernelTextClassifier(k, anomalies);
-    const row = (driver: string, major: number, tty: string | undefined, p: OpsPointer): TtyCheckRow => {
-      const { verdict, module } = classifyAddress(classify, p.address);
-      const symbol = symbolize(k.symbols, p.address, moduleSymbol);
-      return {
-        driver,
-        major,
-        tty: tty ?? absent('not-applicable', "the driver's own table"),
-        table: p.table,
-        member: p.member,
-        address: p.address,
-        symbol: symbol ?? absent('not-available', 'no symbol near the address'),
-        verdict,
-        module: module ?? absent('not-applicable'),
-        suspicious: isSuspicious(verdict),
+    for (const e of checkTtyOps(k, classify, anomalies, moduleSymbol)) {
+      yield {
+        driver: e.driver,
+        major: e.major,
+        tty: e.tty ?? absent('not-applicable', "the driver's own table"),
+        table: e.table,
+        member: e.member,
+        address: e.address,
+        symbol: e.symbol ?? absent('not-available', 'no symbol near the address'),
+        verdict: e.verdict,
+        module: e.module ?? absent('not-applicable'),
+        suspicious: isSuspicious(e.verdict),
       };
-    };
-    for (const d of ttyDrivers(k, anomalies)) {
-      const driver = d.driverName ?? d.name;
-      for (const p of opsPointers(k, 'tty_operations', d.ops, anomalies)) yield row(driver, d.major, undefined, p);
-      for (const slot of d.ttys) {
-        const t = readTty(k, slot.address, anomalies);
-        if (!t) continue;
-        if (t.ops !== d.ops) for (const p of opsPointers(k, 'tty_operations', t.ops, anomalies)) yield row(driver, d.major, t.name, p);
-        for (const p of opsPointers(k, 'tty_ldisc_ops', t.ldiscOps, anomalies)) yield row(driver, d.major, t.name, p);
-      }
     }
   },
 });
