@@ -46,4 +46,6 @@ export const PLUGIN_CATALOG: readonly PluginEntry[] = [
   plugin('kallsyms', ['linux.kallsyms', 'linux.kallsyms.Kallsyms'], 'Kernel symbols (core kallsyms and modules\' own symbol tables)', () => import('../linux/plugins/kallsyms.js')),
   plugin('iomem', ['linux.iomem', 'linux.iomem.IOMem'], 'Physical memory map from the iomem_resource tree (like /proc/iomem as root); --ioports for /proc/ioports', () => import('../linux/plugins/iomem.js')),
   plugin('tty_check', ['linux.tty_check', 'linux.tty_check.tty_check'], 'TTY driver and line-discipline operations resolved to symbols; pointers outside kernel text flagged', () => import('../linux/plugins/tty_check.js')),
+  plugin('keyboard_notifiers', ['linux.keyboard_notifiers', 'linux.keyboard_notifiers.Keyboard_notifiers'], 'Callbacks on the keyboard notifier chain (where keyloggers register) resolved to symbols; outside kernel text flagged', () => import('../linux/plugins/keyboard_notifiers.js')),
+  plugin('pagecache', ['linux.pagecache.Files', 'linux.pagecache.InodePages'], 'Files with cached pages (super blocks, their inodes, nrpages); --dump INODE|PATH --dump-dir DIR extracts a file\'s cached content', () => import('../linux/plugins/pagecache.js')),
 ];

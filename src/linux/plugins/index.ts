@@ -28,10 +28,12 @@ import kallsyms from './kallsyms.js';
 // issue 10, part A
 import iomem from './iomem.js';
 import ttyCheck from './tty_check.js';
+import keyboardNotifiers from './keyboard_notifiers.js';
+import pagecache from './pagecache.js';
 
 export const plugins: readonly Plugin<any>[] = [
   pslist, pstree, psaux, envars, threads, kthreads, psxview, creds, capabilities, namespaces, maps, elfs, malfind, memmap, procdump, lsof, sockstat, ifconfig, mountinfo, lsmod, hiddenModules, checkSyscall, checkIdt, kmsg, kallsyms,
-  iomem, ttyCheck,
+  iomem, ttyCheck, keyboardNotifiers, pagecache,
 ];
 
 export function findPlugin(name: string): Plugin<any> | undefined {
