@@ -18,17 +18,18 @@ import {
   type WalkStep,
 } from './x86-64/paging.js';
 import { Translator, type TranslatorOptions, type TranslatorStats } from './x86-64/translator.js';
+import { type GuestPhysAddr, type GuestVirtAddr, gpa, gva } from '../core/address.js';
 
 /** One virtual read in a batch. When `dst` is absent it is allocated and stored back. */
 export interface VirtualReadOp {
-  va: bigint;
+  va: GuestVirtAddr;
   len: number;
   dst?: Uint8Array;
 }
 
 /** A range of a virtual batch that could not be read; its bytes are zero in `dst`. */
 export interface VirtualReadFailure {
-  readonly va: bigint;
+  readonly va: GuestVirtAddr;
   readonly len: number;
   readonly reason: string;
 }
@@ -94,12 +95,12 @@ export class AddressSpace {
     this.translator.flush();
   }
 
-  translate(va: bigint): Translation {
+  translate(va: GuestVirtAddr): Translation {
     return this.translator.translate(va);
   }
 
   /** The translation, or undefined when `va` is not mapped. */
-  tryTranslate(va: bigint): Translation | undefined {
+  tryTranslate(va: GuestVirtAddr): Translation | undefined {
     try {
       return this.translator.translate(va);
     } catch (e) {
@@ -108,16 +109,16 @@ export class AddressSpace {
     }
   }
 
-  translateMany(vas: readonly bigint[]): (Translation | FaultError)[] {
+  translateMany(vas: readonly GuestVirtAddr[]): (Translation | FaultError)[] {
     return this.translator.translateMany(vas);
   }
 
   /** Physical address of `va`. Throws FaultError. */
-  physical(va: bigint): number {
-    return this.translator.physical(va);
+  physical(va: GuestVirtAddr): GuestPhysAddr {
+    return gpa(this.translator.physical(va));
   }
 
-  trace(va: bigint): { steps: WalkStep[]; result: Translation | FaultError } {
+  trace(va: GuestVirtAddr): { steps: WalkStep[]; result: Translation | FaultError } {
     return this.translator.trace(va);
   }
 
@@ -147,7 +148,7 @@ export class AddressSpace {
           const r = this.phys.region(runPa, runLen);
           if (r !== undefined) dst.set(r.bytes.subarray(runPa - r.start, runPa - r.start + runLen), runOff);
           else {
-            physOps.push({ addr: runPa, len: runLen, dst: dst.subarray(runOff, runOff + runLen) });
+            physOps.push({ addr: gpa(runPa), len: runLen, dst: dst.subarray(runOff, runOff + runLen) });
             physVa.push(op.va + BigInt(runOff));
           }
         }
@@ -169,7 +170,7 @@ export class AddressSpace {
           const toBoundary = next - BigInt.asUintN(64, va);
           const skip = toBoundary < BigInt(op.len - done) ? Number(toBoundary) : op.len - done;
           dst.fill(0, done, done + skip);
-          failures.push({ va, len: skip, reason: e.detail });
+          failures.push({ va: gva(va), len: skip, reason: e.detail });
           done += skip;
           continue;
         }
@@ -190,7 +191,7 @@ export class AddressSpace {
       for (const f of this.phys.readv(physOps)) {
         const i = physOps.findIndex((p) => f.addr >= p.addr && f.addr < p.addr + p.len);
         const va = i >= 0 ? physVa[i]! + BigInt(f.addr - physOps[i]!.addr) : 0n;
-        failures.push({ va, len: f.len, reason: `maps to physical 0x${f.addr.toString(16)}: ${f.reason}` });
+        failures.push({ va: gva(va), len: f.len, reason: `maps to physical 0x${f.addr.toString(16)}: ${f.reason}` });
       }
     }
     return failures;
@@ -201,7 +202,7 @@ export class AddressSpace {
    * mapped source (valid for the current generation only), else a copy.
    * Throws FaultError on any unreadable byte.
    */
-  read(va: bigint, len: number): Uint8Array {
+  read(va: GuestVirtAddr, len: number): Uint8Array {
     if (len <= PAGE && len >= 0) {
       const pa = this.translator.physical(va);
       if ((pa % PAGE) + len <= PAGE) {
@@ -222,7 +223,7 @@ export class AddressSpace {
   }
 
   /** Reads into a caller-owned buffer. Throws FaultError. */
-  readInto(va: bigint, dst: Uint8Array): void {
+  readInto(va: GuestVirtAddr, dst: Uint8Array): void {
     const failures = this.readv([{ va, len: dst.length, dst }]);
     if (failures.length) throw new FaultError('virtual', failures[0]!.va, failures[0]!.reason);
   }
@@ -233,12 +234,12 @@ export class AddressSpace {
   }
 
   private view(va: bigint, size: number): DataView {
-    const b = this.read(va, size);
+    const b = this.read(gva(va), size);
     return new DataView(b.buffer, b.byteOffset, size);
   }
 
   readU8(va: bigint): number {
-    return this.read(va, 1)[0]!;
+    return this.read(gva(va), 1)[0]!;
   }
   readU16(va: bigint): number {
     return this.view(va, 2).getUint16(0, true);
@@ -271,7 +272,7 @@ export class AddressSpace {
     while (got < max) {
       const inPage = PAGE - Number(BigInt.asUintN(12, cur));
       const n = Math.min(inPage, max - got);
-      const chunk = this.read(cur, n);
+      const chunk = this.read(gva(cur), n);
       const nul = chunk.indexOf(0);
       if (nul >= 0) {
         parts.push(chunk.subarray(0, nul));
@@ -305,18 +306,18 @@ export class AddressSpace {
   }
 
   /** Kernel direct-map VA of a physical address. */
-  physToDirect(pa: number): bigint {
-    return this.requireDirectMap() + BigInt(pa);
+  physToDirect(pa: GuestPhysAddr): GuestVirtAddr {
+    return gva(this.requireDirectMap() + BigInt(pa));
   }
 
   /** Physical address of a direct-map VA (arithmetic, no walk). */
-  directToPhys(va: bigint): number {
+  directToPhys(va: GuestVirtAddr): GuestPhysAddr {
     const base = this.requireDirectMap();
     const off = va - base;
     if (off < 0n || off >= BigInt(Number.MAX_SAFE_INTEGER)) {
       throw new FaultError('virtual', va, `is not in the direct map starting at 0x${base.toString(16)}`);
     }
-    return Number(off);
+    return gpa(Number(off));
   }
 
   /**
@@ -325,7 +326,7 @@ export class AddressSpace {
    * and keeps mapping linearly at a few probes inside RAM. Sets and returns
    * `directMapBase`, or undefined when no such mapping exists.
    */
-  findDirectMap(maxTables = 4096): bigint | undefined {
+  findDirectMap(maxTables = 4096): GuestVirtAddr | undefined {
     const ranges = this.mem.ranges();
     const largest = ranges.reduce<{ start: number; end: number } | undefined>(
       (best, r) => (best === undefined || r.end - r.start > best.end - best.start ? r : best),
@@ -340,10 +341,10 @@ export class AddressSpace {
     for (const m of this.mappings({ start: this.kernelHalfStart, maxTables })) {
       if (m.pa !== 0 || m.va % (1n << 30n) !== 0n) continue;
       if (++checked > 16) break;
-      const linear = probes.every((p) => this.tryTranslate(m.va + BigInt(p))?.pa === p);
+      const linear = probes.every((p) => this.tryTranslate(gva(m.va + BigInt(p)))?.pa === p);
       if (linear) {
         this.directMapBase = m.va;
-        return m.va;
+        return gva(m.va);
       }
     }
     return undefined;

@@ -6,6 +6,7 @@
  */
 import { FaultError } from '../core/errors.js';
 import type { MappedRegion, PhysicalMemory, ReadOp } from '../memory/types.js';
+import { gpa } from '../core/address.js';
 
 interface Region {
   readonly start: number;
@@ -123,7 +124,7 @@ export class PhysReader {
   bytes(pa: number, len: number): Uint8Array {
     const r = this.region(pa, len);
     if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + len);
-    const op: ReadOp = { addr: pa, len };
+    const op: ReadOp = { addr: gpa(pa), len };
     const failures = this.mem.readv([op]);
     if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
     return op.dst!;
@@ -154,12 +155,12 @@ export class PhysReader {
     }
     if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + 4096);
     const dst = scratch.subarray(0, 4096);
-    this.mem.readv([{ addr: pa, len: 4096, dst }]);
+    this.mem.readv([{ addr: gpa(pa), len: 4096, dst }]);
     return dst;
   }
 
   private readSlow(pa: number, len: number): void {
-    const failures = this.mem.readv([{ addr: pa, len, dst: this.scratch.subarray(0, len) }]);
+    const failures = this.mem.readv([{ addr: gpa(pa), len, dst: this.scratch.subarray(0, len) }]);
     if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
   }
 }

@@ -15,6 +15,7 @@ import type { PhysicalMemory, PhysRange, ReadOp } from '../memory/types.js';
 import { findGuest } from '../lab/vm.js';
 import { acquireQmp } from '../qemu/discover.js';
 import type { BenchTable } from './report.js';
+import { gpa } from '../core/address.js';
 
 export interface BenchRow {
   /** Taxonomy class and how it was driven, e.g. 'live-map (DataView)'. */
@@ -119,9 +120,9 @@ function scan(mem: PhysicalMemory, limit: number): { MBps: number; cpuMsPerMiB: 
     ops.length = 0;
   };
   for (const r of mem.ranges()) {
-    for (let a = r.start; a < r.end && bytes < limit; a += chunk) {
+    for (let a: number = r.start; a < r.end && bytes < limit; a += chunk) {
       const len = Math.min(chunk, r.end - a, limit - bytes);
-      ops.push({ addr: a, len, dst: bufs[ops.length]! });
+      ops.push({ addr: gpa(a), len, dst: bufs[ops.length]! });
       bytes += len;
       if (ops.length === bufs.length) flush();
     }
@@ -141,22 +142,22 @@ function readvFigures(
 ): { read8Us: number; read4kUs: number; batchedRate: number; localRate: number } {
   const d8 = new Uint8Array(8);
   const d4k = new Uint8Array(4096);
-  const op8: ReadOp = { addr: 0, len: 8, dst: d8 };
-  const op4k: ReadOp = { addr: 0, len: 4096, dst: d4k };
+  const op8: ReadOp = { addr: gpa(0), len: 8, dst: d8 };
+  const op4k: ReadOp = { addr: gpa(0), len: 4096, dst: d4k };
   const read8Us = latencyUs((i) => {
-    op8.addr = addrs[i % addrs.length]!;
+    op8.addr = gpa(addrs[i % addrs.length]!);
     mem.readv([op8]);
   }, sliceMs);
   const read4kUs = latencyUs((i) => {
-    op4k.addr = addrs[i % addrs.length]! & ~4095;
+    op4k.addr = gpa(addrs[i % addrs.length]! & ~4095);
     mem.readv([op4k]);
   }, sliceMs);
   const dst = new Uint8Array(8 * 1024);
-  const batch: ReadOp[] = Array.from({ length: 1024 }, (_, k) => ({ addr: 0, len: 8, dst: dst.subarray(k * 8, k * 8 + 8) }));
+  const batch: ReadOp[] = Array.from({ length: 1024 }, (_, k) => ({ addr: gpa(0), len: 8, dst: dst.subarray(k * 8, k * 8 + 8) }));
   const batchedRate = (list: number[]) =>
     rate((i) => {
       const base = (i * 1024) % list.length;
-      for (let k = 0; k < 1024; k++) batch[k]!.addr = list[(base + k) % list.length]!;
+      for (let k = 0; k < 1024; k++) batch[k]!.addr = gpa(list[(base + k) % list.length]!);
       mem.readv(batch);
     }, 1024, sliceMs);
   return { read8Us, read4kUs, batchedRate: batchedRate(addrs), localRate: batchedRate(local) };
@@ -296,7 +297,7 @@ export async function benchLiveSources(target: string, options: LiveBenchOptions
               for (let i = 0; i < 20; i++) {
                 const t0 = performance.now();
                 await h.begin();
-                h.readv([{ addr: addrs[i]! & (len === 8 ? ~7 : ~4095), len, dst }]);
+                h.readv([{ addr: gpa(addrs[i]! & (len === 8 ? ~7 : ~4095)), len, dst }]);
                 await h.end();
                 samples.push((performance.now() - t0) * 1000);
               }

@@ -13,6 +13,7 @@ import type { SourceFactory, SourceTarget } from '../memory/source-factory.js';
 import type { PhysicalMemory, ReadOp } from '../memory/types.js';
 import { addresses, localAddresses, type BenchRow } from './memory-live.js';
 import { type BenchTable, median } from './report.js';
+import { gpa } from '../core/address.js';
 
 export interface SnapshotBenchRow extends BenchRow {
   /** Time to open (first snapshot / connect), ms. */
@@ -64,7 +65,7 @@ function latencyUs(mem: PhysicalMemory, addrs: number[], len: number, budgetMs: 
   const stop = performance.now() + budgetMs;
   for (let i = 0; i < addrs.length && (performance.now() < stop || samples.length < 5); i++) {
     const t = performance.now();
-    mem.readv([{ addr: addrs[i]!, len, dst }]);
+    mem.readv([{ addr: gpa(addrs[i]!), len, dst }]);
     samples.push((performance.now() - t) * 1000);
   }
   return median(samples);
@@ -77,7 +78,7 @@ function batchedRate(mem: PhysicalMemory, addrs: number[], budgetMs: number, bat
   const t0 = performance.now();
   for (let i = 0; performance.now() - t0 < budgetMs; i += batch) {
     ops.length = 0;
-    for (let j = 0; j < batch; j++) ops.push({ addr: addrs[(i + j) % addrs.length]!, len: 8, dst: buf.subarray(j * 8, j * 8 + 8) });
+    for (let j = 0; j < batch; j++) ops.push({ addr: gpa(addrs[(i + j) % addrs.length]!), len: 8, dst: buf.subarray(j * 8, j * 8 + 8) });
     mem.readv(ops);
     reads += batch;
   }
@@ -91,9 +92,9 @@ function scan(mem: PhysicalMemory, limit: number): { mbps: number; cpuMsPerMiB: 
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (const r of mem.ranges()) {
-    for (let a = r.start; a < r.end && bytes < limit; a += chunk) {
+    for (let a: number = r.start; a < r.end && bytes < limit; a += chunk) {
       const n = Math.min(chunk, r.end - a, limit - bytes);
-      mem.readv([{ addr: a, len: n, dst: dst.subarray(0, n) }]);
+      mem.readv([{ addr: gpa(a), len: n, dst: dst.subarray(0, n) }]);
       bytes += n;
     }
   }

@@ -14,6 +14,7 @@ import { AddressSpace } from '../arch/address-space.js';
 import { findVmcoreinfo } from '../profile/vmcoreinfo.js';
 import { bootstrapKernelSpace } from '../profile/kernel-space.js';
 import { median, printTable, type BenchTable } from './report.js';
+import { type GuestVirtAddr, gva } from '../core/address.js';
 
 export interface TranslateBenchRow {
   readonly source: string;
@@ -53,14 +54,14 @@ function rate(count: number, ms: number): number {
 }
 
 /** Up to `max` VAs of distinct 4 KiB pages spread over the kernel half's present mappings. */
-function samplePages(space: AddressSpace, max: number): bigint[] {
+function samplePages(space: AddressSpace, max: number): GuestVirtAddr[] {
   // RAM only: the kernel also maps device memory (ioremap) that no source can read.
   const ram = space.mem.ranges();
   const maps = [...space.mappings({ start: space.kernelHalfStart, limit: 500_000 })].filter((m) =>
     ram.some((r) => m.pa >= r.start && m.pa + m.size <= r.end),
   );
-  const pages: bigint[] = [];
-  for (const m of maps) for (let off = 0; off < m.size && pages.length < max * 4; off += 4096) pages.push(m.va + BigInt(off));
+  const pages: GuestVirtAddr[] = [];
+  for (const m of maps) for (let off = 0; off < m.size && pages.length < max * 4; off += 4096) pages.push(gva(m.va + BigInt(off)));
   const r = rng(42);
   for (let i = pages.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
@@ -85,11 +86,11 @@ export async function benchTranslateMemory(mem: PhysicalMemory, label: string, t
   const pages = samplePages(ks.space, 50_000);
   const cold = new AddressSpace(mem, ks.dtb, ks.mode);
   t = performance.now();
-  for (const va of pages) cold.physical(va + 8n);
+  for (const va of pages) cold.physical(gva(va + 8n));
   const coldMs = performance.now() - t;
   t = performance.now();
   let warmOps = 0;
-  for (let rep = 0; rep < 5; rep++) for (const va of pages) (cold.physical(va), warmOps++);
+  for (let rep = 0; rep < 5; rep++) for (const va of pages) (cold.physical(gva(va)), warmOps++);
   const warmMs = performance.now() - t;
   const batched = new AddressSpace(mem, ks.dtb, ks.mode);
   t = performance.now();
@@ -112,7 +113,7 @@ export async function benchTranslateMemory(mem: PhysicalMemory, label: string, t
   let views = 0;
   for (let i = 0; i < 50_000; i++) views += cold.read(pages[i % pages.length]!, 4096).length;
   const viewMs = performance.now() - t;
-  const ops = targets.slice(0, 1000).map((va) => ({ va, len: 64 }));
+  const ops = targets.slice(0, 1000).map((va) => ({ va: gva(va), len: 64 }));
   t = performance.now();
   let batches = 0;
   while (performance.now() - t < 300) {

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { AddressSpace } from '../arch/address-space.js';
+import { gva } from '../core/address.js';
 
 /** The `--dump DIR` option of plugins that can write regions to disk. */
 export const DUMP_OPTION = { dump: { type: 'string', valueName: 'DIR', description: 'also write the regions found to files in DIR', byDefault: 'nothing written' } } as const;
@@ -103,7 +104,7 @@ export class DumpDir {
       const len = Number(p.fileOffset + want > size ? size - p.fileOffset : want);
       const off = Number(p.fileOffset);
       const dst = buf.subarray(off, off + len);
-      for (const f of p.space.readv([{ va: p.start, len, dst }])) unreadable += f.len; // zero-filled by readv
+      for (const f of p.space.readv([{ va: gva(p.start), len, dst }])) unreadable += f.len; // zero-filled by readv
     }
     return { file: this.write(parts, buf), unreadable, truncated };
   }
@@ -160,7 +161,7 @@ export class DumpDir {
   writeRegion(parts: readonly (string | number | bigint)[], space: AddressSpace, start: bigint, end: bigint): { file: string; unreadable: number; truncated: boolean } {
     const want = end > start ? end - start : 0n;
     const len = Number(want > BigInt(MAX_DUMP_BYTES) ? BigInt(MAX_DUMP_BYTES) : want);
-    const op = { va: start, len };
+    const op = { va: gva(start), len };
     const failures = space.readv([op]);
     const unreadable = failures.reduce((a, f) => a + f.len, 0);
     const file = this.write(parts, (op as { dst?: Uint8Array }).dst ?? new Uint8Array(len));

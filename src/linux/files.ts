@@ -12,6 +12,7 @@ import type { AnomalySink } from './anomaly.js';
 import type { PathResolver } from './fs-path.js';
 import type { Kernel } from './kernel.js';
 import { isKernelPointer } from './walk/common.js';
+import { gva } from '../core/address.js';
 
 /** sysctl fs.nr_open's ceiling: no fd table is larger. */
 export const MAX_FDS = 1 << 20;
@@ -100,9 +101,9 @@ export function* taskFiles(kernel: Kernel, task: ObjValue, paths: PathResolver, 
   const cloexec = new Uint8Array(Math.ceil(max / 8));
   const open = new Uint8Array(Math.ceil(max / 8));
   const failures = space.readv([
-    { va: fdArray, len: ptrs.length, dst: ptrs },
-    { va: cloexecVa, len: cloexec.length, dst: cloexec },
-    { va: openVa, len: open.length, dst: open },
+    { va: gva(fdArray), len: ptrs.length, dst: ptrs },
+    { va: gva(cloexecVa), len: cloexec.length, dst: cloexec },
+    { va: gva(openVa), len: open.length, dst: open },
   ]);
   for (const f of failures) anomalies.add({ kind: 'fault', where: 'fdtable', address: f.va, detail: f.reason });
   const dv = new DataView(ptrs.buffer);

@@ -8,6 +8,7 @@ import type { SymbolTable } from '../profile/symbols.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
 import { carveModules, crossViewModules, moduleArea, moduleOwning, moduleSymbolResolver } from './modules.js';
+import { gva } from '../core/address.js';
 
 /** Upper bound on a syscall table's entries (x86-64 has ~460). */
 export const MAX_SYSCALLS = 1024;
@@ -129,7 +130,7 @@ export function* checkSyscallTables(
       continue;
     }
     const bytes = new Uint8Array(t.entries * 8);
-    const failures = kernel.space.readv([{ va: t.address, len: bytes.length, dst: bytes }]);
+    const failures = kernel.space.readv([{ va: gva(t.address), len: bytes.length, dst: bytes }]);
     for (const f of failures) anomalies.add({ kind: 'fault', where: t.name, address: f.va, detail: f.reason });
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     // The symbol gap includes alignment padding after the last entry: drop trailing NULL words.

@@ -11,6 +11,7 @@ import type { SymbolTable } from '../profile/symbols.js';
 import { Typed } from '../profile/typed.js';
 import type { TypeDb } from '../profile/types.js';
 import { KernelPass, PassCaches, type Pass, type PassOptions } from './pass.js';
+import { type GuestVirtAddr, gva } from '../core/address.js';
 
 export type { KernelProfile } from '../profile/profile.js';
 
@@ -41,7 +42,7 @@ export class Kernel {
   }
 
   /** Address of a kernel symbol; ProfileError naming it when absent. */
-  symbol(name: string): bigint {
+  symbol(name: string): GuestVirtAddr {
     return this.profile.symbols.address(name);
   }
 
@@ -51,13 +52,13 @@ export class Kernel {
   }
 
   /** Start of the kernel direct map (page_offset_base), read from the guest once. */
-  get directMapBase(): bigint {
+  get directMapBase(): GuestVirtAddr {
     if (this.space.directMapBase === undefined) {
       if (!this.hasSymbol('page_offset_base'))
         throw new ProfileError('cannot locate the direct map', { symbol: 'page_offset_base', tried: [this.profile.symbols.source] });
       this.space.directMapBase = this.space.readU64(this.symbol('page_offset_base'));
     }
-    return this.space.directMapBase;
+    return gva(this.space.directMapBase);
   }
 
   /**
@@ -96,7 +97,7 @@ export class Kernel {
 
   /** A new process address space sharing the page-table reader (and its epochs) with the kernel space. */
   createUserSpace(pgdVa: bigint, name?: string): AddressSpace {
-    const pa = this.space.tryTranslate(pgdVa);
+    const pa = this.space.tryTranslate(gva(pgdVa));
     if (!pa) throw new FaultError('virtual', pgdVa, 'mm->pgd is not mapped in the kernel address space');
     return this.space.withDtb(Number(pa.pa), name, { maxEntries: USER_SPACE_SLOTS });
   }

@@ -15,6 +15,7 @@ import { ObjValue, ObjValue as Value } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
 import { listForEach, listForEachEntry } from './walk/list.js';
+import { gva } from '../core/address.js';
 
 /** enum module_state, as /proc/modules words it. */
 const STATE_WORDS: Record<string, string> = {
@@ -237,7 +238,7 @@ export function carveModules(kernel: Kernel, anomalies: AnomalySink): ModuleInfo
   const out: ModuleInfo[] = [];
   for (const r of runs) {
     const b = new Uint8Array(r.len);
-    const failures = kernel.space.readv([{ va: r.va, len: r.len, dst: b }]);
+    const failures = kernel.space.readv([{ va: gva(r.va), len: r.len, dst: b }]);
     for (const f of failures) anomalies.add({ kind: 'fault', where: 'module area carving', address: f.va, detail: f.reason });
     out.push(...carveModulesInBuffer(kernel, r.va, b));
   }
@@ -331,8 +332,8 @@ export function moduleSymbols(kernel: Kernel, moduleAddress: bigint, anomalies: 
   const typetab = ks.has('typetab') ? ks.ptr('typetab') : 0n;
   const syms = new Uint8Array(num * ELF64_SYM_SIZE);
   const types = new Uint8Array(num);
-  const ops = [{ va: symtab, len: syms.length, dst: syms }];
-  if (typetab !== 0n) ops.push({ va: typetab, len: num, dst: types });
+  const ops = [{ va: gva(symtab), len: syms.length, dst: syms }];
+  if (typetab !== 0n) ops.push({ va: gva(typetab), len: num, dst: types });
   for (const f of space.readv(ops)) anomalies.add({ kind: 'fault', where: 'mod_kallsyms', address: f.va, detail: f.reason });
   const dv = new DataView(syms.buffer);
   // The string table has no recorded size: read it up to the largest name offset + a bound.
@@ -340,7 +341,7 @@ export function moduleSymbols(kernel: Kernel, moduleAddress: bigint, anomalies: 
   for (let i = 0; i < num; i++) maxName = Math.max(maxName, dv.getUint32(i * ELF64_SYM_SIZE, true));
   const strLen = Math.min(maxName + 512, 16 << 20);
   const strs = new Uint8Array(strLen);
-  for (const f of space.readv([{ va: strtab, len: strLen, dst: strs }])) {
+  for (const f of space.readv([{ va: gva(strtab), len: strLen, dst: strs }])) {
     anomalies.add({ kind: 'fault', where: 'mod_kallsyms.strtab', address: f.va, detail: f.reason });
   }
   const out: ModuleSymbol[] = [];

@@ -20,6 +20,7 @@ import { ProfileError } from '../core/errors.js';
 import { ObjValue, ObjValue as Value } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
+import { gva } from '../core/address.js';
 
 export interface LogRecord {
   /** Sequence number (printk_info.seq). */
@@ -113,9 +114,9 @@ export function readPrintkRingbuffer(kernel: Kernel, anomalies: AnomalySink, opt
   const infos = new Uint8Array(count * infoSize);
   const data = new Uint8Array(size);
   const failures = space.readv([
-    { va: descsVa, len: descs.length, dst: descs },
-    { va: infosVa, len: infos.length, dst: infos },
-    { va: dataVa, len: data.length, dst: data },
+    { va: gva(descsVa), len: descs.length, dst: descs },
+    { va: gva(infosVa), len: infos.length, dst: infos },
+    { va: gva(dataVa), len: data.length, dst: data },
   ]);
   for (const f of failures) anomalies.add({ kind: 'fault', where: 'printk_ringbuffer', address: f.va, detail: `${f.len} bytes: ${f.reason}` });
 
@@ -199,7 +200,7 @@ export function readLegacyLogBuf(kernel: Kernel, anomalies: AnomalySink): LogRec
   const next = space.readU32(kernel.symbol('log_next_idx'));
   let seq = space.readU64(kernel.symbol('log_first_seq'));
   const bytes = new Uint8Array(len);
-  for (const f of space.readv([{ va: buf, len, dst: bytes }])) anomalies.add({ kind: 'fault', where: 'log_buf', address: f.va, detail: f.reason });
+  for (const f of space.readv([{ va: gva(buf), len, dst: bytes }])) anomalies.add({ kind: 'fault', where: 'log_buf', address: f.va, detail: f.reason });
   const type = typed.typeId('printk_log');
   const hdr = typed.db.sizeOf(type);
   const out: LogRecord[] = [];

@@ -16,6 +16,7 @@ import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
 import type { Kernel } from './kernel.js';
 import { absent, type Absent } from './plugin.js';
+import { gva } from '../core/address.js';
 
 /** Bound on argv/environ bytes read per process (the kernel's own limit is ARG_MAX-like, 2 MiB+). */
 export const MAX_ARGS_BYTES = 256 * 1024;
@@ -56,7 +57,7 @@ export function readUserRange(
     anomalies.add({ kind: 'truncated', where, address: start, detail: `${len} bytes, read ${max}` });
     len = BigInt(max);
   }
-  const op = { va: start, len: Number(len) };
+  const op = { va: gva(start), len: Number(len) };
   const failures = space.readv([op]);
   for (const f of failures) anomalies.add({ kind: 'fault', where, address: f.va, detail: `${f.len} bytes unreadable: ${f.reason}` });
   return (op as { dst?: Uint8Array }).dst ?? new Uint8Array(0);

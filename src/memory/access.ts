@@ -4,7 +4,8 @@
  * that want partial results use `readv` directly.
  */
 import { FaultError } from '../core/errors.js';
-import type { MappedRegion, PhysicalMemory, PhysRange } from './types.js';
+import type { MappedRegion, PhysicalMemory, PhysRange, ReadOp } from './types.js';
+import { gpa } from '../core/address.js';
 
 /** Finds the mapped region holding [addr, addr+len), or undefined. Regions are sorted. */
 export function findRegion(regions: readonly MappedRegion[], addr: number, len: number): MappedRegion | undefined {
@@ -36,7 +37,7 @@ export function readPhys(mem: PhysicalMemory, addr: number, len: number): Uint8A
     const r = findRegion(regions, addr, len);
     if (r) return r.bytes.subarray(addr - r.start, addr - r.start + len);
   }
-  const op = { addr, len } as { addr: number; len: number; dst?: Uint8Array };
+  const op: ReadOp = { addr: gpa(addr), len };
   const failures = mem.readv([op]);
   if (failures.length) {
     const f = failures[0]!;
@@ -47,7 +48,7 @@ export function readPhys(mem: PhysicalMemory, addr: number, len: number): Uint8A
 
 /** Reads into a caller-owned buffer (always a copy). */
 export function readPhysInto(mem: PhysicalMemory, addr: number, dst: Uint8Array): void {
-  const failures = mem.readv([{ addr, len: dst.length, dst }]);
+  const failures = mem.readv([{ addr: gpa(addr), len: dst.length, dst }]);
   if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
 }
 

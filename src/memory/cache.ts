@@ -9,6 +9,7 @@
  * scattered reads); a live map is faster without it.
  */
 import type { MappedRegion, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from './types.js';
+import { gpa } from '../core/address.js';
 
 export const PAGE_SIZE = 4096;
 
@@ -115,7 +116,7 @@ class PageCache implements CachedMemory {
           this.pages.set(p, page);
           have.set(p, page);
         } else {
-          missing.set(p, { addr: p * PAGE_SIZE, len: PAGE_SIZE });
+          missing.set(p, { addr: gpa(p * PAGE_SIZE), len: PAGE_SIZE });
         }
       }
     }

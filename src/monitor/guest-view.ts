@@ -9,6 +9,7 @@
  */
 import type { Kernel } from '../linux/kernel.js';
 import type { MappedRegion, PhysicalMemory } from '../memory/types.js';
+import { type GuestPhysAddr, type GuestVirtAddr, gpa, gva } from '../core/address.js';
 
 const PAGE = 4096;
 
@@ -87,8 +88,8 @@ export class GuestView {
   }
 
   /** The kernel VA of a direct-map physical address (for reports). */
-  directVa(pa: number): bigint | undefined {
-    return this.directBase === undefined ? undefined : this.directBase + BigInt(pa);
+  directVa(pa: number): GuestVirtAddr | undefined {
+    return this.directBase === undefined ? undefined : gva(this.directBase + BigInt(pa));
   }
 
   get zeroCopy(): boolean {
@@ -96,10 +97,10 @@ export class GuestView {
   }
 
   /** Guest-physical address of a kernel VA, or undefined when it is not mapped. */
-  pa(va: bigint): number | undefined {
-    if (this.directBase !== undefined && va >= this.directBase && va < this.directEnd!) return Number(va - this.directBase);
-    const t = this.kernel.space.tryTranslate(va);
-    return t?.pa;
+  pa(va: bigint): GuestPhysAddr | undefined {
+    if (this.directBase !== undefined && va >= this.directBase && va < this.directEnd!) return gpa(Number(va - this.directBase));
+    const t = this.kernel.space.tryTranslate(gva(va));
+    return t === undefined ? undefined : gpa(t.pa);
   }
 
   /**
@@ -116,7 +117,7 @@ export class GuestView {
       if (this.scratch.size < 64) this.scratch.set(len, buf);
     }
     this.copies++;
-    const failures = this.kernel.memory.readv([{ addr: pa, len, dst: buf }]);
+    const failures = this.kernel.memory.readv([{ addr: gpa(pa), len, dst: buf }]);
     return failures.length ? undefined : buf;
   }
 
@@ -134,7 +135,7 @@ export class GuestView {
       return true;
     }
     this.copies++;
-    return this.kernel.memory.readv([{ addr: pa, len: dst.length, dst }]).length === 0;
+    return this.kernel.memory.readv([{ addr: gpa(pa), len: dst.length, dst }]).length === 0;
   }
 
   /** A little-endian u64 at a kernel VA (must not cross a page), or undefined. */

@@ -106,8 +106,14 @@ export class WatchSet {
     return out;
   }
 
-  /** Watches `ranges` of object `key` of `watch`, replacing what it had. Global ranges use key ''. */
+  /**
+   * Watches `ranges` of object `key` of `watch`, replacing what it had. Global ranges use key ''. A range
+   * the object already had keeps its shadow: that shadow was taken before the watcher's latest read, so a
+   * write since then still shows as a change (a fresh copy would swallow it).
+   */
   set(watch: string, key: string, ranges: readonly WatchRange[]): void {
+    const kept = new Map<string, Buffer>();
+    for (const p of this.byObject.get(`${watch}\u0000${key}`) ?? []) kept.set(`${p.pa}:${p.len}:${p.kind}`, p.shadow);
     this.remove(watch, key);
     const pieces: Piece[] = [];
     for (const r of ranges) {
@@ -121,9 +127,13 @@ export class WatchSet {
           this.refused++;
           break;
         }
-        const live = this.view.bytes(pa, n);
         const where = this.view.zeroCopy ? this.view.locate(pa, n) : undefined;
-        const piece: Piece = { watch, key, kind: r.kind, pa, len: n, shadow: live ? Buffer.from(live) : Buffer.alloc(n), live: where?.bytes, at: where?.at ?? 0 };
+        let shadow = kept.get(`${pa}:${n}:${r.kind}`);
+        if (!shadow) {
+          const live = this.view.bytes(pa, n);
+          shadow = live ? Buffer.from(live) : Buffer.alloc(n);
+        }
+        const piece: Piece = { watch, key, kind: r.kind, pa, len: n, shadow, live: where?.bytes, at: where?.at ?? 0 };
         page.pieces.push(piece);
         pieces.push(piece);
         pa += n;
@@ -156,14 +166,6 @@ export class WatchSet {
   clear(): void {
     this.pages.clear();
     this.byObject.clear();
-  }
-
-  /** Takes the current bytes of an object's ranges as its shadow (after the watcher re-read it). */
-  resync(watch: string, key: string): void {
-    for (const p of this.byObject.get(`${watch}\u0000${key}`) ?? []) {
-      const live = this.view.bytes(p.pa, p.len);
-      if (live) p.shadow.set(live);
-    }
   }
 
   /** Compares what the watched memory holds now with the shadows, updating them. */

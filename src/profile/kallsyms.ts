@@ -427,7 +427,7 @@ function searchAllRam(mem: PhysicalMemory): { found: LocatedKallsyms[]; base: nu
   let candidates = 0;
   const rejected: string[] = [];
   for (const r of mem.ranges()) {
-    for (let s = r.start; s < r.end; s += RAM_WINDOW - 2 * RAM_OVERLAP) {
+    for (let s: number = r.start; s < r.end; s += RAM_WINDOW - 2 * RAM_OVERLAP) {
       const e = Math.min(r.end, s + RAM_WINDOW);
       let bytes: Uint8Array;
       try {

@@ -27,6 +27,7 @@ import {
   type VmcoreinfoCopy,
   type VmcoreinfoSearch,
 } from './vmcoreinfo.js';
+import { gpa, gva } from '../core/address.js';
 
 /** __START_KERNEL_map: where x86-64 maps the kernel image (virt − this + phys_base = phys). */
 export const START_KERNEL_MAP = 0xffff_ffff_8000_0000n;
@@ -173,7 +174,7 @@ function levelsFrom(info: VmcoreInfo | undefined, cpus: readonly CpuState[]): { 
 export function readUtsName(space: AddressSpace, va: bigint, release: string): UtsName | string {
   let bytes: Uint8Array;
   try {
-    bytes = space.read(va, 512);
+    bytes = space.read(gva(va), 512);
   } catch (e) {
     return `init_uts_ns at 0x${va.toString(16)} is unreadable through the page tables (${(e as Error).message})`;
   }
@@ -212,7 +213,7 @@ function verifyCopy(
   const dtb = Number(dtbBig);
   const { levels, source } = levelsFrom(info, cpus);
   const space = new AddressSpace(tables, dtb, pagingMode(levels), { name: 'kernel' });
-  const self = space.tryTranslate(top);
+  const self = space.tryTranslate(gva(top));
   if (self?.pa !== dtb) {
     return `the tables at 0x${dtb.toString(16)} do not map init_top_pgt onto themselves (${self ? `got 0x${self.pa.toString(16)}` : 'not mapped'})`;
   }
@@ -283,7 +284,7 @@ function* bannerHits(mem: PhysicalMemory, start: number, end: number): Generator
     else {
       scratch ??= new Uint8Array(chunk + overlap);
       const dst = scratch.subarray(0, len);
-      const failures = mem.readv([{ addr: a, len, dst }]);
+      const failures = mem.readv([{ addr: gpa(a), len, dst }]);
       if (failures.length === 1 && failures[0]!.len === len) continue;
       bytes = dst;
     }
@@ -340,7 +341,7 @@ function findBanner(
     if (!h.text.startsWith(`Linux version ${release} `)) reason = `release differs from vmcoreinfo's ${release}`;
     else if (uts && uts.version && !h.text.endsWith(uts.version)) reason = `does not end with init_uts_ns version "${uts.version}"`;
     else if (!h.standalone) reason = 'a copy inside other text (the kernel log), not a "…\\n\\0" string like linux_banner';
-    else if (space.tryTranslate(va)?.pa !== h.pa) reason = 'outside the kernel image mapped by the page tables';
+    else if (space.tryTranslate(gva(va))?.pa !== h.pa) reason = 'outside the kernel image mapped by the page tables';
     else {
       accepted = chosen === undefined;
       reason = accepted
@@ -368,15 +369,15 @@ function findBanner(
 export function bannerAtSymbol(ks: KernelSpace, va: bigint, how: string): Banner | string {
   const release = ks.release;
   if (!ks.kaslr || !release) return 'no confirmed vmcoreinfo to judge a banner by';
-  const t = ks.space.tryTranslate(va);
+  const t = ks.space.tryTranslate(gva(va));
   if (!t) return `linux_banner 0x${va.toString(16)} is not mapped`;
   if (BigInt(t.pa) !== va - START_KERNEL_MAP + ks.kaslr.physBase) return `linux_banner 0x${va.toString(16)} is outside the kernel image map`;
   let bytes: Uint8Array;
   try {
-    bytes = ks.space.read(va, 512);
+    bytes = ks.space.read(gva(va), 512);
   } catch {
     try {
-      bytes = ks.space.read(va, 4096 - Number(va & 0xfffn));
+      bytes = ks.space.read(gva(va), 4096 - Number(va & 0xfffn));
     } catch (e) {
       return `linux_banner 0x${va.toString(16)} is unreadable (${(e as Error).message})`;
     }

@@ -17,6 +17,7 @@ import { bannerAtSymbol, scanBanner, type Banner, type KernelSpace } from './ker
 import { SymbolTable, SymbolTableBuilder } from './symbols.js';
 import { loadSystemMap, looksLikeSystemMap } from './system-map.js';
 import { TypeDb } from './types.js';
+import { gva } from '../core/address.js';
 
 /** What the profile says about the kernel, and where each fact came from. */
 export interface KernelProfile {
@@ -60,7 +61,7 @@ function shiftOf(ks: KernelSpace): bigint {
 /** Reads `len` bytes at a kernel VA, or undefined when unmapped. */
 function tryRead(ks: KernelSpace, va: bigint, len: number): Uint8Array | undefined {
   try {
-    return ks.space.read(va, len);
+    return ks.space.read(gva(va), len);
   } catch (e) {
     if (e instanceof FaultError) return undefined;
     throw e;

@@ -13,10 +13,12 @@
  * lines of the class alone).
  */
 import { ProfileError } from '../core/errors.js';
+import { type GuestVirtAddr, gva } from '../core/address.js';
 
 export interface KernelSymbol {
   readonly name: string;
-  readonly address: bigint;
+  /** A kernel virtual address. */
+  readonly address: GuestVirtAddr;
   /** nm-style type letter: 'T' global text, 't' local text, 'D', 'd', 'B', 'R', 'A', 'W', … */
   readonly type: string;
   /** Module name; undefined for the core kernel. */
@@ -261,8 +263,8 @@ export class SymbolTable {
     return this.#names.slice(this.#starts[i]!, this.#starts[i + 1]!);
   }
 
-  addressAt(i: number): bigint {
-    return this.#addrs[i]!;
+  addressAt(i: number): GuestVirtAddr {
+    return gva(this.#addrs[i]!);
   }
 
   typeAt(i: number): string {
@@ -278,7 +280,7 @@ export class SymbolTable {
   at(i: number): KernelSymbol {
     if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`symbol index ${i} outside 0..${this.count - 1}`);
     const module = this.moduleAt(i);
-    const sym: KernelSymbol = { name: this.nameAt(i), address: this.#addrs[i]!, type: this.typeAt(i) };
+    const sym: KernelSymbol = { name: this.nameAt(i), address: gva(this.#addrs[i]!), type: this.typeAt(i) };
     return module === undefined ? sym : { ...sym, module };
   }
 
@@ -326,7 +328,7 @@ export class SymbolTable {
   }
 
   /** The address of `name`; throws a ProfileError naming the symbol and this table's source. */
-  address(name: string): bigint {
+  address(name: string): GuestVirtAddr {
     const i = this.#preferred(name);
     if (i < 0)
       throw new ProfileError(`symbol ${name} not found among ${this.count} symbols`, {
@@ -334,13 +336,13 @@ export class SymbolTable {
         tried: [this.source],
         hint: 'check the spelling, or give a profile that has it with --profile',
       });
-    return this.#addrs[i]!;
+    return gva(this.#addrs[i]!);
   }
 
   /** Like address() but undefined when absent. */
-  tryAddress(name: string): bigint | undefined {
+  tryAddress(name: string): GuestVirtAddr | undefined {
     const i = this.#preferred(name);
-    return i < 0 ? undefined : this.#addrs[i]!;
+    return i < 0 ? undefined : gva(this.#addrs[i]!);
   }
 
   /**

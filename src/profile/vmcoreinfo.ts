@@ -16,6 +16,7 @@
  */
 import { FormatError, ProfileError } from '../core/errors.js';
 import type { MappedRegion, PhysicalMemory } from '../memory/types.js';
+import { gpa } from '../core/address.js';
 
 /** Addresses of the kallsyms tables, present in vmcoreinfo from 6.0. */
 export interface KallsymsAddresses {
@@ -308,7 +309,7 @@ function readCandidate(mem: PhysicalMemory, pa: number, regions: readonly Mapped
     if (off >= NOTE_TEXT_OFFSET) before = region.bytes.subarray(off - NOTE_TEXT_OFFSET, off);
   }
   if (!body || body.length < limit) {
-    const ops = [{ addr: pa, len: limit, dst: new Uint8Array(limit) }];
+    const ops = [{ addr: gpa(pa), len: limit, dst: new Uint8Array(limit) }];
     const failures = mem.readv(ops);
     // Keep what precedes the first failure: a copy at the end of RAM is still data.
     const firstBad = failures.reduce((m, f) => Math.min(m, f.addr - pa), limit);
@@ -316,7 +317,7 @@ function readCandidate(mem: PhysicalMemory, pa: number, regions: readonly Mapped
     body = ops[0]!.dst.subarray(0, firstBad);
   }
   if (!before && pa >= NOTE_TEXT_OFFSET) {
-    const op = { addr: pa - NOTE_TEXT_OFFSET, len: NOTE_TEXT_OFFSET, dst: new Uint8Array(NOTE_TEXT_OFFSET) };
+    const op = { addr: gpa(pa - NOTE_TEXT_OFFSET), len: NOTE_TEXT_OFFSET, dst: new Uint8Array(NOTE_TEXT_OFFSET) };
     if (mem.readv([op]).length === 0) before = op.dst;
   }
   const kind = kindAt(pa, before);
@@ -446,10 +447,10 @@ export function findVmcoreinfo(mem: PhysicalMemory, options: FindOptions = {}): 
     }
     const buf = new Uint8Array(CHUNK + NEEDLE.length);
     for (const range of likelyFirst(mem.ranges())) {
-      for (let a = range.start; a < range.end; a += CHUNK) {
+      for (let a: number = range.start; a < range.end; a += CHUNK) {
         const len = Math.min(CHUNK + NEEDLE.length - 1, range.end - a);
         const dst = buf.subarray(0, len);
-        const failures = mem.readv([{ addr: a, len, dst }]);
+        const failures = mem.readv([{ addr: gpa(a), len, dst }]);
         if (failures.length === 1 && failures[0]!.len === len) continue;
         scanned += Math.min(CHUNK, len);
         const hits: number[] = [];
@@ -487,7 +488,7 @@ export function findVmcoreinfo(mem: PhysicalMemory, options: FindOptions = {}): 
 export function vmcoreinfoCopyAt(mem: PhysicalMemory, pa: number): VmcoreinfoCopy | undefined {
   if (!Number.isSafeInteger(pa) || pa < 0 || pa + NEEDLE.length > mem.size) return undefined;
   const head = new Uint8Array(NEEDLE.length);
-  if (mem.readv([{ addr: pa, len: NEEDLE.length, dst: head }]).length) return undefined;
+  if (mem.readv([{ addr: gpa(pa), len: NEEDLE.length, dst: head }]).length) return undefined;
   for (let i = 0; i < NEEDLE.length; i++) if (head[i] !== NEEDLE[i]) return undefined;
   return readCandidate(mem, pa, mem.mapped?.());
 }

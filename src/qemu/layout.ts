@@ -11,6 +11,7 @@
  */
 import { FormatError } from '../core/errors.js';
 import type { PhysRange, ReadFailure, ReadOp } from '../core/phys.js';
+import { gpa } from '../core/address.js';
 
 /** One line of a flat view: what the guest sees at [start, end). */
 export interface FlatRange {
@@ -159,9 +160,9 @@ export function guestRam(flat: readonly FlatRange[], block = mainRamRegion(flat)
     if (r.region !== block || !isMemoryKind(r.kind)) continue;
     const prev = out[out.length - 1];
     if (prev && prev.end === r.start && prev.blockOffset + (prev.end - prev.start) === r.offset) {
-      out[out.length - 1] = { ...prev, end: r.end, name: rangeName(prev.start, r.end, block) };
+      out[out.length - 1] = { ...prev, end: gpa(r.end), name: rangeName(prev.start, r.end, block) };
     } else {
-      out.push({ start: r.start, end: r.end, block, blockOffset: r.offset, name: rangeName(r.start, r.end, block) });
+      out.push({ start: gpa(r.start), end: gpa(r.end), block, blockOffset: r.offset, name: rangeName(r.start, r.end, block) });
     }
   }
   return out;
@@ -183,7 +184,7 @@ export function q35Layout(size: number, block = 'mem'): RamRange[] {
   const below = size >= Q35_LOWMEM_LIMIT ? 0x8000_0000 : size;
   const out: RamRange[] = [];
   const push = (start: number, end: number, blockOffset: number) => {
-    if (end > start) out.push({ start, end, block, blockOffset, name: rangeName(start, end, block) });
+    if (end > start) out.push({ start: gpa(start), end: gpa(end), block, blockOffset, name: rangeName(start, end, block) });
   };
   push(0, Math.min(below, VGA_START), 0);
   push(VGA_END, below, VGA_END);
@@ -281,7 +282,7 @@ export function splitReadFillingHoles<R extends RamRange>(
 ): void {
   splitRead(ranges, addr, len, backed, (at, dstOffset, n) => {
     dst.fill(0, dstOffset, dstOffset + n);
-    failures.push({ addr: at, len: n, reason: holeReason(at) });
+    failures.push({ addr: gpa(at), len: n, reason: holeReason(at) });
   });
 }
 

@@ -5,6 +5,7 @@ import { AddressSpace, type VirtualReadOp } from '../../src/arch/address-space.j
 import { PAGING_4_LEVEL, PAGING_5_LEVEL } from '../../src/arch/x86-64/paging.js';
 import { testMemory } from './helpers/memory.js';
 import { PageTableBuilder } from './helpers/page-tables.js';
+import { gpa, gva } from '../../src/core/address.js';
 
 const MiB = 1 << 20;
 
@@ -35,17 +36,17 @@ for (const mapped of [true, false]) {
 
     it('reads across page boundaries into the right physical pages', () => {
       const { ram, va, space } = setup();
-      const got = space.read(va + 0xff0n, 0x1020);
+      const got = space.read(gva(va + 0xff0n), 0x1020);
       assert.deepEqual(got, expectBytes(ram, [[0x300ff0, 0x10], [0x100000, 0x1000], [0x101000, 0x10]]));
-      assert.deepEqual(space.read(0xffff_ffff_8000_0100n, 0x10000), ram.subarray(0x400100, 0x410100));
+      assert.deepEqual(space.read(gva(0xffff_ffff_8000_0100n), 0x10000), ram.subarray(0x400100, 0x410100));
     });
 
     it('merges physically contiguous pieces into one physical op', () => {
       const { ram, mem, va, space } = setup();
-      space.translate(va + 0x1000n); // warm the translations so only data reads are counted
-      space.translate(va + 0x2000n);
+      space.translate(gva(va + 0x1000n)); // warm the translations so only data reads are counted
+      space.translate(gva(va + 0x2000n));
       const before = mem.calls.ops;
-      const op: { va: bigint; len: number; dst?: Uint8Array } = { va: va + 0x1000n, len: 0x2000 };
+      const op: VirtualReadOp = { va: gva(va + 0x1000n), len: 0x2000 };
       assert.deepEqual(space.readv([op]), []);
       // A mapped source is copied from directly; a copying one gets one op for both pages.
       assert.equal(mem.calls.ops - before, mapped ? 0 : 1, 'two physically contiguous pages, one op');
@@ -54,11 +55,11 @@ for (const mapped of [true, false]) {
 
     it('batches many virtual reads into one physical readv', () => {
       const { mem, va, space } = setup();
-      space.translate(va); // warm the cache so only data reads are counted
-      space.translate(va + 0x1000n);
-      space.translate(va + 0x4000n);
+      space.translate(gva(va)); // warm the cache so only data reads are counted
+      space.translate(gva(va + 0x1000n));
+      space.translate(gva(va + 0x4000n));
       const calls = mem.calls.readv;
-      const ops: VirtualReadOp[] = [{ va, len: 8 }, { va: va + 0x1000n, len: 16 }, { va: va + 0x4000n, len: 4 }];
+      const ops: VirtualReadOp[] = [{ va: gva(va), len: 8 }, { va: gva(va + 0x1000n), len: 16 }, { va: gva(va + 0x4000n), len: 4 }];
       assert.deepEqual(space.readv(ops), []);
       assert.equal(mem.calls.readv, calls + (mapped ? 0 : 1));
       assert.equal(ops[1]!.dst!.length, 16);
@@ -66,7 +67,7 @@ for (const mapped of [true, false]) {
 
     it('zero-fills unmapped ranges and reports them, skipping whole unmapped levels', () => {
       const { ram, va, space } = setup();
-      const op = { va: va + 0x2ff0n, len: 0x1020, dst: new Uint8Array(0x1020).fill(0xee) };
+      const op = { va: gva(va + 0x2ff0n), len: 0x1020, dst: new Uint8Array(0x1020).fill(0xee) };
       const failures = space.readv([op]);
       assert.equal(failures.length, 1);
       assert.equal(failures[0]!.va, va + 0x3000n);
@@ -75,13 +76,13 @@ for (const mapped of [true, false]) {
       assert.ok(op.dst.subarray(0x10, 0x1010).every((x) => x === 0));
       assert.deepEqual(op.dst.subarray(0x1010), ram.subarray(0x200000, 0x200010));
       // A read over a large unmapped region reports it in few pieces, not one per page.
-      const wide = space.readv([{ va: 0xffff_d000_0000_0000n, len: 64 * MiB }]);
+      const wide = space.readv([{ va: gva(0xffff_d000_0000_0000n), len: 64 * MiB }]);
       assert.equal(wide.length, 1);
       assert.equal(wide[0]!.len, 64 * MiB);
-      assert.throws(() => space.read(va + 0x3000n, 1), (e: unknown) => e instanceof FaultError && e.address === va + 0x3000n);
+      assert.throws(() => space.read(gva(va + 0x3000n), 1), (e: unknown) => e instanceof FaultError && e.address === va + 0x3000n);
       // Into the non-canonical hole: skipped in large steps, reported, bounded.
       const t0 = performance.now();
-      const nc = space.readv([{ va: 0x0000_7fff_ffff_f000n, len: 64 * MiB }]);
+      const nc = space.readv([{ va: gva(0x0000_7fff_ffff_f000n), len: 64 * MiB }]);
       assert.ok(performance.now() - t0 < 2000);
       assert.ok(nc.length <= 3);
       assert.equal(nc.reduce((n, f) => n + f.len, 0), 64 * MiB);
@@ -89,10 +90,10 @@ for (const mapped of [true, false]) {
 
     it('returns zero-copy views inside a page of a mapped source', () => {
       const { ram, va, space } = setup();
-      const v = space.read(va + 0x10n, 32);
+      const v = space.read(gva(va + 0x10n), 32);
       assert.deepEqual(v, ram.subarray(0x300010, 0x300030));
       assert.equal(v.buffer === ram.buffer, mapped);
-      const big = space.read(0xffff_ffff_8000_0000n + 0x1000n, 4096);
+      const big = space.read(gva(0xffff_ffff_8000_0000n + 0x1000n), 4096);
       assert.equal(big.buffer === ram.buffer, mapped, 'a 4 KiB read inside a 2 MiB page is a view too');
     });
 
@@ -123,9 +124,9 @@ for (const mapped of [true, false]) {
       b.map(va, 0x200000, 4096);
       b.map(va + 0x1000n, 0x380000, 4096); // in the hole below
       fill(ram, 0x200000, 4096, 3);
-      const mem = testMemory(ram, { mapped, ranges: [{ start: 0, end: 0x300000 }, { start: 0x3f0000, end: 4 * MiB }] });
+      const mem = testMemory(ram, { mapped, ranges: [{ start: gpa(0), end: gpa(0x300000) }, { start: gpa(0x3f0000), end: gpa(4 * MiB) }] });
       const space = new AddressSpace(mem, b.top, PAGING_4_LEVEL);
-      const op = { va: va + 0xff0n, len: 0x20, dst: new Uint8Array(0x20) };
+      const op = { va: gva(va + 0xff0n), len: 0x20, dst: new Uint8Array(0x20) };
       const failures = space.readv([op]);
       assert.deepEqual(failures.map((f) => [f.va, f.len]), [[va + 0x1000n, 0x10]]);
       assert.match(failures[0]!.reason, /physical 0x380000/);
@@ -142,9 +143,9 @@ for (const mapped of [true, false]) {
 
     it('validates lengths', () => {
       const { va, space } = setup();
-      assert.throws(() => space.readv([{ va, len: -1 }]), RangeError);
-      assert.throws(() => space.readv([{ va, len: 2 ** 40 }]), RangeError);
-      assert.throws(() => space.readv([{ va, len: 8, dst: new Uint8Array(4) }]), RangeError);
+      assert.throws(() => space.readv([{ va: gva(va), len: -1 }]), RangeError);
+      assert.throws(() => space.readv([{ va: gva(va), len: 2 ** 40 }]), RangeError);
+      assert.throws(() => space.readv([{ va: gva(va), len: 8, dst: new Uint8Array(4) }]), RangeError);
     });
   });
 }
@@ -186,11 +187,11 @@ describe('direct map', () => {
     b.map(0xffff_8000_0000_1000n, 0, 4096);
     b.mapRange(base, 0, 16 * MiB, 2 * MiB);
     const space = new AddressSpace(testMemory(ram, { mapped: true }), b.top, PAGING_4_LEVEL);
-    assert.throws(() => space.physToDirect(0x1000), ProfileError);
+    assert.throws(() => space.physToDirect(gpa(0x1000)), ProfileError);
     assert.equal(space.findDirectMap(), base);
-    assert.equal(space.physToDirect(0x123456), base + 0x123456n);
-    assert.equal(space.directToPhys(base + 0x42n), 0x42);
-    assert.throws(() => space.directToPhys(base - 1n), FaultError);
+    assert.equal(space.physToDirect(gpa(0x123456)), base + 0x123456n);
+    assert.equal(space.directToPhys(gva(base + 0x42n)), 0x42);
+    assert.throws(() => space.directToPhys(gva(base - 1n)), FaultError);
     assert.equal(space.withDtb(b.top, 'copy').directMapBase, base);
   });
 

@@ -16,6 +16,7 @@ import { attachKernel, type AttachedKernel } from '../../src/linux/attach.js';
 import { runPlugin } from '../../src/linux/plugin.js';
 import { findPlugin, plugins } from '../../src/linux/plugins/index.js';
 import { sharedGuest } from '../helpers/guest.js';
+import { gva } from '../../src/core/address.js';
 
 let dir: string;
 let image: string;
@@ -24,7 +25,7 @@ let kernel: AttachedKernel;
 
 /** Overwrites bytes at a kernel virtual address in the raw image (file offset = guest-physical address). */
 function poke(k: AttachedKernel, fd: number, va: bigint, bytes: Buffer): void {
-  const pa = k.space.translate(va).pa;
+  const pa = k.space.translate(gva(va)).pa;
   fs.writeSync(fd, bytes, 0, bytes.length, pa);
 }
 

@@ -11,6 +11,7 @@ import { DumpDir } from '../../src/linux/dump.js';
 import { pageRuns } from '../../src/linux/plugins/memmap.js';
 import { testMemory } from '../arch/helpers/memory.js';
 import { PageTableBuilder } from '../arch/helpers/page-tables.js';
+import { gva } from '../../src/core/address.js';
 
 const MiB = 1 << 20;
 
@@ -46,7 +47,7 @@ test('writeSparse: holes are zeros, the hash covers the whole file, the size bou
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-procmem-'));
   try {
     const d = new DumpDir(dir);
-    const pieces = [...pageRuns(space, va, va + 0x6000n)].map((r) => ({ offset: Number(r.va - va), bytes: space.read(r.va, r.size) }));
+    const pieces = [...pageRuns(space, va, va + 0x6000n)].map((r) => ({ offset: Number(r.va - va), bytes: space.read(gva(r.va), r.size) }));
     const w = d.writeSparse([1, 'x', va], 0x6000, pieces);
     const file = fs.readFileSync(w.file);
     assert.equal(file.length, 0x6000);

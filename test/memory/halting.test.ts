@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { HaltingMemory, pausedGuestCount, type GuestControl } from '../../src/memory/halting.js';
 import { FakeMemory } from './helpers/fake-memory.js';
+import type { GuestPhysAddr } from '../../src/core/address.js';
 
 /** A guest that only has a run state, and logs what it was told. */
 class FakeGuest implements GuestControl {
@@ -43,7 +44,7 @@ test('open pauses, refresh resumes and pauses again with a new generation, close
   assert.equal(h.passOpen, true);
   assert.equal(pausedGuestCount(), 1);
   const gen = h.generation;
-  const op = { addr: 16, len: 4 } as { addr: number; len: number; dst?: Uint8Array };
+  const op = { addr: 16, len: 4 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
   assert.deepEqual(h.readv([op]), []);
   assert.deepEqual(op.dst, inner.bytes.subarray(16, 20));
   await h.refresh();

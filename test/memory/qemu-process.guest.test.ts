@@ -8,6 +8,7 @@ import type { PhysicalMemory, ReadOp } from '../../src/memory/types.js';
 import { acquireQmp } from '../../src/qemu/discover.js';
 import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
 import { bannerPhys } from '../qemu/helpers/guest-truth.js';
+import { gpa } from '../../src/core/address.js';
 
 let g: SharedGuest;
 /** A QMP socket no other test process uses. */
@@ -40,7 +41,7 @@ test('live read and live map agree byte for byte on a paused guest, through both
     await halted.pass(() => {
       const pages = samplePages(shm, pa);
       const read = (m: PhysicalMemory) => {
-        const ops: ReadOp[] = pages.map((addr) => ({ addr, len: 4096 }));
+        const ops: ReadOp[] = pages.map((addr) => ({ addr: gpa(addr), len: 4096 }));
         const failures = m.readv(ops);
         return { ops, failures };
       };

@@ -10,6 +10,7 @@ import { nativeSupport } from '../../src/memory/native/libc.js';
 import { factory, openQemuProcess, ptraceHint, type LiveReadMethod } from '../../src/memory/sources/qemu-process.js';
 import type { ReadOp } from '../../src/memory/types.js';
 import { startFakeQmp, type FakeQmp } from '../qemu/helpers/fake-qmp.js';
+import { gpa } from '../../src/core/address.js';
 
 /**
  * A stand-in for QEMU: a child process holding 128 KiB of "guest RAM" where
@@ -80,8 +81,8 @@ for (const method of methods) {
       assert.equal(mem.size, 0x42000);
       // More ops than one system call takes (1024 iovecs).
       const ops: ReadOp[] = [];
-      for (let i = 0; i < 3000; i++) ops.push({ addr: (i * 40) % 0x10000 & ~7, len: 8 });
-      for (let i = 0; i < 500; i++) ops.push({ addr: 0x20000 + i * 64, len: 8 });
+      for (let i = 0; i < 3000; i++) ops.push({ addr: gpa((i * 40) % 0x10000 & ~7), len: 8 });
+      for (let i = 0; i < 500; i++) ops.push({ addr: gpa(0x20000 + i * 64), len: 8 });
       assert.deepEqual(mem.readv(ops), []);
       for (const op of ops) {
         const want = BigInt(op.addr < 0x20000 ? op.addr : op.addr - 0x10000);
@@ -90,7 +91,7 @@ for (const method of methods) {
       // Many small reads sharing pages, mixed with reads too big to share, over several windows of 1024 jobs.
       const mixed: ReadOp[] = [];
       for (let i = 0; i < 6000; i++) {
-        mixed.push(i % 3 === 0 ? { addr: 0x20000 + ((i * 1032) % 0xf000 & ~7), len: 1024 } : { addr: (i * 24) % 0x10000 & ~7, len: 8 });
+        mixed.push(i % 3 === 0 ? { addr: gpa(0x20000 + ((i * 1032) % 0xf000 & ~7)), len: 1024 } : { addr: gpa((i * 24) % 0x10000 & ~7), len: 8 });
       }
       assert.deepEqual(mem.readv(mixed), []);
       for (const op of mixed) {
@@ -101,14 +102,14 @@ for (const method of methods) {
         }
       }
       // One read across a hole: both pieces read, the hole reported.
-      const across: ReadOp = { addr: 0xfff8, len: 0x10010 };
+      const across: ReadOp = { addr: gpa(0xfff8), len: 0x10010 };
       const f1 = mem.readv([across]);
       assert.deepEqual(f1.map((f) => [f.addr, f.len]), [[0x10000, 0x10000]]);
       assert.equal(Buffer.from(across.dst!).readBigUInt64LE(0), 0xfff8n);
       assert.equal(Buffer.from(across.dst!).readBigUInt64LE(0x10008), 0x10000n);
       // Make the second mapped page fault: a partial read inside a batch, then the batch goes on.
       fs.truncateSync(q.file, 4096);
-      const batch: ReadOp[] = [{ addr: 0x100, len: 8 }, { addr: 0x40ff8, len: 16 }, { addr: 0x41100, len: 8 }, { addr: 0x200, len: 8 }];
+      const batch: ReadOp[] = [{ addr: gpa(0x100), len: 8 }, { addr: gpa(0x40ff8), len: 16 }, { addr: gpa(0x41100), len: 8 }, { addr: gpa(0x200), len: 8 }];
       const f2 = mem.readv(batch);
       assert.deepEqual(f2.map((f) => [f.addr, f.len]), [[0x41000, 8], [0x41100, 8]]);
       assert.match(f2[0]!.reason, /has no memory at host address/);
@@ -118,7 +119,7 @@ for (const method of methods) {
       q.child.kill('SIGKILL');
       await new Promise((r) => q.child.once('exit', r));
       assert.throws(
-        () => mem.readv([{ addr: 0, len: 8 }]),
+        () => mem.readv([{ addr: gpa(0), len: 8 }]),
         (e: unknown) => e instanceof SourceError && /QEMU process \d+ is gone \(ESRCH\)/.test(e.message),
       );
       await mem.close();

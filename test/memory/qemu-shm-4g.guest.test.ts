@@ -7,6 +7,7 @@ import { acquireQmp } from '../../src/qemu/discover.js';
 import type { QmpClient } from '../../src/qemu/qmp.js';
 import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
 import { bannerPhys } from '../qemu/helpers/guest-truth.js';
+import { gpa } from '../../src/core/address.js';
 
 let g: SharedGuest;
 /** A QMP socket no other test process uses. */
@@ -57,8 +58,8 @@ test('4 GiB guest: RAM above 4 GiB comes from file offset 2 GiB, and all readers
       await lease.client.execute('cont');
     }
     // The PCI hole between 2 and 4 GiB is not RAM.
-    assert.equal(shm.readv([{ addr: 3 * GiB, len: 8 }]).length, 1);
-    assert.equal(proc.readv([{ addr: 3 * GiB, len: 8 }]).length, 1);
+    assert.equal(shm.readv([{ addr: gpa(3 * GiB), len: 8 }]).length, 1);
+    assert.equal(proc.readv([{ addr: gpa(3 * GiB), len: 8 }]).length, 1);
     // And the banner is where the guest's vmcoreinfo says, whichever side of 4 GiB KASLR put it.
     const pa = bannerPhys(shm, g.truth);
     const want = `${g.truth.banner}\n`;

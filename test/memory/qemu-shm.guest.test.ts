@@ -5,6 +5,7 @@ import { openQemuShm } from '../../src/memory/sources/qemu-shm.js';
 import { acquireQmp } from '../../src/qemu/discover.js';
 import { ownQmpSocket, sharedGuest, type SharedGuest } from '../helpers/guest.js';
 import { bannerPhys } from '../qemu/helpers/guest-truth.js';
+import type { GuestPhysAddr } from '../../src/core/address.js';
 
 let g: SharedGuest;
 /** A QMP socket no other test process uses. */
@@ -23,7 +24,7 @@ test('live map reads the kernel banner where vmcoreinfo and kallsyms put it', as
     const want = `${g.truth.banner}\n`;
     const view = readPhys(mem, pa, want.length);
     assert.equal(Buffer.from(view).toString('latin1'), want);
-    const op = { addr: pa, len: want.length } as { addr: number; len: number; dst?: Uint8Array };
+    const op = { addr: pa, len: want.length } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
     assert.deepEqual(mem.readv([op]), []);
     assert.deepEqual(op.dst, new Uint8Array(view));
     const cpus = (await mem.hints()).cpus!;

@@ -9,6 +9,7 @@ import { nativeSupport } from '../../src/memory/native/libc.js';
 import type { ReadOp } from '../../src/memory/types.js';
 import { factory, openQemuShm } from '../../src/memory/sources/qemu-shm.js';
 import { startFakeQmp } from '../qemu/helpers/fake-qmp.js';
+import { gpa } from '../../src/core/address.js';
 
 const MiB = 1 << 20;
 
@@ -46,7 +47,7 @@ for (const pread of [false, true]) {
       ]);
       assert.equal(mem.size, 3 * MiB);
       assert.equal(readU64Phys(mem, 0x123458), 0x123458n);
-      const ops: ReadOp[] = [{ addr: 0x9fff8, len: 16 }, { addr: 0x2ffff8, len: 16 }, { addr: 0x100000, len: 0 }, { addr: -1, len: 8 }];
+      const ops: ReadOp[] = [{ addr: gpa(0x9fff8), len: 16 }, { addr: gpa(0x2ffff8), len: 16 }, { addr: gpa(0x100000), len: 0 }, { addr: gpa(-1), len: 8 }];
       const failures = mem.readv(ops);
       assert.deepEqual(
         failures.map((f) => [f.addr, f.len]),
@@ -62,7 +63,7 @@ for (const pread of [false, true]) {
       assert.equal(ops[2]!.dst!.length, 0);
       // Caller-owned destination.
       const dst = new Uint8Array(24).fill(0xee);
-      assert.deepEqual(mem.readv([{ addr: 0x200000, len: 16, dst }]), []);
+      assert.deepEqual(mem.readv([{ addr: gpa(0x200000), len: 16, dst }]), []);
       assert.equal(dst[20], 0xee, 'bytes past len untouched');
       if (!pread) {
         const regions = mem.mapped!();
@@ -83,7 +84,7 @@ for (const pread of [false, true]) {
       await mem.close();
       await mem.close();
     }
-    assert.throws(() => mem.readv([{ addr: 0, len: 1 }]), SourceError);
+    assert.throws(() => mem.readv([{ addr: gpa(0), len: 1 }]), SourceError);
   }));
 }
 
@@ -98,7 +99,7 @@ test('a 5 GiB sparse file gets RAM above 4 GiB at file offset 2 GiB', withDir(as
   try {
     assert.equal(mem.size, 0x100000000 + 3 * 1024 * MiB);
     assert.equal(Buffer.from(readPhys(mem, 0x100001234, 8)).toString(), 'above4g!');
-    assert.equal(mem.readv([{ addr: 0x80001234, len: 8 }]).length, 1, 'the PCI hole is not RAM');
+    assert.equal(mem.readv([{ addr: gpa(0x80001234), len: 8 }]).length, 1, 'the PCI hole is not RAM');
   } finally {
     await mem.close();
   }
@@ -151,7 +152,7 @@ test('missing, unreadable or too small files are SourceErrors', withDir(async (d
   await assert.rejects(openQemuShm({ path: path.join(dir, 'nope') }), (e: unknown) => e instanceof SourceError && /no such file/.test(e.message));
   await assert.rejects(openQemuShm({ path: dir }), /not a regular file/);
   const file = makeRamFile(dir, 4096);
-  await assert.rejects(openQemuShm({ path: file, layout: [{ start: 0, end: 8192, block: 'mem', blockOffset: 0, name: 'x' }] }), /layout needs 8192/);
+  await assert.rejects(openQemuShm({ path: file, layout: [{ start: gpa(0), end: gpa(8192), block: 'mem', blockOffset: 0, name: 'x' }] }), /layout needs 8192/);
   const p = await factory.probe({ spec: 'x', shm: path.join(dir, 'nope'), params: {} });
   assert.equal(p.ok, false);
   assert.match(p.reason, /ENOENT/);

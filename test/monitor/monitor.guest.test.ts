@@ -190,7 +190,7 @@ for (const kernelSpec of ['6.1', '5.10']) {
       for (const e of unseen) assert.equal(e.data!['count'], (e.data!['forks'] as number) - (e.data!['seen'] as number));
       // Every start the kernel counted is accounted for: seen individually or in an unseen count.
       // Execs under the same pid, with the final name.
-      for (const pid of execPids) assert.ok(sink.of('process-exec').some((e) => e.process?.pid === pid && e.after?.['comm'] === 'sleep'), `exec of ${pid}`);
+      for (const pid of execPids) assert.ok(sink.of('process-exec').some((e) => e.process?.pid === pid && e.after?.['comm'] === 'sleep'), `exec of ${pid}; its events: ${JSON.stringify(sink.events.filter((e) => e.process?.pid === pid || (e.type === 'unseen-starts' && ((e.data?.['pids'] as number[] | undefined) ?? []).includes(pid))).map((e) => [e.type, e.before, e.after, e.data]))}`);
       // Listeners opened and closed, with their owner.
       for (const port of ports) {
         const l = sink.of('socket-listen').find((e) => e.data?.['localPort'] === port);

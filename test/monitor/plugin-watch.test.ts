@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { Plugin } from '../../src/linux/plugin.js';
 import type { EventDraft } from '../../src/monitor/events.js';
 import { PluginWatch } from '../../src/monitor/watches/plugin-watch.js';
-import { FakeGuest } from './helpers/fake-guest.js';
+import { BASE, FakeGuest } from './helpers/fake-guest.js';
 
 interface Row {
   id: string;
@@ -65,4 +65,41 @@ test('a held row that vanishes is still reported, appearance then end; one that 
   assert.deepEqual(events.map((e) => [e.type, e.key, e.data?.['owner']]), [['socket-listen', 'c', null]]);
   w.sweep(ctx);
   assert.equal(events.length, 1, 'reported once');
+});
+
+test('a write landing between a re-run\'s read and its new watch ranges still wakes the next tick', () => {
+  const g = new FakeGuest();
+  const SENTINEL = 0x3800;
+  const events: EventDraft[] = [];
+  const ctx = g.context(events);
+  let raceOnce = false;
+  // The plugin reads a count from guest memory; the guest bumps it right after (while the watch works).
+  ctx.pass.run = (() => {
+    const n = g.ram[SENTINEL]!;
+    if (raceOnce) {
+      raceOnce = false;
+      g.ram[SENTINEL] = n + 1;
+    }
+    return { rows: Array.from({ length: n }, (_, i) => ({ id: `r${i}`, owner: 1 })) };
+  }) as unknown as typeof ctx.pass.run;
+  const w = new PluginWatch<Row>({
+    name: 'rows',
+    plugin: { name: 'rows', key: (r: Row) => r.id } as unknown as Plugin<Row>,
+    emits: ['module-load'],
+    sentinels: (c) => [{ pa: c.view.pa(BASE + BigInt(SENTINEL))!, len: 1, kind: 'link' }],
+    diff: (prev, next) => [...next.keys()].filter((k) => !prev.has(k)).map((key) => ({ type: 'module-load', watch: 'rows', key })),
+  });
+  w.init(ctx);
+  const tick = () => {
+    const det = ctx.watchSet.detect({ pageLevel: false, fieldFilter: true });
+    if (det.structural.has('rows')) w.update(ctx, { structural: true, dirty: new Set() });
+  };
+  g.ram[SENTINEL] = 1;
+  raceOnce = true;
+  tick(); // reads 1 row; the guest writes 2 meanwhile
+  assert.deepEqual(events.map((e) => e.key), ['r0']);
+  tick(); // the write after the read is still a change
+  assert.deepEqual(events.map((e) => e.key), ['r0', 'r1']);
+  tick();
+  assert.equal(events.length, 2);
 });

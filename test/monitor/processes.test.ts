@@ -116,3 +116,23 @@ test('a hostile task list (a cycle, garbage pointers) stays bounded and gives an
   assert.ok(ctx.anomalies.counts['fault']! > 0);
   assert.ok(!events.some((e) => e.type === 'process-exit'));
 });
+
+test('a setuid landing between the walk that found a task and its shadows is not lost', () => {
+  const { g, w, events, ctx, pas } = setup();
+  const child = g.fork(101, 'helper', 1000, pas[2]);
+  // The guest writes the task's cred pointer after the walk read it but before its shadows are taken.
+  const set = ctx.watchSet.set.bind(ctx.watchSet);
+  let raced = false;
+  ctx.watchSet.set = (watch, key, ranges) => {
+    if (!raced && watch === 'processes' && key !== '') {
+      raced = true;
+      g.setCred(child, 0);
+    }
+    set(watch, key, ranges);
+  };
+  tick(w, ctx);
+  tick(w, ctx);
+  assert.ok(raced);
+  const change = events.find((e) => e.type === 'cred-change');
+  assert.deepEqual([change?.before?.['uid'], change?.after?.['uid'], change?.data?.['raised']], [1000, 0, true]);
+});

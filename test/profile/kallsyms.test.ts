@@ -17,6 +17,7 @@ import { countInversions, decodeAddresses, decodeNames, entryHeader, parseTokens
 import { findTokenIndexCandidates } from '../../src/profile/kallsyms/locate.js';
 import { parseVmcoreinfo } from '../../src/profile/vmcoreinfo.js';
 import { type SynthAddressing, type SynthOrder, expectedLines, kernelLikeSymbols, relativeTableAddresses, synthKallsyms } from './helpers/kallsyms-synth.js';
+import { gpa } from '../../src/core/address.js';
 
 const TEXT = 0xffffffffa5a00000n;
 
@@ -37,7 +38,7 @@ function memoryOf(bytes: Uint8Array): PhysicalMemory {
     target: 'test-buffer',
     size: bytes.length,
     generation: 0,
-    ranges: () => [{ start: 0, end: bytes.length }],
+    ranges: () => [{ start: gpa(0), end: gpa(bytes.length) }],
     readv(ops) {
       const failures = [];
       for (const op of ops) {

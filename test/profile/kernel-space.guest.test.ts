@@ -19,6 +19,7 @@ import { QemuError } from '../../src/core/errors.js';
 import type { SourceHints } from '../../src/memory/types.js';
 import { findVmcoreinfo } from '../../src/profile/vmcoreinfo.js';
 import { sharedGuest, type SharedGuest, type SharedGuestOptions } from '../helpers/guest.js';
+import { gpa, gva } from '../../src/core/address.js';
 
 const GiB = 1024 ** 3;
 
@@ -118,7 +119,7 @@ function commonChecks(get: () => Attached, levels: 4 | 5): void {
     const code = g.truth.iomem.find((r) => r.name === 'Kernel code');
     assert.ok(code);
     assert.equal(BigInt(ks.kaslr!.kernelPhysStart), code.start);
-    assert.equal(ks.space.physical(spot(g, 'init_top_pgt')), ks.dtb);
+    assert.equal(ks.space.physical(gva(spot(g, 'init_top_pgt'))), ks.dtb);
     // The bootstrap stops at the first copy the page tables confirm; a full search ranks the
     // ELF note that /sys/kernel/vmcoreinfo names first, and both copies say the same.
     const all = findVmcoreinfo(get().mem);
@@ -131,9 +132,9 @@ function commonChecks(get: () => Attached, levels: 4 | 5): void {
   it('translates linux_banner to the bytes of /proc/version', () => {
     const { g, ks } = get();
     const va = spot(g, 'linux_banner');
-    assert.equal(ks.space.physical(va), ks.banner?.pa);
+    assert.equal(ks.space.physical(gva(va)), ks.banner?.pa);
     const want = `${g.truth.banner}\n`;
-    assert.equal(Buffer.from(ks.space.read(va, want.length)).toString('latin1'), want);
+    assert.equal(Buffer.from(ks.space.read(gva(va), want.length)).toString('latin1'), want);
   });
 
   it('finds the direct map at page_offset_base', () => {
@@ -157,9 +158,9 @@ function commonChecks(get: () => Attached, levels: 4 | 5): void {
       for (const va of [...vas, hole]) out.push(await gva2gpa(lease, va));
       return out;
     });
-    vas.forEach((va, i) => assert.equal(ks.space.tryTranslate(va)?.pa, qemu[i], `0x${va.toString(16)}`));
+    vas.forEach((va, i) => assert.equal(ks.space.tryTranslate(gva(va))?.pa, qemu[i], `0x${va.toString(16)}`));
     // And an unmapped kernel address is unmapped for both.
-    assert.equal(ks.space.tryTranslate(hole), undefined);
+    assert.equal(ks.space.tryTranslate(gva(hole)), undefined);
     assert.equal(qemu[vas.length], undefined);
   });
 }
@@ -187,7 +188,7 @@ describe('4-level guest: from a QEMU ELF dump (paging:false) with its VMCOREINFO
         assert.equal(ks.banner?.text, g.truth.banner);
         assert.ok(ks.cr3Checks.length > 0 && ks.cr3Checks.every((c) => c.agrees), "the dump's vCPU CR3 shares init_top_pgt's kernel half");
         const want = `${g.truth.banner}\n`;
-        assert.equal(Buffer.from(ks.space.read(spot(g, 'linux_banner'), want.length)).toString('latin1'), want);
+        assert.equal(Buffer.from(ks.space.read(gva(spot(g, 'linux_banner')), want.length)).toString('latin1'), want);
       } finally {
         await memory.close();
       }
@@ -216,7 +217,7 @@ describe('4 GiB guest (6.1)', () => {
     if (nodeData !== undefined) pointers.push(ks.space.readPointer(nodeData)); // node_data[0]
     const high: { va: bigint; pa: number }[] = [];
     for (const va of pointers) {
-      const pa = ks.space.physical(va);
+      const pa = ks.space.physical(gva(va));
       if (pa >= 4 * GiB) high.push({ va, pa });
     }
     const copies = (ks.search?.copies ?? []).filter((c) => c.complete && (c.pa ?? 0) >= 4 * GiB);
@@ -226,7 +227,7 @@ describe('4 GiB guest (6.1)', () => {
         assert.equal(await gva2gpa(lease, va), pa);
         await lease.client.execute('stop');
         try {
-          assert.deepEqual(new Uint8Array(ks.space.read(va, 16)), await xp(lease, pa), `0x${va.toString(16)} → 0x${pa.toString(16)}`);
+          assert.deepEqual(new Uint8Array(ks.space.read(gva(va), 16)), await xp(lease, pa), `0x${va.toString(16)} → 0x${pa.toString(16)}`);
         } finally {
           await lease.client.execute('cont');
         }
@@ -234,8 +235,8 @@ describe('4 GiB guest (6.1)', () => {
     });
     // The direct-map alias of a page above 4 GiB reads the same bytes as the physical read.
     const target = high[0]?.pa ?? copies[0]!.pa!;
-    const viaDirect = ks.space.read(ks.space.physToDirect(target), 64);
-    const op = { addr: target, len: 64, dst: new Uint8Array(64) };
+    const viaDirect = ks.space.read(ks.space.physToDirect(gpa(target)), 64);
+    const op = { addr: gpa(target), len: 64, dst: new Uint8Array(64) };
     assert.deepEqual(mem.readv([op]), []);
     assert.deepEqual(new Uint8Array(viaDirect), op.dst);
   });

@@ -4,6 +4,7 @@ import { ProfileError } from '../../src/core/errors.js';
 import { bootstrapKernelSpace, kernelImagePhys } from '../../src/profile/kernel-space.js';
 import { testMemory } from '../arch/helpers/memory.js';
 import { syntheticGuest } from '../arch/helpers/synthetic-guest.js';
+import { gpa, gva } from '../../src/core/address.js';
 
 for (const levels of [4, 5] as const) {
   for (const mapped of [true, false]) {
@@ -28,10 +29,10 @@ for (const levels of [4, 5] as const) {
         assert.equal(ks.banner?.va, g.bannerVa);
         assert.equal(ks.directMapBase, g.directMapBase);
         // The address space works: the banner through its kernel VA and through the direct map.
-        const viaImage = Buffer.from(ks.space.read(g.bannerVa, g.banner.length)).toString('latin1');
+        const viaImage = Buffer.from(ks.space.read(gva(g.bannerVa), g.banner.length)).toString('latin1');
         assert.equal(viaImage, g.banner);
-        assert.equal(ks.space.readCString(ks.space.physToDirect(g.bannerPa), 600), g.banner + '\n');
-        assert.equal(ks.space.physical(g.bannerVa), kernelImagePhys(g.bannerVa, g.physBase));
+        assert.equal(ks.space.readCString(ks.space.physToDirect(gpa(g.bannerPa)), 600), g.banner + '\n');
+        assert.equal(ks.space.physical(gva(g.bannerVa)), kernelImagePhys(g.bannerVa, g.physBase));
         for (const step of ['vmcoreinfo', 'verify', 'banner', 'directMap', 'total']) assert.equal(typeof ks.timings[step], 'number');
       });
     });
@@ -96,7 +97,7 @@ describe('bootstrapKernelSpace: hostile and odd inputs', () => {
     assert.equal(ks.dtb, g.processPgd);
     assert.equal(ks.levels, 5);
     assert.match(ks.sources.levels, /CR4\.LA57=1/);
-    assert.equal(Buffer.from(ks.space.read(g.bannerVa, 13)).toString(), 'Linux version');
+    assert.equal(Buffer.from(ks.space.read(gva(g.bannerVa), 13)).toString(), 'Linux version');
   });
 
   it('fails with a ProfileError naming what it tried when there is nothing to go on', async () => {

@@ -11,6 +11,7 @@ import {
 } from '../../src/profile/vmcoreinfo.js';
 import { testMemory } from '../arch/helpers/memory.js';
 import { syntheticGuest, vmcoreinfoText, writeNote } from '../arch/helpers/synthetic-guest.js';
+import { gpa } from '../../src/core/address.js';
 
 const facts = {
   release: '6.1.0-56-amd64',
@@ -175,7 +176,7 @@ describe('findVmcoreinfo', () => {
 
   it('skips holes and reports none found with a ProfileError', () => {
     const ram = new Uint8Array(2 << 20);
-    const mem = testMemory(ram, { ranges: [{ start: 0, end: 0xa0000 }, { start: 0x100000, end: 2 << 20 }] });
+    const mem = testMemory(ram, { ranges: [{ start: gpa(0), end: gpa(0xa0000) }, { start: gpa(0x100000), end: gpa(2 << 20) }] });
     const s = findVmcoreinfo(mem);
     assert.equal(s.chosen, undefined);
     assert.equal(s.strategy, 'full');

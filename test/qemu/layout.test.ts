@@ -17,6 +17,7 @@ import {
   splitReadFillingHoles,
   type RamRange,
 } from '../../src/qemu/layout.js';
+import { gpa } from '../../src/core/address.js';
 
 const fixture = (name: string) => fs.readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const MTREE_256 = fixture('q35-256m.mtree-f.txt');
@@ -160,17 +161,17 @@ test('findRange and invalidRead', () => {
 
 test('readDestination allocates a missing dst and rejects a malformed op with an empty dst', () => {
   const failures: ReadFailure[] = [];
-  const fresh: ReadOp = { addr: 0x1000, len: 16 };
+  const fresh: ReadOp = { addr: gpa(0x1000), len: 16 };
   const dst = readDestination(fresh, failures);
   assert.equal(dst?.length, 16);
   assert.equal(fresh.dst, dst);
   const given = new Uint8Array(32);
-  assert.equal(readDestination({ addr: 0, len: 8, dst: given }, failures), given);
+  assert.equal(readDestination({ addr: gpa(0), len: 8, dst: given }, failures), given);
   assert.equal(failures.length, 0);
-  const bad: ReadOp = { addr: -1, len: 8 };
+  const bad: ReadOp = { addr: gpa(-1), len: 8 };
   assert.equal(readDestination(bad, failures), undefined);
   assert.equal(bad.dst?.length, 0);
-  const short: ReadOp = { addr: 0, len: 16, dst: new Uint8Array(4) };
+  const short: ReadOp = { addr: gpa(0), len: 16, dst: new Uint8Array(4) };
   assert.equal(readDestination(short, failures), undefined);
   assert.equal(short.dst?.length, 4);
   assert.deepEqual(

@@ -16,6 +16,7 @@
 import { FaultError } from '../../core/errors.js';
 import type { PhysicalMemory } from '../../memory/types.js';
 import { PhysReader } from '../phys-reader.js';
+import { type GuestPhysAddr, gpa } from '../../core/address.js';
 
 /** One level of the table, from the top. */
 export interface LevelRow {
@@ -84,7 +85,7 @@ const TWO32 = 4294967296;
 export interface Translation {
   readonly va: bigint;
   /** Guest-physical address of `va`. */
-  readonly pa: number;
+  readonly pa: GuestPhysAddr;
   /** 4096, 2 MiB or 1 GiB. */
   readonly pageSize: number;
   /** Level of the leaf entry: 1 (4 KiB), 2 (2 MiB), 3 (1 GiB). */
@@ -259,12 +260,12 @@ export class TableReader {
 
   /** Reads the tables not yet cached in one batch (non-mapped sources); failures surface on use. */
   prefetch(tablePas: Iterable<number>): void {
-    const ops: { addr: number; len: number; dst: Uint8Array }[] = [];
+    const ops: { addr: GuestPhysAddr; len: number; dst: Uint8Array }[] = [];
     const seen = new Set<number>();
     for (const pa of tablePas) {
       if (seen.has(pa) || this.phys.region(pa, 4096) !== undefined || this.cached(pa) !== undefined) continue;
       seen.add(pa);
-      ops.push({ addr: pa, len: 4096, dst: new Uint8Array(4096) });
+      ops.push({ addr: gpa(pa), len: 4096, dst: new Uint8Array(4096) });
     }
     if (ops.length < 2) return;
     this.tableReads += ops.length;
@@ -276,7 +277,7 @@ export class TableReader {
   private readTable(tablePa: number): Uint32Array {
     const dst = new Uint8Array(4096);
     this.tableReads++;
-    const failures = this.phys.readv([{ addr: tablePa, len: 4096, dst }]);
+    const failures = this.phys.readv([{ addr: gpa(tablePa), len: 4096, dst }]);
     if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
     return new Uint32Array(dst.buffer);
   }
@@ -378,7 +379,7 @@ function step(reader: TableReader, mode: PagingMode, s: WalkState, trace?: WalkS
   const base = high + ((lo & ~offsetMask & 0xfffff000) >>> 0);
   s.done = {
     va: s.va,
-    pa: base + ((s.lo & offsetMask) >>> 0),
+    pa: gpa(base + ((s.lo & offsetMask) >>> 0)),
     pageSize: row.leafSize,
     level: row.level,
     flags: (lo & 0xff9) | s.rw | s.us,

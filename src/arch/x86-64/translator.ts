@@ -13,6 +13,7 @@
 import { FaultError } from '../../core/errors.js';
 import type { PhysicalMemory } from '../../memory/types.js';
 import { newWalkPath, type PagingMode, TableReader, type Translation, walk, walkMany, type WalkPath, type WalkStep } from './paging.js';
+import { gpa } from '../../core/address.js';
 
 export interface TranslatorStats {
   hits: number;
@@ -300,7 +301,7 @@ export class Translator {
     this.stats.hits++;
     const info = this.info[slot]!;
     const level = (info >> 14) & 3;
-    return { va: u, pa: this.paPage[slot]! + off, pageSize: LEVEL_SIZES[level]!, level, flags: (info >> 1) & 0xfff, nx: (info & (1 << 13)) !== 0 };
+    return { va: u, pa: gpa(this.paPage[slot]! + off), pageSize: LEVEL_SIZES[level]!, level, flags: (info >> 1) & 0xfff, nx: (info & (1 << 13)) !== 0 };
   }
 
   private miss(u: bigint): Translation {

@@ -14,6 +14,7 @@ import { attachKernel, type AttachedKernel } from '../../linux/attach.js';
 import { parseOnePid, processAddressSpace } from '../../linux/process-space.js';
 import { attachOptions, attachOptionSpec, profileOption, requireSource, stringOption, withSource } from './common.js';
 import { parsePhysical, parseVirtual } from './info.js';
+import { gpa, gva } from '../../core/address.js';
 
 /** Largest read the command accepts (it prints every byte). */
 export const MAX_READ = 64 << 20;
@@ -137,7 +138,7 @@ export const command: Command = {
       if (physAddr !== undefined) {
         space = 'physical';
         address = BigInt(physAddr);
-        const op = { addr: physAddr, len, dst: new Uint8Array(len) };
+        const op = { addr: gpa(physAddr), len, dst: new Uint8Array(len) };
         failures = memory.readv([op]).map((f) => ({ address: BigInt(f.addr), len: f.len, reason: f.reason }));
         bytes = op.dst;
       } else {
@@ -145,7 +146,7 @@ export const command: Command = {
         const vs = await virtualSpace(memory, args, kernel);
         via = vs.how;
         address = parseVirtual(va!, vs.ks, memory, profileOption(args));
-        const op = { va: address, len, dst: new Uint8Array(len) };
+        const op = { va: gva(address), len, dst: new Uint8Array(len) };
         failures = vs.space.readv([op]).map((f) => ({ address: f.va, len: f.len, reason: f.reason }));
         bytes = op.dst;
       }

@@ -10,6 +10,7 @@ import type { Command } from '../command.js';
 import { attachOptionSpec, profileOption, requireSource } from './common.js';
 import { parseVirtual } from './info.js';
 import { virtualSpace, withAddressSource } from './read.js';
+import { gpa, gva } from '../../core/address.js';
 
 const USAGE = 'translate <source> VA|SYMBOL[+OFF] [--pid PID | --dtb ADDR] [--levels 4|5] [--technique CLASS|NAME] [--json]';
 
@@ -65,7 +66,7 @@ export const command: Command = {
     return withAddressSource(args, spec, async (memory, kernel) => {
       const { space, ks, how } = await virtualSpace(memory, args, kernel);
       const va = parseVirtual(vaText, ks, memory, profileOption(args));
-      const { steps, result } = space.trace(va);
+      const { steps, result } = space.trace(gva(va));
       const fault = result instanceof FaultError ? result : undefined;
       const rows = steps.map(stepRow);
       if (ctx.out.format === 'table') {
@@ -76,7 +77,7 @@ export const command: Command = {
           const size = result.pageSize === 4096 ? '4 KiB' : result.pageSize === 2 << 20 ? '2 MiB' : '1 GiB';
           ctx.out.text(`physical ${hex(result.pa)}  page ${size} (level ${result.level})  flags ${flagNames(result).join(' ')}`);
           if (space.directMapBase === undefined) space.findDirectMap();
-          if (space.directMapBase !== undefined) ctx.out.text(`direct map alias ${hex(space.physToDirect(result.pa))}`);
+          if (space.directMapBase !== undefined) ctx.out.text(`direct map alias ${hex(space.physToDirect(gpa(result.pa)))}`);
         }
       } else {
         ctx.out.record({

@@ -12,6 +12,7 @@ import { isKernelPointer, WalkContext } from '../walk/common.js';
 import { AF_INET, AF_INET6, FAMILY_NAMES, tcpStateName, formatIpv4, formatIpv6, ntohs } from './format.js';
 import { type SocketInfo, decodeSock } from './sock.js';
 import { type NetNamespace, netNamespaces } from './netdevice.js';
+import { gva } from '../../core/address.js';
 
 /**
  * Where a socket was found: a process's fd table, or one of the kernel's own
@@ -61,7 +62,7 @@ function* tableSocks(kernel: Kernel, t: SockTable, anomalies: AnomalySink): Gene
   }
   const bytes = new Uint8Array(t.buckets * t.bucketSize);
   const faulted = new Uint8Array(t.buckets);
-  for (const f of kernel.space.readv([{ va: t.va, len: bytes.length, dst: bytes }])) {
+  for (const f of kernel.space.readv([{ va: gva(t.va), len: bytes.length, dst: bytes }])) {
     anomalies.add({ kind: 'fault', where: t.where, address: f.va, detail: f.reason });
     const from = Number(f.va - t.va) / t.bucketSize;
     const to = Math.min(t.buckets, Math.ceil((Number(f.va - t.va) + f.len) / t.bucketSize));

@@ -9,6 +9,7 @@ import type { Kernel } from '../kernel.js';
 import { listForEachEntry } from '../walk/list.js';
 import { isKernelPointer } from '../walk/common.js';
 import { formatIpv4, formatIpv6 } from './format.js';
+import { gva } from '../../core/address.js';
 
 export interface NetNamespace {
   /** struct net address. */
@@ -123,7 +124,7 @@ export function* netInterfaces(kernel: Kernel, ns: NetNamespace, anomalies: Anom
     const macVa = dev.ptr('dev_addr');
     if (addrLen > 0 && isKernelPointer(macVa & ~7n)) {
       try {
-        mac = [...kernel.space.read(macVa, addrLen)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+        mac = [...kernel.space.read(gva(macVa), addrLen)].map((x) => x.toString(16).padStart(2, '0')).join(':');
       } catch (e) {
         if (!(e instanceof FaultError)) throw e;
         anomalies.add({ kind: 'fault', where: 'net_device.dev_addr', address: macVa, detail: e.message });

@@ -12,6 +12,7 @@ import type { AnomalySink } from '../anomaly.js';
 import type { Kernel } from '../kernel.js';
 import { isKernelPointer } from '../walk/common.js';
 import { AF_UNIX, AF_INET, AF_INET6, FAMILY_NAMES, TYPE_NAMES, tcpStateName, formatIpv4, formatIpv6, ntohs } from './format.js';
+import { gva } from '../../core/address.js';
 
 export interface InetEndpoint {
   readonly address: string;
@@ -130,7 +131,7 @@ export function unixSocketPath(kernel: Kernel, sockVa: bigint, anomalies: Anomal
       return '';
     }
     const nameVa = ua.addrOf('name');
-    const b = space.read(nameVa + 2n, len - 2);
+    const b = space.read(gva(nameVa + 2n), len - 2);
     if (b[0] === 0) return '@' + Buffer.from(b.subarray(1)).toString('latin1').replace(/\0/g, '@');
     const end = b.indexOf(0);
     return Buffer.from(b.buffer, b.byteOffset, end < 0 ? b.length : end).toString('utf8');

@@ -14,6 +14,7 @@ import { DUMP_OPTION, dumpDirFrom, type ImagePiece } from '../dump.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachMapping, MAPPING_COLUMNS, mappingIdentity, mappingKey, VM_READ, VMA_CONTAINERS, type Mapping, type MappingRow, type MapsEntry } from '../mm.js';
 import { PID_OPTION, pidFilter } from '../tasks.js';
+import { gva } from '../../core/address.js';
 
 export interface ElfsRow extends MappingRow {
   /** e_type: 'EXEC', 'DYN', 'REL', 'CORE' or the number. */
@@ -96,7 +97,7 @@ export default definePlugin<ElfsRow>()({
         const space = m.space();
         if (!space) break;
         // Not-present pages are normal (never touched): no anomaly, just no header.
-        if (space.readv([{ va: e.start, len: head.length, dst: head }]).length) continue;
+        if (space.readv([{ va: gva(e.start), len: head.length, dst: head }]).length) continue;
         if (head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) continue;
         const dv = new DataView(head.buffer);
         const type = dv.getUint16(16, true);

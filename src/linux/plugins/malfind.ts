@@ -8,6 +8,7 @@ import { DUMP_OPTION, dumpDirFrom } from '../dump.js';
 import { PathResolver } from '../fs-path.js';
 import { forEachMapping, MAPPING_COLUMNS, mappingIdentity, mappingKey, VM_EXEC, VM_WRITE, VMA_CONTAINERS, type MappingRow } from '../mm.js';
 import { PID_OPTION, pidFilter } from '../tasks.js';
+import { gva } from '../../core/address.js';
 
 export interface MalfindRow extends MappingRow {
   reason: string;
@@ -51,7 +52,7 @@ export default definePlugin<MalfindRow>()({
       let head = new Uint8Array(0);
       if (space) {
         const buf = new Uint8Array(HEAD_BYTES);
-        if (space.readv([{ va: e.start, len: HEAD_BYTES, dst: buf }]).length === 0) head = buf;
+        if (space.readv([{ va: gva(e.start), len: HEAD_BYTES, dst: buf }]).length === 0) head = buf;
       }
       const reason = wx && anonX ? 'writable+executable, no file' : wx ? 'writable+executable' : 'executable, no file';
       const row: MalfindRow = { ...mappingIdentity(m), pid, comm, start: e.start, end: e.end, perms: e.perms, path: e.path, reason, head };

@@ -17,6 +17,7 @@ import { forEachMapping, MAPPING_COLUMNS, mappingIdentity, mappingKey, VMA_CONTA
 import { PID_OPTION, pidFilter } from '../tasks.js';
 import type { AddressSpace } from '../../arch/address-space.js';
 import { pageRuns } from './memmap.js';
+import { gva } from '../../core/address.js';
 
 export interface ProcdumpRow extends MappingRow {
   /** The file written. */
@@ -78,7 +79,7 @@ function* presentPieces(space: AddressSpace, start: bigint, size: number, unread
   for (const run of pageRuns(space, start, start + BigInt(size))) {
     for (let off = 0; off < run.size; off += CHUNK) {
       const len = Math.min(CHUNK, run.size - off);
-      const op = { va: run.va + BigInt(off), len, dst: new Uint8Array(len) };
+      const op = { va: gva(run.va + BigInt(off)), len, dst: new Uint8Array(len) };
       const at = Number(run.va - start) + off;
       // A page present at the walk may fail to read (outside the image): zeros, counted as missing.
       const failures = space.readv([op]);

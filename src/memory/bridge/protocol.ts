@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ReadFailure } from '../types.js';
+import { gpa } from '../../core/address.js';
 
 export interface BackendReadOp {
   addr: number;
@@ -50,7 +51,7 @@ export async function readBatch(
         await read(op.addr + done, data.subarray(off + done, off + done + n));
       } catch (err) {
         if (lost()) throw err;
-        failures.push({ addr: op.addr + done, len: n, reason: (err as Error).message });
+        failures.push({ addr: gpa(op.addr + done), len: n, reason: (err as Error).message });
       }
     }
     off += op.len;

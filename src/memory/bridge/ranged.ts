@@ -5,6 +5,7 @@
  */
 import { type RamRange, readDestination, splitReadFillingHoles } from '../../qemu/layout.js';
 import type { ReadFailure, ReadOp } from '../types.js';
+import { gpa } from '../../core/address.js';
 
 export function readvWithinLayout(
   layout: readonly RamRange[],
@@ -17,7 +18,7 @@ export function readvWithinLayout(
     const dst = readDestination(op, failures);
     if (!dst) continue;
     splitReadFillingHoles(layout, op.addr, op.len, dst, failures, (_range, _blockOffset, dstOffset, n) => {
-      pieces.push({ addr: op.addr + dstOffset, len: n, dst: dst.subarray(dstOffset, dstOffset + n) });
+      pieces.push({ addr: gpa(op.addr + dstOffset), len: n, dst: dst.subarray(dstOffset, dstOffset + n) });
     });
   }
   if (pieces.length) for (const f of backend(pieces)) failures.push(f);

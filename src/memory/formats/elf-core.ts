@@ -15,6 +15,7 @@ import { FormatError } from '../../core/errors.js';
 import type { CpuState, PhysRange } from '../types.js';
 import { type ByteSource, bytesAt, view } from './byte-source.js';
 import type { Segment } from './segment-map.js';
+import { gpa } from '../../core/address.js';
 
 const PT_LOAD = 1;
 const PT_NOTE = 4;
@@ -130,7 +131,7 @@ export function parseElfCore(src: ByteSource): ElfCore {
     // A dump cut short: what is in the file is still evidence; the rest is reported and fails when read.
     if (cut) {
       const kept = Math.max(0, src.size - offset);
-      missing.push({ start: paddr + kept, end: paddr + filesz, name: `PT_LOAD #${i}` });
+      missing.push({ start: gpa(paddr + kept), end: gpa(paddr + filesz), name: `PT_LOAD #${i}` });
     }
   }
 

@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { SourceError } from '../../core/errors.js';
 import type { PhysicalMemory, PhysRange } from '../types.js';
+import { gpa } from '../../core/address.js';
 
 export interface ElfNoteSpec {
   readonly name: string;
@@ -118,13 +119,13 @@ export async function writeElfCore(memory: PhysicalMemory, file: string, options
     const buf = new Uint8Array(chunk);
     for (const [i, r] of ranges.entries()) {
       if (written < offsets[i]!) put(new Uint8Array(offsets[i]! - written));
-      for (let a = r.start; a < r.end; a += chunk) {
+      for (let a: number = r.start; a < r.end; a += chunk) {
         await new Promise((resolve) => setImmediate(resolve));
         const why = options.stop?.();
         if (why) throw new SourceError('acquire', file, `${why}; the partial file was removed`);
         const len = Math.min(chunk, r.end - a);
         const dst = buf.subarray(0, len);
-        for (const f of memory.readv([{ addr: a, len, dst }])) {
+        for (const f of memory.readv([{ addr: gpa(a), len, dst }])) {
           unreadBytes += f.len;
           firstFailure ??= `0x${f.addr.toString(16)}+0x${f.len.toString(16)}: ${f.reason}`;
         }

@@ -30,6 +30,7 @@ import { FormatError } from '../../core/errors.js';
 import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 import { type ByteSource, bytesAt, view } from './byte-source.js';
 import { type ElfNote, parseNotes, parseQemuCpuState } from './elf-core.js';
+import { gpa } from '../../core/address.js';
 
 const SIGNATURES = ['KDUMP   ', 'DISKDUMP'];
 /** The flattened format's signature; its records start after a 4 KiB header. */
@@ -441,7 +442,7 @@ export class KdumpMemory implements PhysicalMemory {
     readonly image: KdumpImage,
   ) {
     const bs = image.header.blockSize;
-    for (const [a, b] of image.dumped.runs()) this.ranges_.push({ start: a * bs, end: b * bs, name: 'kdump pages' });
+    for (const [a, b] of image.dumped.runs()) this.ranges_.push({ start: gpa(a * bs), end: gpa(b * bs), name: 'kdump pages' });
     this.size = this.ranges_.length ? this.ranges_[this.ranges_.length - 1]!.end : 0;
     const warnings = [...image.anomalies];
     for (const c of image.compressions) {
@@ -466,7 +467,7 @@ export class KdumpMemory implements PhysicalMemory {
       // The one check every source makes of an op (address, length bounds, destination size).
       const dst = readDestination(op, failures);
       if (!dst) continue;
-      let at = op.addr;
+      let at: number = op.addr;
       const end = op.addr + op.len;
       while (at < end) {
         const pfn = Math.floor(at / bs);
@@ -478,7 +479,7 @@ export class KdumpMemory implements PhysicalMemory {
           part.fill(0);
           const last = failures[failures.length - 1];
           if (last && last.addr + last.len === at && last.reason === reason) (last as { len: number }).len += n;
-          else failures.push({ addr: at, len: n, reason });
+          else failures.push({ addr: gpa(at), len: n, reason });
         }
         at += n;
       }

@@ -7,6 +7,7 @@
 import { readDestination } from '../../qemu/layout.js';
 import type { PhysRange, ReadFailure, ReadOp } from '../types.js';
 import type { ByteSource } from './byte-source.js';
+import { gpa } from '../../core/address.js';
 
 /** One run of guest-physical memory. `fill` ≥ 0 means "every byte is `fill`" (no file data). */
 export interface Segment {
@@ -56,7 +57,8 @@ export function rangesOf(segments: readonly Segment[]): PhysRange[] {
     if (last && last.end === s.start) last.end = s.end;
     else out.push(s.name === undefined ? { start: s.start, end: s.end } : { start: s.start, end: s.end, name: s.name });
   }
-  return out;
+  // Segment bounds are guest-physical addresses.
+  return out as PhysRange[];
 }
 
 export class SegmentMap {
@@ -114,13 +116,13 @@ export class SegmentMap {
     while (cur < end) {
       if (i >= n || this.starts[i]! >= end) {
         dst.fill(0, cur - addr);
-        failures.push({ addr: cur, len: end - cur, reason: 'not backed by this image' });
+        failures.push({ addr: gpa(cur), len: end - cur, reason: 'not backed by this image' });
         return;
       }
       const s = this.starts[i]!;
       if (s > cur) {
         dst.fill(0, cur - addr, s - addr);
-        failures.push({ addr: cur, len: s - cur, reason: 'not backed by this image' });
+        failures.push({ addr: gpa(cur), len: s - cur, reason: 'not backed by this image' });
         cur = s;
       }
       const stop = Math.min(end, this.ends[i]!);
@@ -131,7 +133,7 @@ export class SegmentMap {
         const got = this.src.readAt(part, this.offsets[i]! + (cur - s));
         if (got < part.length) {
           part.fill(0, got);
-          failures.push({ addr: cur + got, len: part.length - got, reason: `image file ${this.src.name} ends early (truncated?)` });
+          failures.push({ addr: gpa(cur + got), len: part.length - got, reason: `image file ${this.src.name} ends early (truncated?)` });
         }
       }
       cur = stop;

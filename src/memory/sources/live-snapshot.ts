@@ -20,6 +20,7 @@ import { type MigrationBlock, type MigrationImage, parseMigrationStream, readBlo
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import { QmpSnapshotMemory } from './qemu-snapshot.js';
 import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
+import { gpa } from '../../core/address.js';
 
 interface Snapshot {
   file: string;
@@ -109,7 +110,7 @@ export class LiveSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements P
       if (!dst) continue;
       splitReadFillingHoles(this.layout, op.addr, op.len, dst, failures, (range, blockOffset, dstOffset, n) => {
         readBlock(source, blocks.get(range.block)!, blockOffset, dst.subarray(dstOffset, dstOffset + n), (at, len) =>
-          failures.push({ addr: range.start + (at - range.blockOffset), len, reason: 'page not in the migration stream' }),
+          failures.push({ addr: gpa(range.start + (at - range.blockOffset)), len, reason: 'page not in the migration stream' }),
         );
       });
     }

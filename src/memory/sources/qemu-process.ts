@@ -20,6 +20,7 @@ import { readCpuStates } from '../../qemu/registers.js';
 import { addressOf, Errno, IOV_MAX, IovecBatch, nativeSupport, NativeError } from '../native/libc.js';
 import type { OpenOptions, ProbeResult, SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
+import { gpa } from '../../core/address.js';
 
 const NAME = 'qemu-process';
 const MAX_BATCH_BYTES = 1 << 30;
@@ -273,7 +274,7 @@ export class QemuProcessMemory implements PhysicalMemory {
         if (!this.alive()) throw this.gone(undefined);
         s.dst.fill(0, s.dstOff + pos, s.dstOff + s.n);
         s.failures.push({
-          addr: s.gpa + pos,
+          addr: gpa(s.gpa + pos),
           len: s.n - pos,
           reason: `QEMU process ${this.pid} has no memory at host address 0x${(s.hva + pos).toString(16)}`,
         });

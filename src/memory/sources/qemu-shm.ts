@@ -16,6 +16,7 @@ import { readCpuStates } from '../../qemu/registers.js';
 import { mapFileReadOnly, MAX_VIEW, nativeSupport, NativeError, type FileMapping } from '../native/libc.js';
 import type { OpenOptions, ProbeResult, SourceFactory, SourceTarget } from '../source-factory.js';
 import type { MappedRegion, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
+import { gpa } from '../../core/address.js';
 
 const NAME = 'qemu-shm';
 
@@ -43,9 +44,9 @@ interface Chunk extends RamRange {
 function chunksOf(layout: readonly RamRange[]): Chunk[] {
   const out: Chunk[] = [];
   for (const r of layout) {
-    for (let start = r.start; start < r.end; start += MAX_VIEW) {
+    for (let start: number = r.start; start < r.end; start += MAX_VIEW) {
       const end = Math.min(r.end, start + MAX_VIEW);
-      out.push({ start, end, block: r.block, blockOffset: r.blockOffset + (start - r.start), name: r.name });
+      out.push({ start: gpa(start), end: gpa(end), block: r.block, blockOffset: r.blockOffset + (start - r.start), name: r.name });
     }
   }
   return out;

@@ -128,13 +128,16 @@ export class PluginWatch<R extends object> implements Watch {
     return out;
   }
 
+  /** Updates the watched ranges to the current rows; ranges kept from before keep their shadows. */
   private declare(ctx: WatchContext): void {
-    ctx.watchSet.clearWatch(this.name);
-    ctx.watchSet.set(this.name, '', this.spec.sentinels(ctx));
+    const ws = ctx.watchSet;
+    for (const key of ws.keysOf(this.name)) if (key !== '' && !this.rows.has(key)) ws.remove(this.name, key);
+    ws.set(this.name, '', this.spec.sentinels(ctx));
     if (!this.spec.rowRanges) return;
     for (const [key, row] of this.rows) {
       const ranges = this.spec.rowRanges(ctx, row);
-      if (ranges.length) ctx.watchSet.set(this.name, key, ranges.map((r) => ({ ...r, kind: 'link' as const })));
+      if (ranges.length) ws.set(this.name, key, ranges.map((r) => ({ ...r, kind: 'link' as const })));
+      else ws.remove(this.name, key);
     }
   }
 }

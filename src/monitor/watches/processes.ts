@@ -82,7 +82,7 @@ export class ProcessWatch implements Watch {
       cursor,
     };
     const scan = this.walk(ctx);
-    for (const t of scan.tasks) this.track(ctx, t, this.scanner.creds(t.cred));
+    for (const t of scan.tasks) this.recheck(ctx, this.track(ctx, t, this.scanner.creds(t.cred)));
     this.declareSentinels(ctx);
     this.last = { forks: this.readForks(ctx), cursor: this.readCursor(ctx) };
   }
@@ -150,6 +150,7 @@ export class ProcessWatch implements Watch {
       const creds = this.scanner.creds(t.cred);
       const k = this.track(ctx, t, creds);
       if (t.leader ? this.opts.processes : this.opts.threads) ctx.emit(this.startEvent(ctx, t, k));
+      this.recheck(ctx, k);
     }
     // Exits: only from a complete walk, and only for tasks that are really gone.
     if (scan.complete) {
@@ -255,7 +256,8 @@ export class ProcessWatch implements Watch {
     }
     k.facts = now;
     k.creds = creds;
-    ctx.watchSet.resync(NAME, key);
+    // No shadow refresh here: detect() took the shadows before this read, so a write landing after the
+    // read differs from them and wakes the next tick. Refreshing now would swallow it.
   }
 
   /** One process-exec event: before is what the task was before the exec began. */
@@ -320,6 +322,18 @@ export class ProcessWatch implements Watch {
       { pa: r.mm, len: 8, kind: 'field' },
     ]);
     return k;
+  }
+
+  /**
+   * A task's shadows are taken when it is tracked, after the walk read it: a write in between (an exec,
+   * a setuid a few µs after the fork) would be in the shadow but not in our facts, and never wake us.
+   * Read the task once more, now that the shadows exist, and take in what changed.
+   */
+  private recheck(ctx: WatchContext, k: Known): void {
+    const now = this.scanner.readAt(k.facts.pa, ctx.anomalies);
+    if (!now || now.id !== k.facts.id) return; // gone already: the next walk says so
+    now.ppid = k.facts.ppid;
+    if (now.cred !== k.facts.cred || now.mm !== k.facts.mm || now.comm !== k.facts.comm) this.compare(ctx, k.facts.id, k, now);
   }
 
   private untrack(ctx: WatchContext, key: string, _k: Known): void {

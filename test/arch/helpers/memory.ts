@@ -4,6 +4,7 @@
  * readv calls so tests can check batching.
  */
 import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints } from '../../../src/memory/types.js';
+import { gpa } from '../../../src/core/address.js';
 
 export interface TestMemory extends PhysicalMemory {
   readonly bytes: Uint8Array;
@@ -20,7 +21,7 @@ export interface TestMemoryOptions {
 }
 
 export function testMemory(bytes: Uint8Array, options: TestMemoryOptions = {}): TestMemory {
-  const ranges = options.ranges ?? [{ start: 0, end: bytes.length, name: 'ram' }];
+  const ranges = options.ranges ?? [{ start: gpa(0), end: gpa(bytes.length), name: 'ram' }];
   let generation = 0;
   let closed = false;
   const calls = { readv: 0, ops: 0 };
@@ -57,7 +58,7 @@ export function testMemory(bytes: Uint8Array, options: TestMemoryOptions = {}): 
           const a = op.addr + i;
           if (backed(a) && a < bytes.length) {
             if (failStart >= 0) {
-              failures.push({ addr: op.addr + failStart, len: i - failStart, reason: 'hole' });
+              failures.push({ addr: gpa(op.addr + failStart), len: i - failStart, reason: 'hole' });
               failStart = -1;
             }
             dst[i] = bytes[a]!;
@@ -66,7 +67,7 @@ export function testMemory(bytes: Uint8Array, options: TestMemoryOptions = {}): 
             if (failStart < 0) failStart = i;
           }
         }
-        if (failStart >= 0) failures.push({ addr: op.addr + failStart, len: op.len - failStart, reason: 'hole' });
+        if (failStart >= 0) failures.push({ addr: gpa(op.addr + failStart), len: op.len - failStart, reason: 'hole' });
       }
       return failures;
     },

@@ -13,6 +13,7 @@ import type { PhysicalMemory } from '../../../src/memory/types.js';
 import { SymbolTableBuilder } from '../../../src/profile/symbols.js';
 import { enode, LEAF_64, mapleTypes, writeNode } from './maple.js';
 import { FakeMemory, KBASE, TypeBuilder } from './synthetic.js';
+import { gva } from '../../../src/core/address.js';
 
 export type Variant = 'new' | 'old';
 
@@ -153,7 +154,7 @@ export class FakeSpace extends FakeMemory {
         } catch (e) {
           if (!(e instanceof FaultError)) throw e;
           dst.fill(0, done, done + n);
-          failures.push({ va, len: n, reason: e.message });
+          failures.push({ va: gva(va), len: n, reason: e.message });
         }
         done += n;
       }

@@ -18,6 +18,7 @@ import type { AnomalyKind } from '../../../src/linux/anomaly.js';
 import { isAbsent, runPlugin } from '../../../src/linux/plugin.js';
 import { plugins } from '../../../src/linux/plugins/index.js';
 import { attachForSuite } from '../../helpers/kernel.js';
+import { gva } from '../../../src/core/address.js';
 
 /** Deterministic per-address garbage for one in `every` words. */
 function corruptWord(a: bigint, every: number, seed: number): bigint | undefined {
@@ -52,7 +53,7 @@ function corrupt(bytes: Uint8Array, va: bigint, every: number, seed: number): vo
 /** The kernel address space with corrupted reads (copies; never writes the guest). */
 function corruptSpace(inner: AddressSpace, every: number, seed: number): AddressSpace {
   const read = (va: bigint, len: number): Uint8Array => {
-    const b = Uint8Array.from(inner.read(va, len));
+    const b = Uint8Array.from(inner.read(gva(va), len));
     corrupt(b, va, every, seed);
     return b;
   };

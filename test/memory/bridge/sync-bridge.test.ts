@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { SourceError } from '../../../src/core/errors.js';
 import { siblingModule } from '../../../src/memory/bridge/protocol.js';
 import { SyncBridge } from '../../../src/memory/bridge/sync-bridge.js';
+import { type GuestPhysAddr, gpa } from '../../../src/core/address.js';
 
 const backend = siblingModule(import.meta.url, 'helpers/fake-backend');
 const opts = { technique: 'fake', target: 'fake:0' };
@@ -14,7 +15,7 @@ test('sync bridge: blocking readv returns the worker bytes and failures; async c
       { addr: 0x10, len: 200 },
       { addr: 0xff0, len: 32, dst: new Uint8Array(32) },
       { addr: 0x200, len: 400 },
-    ] as Array<{ addr: number; len: number; dst?: Uint8Array }>;
+    ] as Array<{ addr: GuestPhysAddr; len: number; dst?: Uint8Array }>;
     const failures = b.readv(ops);
     assert.equal(ops[0]!.dst![0], 0x10);
     assert.equal(ops[0]!.dst![199], (0x10 + 199) & 0xff);
@@ -32,15 +33,15 @@ test('sync bridge: a hung backend times out with a SourceError; a dead worker is
   const b = await SyncBridge.start(backend, { size: 64 }, { ...opts, timeoutMs: 300 });
   await b.call('mode', 'hang');
   const t0 = Date.now();
-  assert.throws(() => b.readv([{ addr: 0, len: 8 }]), (e: unknown) => e instanceof SourceError && /within 300 ms/.test(e.message));
+  assert.throws(() => b.readv([{ addr: gpa(0), len: 8 }]), (e: unknown) => e instanceof SourceError && /within 300 ms/.test(e.message));
   assert.ok(Date.now() - t0 < 3000);
-  assert.throws(() => b.readv([{ addr: 0, len: 8 }]), SourceError, 'stays broken');
+  assert.throws(() => b.readv([{ addr: gpa(0), len: 8 }]), SourceError, 'stays broken');
   await b.close();
 
   const d = await SyncBridge.start(backend, { size: 64 }, { ...opts, timeoutMs: 5000 });
   await d.call('mode', 'die');
   const t1 = Date.now();
-  assert.throws(() => d.readv([{ addr: 0, len: 8 }]), (e: unknown) => e instanceof SourceError && /died/.test(e.message));
+  assert.throws(() => d.readv([{ addr: gpa(0), len: 8 }]), (e: unknown) => e instanceof SourceError && /died/.test(e.message));
   assert.ok(Date.now() - t1 < 3000, 'death noticed before the timeout');
   await d.close();
 

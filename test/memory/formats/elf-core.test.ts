@@ -10,6 +10,7 @@ import { SegmentMap } from '../../../src/memory/formats/segment-map.js';
 import { factory as elfFactory } from '../../../src/memory/sources/elf-core.js';
 import { factory as rawFactory } from '../../../src/memory/sources/raw-file.js';
 import { buildElfCore, note, prstatusNote, qemuCpuNote } from './helpers/elf-builder.js';
+import { type GuestPhysAddr, gpa } from '../../../src/core/address.js';
 
 const page = (byte: number, n = 4096) => new Uint8Array(n).fill(byte);
 const vmcoreinfo = 'OSRELEASE=6.1.0-test\nPAGESIZE=4096\nNUMBER(phys_base)=-1234\n';
@@ -50,7 +51,7 @@ test('paging:false core: PT_LOADs by physical address, notes give CR3/CR4 per vC
     [0, 0x2000],
     [0x100000, 0x101000],
   ]);
-  const a = { addr: 0x1ff8, len: 16 } as { addr: number; len: number; dst?: Uint8Array };
+  const a = { addr: 0x1ff8, len: 16 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
   const failures = map.readv([a]);
   assert.deepEqual([...a.dst!.subarray(0, 8)], [...page(0x11, 8)]);
   assert.deepEqual([...a.dst!.subarray(8)], [...new Uint8Array(8)]);
@@ -69,11 +70,11 @@ test('paging:true core with PN_XNUM and > 65535 program headers: physical map me
   const map = new SegmentMap(new BufferSource('pg.elf', bytes), core.segments);
   assert.deepEqual(map.ranges.map((r) => [r.start, r.end]), [[0, 0x3000]]);
   assert.equal(map.segmentCount, 1);
-  const op = { addr: 0x2ffc, len: 4 } as { addr: number; len: number; dst?: Uint8Array };
+  const op = { addr: 0x2ffc, len: 4 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
   assert.deepEqual(map.readv([op]), []);
   assert.deepEqual([...op.dst!], [0xaa, 0xaa, 0xaa, 0xaa]);
   // The MMIO mapping (p_filesz 0) is not memory.
-  assert.equal(map.readv([{ addr: 0xfeb00000, len: 8 }]).length, 1);
+  assert.equal(map.readv([{ addr: gpa(0xfeb00000), len: 8 }]).length, 1);
 });
 
 test('truncated and corrupt ELF cores give a FormatError naming file and offset', () => {
@@ -121,9 +122,9 @@ test('a dump cut short is analysed as far as it goes: one warning names the miss
       assert.equal(opened.chosen.factory, 'elf-core');
       assert.equal(warnings.length, 1);
       assert.match(warnings[0]!, /cut\.elf is cut short: 6144 bytes .* missing, 0xfd002800-0xfd003fff \(PT_LOAD #2\); reads there fail/);
-      const ram = { addr: 0x100, len: 16 } as { addr: number; len: number; dst?: Uint8Array };
-      const kept = { addr: 0xfd000000, len: 0x2800 } as { addr: number; len: number; dst?: Uint8Array };
-      const lost = { addr: 0xfd002000, len: 0x1000 } as { addr: number; len: number; dst?: Uint8Array };
+      const ram = { addr: 0x100, len: 16 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
+      const kept = { addr: 0xfd000000, len: 0x2800 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
+      const lost = { addr: 0xfd002000, len: 0x1000 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
       assert.deepEqual(opened.memory.readv([ram, kept]), []);
       assert.ok(ram.dst!.every((b) => b === 1) && kept.dst!.every((b) => b === 2));
       const failed = opened.memory.readv([lost]);
@@ -152,7 +153,7 @@ test('elf-core source: probe by magic, open a file, hints; raw-file declines ELF
     const hints = await mem.hints!();
     assert.equal(hints.vmcoreinfo, vmcoreinfo);
     assert.equal(hints.cpus?.[1]?.cr3, 0x2000n);
-    const op = { addr: 0x1000, len: 4 } as { addr: number; len: number; dst?: Uint8Array };
+    const op = { addr: 0x1000, len: 4 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
     assert.deepEqual(mem.readv([op]), []);
     assert.deepEqual([...op.dst!], [7, 7, 7, 7]);
     await mem.close();

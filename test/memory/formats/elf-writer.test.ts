@@ -9,11 +9,12 @@ import { parseElfCore } from '../../../src/memory/formats/elf-core.js';
 import { writeElfCore } from '../../../src/memory/formats/elf-writer.js';
 import { ImageMemory, fileTechnique } from '../../../src/memory/formats/image-memory.js';
 import { FakeMemory } from '../helpers/fake-memory.js';
+import { type GuestPhysAddr, gpa } from '../../../src/core/address.js';
 
 /** FakeMemory with two RAM ranges and a hole between them, as q35's layout has. */
 class TwoRanges extends FakeMemory {
   override ranges() {
-    return [{ start: 0, end: 0xa0000 }, { start: 0xc0000, end: 0x300000 }];
+    return [{ start: gpa(0), end: gpa(0xa0000) }, { start: gpa(0xc0000), end: gpa(0x300000) }];
   }
 }
 
@@ -39,7 +40,7 @@ test('an ELF core written from memory reads back byte for byte, with its notes a
     assert.deepEqual(core.segments.map((s) => [s.start, s.end]), [[0, 0xa0000], [0xc0000, 0x300000]]);
     const img = new ImageMemory(fileTechnique('elf-core'), file, src, core.segments);
     for (const [addr, len] of [[0, 0x100], [0x9ff00, 0x100], [0xc0000, 0x1000], [0x2fff00, 0x100]] as const) {
-      const op = { addr, len } as { addr: number; len: number; dst?: Uint8Array };
+      const op = { addr, len } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
       assert.deepEqual(img.readv([op]), []);
       assert.deepEqual(op.dst, mem.bytes.subarray(addr, addr + len), `0x${addr.toString(16)}`);
     }

@@ -8,6 +8,7 @@ import { BufferSource } from '../../../src/memory/formats/byte-source.js';
 import { FlatImageSource, KdumpMemory, parseKdump } from '../../../src/memory/formats/kdump.js';
 import { openSource } from '../../../src/memory/open.js';
 import { buildKdump, flatten, type KdumpPage } from './helpers/kdump-builder.js';
+import type { GuestPhysAddr } from '../../../src/core/address.js';
 
 const pageOf = (seed: number) => Uint8Array.from({ length: 4096 }, (_, i) => (i * 7 + seed) & 0xff);
 const pages: KdumpPage[] = [
@@ -21,7 +22,7 @@ const pages: KdumpPage[] = [
 const spec = { maxMapnr: 64, pages, excluded: [7], vmcoreinfo: 'OSRELEASE=6.1.0-test\nPAGESIZE=4096\n' };
 
 function read(mem: KdumpMemory, addr: number, len: number) {
-  const op = { addr, len } as { addr: number; len: number; dst?: Uint8Array };
+  const op = { addr, len } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
   const failures = mem.readv([op]);
   return { bytes: op.dst!, failures };
 }

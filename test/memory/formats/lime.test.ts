@@ -8,6 +8,7 @@ import { BufferSource } from '../../../src/memory/formats/byte-source.js';
 import { LIME_MAGIC, parseLime } from '../../../src/memory/formats/lime.js';
 import { factory as limeFactory } from '../../../src/memory/sources/lime.js';
 import { factory as rawFactory } from '../../../src/memory/sources/raw-file.js';
+import type { GuestPhysAddr } from '../../../src/core/address.js';
 
 function limeRange(start: number, data: Uint8Array, version = 1): Uint8Array {
   const out = new Uint8Array(32 + data.length);
@@ -59,7 +60,7 @@ test('lime and raw-file sources read files with positioned reads', async () => {
     assert.equal((await limeFactory.probe(t)).ok, true);
     assert.equal((await rawFactory.probe(t)).ok, false);
     const mem = await limeFactory.open(t);
-    const op = { addr: 0x2006, len: 4 } as { addr: number; len: number; dst?: Uint8Array };
+    const op = { addr: 0x2006, len: 4 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
     assert.deepEqual(mem.readv([op]), []);
     assert.equal(Buffer.from(op.dst!).toString(), 'lime');
     await mem.close();
@@ -81,7 +82,7 @@ test('lime and raw-file sources read files with positioned reads', async () => {
     assert.ok(probe.rank < 2 && /raw/.test(probe.reason));
     const rmem = await rawFactory.open(rt);
     assert.deepEqual(rmem.ranges(), [{ start: 0, end: size, name: 'raw image' }]);
-    const r = { addr: size - 6, len: 8 } as { addr: number; len: number; dst?: Uint8Array };
+    const r = { addr: size - 6, len: 8 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
     const fails = rmem.readv([r]);
     assert.equal(Buffer.from(r.dst!.subarray(0, 6)).toString(), 'abcdef');
     assert.deepEqual(fails.map((f) => [f.addr, f.len]), [[size, 2]]);

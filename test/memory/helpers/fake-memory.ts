@@ -1,5 +1,6 @@
 /** An in-memory PhysicalMemory for wrapper tests: counts reads, can change bytes, bumps generation on refresh. */
 import type { PhysicalMemory, ReadFailure, ReadOp } from '../../../src/memory/types.js';
+import { gpa } from '../../../src/core/address.js';
 
 export class FakeMemory implements PhysicalMemory {
   readonly technique = { class: 'live-read', name: 'fake', live: true, haltsGuest: false, zeroCopy: false } as const;
@@ -19,7 +20,7 @@ export class FakeMemory implements PhysicalMemory {
     for (let i = 0; i < size; i++) this.bytes[i] = (i * 13 + 7) & 0xff;
   }
   ranges() {
-    return [{ start: 0, end: this.backedEnd }];
+    return [{ start: gpa(0), end: gpa(this.backedEnd) }];
   }
   readv(ops: ReadOp[]): ReadFailure[] {
     const failures: ReadFailure[] = [];
@@ -35,7 +36,7 @@ export class FakeMemory implements PhysicalMemory {
       if (op.addr + op.len > end) {
         const from = Math.max(op.addr, end);
         dst.fill(0, from - op.addr, op.len);
-        failures.push({ addr: from, len: op.addr + op.len - from, reason: 'not RAM' });
+        failures.push({ addr: gpa(from), len: op.addr + op.len - from, reason: 'not RAM' });
       }
     }
     return failures;

@@ -11,6 +11,7 @@ import { factory as haltSnapshot } from '../../../src/memory/sources/halt-snapsh
 import { factory as liveSnapshot } from '../../../src/memory/sources/live-snapshot.js';
 import type { PhysicalMemory } from '../../../src/memory/types.js';
 import { ownQmpSocket, sharedGuest, type SharedGuest } from '../../helpers/guest.js';
+import { type GuestPhysAddr, gpa } from '../../../src/core/address.js';
 
 const G4 = 0x1_0000_0000;
 const G2 = 0x8000_0000;
@@ -25,7 +26,7 @@ after(() => shm?.close());
 
 function bannerPhys(mem: PhysicalMemory): number {
   const note = g.truth.vmcoreinfo!;
-  const op = { addr: Number(note.paddr), len: note.size } as { addr: number; len: number; dst?: Uint8Array };
+  const op = { addr: Number(note.paddr), len: note.size } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
   assert.deepEqual(mem.readv([op]), []);
   const text = Buffer.from(op.dst!).toString('latin1');
   const physBase = BigInt(/NUMBER\(phys_base\)=(-?\d+)/.exec(text)![1]!);
@@ -43,7 +44,7 @@ for (const [name, factory, params] of [
       const ranges = mem.ranges();
       assert.ok(ranges.some((r) => r.start === G4 && r.end === G4 + G2), JSON.stringify(ranges));
       const banner = bannerPhys(mem);
-      const op = { addr: banner, len: 14 } as { addr: number; len: number; dst?: Uint8Array };
+      const op = { addr: banner, len: 14 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
       assert.deepEqual(mem.readv([op]), []);
       assert.equal(Buffer.from(op.dst!).toString('latin1'), 'Linux version ');
       // Sampled non-zero pages above 4 GiB match the backend file at offset GPA - 2 GiB
@@ -53,10 +54,10 @@ for (const [name, factory, params] of [
       const page = new Uint8Array(4096);
       const fromFile = new Uint8Array(4096);
       for (let i = 0; i < 4096 && compared < 64; i++) {
-        const gpa = G4 + ((i * 7919) % (G2 / 4096)) * 4096;
-        mem.readv([{ addr: gpa, len: 4096, dst: page }]);
+        const pa = G4 + ((i * 7919) % (G2 / 4096)) * 4096;
+        mem.readv([{ addr: gpa(pa), len: 4096, dst: page }]);
         if (page.every((b) => b === 0)) continue;
-        shm.readAt(fromFile, gpa - G2);
+        shm.readAt(fromFile, pa - G2);
         compared++;
         if (Buffer.from(page).equals(Buffer.from(fromFile))) equal++;
       }

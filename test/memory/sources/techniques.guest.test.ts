@@ -19,6 +19,7 @@ import type { PhysicalMemory } from '../../../src/memory/types.js';
 import { SnapshotDir } from '../../../src/qemu/migration.js';
 import { QmpClient } from '../../../src/qemu/qmp.js';
 import { ownQmpSocket, sharedGuest, type SharedGuest } from '../../helpers/guest.js';
+import { type GuestPhysAddr, gpa } from '../../../src/core/address.js';
 
 const KERNEL_MAP = 0xffffffff80000000n;
 let g: SharedGuest;
@@ -57,11 +58,11 @@ test('elf-core (paging:false dump): vmcoreinfo note gives phys_base; linux_banne
     const phys = (s: string) => Number(spots[s]!.address - KERNEL_MAP + physBase);
     bannerPhys = phys('linux_banner');
     pages = [...new Set([phys('_text'), bannerPhys, phys('_text') + 0x1000, phys('__start_BTF')].map((p) => p - (p % 4096)))];
-    const op = { addr: bannerPhys, len: 64 } as { addr: number; len: number; dst?: Uint8Array };
+    const op = { addr: bannerPhys, len: 64 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
     assert.deepEqual(mem.readv([op]), []);
     assert.ok(g.truth.banner.startsWith(Buffer.from(op.dst!).toString('latin1').split('\0')[0]!.slice(0, 40)));
     for (const p of pages) {
-      const r = { addr: p, len: 4096 } as { addr: number; len: number; dst?: Uint8Array };
+      const r = { addr: p, len: 4096 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
       assert.deepEqual(mem.readv([r]), []);
       reference.set(p, r.dst!);
     }
@@ -85,7 +86,7 @@ test('elf-core (paging:true dump): PN_XNUM program headers parse and the physica
     else assert.equal(ePhnum, core.programHeaderCount);
     assert.ok(core.programHeaderCount > 1000);
     const map = new SegmentMap(src, core.segments);
-    const op = { addr: bannerPhys, len: 14 } as { addr: number; len: number; dst?: Uint8Array };
+    const op = { addr: bannerPhys, len: 14 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
     assert.deepEqual(map.readv([op]), []);
     assert.equal(Buffer.from(op.dst!).toString('latin1'), 'Linux version ');
   } finally {
@@ -108,23 +109,23 @@ for (const [name, factory, target] of techniques) {
     let mem: PhysicalMemory | undefined;
     try {
       mem = await factory.open(target());
-      const op = { addr: bannerPhys, len: 14 } as { addr: number; len: number; dst?: Uint8Array };
+      const op = { addr: bannerPhys, len: 14 } as { addr: GuestPhysAddr; len: number; dst?: Uint8Array };
       assert.deepEqual(mem.readv([op]), []);
       assert.equal(Buffer.from(op.dst!).toString('latin1'), 'Linux version ');
-      const ops = pages.map((p) => ({ addr: p, len: 4096 })) as Array<{ addr: number; len: number; dst?: Uint8Array }>;
+      const ops = pages.map((p) => ({ addr: p, len: 4096 })) as Array<{ addr: GuestPhysAddr; len: number; dst?: Uint8Array }>;
       assert.deepEqual(mem.readv(ops), []);
       for (const o of ops) assert.ok(Buffer.from(o.dst!).equals(Buffer.from(reference.get(o.addr)!)), `page 0x${o.addr.toString(16)} differs`);
       if (mem.hints) {
         const cpus = (await mem.hints()).cpus ?? [];
         assert.ok(cpus.length >= 1 && (cpus[0]!.cr3 ?? 0n) > 0n, 'vCPU registers with CR3');
       }
-      const hole = mem.readv([{ addr: 0xa0000, len: 16 }]);
+      const hole = mem.readv([{ addr: gpa(0xa0000), len: 16 }]);
       assert.equal(hole.length, 1, 'the VGA window is not RAM');
       if (mem.refresh) {
         const gen = mem.generation;
         await mem.refresh();
         assert.equal(mem.generation, gen + 1);
-        assert.deepEqual(mem.readv([{ addr: bannerPhys, len: 8 }]), []);
+        assert.deepEqual(mem.readv([{ addr: gpa(bannerPhys), len: 8 }]), []);
       }
     } finally {
       await mem?.close();

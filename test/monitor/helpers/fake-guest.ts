@@ -15,6 +15,7 @@ import { WatchSet } from '../../../src/monitor/watch-set.js';
 import type { WatchContext } from '../../../src/monitor/watcher.js';
 import type { Pass } from '../../../src/linux/pass.js';
 import { buildTypes, C, T } from '../../linux/helpers/synthetic-kernel.js';
+import { gpa } from '../../../src/core/address.js';
 
 export const BASE = 0xffff_8880_0000_0000n;
 const RAM = 4 << 20;
@@ -55,7 +56,7 @@ export class FakeGuest {
       technique: { class: 'live-map', name: 'fake', live: true, haltsGuest: false, zeroCopy: true },
       target: 'fake',
       size: RAM,
-      ranges: () => [{ start: 0, end: RAM }],
+      ranges: () => [{ start: gpa(0), end: gpa(RAM) }],
       get generation() {
         return self.gen;
       },

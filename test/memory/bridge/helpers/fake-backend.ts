@@ -1,5 +1,7 @@
 /** A fake async backend for the bridge tests: memory is i & 0xff; 'hang' and 'die' misbehave on purpose. */
 import type { AsyncBackend, BackendReadOp } from '../../../../src/memory/bridge/protocol.js';
+import type { ReadFailure } from '../../../../src/memory/types.js';
+import { gpa } from '../../../../src/core/address.js';
 
 export async function createBackend(params: unknown): Promise<AsyncBackend> {
   const p = params as { size: number; failStart?: boolean };
@@ -13,11 +15,11 @@ export async function createBackend(params: unknown): Promise<AsyncBackend> {
       let total = 0;
       for (const op of ops) total += op.len;
       const data = new Uint8Array(total);
-      const failures = [];
+      const failures: ReadFailure[] = [];
       let off = 0;
       for (const op of ops) {
         for (let i = 0; i < op.len; i++) if (op.addr + i < p.size) data[off + i] = (op.addr + i) & 0xff;
-        if (op.addr + op.len > p.size) failures.push({ addr: Math.max(op.addr, p.size), len: op.addr + op.len - Math.max(op.addr, p.size), reason: 'beyond fake memory' });
+        if (op.addr + op.len > p.size) failures.push({ addr: gpa(Math.max(op.addr, p.size)), len: op.addr + op.len - Math.max(op.addr, p.size), reason: 'beyond fake memory' });
         off += op.len;
       }
       return { data, failures };
