@@ -8,6 +8,7 @@
  * A cached page's bytes are read through the direct map: pfn = (page -
  * vmemmap_base) / sizeof(struct page). Walks are bounded as a whole.
  */
+import { gva } from '../core/address.js';
 import { FaultError } from '../core/errors.js';
 import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
@@ -155,7 +156,7 @@ export function* cachedPages(k: Kernel, mapping: bigint, anomalies: AnomalySink,
     }
     const pa = ((entry - vmemmap) / pageSize) * BigInt(PAGE);
     try {
-      yield { index, bytes: k.space.read(direct + pa, PAGE).slice() };
+      yield { index, bytes: k.space.read(gva(direct + pa), PAGE).slice() };
     } catch (e) {
       if (!(e instanceof FaultError)) throw e;
       anomalies.add({ kind: 'fault', where: 'page cache page', address: entry, detail: e.message });

@@ -6,6 +6,7 @@
  * of each tty's line discipline). Every walk is bounded; each function
  * pointer comes with where it came from, for the caller to classify.
  */
+import { gva } from '../core/address.js';
 import { FaultError } from '../core/errors.js';
 import type { ObjValue } from '../profile/typed.js';
 import type { AnomalySink } from './anomaly.js';
@@ -84,7 +85,7 @@ export function* ttyDrivers(kernel: Kernel, anomalies: AnomalySink): Generator<T
       if (!isKernelPointer(table)) anomalies.add({ kind: 'bad-pointer', where: 'tty_driver.ttys', address: table, detail: `of driver at ${hex(ref.address)}` });
       else {
         const bytes = new Uint8Array(lines * 8);
-        const failures = kernel.space.readv([{ va: table, len: bytes.length, dst: bytes }]);
+        const failures = kernel.space.readv([{ va: gva(table), len: bytes.length, dst: bytes }]);
         for (const f of failures) anomalies.add({ kind: 'fault', where: 'tty_driver.ttys', address: f.va, detail: f.reason });
         const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         for (let i = 0; i < lines; i++) {
