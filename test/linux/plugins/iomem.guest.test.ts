@@ -17,7 +17,7 @@ const PROC_MAX_DEPTH = 5;
 const asProc = (rows: readonly IomemRow[]) =>
   rows.map((r) => ({ start: r.start, end: r.end, name: typeof r.name === 'string' ? r.name : '<BAD>', depth: Math.min(r.depth, PROC_MAX_DEPTH) }));
 
-for (const kernel of ['6.1', '5.10'] as const) {
+for (const kernel of ['6.1', '5.10', '6.12'] as const) {
   suite(`iomem on ${kernel}`, () => {
     const g = attachForSuite({ kernel });
 

@@ -20,7 +20,7 @@ const SIZE = 123_457; // 30 full pages and a partial one
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-pagecache-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-for (const kernel of ['6.1', '5.10'] as const) {
+for (const kernel of ['6.1', '5.10', '6.12'] as const) {
   suite(`pagecache on ${kernel}`, () => {
     const g = attachForSuite({ kernel });
     const FILE = `/tmp/pa-pagecache-${kernel}.bin`;

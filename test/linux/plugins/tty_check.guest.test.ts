@@ -23,7 +23,7 @@ function parseDrivers(text: string) {
     .map((m) => ({ driver: m[1]!.trim(), dev: m[2]!, major: Number(m[3]), first: Number(m[4]), last: Number(m[5] ?? m[4]), type: m[6]! }));
 }
 
-for (const kernel of ['6.1', '5.10'] as const) {
+for (const kernel of ['6.1', '5.10', '6.12'] as const) {
   suite(`tty_check on ${kernel}`, () => {
     const g = attachForSuite({ kernel });
 
