@@ -48,4 +48,5 @@ export const PLUGIN_CATALOG: readonly PluginEntry[] = [
   plugin('tty_check', ['linux.tty_check', 'linux.tty_check.tty_check'], 'TTY driver and line-discipline operations resolved to symbols; pointers outside kernel text flagged', () => import('../linux/plugins/tty_check.js')),
   plugin('keyboard_notifiers', ['linux.keyboard_notifiers', 'linux.keyboard_notifiers.Keyboard_notifiers'], 'Callbacks on the keyboard notifier chain (where keyloggers register) resolved to symbols; outside kernel text flagged', () => import('../linux/plugins/keyboard_notifiers.js')),
   plugin('pagecache', ['linux.pagecache.Files', 'linux.pagecache.InodePages'], 'Files with cached pages (super blocks, their inodes, nrpages); --dump INODE|PATH --dump-dir DIR extracts a file\'s cached content', () => import('../linux/plugins/pagecache.js')),
+  plugin('bash', ['linux.bash', 'linux.bash.Bash'], 'Command history of bash processes from their heaps (readline entries with HISTTIMEFORMAT timestamps)', () => import('../linux/plugins/bash.js')),
 ];

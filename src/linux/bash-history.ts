@@ -5,7 +5,8 @@
  * "#<seconds since the epoch>". Such strings are found first; then every
  * aligned heap word pointing at one is the `timestamp` member of an entry,
  * whose `line` is the word before it. Both pointers must lie in the heap,
- * strings are bounded, and nothing read is trusted beyond that.
+ * strings are bounded, and nothing read is trusted beyond that. Entries of
+ * one second are ordered by where readline's history array lists them.
  */
 
 /** Longest command line kept (bash has no limit; the heap is guest data). */
@@ -54,5 +55,14 @@ export function scanBashHistory(heap: Uint8Array, base: bigint): HistoryEntry[] 
     if (command === undefined || command.length === 0) continue;
     out.push({ address: base + BigInt(off - 8), time, command });
   }
-  return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.address < b.address ? -1 : 1));
+  // 3. Entries with the same second keep history order: their place in readline's history array
+  //    (the_history, an array of HIST_ENTRY pointers on the heap), else heap order.
+  const slot = new Map<bigint, number>();
+  const wanted = new Set(out.map((e) => e.address));
+  for (let off = align; off + 8 <= heap.length; off += 8) {
+    const p = dv.getBigUint64(off, true);
+    if (wanted.has(p) && !slot.has(p)) slot.set(p, off);
+  }
+  const rank = (e: HistoryEntry) => slot.get(e.address) ?? Number.MAX_SAFE_INTEGER;
+  return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : rank(a) - rank(b) || (a.address < b.address ? -1 : 1)));
 }

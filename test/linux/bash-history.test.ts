@@ -29,6 +29,17 @@ describe('bash history scan', () => {
     ]);
   });
 
+  test('entries of the same second keep the order of the history array, not of the heap', () => {
+    const h = heap([
+      { at: 0x100, line: 'third', lineAt: 0x200, stamp: '#1764630000', stampAt: 0x300 },
+      { at: 0x120, line: 'first', lineAt: 0x400, stamp: '#1764630000', stampAt: 0x500 },
+      { at: 0x140, line: 'second', lineAt: 0x600, stamp: '#1764630000', stampAt: 0x700 },
+    ]);
+    const dv = new DataView(h.buffer);
+    [0x120, 0x140, 0x100].forEach((e, i) => dv.setBigUint64(0x1000 + i * 8, BASE + BigInt(e), true)); // the_history
+    assert.deepEqual(scanBashHistory(h, BASE).map((e) => e.command), ['first', 'second', 'third']);
+  });
+
   test('a stamp nobody points at, a line pointer outside the heap, an unterminated line are not entries', () => {
     const h = heap([{ at: 0x100, line: 'ls', lineAt: 0x200, stamp: '#1764630000', stampAt: 0x300 }]);
     h.set(Buffer.from('#123\0'), 0x600); // an orphan stamp

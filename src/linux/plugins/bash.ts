@@ -8,10 +8,41 @@ import { forEachProcessMm } from '../mm.js';
 import { scanBashHistory } from '../bash-history.js';
 import { definePlugin } from '../plugin.js';
 import { PID_OPTION, pidFilter } from '../tasks.js';
-import { processSpace, readUserRange } from '../user-memory.js';
+import type { AddressSpace } from '../../arch/address-space.js';
+import { gva } from '../../core/address.js';
+import type { AnomalySink } from '../anomaly.js';
+import { processSpace } from '../user-memory.js';
 
 /** Most heap bytes read per process. */
 export const MAX_HEAP_BYTES = 64 << 20;
+
+/** Highest user-space address (5-level paging). */
+const USER_TOP = 1n << 56n;
+
+/**
+ * The heap's bytes: only its present pages are read (pages bash never touched have no frame and
+ * read as zeros, which is what they hold); a present page that cannot be read is a fault.
+ */
+function readPresent(space: AddressSpace, start: bigint, end: bigint, anomalies: AnomalySink): Uint8Array | undefined {
+  if (end > USER_TOP || start >= end) {
+    anomalies.add({ kind: 'invalid', where: 'mm_struct.brk', address: start, detail: `heap 0x${start.toString(16)}..0x${end.toString(16)} is not a user range` });
+    return undefined;
+  }
+  if (end - start > BigInt(MAX_HEAP_BYTES)) {
+    anomalies.add({ kind: 'truncated', where: 'bash heap', address: start, detail: `${end - start} bytes, read ${MAX_HEAP_BYTES}` });
+    end = start + BigInt(MAX_HEAP_BYTES);
+  }
+  const heap = new Uint8Array(Number(end - start));
+  const ops = [];
+  for (const m of space.mappings({ start, end, limit: MAX_HEAP_BYTES / 4096 })) {
+    const from = m.va > start ? m.va : start;
+    const to = m.va + BigInt(m.size) < end ? m.va + BigInt(m.size) : end;
+    if (to <= from) continue;
+    ops.push({ va: gva(from), len: Number(to - from), dst: heap.subarray(Number(from - start), Number(to - start)) });
+  }
+  for (const f of space.readv(ops)) anomalies.add({ kind: 'fault', where: 'bash heap', address: f.va, detail: f.reason });
+  return heap;
+}
 
 export interface BashRow {
   pid: number;
@@ -52,8 +83,8 @@ export default definePlugin<BashRow>()({
       if (end <= start) continue;
       const space = processSpace(k, p.mm, anomalies);
       if (!space) continue;
-      const heap = readUserRange(space, start, end, anomalies, 'bash heap', MAX_HEAP_BYTES);
-      if (!(heap instanceof Uint8Array)) continue;
+      const heap = readPresent(space, start, end, anomalies);
+      if (!heap) continue;
       for (const h of scanBashHistory(heap, start)) yield { pid: p.pid, comm: p.comm, time: h.time, command: h.command, entry: h.address };
     }
   },
