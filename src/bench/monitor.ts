@@ -16,10 +16,12 @@ import { AnomalySink } from '../linux/anomaly.js';
 import type { Plugin } from '../linux/plugin.js';
 import { plugins } from '../linux/plugins/index.js';
 import { guestNow, labRun, labSpawn, parseBenchLine, runGuestBench, spawnAction, actionEvents, type GuestBenchKind } from '../lab/index.js';
-import { DEFAULT_INTERVAL_MS, Monitor, type MonitorStats, type Optimizations } from '../monitor/monitor.js';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { DEFAULT_INTERVAL_MS, Monitor, OBJECT_SLICE, type MonitorStats, type Optimizations, type TickInfo, type WatchTiming } from '../monitor/monitor.js';
 import type { EventSink, MonitorEvent } from '../monitor/events.js';
 import { GuestView } from '../monitor/guest-view.js';
 import { TaskScanner } from '../monitor/task-scan.js';
+import type { WatchSet } from '../monitor/watch-set.js';
 import { clockMap, GuestClock, hostNs, type ClockFix, type ClockMap } from './monitor-clock.js';
 import { uncheckedWalker } from './monitor-floor.js';
 import { median, type BenchTable } from './report.js';
@@ -27,14 +29,31 @@ import { median, type BenchTable } from './report.js';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const progress = (what: string) => process.stderr.write(`bench monitor: ${new Date().toISOString().slice(11, 19)} ${what}\n`);
 
+/** Where an event's latency went: the tick that delivered it and the one before (performance.now() ms). */
+interface TickShape {
+  readonly emitMs: number;
+  readonly tickMs: number;
+  readonly previousTickMs: number;
+  readonly previousBusyMs: number;
+  readonly previousSleepMs: number;
+  readonly previousSweeps: string;
+}
+
 /** Keeps every event with the host hrtime it was handed over at (the moment the monitor saw it). */
 class RecordingSink implements EventSink {
   readonly name = 'bench';
   readonly dropped = 0;
+  /** Set once the monitor exists: the tick delivering events. */
+  ticks: TickInfo | undefined;
   /** at: host hrtime ns; wall: host epoch ms (sub-ms), comparable with the event's window. */
-  readonly seen: { e: MonitorEvent; at: number; wall: number }[] = [];
+  readonly seen: { e: MonitorEvent; at: number; wall: number; tick: TickShape | undefined }[] = [];
   write(e: MonitorEvent): boolean {
-    this.seen.push({ e, at: hostNs(), wall: performance.timeOrigin + performance.now() });
+    const now = performance.now();
+    const t = this.ticks;
+    const tick = t
+      ? { emitMs: now, tickMs: t.startedMs, previousTickMs: t.previousStartedMs, previousBusyMs: t.previousBusyMs, previousSleepMs: t.previousSleepMs, previousSweeps: t.previousSweeps }
+      : undefined;
+    this.seen.push({ e, at: hostNs(), wall: performance.timeOrigin + now, tick });
     return true;
   }
   async flush(): Promise<void> {}
@@ -44,6 +63,10 @@ class RecordingSink implements EventSink {
 interface Watched {
   readonly sink: RecordingSink;
   readonly stats: MonitorStats;
+  readonly timings: Record<string, WatchTiming>;
+  readonly monitor: Monitor;
+  /** Garbage collections during the window (performance.now() ms). */
+  readonly gcs: { start: number; ms: number }[];
   /** Host CPU (user+system) over the window between ready and stop, share of one core. */
   readonly cpu: number;
   readonly seconds: number;
@@ -55,24 +78,33 @@ async function watch(kernel: AttachedKernel, intervalMs: number, during: () => P
   let ready!: () => void;
   const isReady = new Promise<void>((r) => (ready = r));
   const monitor = new Monitor(kernel, { sinks: [sink], intervalMs, optimizations, onReady: () => ready() });
+  sink.ticks = monitor.tickInfo;
+  const gcs: { start: number; ms: number }[] = [];
+  const gcWatch = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ start: e.startTime, ms: e.duration });
+  });
+  gcWatch.observe({ entryTypes: ['gc'] });
   const running = monitor.run();
   await Promise.race([isReady, running]);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let stats: MonitorStats;
+  let timings: Record<string, WatchTiming>;
   const before = { ...monitor.stats };
   try {
     await during();
   } finally {
     monitor.stop();
     const result = await running;
+    gcWatch.disconnect();
     stats = result.stats;
+    timings = result.watchTimings;
     if (result.reason === 'error') throw new Error(`bench monitor: the monitor failed: ${result.detail}`);
   }
   const cpu = process.cpuUsage(cpu0);
   const seconds = (performance.now() - t0) / 1000;
   const delta = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v - (before as unknown as Record<string, number>)[k]!])) as unknown as MonitorStats;
-  return { sink, stats: delta, cpu: (cpu.user + cpu.system) / 1e6 / seconds, seconds };
+  return { sink, stats: delta, timings, monitor, gcs: gcs.filter((g) => g.start >= t0), cpu: (cpu.user + cpu.system) / 1e6 / seconds, seconds };
 }
 
 function quantile(xs: readonly number[], q: number): number {
@@ -122,6 +154,44 @@ function latencyRow(what: string, ms: number[], clock: ClockMap, extra: Record<s
 
 type Seen = RecordingSink['seen'][number];
 
+function dist(what: string, xs: readonly number[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { what, n: xs.length, medianMs: r2(median(xs)), p90Ms: r2(quantile(xs, 0.9)), p99Ms: r2(quantile(xs, 0.99)), maxMs: r2(Math.max(...xs)), minMs: r2(Math.min(...xs)), ...extra };
+}
+
+/**
+ * Where the latency of each process start went, from the tick that delivered it (host clock only): the
+ * work in that tick before the event (walk, argv, namespace, event), and the gap since the previous look,
+ * split into that tick's work, the sleep asked after it and the timer's lateness; then the starts whose
+ * gap held a sweep (a periodic plugin pass) or a garbage collection, against the rest.
+ */
+function breakdown(starts: readonly Seen[], latency: readonly number[], w: Watched): Record<string, unknown>[] {
+  const shaped = starts.map((s, i) => ({ s, ms: latency[i]!, t: s.tick })).filter((x) => x.t !== undefined) as { s: Seen; ms: number; t: TickShape }[];
+  const inTick = shaped.map((x) => x.t.emitMs - x.t.tickMs);
+  const gap = shaped.map((x) => x.t.tickMs - x.t.previousTickMs);
+  const prevBusy = shaped.map((x) => x.t.previousBusyMs);
+  const late = shaped.map((x) => x.t.tickMs - x.t.previousTickMs - x.t.previousBusyMs - x.t.previousSleepMs);
+  const gcIn = (x: { t: TickShape }) => w.gcs.some((g) => g.start < x.t.emitMs && g.start + g.ms > x.t.previousTickMs);
+  const swept = shaped.filter((x) => x.t.previousSweeps !== '');
+  const gcd = shaped.filter((x) => x.t.previousSweeps === '' && gcIn(x));
+  const clean = shaped.filter((x) => x.t.previousSweeps === '' && !gcIn(x));
+  const rows = [
+    dist('  breakdown: in the delivering tick, tick start → event (walk, argv, pid ns, event)', inTick),
+    dist('  breakdown: gap between the two looks around the start', gap),
+    dist('    of which the previous tick\'s work', prevBusy),
+    dist('    of which the timer firing late (beyond the asked sleep)', late),
+    dist('  starts after a tick with a sweep (latency lower bound)', swept.map((x) => x.ms), { sweeps: [...new Set(swept.map((x) => x.t.previousSweeps))].join(',') }),
+    dist('  starts with a GC in their gap (latency lower bound)', gcd.map((x) => x.ms)),
+    dist('  the other starts (latency lower bound)', clean.map((x) => x.ms)),
+  ];
+  const gcMs = w.gcs.map((g) => g.ms);
+  rows.push(dist('  garbage collections in the window (duration)', gcMs));
+  for (const [name, t] of Object.entries(w.timings)) {
+    if (t.updates) rows.push({ what: `  watch ${name}: update (µs→ms)`, n: t.updates, medianMs: '', p90Ms: '', p99Ms: '', maxMs: r2(t.updateMaxUs / 1000), minMs: '', meanMs: r2(t.updateUs / t.updates / 1000) });
+    if (t.sweeps) rows.push({ what: `  watch ${name}: sweep`, n: t.sweeps, medianMs: '', p90Ms: '', p99Ms: '', maxMs: r2(t.sweepMaxUs / 1000), minMs: '', meanMs: r2(t.sweepUs / t.sweeps / 1000) });
+  }
+  return rows;
+}
+
 function startsIn(sink: RecordingSink, fromGuestNs: number): Seen[] {
   return sink.seen.filter((s) => s.e.type === 'process-start' && s.e.guestTimeNs !== undefined && s.e.guestTimeNs >= fromGuestNs);
 }
@@ -163,7 +233,8 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
   const sinceLook = starts.map((s) => s.wall - s.e.window.from);
   const unseen = w.sink.seen.filter((s) => s.e.type === 'unseen-starts').reduce((a, s) => a + Number((s.e.data as Record<string, unknown> | undefined)?.['count'] ?? 0), 0);
   rows.push(latencyRow('process start (task start_time → event)', ms, map, { unseenStarts: unseen, causalityRaiseMs: r2(raise / 1e6) }));
-  rows.push({ what: 'process start: host time since the previous look (no clock map)', n: sinceLook.length, medianMs: r2(median(sinceLook)), p90Ms: r2(quantile(sinceLook, 0.9)), p99Ms: r2(quantile(sinceLook, 0.99)), maxMs: r2(Math.max(...sinceLook)), minMs: r2(Math.min(...sinceLook)) });
+  rows.push(dist('process start: host time since the previous look (no clock map)', sinceLook));
+  rows.push(...breakdown(starts, ms, w));
 
   // Cred changes and listens: each action prints t= (guest CLOCK_MONOTONIC) right after its syscall.
   const N = 10;
@@ -209,19 +280,19 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
       "proven lower bound on the offset (the guest's timekeeper polled in its memory before and after the window, raised by causalityRaiseMs so that no task " +
       'is seen before its start_time): latencies are lower bounds, the true ones at most clockSlackMs higher (from vmi-helper now round trips); driftPpm: guest vs host clock; ' +
       'window.from rows: host ms since the previous tick (1 ms granularity of the window)',
-    columns: ['what', 'n', 'medianMs', 'p90Ms', 'p99Ms', 'maxMs', 'minMs', 'clockSlackMs', 'driftPpm', 'causalityRaiseMs', 'unseenStarts', 'missing'],
+    columns: ['what', 'n', 'medianMs', 'p90Ms', 'p99Ms', 'maxMs', 'minMs', 'meanMs', 'clockSlackMs', 'driftPpm', 'causalityRaiseMs', 'unseenStarts', 'missing', 'sweeps'],
     rows,
   };
 }
 
 // ---------------------------------------------------------------- 2. host CPU
 
-async function timerFloor(seconds: number): Promise<{ cpu: number; ticksPerS: number }> {
+async function timerFloor(seconds: number, ms: number): Promise<{ cpu: number; ticksPerS: number }> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let ticks = 0;
   while (performance.now() - t0 < seconds * 1000) {
-    await sleep(1);
+    await sleep(ms);
     ticks++;
   }
   const c = process.cpuUsage(cpu0);
@@ -229,12 +300,23 @@ async function timerFloor(seconds: number): Promise<{ cpu: number; ticksPerS: nu
   return { cpu: (c.user + c.system) / 1e6 / s, ticksPerS: ticks / s };
 }
 
-async function benchCpu(kernel: AttachedKernel): Promise<{ table: BenchTable; idleTickUs: number }> {
+interface IdleTicks {
+  /** detect µs per tick in the loop: flat out, and at the default interval. */
+  readonly flatUs: number;
+  readonly defaultUs: number;
+  readonly monitor: Monitor | undefined;
+}
+
+async function benchCpu(kernel: AttachedKernel): Promise<{ table: BenchTable; idle: IdleTicks }> {
   const rows: Record<string, unknown>[] = [];
   const SECONDS = 4;
-  const floor = await timerFloor(SECONDS);
-  rows.push({ setting: 'setTimeout(1) loop (timer floor)', cpuPct: r1(floor.cpu * 100), ticksPerS: Math.round(floor.ticksPerS), passesPerS: '', detectUsPerTick: '' });
+  for (const ms of [1, DEFAULT_INTERVAL_MS]) {
+    const floor = await timerFloor(SECONDS, ms);
+    rows.push({ setting: `setTimeout(${ms}) loop (timer floor)`, cpuPct: r1(floor.cpu * 100), ticksPerS: Math.round(floor.ticksPerS), passesPerS: '', detectUsPerTick: '' });
+  }
   let idleTickUs = NaN;
+  let defaultTickUs = NaN;
+  let idleMonitor: Monitor | undefined;
   const settings: { setting: string; intervalMs: number }[] = [
     { setting: `default (--interval ${DEFAULT_INTERVAL_MS})`, intervalMs: DEFAULT_INTERVAL_MS },
     { setting: '--rate 10', intervalMs: 100 },
@@ -245,7 +327,11 @@ async function benchCpu(kernel: AttachedKernel): Promise<{ table: BenchTable; id
   for (const { setting, intervalMs } of settings) {
     const w = await watch(kernel, intervalMs, () => sleep(SECONDS * 1000));
     const detect = w.stats.detectUs / Math.max(1, w.stats.ticks);
-    if (intervalMs === 0) idleTickUs = detect;
+    if (intervalMs === 0) {
+      idleTickUs = detect;
+      idleMonitor = w.monitor;
+    }
+    if (intervalMs === DEFAULT_INTERVAL_MS) defaultTickUs = detect;
     rows.push({
       setting,
       cpuPct: r1(w.cpu * 100),
@@ -261,7 +347,7 @@ async function benchCpu(kernel: AttachedKernel): Promise<{ table: BenchTable; id
       columns: ['setting', 'cpuPct', 'ticksPerS', 'passesPerS', 'detectUsPerTick'],
       rows,
     },
-    idleTickUs,
+    idle: { flatUs: idleTickUs, defaultUs: defaultTickUs, monitor: idleMonitor },
   };
 }
 
@@ -279,13 +365,38 @@ function timeIt(fn: () => unknown, batches = 30, perBatch = 50): number {
   return median(xs);
 }
 
-async function benchWalk(kernel: AttachedKernel, idleTickUs: number): Promise<BenchTable> {
+/** Touches 32 MiB so the next call finds none of its bytes in the caches (what happens between two ticks). */
+const evictor = new Uint8Array(32 << 20);
+function evictCaches(): void {
+  for (let i = 0; i < evictor.length; i += 64) evictor[i] = (evictor[i]! + 1) & 0xff;
+}
+
+/** µs of one detect() after evicting the caches, median over `n` (the eviction is outside the timing). */
+function coldDetectUs(ws: WatchSet, objectSlice: number, n = 30): number {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    evictCaches();
+    const t0 = performance.now();
+    ws.detect({ pageLevel: false, fieldFilter: true, objectSlice });
+    xs.push((performance.now() - t0) * 1000);
+  }
+  return median(xs);
+}
+
+async function benchWalk(kernel: AttachedKernel, idle: IdleTicks): Promise<BenchTable> {
+  const idleTickUs = idle.flatUs;
   const scanner = new TaskScanner(kernel, new GuestView(kernel));
   const floor = uncheckedWalker(kernel);
   const scanned = scanner.scan(new AnomalySink(), true);
   const floored = floor();
   const scanUs = timeIt(() => scanner.scan(new AnomalySink(), true));
   const floorUs = timeIt(floor);
+  const ws = idle.monitor?.watched;
+  const shape = ws?.shape;
+  const warmUs = ws ? timeIt(() => ws.detect({ pageLevel: false, fieldFilter: true, objectSlice: OBJECT_SLICE }), 30, 200) : NaN;
+  const coldUs = ws ? coldDetectUs(ws, OBJECT_SLICE) : NaN;
+  const coldAllUs = ws ? coldDetectUs(ws, Infinity) : NaN;
+  const perRange = (us: number) => (shape ? { ranges: shape.pieces, words: shape.words, nsPerRange: Math.round((us * 1000) / shape.pieces), nsPerWord: Math.round((us * 1000) / Math.max(1, shape.words)) } : {});
   const pslist = plugins.find((p) => p.name === 'pslist') as Plugin<any>;
   const warm = await kernel.pass();
   const pslistUs = timeIt(() => warm.run(pslist), 40, 5);
@@ -304,9 +415,13 @@ async function benchWalk(kernel: AttachedKernel, idleTickUs: number): Promise<Be
   return {
     name: 'monitor-walk',
     description: 'µs per call on the live guest (live map), median of batches; vsFloor = time / the unchecked walk; pslist/scan is how much faster the scanner is than the plugin',
-    columns: ['what', 'us', 'tasks', 'vsFloor', 'pslistOverScan', 'target'],
+    columns: ['what', 'us', 'tasks', 'vsFloor', 'pslistOverScan', 'ranges', 'words', 'nsPerRange', 'nsPerWord', 'target'],
     rows: [
-      row('monitor tick over the unchanged guest (watch-set compare, flat out)', idleTickUs, '', { target: '≤ 20 µs' }),
+      row('monitor tick over the unchanged guest, in the loop flat out (watch-set compare)', idleTickUs, '', { target: '≤ 20 µs', ...perRange(idleTickUs) }),
+      row(`  the same at the default --interval ${DEFAULT_INTERVAL_MS}`, idle.defaultUs, '', { target: '≤ 20 µs', ...perRange(idle.defaultUs) }),
+      row('  the same compare in a tight loop (warm caches)', warmUs, '', perRange(warmUs)),
+      row(`  the same compare after evicting the caches (32 MiB touched first; objects in turns of ${OBJECT_SLICE})`, coldUs, '', perRange(coldUs)),
+      row('  the same, every object every tick (no turns)', coldAllUs, '', perRange(coldAllUs)),
       row('TaskScanner.scan (threads on, every pslist fact)', scanUs, scanned.tasks.length, { target: '≤ 100 µs, ≤ 3× floor' }),
       row('unchecked walk (floor, bench only)', floorUs, floored.length),
       row('pslist plugin, warm pass', pslistUs, '', { pslistOverScan: r2(pslistUs / scanUs) }),
@@ -346,57 +461,97 @@ async function haltingRun(source: string, guest: string, kind: GuestBenchKind, s
   throw new Error(`bench monitor: the guest bench ${kind} under the halting monitor did not finish`);
 }
 
+/** A deterministic PRNG for the bootstrap (the same data gives the same interval). */
+function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+/** The median and a 95 % bootstrap interval of the median (2,000 resamples). */
+function medianCi(xs: readonly number[]): { median: number; lo: number; hi: number } {
+  const rnd = prng(xs.length * 7919);
+  const meds: number[] = [];
+  for (let i = 0; i < 2000; i++) meds.push(median(Array.from({ length: xs.length }, () => xs[Math.floor(rnd() * xs.length)]!)));
+  return { median: median(xs), lo: quantile(meds, 0.025), hi: quantile(meds, 0.975) };
+}
+
+const ci = (c: { median: number; lo: number; hi: number }) => `${r2(c.median)} [${r2(c.lo)}, ${r2(c.hi)}]`;
+
+/**
+ * Guest slowdown, measured so the noise floor shows: many short rounds, each `off A, on, off B` (the
+ * order of the two offs alternates), the slowdown of `on` against the mean of its two offs, and beside it
+ * the same statistic for the two offs against each other (a control pair with nothing changed: the noise
+ * floor of the method on this machine). Medians with 95 % bootstrap intervals. A slowdown is resolved only
+ * when its interval lies outside the control's.
+ */
 async function benchSlowdown(live: AttachedKernel, source: string, guest: string): Promise<BenchTable> {
   const KINDS: GuestBenchKind[] = ['cpu', 'mem', 'fork'];
-  const RUNS = 3;
-  const SECONDS = 3;
+  const ROUNDS = Number(process.env['VMSIGHT_BENCH_SLOWDOWN_ROUNDS']) || 8;
+  const SECONDS = 1;
+  const HALT_ROUNDS = 2;
   const rows: Record<string, unknown>[] = [];
   for (const kind of KINDS) {
-    const off: number[] = [];
-    const on: number[] = [];
-    const haltGuest: number[] = [];
-    const haltWall: number[] = [];
-    const paused: number[] = [];
+    const slow: number[] = [];
+    const control: number[] = [];
+    const offs: number[] = [];
+    const ons: number[] = [];
     let unit = '';
-    for (let r = 0; r < RUNS; r++) {
-      progress(`guest slowdown: ${kind} round ${r + 1}/${RUNS}`);
-      const base = await runGuestBench(guest, kind, SECONDS);
-      unit = base.unit;
-      off.push(base.rate);
-      let rate = 0;
-      await watch(live, DEFAULT_INTERVAL_MS, async () => void (rate = (await runGuestBench(guest, kind, SECONDS)).rate));
-      on.push(rate);
-      const h = await haltingRun(source, guest, kind, SECONDS);
-      haltGuest.push(h.guestRate);
-      haltWall.push(h.wallRate);
+    for (let r = 0; r < ROUNDS; r++) {
+      progress(`guest slowdown: ${kind} round ${r + 1}/${ROUNDS}`);
+      const a = await runGuestBench(guest, kind, SECONDS);
+      unit = a.unit;
+      let on = 0;
+      await watch(live, DEFAULT_INTERVAL_MS, async () => void (on = (await runGuestBench(guest, kind, SECONDS)).rate));
+      const b = await runGuestBench(guest, kind, SECONDS);
+      // Alternate which off run is the reference, so a drift within a round does not lean one way.
+      const [first, second] = r % 2 ? [b.rate, a.rate] : [a.rate, b.rate];
+      slow.push((1 - on / ((a.rate + b.rate) / 2)) * 100);
+      control.push((1 - second / first) * 100);
+      offs.push(a.rate, b.rate);
+      ons.push(on);
+    }
+    const haltWall: number[] = [];
+    const haltGuest: number[] = [];
+    const paused: number[] = [];
+    for (let r = 0; r < HALT_ROUNDS; r++) {
+      progress(`guest slowdown: ${kind} under guest-halting, round ${r + 1}/${HALT_ROUNDS}`);
+      const base = await runGuestBench(guest, kind, SECONDS * 2);
+      const h = await haltingRun(source, guest, kind, SECONDS * 2);
+      haltWall.push((1 - h.wallRate / base.rate) * 100);
+      haltGuest.push((1 - h.guestRate / base.rate) * 100);
       paused.push(h.pausedShare);
     }
-    // Slowdown of each monitored run against the off run of the same round (rounds alternate off/on).
-    const slow = (xs: number[]) => xs.map((x, i) => (1 - x / off[i]!) * 100);
-    const spread = (xs: number[]) => `${r1(Math.min(...xs))}…${r1(Math.max(...xs))}`;
-    const s = slow(on);
-    const hg = slow(haltGuest);
-    const hw = slow(haltWall);
+    const s = medianCi(slow);
+    const c = medianCi(control);
+    const resolved = s.lo > c.hi || s.hi < c.lo;
     rows.push({
       workload: kind,
       unit,
-      offRate: r1(median(off)),
-      liveMapRate: r1(median(on)),
-      liveMapSlowdownPct: r1(median(s)),
-      liveMapSpread: spread(s),
-      haltingWallSlowdownPct: r1(median(hw)),
-      haltingWallSpread: spread(hw),
-      haltingGuestClockSlowdownPct: r1(median(hg)),
+      rounds: ROUNDS,
+      offRate: r1(median(offs)),
+      liveMapRate: r1(median(ons)),
+      liveMapSlowdownPct: ci(s),
+      controlOffOffPct: ci(c),
+      resolved: resolved ? 'yes' : 'no: within the noise floor',
+      spreadPct: `${r1(Math.min(...slow))}…${r1(Math.max(...slow))}`,
+      haltingWallSlowdownPct: r1(median(haltWall)),
+      haltingGuestClockSlowdownPct: r1(median(haltGuest)),
       haltingPausedPct: r1(median(paused) * 100),
     });
   }
   return {
     name: 'monitor-slowdown',
     description:
-      `in-guest benches (${SECONDS} s each, ${RUNS} rounds of off / on live map / on guest-halting, alternating), monitor at the default ${DEFAULT_INTERVAL_MS} ms; slowdown % = 1 − on/off of ` +
-      "the same round, median and min…max. Halting: wall = ops over guest time plus the time the source held the guest paused; guestClock = the bench's own rate " +
+      `in-guest benches, ${ROUNDS} rounds per workload of off A / on (live map, monitor at the default ${DEFAULT_INTERVAL_MS} ms) / off B, ${SECONDS} s each; ` +
+      'slowdown % = 1 − on / mean(off A, off B); control = the same statistic for off B against off A (nothing changed: the noise floor); median [95 % bootstrap interval]; ' +
+      "resolved when the two intervals do not overlap. Halting (2 rounds of 2 s against an off run): wall = ops over guest time plus the time the source held the guest paused; guestClock = the bench's own rate " +
       '(the guest clock stops while QEMU is stopped, so it hides the pauses); pausedPct = share of the monitor window the guest was paused',
-    columns: ['workload', 'unit', 'offRate', 'liveMapRate', 'liveMapSlowdownPct', 'liveMapSpread', 'haltingWallSlowdownPct', 'haltingWallSpread', 'haltingGuestClockSlowdownPct', 'haltingPausedPct'],
+    columns: ['workload', 'unit', 'rounds', 'offRate', 'liveMapRate', 'liveMapSlowdownPct', 'controlOffOffPct', 'resolved', 'spreadPct', 'haltingWallSlowdownPct', 'haltingGuestClockSlowdownPct', 'haltingPausedPct'],
     rows,
   };
 }
@@ -459,13 +614,13 @@ export async function benchMonitor(source: string, guestName: string | undefined
     // VMSIGHT_BENCH_MONITOR_PARTS=latency,cpu,walk,slowdown,optimizations runs only those (for development).
     const parts = process.env['VMSIGHT_BENCH_MONITOR_PARTS']?.split(',');
     const want = (p: string) => !parts || parts.includes(p);
-    let idleTickUs = NaN;
+    let idle: IdleTicks = { flatUs: NaN, defaultUs: NaN, monitor: undefined };
     let cpu: BenchTable | undefined;
     if (want('cpu') || want('walk')) {
       progress('host CPU on the idle guest');
       const c = await benchCpu(live);
       cpu = c.table;
-      idleTickUs = c.idleTickUs;
+      idle = c.idle;
     }
     if (want('latency')) {
       progress('detection latency');
@@ -474,7 +629,7 @@ export async function benchMonitor(source: string, guestName: string | undefined
     if (cpu) tables.push(cpu);
     if (want('walk')) {
       progress('walks');
-      tables.push(await benchWalk(live, idleTickUs));
+      tables.push(await benchWalk(live, idle));
     }
     if (want('slowdown')) {
       progress('guest slowdown');

@@ -19,7 +19,11 @@ export class GuestView {
   private readonly directBase: bigint | undefined;
   private readonly directEnd: bigint | undefined;
   private readonly scratch = new Map<number, Uint8Array>();
-  private readonly views = new Map<MappedRegion, DataView>();
+  /** A DataView per mapped region (same order as `regions`), built once. */
+  private readonly regionViews: DataView[];
+  private lastView: DataView | undefined;
+  /** Offset in the DataView of the last `dv` call's address (a field, so the hot path allocates nothing). */
+  at = 0;
   private readonly size: number;
   private baseHi: number | undefined;
   private baseLo: number | undefined;
@@ -33,6 +37,7 @@ export class GuestView {
   ) {
     const mem: PhysicalMemory = kernel.memory;
     this.regions = zeroCopy && mem.mapped ? mem.mapped() : [];
+    this.regionViews = this.regions.map((r) => new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.length));
     let base: bigint | undefined;
     try {
       base = kernel.directMapBase;
@@ -53,15 +58,26 @@ export class GuestView {
    * view (no copy, no allocation) or a scratch copy valid until the next call. Undefined when unreadable.
    */
   window(pa: number, len: number): { readonly dv: DataView; readonly at: number } | undefined {
+    const dv = this.dv(pa, len);
+    return dv ? { dv, at: this.at } : undefined;
+  }
+
+  /**
+   * `window` for the hot path, without allocating for mapped memory: the DataView covering `len` bytes at
+   * `pa`, with the offset of `pa` in it left in `this.at` (read it before the next call). Undefined when
+   * unreadable.
+   */
+  dv(pa: number, len: number): DataView | undefined {
     if (len <= 0 || len > 1 << 20 || pa < 0) return undefined;
     const r = this.region(pa, len);
     if (r) {
-      let dv = this.views.get(r);
-      if (!dv) this.views.set(r, (dv = new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.length)));
-      return { dv, at: pa - r.start };
+      this.at = pa - r.start;
+      return this.lastView;
     }
     const b = this.bytes(pa, len);
-    return b ? { dv: new DataView(b.buffer, b.byteOffset, b.length), at: 0 } : undefined;
+    if (!b) return undefined;
+    this.at = 0;
+    return new DataView(b.buffer, b.byteOffset, b.length);
   }
 
   /** The mapped region's bytes holding [pa, pa+len) and the offset of pa in them (zero-copy sources only). */
@@ -138,6 +154,49 @@ export class GuestView {
     return this.kernel.memory.readv([{ addr: gpa(pa), len: dst.length, dst }]).length === 0;
   }
 
+  /**
+   * Guest-physical address of user-space VA `va` (below 2^56, exact as a number) through the page tables at
+   * guest-physical `rootPa` (an mm's pgd), 4- or 5-level; -1 when not present or unreadable. A walk of at
+   * most `levels` reads of one entry each, straight from the mapping: what a process start needs for its
+   * argv, without building an address space for a process that may be gone a millisecond later.
+   */
+  userPa(rootPa: number, va: number, levels: number): number {
+    if (va < 0 || va >= 2 ** (12 + 9 * levels)) return -1;
+    let table = rootPa;
+    for (let level = levels; level >= 1; level--) {
+      const size = 2 ** (12 + 9 * (level - 1));
+      const dv = this.dv(table + (Math.floor(va / size) % 512) * 8, 8);
+      if (!dv) return -1;
+      const lo = dv.getUint32(this.at, true);
+      const hi = dv.getUint32(this.at + 4, true);
+      if ((lo & 1) === 0) return -1; // not present
+      const frame = (hi & 0xfffff) * 4294967296 + (lo >>> 12) * 4096;
+      if (level === 1) return frame + (va % 4096);
+      // A 1 GiB or 2 MiB page (PS set at level 3 or 2): bits below its size in the entry are flags (PAT).
+      if ((level === 2 || level === 3) && (lo & 0x80) !== 0) return frame - (frame % size) + (va % size);
+      table = frame;
+    }
+    return -1;
+  }
+
+  /**
+   * Copies the user-space bytes [va, va+dst.length) into `dst` through the page tables at `rootPa`; pages
+   * that are not present stay zero. Returns how many bytes could not be read.
+   */
+  readUser(rootPa: number, va: number, dst: Uint8Array, levels: number): number {
+    let missing = 0;
+    for (let done = 0; done < dst.length; ) {
+      const at = va + done;
+      const n = Math.min(dst.length - done, PAGE - (at % PAGE));
+      const pa = this.userPa(rootPa, at, levels);
+      const src = pa < 0 ? undefined : this.bytes(pa, n);
+      if (src) dst.set(src, done);
+      else missing += n;
+      done += n;
+    }
+    return missing;
+  }
+
   /** A little-endian u64 at a kernel VA (must not cross a page), or undefined. */
   u64(va: bigint): bigint | undefined {
     const pa = this.pa(va);
@@ -157,9 +216,11 @@ export class GuestView {
   private region(pa: number, len: number): MappedRegion | undefined {
     const last = this.lastRegion;
     if (last && pa >= last.start && pa + len <= last.start + last.bytes.length) return last;
-    for (const r of this.regions) {
+    for (let i = 0; i < this.regions.length; i++) {
+      const r = this.regions[i]!;
       if (pa >= r.start && pa + len <= r.start + r.bytes.length) {
         this.lastRegion = r;
+        this.lastView = this.regionViews[i];
         return r;
       }
     }

@@ -70,7 +70,7 @@ export class GuestLifecycle {
       if (!this.qemuAlive() && !this.pending.includes('gone')) this.pending.push('gone');
     }
     const out = this.pending;
-    this.pending = [];
+    if (out.length) this.pending = [];
     return out;
   }
 

@@ -132,12 +132,49 @@ function commAt(dv: DataView, at: number, len: number): string {
   return out;
 }
 
+/**
+ * One task's facts. The kernel VA and the key string are derived on first use (most tasks of a re-walk are
+ * compared by their numbers and never need them), so a walk allocates one object and its comm per task.
+ */
+class ScannedTask implements TaskFacts {
+  ppid = -1;
+  private key: string | undefined;
+  constructor(
+    readonly pa: number,
+    readonly pid: number,
+    readonly tgid: number,
+    readonly comm: string,
+    readonly flags: number,
+    readonly startNs: number,
+    readonly mm: number,
+    readonly cred: number,
+    readonly realParent: number,
+    readonly exitState: number,
+    private readonly scanner: TaskScanner,
+  ) {}
+  get kthread(): boolean {
+    return (this.flags & PF_KTHREAD) !== 0;
+  }
+  get leader(): boolean {
+    return this.pid === this.tgid;
+  }
+  get task(): bigint {
+    return this.scanner.vaOf(this.pa);
+  }
+  get id(): string {
+    return (this.key ??= `${this.pa}:${this.startNs}`);
+  }
+}
+
 export class TaskScanner {
   readonly plan: TaskPlan;
   /** A bounded span of each task_struct read in one piece: [lo, hi) around the planned fields. */
   private readonly lo: number;
   private readonly span: number;
   private readonly initPa: number;
+  /** A list node's next pointer, read by nodeAt (fields, so the hot path allocates nothing). */
+  private nodeNext = -1;
+  private nodePrev = -1;
 
   constructor(
     private readonly k: Kernel,
@@ -153,19 +190,29 @@ export class TaskScanner {
     this.initPa = pa;
   }
 
-  /** Every process (threads too when `threads`), in list order. */
+  /** The kernel VA of a task_struct at guest-physical `pa` (init_task is in the image, the rest in the direct map). */
+  vaOf(pa: number): bigint {
+    return pa === this.initPa ? this.plan.initTask : (this.view.directVa(pa) ?? 0n);
+  }
+
+  /**
+   * Every process (threads too when `threads`), in list order. Cycles are caught by Brent's method (one
+   * saved node, compared each step: no set of visited nodes), within about twice the cycle's length; the
+   * nodes walked twice before that are dropped from the result.
+   */
   scan(anomalies: AnomalySink, threads: boolean): TaskScan {
     const p = this.plan;
-    const out: TaskFacts[] = [];
-    const seen = new Set<number>();
-    const tgidOf = new Map<number, number>([[this.initPa, 0]]);
+    let out: TaskFacts[] = [];
     let complete = true;
     const headPa = this.initPa + p.tasks;
     let prevPa = headPa;
-    let nodePa = this.next(headPa);
+    let nodePa = this.nodeAt(headPa) ? this.nodeNext : -1;
     let steps = 0;
+    let saved = -1;
+    let power = 1;
+    let since = 0;
     while (nodePa !== headPa) {
-      if (nodePa < 0) {
+      if (nodePa < 0 || !this.nodeAt(nodePa)) {
         anomalies.add({ kind: 'fault', where: 'task_struct.tasks', detail: `next pointer of node at guest-physical 0x${prevPa.toString(16)} unreadable or not a kernel address` });
         complete = false;
         break;
@@ -175,13 +222,19 @@ export class TaskScanner {
         complete = false;
         break;
       }
-      if (seen.has(nodePa)) {
+      if (nodePa === saved) {
         anomalies.add({ kind: 'cycle', where: 'task_struct.tasks', detail: `back at guest-physical 0x${nodePa.toString(16)}` });
         complete = false;
+        out = distinct(out);
         break;
       }
-      seen.add(nodePa);
-      if (this.prev(nodePa) !== prevPa) {
+      if (++since === power) {
+        saved = nodePa;
+        power *= 2;
+        since = 0;
+      }
+      const next = this.nodeNext;
+      if (this.nodePrev !== prevPa) {
         // A list being changed under us (or a tampered one): a torn read, retried by the caller.
         anomalies.add({ kind: 'broken-link', where: 'task_struct.tasks', detail: 'next->prev does not point back' });
         complete = false;
@@ -192,47 +245,41 @@ export class TaskScanner {
         break;
       }
       out.push(t);
-      tgidOf.set(t.pa, t.tgid);
-      if (threads && !this.threadsOf(t, out, tgidOf, anomalies)) complete = false;
+      if (threads && !this.threadsOf(t, out, anomalies)) complete = false;
       prevPa = nodePa;
-      nodePa = this.next(nodePa);
+      nodePa = next;
     }
-    for (const t of out) t.ppid = t.realParent === t.pa ? 0 : (tgidOf.get(t.realParent) ?? this.tgidAt(t.realParent));
+    for (let i = 0; i < out.length; i++) {
+      const t = out[i]!;
+      t.ppid = t.realParent === t.pa ? 0 : this.tgidAt(t.realParent);
+    }
     return { tasks: out, complete };
   }
 
   /** One task by guest-physical address (incremental re-read); undefined when unreadable. */
   readAt(pa: number, anomalies: AnomalySink): TaskFacts | undefined {
     const p = this.plan;
-    const w = this.view.window(pa + this.lo, this.span);
-    if (!w) {
+    const dv = this.view.dv(pa + this.lo, this.span);
+    if (!dv) {
       anomalies.add({ kind: 'fault', where: 'task_struct', detail: `task_struct at guest-physical 0x${pa.toString(16)} unreadable` });
       return undefined;
     }
-    const { dv } = w;
-    const base = w.at - this.lo;
-    const flags = dv.getUint32(base + p.flags, true);
+    const base = this.view.at - this.lo;
     const pid = dv.getInt32(base + p.pid, true);
-    const tgid = dv.getInt32(base + p.tgid, true);
     const startNs = dv.getUint32(base + p.start + 4, true) * 4294967296 + dv.getUint32(base + p.start, true);
-    const va = pa === this.initPa ? p.initTask : (this.view.directVa(pa) ?? 0n);
-    return {
+    return new ScannedTask(
       pa,
-      task: va,
-      id: `${pa}:${startNs}`,
       pid,
-      tgid,
-      ppid: -1,
-      comm: commAt(dv, base + p.comm, Math.min(p.commLen, MAX_COMM)),
-      flags,
-      kthread: (flags & PF_KTHREAD) !== 0,
+      dv.getInt32(base + p.tgid, true),
+      commAt(dv, base + p.comm, Math.min(p.commLen, MAX_COMM)),
+      dv.getUint32(base + p.flags, true),
       startNs,
-      mm: this.ptrOrNone(dv, base + p.mm),
-      cred: this.ptrOrNone(dv, base + p.cred),
-      realParent: this.view.pointerPa(dv, base + p.realParent),
-      exitState: dv.getInt32(base + p.exitState, true),
-      leader: pid === tgid,
-    };
+      this.ptrOrNone(dv, base + p.mm),
+      this.ptrOrNone(dv, base + p.cred),
+      this.view.pointerPa(dv, base + p.realParent),
+      dv.getInt32(base + p.exitState, true),
+      this,
+    );
   }
 
   /** The credentials at a `struct cred`'s guest-physical address; undefined when unreadable. */
@@ -240,9 +287,9 @@ export class TaskScanner {
     if (credPa < 0) return undefined;
     const c = this.plan.cred_;
     const hi = Math.max(c.uid, c.gid, c.euid, c.egid, c.suid, c.fsuid, c.capEff, c.capPrm) + 8;
-    const w = this.view.window(credPa, hi);
-    if (!w) return undefined;
-    const { dv, at } = w;
+    const dv = this.view.dv(credPa, hi);
+    if (!dv) return undefined;
+    const at = this.view.at;
     return {
       uid: dv.getUint32(at + c.uid, true),
       gid: dv.getUint32(at + c.gid, true),
@@ -266,50 +313,65 @@ export class TaskScanner {
     return this.view.pointerPa(dv, at);
   }
 
-  private next(nodePa: number): number {
-    const w = this.view.window(nodePa, 16);
-    return w ? this.view.pointerPa(w.dv, w.at) : -1;
-  }
-
-  private prev(nodePa: number): number {
-    const w = this.view.window(nodePa, 16);
-    return w ? this.view.pointerPa(w.dv, w.at + 8) : -1;
+  /** Reads the list_head at `nodePa` into nodeNext/nodePrev (guest-physical, -1 when nowhere); false when unreadable. */
+  private nodeAt(nodePa: number): boolean {
+    const dv = this.view.dv(nodePa, 16);
+    if (!dv) return false;
+    const at = this.view.at;
+    this.nodeNext = this.view.pointerPa(dv, at);
+    this.nodePrev = this.view.pointerPa(dv, at + 8);
+    return true;
   }
 
   private tgidAt(taskPa: number): number {
     if (taskPa < 0) return -1;
-    const w = this.view.window(taskPa + this.plan.tgid, 4);
-    return w ? w.dv.getInt32(w.at, true) : -1;
+    const dv = this.view.dv(taskPa + this.plan.tgid, 4);
+    return dv ? dv.getInt32(this.view.at, true) : -1;
   }
 
   /** Appends the non-leader threads of `leader`; false when the thread list was torn. */
-  private threadsOf(leader: TaskFacts, out: TaskFacts[], tgidOf: Map<number, number>, anomalies: AnomalySink): boolean {
+  private threadsOf(leader: TaskFacts, out: TaskFacts[], anomalies: AnomalySink): boolean {
     const p = this.plan;
     let headPa: number;
     if (p.threadHead !== undefined) {
-      const w = this.view.window(leader.pa + p.signal, 8);
-      const signalPa = w ? this.ptrOrNone(w.dv, w.at) : -1;
-      if (signalPa < 0) return leader.exitState !== 0 || w !== undefined; // an exiting task may have lost its signal struct
+      const dv = this.view.dv(leader.pa + p.signal, 8);
+      const signalPa = dv ? this.ptrOrNone(dv, this.view.at) : -1;
+      if (signalPa < 0) return leader.exitState !== 0 || dv !== undefined; // an exiting task may have lost its signal struct
       headPa = signalPa + p.threadHead;
     } else headPa = leader.pa + p.threadNode;
-    let nodePa = this.next(headPa);
-    const seen = new Set<number>();
+    let nodePa = this.nodeAt(headPa) ? this.nodeNext : -1;
     let steps = 0;
+    let saved = -1;
+    let power = 1;
+    let since = 0;
+    const start = out.length;
     while (nodePa !== headPa) {
-      if (nodePa < 0 || ++steps > MAX_THREADS_PER_PROCESS || seen.has(nodePa)) {
-        anomalies.add({ kind: nodePa < 0 ? 'fault' : seen.has(nodePa) ? 'cycle' : 'limit', where: 'signal_struct.thread_head', address: leader.task });
+      const bad = nodePa < 0 || !this.nodeAt(nodePa) ? 'fault' : ++steps > MAX_THREADS_PER_PROCESS ? 'limit' : nodePa === saved ? 'cycle' : undefined;
+      if (bad) {
+        anomalies.add({ kind: bad, where: 'signal_struct.thread_head', address: leader.task });
+        if (bad === 'cycle') out.splice(start, out.length - start, ...distinct(out.slice(start)));
         return false;
       }
-      seen.add(nodePa);
+      if (++since === power) {
+        saved = nodePa;
+        power *= 2;
+        since = 0;
+      }
+      const next = this.nodeNext;
       const taskPa = nodePa - p.threadNode;
       if (taskPa !== leader.pa) {
         const t = this.readAt(taskPa, anomalies);
         if (!t) return false;
         out.push(t);
-        tgidOf.set(taskPa, t.tgid);
       }
-      nodePa = this.next(nodePa);
+      nodePa = next;
     }
     return true;
   }
+}
+
+/** The tasks of a list walked past a cycle, each once (first occurrence kept). */
+function distinct(tasks: TaskFacts[]): TaskFacts[] {
+  const seen = new Set<number>();
+  return tasks.filter((t) => !seen.has(t.pa) && (seen.add(t.pa), true));
 }

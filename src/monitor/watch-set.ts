@@ -14,6 +14,7 @@
  * A range is `link` (a list pointer or a global counter: its change means objects came or went, and the
  * watcher re-walks) or `field` (a watched field of one object: only that object is re-read).
  */
+import { packRegion, type RegionPlan } from './compare-plan.js';
 import type { GuestView } from './guest-view.js';
 
 const PAGE = 4096;
@@ -52,6 +53,28 @@ function sameBytes(live: Uint8Array, at: number, shadow: Buffer, len: number): b
   return shadow.equals(live.subarray(at, at + len));
 }
 
+/** Longer pieces (whole tables: sys_call_table, the IDT) are compared by one native memcmp over views built once. */
+const BULK_BYTES = 64;
+
+interface BulkPiece {
+  readonly piece: Piece;
+  /** The piece's bytes in the mapping (a view, no copy). */
+  readonly live: Buffer;
+}
+
+interface ComparePlan {
+  /** Global ranges (key ''), compared every call. */
+  readonly regions: RegionPlan<Piece>[];
+  /** Objects' ranges, compared in turns (DetectOptions.objectSlice). */
+  readonly objects: RegionPlan<Piece>[];
+  readonly bulk: BulkPiece[];
+  /** Zero-copy pieces that are not word-aligned: compared byte by byte. */
+  readonly odd: Piece[];
+  /** Pieces without a mapped source: read and compared through the view. */
+  readonly copied: Piece[];
+  readonly words: number;
+}
+
 interface WatchedPage {
   readonly pa: number;
   /** Last seen bytes of the whole page (page-level detection only). */
@@ -64,13 +87,19 @@ interface WatchedPage {
 export interface DetectOptions {
   readonly pageLevel: boolean;
   readonly fieldFilter: boolean;
+  /**
+   * Most per-object ranges compared in one call (word-compare path): the global ranges (key '': list heads,
+   * counters, tables) are compared every call, the objects' ranges in turns of this many, so a tick costs
+   * a bounded number of cache and TLB misses however many objects are watched. Default: all, every call.
+   */
+  readonly objectSlice?: number;
 }
 
 export interface Detection {
   /** Watches whose link ranges changed (objects came or went). */
-  readonly structural: Set<string>;
+  readonly structural: ReadonlySet<string>;
   /** Objects whose field ranges changed, per watch. */
-  readonly dirty: Map<string, Set<string>>;
+  readonly dirty: ReadonlyMap<string, ReadonlySet<string>>;
   readonly pagesCompared: number;
   readonly pagesChanged: number;
   /** Changed pages on which no watched range changed. */
@@ -78,6 +107,10 @@ export interface Detection {
   /** Pages or ranges that could not be read this tick. */
   readonly unreadable: number;
 }
+
+/** What an unchanged tick returns (shared: a tick that finds nothing allocates nothing for it). */
+const NONE: ReadonlySet<string> = new Set();
+const NO_OBJECTS: ReadonlyMap<string, ReadonlySet<string>> = new Map();
 
 /** Bound on the watch set (a fork bomb must not grow it without limit). */
 export const MAX_WATCHED_PAGES = 65_536;
@@ -87,6 +120,9 @@ export class WatchSet {
   private readonly byObject = new Map<string, Piece[]>();
   /** Ranges refused because the set was full. */
   refused = 0;
+  /** The range compare plan; undefined when ranges came or went since it was built. */
+  private plan: ComparePlan | undefined;
+  private readonly wordViews = new Map<Uint8Array, Int32Array>();
 
   constructor(private readonly view: GuestView) {}
 
@@ -96,6 +132,15 @@ export class WatchSet {
 
   get objectCount(): number {
     return this.byObject.size;
+  }
+
+  /** Watched ranges (pieces, after splitting at page boundaries): compared as 32-bit words, by memcmp (bulk), byte-wise (odd) or through copies. */
+  get shape(): { pieces: number; words: number; bulkPieces: number; bulkBytes: number; oddPieces: number; copiedPieces: number } {
+    const plan = this.compiled();
+    let pieces = plan.odd.length + plan.copied.length + plan.bulk.length;
+    for (const r of [...plan.regions, ...plan.objects]) pieces += r.pieces.length;
+    const bulkBytes = plan.bulk.reduce((n, b) => n + b.piece.len, 0);
+    return { pieces, words: plan.words, bulkPieces: plan.bulk.length, bulkBytes, oddPieces: plan.odd.length, copiedPieces: plan.copied.length };
   }
 
   /** Keys of the watched objects of one watch. */
@@ -115,6 +160,7 @@ export class WatchSet {
     const kept = new Map<string, Buffer>();
     for (const p of this.byObject.get(`${watch}\u0000${key}`) ?? []) kept.set(`${p.pa}:${p.len}:${p.kind}`, p.shadow);
     this.remove(watch, key);
+    this.plan = undefined;
     const pieces: Piece[] = [];
     for (const r of ranges) {
       if (r.len <= 0 || r.len > PAGE * 16 || r.pa < 0) continue;
@@ -148,6 +194,7 @@ export class WatchSet {
     const pieces = this.byObject.get(id);
     if (!pieces) return;
     this.byObject.delete(id);
+    this.plan = undefined;
     for (const p of pieces) {
       const pageAt = p.pa - (p.pa % PAGE);
       const page = this.pages.get(pageAt);
@@ -166,26 +213,19 @@ export class WatchSet {
   clear(): void {
     this.pages.clear();
     this.byObject.clear();
+    this.plan = undefined;
   }
 
   /** Compares what the watched memory holds now with the shadows, updating them. */
   detect(opts: DetectOptions): Detection {
-    const structural = new Set<string>();
-    const dirty = new Map<string, Set<string>>();
+    this.structuralNow = undefined;
+    this.dirtyNow = undefined;
     let pagesCompared = 0;
     let pagesChanged = 0;
     let falseSharing = 0;
     let unreadable = 0;
-    const mark = (p: Piece): void => {
-      if (p.kind === 'link') structural.add(p.watch);
-      else {
-        let s = dirty.get(p.watch);
-        if (!s) dirty.set(p.watch, (s = new Set()));
-        s.add(p.key);
-      }
-    };
-    for (const page of this.pages.values()) {
-      if (opts.pageLevel) {
+    if (opts.pageLevel) {
+      for (const page of this.pages.values()) {
         const live = this.livePage(page);
         if (!live) {
           unreadable++;
@@ -209,30 +249,110 @@ export class WatchSet {
           if ((opts.fieldFilter || !changed) && p.shadow.equals(now)) continue;
           if (!p.shadow.equals(now)) any = true;
           p.shadow.set(now);
-          mark(p);
+          this.mark(p);
         }
         if (changed && !any) falseSharing++;
-      } else {
-        for (const p of page.pieces) {
-          if (p.live) {
-            // Zero-copy: compare in place, copy only what changed.
-            if (sameBytes(p.live, p.at, p.shadow, p.len)) continue;
-            p.shadow.set(p.live.subarray(p.at, p.at + p.len));
-            mark(p);
-            continue;
-          }
-          const now = this.view.bytes(p.pa, p.len);
-          if (!now) {
-            unreadable++;
-            continue;
-          }
-          if (p.shadow.equals(now)) continue;
-          p.shadow.set(now);
-          mark(p);
+      }
+    } else {
+      const plan = this.compiled();
+      for (const r of plan.regions) this.compareWords(r, 0, r.pieces.length);
+      const slice = opts.objectSlice ?? Infinity;
+      const turn = this.turn++;
+      for (const r of plan.objects) {
+        const n = r.pieces.length;
+        if (slice >= n) this.compareWords(r, 0, n);
+        else {
+          const from = (turn % Math.ceil(n / slice)) * slice;
+          this.compareWords(r, from, Math.min(n, from + slice));
+        }
+      }
+      for (const b of plan.bulk) {
+        if (b.piece.shadow.equals(b.live)) continue;
+        b.piece.shadow.set(b.live);
+        this.mark(b.piece);
+      }
+      for (const p of plan.odd) {
+        // Zero-copy: compare in place, copy only what changed.
+        if (sameBytes(p.live!, p.at, p.shadow, p.len)) continue;
+        p.shadow.set(p.live!.subarray(p.at, p.at + p.len));
+        this.mark(p);
+      }
+      for (const p of plan.copied) {
+        const now = this.view.bytes(p.pa, p.len);
+        if (!now) {
+          unreadable++;
+          continue;
+        }
+        if (p.shadow.equals(now)) continue;
+        p.shadow.set(now);
+        this.mark(p);
+      }
+    }
+    return { structural: this.structuralNow ?? NONE, dirty: this.dirtyNow ?? NO_OBJECTS, pagesCompared, pagesChanged, falseSharing, unreadable };
+  }
+
+  /** Calls of detect so far (which turn of the objects' ranges is next). */
+  private turn = 0;
+
+  /** The hot loop: word compares over pieces [from, to) of a region's plan; a changed word takes its whole piece's new bytes. */
+  private compareWords(r: RegionPlan<Piece>, from: number, to: number): void {
+    const { live, index, shadow, owner, first } = r;
+    const n = first[to]!;
+    for (let i = first[from]!; i < n; i++) {
+      if (live[index[i]!] === shadow[i]) continue;
+      const piece = owner[i]!;
+      const end = first[piece + 1]!;
+      for (let j = first[piece]!; j < end; j++) shadow[j] = live[index[j]!]!;
+      this.mark(r.pieces[piece]!);
+      i = end - 1;
+    }
+  }
+
+  private structuralNow: Set<string> | undefined;
+  private dirtyNow: Map<string, Set<string>> | undefined;
+
+  private mark(p: Piece): void {
+    if (p.kind === 'link') (this.structuralNow ??= new Set()).add(p.watch);
+    else {
+      const dirty = (this.dirtyNow ??= new Map());
+      let s = dirty.get(p.watch);
+      if (!s) dirty.set(p.watch, (s = new Set()));
+      s.add(p.key);
+    }
+  }
+
+  /** The compare plan, built when ranges came or went since the last one. */
+  private compiled(): ComparePlan {
+    if (this.plan) return this.plan;
+    const groups = new Map<Uint8Array, Piece[]>();
+    const objectGroups = new Map<Uint8Array, Piece[]>();
+    const odd: Piece[] = [];
+    const copied: Piece[] = [];
+    const bulk: BulkPiece[] = [];
+    for (const page of this.pages.values()) {
+      for (const p of page.pieces) {
+        if (!p.live) copied.push(p);
+        else if (p.len > BULK_BYTES) bulk.push({ piece: p, live: Buffer.from(p.live.buffer, p.live.byteOffset + p.at, p.len) });
+        else if ((p.at & 3) !== 0 || (p.len & 3) !== 0 || (p.live.byteOffset & 3) !== 0) odd.push(p);
+        else {
+          const byRegion = p.key === '' ? groups : objectGroups;
+          let g = byRegion.get(p.live);
+          if (!g) byRegion.set(p.live, (g = []));
+          g.push(p);
         }
       }
     }
-    return { structural, dirty, pagesCompared, pagesChanged, falseSharing, unreadable };
+    let words = 0;
+    const build = (byRegion: Map<Uint8Array, Piece[]>): RegionPlan<Piece>[] =>
+      [...byRegion].map(([bytes, pieces]) => {
+        const plan = packRegion(bytes, pieces, this.wordViews);
+        words += plan.index.length;
+        return plan;
+      });
+    const regions = build(groups);
+    const objects = build(objectGroups);
+    this.plan = { regions, objects, bulk, odd, copied, words };
+    return this.plan;
   }
 
   private page(pa: number): WatchedPage | undefined {

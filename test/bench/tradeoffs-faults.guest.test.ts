@@ -46,7 +46,7 @@ describe('bench tradeoffs faults', { timeout: 900_000 }, () => {
   });
 
   it('an in-guest bench killed mid-run: reported in its row, the study goes on', async () => {
-    const { guest } = await sharedGuest();
+    const { guest } = await sharedGuest({ purpose: 'study' }); // the study's guest, not the shared one whose truth others compare with
     const out = mkdtempSync(join(os.tmpdir(), 'to-faults-'));
     dirs.push(out);
     const killer = await labSpawn(guest, ['/bin/sh', '-c', KILL_BENCHES]);

@@ -41,7 +41,8 @@ describe('bench tradeoffs on a lab guest', { timeout: 900_000 }, () => {
   let guest: LabGuest;
   let out: string;
   before(async () => {
-    guest = (await sharedGuest()).guest;
+    // Its own guest: the study's benches and churn (memory pressure, OOM kills) would change the shared guest's truth.
+    guest = (await sharedGuest({ purpose: 'study' })).guest;
     out = mkdtempSync(join(os.tmpdir(), 'to-study-'));
   });
   after(() => rmSync(out, { recursive: true, force: true }));

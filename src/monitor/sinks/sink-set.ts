@@ -72,6 +72,12 @@ export class SinkSet {
     return this.entries.reduce((n, e) => n + e.sink.dropped + e.thrown, 0);
   }
 
+  /** True when some sink dropped since the last dropReport() (the per-tick question, without allocating). */
+  hasDrops(): boolean {
+    for (const e of this.entries) if (e.sink.dropped + e.thrown > e.reported) return true;
+    return false;
+  }
+
   /** Drops per sink since the last call (only sinks that dropped). */
   dropReport(): SinkDrops[] {
     const out: SinkDrops[] = [];

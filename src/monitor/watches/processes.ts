@@ -14,7 +14,7 @@
  * Longer than ~400 lines on purpose: starts, exits, execs, credential changes, hidden tasks and the miss accounting all read one task walk and one state.
  */
 import { globalRef } from '../../profile/globals.js';
-import { processArgv } from '../../linux/user-memory.js';
+import { MAX_ARGS_BYTES, processArgv, splitNul } from '../../linux/user-memory.js';
 import { isAbsent } from '../../linux/plugin.js';
 import { taskNamespaces } from '../../linux/namespaces.js';
 import type { EventDraft, EventProcess, EventType, Severity } from '../events.js';
@@ -49,6 +49,50 @@ interface Known {
 /** The event key of a task: its address and start time (a reused pid gets a new key). */
 export const taskKey = (t: Pick<TaskFacts, 'task' | 'startNs'>): string => `${t.task.toString(16)}:${t.startNs}`;
 
+/**
+ * Byte offsets for what a start event adds to the task facts — argv (mm->arg_start..arg_end through mm->pgd)
+ * and the pid namespace (thread_pid->numbers[level].ns->ns.inum) — so a start reads the few words it needs
+ * through the guest view instead of decoding whole mm_struct and task_struct objects (measured: ~1.4 ms and
+ * ~2.9 ms per start on the loaded 2-core machine that way). Undefined pieces fall back to the typed reads.
+ */
+export interface EnrichPlan {
+  readonly argv?: { readonly pgd: number; readonly start: number; readonly end: number; readonly levels: number } | undefined;
+  readonly pidns?: { readonly threadPid: number; readonly level: number; readonly numbers: number; readonly upid: number; readonly upidNs: number; readonly inum: number } | undefined;
+}
+
+/** Bytes of argv a start event reads in its hot path (the rest is the kernel's business: argv beyond is rare). */
+const ARGV_HOT_BYTES = 4096;
+/** Deepest pid namespace nesting accepted (the kernel's MAX_PID_NS_LEVEL is 32). */
+const MAX_PID_NS_LEVEL = 32;
+
+export function compileEnrichPlan(ctx: Pick<WatchContext, "kernel">): EnrichPlan {
+  const db = ctx.kernel.types;
+  const tryOff = (fn: () => number): number | undefined => {
+    try {
+      return fn();
+    } catch {
+      return undefined;
+    }
+  };
+  const levels = ctx.kernel.profile.pagingLevels === 5 ? 5 : 4;
+  const pgd = tryOff(() => db.offsetOf('mm_struct', 'pgd'));
+  const start = tryOff(() => db.offsetOf('mm_struct', 'arg_start'));
+  const end = tryOff(() => db.offsetOf('mm_struct', 'arg_end'));
+  const threadPid = db.hasMember('task_struct', 'thread_pid') ? tryOff(() => db.offsetOf('task_struct', 'thread_pid')) : undefined;
+  const level = tryOff(() => db.offsetOf('pid', 'level'));
+  const numbers = tryOff(() => db.offsetOf('pid', 'numbers'));
+  const upid = tryOff(() => db.sizeOf('upid'));
+  const upidNs = tryOff(() => db.offsetOf('upid', 'ns'));
+  const inum = tryOff(() => db.offsetOf('pid_namespace', 'ns') + db.offsetOf('ns_common', 'inum'));
+  return {
+    argv: pgd !== undefined && start !== undefined && end !== undefined ? { pgd, start, end, levels } : undefined,
+    pidns:
+      threadPid !== undefined && level !== undefined && numbers !== undefined && upid !== undefined && upidNs !== undefined && inum !== undefined
+        ? { threadPid, level, numbers, upid, upidNs, inum }
+        : undefined,
+  };
+}
+
 export class ProcessWatch implements Watch {
   readonly name = NAME;
   readonly emits: readonly EventType[] = [
@@ -62,6 +106,7 @@ export class ProcessWatch implements Watch {
     'hidden-process',
   ];
   private scanner!: TaskScanner;
+  private enrich: EnrichPlan = {};
   private known = new Map<string, Known>();
   private sentinels!: { forks: bigint; nrThreads: bigint; cursor: bigint | undefined };
   /** Counters at the last complete walk, and the starts seen since (complete or torn walks alike). */
@@ -74,6 +119,7 @@ export class ProcessWatch implements Watch {
 
   init(ctx: WatchContext): void {
     this.scanner = new TaskScanner(ctx.kernel, ctx.view);
+    this.enrich = compileEnrichPlan(ctx);
     const k = ctx.kernel;
     const cursor = this.cursorAddress(ctx);
     this.sentinels = {
@@ -405,19 +451,76 @@ export class ProcessWatch implements Watch {
   }
 
   private argvOf(ctx: WatchContext, t: TaskFacts): readonly string[] | undefined {
-    const mmVa = t.mm < 0 ? undefined : ctx.view.directVa(t.mm);
+    if (t.mm < 0) return undefined;
+    const plan = this.enrich.argv;
+    const argv = plan ? this.argvFast(ctx, t.mm, plan) : this.argvTyped(ctx, t);
+    // An exec caught before its arguments are in place reads as empty strings: no argv yet.
+    return argv === undefined || argv.every((a) => a === '') ? undefined : argv;
+  }
+
+  /** argv through the view: mm's three words, then a page walk per page of the range (bounded). */
+  private argvFast(ctx: WatchContext, mmPa: number, plan: NonNullable<EnrichPlan['argv']>): string[] | undefined {
+    const v = ctx.view;
+    const dv = v.dv(mmPa, Math.max(plan.pgd, plan.start, plan.end) + 8);
+    if (!dv) return undefined;
+    const at = v.at;
+    const u64 = (off: number) => dv.getUint32(at + off + 4, true) * 4294967296 + dv.getUint32(at + off, true);
+    const start = u64(plan.start);
+    const end = u64(plan.end);
+    const pgdPa = v.pointerPa(dv, at + plan.pgd);
+    if (start === 0 && end === 0) return [];
+    if (pgdPa < 0 || end < start || end > 2 ** (12 + 9 * plan.levels)) {
+      ctx.anomalies.add({ kind: 'invalid', where: 'mm_struct.arg_start', detail: `argv range 0x${start.toString(16)}..0x${end.toString(16)} or pgd unusable` });
+      return undefined;
+    }
+    let len = end - start;
+    if (len > MAX_ARGS_BYTES) {
+      ctx.anomalies.add({ kind: 'truncated', where: 'mm_struct.arg_start', detail: `${len} bytes, read ${MAX_ARGS_BYTES}` });
+      len = MAX_ARGS_BYTES;
+    }
+    const buf = len <= ARGV_HOT_BYTES ? this.argvScratch.subarray(0, len).fill(0) : new Uint8Array(len);
+    const missing = v.readUser(pgdPa, start, buf, plan.levels);
+    if (missing) ctx.anomalies.add({ kind: 'fault', where: 'mm_struct.arg_start', detail: `${missing} of ${len} argv bytes not present` });
+    return splitNul(buf);
+  }
+
+  private readonly argvScratch = new Uint8Array(ARGV_HOT_BYTES);
+
+  /** argv through the typed reader (kernels whose layout the fast plan does not know). */
+  private argvTyped(ctx: WatchContext, t: TaskFacts): string[] | undefined {
+    const mmVa = ctx.view.directVa(t.mm);
     if (mmVa === undefined) return undefined;
     try {
       const mm = ctx.kernel.typed.obj('mm_struct', mmVa).read();
       const argv = processArgv(ctx.kernel, mm, ctx.anomalies);
-      // An exec caught before its arguments are in place reads as empty strings: no argv yet.
-      return isAbsent(argv) || argv.every((a) => a === '') ? undefined : argv;
+      return isAbsent(argv) ? undefined : argv;
     } catch {
       return undefined; // exited meanwhile, or a hostile mm: the event goes out without argv
     }
   }
 
+  /** The inode number of the task's pid namespace (task_active_pid_ns): three dependent reads through the view. */
   private pidNamespace(ctx: WatchContext, t: TaskFacts): number | undefined {
+    const plan = this.enrich.pidns;
+    if (!plan) return this.pidNamespaceTyped(ctx, t);
+    const v = ctx.view;
+    let dv = v.dv(t.pa + plan.threadPid, 8);
+    const pidPa = dv ? v.pointerPa(dv, v.at) : -1;
+    if (pidPa < 0) return undefined;
+    dv = v.dv(pidPa + plan.level, 4);
+    const level = dv ? dv.getUint32(v.at, true) : -1;
+    if (level < 0 || level > MAX_PID_NS_LEVEL) {
+      ctx.anomalies.add({ kind: 'invalid', where: 'pid.level', detail: `level ${level} of the pid of task ${t.pid}` });
+      return undefined;
+    }
+    dv = v.dv(pidPa + plan.numbers + level * plan.upid + plan.upidNs, 8);
+    const nsPa = dv ? v.pointerPa(dv, v.at) : -1;
+    if (nsPa < 0) return undefined;
+    dv = v.dv(nsPa + plan.inum, 4);
+    return dv ? dv.getUint32(v.at, true) : undefined;
+  }
+
+  private pidNamespaceTyped(ctx: WatchContext, t: TaskFacts): number | undefined {
     try {
       const task = ctx.kernel.typed.obj('task_struct', t.task).read();
       const pid = taskNamespaces(ctx.kernel, task, ctx.anomalies).pid;
