@@ -47,4 +47,9 @@ export const PLUGIN_CATALOG: readonly PluginEntry[] = [
   plugin('ebpf', ['linux.ebpf', 'linux.ebpf.EBPF'], 'eBPF programs, maps and links from the kernel\'s id tables (like bpftool prog/map/link show)', () => import('../linux/plugins/ebpf.js')),
   plugin('netfilter', ['linux.netfilter', 'linux.netfilter.Netfilter'], 'Netfilter hooks per network namespace, family and hook point, resolved to kernel or module; hooks outside both flagged', () => import('../linux/plugins/netfilter.js')),
   plugin('ftrace', ['linux.tracing.ftrace', 'linux.tracing.ftrace.CheckFtrace'], 'Registered ftrace_ops (ftrace_ops_list) with their callbacks resolved; callbacks in modules or outside kernel text flagged', () => import('../linux/plugins/ftrace.js')),
+  plugin('iomem', ['linux.iomem', 'linux.iomem.IOMem'], 'Physical memory map from the iomem_resource tree (like /proc/iomem as root); --ioports for /proc/ioports', () => import('../linux/plugins/iomem.js')),
+  plugin('tty_check', ['linux.tty_check', 'linux.tty_check.tty_check'], 'TTY driver and line-discipline operations resolved to symbols; pointers outside kernel text flagged', () => import('../linux/plugins/tty_check.js')),
+  plugin('keyboard_notifiers', ['linux.keyboard_notifiers', 'linux.keyboard_notifiers.Keyboard_notifiers'], 'Callbacks on the keyboard notifier chain (where keyloggers register) resolved to symbols; outside kernel text flagged', () => import('../linux/plugins/keyboard_notifiers.js')),
+  plugin('pagecache', ['linux.pagecache.Files', 'linux.pagecache.InodePages'], 'Files with cached pages (super blocks, their inodes, nrpages); --dump INODE|PATH --dump-dir DIR extracts a file\'s cached content', () => import('../linux/plugins/pagecache.js')),
+  plugin('bash', ['linux.bash', 'linux.bash.Bash'], 'Command history of bash processes from their heaps (readline entries with HISTTIMEFORMAT timestamps)', () => import('../linux/plugins/bash.js')),
 ];

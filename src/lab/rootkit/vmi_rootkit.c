@@ -11,7 +11,10 @@
  *     with a pass-through wrapper living in this module's text (check_syscall
  *     sees an entry outside core kernel text, owned by vmi_rootkit);
  *  3. unlinks itself from the `modules` list but keeps its sysfs kobject
- *     (/sys/module/vmi_rootkit stays; hidden_modules sees the discrepancy).
+ *     (/sys/module/vmi_rootkit stays; hidden_modules sees the discrepancy);
+ *  4. only with keylog=1: registers a keyboard notifier (the keylogger's
+ *     hook; keyboard_notifiers sees a callback in this module). It counts
+ *     key events and records nothing.
  *
  * How the read-only sys_call_table is written (6.1): kallsyms_lookup_name is
  * not exported since 5.7, so its address is taken from a kprobe registered on
@@ -42,6 +45,8 @@
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/atomic.h>
+#include <linux/keyboard.h>
+#include <linux/notifier.h>
 #include <asm/unistd.h>
 #include <asm/set_memory.h>
 #include <asm/pgtable_types.h>
@@ -58,6 +63,20 @@ MODULE_PARM_DESC(hook_nr, "sys_call_table index to hook (-1: none)");
 static bool do_unlink = true;
 module_param_named(unlink, do_unlink, bool, 0444);
 MODULE_PARM_DESC(unlink, "unlink this module from the modules list");
+
+static bool keylog;
+module_param(keylog, bool, 0444);
+MODULE_PARM_DESC(keylog, "register a keyboard notifier (counts key events, records nothing)");
+
+static atomic_t key_events = ATOMIC_INIT(0);
+
+static int vmi_keylog_notify(struct notifier_block *nb, unsigned long action, void *data)
+{
+	atomic_inc(&key_events);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block vmi_keylog_nb = { .notifier_call = vmi_keylog_notify };
 
 typedef unsigned long (*lookup_name_t)(const char *name);
 typedef long (*syscall_fn_t)(const struct pt_regs *regs);
@@ -191,6 +210,14 @@ static int __init vmi_rootkit_init(void)
 	err = hide_process();
 	if (err)
 		pr_warn("vmi_rootkit: hiding '%s' failed: %d\n", hide_comm, err);
+	if (keylog) {
+		err = register_keyboard_notifier(&vmi_keylog_nb);
+		if (err)
+			pr_warn("vmi_rootkit: keyboard notifier failed: %d\n", err);
+		else
+			pr_info("vmi_rootkit: keyboard notifier registered\n");
+		keylog = !err;
+	}
 	err = unlink_self();
 	if (err)
 		pr_warn("vmi_rootkit: unlinking failed: %d\n", err);
@@ -199,6 +226,8 @@ static int __init vmi_rootkit_init(void)
 
 static void __exit vmi_rootkit_exit(void)
 {
+	if (keylog)
+		unregister_keyboard_notifier(&vmi_keylog_nb);
 	unhook_syscall();
 	pr_info("vmi_rootkit: unloaded after %d hooked calls\n", atomic_read(&hook_calls));
 }

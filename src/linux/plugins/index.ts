@@ -28,10 +28,15 @@ import kallsyms from './kallsyms.js';
 import ebpf from './ebpf.js';
 import netfilter from './netfilter.js';
 import ftrace from './ftrace.js';
+import iomem from './iomem.js';
+import ttyCheck from './tty_check.js';
+import keyboardNotifiers from './keyboard_notifiers.js';
+import pagecache from './pagecache.js';
+import bash from './bash.js';
 
 export const plugins: readonly Plugin<any>[] = [
   pslist, pstree, psaux, envars, threads, kthreads, psxview, creds, capabilities, namespaces, maps, elfs, malfind, memmap, procdump, lsof, sockstat, ifconfig, mountinfo, lsmod, hiddenModules, checkSyscall, checkIdt, kmsg, kallsyms,
-  ebpf, netfilter, ftrace,
+  ebpf, netfilter, ftrace, iomem, ttyCheck, keyboardNotifiers, pagecache, bash,
 ];
 
 export function findPlugin(name: string): Plugin<any> | undefined {
