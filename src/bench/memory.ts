@@ -12,14 +12,16 @@ export async function benchMemory(source: string): Promise<BenchTable[]> {
   const rows = await benchLiveSources(source);
   // VMSIGHT_BENCH_LIBVIRT=dom1,dom2: rows for libvirt domains too, in the same run (bench/libvirt.ts).
   const domains = (process.env['VMSIGHT_BENCH_LIBVIRT'] ?? '').split(',').filter(Boolean);
-  if (domains.length) rows.push(...(await (await import('./libvirt.js')).benchLibvirtRows(domains)));
+  const libvirt = domains.length ? await import('./libvirt.js') : undefined;
+  if (libvirt) rows.push(...(await libvirt.benchLibvirtRows(domains)));
   const live = liveBenchTable(rows);
+  const extra = libvirt ? [await libvirt.benchLibvirtPslist(source, domains)] : [];
   const name = source.startsWith('lab:') ? source.slice(4) : source;
   const guest = findGuest(name);
   const qmp = guest ? guest.qmpSocket : source.startsWith('qmp:') ? source.slice(4) : undefined;
-  if (!qmp) return [live];
+  if (!qmp) return [live, ...extra];
   const snapshots = snapshotBenchTable(
     await benchSnapshotSources({ qmp, ...(guest?.gdbPort ? { gdb: `127.0.0.1:${guest.gdbPort}` } : {}) }),
   );
-  return [live, snapshots];
+  return [live, ...extra, snapshots];
 }
