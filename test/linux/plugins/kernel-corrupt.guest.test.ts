@@ -50,11 +50,15 @@ function corrupt(bytes: Uint8Array, va: bigint, every: number, seed: number): vo
   }
 }
 
+/** 8-byte words read through the corrupted space since the counter was reset. */
+const wordsRead = { n: 0 };
+
 /** The kernel address space with corrupted reads (copies; never writes the guest). */
 function corruptSpace(inner: AddressSpace, every: number, seed: number): AddressSpace {
   const read = (va: bigint, len: number): Uint8Array => {
     const b = Uint8Array.from(inner.read(gva(va), len));
     corrupt(b, va, every, seed);
+    wordsRead.n += Math.ceil(len / 8);
     return b;
   };
   const view = (va: bigint, n: number) => {
@@ -65,7 +69,10 @@ function corruptSpace(inner: AddressSpace, every: number, seed: number): Address
     read,
     readv(ops: VirtualReadOp[]) {
       const failures = inner.readv(ops);
-      for (const op of ops) corrupt(op.dst!, op.va, every, seed);
+      for (const op of ops) {
+        corrupt(op.dst!, op.va, every, seed);
+        wordsRead.n += Math.ceil(op.len / 8);
+      }
       return failures;
     },
     readInto(va: bigint, dst: Uint8Array) {
@@ -109,6 +116,7 @@ describe('kernel plugins over corrupted memory (6.1)', { timeout: 900_000 }, () 
         let total = 0;
         for (const plugin of plugins) {
           const t0 = performance.now();
+          wordsRead.n = 0;
           let r: ReturnType<typeof runPlugin> | undefined;
           try {
             r = runPlugin(plugin, k, everyPluginOptions(plugin));
@@ -131,7 +139,9 @@ describe('kernel plugins over corrupted memory (6.1)', { timeout: 900_000 }, () 
             // A value shown as unreadable has its anomaly: nothing unreadable goes unreported.
             const unreadable = r.rows.filter((row) => hasUnreadable(row as object));
             if (unreadable.length) assert.ok(counted > 0, `${plugin.name}: rows with unreadable values and no anomaly: ${JSON.stringify(unreadable[0], (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`);
-            if (counted === 0) silent.push(plugin.name);
+            // A plugin that read only a few words (an empty eBPF id table, an empty notifier chain) may
+            // have met no corrupted word that matters; past 256 words read, (6/7)^256 says it met many.
+            if (counted === 0 && wordsRead.n >= 256) silent.push(plugin.name);
             total += counted;
           }
           const ms = performance.now() - t0;
