@@ -16,7 +16,8 @@ const HANDLER = /^__(x64|ia32|x32)_(compat_)?sys_[a-z0-9_]+$/;
 
 for (const kernel of ['6.1', '5.10', '6.12'] as const) {
   describe(`system call dispatch on ${kernel}`, { timeout: 600_000 }, () => {
-    const g = attachForSuite({ kernel });
+    // Lab exec runs in it: an exec guest, not a shared one whose truth others compare with.
+    const g = attachForSuite({ kernel, purpose: 'exec' });
 
     test("the dispatcher of each ABI is the guest's own symbol, and do_syscall_64's code names it", async () => {
       const out = await labRun(g.guest, ['sh', '-c', "grep -E ' ((x64|ia32|x32)_sys_call|(ia32_|x32_)?sys_call_table|do_syscall_64)$' /proc/kallsyms"]);

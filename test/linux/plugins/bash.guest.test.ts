@@ -15,7 +15,8 @@ import bash from '../../../src/linux/plugins/bash.js';
 import { labExec, labRun, labSpawn } from '../../../src/lab/exec.js';
 import { attachForSuite } from '../../helpers/kernel.js';
 
-const g = attachForSuite({ kernel: '6.1' });
+// Lab exec changes a guest (files, the agent's heap): not the shared guests whose truth others compare with.
+const g = attachForSuite({ kernel: '6.1', purpose: 'exec' });
 const DIR = '/tmp/pa-bash';
 const FILES: readonly [string, string][] = [
   ['/bin/bash', 'bash'],

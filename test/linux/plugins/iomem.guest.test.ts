@@ -19,7 +19,8 @@ const asProc = (rows: readonly IomemRow[]) =>
 
 for (const kernel of ['6.1', '5.10', '6.12'] as const) {
   suite(`iomem on ${kernel}`, () => {
-    const g = attachForSuite({ kernel });
+    // Lab exec runs in it: an exec guest, not a shared one whose truth others compare with.
+    const g = attachForSuite({ kernel, purpose: 'exec' });
 
     test('the iomem_resource tree is /proc/iomem: every range, name and depth, in order', () => {
       const r = runPlugin(iomem, g.kernel);

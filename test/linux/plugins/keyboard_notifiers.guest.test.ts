@@ -13,7 +13,8 @@ import { labExec, labRun } from '../../../src/lab/exec.js';
 import { ROOTKIT, rootkitModule } from '../../../src/lab/rootkit/build.js';
 import { attachForSuite } from '../../helpers/kernel.js';
 
-const g = attachForSuite({ kernel: '6.1' });
+// A guest of its own: it loads the test rootkit (keylog=1) into it.
+const g = attachForSuite({ kernel: '6.1', purpose: 'keylog' });
 
 test('a keyboard notifier registered by a module is found, resolved and flagged; gone after rmmod', { timeout: 900_000 }, async () => {
   const before = runPlugin(keyboardNotifiers, g.kernel);

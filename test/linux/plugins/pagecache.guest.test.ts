@@ -22,7 +22,8 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 for (const kernel of ['6.1', '5.10', '6.12'] as const) {
   suite(`pagecache on ${kernel}`, () => {
-    const g = attachForSuite({ kernel });
+    // Lab exec changes a guest (files, the agent's heap): not the shared guests whose truth others compare with.
+    const g = attachForSuite({ kernel, purpose: 'exec' });
     const FILE = `/tmp/pa-pagecache-${kernel}.bin`;
 
     test('a tmpfs file is listed with its inode, size and pages, and dumps to its exact content', { timeout: 300_000 }, async () => {
