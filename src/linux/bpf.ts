@@ -56,8 +56,8 @@ export interface BpfLinkInfo {
   readonly address: bigint;
   readonly id: number;
   readonly type: string;
-  /** Id of the linked program (undefined when the link holds none or it is unreadable). */
-  readonly progId: number | undefined;
+  /** Id of the linked program: null when the link holds none, undefined when it is unreadable (an anomaly says why). */
+  readonly progId: number | null | undefined;
 }
 
 /** `BPF_PROG_TYPE_SOCKET_FILTER` → `socket_filter` (the names bpftool prints). */
@@ -218,9 +218,11 @@ export function* bpfLinks(kernel: Kernel, anomalies: AnomalySink, budget = new W
     const l = readObj(kernel, 'bpf_link', va, 'link_idr', anomalies);
     if (!l) continue;
     checkId('link_idr', va, id, l.u32('id'), anomalies);
-    let progId: number | undefined;
+    let progId: number | null | undefined;
     const prog = l.ptr('prog');
-    if (isKernelPointer(prog)) {
+    if (prog === 0n) progId = null;
+    else if (!isKernelPointer(prog)) anomalies.add({ kind: 'bad-pointer', where: 'bpf_link.prog', address: va, detail: `0x${prog.toString(16)} is not a kernel pointer` });
+    else {
       try {
         progId = kernel.space.readU32(kernel.space.readU64(prog + auxOff) + idOff);
       } catch (e) {

@@ -110,7 +110,7 @@ export default definePlugin<EbpfRow>()({
     }
     if (want('link')) {
       for (const l of bpfLinks(k, anomalies, budget)) {
-        yield { ...base('link', l.id, l.address, l.type), prog: l.progId ?? absent('unreadable') };
+        yield { ...base('link', l.id, l.address, l.type), prog: l.progId === null ? absent('not-applicable', 'the link holds no program') : (l.progId ?? absent('unreadable')) };
       }
     }
   },
