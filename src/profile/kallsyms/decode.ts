@@ -128,8 +128,69 @@ export interface DecodedNames {
   readonly anomalies: KallsymsAnomaly[];
 }
 
-function isTypeLetter(c: number): boolean {
+export function isTypeLetter(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
+
+/** Where one kallsyms_names entry's token bytes lie: names[p0, p1). */
+export interface EntryBounds {
+  p0: number;
+  p1: number;
+}
+
+/**
+ * The framing every walk of kallsyms_names checks the same way: entry `i` at
+ * `pos` (`base` is the table's start) against the markers, the end of the
+ * buffer and its one- or two-byte length. Fills `out` (no allocation in the
+ * hot loop) and records entry offsets every 256; false, with the anomaly,
+ * when the table ends here.
+ */
+export function entryAt(
+  names: Uint8Array,
+  pos: number,
+  base: number,
+  i: number,
+  markers: ArrayLike<number> | undefined,
+  anomalies: KallsymsAnomaly[],
+  entryOffsets: Uint32Array,
+  out: EntryBounds,
+): boolean {
+  const end = names.length;
+  if (markers !== undefined && (i & 0xff) === 0 && i >>> 8 < markers.length && markers[i >>> 8] !== pos - base) {
+    if (anomalies.length < 16)
+      anomalies.push({ table: 'kallsyms_markers', index: i >>> 8, reason: `marker says +${markers[i >>> 8]}, entry ${i} is at +${pos - base}` });
+  }
+  if (pos >= end) {
+    anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} runs past the end of the table` });
+    return false;
+  }
+  if ((i & 0xff) === 0) entryOffsets[i >>> 8] = pos - base;
+  let len = names[pos]!;
+  let head = 1;
+  if (len & 0x80) {
+    if (pos + 1 >= end) {
+      anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} runs past the end of the table` });
+      return false;
+    }
+    len = (len & 0x7f) | (names[pos + 1]! << 7);
+    head = 2;
+  }
+  out.p0 = pos + head;
+  out.p1 = out.p0 + len;
+  if (len === 0 || out.p1 > end) {
+    anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} has bad length ${len}` });
+    return false;
+  }
+  return true;
+}
+
+/** The anomaly of an entry that expands too far (`tooLong`) or has no type letter and name. */
+export function badName(i: number, at: number, tooLong: boolean): KallsymsAnomaly {
+  return {
+    table: 'kallsyms_names',
+    index: i,
+    reason: tooLong ? `entry ${i} at +${at} expands past ${MAX_NAME_LENGTH} bytes` : `entry ${i} at +${at} does not start with a type letter and a name`,
+  };
 }
 
 /**
@@ -158,34 +219,11 @@ export function decodeNames(names: Uint8Array, pos: number, count: number, token
   const tTable = tokens.table;
   const tStart = tokens.start;
   const tLen = tokens.length;
-  const checkMarkers = markers !== undefined;
+  const entry: EntryBounds = { p0: 0, p1: 0 };
   let i = 0;
   for (; i < count; i++) {
-    if (checkMarkers && (i & 0xff) === 0 && i >>> 8 < markers.length && markers[i >>> 8] !== pos - base) {
-      if (anomalies.length < 16)
-        anomalies.push({ table: 'kallsyms_markers', index: i >>> 8, reason: `marker says +${markers[i >>> 8]}, entry ${i} is at +${pos - base}` });
-    }
-    if (pos >= end) {
-      anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} runs past the end of the table` });
-      break;
-    }
-    if ((i & 0xff) === 0) entryOffsets[i >>> 8] = pos - base;
-    let len = names[pos]!;
-    let head = 1;
-    if (len & 0x80) {
-      if (pos + 1 >= end) {
-        anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} runs past the end of the table` });
-        break;
-      }
-      len = (len & 0x7f) | (names[pos + 1]! << 7);
-      head = 2;
-    }
-    const p0 = pos + head;
-    const p1 = p0 + len;
-    if (len === 0 || p1 > end) {
-      anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} has bad length ${len}` });
-      break;
-    }
+    if (!entryAt(names, pos, base, i, markers, anomalies, entryOffsets, entry)) break;
+    const { p0, p1 } = entry;
     if (outLen + 2 * MAX_NAME_LENGTH + 2 > out.length) {
       const bigger = new Uint8Array(out.length * 2 + 2 * MAX_NAME_LENGTH);
       bigger.set(out.subarray(0, outLen));
@@ -205,14 +243,7 @@ export function decodeNames(names: Uint8Array, pos: number, count: number, token
     const type = out[at]!;
     out[at] = saved;
     if (p < p1 || w > limit || w - at < 2 || !isTypeLetter(type)) {
-      anomalies.push({
-        table: 'kallsyms_names',
-        index: i,
-        reason:
-          p < p1 || w > limit
-            ? `entry ${i} at +${pos - base} expands past ${MAX_NAME_LENGTH} bytes`
-            : `entry ${i} at +${pos - base} does not start with a type letter and a name`,
-      });
+      anomalies.push(badName(i, pos - base, p < p1 || w > limit));
       break;
     }
     types[i] = type;

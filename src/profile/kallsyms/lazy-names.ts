@@ -12,7 +12,7 @@
  * or does not start with a type letter ends the table there.
  */
 import type { DeferredNames } from '../symbols.js';
-import { type KallsymsAnomaly, KallsymsError, MAX_NAME_LENGTH, MAX_SYMBOLS, type Tokens } from './decode.js';
+import { badName, entryAt, type EntryBounds, isTypeLetter, type KallsymsAnomaly, KallsymsError, MAX_NAME_LENGTH, MAX_SYMBOLS, type Tokens } from './decode.js';
 
 export interface IndexedNames extends DeferredNames {
   /** Type letter char code of each entry. */
@@ -26,10 +26,6 @@ export interface IndexedNames extends DeferredNames {
   truncated(n: number): IndexedNames;
 }
 
-function isTypeLetter(c: number): boolean {
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-}
-
 /**
  * Indexes `count` entries from `names[pos]` without expanding them. `names`
  * is kept (copy it first if it is a view of memory that may go away).
@@ -37,7 +33,6 @@ function isTypeLetter(c: number): boolean {
 export function indexNames(names: Uint8Array, pos: number, count: number, tokens: Tokens, markers?: ArrayLike<number>): IndexedNames {
   if (!Number.isInteger(count) || count < 0 || count > MAX_SYMBOLS)
     throw new KallsymsError('kallsyms_num_syms', undefined, `implausible symbol count ${count}`);
-  const end = names.length;
   const base = pos;
   const entries = new Uint32Array(count);
   const nameStarts = new Uint32Array(count + 1);
@@ -47,46 +42,17 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
   const tTable = tokens.table;
   const tStart = tokens.start;
   const tLen = tokens.length;
+  const entry: EntryBounds = { p0: 0, p1: 0 };
   let nameEnd = 0;
   let i = 0;
   for (; i < count; i++) {
-    if (markers !== undefined && (i & 0xff) === 0 && i >>> 8 < markers.length && markers[i >>> 8] !== pos - base) {
-      if (anomalies.length < 16)
-        anomalies.push({ table: 'kallsyms_markers', index: i >>> 8, reason: `marker says +${markers[i >>> 8]}, entry ${i} is at +${pos - base}` });
-    }
-    if (pos >= end) {
-      anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} runs past the end of the table` });
-      break;
-    }
-    if ((i & 0xff) === 0) entryOffsets[i >>> 8] = pos - base;
-    let len = names[pos]!;
-    let head = 1;
-    if (len & 0x80) {
-      if (pos + 1 >= end) {
-        anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} runs past the end of the table` });
-        break;
-      }
-      len = (len & 0x7f) | (names[pos + 1]! << 7);
-      head = 2;
-    }
-    const p0 = pos + head;
-    const p1 = p0 + len;
-    if (len === 0 || p1 > end) {
-      anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} has bad length ${len}` });
-      break;
-    }
+    if (!entryAt(names, pos, base, i, markers, anomalies, entryOffsets, entry)) break;
+    const { p0, p1 } = entry;
     let expanded = 0;
     for (let p = p0; p < p1 && expanded <= MAX_NAME_LENGTH; p++) expanded += tLen[names[p]!]!;
     const type = tTable[tStart[names[p0]!]!]!;
     if (expanded > MAX_NAME_LENGTH || expanded < 2 || !isTypeLetter(type)) {
-      anomalies.push({
-        table: 'kallsyms_names',
-        index: i,
-        reason:
-          expanded > MAX_NAME_LENGTH
-            ? `entry ${i} at +${pos - base} expands past ${MAX_NAME_LENGTH} bytes`
-            : `entry ${i} at +${pos - base} does not start with a type letter and a name`,
-      });
+      anomalies.push(badName(i, pos - base, expanded > MAX_NAME_LENGTH));
       break;
     }
     entries[i] = p0;
