@@ -9,7 +9,7 @@ import { DEFAULT_LIBVIRT_URI } from '../qemu/libvirt.js';
 import { attachKernel } from '../linux/attach.js';
 import { runPlugin } from '../linux/plugin.js';
 import pslist from '../linux/plugins/pslist.js';
-import { addresses, type BenchRow, localAddresses, measuredRow, readvFigures, round, viewFigures } from './memory-live.js';
+import { addresses, type BenchRow, localAddresses, measuredRow, readvFigures, zeroCopyRow } from './memory-live.js';
 import { median, type BenchTable } from './report.js';
 
 export async function benchLibvirtRows(domains: readonly string[], sliceMs = 300): Promise<BenchRow[]> {
@@ -27,20 +27,9 @@ export async function benchLibvirtRows(domains: readonly string[], sliceMs = 300
         const label = `${c.class} libvirt:${domain}`;
         if (mem.mapped) {
           // A mapped memfd or file: the zero-copy view row, measured as the lab's shm row is.
-          const v = viewFigures(mem, addrs, localAddresses(addrs), sliceMs, Number.MAX_SAFE_INTEGER);
-          const r = readvFigures(mem, addrs, localAddresses(addrs), sliceMs);
-          rows.push({
-            technique: `${label} (zero-copy view, PhysReader.u64)`,
-            class: c.class,
-            implementation: c.factory,
-            read8Us: round(v.read8Us),
-            read4kUs: round(r.read4kUs),
-            readsPerSec: round(v.readsPerSec),
-            localReadsPerSec: round(v.localReadsPerSec),
-            scanMBps: round(v.scanMBps),
-            cpuMsPerMiB: round(v.cpuMsPerMiB),
-            note: `zero-copy view of the domain's RAM through /proc/PID/fd; 4 KiB read = readv copy; scan = Buffer.indexOf over the views (first touch: ${round(v.coldScanMBps)} MB/s)`,
-          });
+          rows.push(
+            zeroCopyRow(mem, addrs, localAddresses(addrs), sliceMs, Number.MAX_SAFE_INTEGER, readvFigures(mem, addrs, localAddresses(addrs), sliceMs), `${label} (zero-copy view, PhysReader.u64)`, c.class, c.factory, "a view of the domain's RAM through /proc/PID/fd"),
+          );
         }
         rows.push(measuredRow(label, c.class, c.factory, mem, addrs, localAddresses(addrs), sliceMs, Number.MAX_SAFE_INTEGER, c.reason.split(':')[0]!));
       } finally {

@@ -169,6 +169,37 @@ export function readvFigures(
  * loads from the mapped view). Physical addresses: translation is the
  * translate suite's figure. Scans touch every byte of the views without copying.
  */
+/**
+ * The row of a mapped source's zero-copy view: 8-byte reads through the views, 4 KiB reads as the readv
+ * copies `readv` measured, the scan over the views. `how` says what an 8-byte read costs on this source.
+ */
+export function zeroCopyRow(
+  mem: PhysicalMemory,
+  addrs: number[],
+  local: number[],
+  sliceMs: number,
+  limit: number,
+  readv: { readonly read4kUs: number },
+  technique: string,
+  cls: string,
+  implementation: string,
+  how: string,
+): BenchRow {
+  const v = viewFigures(mem, addrs, local, sliceMs, limit);
+  return {
+    technique,
+    class: cls,
+    implementation,
+    read8Us: round(v.read8Us),
+    read4kUs: round(readv.read4kUs),
+    readsPerSec: round(v.readsPerSec),
+    localReadsPerSec: round(v.localReadsPerSec),
+    scanMBps: round(v.scanMBps),
+    cpuMsPerMiB: round(v.cpuMsPerMiB),
+    note: `zero-copy: ${how}; 4 KiB read = readv copy; scan = Buffer.indexOf over the views (first touch: ${round(v.coldScanMBps)} MB/s)`,
+  };
+}
+
 export function viewFigures(mem: PhysicalMemory, addrs: number[], local: number[], sliceMs: number, limit: number) {
   const regions = mem.mapped!();
   // A scan that touches every byte without copying: search for a pattern that is not there. The first
@@ -260,20 +291,10 @@ export async function benchLiveSources(target: string, options: LiveBenchOptions
       const mapped = await openQemuShm({ path: shmPath, qmp: ep.qmp });
       try {
         if (mapped.mapped) {
-          const v = viewFigures(mapped, addrs, local, sliceMs, limit);
           const r = readvFigures(mapped, addrs, local, sliceMs);
-          rows.push({
-            technique: 'live-map (zero-copy view, PhysReader.u64)',
-            class: 'live-map',
-            implementation: 'qemu-shm',
-            read8Us: round(v.read8Us),
-            read4kUs: round(r.read4kUs),
-            readsPerSec: round(v.readsPerSec),
-            localReadsPerSec: round(v.localReadsPerSec),
-            scanMBps: round(v.scanMBps),
-            cpuMsPerMiB: round(v.cpuMsPerMiB),
-            note: `zero-copy: region lookup + DataView loads per 8 B read (physical addresses, no translation); 4 KiB read = readv copy; scan = Buffer.indexOf over the views (first touch: ${round(v.coldScanMBps)} MB/s)`,
-          });
+          rows.push(
+            zeroCopyRow(mapped, addrs, local, sliceMs, limit, r, 'live-map (zero-copy view, PhysReader.u64)', 'live-map', 'qemu-shm', 'region lookup + DataView loads per 8 B read (physical addresses, no translation)'),
+          );
           const s = scan(mapped, limit);
           rows.push({
             technique: 'live-map (readv copy)',
