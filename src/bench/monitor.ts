@@ -204,6 +204,53 @@ function causalMap(before: ClockFix, after: ClockFix, starts: readonly Seen[]): 
   return { map: clockMap(up(before), up(after)), raise };
 }
 
+/** Cred changes and listens: each action prints t= (guest CLOCK_MONOTONIC) right after its syscall. */
+async function credAndListenLatency(guest: string, clock: GuestClock, kernel: AttachedKernel, optimizations: Partial<Optimizations>, label: string): Promise<Record<string, unknown>[]> {
+  const N = 10;
+  const before2 = await calibrate(clock, guest);
+  const escalates: number[] = [];
+  const listens: { pid: number; port: number }[] = [];
+  progress(`cred changes and listens (${N} each${label})`);
+  let from2 = 0;
+  const w2 = await watch(
+    kernel,
+    DEFAULT_INTERVAL_MS,
+    async () => {
+      from2 = clock.read() ?? 0;
+      for (let i = 0; i < N; i++) {
+        escalates.push((await spawnAction(guest, 'escalate', [1500])).pid);
+        listens.push({ pid: (await spawnAction(guest, 'listen', [9300 + i, 3])).pid, port: 9300 + i });
+      }
+      await sleep(2500);
+    },
+    optimizations,
+  );
+  const after2 = await calibrate(clock, guest);
+  const { map: map2 } = causalMap(before2, after2, startsIn(w2.sink, from2));
+  const credMs: number[] = [];
+  const listenMs: number[] = [];
+  let credMissing = 0;
+  let listenMissing = 0;
+  for (const pid of escalates) {
+    const t = (await actionEvents(guest, pid)).find((a) => a.event === 'escalated')?.t;
+    // The helper first drops to uid 1000 (a cred change too), then raises back to 0: match the raise.
+    const ev = w2.sink.seen.find((s) => s.e.type === 'cred-change' && s.e.process?.pid === pid && s.e.after?.['uid'] === 0);
+    if (t === undefined || !ev) credMissing++;
+    else credMs.push((map2.guestAt(ev.at) - Number(t)) / 1e6);
+  }
+  for (const { pid, port } of listens) {
+    const t = (await actionEvents(guest, pid)).find((a) => a.event === 'listen')?.t;
+    const ev = w2.sink.seen.find((s) => s.e.type === 'socket-listen' && (s.e.data as Record<string, unknown> | undefined)?.['localPort'] === port);
+    if (t === undefined || !ev) listenMissing++;
+    else listenMs.push((map2.guestAt(ev.at) - Number(t)) / 1e6);
+  }
+  await labRun(guest, ['sh', '-c', `kill ${escalates.join(' ')} 2>/dev/null; true`]);
+  return [
+    latencyRow(`cred change (escalated t= → event)${label}`, credMs, map2, { missing: credMissing }),
+    latencyRow(`listen (listen t= → event)${label}`, listenMs, map2, { missing: listenMissing }),
+  ];
+}
+
 async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestClock): Promise<BenchTable> {
   const rows: Record<string, unknown>[] = [];
   const ITER = 130;
@@ -236,43 +283,10 @@ async function benchLatency(kernel: AttachedKernel, guest: string, clock: GuestC
   rows.push(dist('process start: host time since the previous look (no clock map)', sinceLook));
   rows.push(...breakdown(starts, ms, w));
 
-  // Cred changes and listens: each action prints t= (guest CLOCK_MONOTONIC) right after its syscall.
-  const N = 10;
-  const before2 = await calibrate(clock, guest);
-  const escalates: number[] = [];
-  const listens: { pid: number; port: number }[] = [];
-  progress(`cred changes and listens (${N} each)`);
-  let from2 = 0;
-  const w2 = await watch(kernel, DEFAULT_INTERVAL_MS, async () => {
-    from2 = clock.read() ?? 0;
-    for (let i = 0; i < N; i++) {
-      escalates.push((await spawnAction(guest, 'escalate', [1500])).pid);
-      listens.push({ pid: (await spawnAction(guest, 'listen', [9300 + i, 3])).pid, port: 9300 + i });
-    }
-    await sleep(2500);
-  });
-  const after2 = await calibrate(clock, guest);
-  const { map: map2 } = causalMap(before2, after2, startsIn(w2.sink, from2));
-  const credMs: number[] = [];
-  const listenMs: number[] = [];
-  let credMissing = 0;
-  let listenMissing = 0;
-  for (const pid of escalates) {
-    const t = (await actionEvents(guest, pid)).find((a) => a.event === 'escalated')?.t;
-    // The helper first drops to uid 1000 (a cred change too), then raises back to 0: match the raise.
-    const ev = w2.sink.seen.find((s) => s.e.type === 'cred-change' && s.e.process?.pid === pid && s.e.after?.['uid'] === 0);
-    if (t === undefined || !ev) credMissing++;
-    else credMs.push((map2.guestAt(ev.at) - Number(t)) / 1e6);
-  }
-  for (const { pid, port } of listens) {
-    const t = (await actionEvents(guest, pid)).find((a) => a.event === 'listen')?.t;
-    const ev = w2.sink.seen.find((s) => s.e.type === 'socket-listen' && (s.e.data as Record<string, unknown> | undefined)?.['localPort'] === port);
-    if (t === undefined || !ev) listenMissing++;
-    else listenMs.push((map2.guestAt(ev.at) - Number(t)) / 1e6);
-  }
-  await labRun(guest, ['sh', '-c', `kill ${escalates.join(' ')} 2>/dev/null; true`]);
-  rows.push(latencyRow('cred change (escalated t= → event)', credMs, map2, { missing: credMissing }));
-  rows.push(latencyRow('listen (listen t= → event)', listenMs, map2, { missing: listenMissing }));
+  // Cred changes and listens live in the objects' ranges (a task's cred pointer), compared every tick by
+  // default: measured again with the objects in turns (--object-turns), to show what turns cost in latency.
+  rows.push(...(await credAndListenLatency(guest, clock, kernel, {}, '')));
+  rows.push(...(await credAndListenLatency(guest, clock, kernel, { objectTurns: true }, ', --object-turns')));
   return {
     name: 'monitor-latency',
     description:
@@ -393,9 +407,10 @@ async function benchWalk(kernel: AttachedKernel, idle: IdleTicks): Promise<Bench
   const floorUs = timeIt(floor);
   const ws = idle.monitor?.watched;
   const shape = ws?.shape;
-  const warmUs = ws ? timeIt(() => ws.detect({ pageLevel: false, fieldFilter: true, objectSlice: OBJECT_SLICE }), 30, 200) : NaN;
-  const coldUs = ws ? coldDetectUs(ws, OBJECT_SLICE) : NaN;
-  const coldAllUs = ws ? coldDetectUs(ws, Infinity) : NaN;
+  // The default compares every object every tick; --object-turns compares OBJECT_SLICE of them a tick.
+  const warmUs = ws ? timeIt(() => ws.detect({ pageLevel: false, fieldFilter: true, objectSlice: Infinity }), 30, 200) : NaN;
+  const coldUs = ws ? coldDetectUs(ws, Infinity) : NaN;
+  const coldTurnsUs = ws ? coldDetectUs(ws, OBJECT_SLICE) : NaN;
   const perRange = (us: number) => (shape ? { ranges: shape.pieces, words: shape.words, nsPerRange: Math.round((us * 1000) / shape.pieces), nsPerWord: Math.round((us * 1000) / Math.max(1, shape.words)) } : {});
   const pslist = plugins.find((p) => p.name === 'pslist') as Plugin<any>;
   const warm = await kernel.pass();
@@ -420,8 +435,8 @@ async function benchWalk(kernel: AttachedKernel, idle: IdleTicks): Promise<Bench
       row('monitor tick over the unchanged guest, in the loop flat out (watch-set compare)', idleTickUs, '', { target: '≤ 20 µs', ...perRange(idleTickUs) }),
       row(`  the same at the default --interval ${DEFAULT_INTERVAL_MS}`, idle.defaultUs, '', { target: '≤ 20 µs', ...perRange(idle.defaultUs) }),
       row('  the same compare in a tight loop (warm caches)', warmUs, '', perRange(warmUs)),
-      row(`  the same compare after evicting the caches (32 MiB touched first; objects in turns of ${OBJECT_SLICE})`, coldUs, '', perRange(coldUs)),
-      row('  the same, every object every tick (no turns)', coldAllUs, '', perRange(coldAllUs)),
+      row('  the same compare after evicting the caches (32 MiB touched first)', coldUs, '', perRange(coldUs)),
+      row(`  the same, objects in turns of ${OBJECT_SLICE} (--object-turns)`, coldTurnsUs, '', perRange(coldTurnsUs)),
       row('TaskScanner.scan (threads on, every pslist fact)', scanUs, scanned.tasks.length, { target: '≤ 100 µs, ≤ 3× floor' }),
       row('unchecked walk (floor, bench only)', floorUs, floored.length),
       row('pslist plugin, warm pass', pslistUs, '', { pslistOverScan: r2(pslistUs / scanUs) }),
@@ -560,12 +575,14 @@ async function benchSlowdown(live: AttachedKernel, source: string, guest: string
 
 async function benchOptimizations(kernel: AttachedKernel, guest: string): Promise<BenchTable> {
   const SECONDS = 3;
-  const configs: { config: string; off: Partial<Optimizations> }[] = [
-    { config: 'default (page level off)', off: {} },
-    { config: '--page-level', off: { pageLevel: true } },
-    { config: '--page-level --no-field-filter', off: { pageLevel: true, fieldFilter: false } },
-    { config: '--no-incremental', off: { incremental: false } },
-    { config: '--no-reuse', off: { reuse: false } },
+  // Each config switches one optimization from its default (`--page-level`, `--object-turns`: on; the rest: off).
+  const configs: { config: string; set: Partial<Optimizations> }[] = [
+    { config: 'default (page level and object turns off)', set: {} },
+    { config: '--page-level', set: { pageLevel: true } },
+    { config: '--page-level --no-field-filter', set: { pageLevel: true, fieldFilter: false } },
+    { config: '--no-incremental', set: { incremental: false } },
+    { config: '--no-reuse', set: { reuse: false } },
+    { config: '--object-turns', set: { objectTurns: true } },
   ];
   // A steady light workload: one guest shell loop starting a process every ~100 ms (lab exec stays outside the windows).
   const loop = await labSpawn(guest, ['sh', '-c', 'while :; do /bin/vmi-helper burst 1 50 >/dev/null; usleep 100000; done']);
@@ -573,9 +590,9 @@ async function benchOptimizations(kernel: AttachedKernel, guest: string): Promis
   try {
     await sleep(500);
     let allOn: { tps: number; cpu: number } | undefined;
-    for (const { config, off } of configs) {
-      const flat = await watch(kernel, 0, () => sleep(SECONDS * 1000), off);
-      const def = await watch(kernel, DEFAULT_INTERVAL_MS, () => sleep(SECONDS * 1000), off);
+    for (const { config, set } of configs) {
+      const flat = await watch(kernel, 0, () => sleep(SECONDS * 1000), set);
+      const def = await watch(kernel, DEFAULT_INTERVAL_MS, () => sleep(SECONDS * 1000), set);
       const tps = flat.stats.ticks / flat.seconds;
       allOn ??= { tps, cpu: def.cpu };
       rows.push({

@@ -44,17 +44,22 @@ export interface Optimizations {
   readonly incremental: boolean;
   readonly reuse: boolean;
   readonly qmpWake: boolean;
+  /** Objects' ranges compared OBJECT_SLICE a tick, in turns (off: every object every tick). */
+  readonly objectTurns: boolean;
 }
 
-export const ALL_OPTIMIZATIONS: Optimizations = { pageLevel: true, fieldFilter: true, incremental: true, reuse: true, qmpWake: true };
+export const ALL_OPTIMIZATIONS: Optimizations = { pageLevel: true, fieldFilter: true, incremental: true, reuse: true, qmpWake: true, objectTurns: true };
 
 /**
  * What the monitor uses unless told otherwise. Page-level detection is off: measured on the lab guest
  * (`bench -- monitor`, and the watch-set figures in the README), comparing the ~300 watched ranges in place
  * costs less per tick than a memcmp of the ~80 pages that hold them (the ranges are sparse: a task's comm,
  * mm and cred pointers on a 9 KiB task_struct). It pays where ranges are dense; `--page-level` turns it on.
+ * Objects in turns are off too: on a quiet host every object every tick costs no more CPU (4.5 vs 8.8 % of a
+ * core at 2 ms, within noise) and a cred change is seen in 1.3 ms median instead of 4.9 (`bench -- monitor`,
+ * 2026-12-02); `--object-turns` turns them on for hosts where cache misses make a full compare dear.
  */
-export const DEFAULT_OPTIMIZATIONS: Optimizations = { ...ALL_OPTIMIZATIONS, pageLevel: false };
+export const DEFAULT_OPTIMIZATIONS: Optimizations = { ...ALL_OPTIMIZATIONS, pageLevel: false, objectTurns: false };
 
 /** Milliseconds between ticks by default: 500 looks a second keep an idle monitor near 5–10 % of a core here. */
 export const DEFAULT_INTERVAL_MS = 2;
@@ -121,12 +126,12 @@ export interface MonitorResult {
 const NO_KEYS: ReadonlySet<string> = new Set();
 
 /**
- * Objects' ranges compared per tick (the global ones — list heads, counters, tables — every tick). Measured
- * on the loaded 2-core machine: once the watched bytes have left the caches between ticks, a range costs
- * ~370 ns (a cache and a TLB miss: each task is on its own pages), so the ~240 ranges of the lab guest's 56
- * tasks took ~90 µs a tick; in turns of 64 a tick stays near 25 µs and each task's fields are still looked
- * at every 4th tick (8 ms at the default interval). Starts and exits move the global counters, so they are
- * seen at the next tick regardless.
+ * Objects' ranges compared per tick with `--object-turns` (the global ones — list heads, counters, tables —
+ * every tick). Measured on the loaded 2-core machine: once the watched bytes have left the caches between
+ * ticks, a range cost ~370 ns (a cache and a TLB miss: each task is on its own pages), so the ~240 ranges of
+ * the lab guest's 56 tasks took ~90 µs a tick; in turns of 64 a tick stayed near 25 µs, each task's fields
+ * looked at every 4th tick (8 ms at the default interval). Starts and exits move the global counters, so
+ * they are seen at the next tick regardless. On a quiet host the full compare costs ~23 µs: off by default.
  */
 export const OBJECT_SLICE = 64;
 
@@ -408,7 +413,7 @@ export class Monitor {
   }
 
   private look(t0: number, perTick: boolean): Promise<void> | undefined {
-    const det = this.watchSet.detect({ pageLevel: this.opts.pageLevel, fieldFilter: this.opts.fieldFilter, objectSlice: OBJECT_SLICE });
+    const det = this.watchSet.detect({ pageLevel: this.opts.pageLevel, fieldFilter: this.opts.fieldFilter, objectSlice: this.opts.objectTurns ? OBJECT_SLICE : Infinity });
     this.stats.pagesChanged += det.pagesChanged;
     this.stats.falseSharing += det.falseSharing;
     let due = false;

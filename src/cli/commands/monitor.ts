@@ -17,7 +17,7 @@ import { DEFAULT_WATCHES, WATCH_NAMES, type WatchName } from '../../monitor/watc
 import type { Command, ParsedArgs } from '../command.js';
 import { attachOptions, attachOptionSpec, parseDuration, requireSource, stringOption } from './common.js';
 
-/** Switches that turn an optimization off; `--page-level` turns the one that is off by default on. */
+/** Switches that turn an optimization off; `--page-level` and `--object-turns` turn the ones that are off by default on. */
 const OPTIMIZATION_FLAGS: Record<string, keyof Optimizations> = {
   'no-field-filter': 'fieldFilter',
   'no-incremental': 'incremental',
@@ -27,7 +27,7 @@ const OPTIMIZATION_FLAGS: Record<string, keyof Optimizations> = {
 
 const USAGE =
   '<source> [--for DURATION] [--interval MS | --rate HZ] [--watch LIST] [--policy FILE] [--store FILE] [--out FILE] [--jsonl] ' +
-  '[--cpu-budget FRACTION] [--files-pid PIDS] [--page-level] [--no-field-filter] [--no-incremental] [--no-reuse] [--no-qmp-wake]';
+  '[--cpu-budget FRACTION] [--files-pid PIDS] [--page-level] [--no-field-filter] [--no-incremental] [--no-reuse] [--no-qmp-wake] [--object-turns]';
 
 export function parseWatches(text: string | undefined): WatchName[] {
   if (text === undefined) return [...DEFAULT_WATCHES];
@@ -111,7 +111,7 @@ export const command: Command = {
     out: { type: 'string' },
     'cpu-budget': { type: 'string' },
     'files-pid': { type: 'string' },
-    ...Object.fromEntries([...Object.keys(OPTIMIZATION_FLAGS), 'page-level'].map((f) => [f, { type: 'boolean' as const }])),
+    ...Object.fromEntries([...Object.keys(OPTIMIZATION_FLAGS), 'page-level', 'object-turns'].map((f) => [f, { type: 'boolean' as const }])),
   },
   async run(args, ctx) {
     const spec = requireSource(args, `vmsight monitor ${USAGE}`);
@@ -122,6 +122,7 @@ export const command: Command = {
     const optimizations: { -readonly [K in keyof Optimizations]?: boolean } = {};
     for (const [flag, key] of Object.entries(OPTIMIZATION_FLAGS)) if (args.values[flag]) optimizations[key] = false;
     if (args.values['page-level']) optimizations.pageLevel = true;
+    if (args.values['object-turns']) optimizations.objectTurns = true;
     const budget = cpuBudget(args);
     const pids = filePids(args);
     const hook = await policyHook(stringOption(args, 'policy'));
