@@ -5,14 +5,24 @@
 import type { TypeId } from '../../../src/profile/types.js';
 import type { FakeMemory, TypeBuilder } from './synthetic.js';
 
-export function mapleTypes(b: TypeBuilder): void {
+/** `meta: false` gives the layout without maple_metadata (the first maple trees, before v6.0's metadata). */
+export function mapleTypes(b: TypeBuilder, opts: { meta?: boolean } = {}): void {
+  const withMeta = opts.meta ?? true;
   const meta = b.struct('maple_metadata', 2, [['end', b.u8, 0], ['gap', b.u8, 1]]);
   const pnode = b.ptr(b.declare('maple_pnode'));
   const slots = (n: number): TypeId => b.array(b.voidp, n);
   const pivots = (n: number): TypeId => b.array(b.ulong, n);
-  const rangeTail = b.struct('', 128, [['slot', slots(16), 0], ['', b.struct('', 128, [['pad', slots(15), 0], ['meta', meta, 120]]), 0]], 'union');
+  const rangeTail = withMeta
+    ? b.struct('', 128, [['slot', slots(16), 0], ['', b.struct('', 128, [['pad', slots(15), 0], ['meta', meta, 120]]), 0]], 'union')
+    : b.struct('', 128, [['slot', slots(16), 0]]);
   b.struct('maple_range_64', 256, [['parent', pnode, 0], ['pivot', pivots(15), 8], ['', rangeTail, 128]]);
-  b.struct('maple_arange_64', 256, [['parent', pnode, 0], ['pivot', pivots(9), 8], ['slot', slots(10), 80], ['gap', pivots(10), 160], ['meta', meta, 240]]);
+  b.struct('maple_arange_64', 256, [
+    ['parent', pnode, 0],
+    ['pivot', pivots(9), 8],
+    ['slot', slots(10), 80],
+    ['gap', pivots(10), 160],
+    ...(withMeta ? ([['meta', meta, 240]] as const) : []),
+  ]);
   const dense = b.struct('', 256, [['parent', pnode, 0], ['slot', slots(31), 8]]);
   b.struct('maple_node', 256, [['', dense, 0]], 'union');
   b.struct('maple_tree', 16, [['ma_lock', b.uint, 0], ['ma_flags', b.uint, 4], ['ma_root', b.voidp, 8]]);

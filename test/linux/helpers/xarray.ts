@@ -1,7 +1,8 @@
 /** xarray / xa_node / idr types (64 slots) and a node writer for synthetic memory. */
 import type { FakeMemory, TypeBuilder } from './synthetic.js';
 
-export function xarrayTypes(b: TypeBuilder): void {
+/** `idrBase: false` leaves idr_base out (kernels before v4.16); `rtOffset` moves idr_rt inside struct idr. */
+export function xarrayTypes(b: TypeBuilder, opts: { idrBase?: boolean; rtOffset?: number } = {}): void {
   const node = b.declare('xa_node');
   const xa = b.struct('xarray', 16, [['xa_lock', b.uint, 0], ['xa_flags', b.uint, 4], ['xa_head', b.voidp, 8]]);
   b.define(node, 576, [
@@ -13,7 +14,9 @@ export function xarrayTypes(b: TypeBuilder): void {
     ['array', b.ptr(xa), 16],
     ['slots', b.array(b.voidp, 64), 40],
   ]);
-  b.struct('idr', 24, [['idr_rt', xa, 0], ['idr_base', b.uint, 16], ['idr_next', b.uint, 20]]);
+  const rt = opts.rtOffset ?? 0;
+  if (opts.idrBase === false) b.struct('idr', rt + 24, [['idr_rt', xa, rt], ['idr_next', b.uint, rt + 16]]);
+  else b.struct('idr', rt + 24, [['idr_rt', xa, rt], ['idr_base', b.uint, rt + 16], ['idr_next', b.uint, rt + 20]]);
 }
 
 /** Writes an xa_node; `slots` maps slot index → raw slot value. Returns the internal (encoded) pointer. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ValidationError } from '../../../src/core/errors.js';
 import { AnomalySink } from '../../../src/linux/anomaly.js';
-import { hlistForEachEntry, hlistNullsChain, hlistNullsForEach, isNullsMarker, listEmpty, listForEach, listForEachEntry } from '../../../src/linux/walk/list.js';
+import { hlistForEach, hlistForEachEntry, hlistNullsChain, hlistNullsForEach, isNullsMarker, listEmpty, listForEach, listForEachEntry } from '../../../src/linux/walk/list.js';
 import { WalkContext } from '../../../src/linux/walk/common.js';
 import { hashForEachEntry } from '../../../src/linux/walk/hashtable.js';
 import { FakeMemory, KBASE, TypeBuilder, typedOver } from '../helpers/synthetic.js';
@@ -225,4 +225,85 @@ test('a nulls chain: a wrong pprev is a broken link (walk goes on), a cycle and 
   sink = new AnomalySink();
   assert.equal([...hlistNullsForEach(nul.typed, nul.head, { anomalies: sink })].length, 2);
   assert.equal(sink.counts['bad-pointer'], 1);
+});
+
+test('an unreadable head is one fault anomaly and an empty walk, for every list kind', () => {
+  const { typed } = setup(1);
+  const nowhere = KBASE + 0x4000_0000n;
+  for (const walk of [listForEach, hlistForEach, hlistNullsForEach]) {
+    const sink = new AnomalySink();
+    assert.deepEqual([...walk(typed, nowhere, { anomalies: sink })], []);
+    assert.deepEqual(sink.items.map((a) => [a.kind, a.address]), [['fault', nowhere]], walk.name);
+  }
+});
+
+/** A plain hlist through item.hnode: head -> items 0..n-1 -> NULL. */
+function hlistChainOf(n: number) {
+  const s = setup(Math.max(n, 1));
+  const node = (i: number) => s.item(i) + 24n;
+  s.mem.w64(s.head, n ? node(0) : 0n);
+  for (let i = 0; i < n; i++) {
+    s.mem.w64(node(i), i + 1 < n ? node(i + 1) : 0n);
+    s.mem.w64(node(i) + 8n, i === 0 ? s.head : node(i));
+  }
+  for (let i = 1; i < n; i++) s.mem.w64(node(i) + 8n, node(i - 1));
+  return { ...s, node };
+}
+
+test('an hlist: a bad pointer or an unreadable node stops the walk with that one anomaly; the limit bounds it', () => {
+  let c = hlistChainOf(4);
+  c.mem.w64(c.node(1), 0xdead_0000_0000_0100n);
+  let sink = new AnomalySink();
+  assert.deepEqual([...hlistForEach(c.typed, c.head, { anomalies: sink })], [c.node(0), c.node(1)]);
+  assert.deepEqual(sink.items.map((a) => a.kind), ['bad-pointer']);
+
+  c = hlistChainOf(4);
+  c.mem.w64(c.node(1), KBASE + 0x4000_0000n);
+  sink = new AnomalySink();
+  assert.deepEqual([...hlistForEach(c.typed, c.head, { anomalies: sink })], [c.node(0), c.node(1)]);
+  assert.deepEqual(sink.items.map((a) => a.kind), ['fault']);
+
+  c = hlistChainOf(4);
+  sink = new AnomalySink();
+  assert.deepEqual([...hlistForEach(c.typed, c.head, { anomalies: sink, limit: 2 })], [c.node(0), c.node(1)]);
+  assert.deepEqual(sink.items.map((a) => a.kind), ['limit']);
+});
+
+test('a nulls chain: an unreadable node is a fault and returns no marker; the limit bounds it', () => {
+  const c = nullsChain(3, 4n);
+  c.mem.w64(c.node(1), KBASE + 0x4000_0000n);
+  const sink = new AnomalySink();
+  const ctx = new WalkContext(c.typed, 'test.nulls', { anomalies: sink });
+  const it = hlistNullsChain(ctx, c.head, c.node(0));
+  const seen: bigint[] = [];
+  let r = it.next();
+  for (; !r.done; r = it.next()) seen.push(r.value);
+  assert.deepEqual(seen, [c.node(0), c.node(1)]);
+  assert.equal(r.value, undefined);
+  assert.deepEqual(sink.items.map((a) => a.kind), ['fault']);
+
+  const lim = new AnomalySink();
+  const d = nullsChain(3, 4n);
+  const lctx = new WalkContext(d.typed, 'test.nulls', { anomalies: lim, limit: 1 });
+  const lit = hlistNullsChain(lctx, d.head, d.node(0));
+  let lr = lit.next();
+  const got: bigint[] = [];
+  for (; !lr.done; lr = lit.next()) got.push(lr.value);
+  assert.deepEqual(got, [d.node(0)]);
+  assert.equal(lr.value, undefined, 'a chain stopped by the limit returns no marker');
+  assert.deepEqual(lim.items.map((a) => a.kind), ['limit']);
+});
+
+test('entry walkers name their anomalies type.member unless told otherwise', () => {
+  const c = hlistChainOf(2);
+  c.mem.w64(c.node(1), 0x10n);
+  let sink = new AnomalySink();
+  [...hlistForEachEntry(c.typed, c.head, 'item', 'hnode', { anomalies: sink })];
+  assert.equal(sink.items[0]!.where, 'item.hnode');
+  sink = new AnomalySink();
+  [...hlistForEachEntry(c.typed, c.head, 'item', 'hnode', { anomalies: sink, where: 'my.walk' })];
+  assert.equal(sink.items[0]!.where, 'my.walk');
+  sink = new AnomalySink();
+  [...hashForEachEntry(c.typed, c.head, 1, 'item', 'hnode', { anomalies: sink })];
+  assert.equal(sink.items[0]!.where, 'item.hnode');
 });

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ProfileError } from '../../../src/core/errors.js';
 import { AnomalySink } from '../../../src/linux/anomaly.js';
 import { mtForEach, type MapleEntry } from '../../../src/linux/walk/maple-tree.js';
 import { ARANGE_64, enode, LEAF_64, mapleTypes, writeNode } from '../helpers/maple.js';
@@ -116,4 +117,160 @@ test('metadata end beyond the slots is invalid, not an out-of-bounds read', () =
   const sink = new AnomalySink();
   assert.deepEqual([...mtForEach(s.typed, s.tree, { anomalies: sink })], []);
   assert.equal(sink.counts.invalid, 1);
+});
+
+/** A tree at KBASE whose root (a range_64 node) spans the whole index space; returns helpers to fill it. */
+function bare(opts: { meta?: boolean } = {}) {
+  const b = new TypeBuilder();
+  mapleTypes(b, opts);
+  const mem = new FakeMemory();
+  const typed = typedOver(b.db(), mem);
+  const tree = KBASE;
+  mem.map(tree, 16);
+  const node = (i: number) => KBASE + 0x1000n + 0x100n * BigInt(i);
+  const setRoot = (enc: bigint) => mem.w64(tree + 8n, enc | 2n);
+  const walkAll = (o: Parameters<typeof mtForEach>[2] = {}) => {
+    const sink = new AnomalySink();
+    return { got: [...mtForEach(typed, tree, { anomalies: sink, ...o })], sink };
+  };
+  return { mem, typed, tree, node, setRoot, walkAll };
+}
+
+test('a dense node holds one index per slot from its minimum, up to its maximum, NULL and reserved slots skipped', () => {
+  const t = bare();
+  const dense = t.node(1);
+  t.mem.map(dense, 256);
+  t.mem.w64(dense, t.node(0) | 6n); // parent
+  const slot = (i: number, v: bigint) => t.mem.w64(dense + 8n + 8n * BigInt(i), v);
+  slot(0, VMA(0));
+  slot(2, 0x406n); // reserved (XA_ZERO_ENTRY): skipped
+  slot(3, VMA(3));
+  slot(5, VMA(5)); // index 0x105 = the node max
+  slot(6, VMA(6)); // past the node max: not an entry
+  writeNode(t.mem, t.node(0), 2, t.tree | 1n, [[0xffn, 0n], [0x105n, enode(dense, 0)], [MAX, 0n]]);
+  t.setRoot(enode(t.node(0), 2));
+  const { got, sink } = t.walkAll();
+  assert.deepEqual(got, [
+    { first: 0x100n, last: 0x100n, entry: VMA(0) },
+    { first: 0x103n, last: 0x103n, entry: VMA(3) },
+    { first: 0x105n, last: 0x105n, entry: VMA(5) },
+  ]);
+  assert.equal(sink.total, 0);
+});
+
+test('without maple_metadata, the first zero pivot after slot 0 ends a node', () => {
+  const t = bare({ meta: false });
+  const leaf = t.node(1);
+  // root: arange node (no metadata) with two children; pivots after them are 0.
+  writeNode(t.mem, leaf, LEAF_64, t.node(0), [[0xfffn, VMA(1)], [0x1fffn, 0n], [0x2fffn, VMA(2)], [0n, VMA(3)]]); // slot 3: after the end
+  const leaf2 = t.node(2);
+  writeNode(t.mem, leaf2, LEAF_64, t.node(0), [[0n, VMA(4)], [MAX, VMA(5)]]);
+  t.mem.w64(leaf2 + 8n, 0x10000n); // pivot 0 = the first index (a one-index range)
+  writeNode(t.mem, t.node(0), ARANGE_64, t.tree | 1n, [[0xffffn, enode(leaf, LEAF_64)], [MAX, enode(leaf2, LEAF_64)]]);
+  t.setRoot(enode(t.node(0), ARANGE_64));
+  const { got, sink } = t.walkAll();
+  assert.deepEqual(got, [
+    { first: 0n, last: 0xfffn, entry: VMA(1) },
+    { first: 0x2000n, last: 0x2fffn, entry: VMA(2) },
+    { first: 0x10000n, last: 0x10000n, entry: VMA(4) },
+    { first: 0x10001n, last: MAX, entry: VMA(5) },
+  ]);
+  assert.equal(sink.total, 0);
+});
+
+test('with metadata: a last used slot whose pivot is 0 runs to the node max; slot 0 may end at 0; reserved entries are skipped', () => {
+  const t = bare();
+  const leaf = t.node(1);
+  writeNode(t.mem, leaf, LEAF_64, t.node(0), [[0n, VMA(0)], [0x10n, 0x406n], [0x20n, VMA(2)], [0n, VMA(3)]]);
+  writeNode(t.mem, t.node(0), 2, t.tree | 1n, [[0xffffn, enode(leaf, LEAF_64)], [MAX, enode(t.node(2), LEAF_64)]]);
+  writeNode(t.mem, t.node(2), LEAF_64, t.node(0), [[MAX, VMA(9)]]);
+  t.setRoot(enode(t.node(0), 2));
+  const { got, sink } = t.walkAll();
+  assert.deepEqual(got, [
+    { first: 0n, last: 0n, entry: VMA(0) },
+    { first: 0x11n, last: 0x20n, entry: VMA(2) },
+    { first: 0x21n, last: 0xffffn, entry: VMA(3) },
+    { first: 0x10000n, last: MAX, entry: VMA(9) },
+  ]);
+  assert.equal(sink.total, 0);
+});
+
+test('slots after the one that reaches the node max are not read, whatever the metadata says', () => {
+  const t = bare();
+  writeNode(t.mem, t.node(0), LEAF_64, t.tree | 1n, [[0xfffn, VMA(0)], [MAX, VMA(1)], [5n, VMA(2)], [6n, VMA(3)]]);
+  t.setRoot(enode(t.node(0), LEAF_64));
+  const { got, sink } = t.walkAll();
+  assert.deepEqual(got.map((e) => e.entry), [VMA(0), VMA(1)]);
+  assert.equal(sink.total, 0);
+});
+
+test('an arange node is sized by its metadata alone, not by a stale last pivot', () => {
+  const t = bare();
+  writeNode(t.mem, t.node(1), LEAF_64, t.node(0), [[0xffffn, VMA(1)]]);
+  writeNode(t.mem, t.node(2), LEAF_64, t.node(0), [[MAX, VMA(2)]]);
+  writeNode(t.mem, t.node(0), ARANGE_64, t.tree | 1n, [[0xffffn, enode(t.node(1), LEAF_64)], [MAX, enode(t.node(2), LEAF_64)]]);
+  t.mem.w64(t.node(0) + 8n + 8n * 8n, 0x1234n); // stale pivot[8]
+  t.setRoot(enode(t.node(0), ARANGE_64));
+  const { got, sink } = t.walkAll();
+  assert.deepEqual(got.map((e) => e.entry), [VMA(1), VMA(2)]);
+  assert.equal(sink.total, 0);
+});
+
+test('a pivot above the node max is invalid; metadata end equal to the slot count is invalid', () => {
+  let t = bare();
+  writeNode(t.mem, t.node(1), LEAF_64, t.node(0), [[0x10n, VMA(1)], [0x20000n, VMA(2)]]); // parent gave it ..0xffff
+  writeNode(t.mem, t.node(0), 2, t.tree | 1n, [[0xffffn, enode(t.node(1), LEAF_64)], [MAX, 0n]]);
+  t.setRoot(enode(t.node(0), 2));
+  let r = t.walkAll();
+  assert.deepEqual(r.got.map((e) => e.entry), [VMA(1)]);
+  assert.deepEqual(r.sink.items.map((a) => [a.kind, a.address]), [['invalid', t.node(1)]]);
+  t = bare();
+  writeNode(t.mem, t.node(0), ARANGE_64, t.tree | 1n, [[MAX, enode(t.node(1), LEAF_64)]]);
+  t.mem.w8(t.node(0) + 240n, 10); // arange nodes have 10 slots: end 10 is one past
+  t.setRoot(enode(t.node(0), ARANGE_64));
+  r = t.walkAll();
+  assert.deepEqual(r.got, []);
+  assert.deepEqual(r.sink.items.map((a) => a.kind), ['invalid']);
+});
+
+test('a reserved root, an unreadable tree, a node outside the kernel and the node limit', () => {
+  const t = bare();
+  t.mem.w64(t.tree + 8n, 0x406n);
+  let r = t.walkAll();
+  assert.deepEqual([r.got, r.sink.total], [[], 0]);
+  const sink = new AnomalySink();
+  assert.deepEqual([...mtForEach(t.typed, KBASE + 0x4000_0000n, { anomalies: sink })], []);
+  assert.deepEqual(sink.items.map((a) => a.kind), ['fault']);
+  writeNode(t.mem, t.node(0), 2, t.tree | 1n, [[0xffn, enode(0x1000_0000n, LEAF_64)], [0x1ffn, enode(t.node(1), LEAF_64)], [MAX, enode(t.node(2), LEAF_64)]]);
+  writeNode(t.mem, t.node(1), LEAF_64, t.node(0), [[0x1ffn, VMA(1)]]);
+  writeNode(t.mem, t.node(2), LEAF_64, t.node(0), [[MAX, VMA(2)]]);
+  t.setRoot(enode(t.node(0), 2));
+  r = t.walkAll();
+  assert.deepEqual(r.got.map((e) => e.entry), [VMA(1), VMA(2)]);
+  assert.deepEqual(r.sink.items.map((a) => [a.kind, a.address]), [['bad-pointer', 0x1000_0000n]]);
+  r = t.walkAll({ limit: 2 });
+  assert.deepEqual(r.got.map((e) => e.entry), [VMA(1)]);
+  assert.deepEqual(r.sink.items.map((a) => a.kind), ['bad-pointer', 'limit']);
+});
+
+test('a tree exactly MAPLE_HEIGHT_MAX (31) high is walked whole', () => {
+  const t = bare();
+  const chain = (i: number) => KBASE + 0x10_0000n + 0x100n * BigInt(i);
+  for (let i = 0; i < 30; i++) writeNode(t.mem, chain(i), ARANGE_64, i ? chain(i - 1) : t.tree | 1n, [[MAX, enode(chain(i + 1), i < 29 ? ARANGE_64 : LEAF_64)]]);
+  writeNode(t.mem, chain(30), LEAF_64, chain(29), [[MAX, VMA(1)]]);
+  t.mem.w64(t.tree + 8n, enode(chain(0), ARANGE_64) | 2n);
+  const r = t.walkAll();
+  assert.deepEqual(r.got, [{ first: 0n, last: MAX, entry: VMA(1) }]);
+  assert.equal(r.sink.total, 0);
+});
+
+test('a layout whose pivot is not an array is a ProfileError', () => {
+  const b = new TypeBuilder();
+  b.struct('maple_node', 256, [['slot', b.array(b.voidp, 31), 8]]);
+  b.struct('maple_range_64', 256, [['pivot', b.ulong, 8], ['slot', b.array(b.voidp, 16), 128]]);
+  b.struct('maple_arange_64', 256, [['pivot', b.array(b.ulong, 9), 8], ['slot', b.array(b.voidp, 10), 80]]);
+  b.struct('maple_tree', 16, [['ma_root', b.voidp, 8]]);
+  const mem = new FakeMemory();
+  mem.map(KBASE, 16);
+  assert.throws(() => [...mtForEach(typedOver(b.db(), mem), KBASE, { anomalies: new AnomalySink() })], ProfileError);
 });

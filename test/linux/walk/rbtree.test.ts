@@ -86,3 +86,25 @@ test('a degenerate (too deep) chain is cut at the depth bound; the limit bounds 
   assert.equal([...rbtreeInorder(typed, KBASE, { anomalies: lim, limit: 5 })].length, 5);
   assert.equal(lim.counts.limit, 1);
 });
+
+test('an unreadable root is one fault; a child outside the kernel is one bad-pointer anomaly and its subtree is dropped', () => {
+  const s = setup(15);
+  let sink = new AnomalySink();
+  assert.deepEqual([...rbtreeInorder(s.typed, KBASE + 0x4000_0000n, { anomalies: sink })], []);
+  assert.deepEqual(sink.items.map((a) => a.kind), ['fault']);
+  s.mem.w64(s.node(13) + 8n, 0xdead_0000_0000_0100n); // key 13's right (key 14) -> poison
+  sink = new AnomalySink();
+  assert.deepEqual(keys(s, sink), Array.from({ length: 14 }, (_, i) => i));
+  assert.deepEqual(sink.items.map((a) => [a.kind, a.address]), [['bad-pointer', 0xdead_0000_0000_0100n]]);
+});
+
+test('rbtreeInorderEntry names its anomalies type.member unless told otherwise', () => {
+  const s = setup(3);
+  s.mem.w64(s.node(2), s.node(0)); // wrong parent
+  let sink = new AnomalySink();
+  keys(s, sink);
+  assert.deepEqual(sink.items.map((a) => a.where), ['item.node']);
+  sink = new AnomalySink();
+  [...rbtreeInorderEntry(s.typed, s.root, 'item', 'node', { anomalies: sink, where: 'mm.vmas' })];
+  assert.deepEqual(sink.items.map((a) => a.where), ['mm.vmas']);
+});
