@@ -10,7 +10,9 @@
 //   then runs only those files (one `node` process each, stopping at the first that fails), and a mutant
 //   no test reaches is not run at all.
 // - no TypeScript loader per process: Stryker's build step (`--build`, below) transpiles the instrumented
-//   sandbox with esbuild once, and the tests run as plain JavaScript from dist/.
+//   sandbox with esbuild once, and the tests run as plain JavaScript from .mutation-dist/. The same build
+//   runs in the project first, so Stryker sees the tests' JavaScript among its input files (what the
+//   incremental mode compares to know which tests changed).
 // - incremental: each area's last result is kept in reports/mutation/<area>.incremental.json, and a
 //   later run re-tests only the mutants whose code or covering tests changed (`--full` re-tests all).
 // Reports land in reports/mutation/<area>.html and .json (git-ignored); the score is printed per area.
@@ -22,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 if (process.argv[2] === '--build') {
-  // Stryker's buildCommand, run inside its sandbox: src/ and test/ (instrumented or not) to dist/, file by
+  // Stryker's buildCommand, run inside its sandbox: src/ and test/ (instrumented or not) to .mutation-dist/, file by
   // file. Types are not checked here: Stryker's mutants are not meant to type-check.
   const { build } = await import('esbuild');
   const sources = (dir) =>
@@ -31,7 +33,7 @@ if (process.argv[2] === '--build') {
       .map((e) => join(e.parentPath ?? e.path, e.name));
   await build({
     entryPoints: [...sources('src'), ...sources('test')],
-    outdir: join(root, 'dist'),
+    outdir: join(root, '.mutation-dist'),
     outbase: root,
     platform: 'node',
     format: 'esm',
@@ -70,6 +72,8 @@ const args = process.argv.slice(2);
 const wanted = args.filter((a) => !a.startsWith('-'));
 for (const a of wanted) if (!AREAS[a]) throw new Error(`unknown area '${a}' (have: ${Object.keys(AREAS).join(', ')})`);
 const full = args.includes('--full');
+const built = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--build'], { cwd: root, stdio: 'inherit' });
+if (built.status !== 0) process.exit(built.status ?? 1);
 const dir = join(root, 'reports', 'mutation');
 mkdirSync(dir, { recursive: true });
 let failed = 0;
@@ -83,7 +87,7 @@ for (const area of wanted.length ? wanted : DEFAULT_AREAS) {
     $schema: '../../node_modules/@stryker-mutator/core/schema/stryker-schema.json',
     mutate,
     testRunner: 'tap',
-    tap: { testFiles: tests.map((t) => `dist/test/${t}.test.js`), nodeArgs: ['--test-reporter=tap', ...skipArgs], forceBail: true },
+    tap: { testFiles: tests.map((t) => `.mutation-dist/test/${t}.test.js`), nodeArgs: ['--test-reporter=tap', ...skipArgs], forceBail: true },
     buildCommand: 'node scripts/mutation.mjs --build',
     plugins: ['@stryker-mutator/*', './scripts/mutation-ignore-messages.mjs'],
     ignorers: ['message-text'],
