@@ -109,6 +109,8 @@ export interface MonitorStats {
   heartbeats: number;
   /** Sleeps stretched to keep within the CPU budget. */
   budgetStretches: number;
+  /** QMP STOP/RESUME events that were a guest-halting source's own pauses (not reported as the guest's). */
+  ownPauseEvents: number;
   watchedPages: number;
   watchedObjects: number;
 }
@@ -252,6 +254,7 @@ export class Monitor {
     errors: 0,
     heartbeats: 0,
     budgetStretches: 0,
+    ownPauseEvents: 0,
     watchedPages: 0,
     watchedObjects: 0,
   };
@@ -364,6 +367,7 @@ export class Monitor {
     }
     const watchStats: Record<string, Record<string, number>> = {};
     for (const w of this.watches) watchStats[w.name] = w.stats?.() ?? {};
+    this.stats.ownPauseEvents = this.options.lifecycle?.ownEvents ?? 0;
     this.stats.watchedPages = this.watchSet?.pageCount ?? 0;
     this.stats.watchedObjects = this.watchSet?.objectCount ?? 0;
     this.emit(
