@@ -167,6 +167,8 @@ export class HaltingMemory implements PhysicalMemory {
   private closed = false;
   private stats_ = { passes: 0, alreadyPaused: 0, pausedMs: 0, lastPauseMs: 0 };
   private own: OwnEvent[] = [];
+  /** Our last stop made QEMU announce nothing: the pause we end is not (only) ours. */
+  private foreignPause = false;
 
   constructor(
     readonly inner: PhysicalMemory,
@@ -239,14 +241,11 @@ export class HaltingMemory implements PhysicalMemory {
         await this.resume().catch(() => undefined);
         throw err;
       }
-      if (emitted === 'none') {
-        // QEMU announced no STOP: another client paused the guest between our query and our stop. Its pause,
-        // not ours: leave it for that client to resume.
-        this.pausedByUs = false;
-        paused.delete(this);
-        if (!paused.size) uninstallHooks();
-        this.stats_.alreadyPaused++;
-      } else this.pausedAt = performance.now();
+      // No STOP seen for our stop: most likely another client paused the guest between our query and our
+      // stop (or this connection hears no events). We resume it all the same — a guest is never left paused
+      // on a guess — but that resume is then no pause of ours ending: the monitor is told the guest runs.
+      this.foreignPause = emitted === 'none';
+      this.pausedAt = performance.now();
     } else {
       this.stats_.alreadyPaused++;
     }
@@ -286,7 +285,10 @@ export class HaltingMemory implements PhysicalMemory {
     this.stats_.lastPauseMs = ms;
     this.stats_.pausedMs += ms;
     this.pausedAt = 0;
-    await this.noting('RESUME', () => this.control.cont());
+    if (this.foreignPause) {
+      this.foreignPause = false;
+      await this.control.cont();
+    } else await this.noting('RESUME', () => this.control.cont());
   }
 
   /**
