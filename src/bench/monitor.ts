@@ -25,6 +25,7 @@ import type { WatchSet } from '../monitor/watch-set.js';
 import { clockMap, GuestClock, hostNs, type ClockFix, type ClockMap } from './monitor-clock.js';
 import { uncheckedWalker } from './monitor-floor.js';
 import { median, type BenchTable } from './report.js';
+import { seededRandom } from '../core/random.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const progress = (what: string) => process.stderr.write(`bench monitor: ${new Date().toISOString().slice(11, 19)} ${what}\n`);
@@ -476,20 +477,9 @@ async function haltingRun(source: string, guest: string, kind: GuestBenchKind, s
   throw new Error(`bench monitor: the guest bench ${kind} under the halting monitor did not finish`);
 }
 
-/** A deterministic PRNG for the bootstrap (the same data gives the same interval). */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
-
 /** The median and a 95 % bootstrap interval of the median (2,000 resamples). */
 function medianCi(xs: readonly number[]): { median: number; lo: number; hi: number } {
-  const rnd = prng(xs.length * 7919);
+  const rnd = seededRandom(xs.length * 7919); // the same data gives the same interval
   const meds: number[] = [];
   for (let i = 0; i < 2000; i++) meds.push(median(Array.from({ length: xs.length }, () => xs[Math.floor(rnd() * xs.length)]!)));
   return { median: median(xs), lo: quantile(meds, 0.025), hi: quantile(meds, 0.975) };
