@@ -50,7 +50,7 @@ const AREAS = {
   },
   walk: {
     mutate: ['src/linux/walk/**/*.ts'],
-    tests: ['linux/walk/common', 'linux/walk/hashtable', 'linux/walk/list', 'linux/walk/maple-tree', 'linux/walk/rbtree', 'linux/walk/xarray'],
+    tests: ['linux/walk/common', 'linux/walk/hashtable', 'linux/walk/list', 'linux/walk/list-settle', 'linux/walk/maple-tree', 'linux/walk/rbtree', 'linux/walk/xarray'],
   },
   btf: {
     mutate: ['src/profile/btf.ts'],
