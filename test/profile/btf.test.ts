@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FaultError, FormatError, ProfileError, VmsightError } from '../../src/core/errors.js';
-import { BtfTypes, parseBtf, parseBtfHeader } from '../../src/profile/btf.js';
+import { BtfKind, BtfTypes, parseBtf, parseBtfHeader } from '../../src/profile/btf.js';
 import { btfFromFileBytes, btfFromMemory, btfFromKernelSymbols, moduleBtfsFromMemory } from '../../src/profile/btf/sources.js';
 import { Typed } from '../../src/profile/typed.js';
 import { TypeDb } from '../../src/profile/types.js';
@@ -543,4 +543,96 @@ test('BTF lazy name lookup: hostile string sections give the scans and the hash 
   assert.deepEqual(scans.lookup('far'), []);
   assert.deepEqual(scans.lookup('zz_last'), []);
   assert.equal(scans.nameHashBuilt, false);
+});
+
+/** A BTF header (magic, version 1) of `hdrLen` bytes with these section fields, followed by `total - hdrLen` zero bytes. */
+function headerBlob(f: { hdrLen?: number; typeOff: number; typeLen: number; strOff: number; strLen: number; total?: number }): Uint8Array {
+  const hdrLen = f.hdrLen ?? 24;
+  const b = new Uint8Array(f.total ?? hdrLen + Math.max(f.typeOff + f.typeLen, f.strOff + f.strLen));
+  const dv = new DataView(b.buffer);
+  dv.setUint16(0, 0xeb9f, true);
+  b[2] = 1;
+  dv.setUint32(4, hdrLen, true);
+  dv.setUint32(8, f.typeOff, true);
+  dv.setUint32(12, f.typeLen, true);
+  dv.setUint32(16, f.strOff, true);
+  dv.setUint32(20, f.strLen, true);
+  return b;
+}
+
+/** The FormatError offset parseBtfHeader throws with, or 'ok'. */
+function headerVerdict(b: Uint8Array): number | 'ok' {
+  try {
+    parseBtfHeader(b, 'hdr');
+    return 'ok';
+  } catch (e) {
+    assert.ok(e instanceof FormatError && e.file === 'hdr', String(e));
+    return e.offset ?? -1;
+  }
+}
+
+test('BTF header bounds, each at its edge, each error naming the field it read', () => {
+  assert.equal(headerVerdict(new Uint8Array(23)), 0, 'shorter than a header');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 0, typeLen: 0, strOff: 0, strLen: 0 })), 'ok', 'a bare 24-byte header');
+  assert.equal(headerVerdict(headerBlob({ hdrLen: 23, typeOff: 0, typeLen: 0, strOff: 0, strLen: 0, total: 40 })), 4);
+  assert.equal(headerVerdict(headerBlob({ hdrLen: 256, typeOff: 0, typeLen: 0, strOff: 0, strLen: 1 })), 'ok', 'hdr_len 256 is the largest accepted');
+  assert.equal(headerVerdict(headerBlob({ hdrLen: 260, typeOff: 0, typeLen: 0, strOff: 0, strLen: 1 })), 4);
+  assert.equal(headerVerdict(headerBlob({ hdrLen: 32, typeOff: 0, typeLen: 0, strOff: 0, strLen: 0, total: 32 })), 'ok', 'hdr_len may fill the blob');
+  assert.equal(headerVerdict(headerBlob({ hdrLen: 32, typeOff: 0, typeLen: 0, strOff: 0, strLen: 0, total: 28 })), 4, 'but not pass it');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 2, typeLen: 12, strOff: 16, strLen: 1 })), 8, 'type_off not 4-aligned');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 0, typeLen: 14, strOff: 16, strLen: 1 })), 8, 'type_len not 4-aligned');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 0, typeLen: 12, strOff: 12, strLen: 4 })), 'ok', 'sections that touch');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 0, typeLen: 12, strOff: 12, strLen: 4, total: 24 + 15 })), 20, 'strings past the blob');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 4, typeLen: 12, strOff: 0, strLen: 4, total: 24 + 15 })), 12, 'types past the blob');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 0, typeLen: 12, strOff: 8, strLen: 8 })), 8, 'sections that overlap');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 12, typeLen: 12, strOff: 0, strLen: 16 })), 8, 'overlap, strings first');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 4, typeLen: 0, strOff: 0, strLen: 8 })), 'ok', 'an empty type section inside the strings');
+  assert.equal(headerVerdict(headerBlob({ typeOff: 0, typeLen: 8, strOff: 4, strLen: 0 })), 'ok', 'an empty string section inside the types');
+  const h = parseBtfHeader(headerBlob({ hdrLen: 32, typeOff: 8, typeLen: 12, strOff: 0, strLen: 5, total: 60 }));
+  assert.deepEqual(h, { version: 1, flags: 0, hdrLen: 32, typeOff: 8, typeLen: 12, strOff: 0, strLen: 5, totalLen: 52 });
+});
+
+test('BTF: strings may come first (type_off after them); raw and localCount; the string section must open with ""', () => {
+  const e = new BtfEncoder();
+  e.int('int', 4);
+  const built = e.build();
+  const hdr = parseBtfHeader(built);
+  // Rebuild the same records with the string section first and the types after it, plus trailing junk.
+  const types = built.subarray(24 + hdr.typeOff, 24 + hdr.typeOff + hdr.typeLen);
+  const strs = built.subarray(24 + hdr.strOff, 24 + hdr.strOff + hdr.strLen);
+  const strPad = (strs.length + 3) & ~3;
+  const b = headerBlob({ typeOff: strPad, typeLen: types.length, strOff: 0, strLen: strs.length, total: 24 + strPad + types.length + 7 });
+  b.set(strs, 24);
+  b.set(types, 24 + strPad);
+  const t = parseBtf(b);
+  assert.equal(t.localCount, 1);
+  assert.equal(t.count, 2);
+  assert.deepEqual(t.get(1), parseBtf(built).get(1));
+  assert.equal(t.raw.length, 24 + strPad + types.length, 'raw stops at the end of the last section');
+  assert.equal(t.kindOf(0), 0);
+  assert.equal(t.kindOf(1), BtfKind.INT);
+  assert.throws(() => t.kindOf(2), ProfileError);
+
+  const noEmpty = Uint8Array.from(built);
+  noEmpty[24 + hdr.strOff] = 0x41;
+  assert.throws(() => parseBtf(noEmpty, { source: 's' }), (x: unknown) => x instanceof FormatError && x.offset === 24 + hdr.strOff);
+  assert.throws(() => parseBtf(headerBlob({ typeOff: 0, typeLen: 0, strOff: 0, strLen: 0 })), FormatError, 'no string section at all');
+});
+
+test('BTF get(): ids out of range, negative or fractional are ProfileErrors; split BTF forwards low ids and kinds to its base', () => {
+  const e = new BtfEncoder();
+  e.int('int', 4);
+  const t = parseBtf(e.build());
+  for (const id of [2, 3, -1, 1.5]) assert.throws(() => t.get(id), ProfileError, String(id));
+  assert.equal(t.get(1).kind, 'int');
+  const base = kernelLikeBtf();
+  const b = parseBtf(base.bytes);
+  const split = new BtfEncoder({ count: b.count, strLen: b.stringBytes });
+  split.ptr(1);
+  const s = parseBtf(split.build(), { base: b });
+  assert.equal(s.get(1).kind, b.get(1).kind);
+  assert.equal(s.kindOf(1), b.kindOf(1));
+  assert.equal(s.kindOf(b.count), BtfKind.PTR);
+  assert.throws(() => s.get(-1), ProfileError);
+  assert.throws(() => s.get(s.count), ProfileError);
 });
