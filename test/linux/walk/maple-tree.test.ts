@@ -274,3 +274,42 @@ test('a layout whose pivot is not an array is a ProfileError', () => {
   mem.map(KBASE, 16);
   assert.throws(() => [...mtForEach(typedOver(b.db(), mem), KBASE, { anomalies: new AnomalySink() })], ProfileError);
 });
+
+test('a dense node spanning more indices than its 31 slots yields only its slots', () => {
+  const t = bare();
+  const dense = t.node(1);
+  t.mem.map(dense, 256);
+  t.mem.w64(dense, t.node(0) | 6n);
+  for (let i = 0; i < 31; i++) t.mem.w64(dense + 8n + 8n * BigInt(i), VMA(i));
+  writeNode(t.mem, t.node(0), 2, t.tree | 1n, [[0xffffn, enode(dense, 0)], [MAX, 0n]]);
+  t.setRoot(enode(t.node(0), 2));
+  const { got, sink } = t.walkAll();
+  assert.deepEqual(got.map((e) => e.first), Array.from({ length: 31 }, (_, i) => BigInt(i)));
+  assert.equal(sink.total, 0);
+});
+
+test('a zero pivot inside a node\'s data is invalid; a single slot ending at 0 is the index 0 alone', () => {
+  let t = bare();
+  writeNode(t.mem, t.node(0), LEAF_64, t.tree | 1n, [[0x10n, VMA(0)], [0n, VMA(1)], [0x30n, VMA(2)], [MAX, VMA(3)]]);
+  t.setRoot(enode(t.node(0), LEAF_64));
+  let r = t.walkAll();
+  assert.deepEqual(r.got.map((e) => e.entry), [VMA(0)]);
+  assert.deepEqual(r.sink.items.map((a) => a.kind), ['invalid']);
+  t = bare();
+  writeNode(t.mem, t.node(0), LEAF_64, t.tree | 1n, [[0n, VMA(0)]]);
+  t.setRoot(enode(t.node(0), LEAF_64));
+  r = t.walkAll();
+  assert.deepEqual(r.got, [{ first: 0n, last: 0n, entry: VMA(0) }]);
+});
+
+test('the layout error names the type and field it could not use', () => {
+  const b = new TypeBuilder();
+  b.struct('maple_node', 256, [['slot', b.ulong, 8]]);
+  b.struct('maple_tree', 16, [['ma_root', b.voidp, 8]]);
+  const mem = new FakeMemory();
+  mem.map(KBASE, 16);
+  assert.throws(
+    () => [...mtForEach(typedOver(b.db(), mem), KBASE, { anomalies: new AnomalySink() })],
+    (e: unknown) => e instanceof ProfileError && e.type === 'maple_node' && e.field === 'slot' && e.tried?.length === 1,
+  );
+});

@@ -199,3 +199,21 @@ test('idrForEach: an unreadable idr_base is one fault; anomalies of the tree go 
   [...idrForEach(s.typed, s.idr, { anomalies: sink, where: 'pid_namespace.idr' })];
   assert.deepEqual(sink.items.map((a) => a.where), ['pid_namespace.idr']);
 });
+
+test('the root\'s offset byte is not checked (it has no parent slot); a layout error names xa_node.slots', () => {
+  const s = setup();
+  s.mem.w8(s.root + 1n, 9);
+  const sink = new AnomalySink();
+  assert.deepEqual([...xaForEach(s.typed, s.idr, { anomalies: sink })], s.expected);
+  assert.equal(sink.total, 0);
+  const b = new TypeBuilder();
+  const node = b.declare('xa_node');
+  b.struct('xarray', 16, [['xa_head', b.voidp, 8]]);
+  b.define(node, 48, [['shift', b.u8, 0], ['offset', b.u8, 1], ['parent', b.ptr(node), 8], ['slots', b.voidp, 40]]);
+  const mem = new FakeMemory();
+  mem.map(KBASE, 16);
+  assert.throws(
+    () => [...xaForEach(typedOver(b.db(), mem), KBASE, { anomalies: new AnomalySink() })],
+    (e: unknown) => e instanceof ProfileError && e.type === 'xa_node' && e.field === 'slots' && e.tried?.length === 1,
+  );
+});
