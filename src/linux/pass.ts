@@ -114,7 +114,7 @@ const MAX_USER_SPACES = 1024;
 const DEFAULT_RETRIES = 2;
 
 /** The page-table reader behind the kernel space, when it is a real one (synthetic test kernels have none). */
-function tablesOf(kernel: Kernel): TableReader | undefined {
+export function tablesOf(kernel: Kernel): TableReader | undefined {
   return (kernel.space as { translator?: { tables?: TableReader } }).translator?.tables;
 }
 
@@ -161,6 +161,8 @@ export class KernelPass implements Pass {
     }
     // Whatever was cached is checked again before use in this pass (a memory image never changes).
     if ((kernel.memory.technique as { live?: boolean } | undefined)?.live !== false) tables?.newEpoch();
+    // Blocks a source asks to be read in are kept for this pass only: it starts with none.
+    tables?.phys.beginPass();
   }
 
   userSpace(pgd: bigint, name?: string): AddressSpace {
@@ -219,8 +221,11 @@ export class KernelPass implements Pass {
       // Every translation the run uses is re-checked inside it, so the page-table entries it
       // relies on are read (and watched) too, not taken from an earlier run of this pass.
       tables.newEpoch();
-      // A retry re-reads everything: page-cached copies dropped too.
-      if (attempt > 1) (phys.mem as { flush?: () => void }).flush?.();
+      // A retry re-reads everything: page-cached copies and this pass's blocks dropped too.
+      if (attempt > 1) {
+        (phys.mem as { flush?: () => void }).flush?.();
+        phys.dropPassBlocks();
+      }
       const rec = new PageRecorder(phys, this.kernel.space);
       const outer = phys.recorder;
       const typed = this.kernel.typed;
