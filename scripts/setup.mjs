@@ -5,7 +5,7 @@
 //   node scripts/setup.mjs --test   also what the test suite needs (bpftool, kernel headers for the lab's 6.1)
 // Plain Node with no dependencies: it runs before `npm ci`.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -88,7 +88,11 @@ function nodeGypEnv() {
 }
 const lock = join(root, 'package-lock.json');
 const installedLock = join(root, 'node_modules', '.package-lock.json');
-if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLock).mtimeMs) {
+const linkedModules = existsSync(join(root, 'node_modules')) && lstatSync(join(root, 'node_modules')).isSymbolicLink();
+if (linkedModules) {
+  // A worktree borrowing another checkout's node_modules: `npm ci` would empty that checkout's folder.
+  log('node_modules is a link to another checkout: not reinstalling into it (run npm ci there if its dependencies are stale)');
+} else if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLock).mtimeMs) {
   log('installing npm dependencies');
   run('npm', ['ci', '--no-audit', '--no-fund'], { env: nodeGypEnv() });
 }

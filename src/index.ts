@@ -38,7 +38,7 @@ export {
   type NamedGuest,
 } from './memory/open.js';
 export { readPhys, readPhysInto, readU64Phys, readU32Phys } from './memory/access.js';
-export { HaltingMemory, qmpControl, type GuestControl } from './memory/halting.js';
+export { HaltingMemory, qmpControl, type EmittedEvent, type GuestControl } from './memory/halting.js';
 export { withPageCache, type CachedMemory, type PageCacheOptions } from './memory/cache.js';
 
 // QEMU: QMP, discovery, registers, gdb remote protocol
@@ -88,7 +88,7 @@ export { Monitor, ALL_OPTIMIZATIONS, type MonitorOptions, type MonitorResult, ty
 export type { Watch, WatchChange, WatchContext } from './monitor/watcher.js';
 export { WatchSet, type WatchRange, type RangeKind, type Detection } from './monitor/watch-set.js';
 export { GuestView } from './monitor/guest-view.js';
-export { GuestLifecycle } from './monitor/lifecycle.js';
+export { GuestLifecycle, type LifecycleOptions, type OwnPauses } from './monitor/lifecycle.js';
 export { PluginWatch, rangesOf, type PluginWatchSpec } from './monitor/watches/plugin-watch.js';
 export { buildWatches, WATCH_NAMES, DEFAULT_WATCHES, type WatchName } from './monitor/watches/index.js';
 

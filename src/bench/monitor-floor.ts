@@ -1,21 +1,28 @@
 /**
  * The floor for a task-list walk: a hand-written loop over the mapped guest image that follows the
- * `tasks` (and thread) links and reads a few fields, with no bounds, no cycle check, no anomalies and
- * no translation beyond direct-map arithmetic. Benchmark use only: on a hostile guest it could loop or
- * throw; it exists to say how far the monitor's bounded, typed TaskScanner is from the cost of the memory
- * reads themselves.
+ * `tasks` (and thread) links and reads the same facts as the monitor's TaskScanner (pid, tgid, comm, flags,
+ * start time, exit state, the mm, cred and real_parent pointers as guest-physical addresses, and the
+ * parent's tgid), with no bounds, no cycle check, no anomalies and no translation beyond direct-map
+ * arithmetic and one comparison for init_task (in the kernel image). Benchmark use only: on a hostile guest
+ * it could loop or throw; it exists to say how far the bounded, typed TaskScanner is from the cost of the
+ * memory reads themselves.
  */
 import type { Kernel } from '../linux/kernel.js';
 import { compileTaskPlan } from '../monitor/task-scan.js';
 import { GuestView } from '../monitor/guest-view.js';
 
 export interface FloorTask {
+  pa: number;
   pid: number;
   tgid: number;
   comm: string;
+  flags: number;
   startNs: number;
-  parentLo: number;
-  credLo: number;
+  mm: number;
+  cred: number;
+  realParent: number;
+  exitState: number;
+  ppid: number;
 }
 
 export function uncheckedWalker(kernel: Kernel): () => FloorTask[] {
@@ -31,14 +38,21 @@ export function uncheckedWalker(kernel: Kernel): () => FloorTask[] {
   const baseLo = Number(base & 0xffffffffn);
   const initPhys = new GuestView(kernel).pa(p.initTask);
   if (initPhys === undefined || initPhys < start) throw new Error('bench monitor: init_task is not in the mapped image');
-  const initPa = initPhys - start;
-  const headVa = p.initTask + BigInt(p.tasks);
-  const headHi = Number(headVa >> 32n);
-  const headLo = Number(headVa & 0xffffffffn);
-  const toPa = (at: number): number => (dv.getUint32(at + 4, true) - baseHi) * 4294967296 + (dv.getUint32(at, true) - baseLo) - start;
+  const initAt = initPhys - start;
+  const initHi = Number(p.initTask >> 32n);
+  const initLo = Number(p.initTask & 0xffffffffn);
+  const taskSize = kernel.types.sizeOf('task_struct');
+  /** The region offset a kernel pointer at `at` points to: init_task (the image) or the direct map. */
+  const toAt = (at: number): number => {
+    const lo = dv.getUint32(at, true);
+    const hi = dv.getUint32(at + 4, true);
+    if (hi === initHi && lo - initLo >= 0 && lo - initLo < taskSize) return initAt + (lo - initLo);
+    return (hi - baseHi) * 4294967296 + (lo - baseLo) - start;
+  };
+  const orNone = (at: number): number => (dv.getUint32(at, true) === 0 && dv.getUint32(at + 4, true) === 0 ? -1 : toAt(at) + start);
   const comm = (at: number): string => {
     let s = '';
-    for (let i = 0; i < 16; i++) {
+    for (let i = 0; i < p.commLen; i++) {
       const c = dv.getUint8(at + i);
       if (!c) break;
       s += String.fromCharCode(c);
@@ -46,30 +60,33 @@ export function uncheckedWalker(kernel: Kernel): () => FloorTask[] {
     return s;
   };
   const fact = (t: number): FloorTask => ({
+    pa: t + start,
     pid: dv.getInt32(t + p.pid, true),
     tgid: dv.getInt32(t + p.tgid, true),
     comm: comm(t + p.comm),
+    flags: dv.getUint32(t + p.flags, true),
     startNs: dv.getUint32(t + p.start + 4, true) * 4294967296 + dv.getUint32(t + p.start, true),
-    parentLo: dv.getUint32(t + p.realParent, true),
-    credLo: dv.getUint32(t + p.cred, true),
+    mm: orNone(t + p.mm),
+    cred: orNone(t + p.cred),
+    realParent: toAt(t + p.realParent) + start,
+    exitState: dv.getInt32(t + p.exitState, true),
+    ppid: -1,
   });
+  const head = initAt + p.tasks;
   return () => {
     const out: FloorTask[] = []; // like TaskScanner: the tasks after init_task
-    let at = initPa + p.tasks;
-    for (;;) {
-      if (dv.getUint32(at + 4, true) === headHi && dv.getUint32(at, true) === headLo) break;
-      const task = toPa(at) - p.tasks;
+    for (let at = toAt(head); at !== head; ) {
+      const task = at - p.tasks;
       out.push(fact(task));
       // Threads: signal->thread_head (6.7+) or the leader's own thread_group node.
-      const head = p.threadHead !== undefined ? toPa(task + p.signal) + p.threadHead : task + p.threadNode;
-      let node = toPa(head);
-      while (node !== head) {
+      const threads = p.threadHead !== undefined ? toAt(task + p.signal) + p.threadHead : task + p.threadNode;
+      for (let node = toAt(threads); node !== threads; node = toAt(node)) {
         const thread = node - p.threadNode;
         if (thread !== task) out.push(fact(thread));
-        node = toPa(node);
       }
-      at = task + p.tasks;
+      at = toAt(task + p.tasks);
     }
+    for (const t of out) t.ppid = t.realParent === t.pa ? 0 : dv.getInt32(t.realParent - start + p.tgid, true);
     return out;
   };
 }

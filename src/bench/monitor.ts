@@ -25,6 +25,7 @@ import type { WatchSet } from '../monitor/watch-set.js';
 import { clockMap, GuestClock, hostNs, type ClockFix, type ClockMap } from './monitor-clock.js';
 import { uncheckedWalker } from './monitor-floor.js';
 import { median, type BenchTable } from './report.js';
+import { seededRandom } from '../core/random.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const progress = (what: string) => process.stderr.write(`bench monitor: ${new Date().toISOString().slice(11, 19)} ${what}\n`);
@@ -37,6 +38,8 @@ interface TickShape {
   readonly previousBusyMs: number;
   readonly previousSleepMs: number;
   readonly previousSweeps: string;
+  /** The sweep this tick ran before the look that delivered the event ('' when none). */
+  readonly sweptBefore: string;
 }
 
 /** Keeps every event with the host hrtime it was handed over at (the moment the monitor saw it). */
@@ -51,7 +54,7 @@ class RecordingSink implements EventSink {
     const now = performance.now();
     const t = this.ticks;
     const tick = t
-      ? { emitMs: now, tickMs: t.startedMs, previousTickMs: t.previousStartedMs, previousBusyMs: t.previousBusyMs, previousSleepMs: t.previousSleepMs, previousSweeps: t.previousSweeps }
+      ? { emitMs: now, tickMs: t.startedMs, previousTickMs: t.previousStartedMs, previousBusyMs: t.previousBusyMs, previousSleepMs: t.previousSleepMs, previousSweeps: t.previousSweeps, sweptBefore: t.sweptBefore }
       : undefined;
     this.seen.push({ e, at: hostNs(), wall: performance.timeOrigin + now, tick });
     return true;
@@ -77,7 +80,9 @@ async function watch(kernel: AttachedKernel, intervalMs: number, during: () => P
   const sink = new RecordingSink();
   let ready!: () => void;
   const isReady = new Promise<void>((r) => (ready = r));
-  const monitor = new Monitor(kernel, { sinks: [sink], intervalMs, optimizations, onReady: () => ready() });
+  // VMSIGHT_BENCH_LOOK_AFTER_SWEEP=0: the monitor looks for what changed during a sweep at the next tick only (for comparison).
+  const lookAfterSweep = process.env['VMSIGHT_BENCH_LOOK_AFTER_SWEEP'] !== '0';
+  const monitor = new Monitor(kernel, { sinks: [sink], intervalMs, optimizations, lookAfterSweep, onReady: () => ready() });
   sink.ticks = monitor.tickInfo;
   const gcs: { start: number; ms: number }[] = [];
   const gcWatch = new PerformanceObserver((list) => {
@@ -171,15 +176,16 @@ function breakdown(starts: readonly Seen[], latency: readonly number[], w: Watch
   const prevBusy = shaped.map((x) => x.t.previousBusyMs);
   const late = shaped.map((x) => x.t.tickMs - x.t.previousTickMs - x.t.previousBusyMs - x.t.previousSleepMs);
   const gcIn = (x: { t: TickShape }) => w.gcs.some((g) => g.start < x.t.emitMs && g.start + g.ms > x.t.previousTickMs);
-  const swept = shaped.filter((x) => x.t.previousSweeps !== '');
-  const gcd = shaped.filter((x) => x.t.previousSweeps === '' && gcIn(x));
-  const clean = shaped.filter((x) => x.t.previousSweeps === '' && !gcIn(x));
+  const sweptOf = (x: { t: TickShape }) => x.t.sweptBefore || x.t.previousSweeps;
+  const swept = shaped.filter((x) => sweptOf(x) !== '');
+  const gcd = shaped.filter((x) => sweptOf(x) === '' && gcIn(x));
+  const clean = shaped.filter((x) => sweptOf(x) === '' && !gcIn(x));
   const rows = [
     dist('  breakdown: in the delivering tick, tick start → event (walk, argv, pid ns, event)', inTick),
     dist('  breakdown: gap between the two looks around the start', gap),
     dist('    of which the previous tick\'s work', prevBusy),
     dist('    of which the timer firing late (beyond the asked sleep)', late),
-    dist('  starts after a tick with a sweep (latency lower bound)', swept.map((x) => x.ms), { sweeps: [...new Set(swept.map((x) => x.t.previousSweeps))].join(',') }),
+    dist('  starts after a sweep (in the tick before, or earlier in the same tick) (latency lower bound)', swept.map((x) => x.ms), { sweeps: [...new Set(swept.map(sweptOf))].join(',') }),
     dist('  starts with a GC in their gap (latency lower bound)', gcd.map((x) => x.ms)),
     dist('  the other starts (latency lower bound)', clean.map((x) => x.ms)),
   ];
@@ -379,6 +385,38 @@ function timeIt(fn: () => unknown, batches = 30, perBatch = 50): number {
   return median(xs);
 }
 
+/**
+ * Median µs per call of `a` and of `b`, timed in alternating batches, and the median of the per-round
+ * ratios a/b: a change of load during the measurement weighs on both sides of the ratio alike.
+ */
+function timePair(a: () => unknown, b: () => unknown, rounds = 40, perBatch = 50): { aUs: number; bUs: number; ratio: number } {
+  for (let i = 0; i < perBatch * 3; i++) a(), b();
+  const as: number[] = [];
+  const bs: number[] = [];
+  const ratios: number[] = [];
+  const batch = (fn: () => unknown): number => {
+    const t0 = performance.now();
+    for (let i = 0; i < perBatch; i++) fn();
+    return ((performance.now() - t0) * 1000) / perBatch;
+  };
+  for (let r = 0; r < rounds; r++) {
+    // Alternate which goes first, so neither always runs right after the other warmed the caches.
+    let x: number;
+    let y: number;
+    if (r % 2) {
+      x = batch(a);
+      y = batch(b);
+    } else {
+      y = batch(b);
+      x = batch(a);
+    }
+    as.push(x);
+    bs.push(y);
+    ratios.push(x / y);
+  }
+  return { aUs: median(as), bUs: median(bs), ratio: median(ratios) };
+}
+
 /** Touches 32 MiB so the next call finds none of its bytes in the caches (what happens between two ticks). */
 const evictor = new Uint8Array(32 << 20);
 function evictCaches(): void {
@@ -403,8 +441,9 @@ async function benchWalk(kernel: AttachedKernel, idle: IdleTicks): Promise<Bench
   const floor = uncheckedWalker(kernel);
   const scanned = scanner.scan(new AnomalySink(), true);
   const floored = floor();
-  const scanUs = timeIt(() => scanner.scan(new AnomalySink(), true));
-  const floorUs = timeIt(floor);
+  const walks = timePair(() => scanner.scan(new AnomalySink(), true), floor);
+  const scanUs = walks.aUs;
+  const floorUs = walks.bUs;
   const ws = idle.monitor?.watched;
   const shape = ws?.shape;
   // The default compares every object every tick; --object-turns compares OBJECT_SLICE of them a tick.
@@ -429,7 +468,9 @@ async function benchWalk(kernel: AttachedKernel, idle: IdleTicks): Promise<Bench
   const row = (what: string, us: number, tasks: number | string, extra: Record<string, unknown> = {}) => ({ what, us: r2(us), tasks, vsFloor: r2(us / floorUs), ...extra });
   return {
     name: 'monitor-walk',
-    description: 'µs per call on the live guest (live map), median of batches; vsFloor = time / the unchecked walk; pslist/scan is how much faster the scanner is than the plugin',
+    description:
+      'µs per call on the live guest (live map), median of batches; vsFloor = time / the unchecked walk (for the scan: the median of 40 per-round ratios, ' +
+      'scan and floor timed in alternating batches); pslist/scan is how much faster the scanner is than the plugin',
     columns: ['what', 'us', 'tasks', 'vsFloor', 'pslistOverScan', 'ranges', 'words', 'nsPerRange', 'nsPerWord', 'target'],
     rows: [
       row('monitor tick over the unchanged guest, in the loop flat out (watch-set compare)', idleTickUs, '', { target: '≤ 20 µs', ...perRange(idleTickUs) }),
@@ -437,8 +478,8 @@ async function benchWalk(kernel: AttachedKernel, idle: IdleTicks): Promise<Bench
       row('  the same compare in a tight loop (warm caches)', warmUs, '', perRange(warmUs)),
       row('  the same compare after evicting the caches (32 MiB touched first)', coldUs, '', perRange(coldUs)),
       row(`  the same, objects in turns of ${OBJECT_SLICE} (--object-turns)`, coldTurnsUs, '', perRange(coldTurnsUs)),
-      row('TaskScanner.scan (threads on, every pslist fact)', scanUs, scanned.tasks.length, { target: '≤ 100 µs, ≤ 3× floor' }),
-      row('unchecked walk (floor, bench only)', floorUs, floored.length),
+      { ...row('TaskScanner.scan (threads on, every pslist fact)', scanUs, scanned.tasks.length, { target: '≤ 100 µs, ≤ 3× floor' }), vsFloor: r2(walks.ratio) },
+      row('unchecked walk of the same facts (floor, bench only)', floorUs, floored.length),
       row('pslist plugin, warm pass', pslistUs, '', { pslistOverScan: r2(pslistUs / scanUs) }),
       row('pslist plugin, pass with refresh', pslistPassUs, '', { pslistOverScan: r2(pslistPassUs / scanUs) }),
     ],
@@ -476,20 +517,9 @@ async function haltingRun(source: string, guest: string, kind: GuestBenchKind, s
   throw new Error(`bench monitor: the guest bench ${kind} under the halting monitor did not finish`);
 }
 
-/** A deterministic PRNG for the bootstrap (the same data gives the same interval). */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
-
 /** The median and a 95 % bootstrap interval of the median (2,000 resamples). */
 function medianCi(xs: readonly number[]): { median: number; lo: number; hi: number } {
-  const rnd = prng(xs.length * 7919);
+  const rnd = seededRandom(xs.length * 7919); // the same data gives the same interval
   const meds: number[] = [];
   for (let i = 0; i < 2000; i++) meds.push(median(Array.from({ length: xs.length }, () => xs[Math.floor(rnd() * xs.length)]!)));
   return { median: median(xs), lo: quantile(meds, 0.025), hi: quantile(meds, 0.975) };

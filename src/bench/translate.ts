@@ -8,6 +8,7 @@
  * `npx tsx src/bench/translate.ts SOURCE [SOURCE...]` (anything openSource takes).
  */
 import { pathToFileURL } from 'node:url';
+import { seededRandom } from '../core/random.js';
 import { openSource } from '../memory/open.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import { AddressSpace } from '../arch/address-space.js';
@@ -40,15 +41,6 @@ export interface TranslateBenchRow {
   readonly batchedReadsPerSec: number;
 }
 
-/** A deterministic PRNG so runs compare. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
-
 function rate(count: number, ms: number): number {
   return Math.round((count / ms) * 1000);
 }
@@ -62,7 +54,7 @@ function samplePages(space: AddressSpace, max: number): GuestVirtAddr[] {
   );
   const pages: GuestVirtAddr[] = [];
   for (const m of maps) for (let off = 0; off < m.size && pages.length < max * 4; off += 4096) pages.push(gva(m.va + BigInt(off)));
-  const r = rng(42);
+  const r = seededRandom(42);
   for (let i = pages.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     [pages[i], pages[j]] = [pages[j]!, pages[i]!];
@@ -97,7 +89,7 @@ export async function benchTranslateMemory(mem: PhysicalMemory, label: string, t
   for (let i = 0; i < pages.length; i += 4096) batched.translateMany(pages.slice(i, i + 4096));
   const batchedMs = performance.now() - t;
 
-  const r = rng(7);
+  const r = seededRandom(7);
   const targets = Array.from({ length: 200_000 }, () => pages[Math.floor(r() * pages.length)]! + BigInt(Math.floor(r() * 510) * 8));
   let sink = 0n;
   t = performance.now();

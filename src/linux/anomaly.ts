@@ -28,6 +28,12 @@ export class AnomalySink {
   readonly items: Anomaly[] = [];
   readonly counts: Partial<Record<AnomalyKind, number>> = {};
   dropped = 0;
+  /**
+   * Back-links that disagreed on the first read and agreed on a re-read
+   * microseconds later (walk/list.ts): a live guest's update caught half-done,
+   * healed — not anomalies, counted to show how often the live view tore.
+   */
+  settled = 0;
 
   constructor(private readonly cap = 1000) {}
 

@@ -75,6 +75,8 @@ export interface PassSummary {
   /** Every anomaly of the pass, by kind, and their total. */
   readonly anomalyCounts: Partial<Record<AnomalyKind, number>>;
   readonly anomalies: number;
+  /** Back-links that disagreed at first and agreed on a re-read (AnomalySink.settled): torn reads healed, not anomalies. */
+  readonly settled: number;
   readonly runs: readonly PassRunSummary[];
   /** Process address spaces the pass used. */
   readonly userSpaces: number;
@@ -130,6 +132,7 @@ function mergeAnomalies(into: AnomalySink, from: AnomalySink): void {
   const room = Math.max(0, 1000 - into.items.length);
   into.items.push(...from.items.slice(0, room));
   into.dropped += from.dropped + Math.max(0, from.items.length - room);
+  into.settled += from.settled;
 }
 
 /** A pass over `kernel`, started now on the source's current generation (Kernel.pass refreshes first). */
@@ -260,6 +263,7 @@ export class KernelPass implements Pass {
       reuse: this.reuse,
       anomalyCounts: { ...this.anomalies.counts },
       anomalies: this.anomalies.total,
+      settled: this.anomalies.settled,
       runs: [...runs],
       userSpaces: this.used.size,
       ...(this.retries !== undefined

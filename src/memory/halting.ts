@@ -8,20 +8,58 @@
  * resumes. We only ever resume a guest we paused ourselves, and never leave
  * one paused: close, errors, process exit and SIGINT/SIGTERM/SIGHUP all
  * resume it.
+ *
+ * QEMU announces our stops and resumes (STOP, RESUME) to every QMP client:
+ * the ones we caused are remembered (`causedBy`) so that a monitor does not
+ * report them as the guest pausing. What QEMU cannot tell us: a stop from
+ * another client while we hold the guest paused changes nothing and emits
+ * nothing, so our `cont` ends that pause too.
  */
 import fs from 'node:fs';
-import type { QmpClient } from '../qemu/qmp.js';
+import type { QmpClient, QmpEvent } from '../qemu/qmp.js';
 import type { MappedRegion, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from './types.js';
+
+/**
+ * What one stop or cont made QEMU announce: the timestamp of the STOP or RESUME event it emitted (µs since
+ * the epoch, QEMU's own stamp), 'none' when it emitted none (the guest was already in that state), or
+ * nothing when the control cannot tell (then the host-time window of the command stands for it).
+ */
+export type EmittedEvent = number | 'none' | undefined;
 
 /** What halting needs from QEMU. QMP provides it; tests provide a fake. */
 export interface GuestControl {
   readonly endpoint: string;
   /** 'running', 'paused', 'shutdown', … */
   status(): Promise<string>;
-  stop(): Promise<void>;
-  cont(): Promise<void>;
+  stop(): Promise<EmittedEvent | void>;
+  cont(): Promise<EmittedEvent | void>;
   /** Resumes without waiting for an answer, synchronously (for process exit). Best effort. */
   contSync?(): void;
+}
+
+/** QEMU's stamp of an event, µs since the epoch. */
+export function eventMicros(e: QmpEvent): number | undefined {
+  const t = e.timestamp;
+  return t && Number.isFinite(t.seconds) && Number.isFinite(t.microseconds) ? t.seconds * 1e6 + t.microseconds : undefined;
+}
+
+/**
+ * Runs `command` on `client` and returns the stamp of the `event` QEMU emitted while running it. QEMU emits
+ * STOP (RESUME) inside the stop (cont) command and queues it on every QMP connection, ours too, before our
+ * reply: what arrives between our request and its reply is what our command caused.
+ */
+async function executeNoting(client: QmpClient, command: string, event: string): Promise<EmittedEvent> {
+  let stamp: EmittedEvent = 'none';
+  const note = (e: QmpEvent) => {
+    if (e.event === event) stamp = eventMicros(e);
+  };
+  client.on('event', note);
+  try {
+    await client.execute(command);
+  } finally {
+    client.off('event', note);
+  }
+  return stamp;
 }
 
 /** A GuestControl over a QMP connection. */
@@ -29,8 +67,8 @@ export function qmpControl(client: QmpClient): GuestControl {
   return {
     endpoint: client.endpoint,
     status: async () => (await client.execute<{ status: string }>('query-status')).status,
-    stop: async () => void (await client.execute('stop')),
-    cont: async () => void (await client.execute('cont')),
+    stop: () => executeNoting(client, 'stop', 'STOP'),
+    cont: () => executeNoting(client, 'cont', 'RESUME'),
     contSync() {
       // Async I/O cannot run in an 'exit' handler: write the command straight to the socket's fd.
       // QmpClient does not expose its socket; this reaches for it and silently does nothing if the shape changes.
@@ -109,6 +147,16 @@ export interface HaltingStats {
   readonly lastPauseMs: number;
 }
 
+/** A STOP or RESUME our own stop or cont caused: QEMU's stamp of it, or the host-time window it falls in (µs). */
+interface OwnEvent {
+  readonly event: 'STOP' | 'RESUME';
+  readonly fromUs: number;
+  readonly toUs: number;
+}
+
+/** Own events remembered for the lifecycle to recognise (a matched one is dropped; unmatched ones age out). */
+const MAX_OWN_EVENTS = 256;
+
 export class HaltingMemory implements PhysicalMemory {
   readonly technique: TechniqueInfo;
   readonly target: string;
@@ -118,6 +166,9 @@ export class HaltingMemory implements PhysicalMemory {
   private pausedAt = 0;
   private closed = false;
   private stats_ = { passes: 0, alreadyPaused: 0, pausedMs: 0, lastPauseMs: 0 };
+  private own: OwnEvent[] = [];
+  /** Our last stop made QEMU announce nothing: the pause we end is not (only) ours. */
+  private foreignPause = false;
 
   constructor(
     readonly inner: PhysicalMemory,
@@ -188,12 +239,17 @@ export class HaltingMemory implements PhysicalMemory {
       this.pausedByUs = true;
       paused.add(this);
       installHooks();
+      let emitted: EmittedEvent;
       try {
-        await this.control.stop();
+        emitted = await this.noting('STOP', () => this.control.stop());
       } catch (err) {
         await this.resume().catch(() => undefined);
         throw err;
       }
+      // No STOP seen for our stop: most likely another client paused the guest between our query and our
+      // stop (or this connection hears no events). We resume it all the same — a guest is never left paused
+      // on a guess — but that resume is then no pause of ours ending: the monitor is told the guest runs.
+      this.foreignPause = emitted === 'none';
       this.pausedAt = performance.now();
     } else {
       this.stats_.alreadyPaused++;
@@ -234,7 +290,43 @@ export class HaltingMemory implements PhysicalMemory {
     this.stats_.lastPauseMs = ms;
     this.stats_.pausedMs += ms;
     this.pausedAt = 0;
-    await this.control.cont();
+    if (this.foreignPause) {
+      this.foreignPause = false;
+      await this.control.cont();
+    } else await this.noting('RESUME', () => this.control.cont());
+  }
+
+  /**
+   * True, once, when `e` is a STOP or RESUME that our own stop or cont caused: a monitor watching QMP
+   * events must not report our pauses as the guest's. Exact for QMP (QEMU's stamp of the event our command
+   * made, seen on our own connection); for a control that cannot tell, any such event stamped within the
+   * command's host-time window (QEMU and we share the host clock). A stop from another client that lands in
+   * the same instant as ours makes one event, taken for ours: QEMU's events do not say who asked.
+   */
+  causedBy(e: QmpEvent): boolean {
+    if (e.event !== 'STOP' && e.event !== 'RESUME') return false;
+    const at = eventMicros(e);
+    if (at === undefined) return false;
+    const i = this.own.findIndex((o) => o.event === e.event && at >= o.fromUs && at <= o.toUs);
+    if (i < 0) return false;
+    this.own.splice(i, 1);
+    return true;
+  }
+
+  /** True while the guest is paused by this source (a pause seen now is ours). */
+  get holdsGuestPaused(): boolean {
+    return this.pausedByUs;
+  }
+
+  /** Runs a stop or cont, remembers the event it made QEMU emit, and says what it emitted. */
+  private async noting(event: OwnEvent['event'], command: () => Promise<EmittedEvent | void>): Promise<EmittedEvent> {
+    // Date.now() has ms granularity: a window widened by one ms on each side.
+    const fromUs = (Date.now() - 1) * 1000;
+    const emitted = (await command()) ?? undefined;
+    if (emitted === 'none') return emitted;
+    this.own.push(typeof emitted === 'number' ? { event, fromUs: emitted, toUs: emitted } : { event, fromUs, toUs: (Date.now() + 1) * 1000 });
+    if (this.own.length > MAX_OWN_EVENTS) this.own.shift();
+    return emitted;
   }
 
   /** Exit-hook path: fire `cont` synchronously. */

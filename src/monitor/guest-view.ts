@@ -92,8 +92,11 @@ export class GuestView {
    * -1 when it points nowhere readable.
    */
   pointerPa(dv: DataView, at: number): number {
-    const lo = dv.getUint32(at, true);
-    const hi = dv.getUint32(at + 4, true);
+    return this.halvesPa(dv.getUint32(at, true), dv.getUint32(at + 4, true));
+  }
+
+  /** `pointerPa` of a pointer already read as its low and high 32-bit halves. */
+  halvesPa(lo: number, hi: number): number {
     if (this.baseHi !== undefined) {
       const off = (hi - this.baseHi) * 4294967296 + (lo - this.baseLo!);
       if (off >= 0 && off < this.size) return off;

@@ -5,6 +5,11 @@
  * the QEMU process still exists.
  * QMP says nothing about memory writes (it cannot replace polling), but it is the right signal to stop
  * reading a paused guest, to re-bootstrap after a reset, and to end cleanly when QEMU exits.
+ *
+ * A guest-halting source stops and resumes the guest around each pass, and QEMU announces those STOPs and
+ * RESUMEs to every QMP client, this one too: the source says which it caused (`OwnPauses`), and those are no
+ * signal. They are told apart when signals are taken, not when they arrive: the event may reach this
+ * connection before the source's own connection has the reply that identifies it.
  */
 import fs from 'node:fs';
 import { acquireQmp, type QmpLease } from '../qemu/discover.js';
@@ -17,62 +22,87 @@ const PID_CHECK_MS = 200;
 
 export type LifecycleSignal = 'paused' | 'resumed' | 'reset' | 'shutdown' | 'panicked' | 'gone';
 
+/** The pauses of the monitored source itself (a guest-halting source: memory/halting.ts). */
+export interface OwnPauses {
+  /** True (once) when `e` is a STOP or RESUME the source's own stop or cont caused. */
+  causedBy(e: QmpEvent): boolean;
+  /** The source holds the guest paused right now. */
+  readonly holdsGuestPaused: boolean;
+}
+
+export interface LifecycleOptions {
+  /** Milliseconds to wait for a QMP socket to answer (default 1500). */
+  readonly timeoutMs?: number;
+  /** Pauses that are the monitor's own, not the guest's (a guest-halting source). */
+  readonly own?: OwnPauses;
+}
+
+interface Pending {
+  readonly signal: LifecycleSignal;
+  /** The QMP event it came from (undefined for what was inferred: the pid gone, a state read). */
+  readonly event?: QmpEvent;
+}
+
 export class GuestLifecycle {
-  private pending: LifecycleSignal[] = [];
+  private pending: Pending[] = [];
   private lease: QmpLease | undefined;
   private libvirt: { stream: LibvirtEventStream; uri: string; domain: string } | undefined;
   private waiters: (() => void)[] = [];
   private lastPidCheck = 0;
   /** Why no QMP connection could be had (the monitor then relies on memory and the pid alone). */
   qmpUnavailable: string | undefined;
+  /** STOP and RESUME events that were the source's own pauses, not reported. */
+  ownEvents = 0;
 
   private constructor(
     private readonly pid: number | undefined,
     /** Where QMP events come from (a socket, or libvirt's relay); undefined when there is none. */
     readonly qmpSocket: string | undefined,
+    private readonly own: OwnPauses | undefined,
   ) {}
 
   /**
    * A libvirt domain: QMP events through libvirt's relay (a child `virsh qemu-monitor-event --loop`), the
    * QEMU pid (libvirt's pid file) for the exit check. Without the relay, watches only the pid.
    */
-  static async openLibvirt(uri: string, domain: string, pid: number | undefined): Promise<GuestLifecycle> {
+  static async openLibvirt(uri: string, domain: string, pid: number | undefined, options: LifecycleOptions = {}): Promise<GuestLifecycle> {
     const stream = new LibvirtEventStream(uri, domain);
     try {
       await stream.start();
     } catch (e) {
-      const life = new GuestLifecycle(pid, undefined);
+      const life = new GuestLifecycle(pid, undefined, options.own);
       life.qmpUnavailable = `libvirt event relay: ${(e as Error).message}`;
       return life;
     }
     const endpoint = uri === 'qemu:///system' ? `libvirt:${domain}` : `libvirt:${domain}?uri=${uri}`;
-    const life = new GuestLifecycle(pid, `${endpoint} (virsh qemu-monitor-event)`);
+    const life = new GuestLifecycle(pid, `${endpoint} (virsh qemu-monitor-event)`, options.own);
     life.libvirt = { stream, uri, domain };
     life.listen(stream, () => {
       life.libvirt = undefined;
     });
-    // virsh registers for events a moment after it starts: a pause in that moment is seen here instead.
-    if ((await domainState(uri, domain).catch(() => undefined)) === 'paused') life.push('paused');
+    // virsh registers for events a moment after it starts: a pause in that moment is seen here instead
+    // (unless the pause is the source's own).
+    if ((await domainState(uri, domain).catch(() => undefined)) === 'paused' && !options.own?.holdsGuestPaused) life.push({ signal: 'paused' });
     return life;
   }
 
   /** Connects to the first of `sockets` that answers; without one, watches only the pid. */
-  static async open(sockets: readonly string[], pid: number | undefined, timeoutMs = 1500): Promise<GuestLifecycle> {
+  static async open(sockets: readonly string[], pid: number | undefined, options: LifecycleOptions = {}): Promise<GuestLifecycle> {
     for (const socket of sockets) {
       try {
-        const lease = await acquireQmp(socket, timeoutMs);
-        const life = new GuestLifecycle(pid, socket);
+        const lease = await acquireQmp(socket, options.timeoutMs ?? 1500);
+        const life = new GuestLifecycle(pid, socket, options.own);
         life.attach(lease);
         return life;
       } catch (e) {
-        const life = sockets.at(-1) === socket ? new GuestLifecycle(pid, undefined) : undefined;
+        const life = sockets.at(-1) === socket ? new GuestLifecycle(pid, undefined, options.own) : undefined;
         if (life) {
           life.qmpUnavailable = `${socket}: ${(e as Error).message}`;
           return life;
         }
       }
     }
-    const life = new GuestLifecycle(pid, undefined);
+    const life = new GuestLifecycle(pid, undefined, options.own);
     life.qmpUnavailable = 'no QMP socket given';
     return life;
   }
@@ -87,26 +117,34 @@ export class GuestLifecycle {
   /** QMP events from `source` (a QMP client or libvirt's relay) become signals; its close may mean QEMU exited. */
   private listen(source: { on(ev: 'event', f: (e: QmpEvent) => void): unknown; on(ev: 'close', f: () => void): unknown }, closed: () => void): void {
     source.on('event', (e: QmpEvent) => {
-      const s = EVENT_SIGNALS[e.event];
-      if (s) this.push(s);
+      const signal = EVENT_SIGNALS[e.event];
+      if (signal) this.push({ signal, event: e });
     });
     source.on('close', () => {
       // QEMU closes its QMP sockets when it exits; with a known pid the pid says which it was.
-      if (this.pid === undefined || !this.qemuAlive()) this.push('gone');
+      if (this.pid === undefined || !this.qemuAlive()) this.push({ signal: 'gone' });
       else this.qmpUnavailable = 'the QMP event source closed';
       closed();
     });
   }
 
-  /** Signals seen since the last call, in order. The pid is looked at every PID_CHECK_MS at most (one file read). */
-  take(): LifecycleSignal[] {
+  /**
+   * Signals seen since the last call, in order, without the source's own pauses. The pid is looked at every
+   * PID_CHECK_MS at most (one file read).
+   */
+  take(): readonly LifecycleSignal[] {
     const now = performance.now();
     if (this.pid !== undefined && now - this.lastPidCheck >= PID_CHECK_MS) {
       this.lastPidCheck = now;
-      if (!this.qemuAlive() && !this.pending.includes('gone')) this.pending.push('gone');
+      if (!this.qemuAlive() && !this.pending.some((p) => p.signal === 'gone')) this.pending.push({ signal: 'gone' });
     }
-    const out = this.pending;
-    if (out.length) this.pending = [];
+    if (!this.pending.length) return NONE;
+    const out: LifecycleSignal[] = [];
+    for (const p of this.pending) {
+      if (p.event && this.own?.causedBy(p.event)) this.ownEvents++;
+      else out.push(p.signal);
+    }
+    this.pending = [];
     return out;
   }
 
@@ -157,13 +195,15 @@ export class GuestLifecycle {
     await lease?.release().catch(() => undefined);
   }
 
-  private push(s: LifecycleSignal): void {
-    this.pending.push(s);
+  private push(p: Pending): void {
+    this.pending.push(p);
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
   }
 }
+
+const NONE: readonly LifecycleSignal[] = [];
 
 const EVENT_SIGNALS: Record<string, LifecycleSignal> = {
   STOP: 'paused',

@@ -85,6 +85,11 @@ export interface MonitorOptions {
   readonly signal?: AbortSignal;
   /** How long to wait for a rebooted guest's kernel to come up (default 180 s). */
   readonly rebootTimeoutMs?: number;
+  /**
+   * After a sweep, look again at once for what changed during it (default true; false: at the next tick, as
+   * before — for the benchmark's comparison).
+   */
+  readonly lookAfterSweep?: boolean;
   /** Called once the watches are initialised (tests and benchmarks start acting then). */
   readonly onReady?: () => void;
 }
@@ -109,6 +114,8 @@ export interface MonitorStats {
   heartbeats: number;
   /** Sleeps stretched to keep within the CPU budget. */
   budgetStretches: number;
+  /** QMP STOP/RESUME events that were a guest-halting source's own pauses (not reported as the guest's). */
+  ownPauseEvents: number;
   watchedPages: number;
   watchedObjects: number;
 }
@@ -210,6 +217,8 @@ export interface TickInfo {
   previousSleepMs: number;
   /** Watches the previous tick swept (a periodic re-read: a plugin pass). */
   previousSweeps: string;
+  /** The watch this tick swept before the look that is delivering events ('' when none). */
+  sweptBefore: string;
 }
 
 export class Monitor {
@@ -235,7 +244,7 @@ export class Monitor {
   private readonly timer = new TickTimer();
   private sweptNow = '';
   readonly timings = new Map<string, WatchTiming>();
-  readonly tickInfo: TickInfo = { startedMs: 0, previousStartedMs: 0, previousBusyMs: 0, previousSleepMs: 0, previousSweeps: '' };
+  readonly tickInfo: TickInfo = { startedMs: 0, previousStartedMs: 0, previousBusyMs: 0, previousSleepMs: 0, previousSweeps: '', sweptBefore: '' };
   readonly stats: MonitorStats = {
     ticks: 0,
     idleTicks: 0,
@@ -252,6 +261,7 @@ export class Monitor {
     errors: 0,
     heartbeats: 0,
     budgetStretches: 0,
+    ownPauseEvents: 0,
     watchedPages: 0,
     watchedObjects: 0,
   };
@@ -333,6 +343,7 @@ export class Monitor {
         info.previousStartedMs = info.startedMs;
         info.startedMs = t0;
         this.sweptNow = '';
+        info.sweptBefore = '';
         const work = this.tick(t0);
         if (work) await work;
         if (this.kernel.memory instanceof HaltingMemory) await this.endHalt();
@@ -364,6 +375,7 @@ export class Monitor {
     }
     const watchStats: Record<string, Record<string, number>> = {};
     for (const w of this.watches) watchStats[w.name] = w.stats?.() ?? {};
+    this.stats.ownPauseEvents = this.options.lifecycle?.ownEvents ?? 0;
     this.stats.watchedPages = this.watchSet?.pageCount ?? 0;
     this.stats.watchedObjects = this.watchSet?.objectCount ?? 0;
     this.emit(
@@ -452,21 +464,7 @@ export class Monitor {
     const ctx = this.context(pass, { from: this.lastTick, to: now });
     // Changed objects first, every watch; then at most one periodic sweep per tick (a sweep is a plugin
     // pass, milliseconds): what changed is never queued behind a sweep, and sweeps do not pile up in one tick.
-    let sweep: Watch | undefined;
-    for (const w of this.watches) {
-      const structural = det.structural.has(w.name);
-      const dirty = det.dirty.get(w.name);
-      if (structural || dirty) {
-        const u0 = performance.now();
-        try {
-          w.update(ctx, { structural, dirty: dirty ?? NO_KEYS });
-        } catch (e) {
-          this.watchFailed(ctx, w, e);
-        }
-        this.timed(w.name, false, u0);
-        if (this.isDue(w, t0)) this.lastSweep.set(w.name, performance.now()); // an update re-read it
-      } else if (!sweep && this.isDue(w, t0)) sweep = w;
-    }
+    const sweep = this.updateChanged(ctx, det, t0, true);
     if (sweep) {
       this.stats.sweeps++;
       this.sweptNow = sweep.name;
@@ -481,11 +479,52 @@ export class Monitor {
       // The cost that sets the next period: the mean of the last and the ones before, so one slow sweep (a GC) does not stretch it for long.
       this.sweepCost.set(sweep.name, ((this.sweepCost.get(sweep.name) ?? done - u0) + (done - u0)) / 2);
       this.lastSweep.set(sweep.name, done);
+      // A sweep takes milliseconds: what changed meanwhile is looked for now, not after the sleep that
+      // follows (a live source only: a snapshot or a halting source shows nothing new within the tick).
+      if (!perTick && this.options.lookAfterSweep !== false) {
+        const again = this.watchSet.detect({ pageLevel: this.opts.pageLevel, fieldFilter: this.opts.fieldFilter, objectSlice: this.opts.objectTurns ? OBJECT_SLICE : Infinity });
+        this.stats.pagesChanged += again.pagesChanged;
+        this.stats.falseSharing += again.falseSharing;
+        if (again.structural.size || again.dirty.size) {
+          const later = Date.now();
+          this.tickInfo.sweptBefore = sweep.name;
+          const ctx2 = this.context(pass, { from: now, to: later });
+          this.updateChanged(ctx2, again, t0, false);
+          this.anomalyEvent(pass, ctx);
+          pass.end();
+          this.stats.updateUs += (performance.now() - t1) * 1000;
+          this.lastTick = later;
+          return;
+        }
+      }
     }
     this.anomalyEvent(pass, ctx);
     pass.end();
     this.stats.updateUs += (performance.now() - t1) * 1000;
     this.lastTick = now;
+  }
+
+  /**
+   * Updates the watches whose ranges changed; returns the first watch whose sweep is due among the others
+   * (when `sweeps`), for the caller to run: changed objects are never queued behind a sweep.
+   */
+  private updateChanged(ctx: WatchContext, det: Detection, t0: number, sweeps: boolean): Watch | undefined {
+    let sweep: Watch | undefined;
+    for (const w of this.watches) {
+      const structural = det.structural.has(w.name);
+      const dirty = det.dirty.get(w.name);
+      if (structural || dirty) {
+        const u0 = performance.now();
+        try {
+          w.update(ctx, { structural, dirty: dirty ?? NO_KEYS });
+        } catch (e) {
+          this.watchFailed(ctx, w, e);
+        }
+        this.timed(w.name, false, u0);
+        if (this.isDue(w, t0)) this.lastSweep.set(w.name, performance.now()); // an update re-read it
+      } else if (sweeps && !sweep && this.isDue(w, t0)) sweep = w;
+    }
+    return sweep;
   }
 
   private timed(watch: string, sweep: boolean, from: number): void {

@@ -119,6 +119,8 @@ export function compileTaskPlan(k: Kernel): TaskPlan {
 }
 
 const MAX_COMM = 64;
+/** nextOf: the list node itself could not be read (a pointer that points nowhere is -1). */
+const UNREADABLE = -2;
 
 /** ASCII fast path for comm (kernel comm is almost always ASCII); UTF-8 otherwise. */
 function commAt(dv: DataView, at: number, len: number): string {
@@ -172,6 +174,11 @@ export class TaskScanner {
   private readonly lo: number;
   private readonly span: number;
   private readonly initPa: number;
+  /** init_task's VA in 32-bit halves and its size: pointers into it (the list head, pid 1's real_parent) are
+   * resolved by arithmetic, not through the page tables (it lives in the kernel image, not the direct map). */
+  private readonly initHi: number;
+  private readonly initLo: number;
+  private readonly taskSize: number;
   /** A list node's next pointer, read by nodeAt (fields, so the hot path allocates nothing). */
   private nodeNext = -1;
   private nodePrev = -1;
@@ -188,6 +195,9 @@ export class TaskScanner {
     const pa = view.pa(p.initTask);
     if (pa === undefined) throw new Error('init_task is not mapped');
     this.initPa = pa;
+    this.initHi = Number(p.initTask >> 32n);
+    this.initLo = Number(p.initTask & 0xffffffffn);
+    this.taskSize = k.types.sizeOf('task_struct');
   }
 
   /** The kernel VA of a task_struct at guest-physical `pa` (init_task is in the image, the rest in the direct map). */
@@ -276,7 +286,7 @@ export class TaskScanner {
       startNs,
       this.ptrOrNone(dv, base + p.mm),
       this.ptrOrNone(dv, base + p.cred),
-      this.view.pointerPa(dv, base + p.realParent),
+      this.taskPointerPa(dv, base + p.realParent),
       dv.getInt32(base + p.exitState, true),
       this,
     );
@@ -313,13 +323,30 @@ export class TaskScanner {
     return this.view.pointerPa(dv, at);
   }
 
+  /**
+   * The guest-physical address a pointer into a task_struct (the 8 bytes at `dv[at]`) points to: init_task
+   * by arithmetic (its place in the image is fixed at boot), any other through the view. -1 when nowhere.
+   */
+  private taskPointerPa(dv: DataView, at: number): number {
+    const lo = dv.getUint32(at, true);
+    const hi = dv.getUint32(at + 4, true);
+    if (hi === this.initHi && lo - this.initLo >= 0 && lo - this.initLo < this.taskSize) return this.initPa + (lo - this.initLo);
+    return this.view.halvesPa(lo, hi);
+  }
+
+  /** The next pointer of the list_head at `nodePa`, guest-physical (-1 when nowhere), or UNREADABLE. */
+  private nextOf(nodePa: number): number {
+    const dv = this.view.dv(nodePa, 8);
+    return dv ? this.taskPointerPa(dv, this.view.at) : UNREADABLE;
+  }
+
   /** Reads the list_head at `nodePa` into nodeNext/nodePrev (guest-physical, -1 when nowhere); false when unreadable. */
   private nodeAt(nodePa: number): boolean {
     const dv = this.view.dv(nodePa, 16);
     if (!dv) return false;
     const at = this.view.at;
-    this.nodeNext = this.view.pointerPa(dv, at);
-    this.nodePrev = this.view.pointerPa(dv, at + 8);
+    this.nodeNext = this.taskPointerPa(dv, at);
+    this.nodePrev = this.taskPointerPa(dv, at + 8);
     return true;
   }
 
@@ -339,14 +366,16 @@ export class TaskScanner {
       if (signalPa < 0) return leader.exitState !== 0 || dv !== undefined; // an exiting task may have lost its signal struct
       headPa = signalPa + p.threadHead;
     } else headPa = leader.pa + p.threadNode;
-    let nodePa = this.nodeAt(headPa) ? this.nodeNext : -1;
+    // Only next pointers here: the thread list is not checked for torn links (the task list is).
+    let nodePa = Math.max(-1, this.nextOf(headPa));
     let steps = 0;
     let saved = -1;
     let power = 1;
     let since = 0;
     const start = out.length;
     while (nodePa !== headPa) {
-      const bad = nodePa < 0 || !this.nodeAt(nodePa) ? 'fault' : ++steps > MAX_THREADS_PER_PROCESS ? 'limit' : nodePa === saved ? 'cycle' : undefined;
+      const next = nodePa < 0 ? UNREADABLE : this.nextOf(nodePa);
+      const bad = next === UNREADABLE ? 'fault' : ++steps > MAX_THREADS_PER_PROCESS ? 'limit' : nodePa === saved ? 'cycle' : undefined;
       if (bad) {
         anomalies.add({ kind: bad, where: 'signal_struct.thread_head', address: leader.task });
         if (bad === 'cycle') out.splice(start, out.length - start, ...distinct(out.slice(start)));
@@ -357,7 +386,6 @@ export class TaskScanner {
         power *= 2;
         since = 0;
       }
-      const next = this.nodeNext;
       const taskPa = nodePa - p.threadNode;
       if (taskPa !== leader.pa) {
         const t = this.readAt(taskPa, anomalies);

@@ -31,7 +31,7 @@ function technique(id: string, mode: TechniqueResult['mode'], hz: number, perPas
       { kind: 'cpu', rate: 10, runs: [9], unit: 'MB/s', mean: 9, sd: 0, guestClockMean: 9, slowdownPct: slow, slowdownSdPct: 1, achievedHz: 9.5, passLatencyP50Ms: 2, errors: [] },
       { kind: 'cpu', rate: 'max', runs: [5], unit: 'MB/s', mean: 5, sd: 0, guestClockMean: 5, slowdownPct: 50, slowdownSdPct: 1, achievedHz: hz, passLatencyP50Ms: 2, errors: [] },
     ],
-    consistency: { workload: 'pslist+lsmod+sockstat+xview', passes: 10, perPass, anomaliesPerPass: anomalies, passesWithAnomalies: anomalies ? 5 : 0 },
+    consistency: { workload: 'pslist+lsmod+sockstat+xview', passes: 10, perPass, anomaliesPerPass: anomalies, passesWithAnomalies: anomalies ? 5 : 0, hostCpuMsPerPass: 5, settledPerPass: 0 },
   };
 }
 

@@ -159,4 +159,18 @@ describe('process memory on 6.1', { timeout: 300_000 }, () => {
       assert.equal(sha256(bytes.subarray(page * 4096, page * 4096 + 4096)), await guestPagesSha(head.start + BigInt(page) * 4096n, 1), `page ${page}`);
     }
   });
+
+  test('procdump of every process stops at --max-total, with a truncated anomaly naming the bound', async () => {
+    const dir = path.join(tmp, 'dump-all');
+    const r = await runCommand(pluginCommand(procdump), [g.guest.name, '--dump', dir, '--max-total', '256K', '--json']);
+    assert.equal(r.code, 0, r.error);
+    const doc = JSON.parse(r.out) as { rows: { file: string; pid: number }[]; anomalies: { items: { kind: string; where: string; detail: string }[] } };
+    const stop = doc.anomalies.items.find((a) => a.kind === 'truncated' && a.where === 'procdump' && /--max-total 262144/.test(a.detail));
+    assert.ok(stop, 'the stop is a named anomaly');
+    assert.ok(doc.rows.length >= 1 && new Set(doc.rows.map((x) => x.pid)).size < 40, 'it stopped before every process was dumped');
+    // Bytes actually on disk (sparse files): at most the bound plus the one mapping that crossed it (≤ 256 MiB file cut).
+    const written = doc.rows.reduce((a, x) => a + fs.statSync(x.file).blocks * 512, 0);
+    const last = fs.statSync(doc.rows.at(-1)!.file).blocks * 512;
+    assert.ok(written - last < (256 << 10) + (64 << 10), `${written - last} bytes before the last file`);
+  });
 });

@@ -73,3 +73,14 @@ test('procdump requires --dump, checked before any guest memory is read', async 
   assert.throws(() => checkOptionValues(procdump.name, procdump.options, { pid: ['1'] }), /procdump: --dump is required/);
   assert.doesNotThrow(() => checkOptionValues(procdump.name, procdump.options, { dump: '/tmp/x' }));
 });
+
+test('procdump --max-total takes a size with K, M or G and refuses anything else', async () => {
+  const { parseTotalBound, MAX_PROCDUMP_TOTAL_BYTES } = await import('../../src/linux/plugins/procdump.js');
+  assert.equal(parseTotalBound(undefined), MAX_PROCDUMP_TOTAL_BYTES);
+  assert.equal(parseTotalBound('4096'), 4096);
+  assert.equal(parseTotalBound('512M'), 512 * 1024 ** 2);
+  assert.equal(parseTotalBound('8g'), 8 * 1024 ** 3);
+  assert.equal(parseTotalBound('64KiB'), 64 * 1024);
+  for (const bad of ['0', '-1', '1.5G', 'lots', '']) assert.throws(() => parseTotalBound(bad), /--max-total/);
+});
+

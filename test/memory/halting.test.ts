@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { HaltingMemory, pausedGuestCount, type GuestControl } from '../../src/memory/halting.js';
+import { HaltingMemory, pausedGuestCount, type EmittedEvent, type GuestControl } from '../../src/memory/halting.js';
 import { FakeMemory } from './helpers/fake-memory.js';
 import type { GuestPhysAddr } from '../../src/core/address.js';
 
@@ -15,13 +15,16 @@ class FakeGuest implements GuestControl {
   state = 'running';
   log: string[] = [];
   failStop = false;
+  /** What the stop announces (undefined: this control cannot tell). */
+  stopEmits: EmittedEvent = undefined;
   async status() {
     return this.state;
   }
-  async stop() {
+  async stop(): Promise<EmittedEvent> {
     this.log.push('stop');
     if (this.failStop) throw new Error('stop failed');
     this.state = 'paused';
+    return this.stopEmits;
   }
   async cont() {
     this.log.push('cont');
@@ -89,6 +92,21 @@ test('a guest paused by someone else stays paused', async () => {
   assert.deepEqual(g.log, []);
   assert.equal(g.state, 'paused');
   assert.equal(h.stats.alreadyPaused, 2);
+});
+
+test('a stop that QEMU announced no STOP for is still resumed, and that resume is no own event', async () => {
+  const g = new FakeGuest();
+  // Another client's stop lands between our query-status and our stop: ours changes nothing, emits nothing.
+  g.stopEmits = 'none';
+  const h = await HaltingMemory.open(new FakeMemory(4096), g);
+  assert.equal(h.holdsGuestPaused, true, 'never left paused on a guess');
+  await h.end();
+  assert.deepEqual(g.log, ['stop', 'cont']);
+  assert.equal(g.state, 'running');
+  // Our cont ended the other client's pause: its RESUME must reach the monitor (it saw that client's STOP).
+  const now = Date.now() * 1000;
+  assert.equal(h.causedBy({ event: 'RESUME', timestamp: { seconds: Math.floor(now / 1e6), microseconds: now % 1e6 } }), false);
+  await h.close();
 });
 
 test('a failing stop leaves the guest running and the error visible', async () => {

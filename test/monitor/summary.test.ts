@@ -4,15 +4,7 @@ import { EVENT_TYPES, type EventValue, type MonitorEvent } from '../../src/monit
 import { eventSummary } from '../../src/monitor/sinks/summary.js';
 import { terminalLine } from '../../src/monitor/sinks/terminal.js';
 import { parsePolicy } from '../../src/monitor/policy/load.js';
-
-/** A small deterministic PRNG, so a failure is reproducible. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { seededRandom } from '../../src/core/random.js';
 
 function randomValue(r: () => number, depth = 0): EventValue {
   const k = Math.floor(r() * (depth > 2 ? 5 : 7));
@@ -52,7 +44,7 @@ describe('summaries and rules on hostile event contents', () => {
   );
 
   it('never throw, and terminal lines carry no control characters', () => {
-    const r = rng(1234);
+    const r = seededRandom(1234);
     for (let i = 0; i < 3000; i++) {
       const type = EVENT_TYPES[Math.floor(r() * EVENT_TYPES.length)]!;
       const data = asRecord(randomValue(r));

@@ -119,11 +119,11 @@ export function plots(r: StudyResult, summary: StudySummary): { id: string; svg:
 
 function techniqueRows(ts: readonly TechniqueResult[]): string {
   return table(
-    ['technique', 'status', 'attach ms', 'passes/s (light)', 'p50 ms', 'p99 ms', 'passes/s (heavy)', 'our CPU ms/pass', 'QEMU extra CPU ms/pass', 'RSS peak MiB', 'anomalies/pass (churn)'],
+    ['technique', 'status', 'attach ms', 'passes/s (light)', 'p50 ms', 'p99 ms', 'passes/s (heavy)', 'our CPU ms/pass', 'QEMU extra CPU ms/pass', 'RSS peak MiB', 'anomalies/pass (churn)', 'our CPU ms/pass (churn)'],
     ts.map((t) => {
       const f = t.frequency[0];
       const h = t.frequency[1];
-      return [t.label, t.skipped ? `skipped: ${t.skipped}` : t.ended ? `ended: ${t.ended}` : 'ok', t.attachMs, f?.passesPerSec, f?.latencyMs.p50, f?.latencyMs.p99, h?.passesPerSec, f?.hostCpuMsPerPass, f?.qemuExtraCpuMsPerPass, f?.rssPeakMiB, t.consistency?.anomaliesPerPass];
+      return [t.label, t.skipped ? `skipped: ${t.skipped}` : t.ended ? `ended: ${t.ended}` : 'ok', t.attachMs, f?.passesPerSec, f?.latencyMs.p50, f?.latencyMs.p99, h?.passesPerSec, f?.hostCpuMsPerPass, f?.qemuExtraCpuMsPerPass, f?.rssPeakMiB, t.consistency?.anomaliesPerPass, t.consistency?.hostCpuMsPerPass];
     }),
   );
 }

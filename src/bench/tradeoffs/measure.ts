@@ -1,5 +1,6 @@
 /** Small measuring helpers of the trade-off study: distributions, host and QEMU CPU, memory. */
 import { readFileSync } from 'node:fs';
+export { seededRandom } from '../../core/random.js';
 
 export interface Distribution {
   readonly n: number;
@@ -79,18 +80,6 @@ export function meanCi95(xs: readonly number[]): { mean: number; lo: number; hi:
   if (xs.length < 2) return { mean, lo: NaN, hi: NaN, half: NaN };
   const half = (T95[xs.length - 2] ?? 1.96) * (sd / Math.sqrt(xs.length));
   return { mean, lo: mean - half, hi: mean + half, half };
-}
-
-/** A small seeded PRNG (mulberry32): the study's run orders are random but reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** `xs` shuffled (Fisher–Yates) with `random`. */

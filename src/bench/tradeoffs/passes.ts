@@ -34,6 +34,8 @@ export interface PassOutcome {
    * the cross-view kinds of cross-view.ts (`task-not-in-list`, `task-not-in-pid-idr`, `socket-not-in-table`), `run-failed`.
    */
   readonly anomalies: Record<string, number>;
+  /** Torn back-links the walks healed by re-reading (not anomalies), and cross-view mismatches that a re-check cleared. */
+  readonly settled: number;
   /** Optimistic mode: pages that changed under a run (torn reads caught), retries, and whether every run validated. */
   readonly validation?: { readonly changedRanges: number; readonly retries: number; readonly validated: boolean };
 }
@@ -81,6 +83,7 @@ export async function runPass(kernel: Kernel, work: readonly Plugin<any>[], vali
   const anomalies: Record<string, number> = {};
   const halting = haltingOf(kernel.memory);
   let validation: PassOutcome['validation'];
+  let settled = 0;
   try {
     const pass = await kernel.pass(validate ? { validate: { retries: OPTIMISTIC_RETRIES } } : {});
     for (const p of work) {
@@ -93,6 +96,7 @@ export async function runPass(kernel: Kernel, work: readonly Plugin<any>[], vali
       }
     }
     const sum = pass.end();
+    settled += sum.settled;
     for (const [k, n] of Object.entries(sum.anomalyCounts)) anomalies[k] = (anomalies[k] ?? 0) + (n ?? 0);
     if (sum.validation) validation = { changedRanges: sum.validation.changedRanges, retries: sum.validation.retries, validated: sum.validation.validated };
   } finally {
@@ -100,5 +104,5 @@ export async function runPass(kernel: Kernel, work: readonly Plugin<any>[], vali
     // The debugger stub holds the guest stopped from a pass's first read to the next refresh: let it run now.
     if (kernel.memory.technique.class === 'debugger-stub') await kernel.memory.refresh?.();
   }
-  return { ms: performance.now() - t0, anomalies, ...(validation ? { validation } : {}) };
+  return { ms: performance.now() - t0, anomalies, settled, ...(validation ? { validation } : {}) };
 }

@@ -96,6 +96,10 @@ export interface ConsistencyRow {
   readonly perPass: Record<string, number>;
   readonly anomaliesPerPass: number;
   readonly passesWithAnomalies: number;
+  /** Our CPU (user + system) per pass under churn, ms: what retries cost the host, and so the guest sharing it. */
+  readonly hostCpuMsPerPass: number;
+  /** Torn reads healed per pass: back-links that agreed on a re-read, cross-view mismatches a re-check cleared (not anomalies). */
+  readonly settledPerPass: number;
   /** Optimistic mode: share of passes whose every run validated, retries and torn ranges caught per pass. */
   readonly validation?: { readonly validatedShare: number; readonly retriesPerPass: number; readonly changedRangesPerPass: number };
 }
@@ -394,13 +398,16 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
   let validated = 0;
   let retries = 0;
   let changed = 0;
+  let settled = 0;
   const outcomes: PassOutcome[] = [];
+  const c0 = selfCpuMs();
   const t0 = performance.now();
   // Bounded by passes and by a time budget (a snapshot pass takes seconds).
   while (outcomes.length < o.consistencyPasses && (outcomes.length === 0 || performance.now() - t0 < o.phaseSeconds * 2000)) {
     check(o.signal);
     const r = await runPass(kernel, work, t.validate);
     outcomes.push(r);
+    settled += r.settled;
     let any = 0;
     for (const [k, n] of Object.entries(r.anomalies)) (totals[k] = (totals[k] ?? 0) + n), (any += n);
     if (any) withAnomalies++;
@@ -411,6 +418,7 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
     }
   }
   const n = outcomes.length;
+  const hostCpuMsPerPass = +((selfCpuMs() - c0) / n).toFixed(3);
   const perPass = Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, +(v / n).toFixed(4)]));
   return {
     workload: work.map((p) => p.name).join('+'),
@@ -418,6 +426,8 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
     perPass,
     anomaliesPerPass: +(Object.values(totals).reduce((a, b) => a + b, 0) / n).toFixed(4),
     passesWithAnomalies: withAnomalies,
+    hostCpuMsPerPass,
+    settledPerPass: +(settled / n).toFixed(3),
     ...(t.validate ? { validation: { validatedShare: +(validated / n).toFixed(3), retriesPerPass: +(retries / n).toFixed(3), changedRangesPerPass: +(changed / n).toFixed(3) } } : {}),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `vmsight acquire <source> -o FILE [--technique T] [--live] [--keep] [--quiet]`: writes guest memory as an
+ * `vmsight acquire <source> -o FILE [--technique T] [--live] [--keep]`: writes guest memory as an
  * ELF core (QEMU's dump layout, read by vmsight and Volatility 3). By default a live guest is paused for the
  * copy (guest-halting access: one consistent instant) and always resumed, signals included; `--live` copies
  * while it runs. The kernel's facts (release, build-id, KASLR offset, banner) go into a "VMSIGHT" ELF note and
@@ -16,7 +16,7 @@ import { bootstrapKernelSpace } from '../../profile/kernel-space.js';
 import type { Command } from '../command.js';
 import { requireSource, stringOption } from './common.js';
 
-const USAGE = '<source> -o FILE [--technique CLASS|NAME] [--live] [--keep] [--quiet]';
+const USAGE = '<source> -o FILE [--technique CLASS|NAME] [--live] [--keep]';
 const SNAPSHOTS = new Set(['halt-snapshot', 'live-snapshot']);
 /** Techniques that read with the guest stopped anyway (all-stop) or read a frozen copy: no extra pause. */
 const NO_PAUSE = new Set([...SNAPSHOTS, 'debugger-stub', 'gdb-stub', 'file', 'elf-core', 'kdump', 'lime', 'raw-file']);
@@ -53,7 +53,6 @@ export const command: Command = {
     technique: { type: 'string' },
     live: { type: 'boolean' },
     keep: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
   },
   async run(args, ctx) {
     const spec = requireSource(args, `vmsight acquire ${USAGE}`);

@@ -27,8 +27,9 @@ import {
 import type { Command, ParsedArgs } from '../command.js';
 import { toJson, type Output } from '../render.js';
 
-const USAGE = `up [name] [--kernel 6.1|5.10|6.12|<spec>] [--memory MiB] [--smp N] [--cpu default|max] [--accel auto|tcg|kvm] [--gdb] [--no-kaslr] [--tools bpftool,nft]
-       lab up NAME --libvirt [--backing anon|memfd|file] [--no-acpi] [--uri URI]
+const USAGE = `up [name] [--kernel 6.1|5.10|6.12|<spec>] [--memory MiB] [--smp N] [--cpu default|max] [--accel auto|tcg|kvm] [--gdb] [--no-kaslr] [--tools bpftool,nft] [--plain]
+                                   (--plain: anonymous RAM, no vmcoreinfo device, as a QEMU vmsight did not set up)
+       lab up NAME --libvirt [--backing anon|memfd|file] [--no-acpi] [--on-reboot destroy|restart] [--uri URI]
                                    (the same guest as a transient libvirt domain; read it as libvirt:NAME)
        lab down [name|--all]
        lab list
@@ -91,10 +92,13 @@ async function upLibvirt(args: ParsedArgs, out: Output): Promise<void> {
   if (!['anon', 'memfd', 'file'].includes(backing)) throw new UsageError(`--backing ${backing}: use anon, memfd or file`);
   const memory = intOption(args, 'memory');
   const uri = str(args, 'uri');
+  const onReboot = str(args, 'on-reboot');
+  if (onReboot !== undefined && onReboot !== 'destroy' && onReboot !== 'restart') throw new UsageError(`--on-reboot ${onReboot}: use destroy or restart`);
   const g = await libvirtLabUp({
     name,
     backing: backing as LibvirtLabBacking,
     acpi: args.values['no-acpi'] !== true,
+    ...(onReboot ? { onReboot } : {}),
     ...(str(args, 'kernel') ? { kernel: str(args, 'kernel')! } : {}),
     ...(memory !== undefined ? { memory } : {}),
     ...(uri ? { uri } : {}),
@@ -104,7 +108,8 @@ async function upLibvirt(args: ParsedArgs, out: Output): Promise<void> {
 
 async function up(args: ParsedArgs, out: Output): Promise<void> {
   if (args.values['libvirt'] === true) return upLibvirt(args, out);
-  if (args.values['backing'] !== undefined || args.values['no-acpi'] === true) throw new UsageError('--backing and --no-acpi go with --libvirt');
+  if (args.values['backing'] !== undefined || args.values['no-acpi'] === true || args.values['on-reboot'] !== undefined)
+    throw new UsageError('--backing, --no-acpi and --on-reboot go with --libvirt');
   const kernel = str(args, 'kernel') ?? '6.1';
   const cpu = str(args, 'cpu') ?? 'default';
   if (cpu !== 'default' && cpu !== 'max') throw new UsageError(`--cpu ${cpu}: use default or max`);
@@ -126,6 +131,7 @@ async function up(args: ParsedArgs, out: Output): Promise<void> {
     ...(smp !== undefined ? { smp } : {}),
     ...(args.values['no-kaslr'] === true ? { kaslr: false } : {}),
     ...(tools.length ? { tools: tools as UserlandTool[] } : {}),
+    ...(args.values['plain'] === true ? { plain: true } : {}),
   });
   out.record(guestFacts(g));
 }
@@ -301,6 +307,8 @@ export const command: Command = {
     libvirt: { type: 'boolean' },
     backing: { type: 'string' },
     'no-acpi': { type: 'boolean' },
+    'on-reboot': { type: 'string' },
+    plain: { type: 'boolean' },
     uri: { type: 'string' },
   },
   async run(args, ctx) {

@@ -5,6 +5,7 @@
  */
 import { SourceError, UsageError } from '../../core/errors.js';
 import { attachKernel } from '../../linux/attach.js';
+import { HaltingMemory } from '../../memory/halting.js';
 import { findNamedGuest, parseSourceSpec } from '../../memory/open.js';
 import type { EventSink } from '../../monitor/events.js';
 import { GuestLifecycle } from '../../monitor/lifecycle.js';
@@ -146,9 +147,11 @@ export const command: Command = {
       throw e;
     });
     const endpoints = lifecycleEndpoints(spec);
+    // A guest-halting source's own stops and resumes are not the guest pausing.
+    const own = kernel.memory instanceof HaltingMemory ? { own: kernel.memory } : {};
     const lifecycle = endpoints.libvirt
-      ? await GuestLifecycle.openLibvirt(endpoints.libvirt.uri, endpoints.libvirt.domain, endpoints.pid)
-      : await GuestLifecycle.open(endpoints.sockets, endpoints.pid);
+      ? await GuestLifecycle.openLibvirt(endpoints.libvirt.uri, endpoints.libvirt.domain, endpoints.pid, own)
+      : await GuestLifecycle.open(endpoints.sockets, endpoints.pid, own);
     const abort = new AbortController();
     const onSignal = () => abort.abort();
     process.on('SIGINT', onSignal);

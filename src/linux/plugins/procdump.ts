@@ -7,7 +7,10 @@
  * written. A manifest per process (PID.COMM.procdump.json) lists every file
  * with its VMA and its holes (offset, length), so a zero page in a file can
  * be told apart from a page that was not in memory. Files are cut
- * at MAX_DUMP_BYTES ('truncated' anomaly): VMA sizes are guest data.
+ * at MAX_DUMP_BYTES ('truncated' anomaly): VMA sizes are guest data. The whole
+ * run stops once --max-total bytes (default MAX_PROCDUMP_TOTAL_BYTES) were written: without --pid every
+ * process's mappings are dumped, and pages shared by many processes (a hostile
+ * guest can map the same pages thousands of times) would otherwise fill the disk.
  */
 import { UsageError } from '../../core/errors.js';
 import { definePlugin } from '../plugin.js';
@@ -29,6 +32,20 @@ export interface ProcdumpRow extends MappingRow {
   /** Ranges of the file not backed by present pages (listed in the manifest). */
   holes: number;
   sha256: string;
+}
+
+/** Bytes written over one run, all files together, before the run stops (a 'truncated' anomaly); --max-total. */
+export const MAX_PROCDUMP_TOTAL_BYTES = 4 * 1024 ** 3;
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** `--max-total` as bytes: a number with an optional K, M or G (powers of 1024). */
+export function parseTotalBound(text: string | undefined): number {
+  if (text === undefined) return MAX_PROCDUMP_TOTAL_BYTES;
+  const m = /^(\d+)([kmg]?)i?b?$/i.exec(text.trim());
+  const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new UsageError(`--max-total ${JSON.stringify(text)}: expected a size such as 512M or 8G`);
+  return bytes;
 }
 
 /** Holes listed per file in the manifest (the count in the row is exact). */
@@ -111,7 +128,11 @@ export default definePlugin<ProcdumpRow>()({
     fields: [['task_struct', 'mm'], ['mm_struct', 'pgd'], ['vm_area_struct', 'vm_start'], ['vm_area_struct', 'vm_end']],
     anyOf: [VMA_CONTAINERS],
   },
-  options: { ...PID_OPTION, dump: { ...DUMP_OPTION.dump, required: true } },
+  options: {
+    ...PID_OPTION,
+    dump: { ...DUMP_OPTION.dump, required: true },
+    'max-total': { type: 'string', valueName: 'SIZE', description: 'stop once this much was written over all files (K, M, G)', byDefault: '4G' },
+  },
   columns: [
     ...MAPPING_COLUMNS,
     { key: 'path', kind: 'str' },
@@ -128,9 +149,15 @@ export default definePlugin<ProcdumpRow>()({
     if (!dump) throw new UsageError('procdump needs --dump DIR (the folder the mapping files go to)', { hint: 'vmsight procdump <source> --pid PID --dump DIR' });
     const paths = new PathResolver(k, anomalies);
     let manifest: { pid: number; comm: string; entries: ManifestEntry[] } | undefined;
+    const bound = parseTotalBound(options['max-total']);
+    let total = 0;
     for (const m of forEachMapping(k, anomalies, { pids: pidFilter(options.pid), paths })) {
       const space = m.space();
       if (!space) continue;
+      if (total >= bound) {
+        anomalies.add({ kind: 'truncated', where: 'procdump', address: m.entry.start, detail: `stopped before a mapping of pid ${m.pid}: ${total} bytes written in all, --max-total ${bound}; name the processes with --pid or raise --max-total` });
+        break;
+      }
       const { pid, comm, entry: e } = m;
       if (manifest && manifest.pid !== pid) writeManifest(dump, manifest.pid, manifest.comm, manifest.entries);
       if (!manifest || manifest.pid !== pid) manifest = { pid, comm, entries: [] };
@@ -141,6 +168,7 @@ export default definePlugin<ProcdumpRow>()({
       const name = e.path ? (e.path.split('/').pop() ?? '') : 'anon';
       const w = dump.writeSparse([pid, comm, e.start, e.end, e.perms, name || 'anon', 'vma'], size, presentPieces(space, e.start, size, unread, holes));
       holes.end(w.size);
+      total += w.written;
       if (w.truncated) anomalies.add({ kind: 'truncated', where: 'procdump', address: e.start, detail: `mapping of ${want} bytes cut at ${MAX_DUMP_BYTES}` });
       const present = Math.floor((w.written - unread.bytes) / PAGE);
       const missing = Math.ceil(w.size / PAGE) - present;

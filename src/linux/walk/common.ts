@@ -41,6 +41,26 @@ export const DEFAULT_RUN_BUDGET = 1 << 21;
 
 export const DEFAULT_WALK_LIMIT = 100_000;
 
+/**
+ * Waits (ms) before the second, third… re-read of a back-link that
+ * disagreed: at most ~1.3 ms per link, for at most SETTLE_LINKS links of
+ * one walk (a persistent broken link is reported after them).
+ */
+const SETTLE_WAITS_MS = [0.02, 0.2, 1] as const;
+const SETTLE_LINKS = 4;
+const SETTLE_MAX = 1024;
+/** Atomics.wait needs a shared word to wait on; nothing ever wakes it (a plain timed sleep). */
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Blocks the thread for `ms` (fractions allowed) without spinning, so the
+ * guest's vCPU thread can have the core: the wait between two looks at
+ * something a live guest was caught updating. Synchronous, as walks are.
+ */
+export function sleepBriefly(ms: number): void {
+  Atomics.wait(SLEEPER, 0, 0, Math.max(0, Math.min(ms, 10)));
+}
+
 /** Lowest kernel-half address under 5-level paging; 4-level kernel addresses are above it too. */
 const KERNEL_HALF = 0xff00_0000_0000_0000n;
 const U64 = (1n << 64n) - 1n;
@@ -65,6 +85,8 @@ export class WalkContext {
   visited = 0;
   /** Set once the node limit stopped the walk. */
   limited = false;
+  /** Re-reads of back-links that disagreed (settleLook). */
+  settles = 0;
 
   constructor(
     readonly typed: Typed,
@@ -133,6 +155,72 @@ export class WalkContext {
     const out = new Array<bigint>(count);
     for (let i = 0; i < count; i++) out[i] = dv.getBigUint64(i * 8, true);
     return out;
+  }
+
+  /**
+   * A list or hash-chain node's two words, [next, prev] (prev: `prev` or
+   * `pprev`). In an optimistic pass only `next` is watched for change: the
+   * back-link is read only to be checked, and the walk checks it itself,
+   * re-reading it until it agrees (settleLook) — a neighbour's insertion
+   * changing it later alters nothing the walk returned.
+   */
+  readLinkWords(va: bigint, what: string): bigint[] | undefined {
+    const rec = this.typed.fields;
+    if (rec === undefined) return this.readWords(va, 2, what);
+    const w = rec.fetching(() => this.readWords(va, 2, what));
+    if (w) rec.used(va, 8);
+    return w;
+  }
+
+  /**
+   * `count` words at `va` re-read for a second look (settling a link), or
+   * undefined when unreadable or not a plausible pointer — without an
+   * anomaly: the first look already recorded what it found. A 'moved' next
+   * found this way is read again, watched, when the walk goes on from it.
+   */
+  peekWords(va: bigint, count: number): bigint[] | undefined {
+    if (!this.valid(va)) return undefined;
+    let b: Uint8Array;
+    try {
+      // Not watched by an optimistic pass: a second look is a check, its words feed no result.
+      const rec = this.typed.fields;
+      b = rec === undefined ? this.typed.mem.read(va, count * 8) : rec.fetching(() => this.typed.mem.read(va, count * 8));
+    } catch (e) {
+      if (!(e instanceof FaultError)) throw e;
+      return undefined;
+    }
+    if (b.length < count * 8) return undefined;
+    const dv = new DataView(b.buffer, b.byteOffset, count * 8);
+    const out = new Array<bigint>(count);
+    for (let i = 0; i < count; i++) out[i] = dv.getBigUint64(i * 8, true);
+    return out;
+  }
+
+  /**
+   * Before look `look` (0, 1, …) at a back-link that disagreed: false when
+   * this walk may look no more. The first look is immediate; later ones wait
+   * a little first (the guest's vCPU finishing a list_add/list_del it was
+   * caught in: microseconds of guest time, but the vCPU thread needs to run),
+   * blocking the thread rather than spinning, so a shared host core goes to
+   * the guest. Bounded per walk: SETTLE_LOOKS looks per link, SETTLE_LINKS
+   * links with waits, then links are judged on their first re-read alone
+   * (a hostile guest's many broken links cost one extra read each), and
+   * after SETTLE_MAX re-reads on no re-read at all.
+   */
+  settleLook(look: number): boolean {
+    if (look === 0) {
+      if (this.settles >= SETTLE_MAX) return false;
+      this.settles++;
+      return true;
+    }
+    if (look > SETTLE_WAITS_MS.length || this.settles > SETTLE_LINKS) return false;
+    sleepBriefly(SETTLE_WAITS_MS[look - 1]!);
+    return true;
+  }
+
+  /** A back-link that disagreed agreed on a re-read: counted in the sink (a torn read healed, not an anomaly). */
+  settled(): void {
+    if (this.sink) this.sink.settled++;
   }
 
   /** Raw bytes at `va`, or undefined after recording a 'fault'. */

@@ -35,6 +35,8 @@ test('up validates its options before touching QEMU', async () => {
   await assert.rejects(exec(['up', 'test-cli'], { accel: 'hvf' }), /--accel hvf/);
   await assert.rejects(exec(['up', 'test-cli'], { memory: '1G' }), /--memory 1G/);
   await assert.rejects(exec(['up', 'test-cli'], { kernel: '6.2' }), UsageError);
+  await assert.rejects(exec(['up', 'test-cli'], { 'on-reboot': 'restart' }), /--on-reboot go with --libvirt/);
+  await assert.rejects(exec(['up', 'test-cli'], { libvirt: true, 'on-reboot': 'reboot' }), /--on-reboot reboot: use destroy or restart/);
 });
 
 test('list renders an empty run directory; console and truth need a guest', async () => {

@@ -197,6 +197,33 @@ export class FakeGuest {
     return this.va(taskPa + T.tasks);
   }
 
+  /** clone(CLONE_THREAD): a thread of `leaderPa`'s process, at the tail of its signal->thread_head list. */
+  thread(leaderPa: number, tid: number, comm: string): number {
+    const pa = this.alloc(T.size);
+    const signal = Number(this.dv.getBigUint64(leaderPa + T.signal, true) - BASE);
+    const tgid = this.dv.getInt32(leaderPa + T.tgid, true);
+    const parent = Number(this.dv.getBigUint64(leaderPa + T.realParent, true) - BASE);
+    this.writeTask(pa, tid, tgid, comm, parent, this.cred(0), signal);
+    const head = signal + 8;
+    const tail = Number(this.dv.getBigUint64(head + 8, true) - BASE);
+    this.u64(pa + T.thread, this.va(head));
+    this.u64(pa + T.thread + 8, this.va(tail));
+    this.u64(tail, this.va(pa + T.thread));
+    this.u64(head + 8, this.va(pa + T.thread));
+    this.u32(NR_THREADS_PA, this.dv.getUint32(NR_THREADS_PA, true) + 1);
+    return pa;
+  }
+
+  /** Writes a raw next pointer into a task's thread node (a cycle, or garbage). */
+  setThreadNextRaw(taskPa: number, value: bigint): void {
+    this.u64(taskPa + T.thread, value);
+  }
+
+  /** The thread node address of a task, as the kernel stores it in a neighbour's next pointer. */
+  threadNode(taskPa: number): bigint {
+    return this.va(taskPa + T.thread);
+  }
+
   setCred(taskPa: number, uid: number): void {
     this.u64(taskPa + T.cred, this.va(this.cred(uid)));
   }

@@ -14,6 +14,8 @@ export interface FakeQmp {
   readonly path: string;
   /** Every command received, in order (HMP command lines as 'hmp:LINE'). */
   readonly log: string[];
+  /** Sends an event to every connected client, stamped like QEMU's (host real time); returns its stamp in µs. */
+  emit(event: string, data?: Record<string, unknown>): number;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,12 @@ export async function startFakeQmp(handle: Handler): Promise<FakeQmp> {
   return {
     path: sock,
     log,
+    emit(event, data) {
+      const us = Date.now() * 1000 + (Math.floor(performance.now() * 1000) % 1000);
+      const line = JSON.stringify({ event, ...(data ? { data } : {}), timestamp: { seconds: Math.floor(us / 1e6), microseconds: us % 1e6 } }) + '\n';
+      for (const c of clients) c.write(line);
+      return us;
+    },
     async close() {
       for (const c of clients) c.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,0 +1,15 @@
+/**
+ * A small seeded PRNG (mulberry32) for everything that wants randomness it can replay: the study's run
+ * orders, benchmarks' address sets and bootstrap resamples, fuzz tests (a failure then reproduces).
+ * Not for anything secret.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
