@@ -247,6 +247,26 @@ export class AddressSpace {
     this.phys.prefetch(phys);
   }
 
+  /**
+   * Makes the next read of [va, va+len) see guest memory as it is now, not
+   * this pass's kept block (a walk's second look at something it caught
+   * changing): the blocks holding it are fetched again. No-op elsewhere.
+   */
+  lookAgain(va: bigint, len: number): void {
+    const blocks = this.phys.passBlocks;
+    if (blocks === undefined || !(len > 0) || len > 1 << 16) return;
+    for (let done = 0; done < len; ) {
+      const at = va + BigInt(done);
+      const n = Math.min(PAGE - Number(BigInt.asUintN(12, at)), len - done);
+      try {
+        blocks.forget(this.translator.physical(at), n);
+      } catch (e) {
+        if (!(e instanceof FaultError)) throw e;
+      }
+      done += n;
+    }
+  }
+
   /** Reads into a caller-owned buffer. Throws FaultError. */
   readInto(va: GuestVirtAddr, dst: Uint8Array): void {
     const failures = this.readv([{ va, len: dst.length, dst }]);

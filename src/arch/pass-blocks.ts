@@ -133,6 +133,17 @@ export class PassBlocks {
     return b;
   }
 
+  /** Drops the kept blocks overlapping [pa, pa+len): the next read of them fetches them again (a second look). */
+  forget(pa: number, len: number): void {
+    if (!Number.isSafeInteger(pa) || !(len > 0)) return;
+    for (let n = Math.floor(pa / this.blockBytes); n * this.blockBytes < pa + len; n++) {
+      const b = this.blocks.get(n);
+      if (b === undefined) continue;
+      this.blocks.delete(n);
+      if (this.last === b) this.last = undefined;
+    }
+  }
+
   /** The block holding all of [pa, pa+len), fetched when not kept; undefined when the range spans blocks or is not all backed. */
   fetch(pa: number, len: number): Block | undefined {
     const kept = this.lookup(pa, len);

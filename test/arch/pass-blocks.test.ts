@@ -73,6 +73,20 @@ describe('pass blocks', () => {
     r.endPass();
   });
 
+  it('a second look (forget) fetches the block again: a walk re-reading a link it caught changing sees the guest now', () => {
+    const m = blockSource();
+    const r = new PhysReader(m);
+    r.beginPass();
+    const pa = 0x28010;
+    const first = r.u64(pa);
+    poke(m, pa, 0xabcn);
+    assert.equal(r.u64(pa), first, 'kept');
+    r.passBlocks!.forget(pa, 16);
+    assert.equal(r.u64(pa), 0xabcn, 'looked at again');
+    assert.equal(r.u64(pa + 8), word(m, pa + 8), 'the refetched block serves the rest of the pass');
+    r.endPass();
+  });
+
   it('a view kept from an earlier pass shows the same guest address, never another block\'s bytes', () => {
     const m = blockSource();
     const r = new PhysReader(m);
