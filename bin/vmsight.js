@@ -1,4 +1,18 @@
 #!/usr/bin/env node
-// Thin launcher: the compiled CLI lives in dist/ (npm run build).
-import { main } from '../dist/src/cli/main.js';
-process.exitCode = await main(process.argv.slice(2));
+// The `vmsight` launcher. A cold start is mostly module loading (README "Cold start"), so it runs the
+// single-file bundle with V8's code cache (dist/bundle/vmsight-cached.cjs, made by `npm run build:bundle`
+// and by `npm run setup`) when that bundle is at least as new as the tsc build in dist/, and dist/ itself
+// otherwise: no bundle, a bundle older than the last build (tsc rewrites every file of dist/, so main.js
+// dates it), or VMSIGHT_BUNDLE=0.
+import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const mtime = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs;
+const bundle = process.env.VMSIGHT_BUNDLE === '0' ? undefined : mtime('../dist/bundle/vmsight-cached.cjs');
+const dist = mtime('../dist/src/cli/main.js');
+if (bundle !== undefined && (dist === undefined || bundle >= dist)) {
+  createRequire(import.meta.url)('../dist/bundle/vmsight-cached.cjs');
+} else {
+  const { main } = await import('../dist/src/cli/main.js');
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -66,20 +66,38 @@ await build({
 writeFileSync(
   join(outdir, 'vmsight-cached.cjs'),
   `#!/usr/bin/env node
-// Runs vmsight.cjs through vm.Script with V8's code cache (v8-compile-cache style, for Node 20).
+// Runs vmsight.cjs through vm.Script with V8's code cache (v8-compile-cache style, for Node 20). The cache
+// holds the functions earlier runs compiled: a run of a command that no earlier run had (they are listed
+// beside the cache) writes it again at exit with what it compiled too, so the cache grows to cover the
+// commands in use. Written to a temporary file and renamed, so no run reads a half-written cache; a cache V8
+// rejects (another bundle, another Node) is replaced. A read-only folder just has none.
 const fs = require('node:fs'), path = require('node:path'), vm = require('node:vm'), Module = require('node:module');
 const file = path.join(__dirname, 'vmsight.cjs');
 const cacheFile = path.join(__dirname, 'vmsight.v8cache');
+const listFile = cacheFile + '.commands';
 let cachedData;
-try { cachedData = fs.readFileSync(cacheFile); } catch {}
+let commands = [];
+try {
+  cachedData = fs.readFileSync(cacheFile);
+  commands = fs.readFileSync(listFile, 'utf8').split('\\n').filter(Boolean);
+} catch {}
+const word = String(process.argv[2] ?? '').slice(0, 64);
 const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, ...(cachedData ? { cachedData } : {}) });
 const m = { exports: {} };
 script.runInThisContext().call(m.exports, m.exports, Module.createRequire(file), m, file, __dirname);
-// Written at exit, so functions compiled while running are in the cache too; a read-only folder just has none.
-if (!cachedData || script.cachedDataRejected) process.on('exit', () => { try { fs.writeFileSync(cacheFile, script.createCachedData()); } catch {} });
+const rejected = !cachedData || script.cachedDataRejected;
+if (rejected || (!commands.includes(word) && commands.length < 64))
+  process.on('exit', () => {
+    try {
+      const tmp = cacheFile + '.' + process.pid;
+      fs.writeFileSync(tmp, script.createCachedData());
+      fs.renameSync(tmp, cacheFile);
+      fs.writeFileSync(listFile, [...(rejected ? [] : commands), word].join('\\n') + '\\n');
+    } catch {}
+  });
 `,
 );
-rmSync(join(outdir, 'vmsight.v8cache'), { force: true }); // a new bundle invalidates the old cache
+for (const f of ['vmsight.v8cache', 'vmsight.v8cache.commands']) rmSync(join(outdir, f), { force: true }); // a new bundle invalidates the old cache
 // Data files the lab reads beside its modules (helper source, rootkit module sources).
 mkdirSync(join(outdir, 'scenario'), { recursive: true });
 copyFileSync(join(root, 'src', 'lab', 'scenario', 'vmi-helper.c'), join(outdir, 'scenario', 'vmi-helper.c'));

@@ -62,6 +62,11 @@ export class AddressSpace {
   get mem(): PhysicalMemory {
     return this.translator.mem;
   }
+  /** A running guest's memory, read while it runs (not an image, not a guest the source holds paused). */
+  get changesUnderUs(): boolean {
+    const t = this.translator.mem.technique;
+    return t.live && !t.haltsGuest;
+  }
   /** Start of the kernel direct map (page_offset_base); its translations are arithmetic and survive every pass. */
   get directMapBase(): bigint | undefined {
     return this.directBase;

@@ -20,9 +20,10 @@ export interface Output {
   /**
    * JSON only: the record `{...head, [key]: rows as JSON rows, ...tail}`, written
    * as record() would write it, but one row at a time (no string of the whole
-   * document, no array of every JSON row).
+   * document, no array of every JSON row). A function as `tail` is called once the rows are written (rows
+   * streamed from a plugin: their anomalies are known only then).
    */
-  document(head: Record<string, unknown>, key: string, columns: readonly Column[], rows: Iterable<Row>, tail: Record<string, unknown>): void;
+  document(head: Record<string, unknown>, key: string, columns: readonly Column[], rows: Iterable<Row>, tail: Record<string, unknown> | (() => Record<string, unknown>)): void;
   /** Free text (table format only; ignored by machine formats unless forced). */
   text(line: string, force?: boolean): void;
 }
@@ -148,7 +149,7 @@ export function createOutput(format: OutputFormat, write: (s: string) => void = 
           first = false;
         }
         emit(first ? ']' : '\n  ]');
-        const t = toJson(tail, 2);
+        const t = toJson(typeof tail === 'function' ? tail() : tail, 2);
         emit(t === '{}' ? '\n}\n' : `,${t.slice(1)}\n`);
       } finally {
         flush();
@@ -177,15 +178,36 @@ function isPlainRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype && !isAbsent(v);
 }
 
+/** Rows of a one-shot iterable whose cells set a table's column widths; the rest stream with those widths. */
+export const TABLE_WIDTH_ROWS = 1000;
+
 /**
- * An aligned table in bounded stack and memory: column widths come from a first pass over the rows (a loop,
- * never a spread into Math.max), the lines from a second; a one-shot iterable is gathered first.
+ * An aligned table in bounded stack and memory. An array's column widths come from a first pass over all its
+ * rows (a loop, never a spread into Math.max), the lines from a second. A one-shot iterable (rows streamed
+ * from a plugin as it yields them) is not gathered: its first TABLE_WIDTH_ROWS rows set the widths, later
+ * rows are written as they come with those widths (a longer cell pushes the rest of its line right).
  */
 function table(columns: readonly Column[], rows: Iterable<Row>, emit: (s: string) => void): void {
-  const all: Iterable<Row> = Array.isArray(rows) ? rows : [...rows];
+  if (Array.isArray(rows)) {
+    alignedTable(columns, rows, undefined, emit);
+    return;
+  }
+  const it = rows[Symbol.iterator]();
+  let ended = false;
+  try {
+    const head = take(it, TABLE_WIDTH_ROWS);
+    alignedTable(columns, head.items, head.ended ? undefined : it, emit);
+    ended = true;
+  } finally {
+    if (!ended) it.return?.(); // stopped by a failed write: the plugin's own finally blocks still run
+  }
+}
+
+/** The table lines: widths from `first`, then `first`'s rows and the rest of `more` (to its end) with those widths. */
+function alignedTable(columns: readonly Column[], first: readonly Row[], more: Iterator<Row> | undefined, emit: (s: string) => void): void {
   const heads = columns.map((c) => c.title ?? c.key);
   const widths = heads.map((h) => h.length);
-  for (const r of all)
+  for (const r of first)
     columns.forEach((c, i) => {
       const n = cellText(r[c.key], c.kind, c.decimals).length;
       if (n > widths[i]!) widths[i] = n;
@@ -197,8 +219,21 @@ function table(columns: readonly Column[], rows: Iterable<Row>, emit: (s: string
       .map((v, i) => (i === last && !numeric[i] ? v : numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd() + '\n';
+  const cells = (r: Row) => columns.map((c) => cellText(r[c.key], c.kind, c.decimals));
   emit(line(heads));
-  for (const r of all) emit(line(columns.map((c) => cellText(r[c.key], c.kind, c.decimals))));
+  for (const r of first) emit(line(cells(r)));
+  if (more) for (let r = more.next(); !r.done; r = more.next()) emit(line(cells(r.value)));
+}
+
+/** Up to n items of an iterator, leaving it open for the rest (no for-of: its break would close it). */
+function take<T>(it: Iterator<T>, n: number): { items: T[]; ended: boolean } {
+  const items: T[] = [];
+  while (items.length < n) {
+    const r = it.next();
+    if (r.done) return { items, ended: true };
+    items.push(r.value);
+  }
+  return { items, ended: false };
 }
 
 /** A row as JSON: the schema's columns, integers by column kind, absent values null with their reasons beside. */

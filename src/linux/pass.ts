@@ -58,6 +58,14 @@ export interface PassResult<R extends object = Record<string, unknown>> extends 
   readonly validation?: RunValidation;
 }
 
+/** A run whose rows are handed over as they come (Pass.stream). */
+export interface StreamedRun<R extends object> {
+  /** The rows, once. */
+  readonly rows: Iterable<R>;
+  /** After the rows are consumed: what run() would return, without the rows kept. */
+  done(): PassResult<R> & { readonly rowCount: number };
+}
+
 export interface PassRunSummary {
   readonly plugin: string;
   readonly rows: number;
@@ -100,6 +108,13 @@ export interface Pass {
   readonly anomalies: AnomalySink;
   /** Checks the plugin's requirements (ProfileError naming the first missing one), runs it. */
   run<R extends object, O extends OptionDecls>(plugin: Plugin<R, O>, options?: PluginOptions): PassResult<R>;
+  /**
+   * Like run, but hands the rows over as the plugin yields them and keeps none (a listing of 100k rows is
+   * written as it comes): iterate `rows` once, then `done()` gives the run's anomalies and time (its `rows`
+   * empty, `rowCount` the number handed over). A validating pass cannot stream (a retry would repeat rows
+   * already handed over): it runs the plugin first, then hands over the rows it kept.
+   */
+  stream<R extends object, O extends OptionDecls>(plugin: Plugin<R, O>, options?: PluginOptions): StreamedRun<R>;
   /** A process address space, cached for this pass (by pgd). FaultError when the pgd is not mapped. */
   userSpace(pgd: bigint, name?: string): AddressSpace;
   /** Anomaly counts of everything read, per plugin too; elapsed; validation. */
@@ -191,20 +206,49 @@ export class KernelPass implements Pass {
     let validation: RunValidation | undefined;
     if (this.retries === undefined) out = once();
     else ({ out, validation } = this.validated(once, this.retries));
-    mergeAnomalies(this.anomalies, out.sink);
+    return this.finish(plugin.name, out.rows, out.rows.length, out.sink, t0, validation);
+  }
+
+  stream<R extends object, O extends OptionDecls>(plugin: Plugin<R, O>, options: PluginOptions = {}): StreamedRun<R> {
+    if (this.retries !== undefined) {
+      const result = this.run(plugin, options);
+      return { rows: result.rows, done: () => ({ ...result, rowCount: result.rows.length }) };
+    }
+    checkRequirements(this.kernel, plugin);
+    const values = checkOptionValues(plugin.name, plugin.options, options);
+    const t0 = performance.now();
+    const sink = new AnomalySink();
+    let count = 0;
+    let finished: (PassResult<R> & { rowCount: number }) | undefined;
+    const kernel = this.kernel;
+    function* rows(): Generator<R> {
+      for (const r of plugin.run(kernel, { options: values, anomalies: sink })) {
+        count++;
+        yield r;
+      }
+    }
+    return {
+      rows: rows(),
+      done: () => (finished ??= { ...this.finish(plugin.name, [], count, sink, t0, undefined), rowCount: count }),
+    };
+  }
+
+  /** Records a finished run in the pass (anomalies merged, a summary line) and returns its result. */
+  private finish<R extends object>(plugin: string, rows: R[], rowCount: number, sink: AnomalySink, t0: number, validation: RunValidation | undefined): PassResult<R> {
+    mergeAnomalies(this.anomalies, sink);
     const result: PassResult<R> = {
-      plugin: plugin.name,
-      rows: out.rows,
-      anomalies: out.sink.items as readonly Anomaly[],
-      anomalyCounts: out.sink.counts,
+      plugin,
+      rows,
+      anomalies: sink.items as readonly Anomaly[],
+      anomalyCounts: sink.counts,
       elapsedMs: performance.now() - t0,
       ...(validation ? { validation } : {}),
     };
     this.runs.push({
-      plugin: plugin.name,
-      rows: result.rows.length,
-      anomalies: out.sink.total,
-      anomalyCounts: { ...out.sink.counts },
+      plugin,
+      rows: rowCount,
+      anomalies: sink.total,
+      anomalyCounts: { ...sink.counts },
       elapsedMs: result.elapsedMs,
       ...(validation ? { validation } : {}),
     });

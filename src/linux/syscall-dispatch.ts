@@ -10,11 +10,11 @@
  * must patch the switch's code instead. The choice is made from the entry function's own code (does
  * do_syscall_64 call x64_sys_call, or load from sys_call_table?), else from the symbols, never the version.
  *
- * The dispatch function is decoded (iced-x86) up to the next symbol, bounded; every direct branch whose
+ * The dispatch function is decoded (iced-x86, flow only) up to the next symbol, bounded; every direct branch whose
  * target is outside the function is one handler (or a shared thunk) and is classified like a table entry.
  * An indirect branch in it (a jump table, or a patched `jmp *`) cannot be followed and is an anomaly.
  */
-import { disassemble } from '../arch/x86-64/disasm.js';
+import { decodeFlow } from '../arch/x86-64/disasm.js';
 import { gva } from '../core/address.js';
 import type { AnomalySink } from './anomaly.js';
 import { classifyAddress, nextSymbolAddress, symbolize, type EntryVerdict, type TextClassifier } from './integrity.js';
@@ -65,7 +65,7 @@ function dispatchInCode(kernel: Kernel, entry: string, fn: bigint | undefined, t
   if (kernel.space.readv([{ va: gva(start), len, dst: code }]).length) return undefined;
   let decoded;
   try {
-    decoded = disassemble(code, start, 1024);
+    decoded = decodeFlow(code, start, 1024);
   } catch {
     return undefined;
   }
@@ -140,7 +140,7 @@ export function* dispatchTargets(
     if (failures.length) continue; // decoding zero-filled holes would invent instructions
     let instructions;
     try {
-      instructions = disassemble(code, d.address, MAX_INSTRUCTIONS);
+      instructions = decodeFlow(code, d.address, MAX_INSTRUCTIONS);
     } catch (e) {
       anomalies.add({ kind: 'invalid', where: d.dispatcher, address: d.address, detail: (e as Error).message });
       continue;

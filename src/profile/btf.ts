@@ -4,7 +4,8 @@
  * `/sys/kernel/btf/vmlinux`, and as split BTF for modules.
  *
  * One pass indexes the offset of every type record; types are decoded on
- * demand and cached; the name index is built on the first name lookup. Every
+ * demand and cached; names are looked up by scanning the records, and a name
+ * hash is built once many names are asked for. Every
  * offset, length, type id and string offset is bounds-checked, so a corrupt
  * blob ends in a FormatError naming the offset, never a crash or a hang.
  *
@@ -94,11 +95,23 @@ export interface BtfParseOptions {
    * only when they start at the type section and end inside it.
    */
   recordOffsets?: Uint32Array;
+  /**
+   * Distinct names a vmlinux BTF answers by scanning its records before it
+   * builds its name hash (default SCANNED_NAMES; 0: the hash at once).
+   */
+  nameScans?: number;
 }
 
 /** Hard cap on type records: the largest kernels have ~170k; this bounds hostile input. */
 const MAX_TYPES = 4_000_000;
 const NO_TYPE = 0xffffffff;
+/**
+ * Distinct names looked up by scanning the records before the name hash is
+ * built: a scan of the ~100k records of a vmlinux BTF costs about 1/N of
+ * building the hash (README "Cold start"), and a cold plugin run asks for a
+ * dozen names; the monitor and `vmsight types` ask for more and get the hash.
+ */
+const SCANNED_NAMES = 32;
 
 /**
  * Reads and validates a BTF header. Throws FormatError for a bad magic, a
@@ -159,10 +172,14 @@ export class BtfTypes implements TypeStore {
   private readonly strStart: number;
   /** Byte offset (absolute, in `bytes`) of each local type record. */
   private readonly offsets: Uint32Array;
-  private readonly cache: (Type | undefined)[];
+  /** Decoded types by local index: a Map, as a run decodes a few hundred of ~100k (an array that long is a large heap object). */
+  private readonly cache = new Map<number, Type>();
   private nameIndex: Map<string, TypeId[]> | undefined;
   /** Name hash index (base BTF): slots of local type indices, chains of same-name types, each type's name hash. */
   private nameHash: { slots: Uint32Array; next: Uint32Array; hashes: Uint32Array } | undefined;
+  /** Answers of the by-name scans made before the hash index was built (base BTF), by name. */
+  private scanned: Map<string, TypeId[] | undefined> | undefined = new Map();
+  private readonly nameScans: number;
 
   constructor(bytes: Uint8Array, opts: BtfParseOptions = {}) {
     this.source = opts.source ?? 'btf';
@@ -184,7 +201,12 @@ export class BtfTypes implements TypeStore {
       given && given.length > 0 && given.length <= MAX_TYPES && given[0] === this.typeStart && given[given.length - 1]! + 12 <= typeEnd
         ? given
         : this.indexRecords();
-    this.cache = new Array(this.offsets.length);
+    this.nameScans = Math.max(0, opts.nameScans ?? SCANNED_NAMES);
+  }
+
+  /** True once lookup() answers through the name hash (for tests and benchmarks of the lazy lookup). */
+  get nameHashBuilt(): boolean {
+    return this.nameHash !== undefined || this.nameIndex !== undefined;
   }
 
   /** Total ids including void and the base's types. */
@@ -220,11 +242,13 @@ export class BtfTypes implements TypeStore {
     }
     const i = id - this.firstId;
     if (i >= this.offsets.length || !Number.isInteger(id)) throw this.idErr(id, -1);
-    return (this.cache[i] ??= this.decode(id, this.offsets[i]!));
+    let t = this.cache.get(i);
+    if (t === undefined) this.cache.set(i, (t = this.decode(id, this.offsets[i]!)));
+    return t;
   }
 
   lookup(name: string): readonly TypeId[] {
-    const local = this.base ? (this.nameIndex ??= this.buildNameIndex()).get(name) : this.hashedLookup(name);
+    const local = this.base ? (this.nameIndex ??= this.buildNameIndex()).get(name) : this.localLookup(name);
     const base = this.base?.lookup(name);
     if (base && base.length) return local ? [...base, ...local] : base;
     return local ?? [];
@@ -317,6 +341,49 @@ export class BtfTypes implements TypeStore {
       p += 12 + tail;
     }
     return offsets.slice(0, n);
+  }
+
+  /**
+   * Local type ids named `name` (ascending); undefined when none. The first
+   * `nameScans` distinct names are found by a scan of the records (a cold
+   * plugin run asks for a dozen: cheaper than hashing ~100k names), later
+   * ones through the hash index, built once.
+   */
+  private localLookup(name: string): TypeId[] | undefined {
+    const scanned = this.scanned;
+    if (scanned) {
+      if (scanned.has(name)) return scanned.get(name);
+      if (scanned.size < this.nameScans) {
+        const ids = this.scanLookup(name);
+        scanned.set(name, ids);
+        return ids;
+      }
+      this.scanned = undefined;
+    }
+    return this.hashedLookup(name);
+  }
+
+  /**
+   * One pass over the records comparing each named type's name with `name`,
+   * byte by byte in the string section (first byte first, no string built):
+   * the same answers as the hash index, for the same records.
+   */
+  private scanLookup(name: string): TypeId[] | undefined {
+    const offsets = this.offsets;
+    const dv = this.dv;
+    const b = this.bytes;
+    const strStart = this.strStart;
+    const strLen = this.header.strLen;
+    const first = name.length ? name.charCodeAt(0) : 0;
+    let out: TypeId[] | undefined;
+    for (let i = 0; i < offsets.length; i++) {
+      const p = offsets[i]!;
+      const nameOff = dv.getUint32(p, true);
+      if (nameOff === 0 || nameOff >= strLen || b[strStart + nameOff] !== first) continue;
+      if (!NAMED_KIND_CODES[(dv.getUint32(p + 4, true) >>> 24) & 0x1f] || !this.nameIs(i, name)) continue;
+      (out ??= []).push(this.firstId + i);
+    }
+    return out;
   }
 
   /** Local type ids named `name` (ascending), through the hash index; undefined when none. */

@@ -122,6 +122,8 @@ export class SymbolTable {
   /** Names not decoded yet, and how many lookups scanned them. */
   #deferred: DeferredNames | undefined;
   #scans = 0;
+  /** Answers of the scans so far, by name: a name asked for again costs nothing (check_syscall asks for some 40, a few of them many times). */
+  readonly #scanned = new Map<string, number[]>();
   /** Names decoded one at a time; past DEFERRED_SINGLES the table decodes them all (a listing). */
   #singles = 0;
   readonly #starts: Uint32Array;
@@ -184,19 +186,18 @@ export class SymbolTable {
   }
 
   /** Table indices named `name` found by scanning deferred names, or undefined once the index should answer. */
-  #scan(name: string, firstOnly: boolean): number[] | undefined {
+  #scan(name: string): number[] | undefined {
     const d = this.#deferred;
-    if (!d || ++this.#scans > DEFERRED_LOOKUPS) return undefined;
+    if (!d) return undefined;
+    const known = this.#scanned.get(name);
+    if (known) return known;
+    if (++this.#scans > DEFERRED_LOOKUPS) return undefined;
     const out: number[] = [];
     const starts = this.#starts;
     const len = name.length;
     const n = this.count;
-    for (let i = 0; i < n; i++) {
-      if (starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) {
-        out.push(i);
-        if (firstOnly) break;
-      }
-    }
+    for (let i = 0; i < n; i++) if (starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) out.push(i);
+    this.#scanned.set(name, out);
     return out;
   }
 
@@ -309,7 +310,7 @@ export class SymbolTable {
 
   /** Table index of the first symbol named `name` (in table order), or -1. */
   #find(name: string): number {
-    const scanned = this.#scan(name, true);
+    const scanned = this.#scan(name);
     if (scanned) return scanned.length ? scanned[0]! : -1;
     const { slots } = this.nameIndex();
     const mask = slots.length - 1;
@@ -361,8 +362,8 @@ export class SymbolTable {
 
   /** Table indices of every symbol with this name, in table order. */
   indicesOf(name: string): number[] {
-    const scanned = this.#scan(name, false);
-    if (scanned) return scanned;
+    const scanned = this.#scan(name);
+    if (scanned) return [...scanned]; // the caller's own array (the scan's is kept)
     const out: number[] = [];
     const first = this.#find(name);
     if (first < 0) return out;

@@ -25,6 +25,8 @@ import { splitPath, type FieldInfo, type Type, type TypeDb, type TypeId, type Ty
 /** What typed access reads through: a kernel (or process) virtual address space. Throws FaultError. */
 export interface VirtualMemory {
   read(va: bigint, len: number): Uint8Array;
+  /** False when nothing changes the memory while it is read (an image, a paused guest): a second look is then the same. */
+  readonly changesUnderUs?: boolean;
 }
 
 export interface ReadOptions {

@@ -136,3 +136,52 @@ test('a JSON document with rows is written row by row exactly as record() writes
   }
   assert.throws(() => render('table', (o) => o.document({}, 'rows', columns, rows, {})), /writes JSON/);
 });
+
+test('a table of rows handed over as they come: widths from the first rows, the rest streamed with them, none gathered', async () => {
+  const { TABLE_WIDTH_ROWS } = await import('../../src/cli/render.js');
+  function* streamed(n: number, long: number, pad = 0) {
+    for (let i = 0; i < n; i++) yield { pid: i, addr: BigInt(i), comm: i === long ? 'a-much-longer-comm' : `c${i % 10}`.padEnd(pad, '.') };
+  }
+  const lines = render('table', (o) => o.rows(columns, streamed(5000, 3000))).split('\n');
+  assert.equal(lines.length, 5002);
+  // The first 1000 rows set the widths (pid up to 999, addr up to 0x3e7); a later longer cell pushes its line right.
+  assert.equal(lines[0], 'pid  addr   comm');
+  assert.equal(lines[1], '  0  0x0    c0');
+  assert.equal(lines[3001], '3000  0xbb8  a-much-longer-comm');
+  assert.equal(lines[5000], '4999  0x1387  c9');
+  // Up to TABLE_WIDTH_ROWS rows: exactly the table an array gives.
+  const few = [...streamed(TABLE_WIDTH_ROWS, 7)];
+  assert.equal(render('table', (o) => o.rows(columns, streamed(TABLE_WIDTH_ROWS, 7))), render('table', (o) => o.rows(columns, few)));
+  // Lines of ~210 characters: the renderer's 64 KiB chunks hold ~310 of them, so a renderer that gathered
+  // the rows would be thousands of rows ahead of what it wrote.
+  let made = 0;
+  let written = 0;
+  let ahead = 0;
+  function* counted() {
+    for (const r of streamed(5000, -1, 200)) {
+      made++;
+      ahead = Math.max(ahead, made - written);
+      yield r;
+    }
+  }
+  createOutput('table', (s) => (written += s.split('\n').length - 1)).rows(columns, counted());
+  assert.equal(written, 5001);
+  assert.ok(ahead <= TABLE_WIDTH_ROWS + 1, `at most the first batch ahead of the output, saw ${ahead}`);
+});
+
+test('a streamed table stopped by a failed write closes the rows generator (its finally blocks run)', () => {
+  let closed = false;
+  function* rowsOf() {
+    try {
+      for (let i = 0; ; i++) yield { pid: i, addr: 0n, comm: 'x' };
+    } finally {
+      closed = true;
+    }
+  }
+  let writes = 0;
+  const out = createOutput('table', () => {
+    if (++writes === 3) throw new Error('EPIPE');
+  });
+  assert.throws(() => out.rows(columns, rowsOf()), /EPIPE/);
+  assert.equal(closed, true);
+});

@@ -231,6 +231,49 @@ describe('Pass', () => {
     });
   });
 
+  it('stream hands over the rows as the plugin yields them, then the same result as run, none kept', async () => {
+    const g = physicalKernel();
+    g.w64(g.s.taskAddr[3]! + BigInt(T.tasks), 0xffff_dead_0000_0000n); // a broken list: anomalies
+    const p = await g.kernel.pass();
+    const ran = p.run(pslist);
+    const s = p.stream(pslist);
+    const seen: string[] = [];
+    let yielded = 0;
+    const probe = definePlugin<{ n: number }>()({
+      name: 'probe',
+      version: '1.0.0',
+      summary: 'yields as it goes',
+      requires: {},
+      columns: [{ key: 'n', kind: 'int' }],
+      key: (r) => String(r.n),
+      *run(_k, { anomalies }) {
+        for (let n = 0; n < 3; n++) {
+          yielded++;
+          yield { n };
+        }
+        anomalies.add({ kind: 'limit', where: 'probe', detail: 'after the rows' });
+      },
+    });
+    for (const r of s.rows) seen.push(r.comm);
+    assert.deepEqual(seen, ran.rows.map((r) => r.comm));
+    const done = s.done();
+    assert.deepEqual({ rows: done.rows, rowCount: done.rowCount, counts: done.anomalyCounts }, { rows: [], rowCount: ran.rows.length, counts: ran.anomalyCounts });
+    const lazy = p.stream(probe);
+    const it = lazy.rows[Symbol.iterator]();
+    assert.equal(yielded, 0, 'nothing runs before the rows are asked for');
+    it.next();
+    assert.equal(yielded, 1, 'one row asked for, one produced');
+    for (let r = it.next(); !r.done; r = it.next());
+    assert.deepEqual(lazy.done().anomalyCounts, { limit: 1 }, 'anomalies met after the last row are in the result');
+    const sum = p.end();
+    assert.deepEqual(sum.runs.map((r) => [r.plugin, r.rows]), [['pslist', ran.rows.length], ['pslist', ran.rows.length], ['probe', 3]]);
+    const v = await g.kernel.pass({ validate: true });
+    const vs = v.stream(pslist);
+    assert.ok(Array.isArray(vs.rows), 'a validating pass runs first and hands over the rows it kept');
+    assert.equal(vs.done().validation!.attempts, 1);
+    v.end();
+  });
+
   describe('validate', () => {
     it('an unchanged guest validates on the first try', async () => {
       const g = physicalKernel();

@@ -483,3 +483,64 @@ test('BTF record offsets: given ones are used when they fit the type section, el
     assert.deepEqual([...b.recordOffsets()], [...fresh.recordOffsets()]);
   }
 });
+
+test('BTF lazy name lookup: the record scans answer exactly as the name hash, on a real vmlinux BTF', async (t) => {
+  const real = await realVmlinuxBtf();
+  if (!real) {
+    t.skip('no Debian kernel in the lab cache');
+    return;
+  }
+  const scans = parseBtf(real.bytes, { nameScans: Infinity });
+  const hashed = parseBtf(real.bytes, { nameScans: 0 });
+  const { NAMED_KINDS } = await import('../../src/profile/types.js');
+  // Names of types lookup() indexes (structs, unions, enums, typedefs, …) spread over the blob, the names a
+  // plugin asks for, names of other kinds (functions), and misses.
+  const names = new Set(['task_struct', 'list_head', 'mm_struct', 'file', 'sock', 'module', 'int', 'pid_t', 'maple_tree', '', 'task_struc', 'no_such_type', 'tâsk_struct', 'task_struct\u0100']);
+  for (let id = 1; id < scans.count && names.size < 600; id += 37) {
+    const t = scans.get(id);
+    if (t.name && (NAMED_KINDS.has(t.kind) || id % 5 === 0)) names.add(t.name);
+  }
+  assert.ok(names.size >= 500);
+  let found = 0;
+  for (const name of names) {
+    const want = hashed.lookup(name);
+    assert.deepEqual(scans.lookup(name), want, name);
+    if (want.length) found++;
+  }
+  assert.ok(found > 300, `${found} names found`);
+  assert.equal(scans.nameHashBuilt, false, 'every answer came from a scan');
+  assert.equal(hashed.nameHashBuilt, true);
+  // The default: a few dozen names by scanning, then the hash (built once, same answers).
+  const lazy = parseBtf(real.bytes);
+  const asked = [...names].slice(0, 40);
+  for (const [i, name] of asked.entries()) {
+    assert.deepEqual(lazy.lookup(name), hashed.lookup(name), name);
+    assert.equal(lazy.nameHashBuilt, i >= 32, `after ${i + 1} names`);
+  }
+  assert.deepEqual(lazy.lookup(asked[0]!), hashed.lookup(asked[0]!), 'a name scanned before the hash, asked again');
+});
+
+test('BTF lazy name lookup: hostile string sections give the scans and the hash the same answers', () => {
+  const e = new BtfEncoder();
+  const int = e.int('int', 4, { signed: true });
+  const a = e.struct('list_head', 16, [{ name: 'next', type: int, bitOffset: 0 }]);
+  const b = e.typedef('xlist_head', int); // its name_off is moved to the suffix "list_head" below
+  const c = e.typedef('far', int); // name_off past the string section
+  e.enum('é', 4, [['A', 0]]);
+  e.typedef('zz_last', int); // the last string: its NUL is overwritten (runs off the section)
+  const bytes = e.build();
+  const h = parseBtfHeader(bytes);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const recordAt = (id: number) => parseBtf(bytes).recordOffsets()[id - 1]!;
+  const nameOff = (id: number) => dv.getUint32(recordAt(id), true);
+  dv.setUint32(recordAt(b), nameOff(b) + 1, true);
+  dv.setUint32(recordAt(c), h.strLen + 5, true);
+  bytes[h.hdrLen + h.strOff + h.strLen - 1] = 0x41;
+  const scans = parseBtf(bytes, { nameScans: Infinity });
+  const hashed = parseBtf(bytes, { nameScans: 0 });
+  for (const name of ['list_head', 'xlist_head', 'far', 'zz_last', 'zz_lastA', 'é', 'int', '', 'next']) assert.deepEqual(scans.lookup(name), hashed.lookup(name), name);
+  assert.deepEqual(scans.lookup('list_head'), [a, b], 'a name that is the suffix of another string is found by its bytes');
+  assert.deepEqual(scans.lookup('far'), []);
+  assert.deepEqual(scans.lookup('zz_last'), []);
+  assert.equal(scans.nameHashBuilt, false);
+});

@@ -178,6 +178,19 @@ describe('SymbolTable over deferred names', () => {
     assert.equal(decodes(), 1);
   });
 
+  it('a name asked for again is answered from its first scan: only distinct names count toward the index', () => {
+    const { table, eager, symbols, decodes } = deferredTable(600);
+    const few = [...new Set(symbols.map((s) => s.name))].slice(0, 5);
+    for (let k = 0; k < DEFERRED_LOOKUPS * 3; k++) {
+      const n = few[k % few.length]!;
+      assert.deepEqual(table.indicesOf(n), eager.indicesOf(n));
+    }
+    assert.equal(decodes(), 0, `${DEFERRED_LOOKUPS * 3} lookups of 5 names scan 5 times, never decode every name`);
+    const mine = table.indicesOf(few[0]!);
+    mine.push(-1);
+    assert.deepEqual(table.indicesOf(few[0]!), eager.indicesOf(few[0]!), "a caller's change to its array does not reach the kept answer");
+  });
+
   it('decodes in one pass for what needs every name (search, columns, hashes)', () => {
     for (const use of [(t: SymbolTable) => t.search('*_*'), (t: SymbolTable) => t.columns(), (t: SymbolTable) => t.nameHashes(), (t: SymbolTable) => t.nameIndex()]) {
       const { table, eager, decodes } = deferredTable(300);

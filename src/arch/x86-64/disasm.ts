@@ -114,13 +114,38 @@ export function disassemblerUnavailable(): string | undefined {
  * a trailing partial instruction is left out. Throws only when the disassembler cannot be loaded.
  */
 export function disassemble(code: Uint8Array, address: bigint, maxInstructions = 64): Instruction[] {
-  const { lib, formatter, flows } = load();
   const out: Instruction[] = [];
+  decode(code, address, maxInstructions, () => true, (i, at, len) => out.push({ ...i, bytes: code.slice(at, at + len), text: i.text! }));
+  return out;
+}
+
+/** An instruction as decodeFlow gives it: how control passes on, no bytes, text only for an indirect branch. */
+export interface FlowInstruction extends Omit<Instruction, 'bytes' | 'text'> {
+  readonly length: number;
+  /** Intel syntax, for an indirect branch only (the one a reader must see: its targets cannot be followed). */
+  readonly text?: string;
+}
+
+/**
+ * Like disassemble, for code that is followed rather than shown (a system call dispatcher of thousands of
+ * instructions): formats only indirect branches and copies no bytes, which is most of disassemble's time.
+ */
+export function decodeFlow(code: Uint8Array, address: bigint, maxInstructions = 64): FlowInstruction[] {
+  const out: FlowInstruction[] = [];
+  decode(code, address, maxInstructions, (flow) => flow === 'indirect-jump' || flow === 'indirect-call', (i, _at, length) => out.push({ ...i, length }));
+  return out;
+}
+
+type Decoded = Omit<Instruction, 'bytes' | 'text'> & { text?: string };
+
+/** The decoding loop of both: `format(flow)` says whose text to format; `emit` gets each instruction, its offset and length. */
+function decode(code: Uint8Array, address: bigint, maxInstructions: number, format: (flow: Flow) => boolean, emit: (i: Decoded, at: number, len: number) => void): void {
+  const { lib, formatter, flows } = load();
   const decoder = new lib.Decoder(64, code, lib.DecoderOptions.None);
   try {
     decoder.ip = address;
     let at = 0;
-    while (decoder.canDecode && out.length < maxInstructions) {
+    for (let n = 0; decoder.canDecode && n < maxInstructions; n++) {
       const i = decoder.decode();
       try {
         const len = i.length;
@@ -131,15 +156,19 @@ export function disassemble(code: Uint8Array, address: bigint, maxInstructions =
         let memory: bigint | undefined;
         for (let k = 0; !i.isInvalid && k < i.opCount; k++)
           if (i.opKind(k) === lib.OpKind.Memory) memory = i.isIpRelMemoryOperand ? i.ipRelMemoryAddress : i.memoryDisplacementU64;
-        out.push({
-          address: i.ip,
-          bytes: code.slice(at, at + len),
-          text: i.isInvalid ? '(bad)' : formatter.format(i),
-          flow,
-          ...(direct ? { target: i.nearBranchTarget } : {}),
-          ...(memory !== undefined ? { memory } : {}),
-          invalid: i.isInvalid,
-        });
+        const text = format(flow) ? (i.isInvalid ? '(bad)' : formatter.format(i)) : undefined;
+        emit(
+          {
+            address: i.ip,
+            ...(text !== undefined ? { text } : {}),
+            flow,
+            ...(direct ? { target: i.nearBranchTarget } : {}),
+            ...(memory !== undefined ? { memory } : {}),
+            invalid: i.isInvalid,
+          },
+          at,
+          len,
+        );
         at += len;
       } finally {
         i.free();
@@ -148,7 +177,6 @@ export function disassemble(code: Uint8Array, address: bigint, maxInstructions =
   } finally {
     decoder.free();
   }
-  return out;
 }
 
 /** A classic hexdump of `bytes` at `address`: 16 per line, then their printable ASCII. */

@@ -38,17 +38,36 @@ export function anomaliesRecord(result: PluginResult<object>): { total: number; 
  * csv: the rows, and a one-line anomaly summary on stderr.
  */
 export function writePluginResult(out: Output, plugin: Plugin<any>, result: PassResult<object>, stderr: (s: string) => void = (s) => process.stderr.write(s)): void {
+  writePluginRun(out, plugin, result.rows, () => result, stderr);
+}
+
+/**
+ * writePluginResult for rows handed over as they come (Pass.stream): they are written as the plugin yields
+ * them, and `done()`, called once they are all written, gives the anomalies and validation that follow them.
+ */
+export function writePluginRun(
+  out: Output,
+  plugin: Plugin<any>,
+  rows: Iterable<object>,
+  done: () => PassResult<object>,
+  stderr: (s: string) => void = (s) => process.stderr.write(s),
+): void {
   const json = out.format === 'json' || out.format === 'jsonl';
   // Rows are copied only where an absent value must become '-' (a listing of 100k rows keeps its objects).
-  const rows = json ? (result.rows as Row[]) : result.rows.map((r) => (hasAbsent(r as Record<string, unknown>) ? displayRow(r as Record<string, unknown>, false) : (r as Row)));
-  const anomalies = anomaliesRecord(result);
+  const shown = (r: object): Row => (hasAbsent(r as Record<string, unknown>) ? displayRow(r as Record<string, unknown>, false) : (r as Row));
+  const display: Iterable<Row> = json ? (rows as Iterable<Row>) : Array.isArray(rows) ? rows.map(shown) : mapRows(rows, shown);
   if (out.format === 'json') {
     // The renderer's own JSON row (schema columns only, integers by column kind, absent values null with
     // reasons), written one row at a time.
-    out.document({ plugin: plugin.name }, 'rows', plugin.columns, rows, { anomalies, ...(result.validation ? { validation: result.validation } : {}) });
+    out.document({ plugin: plugin.name }, 'rows', plugin.columns, display, () => {
+      const result = done();
+      return { anomalies: anomaliesRecord(result), ...(result.validation ? { validation: result.validation } : {}) };
+    });
     return;
   }
-  out.rows(plugin.columns, rows);
+  out.rows(plugin.columns, display);
+  const result = done();
+  const anomalies = anomaliesRecord(result);
   if (out.format === 'jsonl') {
     out.record({ anomalies, ...(result.validation ? { validation: result.validation } : {}) });
     return;
@@ -59,6 +78,10 @@ export function writePluginResult(out: Output, plugin: Plugin<any>, result: Pass
   }
   const v = result.validation;
   if (v) stderr(`vmsight: ${plugin.name}: ${v.validated ? 'validated' : 'NOT validated'} (${v.attempts} attempt${v.attempts === 1 ? '' : 's'}, ${v.changedRanges} changed ranges${v.reason ? `; ${v.reason}` : ''})\n`);
+}
+
+function* mapRows<T, U>(rows: Iterable<T>, f: (r: T) => U): Generator<U> {
+  for (const r of rows) yield f(r);
 }
 
 /** The command that runs one plugin (exported for tests of the command path). */
@@ -75,11 +98,12 @@ export function pluginCommand(plugin: Plugin<any>): Command {
       const kernel = await attachKernel(spec, attachOptions(args));
       try {
         // One pass; --validate re-reads what the run read and retries it when the guest changed it meanwhile.
+        // Rows are written as the plugin yields them (none kept), unless --validate must see them all first.
         const pass = kernel.startPass(args.values['validate'] === true ? { validate: true } : {});
-        const result = pass.run(plugin, args.values as PluginOptions);
+        const run = pass.stream(plugin, args.values as PluginOptions);
+        writePluginRun(ctx.out, plugin, run.rows, () => run.done());
         pass.end();
-        writePluginResult(ctx.out, plugin, result);
-        if (ctx.debug) process.stderr.write(`vmsight: ${plugin.name} ran in ${result.elapsedMs.toFixed(2)} ms (attach ${kernel.report.timings.total.toFixed(1)} ms)\n`);
+        if (ctx.debug) process.stderr.write(`vmsight: ${plugin.name} ran in ${run.done().elapsedMs.toFixed(2)} ms, output included (attach ${kernel.report.timings.total.toFixed(1)} ms)\n`);
       } finally {
         await kernel.close();
       }

@@ -207,7 +207,8 @@ export class WalkContext {
    * the guest. Bounded per walk: SETTLE_LOOKS looks per link, SETTLE_LINKS
    * links with waits, then links are judged on their first re-read alone
    * (a hostile guest's many broken links cost one extra read each), and
-   * after SETTLE_MAX re-reads on no re-read at all.
+   * after SETTLE_MAX re-reads on no re-read at all. Memory that does not
+   * change while read (an image, a paused guest) gets no waits.
    */
   settleLook(look: number): boolean {
     if (look === 0) {
@@ -216,6 +217,8 @@ export class WalkContext {
       return true;
     }
     if (look > SETTLE_WAITS_MS.length || this.settles > SETTLE_LINKS) return false;
+    // An image or a paused guest reads the same on every look: waiting cannot heal anything there.
+    if (this.typed.mem.changesUnderUs === false) return false;
     sleepBriefly(SETTLE_WAITS_MS[look - 1]!);
     return true;
   }

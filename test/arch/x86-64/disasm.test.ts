@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { disassemble, disassemblerUnavailable, hexdumpLines } from '../../../src/arch/x86-64/disasm.js';
+import { decodeFlow, disassemble, disassemblerUnavailable, hexdumpLines } from '../../../src/arch/x86-64/disasm.js';
 
 const AT = 0xffff_ffff_8100_0000n;
 // endbr64; push rbp; mov rbp, rsp; call +0x10; jmp -2 (to itself); ret; ud2
@@ -50,6 +50,19 @@ test('memory operands give the address they name: absolute displacement, or RIP-
 test('at most maxInstructions are decoded', () => {
   assert.equal(disassemble(new Uint8Array(1000).fill(0x90), 0n, 10).length, 10);
   assert.equal(disassemble(new Uint8Array(0), 0n).length, 0);
+});
+
+test('decodeFlow: the same instructions, flow, targets and memory operands as disassemble, text for indirect branches only', () => {
+  const code = Uint8Array.from([...CODE, 0xff, 0x24, 0xc5, 0, 0, 0, 0, 0xff, 0xd0, 0x48, 0x8b, 0x05, 0x10, 0, 0, 0, 0x06, 0xb8, 0x01]);
+  const full = disassemble(code, AT);
+  const flow = decodeFlow(code, AT);
+  assert.equal(flow.length, full.length);
+  assert.deepEqual(
+    flow.map((i) => [i.address, i.length, i.flow, i.target, i.memory, i.invalid]),
+    full.map((i) => [i.address, i.bytes.length, i.flow, i.target, i.memory, i.invalid]),
+  );
+  assert.deepEqual(flow.filter((i) => i.text !== undefined).map((i) => i.text), ['jmp qword ptr [rax*8]', 'call rax']);
+  assert.equal(decodeFlow(new Uint8Array(1000).fill(0x90), 0n, 10).length, 10);
 });
 
 test('hexdumpLines: 16 bytes a line, address, hex and printable ASCII', () => {

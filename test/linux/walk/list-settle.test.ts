@@ -218,3 +218,16 @@ test('hlist: a node inserted at the head after the walk read the head is followe
   assert.deepEqual([...hlistForEach(s.typed, table, { anomalies: sink })], [node(1), node(0)]);
   assert.equal(sink.total, 0);
 });
+
+test('memory that does not change while read (an image, a paused guest) gets one re-read and no waits', () => {
+  const s = setup(4);
+  Object.defineProperty(s.mem, 'changesUnderUs', { value: false });
+  s.mem.w64(s.link(2) + 8n, s.link(0));
+  // Would heal on the 3rd read: a live guest's later looks would see it, an image's never do.
+  s.mem.when(s.link(2), 3, () => s.mem.w64(s.link(2) + 8n, s.link(1)));
+  const sink = new AnomalySink();
+  walk(s, sink);
+  assert.equal(sink.counts['broken-link'], 1);
+  assert.equal(sink.settled, 0);
+  assert.ok(s.mem.readsOf.get(s.link(2))! <= 2, `${s.mem.readsOf.get(s.link(2))} reads of the link`);
+});

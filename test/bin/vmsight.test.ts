@@ -1,0 +1,54 @@
+/**
+ * The launcher bin/vmsight.js picks the code-cached bundle only when it is at least as new as dist/, and
+ * falls back to dist/ when the bundle is absent, stale or turned off (VMSIGHT_BUNDLE=0). Checked on a copy
+ * of the launcher in a scratch tree whose dist/ and bundle each say which one ran.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot } from '../cli/helpers/spawn-cli.js';
+
+function scratchTree(): { root: string; run(env?: NodeJS.ProcessEnv): { code: number | null; stdout: string }; age(rel: string, seconds: number): void; remove(rel: string): void } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-launcher-'));
+  const put = (rel: string, text: string) => {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), text);
+  };
+  put('package.json', '{"type":"module"}\n');
+  fs.mkdirSync(path.join(root, 'bin'));
+  fs.copyFileSync(path.join(repoRoot, 'bin', 'vmsight.js'), path.join(root, 'bin', 'vmsight.js'));
+  put('dist/src/cli/main.js', "export async function main(argv) { process.stdout.write(`dist ${argv.join(' ')}\\n`); return 3; }\n");
+  put('dist/bundle/vmsight-cached.cjs', "process.stdout.write(`bundle ${process.argv.slice(2).join(' ')}\\n`); process.exitCode = 4;\n");
+  return {
+    root,
+    run(env = {}) {
+      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'vmsight.js'), 'pslist', '--json'], { encoding: 'utf8', env: { ...process.env, VMSIGHT_BUNDLE: '', ...env } });
+      return { code: r.status, stdout: r.stdout };
+    },
+    age(rel, seconds) {
+      const t = Date.now() / 1000 - seconds;
+      fs.utimesSync(path.join(root, rel), t, t);
+    },
+    remove(rel) {
+      fs.rmSync(path.join(root, rel));
+    },
+  };
+}
+
+test('bin/vmsight.js runs the bundle when it is as new as dist/, else dist/, passing the arguments and exit code', () => {
+  const tree = scratchTree();
+  try {
+    tree.age('dist/src/cli/main.js', 60);
+    assert.deepEqual(tree.run(), { code: 4, stdout: 'bundle pslist --json\n' }, 'a bundle newer than dist/');
+    assert.deepEqual(tree.run({ VMSIGHT_BUNDLE: '0' }), { code: 3, stdout: 'dist pslist --json\n' }, 'turned off');
+    tree.age('dist/bundle/vmsight-cached.cjs', 120);
+    assert.deepEqual(tree.run(), { code: 3, stdout: 'dist pslist --json\n' }, 'a bundle older than dist/ (stale)');
+    tree.remove('dist/bundle/vmsight-cached.cjs');
+    assert.deepEqual(tree.run(), { code: 3, stdout: 'dist pslist --json\n' }, 'no bundle');
+  } finally {
+    fs.rmSync(tree.root, { recursive: true, force: true });
+  }
+});
