@@ -34,6 +34,13 @@ export interface PassOptions {
   readonly reuse?: boolean;
   /** Optimistic validation: re-read what each run read and retry the run when it changed (default retries 2). */
   readonly validate?: boolean | { readonly retries?: number };
+  /**
+   * Keep the blocks a source asks to be read in for the pass (live read: 16 KiB at a time, each read once a
+   * pass; default true). The monitor turns it off: it takes a watched object's shadow from the guest right
+   * after reading the object, and a block fetched earlier in the pass would make the read older than the
+   * shadow, hiding a change made in between.
+   */
+  readonly blocks?: boolean;
 }
 
 /** What validation found for one plugin run. */
@@ -180,7 +187,8 @@ export class KernelPass implements Pass {
     // Whatever was cached is checked again before use in this pass (a memory image never changes).
     if ((kernel.memory.technique as { live?: boolean } | undefined)?.live !== false) tables?.newEpoch();
     // Blocks a source asks to be read in are kept for this pass only: it starts with none.
-    tables?.phys.beginPass();
+    if (options.blocks === false) tables?.phys.endPass();
+    else tables?.phys.beginPass();
   }
 
   userSpace(pgd: bigint, name?: string): AddressSpace {

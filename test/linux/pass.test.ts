@@ -217,6 +217,20 @@ describe('Pass', () => {
       assert.equal(g.kernel.space.translator.tables.phys.passBlocks, undefined);
     });
 
+    it('a pass opened with blocks: false (the monitor\'s) reads the guest on every read, even inside an outer pass', async () => {
+      const g = blockKernel();
+      const outer = await g.kernel.pass();
+      assert.equal(outer.run(pslist).rows[1]!.comm, 'alpha');
+      const p = g.kernel.startPass({ blocks: false });
+      assert.equal(g.kernel.space.translator.tables.phys.passBlocks, undefined, 'no blocks while it is open');
+      g.setComm(1, 'renamed');
+      assert.equal(p.run(pslist).rows[1]!.comm, 'renamed');
+      g.setComm(1, 'again');
+      assert.equal(p.run(pslist).rows[1]!.comm, 'again', 'a change between two runs of the same pass is seen');
+      p.end();
+      outer.end();
+    });
+
     it('validation: a write after the block was read is caught, and the retry reads the block again', async () => {
       const g = blockKernel();
       const commPa = g.pa(g.s.taskAddr[1]! + BigInt(T.comm));
