@@ -227,6 +227,51 @@ export class AddressSpace {
     return op.dst!;
   }
 
+  /**
+   * Tells the memory below what will be read next (virtual ranges, at most
+   * 1024, each up to 64 KiB): a source read in pass blocks fetches them in
+   * one batch; others read nothing. Unmapped ranges are skipped.
+   */
+  prefetch(ranges: readonly { readonly va: bigint; readonly len: number }[]): void {
+    if (this.phys.passBlocks === undefined) return;
+    const phys: { pa: number; len: number }[] = [];
+    for (const { va, len } of ranges.slice(0, 1024)) {
+      if (!Number.isInteger(len) || len <= 0 || len > 1 << 16) continue;
+      // Page by page: physically scattered pages of one range are separate ranges below.
+      for (let done = 0; done < len; ) {
+        const at = va + BigInt(done);
+        const n = Math.min(PAGE - Number(BigInt.asUintN(12, at)), len - done);
+        try {
+          phys.push({ pa: this.translator.physical(at), len: n });
+        } catch (e) {
+          if (!(e instanceof FaultError)) throw e;
+        }
+        done += n;
+      }
+    }
+    this.phys.prefetch(phys);
+  }
+
+  /**
+   * Makes the next read of [va, va+len) see guest memory as it is now, not
+   * this pass's kept block (a walk's second look at something it caught
+   * changing): the blocks holding it are fetched again. No-op elsewhere.
+   */
+  lookAgain(va: bigint, len: number): void {
+    const blocks = this.phys.passBlocks;
+    if (blocks === undefined || !(len > 0) || len > 1 << 16) return;
+    for (let done = 0; done < len; ) {
+      const at = va + BigInt(done);
+      const n = Math.min(PAGE - Number(BigInt.asUintN(12, at)), len - done);
+      try {
+        blocks.forget(this.translator.physical(at), n);
+      } catch (e) {
+        if (!(e instanceof FaultError)) throw e;
+      }
+      done += n;
+    }
+  }
+
   /** Reads into a caller-owned buffer. Throws FaultError. */
   readInto(va: GuestVirtAddr, dst: Uint8Array): void {
     const failures = this.readv([{ va, len: dst.length, dst }]);

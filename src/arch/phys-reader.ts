@@ -2,10 +2,13 @@
  * Fast reads of guest-physical memory for the translation layer: little-endian
  * integers and short views, zero-copy from mapped regions when the source
  * offers them, one `readv` otherwise. Region lookups are cached per source
- * generation (a live source may remap on refresh).
+ * generation (a live source may remap on refresh). Inside a pass, a source
+ * that asks for it (`passBlockBytes`) is read in blocks kept for that pass
+ * only (pass-blocks.ts), served like mapped regions.
  */
 import { FaultError } from '../core/errors.js';
 import type { MappedRegion, PhysicalMemory, ReadOp } from '../memory/types.js';
+import { type Block, PassBlocks, validBlockBytes } from './pass-blocks.js';
 import { gpa } from '../core/address.js';
 
 interface Region {
@@ -34,6 +37,10 @@ export class PhysReader {
   private last: Region | undefined;
   private readonly scratch = new Uint8Array(8);
   private readonly scratchView = new DataView(this.scratch.buffer);
+  /** The current pass's blocks (only between beginPass and endPass, for sources that ask for them). */
+  private blocks: PassBlocks | undefined;
+  /** The blocks object between passes: what the last pass read, to fetch ahead in the next (no bytes kept). */
+  private idle: PassBlocks | undefined;
 
   constructor(mem: PhysicalMemory) {
     this.mem = mem;
@@ -73,9 +80,56 @@ export class PhysReader {
     return true;
   }
 
-  /** The mapped region holding [pa, pa+len), if any. */
+  /**
+   * Starts keeping blocks for a pass, dropping any kept so far (every pass
+   * reads afresh), when the source asks for it and maps nothing.
+   */
+  beginPass(): void {
+    const size = this.mem.passBlockBytes;
+    if (!validBlockBytes(size) || typeof this.mem.mapped === 'function') {
+      this.blocks = undefined;
+      return;
+    }
+    const reuse = this.blocks ?? this.idle;
+    this.idle = undefined;
+    if (reuse?.blockBytes === size) {
+      reuse.newPass();
+      this.blocks = reuse;
+    } else this.blocks = new PassBlocks(this.mem, size);
+  }
+
+  /** Stops keeping blocks: outside passes every read goes to the source (only the list of blocks read is kept, to fetch ahead). */
+  endPass(): void {
+    if (this.blocks === undefined) return;
+    this.blocks.endPass();
+    this.idle = this.blocks;
+    this.blocks = undefined;
+  }
+
+  /** Drops the blocks kept so far in this pass (a validation retry reads everything again). */
+  dropPassBlocks(): void {
+    this.blocks?.clear();
+  }
+
+  /**
+   * Fetches the blocks holding these ranges in one batch, inside a pass of a
+   * source read in blocks; does nothing otherwise (no read is worth making
+   * ahead on the others). Reads nothing for the recorder: the reads that
+   * follow are what a run uses.
+   */
+  prefetch(ranges: readonly { readonly pa: number; readonly len: number }[]): void {
+    if (this.blocks !== undefined && ranges.length) this.blocks.prefetch(ranges);
+  }
+
+  /** The current pass's blocks (their counters), when blocks are kept. */
+  get passBlocks(): PassBlocks | undefined {
+    return this.blocks;
+  }
+
+  /** The mapped region (or kept block of this pass) holding [pa, pa+len), if any. No read. */
   region(pa: number, len: number): Region | undefined {
     if (this.recorder !== undefined) this.recorder.touch(pa, len);
+    if (this.blocks !== undefined) return this.blocks.lookup(pa, len);
     this.sync();
     const last = this.last;
     if (last !== undefined && pa >= last.start && pa + len <= last.end) return last;
@@ -98,7 +152,7 @@ export class PhysReader {
 
   /** Reads 8 bytes at `pa` as two 32-bit halves into `out` ([lo, hi]); throws FaultError. */
   u64Halves(pa: number, out: Uint32Array): void {
-    const r = this.region(pa, 8);
+    const r = this.region(pa, 8) ?? this.fetchBlock(pa, 8);
     if (r !== undefined) {
       const o = pa - r.start;
       out[0] = r.view.getUint32(o, true);
@@ -111,7 +165,7 @@ export class PhysReader {
   }
 
   u64(pa: number): bigint {
-    const r = this.region(pa, 8);
+    const r = this.region(pa, 8) ?? this.fetchBlock(pa, 8);
     if (r !== undefined) return r.view.getBigUint64(pa - r.start, true);
     this.readSlow(pa, 8);
     return this.scratchView.getBigUint64(0, true);
@@ -122,10 +176,10 @@ export class PhysReader {
    * the current generation only), else a fresh copy. Throws FaultError.
    */
   bytes(pa: number, len: number): Uint8Array {
-    const r = this.region(pa, len);
+    const r = this.region(pa, len) ?? this.fetchBlock(pa, len);
     if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + len);
     const op: ReadOp = { addr: gpa(pa), len };
-    const failures = this.mem.readv([op]);
+    const failures = this.source.readv([op]);
     if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
     return op.dst!;
   }
@@ -134,7 +188,17 @@ export class PhysReader {
   readv(ops: ReadOp[]): ReturnType<PhysicalMemory['readv']> {
     const rec = this.recorder;
     if (rec !== undefined) for (const op of ops) rec.touch(op.addr, op.len);
-    return this.mem.readv(ops);
+    return this.source.readv(ops);
+  }
+
+  /** Where reads that no region serves go: this pass's blocks, or the source. */
+  private get source(): Pick<PhysicalMemory, 'readv'> {
+    return this.blocks ?? this.mem;
+  }
+
+  /** The block holding [pa, pa+len), fetched for this pass; undefined outside passes or when no one block holds it. */
+  private fetchBlock(pa: number, len: number): Block | undefined {
+    return this.blocks === undefined ? undefined : this.blocks.fetch(pa, len);
   }
 
   /**
@@ -149,18 +213,19 @@ export class PhysReader {
     this.recorder = undefined;
     let r: Region | undefined;
     try {
-      r = this.region(pa, 4096);
+      // Through this pass's blocks: the copy a validated run keeps is then the bytes it decodes.
+      r = this.region(pa, 4096) ?? this.fetchBlock(pa, 4096);
     } finally {
       this.recorder = saved;
     }
     if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + 4096);
     const dst = scratch.subarray(0, 4096);
-    this.mem.readv([{ addr: gpa(pa), len: 4096, dst }]);
+    this.source.readv([{ addr: gpa(pa), len: 4096, dst }]);
     return dst;
   }
 
   private readSlow(pa: number, len: number): void {
-    const failures = this.mem.readv([{ addr: gpa(pa), len, dst: this.scratch.subarray(0, len) }]);
+    const failures = this.source.readv([{ addr: gpa(pa), len, dst: this.scratch.subarray(0, len) }]);
     if (failures.length) throw new FaultError('physical', failures[0]!.addr, failures[0]!.reason);
   }
 }

@@ -15,6 +15,7 @@ import type { PhysicalMemory, PhysRange, ReadOp } from '../memory/types.js';
 import { findGuest } from '../lab/vm.js';
 import { acquireQmp } from '../qemu/discover.js';
 import type { BenchTable } from './report.js';
+import { passBlockRow } from './memory-pass-blocks.js';
 import { gpa } from '../core/address.js';
 
 export interface BenchRow {
@@ -83,7 +84,7 @@ export function localAddresses(addrs: readonly number[]): number[] {
 }
 
 /** Median of per-call latencies, µs, over up to `sliceMs`. */
-function latencyUs(fn: (i: number) => void, sliceMs: number): number {
+export function latencyUs(fn: (i: number) => void, sliceMs: number): number {
   const samples: number[] = [];
   const end = performance.now() + sliceMs;
   for (let i = 0; i < 2000 && (i < 20 || performance.now() < end); i++) {
@@ -96,7 +97,7 @@ function latencyUs(fn: (i: number) => void, sliceMs: number): number {
 }
 
 /** Operations per second of `fn(i)` that does `perCall` reads, over `sliceMs`. */
-function rate(fn: (i: number) => void, perCall: number, sliceMs: number): number {
+export function rate(fn: (i: number) => void, perCall: number, sliceMs: number): number {
   let calls = 0;
   const t0 = performance.now();
   let now = t0;
@@ -252,6 +253,7 @@ export function viewFigures(mem: PhysicalMemory, addrs: number[], local: number[
 
 export const round = (x: number, digits = 2) => Number(x.toPrecision(digits + 2));
 
+
 /**
  * Measures every live technique against `target` (a lab guest name,
  * `lab:NAME`, `qmp:SOCKET` or `shm:FILE?qmp=SOCKET`). The guest keeps
@@ -380,6 +382,7 @@ export async function benchLiveSources(target: string, options: LiveBenchOptions
       }
       try {
         rows.push(measuredRow(`live-read (${method})`, 'live-read', 'qemu-process', mem, addrs, local, sliceMs, limit, method === 'process_vm_readv' ? 'one system call per 1024 iovecs' : 'one pread per op'));
+        if (method === 'process_vm_readv') rows.push(passBlockRow(mem, addrs, local, sliceMs, 'live-read (pass blocks, PhysReader.u64)', 'qemu-process'));
       } finally {
         await mem.close();
       }

@@ -10,7 +10,7 @@ import type { KernelProfile } from '../profile/profile.js';
 import type { SymbolTable } from '../profile/symbols.js';
 import { Typed } from '../profile/typed.js';
 import type { TypeDb } from '../profile/types.js';
-import { KernelPass, PassCaches, type Pass, type PassOptions } from './pass.js';
+import { KernelPass, PassCaches, tablesOf, type Pass, type PassOptions } from './pass.js';
 import { type GuestVirtAddr, gva } from '../core/address.js';
 
 export type { KernelProfile } from '../profile/profile.js';
@@ -83,6 +83,8 @@ export class Kernel {
   passEnded(p: Pass): void {
     const i = this.open.lastIndexOf(p as KernelPass);
     if (i >= 0) this.open.splice(i, 1);
+    // The last open pass ended: blocks kept for passes go, later reads see the guest as it is.
+    if (!this.open.length) tablesOf(this)?.phys.endPass();
   }
 
   /**

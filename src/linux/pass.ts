@@ -34,6 +34,13 @@ export interface PassOptions {
   readonly reuse?: boolean;
   /** Optimistic validation: re-read what each run read and retry the run when it changed (default retries 2). */
   readonly validate?: boolean | { readonly retries?: number };
+  /**
+   * Keep the blocks a source asks to be read in for the pass (live read: 16 KiB at a time, each read once a
+   * pass; default true). The monitor turns it off: it takes a watched object's shadow from the guest right
+   * after reading the object, and a block fetched earlier in the pass would make the read older than the
+   * shadow, hiding a change made in between.
+   */
+  readonly blocks?: boolean;
 }
 
 /** What validation found for one plugin run. */
@@ -131,7 +138,7 @@ const MAX_USER_SPACES = 1024;
 const DEFAULT_RETRIES = 2;
 
 /** The page-table reader behind the kernel space, when it is a real one (synthetic test kernels have none). */
-function tablesOf(kernel: Kernel): TableReader | undefined {
+export function tablesOf(kernel: Kernel): TableReader | undefined {
   return (kernel.space as { translator?: { tables?: TableReader } }).translator?.tables;
 }
 
@@ -179,6 +186,9 @@ export class KernelPass implements Pass {
     }
     // Whatever was cached is checked again before use in this pass (a memory image never changes).
     if ((kernel.memory.technique as { live?: boolean } | undefined)?.live !== false) tables?.newEpoch();
+    // Blocks a source asks to be read in are kept for this pass only: it starts with none.
+    if (options.blocks === false) tables?.phys.endPass();
+    else tables?.phys.beginPass();
   }
 
   userSpace(pgd: bigint, name?: string): AddressSpace {
@@ -266,8 +276,11 @@ export class KernelPass implements Pass {
       // Every translation the run uses is re-checked inside it, so the page-table entries it
       // relies on are read (and watched) too, not taken from an earlier run of this pass.
       tables.newEpoch();
-      // A retry re-reads everything: page-cached copies dropped too.
-      if (attempt > 1) (phys.mem as { flush?: () => void }).flush?.();
+      // A retry re-reads everything: page-cached copies and this pass's blocks dropped too.
+      if (attempt > 1) {
+        (phys.mem as { flush?: () => void }).flush?.();
+        phys.dropPassBlocks();
+      }
       const rec = new PageRecorder(phys, this.kernel.space);
       const outer = phys.recorder;
       const typed = this.kernel.typed;

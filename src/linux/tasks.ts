@@ -296,6 +296,27 @@ export function snapshotProcesses(k: Kernel, anomalies: AnomalySink, opts: WalkO
   return { leaders, tgidOf };
 }
 
+/**
+ * Announces the objects the tasks' pointer `fields` lead to ([field, struct type] pairs, e.g.
+ * ['cred', 'cred']), so a source read in pass blocks fetches them in one batch before the per-task
+ * reads; other sources read nothing. Pointers that are not kernel addresses are left to the reads
+ * that follow (which report them).
+ */
+export function prefetchPointees(k: Kernel, tasks: readonly ObjValue[], fields: readonly (readonly [field: string, type: string])[]): void {
+  // Synthetic kernels of the tests may have a space without a page-table reader.
+  if ((k.space as Partial<Pick<typeof k.space, 'translator'>>).translator?.tables.phys.passBlocks === undefined) return;
+  const ranges: { va: bigint; len: number }[] = [];
+  for (const [field, type] of fields) {
+    if (!k.types.hasMember('task_struct', field)) continue;
+    const len = k.typed.obj(type, 0n).size;
+    for (const t of tasks) {
+      const va = t.ptr(field);
+      if (isKernelPointer(va)) ranges.push({ va, len });
+    }
+  }
+  k.space.prefetch(ranges);
+}
+
 /** The `--pid PID[,PID…]` option (repeatable) shared by the per-process plugins: spread it into `options`. */
 export const PID_OPTION = {
   pid: { type: 'string', multiple: true, valueName: 'PID[,PID…]', description: 'only these processes (repeatable)', byDefault: 'every process' },

@@ -187,6 +187,11 @@ export class HaltingMemory implements PhysicalMemory {
     if (inner.mapped) this.mapped = () => inner.mapped!();
   }
 
+  /** The inner source's: a paused guest read in blocks per pass is as consistent as one read byte by byte. */
+  get passBlockBytes(): number | undefined {
+    return this.inner.passBlockBytes;
+  }
+
   /** Wraps `inner` and starts the first pass (the guest is paused when this resolves). */
   static async open(inner: PhysicalMemory, control: GuestControl, onClose?: () => Promise<void>): Promise<HaltingMemory> {
     const h = new HaltingMemory(inner, control, onClose);

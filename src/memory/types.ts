@@ -71,6 +71,13 @@ export interface PhysicalMemory {
   readonly generation: number;
   /** Reads every op; fills (or allocates) `dst`; returns the ranges that failed. */
   readv(ops: ReadOp[]): ReadFailure[];
+  /**
+   * Set by a source whose reads cost about the same up to this many bytes
+   * (one system call each: live read): inside a pass the arch layer reads it
+   * in aligned blocks of this size, kept for that pass only
+   * (arch/pass-blocks.ts). A power of two, 4 KiB to 256 KiB; absent: read as asked.
+   */
+  readonly passBlockBytes?: number;
   /** Zero-copy regions, when the technique maps guest memory (live map, loaded files). */
   mapped?(): readonly MappedRegion[];
   /** Out-of-band facts (vmcoreinfo note, vCPU registers). May query the target. */

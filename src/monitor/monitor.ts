@@ -133,6 +133,13 @@ export interface MonitorResult {
 const NO_KEYS: ReadonlySet<string> = new Set();
 
 /**
+ * The monitor's passes read the guest directly, not through a source's pass blocks: a watch takes an
+ * object's shadow right after reading it, and a block fetched earlier in the pass would make the read
+ * older than the shadow (a change in between would never wake a tick).
+ */
+const NO_BLOCKS = { blocks: false } as const;
+
+/**
  * Objects' ranges compared per tick with `--object-turns` (the global ones — list heads, counters, tables —
  * every tick). Measured on the loaded 2-core machine: once the watched bytes have left the caches between
  * ticks, a range cost ~370 ns (a cache and a TLB miss: each task is on its own pages), so the ~240 ranges of
@@ -393,7 +400,7 @@ export class Monitor {
     this.watchSet = new WatchSet(this.view);
     this.watches = [...buildWatches(this.options.watches ?? DEFAULT_WATCHES, { ...(this.options.filePids ? { filePids: this.options.filePids } : {}) }), ...(this.options.customWatches ?? [])];
     this.sweepers = Math.max(1, this.watches.filter((w) => w.sweep !== undefined).length);
-    const pass = await this.kernel.pass();
+    const pass = await this.kernel.pass(NO_BLOCKS);
     const ctx = this.context(pass, { from: pass.startedAt, to: pass.startedAt });
     for (const w of this.watches) {
       w.init(ctx);
@@ -459,7 +466,7 @@ export class Monitor {
     }
     this.stats.changedTicks++;
     const t1 = performance.now();
-    const pass = perTick ? this.kernel.startPass() : await this.kernel.pass();
+    const pass = perTick ? this.kernel.startPass(NO_BLOCKS) : await this.kernel.pass(NO_BLOCKS);
     this.stats.passes++;
     const ctx = this.context(pass, { from: this.lastTick, to: now });
     // Changed objects first, every watch; then at most one periodic sweep per tick (a sweep is a plugin
@@ -544,7 +551,7 @@ export class Monitor {
 
   /** --no-reuse: every tick is a fresh pass that re-walks every watch with nothing kept. */
   private async fullPass(now: number): Promise<void> {
-    const pass = await this.kernel.pass({ reuse: false });
+    const pass = await this.kernel.pass({ reuse: false, blocks: false });
     this.stats.passes++;
     this.watchSet.clear();
     const ctx = this.context(pass, { from: this.lastTick, to: now });

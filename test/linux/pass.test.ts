@@ -171,6 +171,80 @@ describe('Pass', () => {
     outer.end();
   });
 
+  describe('a source read in pass blocks (as live read is)', () => {
+    /** The synthetic kernel over a source that asks to be read in 32 KiB blocks inside passes. */
+    function blockKernel() {
+      const g = physicalKernel();
+      Object.assign(g.mem, { passBlockBytes: 32768 });
+      return g;
+    }
+
+    it('each runPlugin sees the guest as it is when it starts, with the source generation unchanged', () => {
+      const g = blockKernel();
+      const generation = g.mem.generation;
+      assert.equal(runPlugin(pslist, g.kernel).rows[1]!.comm, 'alpha');
+      g.setComm(1, 'renamed');
+      assert.equal(runPlugin(pslist, g.kernel).rows[1]!.comm, 'renamed', 'a block read by the last pass was not served to this one');
+      g.setComm(1, 'again');
+      assert.equal(g.kernel.typed.obj('task_struct', g.s.taskAddr[1]!).read().str('comm'), 'again', 'outside a pass reads go to the source');
+      assert.equal(g.mem.generation, generation, 'no refresh: the freshness comes from the pass, not from a new generation');
+    });
+
+    it('a pass reads each block once: fewer source reads than without blocks, the same rows', () => {
+      const plain = physicalKernel();
+      runPlugin(pslist, plain.kernel);
+      const calls0 = plain.mem.ram.calls.readv;
+      const want = runPlugin(pslist, plain.kernel).rows;
+      const plainReads = plain.mem.ram.calls.readv - calls0;
+      const g = blockKernel();
+      runPlugin(pslist, g.kernel);
+      const calls1 = g.mem.ram.calls.readv;
+      assert.deepEqual(runPlugin(pslist, g.kernel).rows, want);
+      const blockReads = g.mem.ram.calls.readv - calls1;
+      assert.ok(blockReads < plainReads, `${blockReads} source reads with blocks, ${plainReads} without`);
+      assert.equal(g.kernel.space.translator.tables.phys.passBlocks, undefined, 'no pass open: no blocks kept');
+    });
+
+    it('runs of one pass share its blocks; a nested runPlugin starts afresh and the outer pass keeps reading blocks', async () => {
+      const g = blockKernel();
+      const p = await g.kernel.pass();
+      assert.equal(p.run(pslist).rows[1]!.comm, 'alpha');
+      g.setComm(1, 'renamed');
+      assert.equal(p.run(pslist).rows[1]!.comm, 'alpha', 'within a pass the blocks read at its start stand');
+      assert.equal(runPlugin(pslist, g.kernel).rows[1]!.comm, 'renamed', 'a new (nested) pass reads afresh');
+      assert.ok(g.kernel.space.translator.tables.phys.passBlocks !== undefined, 'the outer pass is still open: blocks kept');
+      p.end();
+      assert.equal(g.kernel.space.translator.tables.phys.passBlocks, undefined);
+    });
+
+    it('a pass opened with blocks: false (the monitor\'s) reads the guest on every read, even inside an outer pass', async () => {
+      const g = blockKernel();
+      const outer = await g.kernel.pass();
+      assert.equal(outer.run(pslist).rows[1]!.comm, 'alpha');
+      const p = g.kernel.startPass({ blocks: false });
+      assert.equal(g.kernel.space.translator.tables.phys.passBlocks, undefined, 'no blocks while it is open');
+      g.setComm(1, 'renamed');
+      assert.equal(p.run(pslist).rows[1]!.comm, 'renamed');
+      g.setComm(1, 'again');
+      assert.equal(p.run(pslist).rows[1]!.comm, 'again', 'a change between two runs of the same pass is seen');
+      p.end();
+      outer.end();
+    });
+
+    it('validation: a write after the block was read is caught, and the retry reads the block again', async () => {
+      const g = blockKernel();
+      const commPa = g.pa(g.s.taskAddr[1]! + BigInt(T.comm));
+      const p = await g.kernel.pass({ validate: true });
+      // Right after the first read of the block holding pid 42's comm (the copy the run decodes), the guest renames it.
+      g.mem.watch(commPa, 16, 1, () => g.setComm(1, 'renamed'));
+      const r = p.run(pslist);
+      assert.equal(r.rows[1]!.comm, 'renamed');
+      assert.equal(r.validation!.retries, 1);
+      assert.equal(r.validation!.validated, true);
+      p.end();
+    });
+  });
+
   it('stream hands over the rows as the plugin yields them, then the same result as run, none kept', async () => {
     const g = physicalKernel();
     g.w64(g.s.taskAddr[3]! + BigInt(T.tasks), 0xffff_dead_0000_0000n); // a broken list: anomalies

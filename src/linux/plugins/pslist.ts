@@ -5,7 +5,7 @@
 import { bootWallClockNs, startedAt } from '../boot-time.js';
 import { definePlugin, absent, type Absent } from '../plugin.js';
 import type { ObjValue } from '../../profile/typed.js';
-import { forEachThread, PID_OPTION, pidFilter, snapshotProcesses, taskInfo, threadCount } from '../tasks.js';
+import { forEachThread, PID_OPTION, pidFilter, prefetchPointees, snapshotProcesses, taskInfo, threadCount } from '../tasks.js';
 import { WalkBudget } from '../walk/common.js';
 import { taskKey } from '../identity.js';
 
@@ -70,6 +70,11 @@ export default definePlugin<PslistRow>()({
     const budget = new WalkBudget(); // one node budget for every walk of this run
     const pids = pidFilter(options.pid);
     const { leaders, tgidOf } = snapshotProcesses(k, anomalies);
+    // Every leader's cred and signal_struct are read next: one batch, on a source read in pass blocks.
+    prefetchPointees(k, leaders, [
+      ['cred', 'cred'],
+      ['signal', 'signal_struct'],
+    ]);
     const boot = bootWallClockNs(k, anomalies);
     const none = absent('unreadable', 'cred unreadable');
     const row = (t: ObjValue, threads: () => number | Absent): PslistRow | undefined => {

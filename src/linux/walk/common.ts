@@ -182,6 +182,8 @@ export class WalkContext {
     if (!this.valid(va)) return undefined;
     let b: Uint8Array;
     try {
+      // A second look sees the guest now, not a block this pass kept (live read: arch/pass-blocks.ts).
+      (this.typed.mem as { lookAgain?: (va: bigint, len: number) => void }).lookAgain?.(va, count * 8);
       // Not watched by an optimistic pass: a second look is a check, its words feed no result.
       const rec = this.typed.fields;
       b = rec === undefined ? this.typed.mem.read(va, count * 8) : rec.fetching(() => this.typed.mem.read(va, count * 8));
