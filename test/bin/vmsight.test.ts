@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../cli/helpers/spawn-cli.js';
 
-function scratchTree(): { root: string; run(env?: NodeJS.ProcessEnv): { code: number | null; stdout: string }; age(rel: string, seconds: number): void; remove(rel: string): void } {
+function scratchTree(): { root: string; run(env?: NodeJS.ProcessEnv, args?: string[]): { code: number | null; stdout: string }; age(rel: string, seconds: number): void; remove(rel: string): void } {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-launcher-'));
   const put = (rel: string, text: string) => {
     fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
@@ -24,8 +24,8 @@ function scratchTree(): { root: string; run(env?: NodeJS.ProcessEnv): { code: nu
   put('dist/bundle/vmsight-cached.cjs', "process.stdout.write(`bundle ${process.argv.slice(2).join(' ')}\\n`); process.exitCode = 4;\n");
   return {
     root,
-    run(env = {}) {
-      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'vmsight.js'), 'pslist', '--json'], { encoding: 'utf8', env: { ...process.env, VMSIGHT_BUNDLE: '', ...env } });
+    run(env = {}, args = ['pslist', '--json']) {
+      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'vmsight.js'), ...args], { encoding: 'utf8', env: { ...process.env, VMSIGHT_BUNDLE: '', ...env } });
       return { code: r.status, stdout: r.stdout };
     },
     age(rel, seconds) {
@@ -44,6 +44,9 @@ test('bin/vmsight.js runs the bundle when it is as new as dist/, else dist/, pas
     tree.age('dist/src/cli/main.js', 60);
     assert.deepEqual(tree.run(), { code: 4, stdout: 'bundle pslist --json\n' }, 'a bundle newer than dist/');
     assert.deepEqual(tree.run({ VMSIGHT_BUNDLE: '0' }), { code: 3, stdout: 'dist pslist --json\n' }, 'turned off');
+    assert.deepEqual(tree.run({}, ['--help']), { code: 3, stdout: 'dist --help\n' }, 'the top-level help: dist/ is lighter');
+    assert.deepEqual(tree.run({}, []), { code: 3, stdout: 'dist \n' }, 'no arguments: the usage, from dist/');
+    assert.deepEqual(tree.run({}, ['pslist', '--help']), { code: 4, stdout: 'bundle pslist --help\n' }, "a command's help: the bundle");
     tree.age('dist/bundle/vmsight-cached.cjs', 120);
     assert.deepEqual(tree.run(), { code: 3, stdout: 'dist pslist --json\n' }, 'a bundle older than dist/ (stale)');
     tree.remove('dist/bundle/vmsight-cached.cjs');
