@@ -46,7 +46,7 @@ if (process.argv[2] === '--build') {
 const AREAS = {
   arch: {
     mutate: ['src/arch/**/*.ts'],
-    tests: ['arch/address-space', 'arch/x86-64/paging', 'arch/x86-64/translator', 'arch/x86-64/translator-epochs', 'arch/x86-64/disasm'],
+    tests: ['arch/address-space', 'arch/x86-64/paging', 'arch/x86-64/translator', 'arch/x86-64/translator-epochs', 'arch/x86-64/disasm', 'arch/pass-blocks'],
   },
   walk: {
     mutate: ['src/linux/walk/**/*.ts'],
