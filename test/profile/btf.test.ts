@@ -8,6 +8,7 @@ import { TypeDb } from '../../src/profile/types.js';
 import { BtfEncoder, kernelLikeBtf } from './helpers/btf-encoder.js';
 import { realVmlinuxBtf } from './helpers/real-btf.js';
 import { layoutText } from '../../src/cli/commands/type-layout.js';
+import { seededRandom as rng } from '../../src/core/random.js';
 
 test('decodes every BTF kind', () => {
   const e = new BtfEncoder();
@@ -280,17 +281,6 @@ function exercise(bytes: Uint8Array, maxTypes: number): 'ok' | 'error' {
   }
 }
 
-/** Deterministic PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(src: Uint8Array, r: () => number, focus?: [number, number]): Uint8Array {
   const b = Uint8Array.from(src);

@@ -16,18 +16,11 @@ import {
 } from '../../../src/arch/x86-64/paging.js';
 import { testMemory } from '../helpers/memory.js';
 import { PageTableBuilder, XD } from '../helpers/page-tables.js';
+import { seededRandom as rng } from '../../../src/core/random.js';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
 
-/** A deterministic PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
 
 function build(levels: 4 | 5): PageTableBuilder {
   const ram = new Uint8Array(4 * MiB);

@@ -6,6 +6,7 @@
  */
 import type { KallsymsAddresses } from '../../../src/profile/vmcoreinfo.js';
 import { strict as assert } from 'node:assert';
+import { seededRandom as rng } from '../../../src/core/random.js';
 
 export interface SynthSymbol {
   name: string;
@@ -46,17 +47,8 @@ export interface SynthTables {
   bigEntries: number;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (core/random.ts), re-exported for the kallsyms tests. */
+export { rng };
 
 const PARTS = ['sys_', 'do_', 'vfs_', 'read', 'write', 'init', 'task', 'mm', '_lock', '_unlock', 'page', 'net', 'sock', 'irq', 'kmalloc', 'cache', 'ext4_', 'bpf_', 'tcp_', 'v4', 'v6', '_rcu', 'free', 'alloc', 'x86_', 'cpu', 'sched_', 'fair', 'file', 'inode'];
 
