@@ -10,35 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import { labDown, labUp, type LabGuest } from '../../src/lab/index.js';
 import { attachKernel } from '../../src/linux/attach.js';
 import { HaltingMemory, pausedGuestCount } from '../../src/memory/halting.js';
-import type { EventSink, MonitorEvent } from '../../src/monitor/events.js';
 import { GuestLifecycle } from '../../src/monitor/lifecycle.js';
 import { Monitor } from '../../src/monitor/monitor.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import { TEST_GUEST_PREFIX } from '../helpers/guest.js';
+import { CollectingSink } from './helpers/events.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-class Collect implements EventSink {
-  readonly name = 'collect';
-  readonly dropped = 0;
-  readonly events: MonitorEvent[] = [];
-  write(e: MonitorEvent): boolean {
-    this.events.push(e);
-    return true;
-  }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
-  of(type: MonitorEvent['type']): MonitorEvent[] {
-    return this.events.filter((e) => e.type === type);
-  }
-  async until(type: MonitorEvent['type'], timeoutMs = 30_000): Promise<MonitorEvent> {
-    for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(20)) {
-      const e = this.of(type)[0];
-      if (e) return e;
-    }
-    throw new Error(`no ${type} event within ${timeoutMs} ms`);
-  }
-}
 
 const running = async (qmp: QmpClient): Promise<boolean> => (await qmp.execute<{ running: boolean }>('query-status')).running;
 
@@ -56,7 +34,7 @@ describe('monitor over a guest-halting source', () => {
     const kernel = await attachKernel(`lab:${guest.name}?halting=1`);
     const memory = kernel.memory;
     assert.ok(memory instanceof HaltingMemory, `a halting source (got ${memory.technique.name})`);
-    const sink = new Collect();
+    const sink = new CollectingSink();
     const lifecycle = await GuestLifecycle.open(guest.qmpSockets.slice(1), guest.pid, { own: memory });
     assert.ok(lifecycle.qmpSocket, `the lifecycle has QMP events: ${lifecycle.qmpUnavailable}`);
     let ready!: () => void;
@@ -81,7 +59,7 @@ describe('monitor over a guest-halting source', () => {
         stays = !(await running(other));
       }
       assert.ok(stays, 'the guest stayed paused after another client stopped it');
-      const paused = await sink.until('guest-paused');
+      const paused = await sink.until('guest-paused', (e) => e.type === 'guest-paused', 30_000);
       const ticks = monitor.stats.ticks;
       const pausesBefore = memory.stats.passes;
       await sleep(1000);
@@ -89,7 +67,7 @@ describe('monitor over a guest-halting source', () => {
       assert.equal(await running(other), false, 'the monitor leaves a pause of another client alone');
       assert.ok(memory.stats.passes - pausesBefore <= 1, 'no passes of its own while the guest is paused');
       await other.execute('cont');
-      const resumed = await sink.until('guest-resumed');
+      const resumed = await sink.until('guest-resumed', (e) => e.type === 'guest-resumed', 30_000);
       assert.ok(resumed.seq > paused.seq);
       // Passes go on after the real pause, still unreported.
       const passesAfter = memory.stats.passes;

@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AttachedKernel } from '../../src/linux/attach.js';
-import type { EventDraft, EventSink, MonitorEvent } from '../../src/monitor/events.js';
+import type { EventDraft } from '../../src/monitor/events.js';
 import { Monitor } from '../../src/monitor/monitor.js';
 import { ProcessWatch } from '../../src/monitor/watches/processes.js';
 import { FakeGuest } from './helpers/fake-guest.js';
+import { CollectingSink } from './helpers/events.js';
 
 const all = { processes: true, threads: true, creds: true };
 
@@ -21,24 +22,12 @@ function tick(w: ProcessWatch, ctx: ReturnType<FakeGuest['context']>): void {
   if (w.sweepMs !== undefined) w.sweep(ctx);
 }
 
-class Collect implements EventSink {
-  readonly name = 'collect';
-  readonly dropped = 0;
-  readonly events: MonitorEvent[] = [];
-  write(e: MonitorEvent): boolean {
-    this.events.push(e);
-    return true;
-  }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
-}
-
 test('a cycle through init_task.tasks does not hang the monitor: ticks go on, anomalies are events, no exit is inferred', async () => {
   const g = new FakeGuest();
   const a = g.fork(1, 'init');
   const b = g.fork(2, 'kthreadd');
   g.fork(3, 'sh');
-  const sink = new Collect();
+  const sink = new CollectingSink();
   const monitor = new Monitor(g.kernel as AttachedKernel, {
     watches: ['processes'],
     sinks: [sink],

@@ -20,42 +20,17 @@ import { labRun } from '../../src/lab/exec.js';
 import { labDown, labUp, ONDEMAND_MODULE, type LabGuest } from '../../src/lab/index.js';
 import { ROOTKIT, rootkitModule } from '../../src/lab/rootkit/build.js';
 import { attachKernel, type AttachedKernel } from '../../src/linux/attach.js';
-import type { EventSink, MonitorEvent } from '../../src/monitor/events.js';
+import type { MonitorEvent } from '../../src/monitor/events.js';
 import { GuestLifecycle } from '../../src/monitor/lifecycle.js';
 import { Monitor, type MonitorResult } from '../../src/monitor/monitor.js';
 import { EventStore } from '../../src/monitor/sinks/store.js';
 import { WATCH_NAMES } from '../../src/monitor/watches/index.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import { TEST_GUEST_PREFIX } from '../helpers/guest.js';
+import { CollectingSink } from './helpers/events.js';
 
 const HELPER = '/bin/vmi-helper';
 const root = path.join(import.meta.dirname, '../..');
-
-class Collect implements EventSink {
-  readonly name = 'collect';
-  readonly dropped = 0;
-  readonly events: MonitorEvent[] = [];
-  private waiters: { pred: (e: MonitorEvent) => boolean; resolve: (e: MonitorEvent) => void }[] = [];
-  write(e: MonitorEvent): boolean {
-    this.events.push(e);
-    this.waiters = this.waiters.filter((w) => (w.pred(e) ? (w.resolve(e), false) : true));
-    return true;
-  }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
-  /** The first event (already seen or to come) matching `pred`. */
-  until(what: string, pred: (e: MonitorEvent) => boolean, timeoutMs = 60_000): Promise<MonitorEvent> {
-    const seen = this.events.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no ${what} event within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.push({ pred, resolve: (e) => (clearTimeout(t), resolve(e)) });
-    });
-  }
-  of(type: MonitorEvent['type']): MonitorEvent[] {
-    return this.events.filter((e) => e.type === type);
-  }
-}
 
 const pidsIn = (text: string, label: string): number[] => [...text.matchAll(new RegExp(`${label} pid=(\\d+)`, 'g'))].map((m) => Number(m[1]));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,7 +38,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Running {
   kernel: AttachedKernel;
   monitor: Monitor;
-  sink: Collect;
+  sink: CollectingSink;
   store: string;
   lifecycle: GuestLifecycle;
   done: Promise<MonitorResult>;
@@ -71,7 +46,7 @@ interface Running {
 
 async function startMonitor(guest: LabGuest, dir: string): Promise<Running> {
   const kernel = await attachKernel(guest.name);
-  const sink = new Collect();
+  const sink = new CollectingSink();
   const store = path.join(dir, `events-${Date.now()}.db`);
   const lifecycle = await GuestLifecycle.open(guest.qmpSockets.slice(1), guest.pid);
   let ready!: () => void;
