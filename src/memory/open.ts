@@ -33,36 +33,14 @@
  */
 import fs from 'node:fs';
 import { FormatError, MissingFileError, SourceError, UsageError } from '../core/errors.js';
-import { acquireQmp, type QmpLease } from '../qemu/discover.js';
-import { HaltingMemory, qmpControl } from './halting.js';
+import type { QmpLease } from '../qemu/discover.js';
 import type { SourceFactory, SourceTarget } from './source-factory.js';
 import type { PhysicalMemory, TechniqueClass } from './types.js';
 
-// The explicit list of techniques. One import per file in memory/sources/; add new ones here.
-import { factory as qemuShm } from './sources/qemu-shm.js';
-import { factory as qemuProcess } from './sources/qemu-process.js';
-import { factory as elfCore } from './sources/elf-core.js';
-import { factory as lime } from './sources/lime.js';
-import { factory as kdump } from './sources/kdump.js';
-import { factory as rawFile } from './sources/raw-file.js';
-import { factory as gdbStub } from './sources/gdb-stub.js';
-import { factory as monitorRead } from './sources/monitor-read.js';
-import { factory as haltSnapshot } from './sources/halt-snapshot.js';
-import { factory as liveSnapshot } from './sources/live-snapshot.js';
-import { libvirtTarget, openLibvirt } from './sources/libvirt.js';
+// The explicit list of techniques (memory/factories.ts, one entry per file in memory/sources/; add new ones there).
+import { FACTORIES } from './factories.js';
 
-export const FACTORIES: readonly SourceFactory[] = [
-  qemuShm,
-  qemuProcess,
-  gdbStub,
-  monitorRead,
-  haltSnapshot,
-  liveSnapshot,
-  elfCore,
-  kdump,
-  lime,
-  rawFile,
-];
+export { FACTORIES };
 
 const CLASSES: readonly TechniqueClass[] = [
   'live-map',
@@ -297,7 +275,7 @@ function order(c: Candidate): number {
 export async function rankTechniques(target: SourceTarget, factories: readonly SourceFactory[] = FACTORIES): Promise<Candidate[]> {
   const out: Candidate[] = [];
   let lease: QmpLease | undefined;
-  if (target.qmp) lease = await acquireQmp(target.qmp);
+  if (target.qmp) lease = await (await import('../qemu/discover.js')).acquireQmp(target.qmp);
   try {
     if (lease && target.pid !== undefined) await checkPidMatchesQmp(target, lease);
     // One at a time: several probes talk to the same QEMU, and a gdbstub probe may pause it.
@@ -387,6 +365,7 @@ export async function openSource(spec: string, options: OpenSourceOptions = {}):
   const parsed = parseSourceSpec(spec);
   if (parsed.libvirt !== undefined) {
     if (!parsed.libvirt) throw bad(spec, 'libvirt: needs a domain name', 'list domains with `vmsight sources libvirt:`');
+    const { libvirtTarget, openLibvirt } = await import('./sources/libvirt.js');
     const opened = await openLibvirt(libvirtTarget(spec, parsed.libvirt, parsed.params), {
       ...(options.technique !== undefined ? { technique: options.technique } : {}),
       ...(options.halting !== undefined ? { halting: options.halting } : {}),
@@ -409,6 +388,7 @@ export async function openSource(spec: string, options: OpenSourceOptions = {}):
 /** The first of `sockets` whose QMP answers at once (held for the caller), or undefined when all are busy. */
 async function leaseFreeSocket(sockets: readonly string[]): Promise<{ socket: string; lease: QmpLease } | undefined> {
   if (sockets.length < 2) return undefined;
+  const { acquireQmp } = await import('../qemu/discover.js');
   for (const socket of sockets) {
     try {
       return { socket, lease: await acquireQmp(socket, 300) };
@@ -438,6 +418,8 @@ async function openResolved(target: SourceTarget, options: OpenSourceOptions): P
   const memory = await factory.open(target, { halting });
   for (const w of memory.warnings ?? []) (options.warn ?? warnOnStderr)(w);
   if (!halting) return { memory, chosen: { factory: pick.factory, class: pick.class, reason: why }, candidates };
+  // The QMP client and the halting wrapper load only for a live target (a cold start on a dump skips them).
+  const [{ acquireQmp }, { HaltingMemory, qmpControl }] = await Promise.all([import('../qemu/discover.js'), import('./halting.js')]);
   const control = await acquireQmp(target.qmp!);
   try {
     const halted = await HaltingMemory.open(memory, qmpControl(control.client), () => control.release());

@@ -517,6 +517,9 @@ test('BTF lazy name lookup: hostile string sections give the scans and the hash 
   const b = e.typedef('xlist_head', int); // its name_off is moved to the suffix "list_head" below
   const c = e.typedef('far', int); // name_off past the string section
   e.enum('é', 4, [['A', 0]]);
+  const u8 = e.typedef('u8', int); // names shorter than the three bytes a prefix bucket reads
+  const x = e.typedef('x', int);
+  const lis = e.typedef('lis', int);
   e.typedef('zz_last', int); // the last string: its NUL is overwritten (runs off the section)
   const bytes = e.build();
   const h = parseBtfHeader(bytes);
@@ -528,7 +531,10 @@ test('BTF lazy name lookup: hostile string sections give the scans and the hash 
   bytes[h.hdrLen + h.strOff + h.strLen - 1] = 0x41;
   const scans = parseBtf(bytes, { nameScans: Infinity });
   const hashed = parseBtf(bytes, { nameScans: 0 });
-  for (const name of ['list_head', 'xlist_head', 'far', 'zz_last', 'zz_lastA', 'é', 'int', '', 'next']) assert.deepEqual(scans.lookup(name), hashed.lookup(name), name);
+  for (const name of ['list_head', 'xlist_head', 'far', 'zz_last', 'zz_lastA', 'é', 'int', '', 'next', 'u8', 'u', 'x', 'lis', 'li', 'l', 'u8\u0100']) {
+    assert.deepEqual(scans.lookup(name), hashed.lookup(name), name);
+  }
+  assert.deepEqual([scans.lookup('u8'), scans.lookup('x'), scans.lookup('lis'), scans.lookup('li')], [[u8], [x], [lis], []]);
   assert.deepEqual(scans.lookup('list_head'), [a, b], 'a name that is the suffix of another string is found by its bytes');
   assert.deepEqual(scans.lookup('far'), []);
   assert.deepEqual(scans.lookup('zz_last'), []);

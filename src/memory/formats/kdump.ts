@@ -35,9 +35,10 @@ import { type ByteSource, bytesAt, view } from './byte-source.js';
 import { type ElfNote, parseNotes, parseQemuCpuState } from './elf-core.js';
 import { gpa } from '../../core/address.js';
 
-const SIGNATURES = ['KDUMP   ', 'DISKDUMP'];
-/** The flattened format's signature; its records start after a 4 KiB header. */
-const FLATTENED = 'makedumpfile';
+import { isFlattenedKdump, isKdump } from './kdump-magic.js';
+
+// Re-exported: the magic checks live apart so that probing a file does not load the codecs.
+export { isFlattenedKdump, isKdump };
 const FLAT_HEADER = 4096;
 /** Bounds the record index against a hostile file (QEMU writes about one record per page or buffer). */
 const MAX_FLAT_RECORDS = 1 << 24;
@@ -79,15 +80,6 @@ export interface KdumpHeader {
   readonly dumpLevel?: number;
 }
 
-export function isKdump(head: Uint8Array): boolean {
-  const sig = Buffer.from(head.subarray(0, 8)).toString('latin1');
-  return SIGNATURES.includes(sig);
-}
-
-/** makedumpfile's flattened format (`-F`, and QEMU's kdump formats unless `reassembled`). */
-export function isFlattenedKdump(head: Uint8Array): boolean {
-  return Buffer.from(head.subarray(0, FLATTENED.length)).toString('latin1') === FLATTENED;
-}
 
 interface FlatRecord {
   /** Offset in the image. */

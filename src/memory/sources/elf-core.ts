@@ -10,6 +10,7 @@ import { fileTechnique, ImageMemory } from '../formats/image-memory.js';
 import type { PhysRange } from '../types.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory } from '../types.js';
+import { ELF_CORE, described } from './catalog.js';
 
 /** One line naming what a truncated dump lacks (reads there fail; the rest is analysed). */
 export function truncationWarnings(file: string, missing: readonly PhysRange[]): string[] {
@@ -21,9 +22,7 @@ export function truncationWarnings(file: string, missing: readonly PhysRange[]):
 }
 
 export const factory: SourceFactory = {
-  name: 'elf-core',
-  class: 'file',
-  summary: 'ELF core dump (QEMU dump-guest-memory paging:false/true, kdump ELF)',
+  ...described(ELF_CORE),
   async probe(target: SourceTarget) {
     if (!target.file) return { ok: false, rank: 0, reason: 'no file given' };
     const head = sniffFile(target.file);

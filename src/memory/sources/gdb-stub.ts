@@ -16,6 +16,7 @@ import type { SyncBridge } from '../bridge/sync-bridge.js';
 import { resumeOnExit } from '../halting.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory, TechniqueInfo } from '../types.js';
+import { GDB_STUB, described } from './catalog.js';
 
 const TECHNIQUE: TechniqueInfo = { class: 'debugger-stub', name: 'gdb-stub', live: true, haltsGuest: true, zeroCopy: false };
 
@@ -79,9 +80,7 @@ async function resumeThroughQmp(endpoint: string): Promise<void> {
 }
 
 export const factory: SourceFactory = {
-  name: 'gdb-stub',
-  class: 'debugger-stub',
-  summary: "QEMU gdbstub in physical-memory mode (pauses the guest during each pass)",
+  ...described(GDB_STUB),
   async probe(target: SourceTarget) {
     if (!target.gdb) return { ok: false, rank: 0, reason: 'no gdbstub address given' };
     return { ok: true, rank: 3.8, reason: `gdbstub at ${target.gdb} (about 7k reads/s; stops the guest per pass)` };

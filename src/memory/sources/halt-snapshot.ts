@@ -16,6 +16,7 @@ import { type Segment, SegmentMap } from '../formats/segment-map.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import { QmpSnapshotMemory } from './qemu-snapshot.js';
 import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
+import { HALT_SNAPSHOT, described } from './catalog.js';
 
 export type HaltMethod = 'pmemsave' | 'dump';
 
@@ -122,9 +123,7 @@ export class HaltSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements P
 }
 
 export const factory: SourceFactory = {
-  name: 'halt-snapshot',
-  class: 'halt-snapshot',
-  summary: 'QMP stop + pmemsave (or dump-guest-memory) + cont, then read the file',
+  ...described(HALT_SNAPSHOT),
   async probe(target: SourceTarget) {
     if (!target.qmp) return { ok: false, rank: 0, reason: 'no QMP socket given' };
     return { ok: true, rank: 2.5, reason: `QMP ${target.qmp}: pauses the guest while copying all RAM, then file reads` };

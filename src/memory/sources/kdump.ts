@@ -4,14 +4,13 @@
  * QEMU notes come from the sub-header.
  */
 import { FileSource, sniffFile } from '../formats/byte-source.js';
-import { FlatImageSource, isFlattenedKdump, isKdump, KdumpMemory, parseKdump } from '../formats/kdump.js';
+import { isFlattenedKdump, isKdump } from '../formats/kdump-magic.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory } from '../types.js';
+import { KDUMP, described } from './catalog.js';
 
 export const factory: SourceFactory = {
-  name: 'kdump',
-  class: 'file',
-  summary: 'kdump-compressed image (makedumpfile, QEMU dump-guest-memory kdump-zlib/-snappy; LZO reported as unsupported)',
+  ...described(KDUMP),
   async probe(target: SourceTarget) {
     if (!target.file) return { ok: false, rank: 0, reason: 'no file given' };
     const head = sniffFile(target.file);
@@ -20,6 +19,8 @@ export const factory: SourceFactory = {
     return isKdump(head) ? { ok: true, rank: 5, reason: 'kdump-compressed image' } : { ok: false, rank: 0, reason: 'no KDUMP signature' };
   },
   async open(target: SourceTarget): Promise<PhysicalMemory> {
+    // The reader and its codecs load only for a kdump image (catalog.ts).
+    const { FlatImageSource, KdumpMemory, parseKdump } = await import('../formats/kdump.js');
     const file = FileSource.open(target.file ?? '', 'kdump');
     try {
       const head = sniffFile(target.file!) ?? new Uint8Array(0);

@@ -4,11 +4,10 @@ import { fileTechnique, ImageMemory } from '../formats/image-memory.js';
 import { isLime, parseLime } from '../formats/lime.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory } from '../types.js';
+import { LIME, described } from './catalog.js';
 
 export const factory: SourceFactory = {
-  name: 'lime',
-  class: 'file',
-  summary: 'LiME memory image (Linux Memory Extractor format, version 1)',
+  ...described(LIME),
   async probe(target: SourceTarget) {
     if (!target.file) return { ok: false, rank: 0, reason: 'no file given' };
     const head = sniffFile(target.file);

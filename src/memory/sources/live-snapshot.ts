@@ -21,6 +21,7 @@ import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import { QmpSnapshotMemory } from './qemu-snapshot.js';
 import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 import { gpa } from '../../core/address.js';
+import { LIVE_SNAPSHOT, described } from './catalog.js';
 
 interface Snapshot {
   file: string;
@@ -141,9 +142,7 @@ export class LiveSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements P
 }
 
 export const factory: SourceFactory = {
-  name: 'live-snapshot',
-  class: 'live-snapshot',
-  summary: 'QMP migrate to a file (background-snapshot copy-on-write, else pre-copy); guest keeps running',
+  ...described(LIVE_SNAPSHOT),
   async probe(target: SourceTarget) {
     if (!target.qmp) return { ok: false, rank: 0, reason: 'no QMP socket given' };
     return { ok: true, rank: 2.4, reason: `QMP ${target.qmp}: migration-stream snapshot, guest keeps running` };

@@ -11,6 +11,7 @@ import { parseRegisters } from '../../qemu/registers.js';
 import { BridgedMemory, startBackend } from '../bridge/bridged-memory.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory, SourceHints, TechniqueInfo } from '../types.js';
+import { MONITOR_READ, described } from './catalog.js';
 
 const TECHNIQUE: TechniqueInfo = { class: 'monitor-read', name: 'monitor-read', live: true, haltsGuest: false, zeroCopy: false };
 
@@ -28,9 +29,7 @@ export class MonitorReadMemory extends BridgedMemory {
 }
 
 export const factory: SourceFactory = {
-  name: 'monitor-read',
-  class: 'monitor-read',
-  summary: 'HMP xp over QMP (slowest; for completeness and cross-checks)',
+  ...described(MONITOR_READ),
   async probe(target: SourceTarget) {
     if (!target.qmp) return { ok: false, rank: 0, reason: 'no QMP socket given' };
     return { ok: true, rank: 3.2, reason: `QMP ${target.qmp}: xp reads (about 1.5k reads/s)` };

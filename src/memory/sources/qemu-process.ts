@@ -21,8 +21,9 @@ import { addressOf, Errno, IOV_MAX, IovecBatch, nativeSupport, NativeError } fro
 import type { OpenOptions, ProbeResult, SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 import { gpa } from '../../core/address.js';
+import { QEMU_PROCESS, described } from './catalog.js';
 
-const NAME = 'qemu-process';
+const NAME = QEMU_PROCESS.name;
 const MAX_BATCH_BYTES = 1 << 30;
 
 export type LiveReadMethod = 'process_vm_readv' | 'proc-mem';
@@ -372,9 +373,7 @@ export async function openQemuProcess(options: QemuProcessOptions): Promise<Qemu
 }
 
 export const factory: SourceFactory = {
-  name: NAME,
-  class: 'live-read',
-  summary: 'live read: process_vm_readv on the QEMU process, batched (/proc/PID/mem fallback); RAM located by QMP',
+  ...described(QEMU_PROCESS),
   async probe(target: SourceTarget): Promise<ProbeResult> {
     if (!target.qmp) return { ok: false, rank: 0, reason: 'needs a QMP socket to locate guest RAM (pid:PID?qmp=SOCK)' };
     const native = nativeSupport();

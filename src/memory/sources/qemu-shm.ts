@@ -17,8 +17,9 @@ import { mapFileReadOnly, MAX_VIEW, nativeSupport, NativeError, type FileMapping
 import type { OpenOptions, ProbeResult, SourceFactory, SourceTarget } from '../source-factory.js';
 import type { MappedRegion, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 import { gpa } from '../../core/address.js';
+import { QEMU_SHM, described } from './catalog.js';
 
-const NAME = 'qemu-shm';
+const NAME = QEMU_SHM.name;
 
 export interface QemuShmOptions {
   /** The backend file, e.g. /dev/shm/NAME. */
@@ -258,9 +259,7 @@ export async function openQemuShm(options: QemuShmOptions): Promise<QemuShmMemor
 }
 
 export const factory: SourceFactory = {
-  name: NAME,
-  class: 'live-map',
-  summary: "live map: mmap of QEMU's memory-backend-file (zero-copy views, pread fallback)",
+  ...described(QEMU_SHM),
   async probe(target: SourceTarget): Promise<ProbeResult> {
     // Loading the native binding costs a cold start ~10 ms: only when this technique can apply at all.
     if (!target.shm && !target.qmp) return { ok: false, rank: 0, reason: 'needs a memory-backend-file path or a QMP socket' };

@@ -8,19 +8,18 @@ import { statSync } from 'node:fs';
 import { isElf } from '../formats/elf-core.js';
 import { FileSource, sniffFile } from '../formats/byte-source.js';
 import { fileTechnique, ImageMemory } from '../formats/image-memory.js';
-import { isFlattenedKdump, isKdump } from '../formats/kdump.js';
+import { isFlattenedKdump, isKdump } from '../formats/kdump-magic.js';
 import { isLime } from '../formats/lime.js';
 import { isMigrationStream } from '../formats/migration-stream.js';
 import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import type { PhysicalMemory } from '../types.js';
+import { RAW_FILE, described } from './catalog.js';
 
 /** Smallest file accepted as a raw image. */
 export const MIN_RAW_IMAGE = 1 << 20;
 
 export const factory: SourceFactory = {
-  name: 'raw-file',
-  class: 'file',
-  summary: 'raw image of guest-physical memory (file offset = guest-physical address)',
+  ...described(RAW_FILE),
   async probe(target: SourceTarget) {
     if (!target.file) return { ok: false, rank: 0, reason: 'no file given' };
     const head = sniffFile(target.file);
