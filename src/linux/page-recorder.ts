@@ -4,6 +4,16 @@
  * words of it the run used — every byte of a plain read, only the decoded
  * fields of a whole-object read (Typed's FieldRecorder). At the end of the
  * run, `changed` compares those words with guest memory now.
+ *
+ * Words are links or values. A link is what decided what else the run read:
+ * a pointer field, a plain read (a walker's `next`, a page-table entry), a
+ * whole object's bytes. A value is a decoded integer, string or bitfield
+ * that only went into a row (a task's `__state`, a refcount, `rss_stat`). A
+ * changed link means the run may have followed a structure that no longer
+ * was: the run is retried. A changed value means the row holds what the
+ * field held at the instant it was read, as every row of a paused guest
+ * does at the pause; it is counted (`changedValues`), and retried only in a
+ * strict pass.
  */
 import type { AddressSpace } from '../arch/address-space.js';
 import type { PhysReader, ReadRecorder } from '../arch/phys-reader.js';
@@ -14,11 +24,12 @@ import type { FieldRecorder } from '../profile/typed.js';
 export const MAX_WATCHED_PAGES = 16384;
 const PAGE = 4096;
 
-/** One watched page: where its copy lies in the recorder's arena, and which 8-byte words of it the run read (a 512-bit mask). */
+/** One watched page: where its copy lies in the recorder's arena, which 8-byte words of it the run read, and which of those were links (512-bit masks). */
 interface Watched {
   readonly page: number;
   readonly slot: number;
   readonly words: Uint32Array;
+  readonly links: Uint32Array;
 }
 
 /**
@@ -30,13 +41,17 @@ interface Watched {
 const WORD = 8;
 const WORDS = PAGE / WORD;
 
-/** Sets the bits of the words covering [from, to) of a page. */
-function markWords(w: Watched, from: number, to: number): void {
+/** Sets the bits of the words covering [from, to) of a page (in the link mask too for a link). */
+function markWords(w: Watched, from: number, to: number, link: boolean): void {
   const c1 = ((to - 1) / WORD) | 0;
-  for (let c = (from / WORD) | 0; c <= c1; c++) w.words[c >>> 5]! |= 1 << (c & 31);
+  for (let c = (from / WORD) | 0; c <= c1; c++) {
+    w.words[c >>> 5]! |= 1 << (c & 31);
+    if (link) w.links[c >>> 5]! |= 1 << (c & 31);
+  }
 }
 
 const isMarked = (w: Watched, c: number): boolean => ((w.words[c >>> 5]! >>> (c & 31)) & 1) === 1;
+const isLink = (w: Watched, c: number): boolean => ((w.links[c >>> 5]! >>> (c & 31)) & 1) === 1;
 
 /** Most changed places one run keeps for diagnosis. */
 const MAX_CHANGED_AT = 32;
@@ -55,11 +70,14 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
   /** The last page `used` translated (virtual page → physical page start). */
   private vaPage = -1n;
   private paPage = -1;
-  /** Guest-physical addresses of the first changed word of each changed page (at most MAX_CHANGED_AT). */
+  /** Guest-physical addresses of the first changed link of each page with one (at most MAX_CHANGED_AT). */
   readonly changedAt: number[] = [];
+  /** Pages where only value words changed, found by the last `changed` (see the top of this file). */
+  changedValues = 0;
   private last: Watched | undefined;
   private arena = Buffer.alloc(64 * PAGE);
   private masks = new Uint32Array(64 * (WORDS / 32));
+  private linkMasks = new Uint32Array(64 * (WORDS / 32));
   private readonly scratch = new Uint8Array(PAGE);
 
   constructor(
@@ -76,7 +94,7 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
     }
   }
 
-  used(va: bigint, len: number): void {
+  used(va: bigint, len: number, link: boolean): void {
     let v = va;
     let left = len;
     while (left > 0) {
@@ -90,20 +108,21 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
         this.vaPage = vp;
         this.paPage = t.pa;
       }
-      this.touch(this.paPage + off, n);
+      this.touch(this.paPage + off, n, link);
       v += BigInt(n);
       left -= n;
     }
   }
 
-  touch(pa: number, len: number): void {
+  /** A read of guest-physical [pa, pa+len): a plain read (not inside an object fetch) is a link. */
+  touch(pa: number, len: number, link = true): void {
     if (!(len > 0) || !Number.isSafeInteger(pa) || pa < 0) return;
     // Inside an object fetch only copies are taken; 8-byte reads (page-table entries on the way) are watched.
     const mark = this.fetchDepth === 0 || len <= 8;
     const off = pa % PAGE;
     const last = this.last;
     if (last !== undefined && pa - off === last.page * PAGE && off + len <= PAGE) {
-      if (mark) markWords(last, off, off + len);
+      if (mark) markWords(last, off, off + len, link);
       return;
     }
     const first = (pa - off) / PAGE;
@@ -117,7 +136,7 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
         }
         w = this.watch(p);
       }
-      if (mark) markWords(w, Math.max(pa, p * PAGE) - p * PAGE, Math.min(end, (p + 1) * PAGE) - p * PAGE);
+      if (mark) markWords(w, Math.max(pa, p * PAGE) - p * PAGE, Math.min(end, (p + 1) * PAGE) - p * PAGE, link);
       this.last = w;
     }
   }
@@ -131,22 +150,35 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
       const masks = new Uint32Array(this.masks.length * 2);
       masks.set(this.masks);
       this.masks = masks;
-      // Views into the old mask array are re-pointed at the new one.
-      for (const o of this.pages.values()) (o as { words: Uint32Array }).words = masks.subarray(o.slot * (WORDS / 32), (o.slot + 1) * (WORDS / 32));
+      const links = new Uint32Array(this.linkMasks.length * 2);
+      links.set(this.linkMasks);
+      this.linkMasks = links;
+      // Views into the old mask arrays are re-pointed at the new ones.
+      for (const o of this.pages.values()) {
+        (o as { words: Uint32Array }).words = masks.subarray(o.slot * (WORDS / 32), (o.slot + 1) * (WORDS / 32));
+        (o as { links: Uint32Array }).links = links.subarray(o.slot * (WORDS / 32), (o.slot + 1) * (WORDS / 32));
+      }
     }
-    const w: Watched = { page, slot, words: this.masks.subarray(slot * (WORDS / 32), (slot + 1) * (WORDS / 32)) };
+    const at = slot * (WORDS / 32);
+    const w: Watched = { page, slot, words: this.masks.subarray(at, at + WORDS / 32), links: this.linkMasks.subarray(at, at + WORDS / 32) };
     this.arena.set(this.phys.pageUntracked(page, this.scratch), slot * PAGE);
     this.pages.set(page, w);
     return w;
   }
 
-  /** Watched pages in which a word the run read differs now from the copy taken before it was read. */
-  changed(current: PhysReader): number {
+  /**
+   * Watched pages in which a link the run read differs now from the copy taken before it was read;
+   * `changedValues` is set to the pages where only values did (both, with `strict`, count as changed).
+   */
+  changed(current: PhysReader, strict = false): number {
     let n = 0;
+    let values = 0;
     for (const w of this.pages.values()) {
       const now = current.pageUntracked(w.page, this.scratch);
       const base = w.slot * PAGE;
-      for (let c = 0; c < WORDS; ) {
+      let valueChanged = false;
+      let linkChanged = false;
+      for (let c = 0; c < WORDS && !linkChanged; ) {
         if (w.words[c >>> 5] === 0) {
           c = (c | 31) + 1;
           continue;
@@ -157,19 +189,24 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
         }
         let e = c + 1;
         while (e < WORDS && isMarked(w, e)) e++;
-        // One compare per run of read words, without allocating views.
+        // One compare per run of read words, without allocating views; word by word only in a run that differs.
         if (this.arena.compare(now, c * WORD, e * WORD, base + c * WORD, base + e * WORD) !== 0) {
-          n++;
-          if (this.changedAt.length < MAX_CHANGED_AT) {
-            let at = c;
-            while (at < e && this.arena.compare(now, at * WORD, (at + 1) * WORD, base + at * WORD, base + (at + 1) * WORD) === 0) at++;
-            this.changedAt.push(w.page * PAGE + at * WORD);
+          for (let at = c; at < e; at++) {
+            if (this.arena.compare(now, at * WORD, (at + 1) * WORD, base + at * WORD, base + (at + 1) * WORD) === 0) continue;
+            if (strict || isLink(w, at)) {
+              linkChanged = true;
+              if (this.changedAt.length < MAX_CHANGED_AT) this.changedAt.push(w.page * PAGE + at * WORD);
+              break;
+            }
+            valueChanged = true;
           }
-          break;
         }
         c = e;
       }
+      if (linkChanged) n++;
+      else if (valueChanged) values++;
     }
+    this.changedValues = values;
     return n;
   }
 }

@@ -9,9 +9,13 @@
  * With `validate`, each run records the guest-physical pages it read (a copy
  * taken just before the first read of each page) and re-reads at the end the
  * 8-byte words it used (the fields it decoded of whole-object reads, every
- * byte of other reads): when any changed under the run, it is retried in a fresh epoch,
- * up to `retries` times — a consistent view without pausing the guest,
- * whenever the guest lets one be taken.
+ * byte of other reads): when a link among them changed under the run (a
+ * pointer it followed, a list node, a page-table entry), it is retried in a
+ * fresh epoch, up to `retries` times — a consistent view without pausing the
+ * guest, whenever the guest lets one be taken. A changed value (a task's
+ * state, a counter) leaves the row with what the field held when read, as a
+ * paused guest's rows hold what it held at the pause; it is counted
+ * (`changedValues`), and retried too with `strict` (linux/page-recorder.ts).
  *
  * @example
  * const pass = await kernel.pass({ validate: true });
@@ -32,8 +36,11 @@ import { checkRequirements } from './requirements.js';
 export interface PassOptions {
   /** Reuse translations and caches from earlier passes (default true). false: a pass that reuses nothing. */
   readonly reuse?: boolean;
-  /** Optimistic validation: re-read what each run read and retry the run when it changed (default retries 2). */
-  readonly validate?: boolean | { readonly retries?: number };
+  /**
+   * Optimistic validation: re-read what each run read and retry the run when a link it followed changed
+   * (default retries 2); `strict` retries it when any decoded value changed too.
+   */
+  readonly validate?: boolean | { readonly retries?: number; readonly strict?: boolean };
   /**
    * Keep the blocks a source asks to be read in for the pass (live read: 16 KiB at a time, each read once a
    * pass; default true). The monitor turns it off: it takes a watched object's shadow from the guest right
@@ -48,8 +55,10 @@ export interface RunValidation {
   /** Times the plugin ran (1 + retries). */
   readonly attempts: number;
   readonly retries: number;
-  /** Ranges (what a run read of one 4 KiB page, in 8-byte words) found changed at the end of an attempt, summed over attempts. */
+  /** Ranges (what a run read of one 4 KiB page, in 8-byte words) whose links were found changed at the end of an attempt, summed over attempts. */
   readonly changedRanges: number;
+  /** Ranges of the last attempt where only values changed (never in a strict pass): the rows hold them as read. */
+  readonly changedValues: number;
   /** Guest-physical address of the first changed word of each changed page, over the attempts (at most 32 per attempt): what the guest was updating. */
   readonly changedAt?: readonly number[];
   /** Pages the last attempt read. */
@@ -100,6 +109,7 @@ export interface PassSummary {
     readonly runs: number;
     readonly retries: number;
     readonly changedRanges: number;
+    readonly changedValues: number;
     /** True when every run validated. */
     readonly validated: boolean;
   };
@@ -166,6 +176,8 @@ export class KernelPass implements Pass {
   private readonly runs: PassRunSummary[] = [];
   private readonly used = new Set<bigint>();
   private readonly retries: number | undefined;
+  /** Validation retries a run for a changed value too, not only for a changed link. */
+  private readonly strict: boolean;
   private readonly reuse: boolean;
   private ended: PassSummary | undefined;
 
@@ -178,6 +190,7 @@ export class KernelPass implements Pass {
     this.reuse = options.reuse !== false;
     const v = options.validate;
     this.retries = v === undefined || v === false ? undefined : v === true ? DEFAULT_RETRIES : Math.max(0, Math.min(16, Math.floor(v.retries ?? DEFAULT_RETRIES)));
+    this.strict = typeof v === 'object' && v.strict === true;
     const tables = tablesOf(kernel);
     if (!this.reuse) {
       caches.userSpaces.clear();
@@ -266,7 +279,7 @@ export class KernelPass implements Pass {
   private validated<T>(once: () => T, retries: number): { out: T; validation: RunValidation } {
     const tables = tablesOf(this.kernel);
     if (tables === undefined) {
-      return { out: once(), validation: { attempts: 1, retries: 0, changedRanges: 0, watchedPages: 0, validated: false, reason: 'this kernel space reads no guest-physical memory to watch' } };
+      return { out: once(), validation: { attempts: 1, retries: 0, changedRanges: 0, changedValues: 0, watchedPages: 0, validated: false, reason: 'this kernel space reads no guest-physical memory to watch' } };
     }
     const phys = tables.phys;
     const fresh = new PhysReader(uncached(phys.mem));
@@ -294,10 +307,10 @@ export class KernelPass implements Pass {
         phys.recorder = outer;
         typed.fields = outerFields;
       }
-      const changed = rec.changed(fresh);
+      const changed = rec.changed(fresh, this.strict);
       changedRanges += changed;
       changedAt.push(...rec.changedAt);
-      const base = { attempts: attempt, retries: attempt - 1, changedRanges, watchedPages: rec.pages.size, ...(changedAt.length ? { changedAt } : {}) };
+      const base = { attempts: attempt, retries: attempt - 1, changedRanges, changedValues: rec.changedValues, watchedPages: rec.pages.size, ...(changedAt.length ? { changedAt } : {}) };
       if (rec.overflow) return { out, validation: { ...base, validated: false, reason: `the run read more than ${MAX_WATCHED_PAGES} pages; only those were checked` } };
       if (changed === 0) return { out, validation: { ...base, validated: true } };
       if (attempt > retries) return { out, validation: { ...base, validated: false, reason: `guest memory kept changing (${changed} pages in the last attempt)` } };
@@ -324,6 +337,7 @@ export class KernelPass implements Pass {
               runs: validatedRuns.length,
               retries: validatedRuns.reduce((a, r) => a + r.validation!.retries, 0),
               changedRanges: validatedRuns.reduce((a, r) => a + r.validation!.changedRanges, 0),
+              changedValues: validatedRuns.reduce((a, r) => a + r.validation!.changedValues, 0),
               validated: validatedRuns.every((r) => r.validation!.validated),
             },
           }

@@ -47,8 +47,11 @@ const MASK64 = (1n << 64n) - 1n;
 export interface FieldRecorder {
   /** A whole object is fetched by `fetch`: its bytes need a copy to compare, not a watch. */
   fetching<T>(fetch: () => T): T;
-  /** `len` bytes at `va` of an object read were decoded. */
-  used(va: bigint, len: number): void;
+  /**
+   * `len` bytes at `va` of an object read were decoded: a link when they may decide what is read next (a
+   * pointer, a whole object's bytes), a value when they only go into a result (linux/page-recorder.ts).
+   */
+  used(va: bigint, len: number, link: boolean): void;
 }
 
 /** Entry point: a TypeDb plus the memory to read objects from. */
@@ -195,7 +198,7 @@ export class ObjValue {
 
   /** The object's bytes (all of them count as used). */
   get bytes(): Uint8Array {
-    this.use(0, this.b.length);
+    this.use(0, this.b.length, true);
     return this.b;
   }
 
@@ -246,7 +249,7 @@ export class ObjValue {
       throw this.fieldErr(path, `is ${this.typed.db.typeName(f.type)}, not a pointer`);
     }
     this.check(f.offset - this.base, 8, path);
-    this.use(f.offset - this.base, 8);
+    this.use(f.offset - this.base, 8, true);
     return this.dv().getBigUint64(f.offset - this.base, true);
   }
 
@@ -264,7 +267,7 @@ export class ObjValue {
     if (f.bitSize) return this.extractBits(f, signed);
     const o = f.offset - this.base;
     this.check(o, f.size, path);
-    this.use(o, f.size);
+    this.use(o, f.size, r.kind === 'pointer');
     const dv = this.dv();
     switch (f.size) {
       case 1:
@@ -322,7 +325,7 @@ export class ObjValue {
     if (f.bitSize) throw this.fieldErr(path, 'is a bitfield; use bits()');
     const o = f.offset - this.base;
     this.check(o, f.size, path);
-    this.use(o, f.size);
+    this.use(o, f.size, false);
     return this.b.subarray(o, o + f.size);
   }
 
@@ -435,21 +438,21 @@ export class ObjValue {
     if (width > f.size) throw this.fieldErr(path, `is ${f.size} bytes (${this.typed.db.typeName(f.type)}), cannot read ${width}`);
     const o = f.offset - this.base;
     this.check(o, width, path);
-    this.use(o, width);
+    if (this.typed.fields !== undefined) this.use(o, width, this.typed.db.resolve(f.type).kind === 'pointer');
     return o;
   }
 
-  /** Tells the field recorder (when one is set) that bytes [o, o+len) of this value were decoded. */
-  private use(o: number, len: number): void {
+  /** Tells the field recorder (when one is set) that bytes [o, o+len) of this value were decoded, as a link or a value. */
+  private use(o: number, len: number, link: boolean): void {
     const rec = this.typed.fields;
-    if (rec !== undefined && len > 0) rec.used((this.address + BigInt(this.base + o)) & MASK64, len);
+    if (rec !== undefined && len > 0) rec.used((this.address + BigInt(this.base + o)) & MASK64, len, link);
   }
 
   private extractBits(f: FieldInfo, signed: boolean): bigint {
     const first = Math.floor(f.bitOffset / 8) - this.base;
     const last = Math.floor((f.bitOffset + f.bitSize - 1) / 8) - this.base;
     this.check(first, last - first + 1, f.path);
-    this.use(first, last - first + 1);
+    this.use(first, last - first + 1, false);
     let v = 0n;
     for (let i = last; i >= first; i--) v = (v << 8n) | BigInt(this.b[i]!);
     v = (v >> BigInt(f.bitOffset % 8)) & ((1n << BigInt(f.bitSize)) - 1n);

@@ -28,7 +28,7 @@ const result: PassResult<any> = {
   anomalies: [{ kind: 'fault', where: 'task_struct.comm', address: 0xffff_8880_0010_0438n, detail: 'not mapped' }],
   anomalyCounts: { fault: 1 },
   elapsedMs: 1,
-  validation: { attempts: 2, retries: 1, changedRanges: 1, watchedPages: 3, validated: true },
+  validation: { attempts: 2, retries: 1, changedRanges: 1, changedValues: 0, watchedPages: 3, validated: true },
 };
 
 function render(format: 'table' | 'json' | 'jsonl' | 'csv'): { out: string; err: string } {
@@ -48,7 +48,7 @@ test('--json: one object with the rows (schema columns only), the anomalies and 
       { pid: 2, task: '0xffff888000100400', comm: null, absent: { comm: { kind: 'unreadable', reason: 'fault' } } },
     ],
     anomalies: { total: 1, counts: { fault: 1 }, items: [{ kind: 'fault', where: 'task_struct.comm', address: '0xffff888000100438', detail: 'not mapped' }] },
-    validation: { attempts: 2, retries: 1, changedRanges: 1, watchedPages: 3, validated: true },
+    validation: { attempts: 2, retries: 1, changedRanges: 1, changedValues: 0, watchedPages: 3, validated: true },
   });
 });
 

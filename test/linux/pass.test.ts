@@ -234,7 +234,7 @@ describe('Pass', () => {
     it('validation: a write after the block was read is caught, and the retry reads the block again', async () => {
       const g = blockKernel();
       const commPa = g.pa(g.s.taskAddr[1]! + BigInt(T.comm));
-      const p = await g.kernel.pass({ validate: true });
+      const p = await g.kernel.pass({ validate: { strict: true } });
       // Right after the first read of the block holding pid 42's comm (the copy the run decodes), the guest renames it.
       g.mem.watch(commPa, 16, 1, () => g.setComm(1, 'renamed'));
       const r = p.run(pslist);
@@ -294,13 +294,13 @@ describe('Pass', () => {
       const p = await g.kernel.pass({ validate: true });
       const r = p.run(pslist);
       assert.equal(r.rows.length, 4);
-      assert.deepEqual({ ...r.validation, watchedPages: 0 }, { attempts: 1, retries: 0, changedRanges: 0, watchedPages: 0, validated: true });
+      assert.deepEqual({ ...r.validation, watchedPages: 0 }, { attempts: 1, retries: 0, changedRanges: 0, changedValues: 0, watchedPages: 0, validated: true });
       assert.ok(r.validation!.watchedPages >= 5, 'task pages and page tables were watched');
       const sum = p.end();
-      assert.deepEqual(sum.validation, { runs: 1, retries: 0, changedRanges: 0, validated: true });
+      assert.deepEqual(sum.validation, { runs: 1, retries: 0, changedRanges: 0, changedValues: 0, validated: true });
     });
 
-    it("a comm flipped after the run read it: detected, and the retry returns the guest's new state", async () => {
+    it("a comm flipped after the run read it: a value, counted and kept as read; a strict pass retries and returns the guest's new state", async () => {
       const g = physicalKernel();
       const commPa = g.pa(g.s.taskAddr[1]! + BigInt(T.comm));
       // Without validation the run returns what it read before the change.
@@ -309,15 +309,25 @@ describe('Pass', () => {
       assert.equal(plain.run(pslist).rows[1]!.comm, 'alpha');
       plain.end();
       g.setComm(1, 'alpha');
-      // With validation: read 1 is the copy taken before the first read, read 2 the run's own read.
-      const p = await g.kernel.pass({ validate: true });
+      // With validation: read 1 is the copy taken before the first read, read 2 the run's own read. The name
+      // decides nothing else the run reads: the row keeps the name it read, and the change is counted.
+      const v = await g.kernel.pass({ validate: true });
+      g.mem.watch(commPa, 16, 2, () => g.setComm(1, 'renamed'));
+      const rv = v.run(pslist);
+      assert.equal(rv.rows[1]!.comm, 'alpha');
+      assert.deepEqual([rv.validation!.retries, rv.validation!.changedRanges, rv.validation!.changedValues, rv.validation!.validated], [0, 0, 1, true]);
+      assert.deepEqual(v.end().validation, { runs: 1, retries: 0, changedRanges: 0, changedValues: 1, validated: true });
+      g.setComm(1, 'alpha');
+      // Strict: any decoded word that changed retries the run.
+      const p = await g.kernel.pass({ validate: { strict: true } });
       g.mem.watch(commPa, 16, 2, () => g.setComm(1, 'renamed'));
       const r = p.run(pslist);
       assert.equal(r.rows[1]!.comm, 'renamed');
       assert.equal(r.validation!.retries, 1);
       assert.equal(r.validation!.changedRanges, 1);
+      assert.equal(r.validation!.changedValues, 0);
       assert.equal(r.validation!.validated, true);
-      assert.deepEqual(p.end().validation, { runs: 1, retries: 1, changedRanges: 1, validated: true });
+      assert.deepEqual(p.end().validation, { runs: 1, retries: 1, changedRanges: 1, changedValues: 0, validated: true });
     });
 
     it('a process unlinked from the task list during the walk: the retry no longer lists it', async () => {
@@ -362,9 +372,15 @@ describe('Pass', () => {
       assert.equal(r.validation!.retries, 0, 'an undecoded word of the object is no torn read');
       assert.equal(r.validation!.changedAt, undefined);
       p.end();
-      // The pid word (decoded) changed between the object's fetch and the end of the run: caught, and where.
-      const p2 = await g.kernel.pass({ validate: { retries: 0 } });
+      // The pid word (decoded) changed between the object's fetch and the end of the run: a value, counted; a
+      // strict pass says the run is not validated, and where.
+      const pv = await g.kernel.pass({ validate: { retries: 0 } });
       const pidPa = g.pa(task + BigInt(T.pid));
+      g.mem.watch(g.pa(task + BigInt(T.tasks)), 16, 2, () => new DataView(g.ram.buffer).setInt32(pidPa, 4343, true));
+      const rv = pv.run(pslist);
+      assert.deepEqual([rv.validation!.validated, rv.validation!.changedValues, rv.validation!.changedAt], [true, 1, undefined]);
+      pv.end();
+      const p2 = await g.kernel.pass({ validate: { retries: 0, strict: true } });
       g.mem.watch(g.pa(task + BigInt(T.tasks)), 16, 2, () => new DataView(g.ram.buffer).setInt32(pidPa, 4242, true));
       const r2 = p2.run(pslist);
       assert.equal(r2.validation!.validated, false);
@@ -394,7 +410,7 @@ describe('Pass', () => {
       const commPa = g.pa(g.s.taskAddr[2]! + BigInt(T.comm));
       let n = 0;
       g.mem.watch(commPa, 16, 2, () => g.setComm(2, `beta${++n}`), 2);
-      const p = await g.kernel.pass({ validate: { retries: 2 } });
+      const p = await g.kernel.pass({ validate: { retries: 2, strict: true } });
       const r = p.run(pslist);
       assert.equal(r.validation!.attempts, 3);
       assert.equal(r.validation!.retries, 2);

@@ -101,7 +101,7 @@ export interface ConsistencyRow {
   /** Torn reads healed per pass: back-links that agreed on a re-read, cross-view mismatches a re-check cleared (not anomalies). */
   readonly settledPerPass: number;
   /** Optimistic mode: share of passes whose every run validated, retries and torn ranges caught per pass. */
-  readonly validation?: { readonly validatedShare: number; readonly retriesPerPass: number; readonly changedRangesPerPass: number };
+  readonly validation?: { readonly validatedShare: number; readonly retriesPerPass: number; readonly changedRangesPerPass: number; readonly changedValuesPerPass: number };
 }
 
 export interface TechniqueResult {
@@ -398,6 +398,7 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
   let validated = 0;
   let retries = 0;
   let changed = 0;
+  let changedValues = 0;
   let settled = 0;
   const outcomes: PassOutcome[] = [];
   const c0 = selfCpuMs();
@@ -415,6 +416,7 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
       if (r.validation.validated) validated++;
       retries += r.validation.retries;
       changed += r.validation.changedRanges;
+      changedValues += r.validation.changedValues;
     }
   }
   const n = outcomes.length;
@@ -428,7 +430,7 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
     passesWithAnomalies: withAnomalies,
     hostCpuMsPerPass,
     settledPerPass: +(settled / n).toFixed(3),
-    ...(t.validate ? { validation: { validatedShare: +(validated / n).toFixed(3), retriesPerPass: +(retries / n).toFixed(3), changedRangesPerPass: +(changed / n).toFixed(3) } } : {}),
+    ...(t.validate ? { validation: { validatedShare: +(validated / n).toFixed(3), retriesPerPass: +(retries / n).toFixed(3), changedRangesPerPass: +(changed / n).toFixed(3), changedValuesPerPass: +(changedValues / n).toFixed(3) } } : {}),
   };
 }
 

@@ -5,7 +5,10 @@
  * kernel symbol (image data), or "other" (slab objects we do not name) —
  * with how often retries fired and how many runs validated per plugin.
  *
- *   node --import tsx src/bench/tradeoffs/validation-probe.ts lab:NAME [passes] [retries]
+ *   node --import tsx src/bench/tradeoffs/validation-probe.ts lab:NAME [passes] [retries] [strict]
+ *
+ * `strict` retries runs for changed values too (PassOptions.validate.strict); by default only changed links
+ * retry, and changed values are counted per plugin.
  *
  * Prints one JSON document. A diagnostic, not part of the study's run.
  */
@@ -43,26 +46,28 @@ interface Tally {
   runs: number;
   validated: number;
   retries: number;
+  changedValues: number;
   where: Map<string, number>;
 }
 
-async function probe(kernel: AttachedKernel, passes: number, retries: number): Promise<Record<string, unknown>> {
+async function probe(kernel: AttachedKernel, passes: number, retries: number, strict: boolean): Promise<Record<string, unknown>> {
   const work = workload(LIGHT);
   const types = kernel.types;
   const taskSize = types.sizeOf(types.struct('task_struct').id);
   const tally = new Map<string, Tally>();
   let passesValidated = 0;
   for (let i = 0; i < passes; i++) {
-    const pass = await kernel.pass({ validate: { retries } });
+    const pass = await kernel.pass({ validate: { retries, strict } });
     const tasks: bigint[] = [];
     for (const p of work) {
       const r = pass.run(p);
       if (p.name === 'pslist') for (const row of r.rows as { offset: bigint }[]) tasks.push(row.offset);
       const v = r.validation!;
       let t = tally.get(p.name);
-      if (!t) tally.set(p.name, (t = { runs: 0, validated: 0, retries: 0, where: new Map() }));
+      if (!t) tally.set(p.name, (t = { runs: 0, validated: 0, retries: 0, changedValues: 0, where: new Map() }));
       t.runs++;
       t.retries += v.retries;
+      t.changedValues += v.changedValues;
       if (v.validated) t.validated++;
       for (const pa of v.changedAt ?? []) {
         const va = kernel.directMapBase + BigInt(pa);
@@ -78,9 +83,10 @@ async function probe(kernel: AttachedKernel, passes: number, retries: number): P
   return {
     passes,
     retries,
+    strict,
     passesValidated,
     plugins: Object.fromEntries(
-      [...tally].map(([n, t]) => [n, { runs: t.runs, validated: t.validated, retriesPerRun: +(t.retries / t.runs).toFixed(3), changed: Object.fromEntries([...t.where].sort((a, b) => b[1] - a[1]).slice(0, 12)) }]),
+      [...tally].map(([n, t]) => [n, { runs: t.runs, validated: t.validated, retriesPerRun: +(t.retries / t.runs).toFixed(3), changedValuesPerRun: +(t.changedValues / t.runs).toFixed(3), changed: Object.fromEntries([...t.where].sort((a, b) => b[1] - a[1]).slice(0, 12)) }]),
     ),
   };
 }
@@ -101,6 +107,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const source = process.argv[2] ?? 'lab:tradeoffs-6.1';
   const passes = Number(process.argv[3] ?? 40);
   const retries = Number(process.argv[4] ?? 2);
+  const strict = process.argv[5] === 'strict';
   useLabGuests();
   const name = source.replace(/^lab:/, '').split('?')[0]!;
   const guest = findGuest(name);
@@ -109,7 +116,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const churn = await startChurn(guest);
   try {
     await new Promise((r) => setTimeout(r, 1000));
-    console.log(JSON.stringify(await probe(kernel, passes, retries), null, 1));
+    console.log(JSON.stringify(await probe(kernel, passes, retries, strict), null, 1));
   } finally {
     await stopChurn(guest, churn);
     await kernel.close();

@@ -77,7 +77,7 @@ export function writePluginRun(
     stderr(`vmsight: ${plugin.name}: ${anomalies.total} anomalies (${summary}); first: ${result.anomalies[0]?.where} ${result.anomalies[0]?.detail ?? ''}\n`);
   }
   const v = result.validation;
-  if (v) stderr(`vmsight: ${plugin.name}: ${v.validated ? 'validated' : 'NOT validated'} (${v.attempts} attempt${v.attempts === 1 ? '' : 's'}, ${v.changedRanges} changed ranges${v.reason ? `; ${v.reason}` : ''})\n`);
+  if (v) stderr(`vmsight: ${plugin.name}: ${v.validated ? 'validated' : 'NOT validated'} (${v.attempts} attempt${v.attempts === 1 ? '' : 's'}, ${v.changedRanges} changed ranges${v.changedValues ? `; ${v.changedValues} with values changed after they were read` : ''}${v.reason ? `; ${v.reason}` : ''})\n`);
 }
 
 function* mapRows<T, U>(rows: Iterable<T>, f: (r: T) => U): Generator<U> {
