@@ -61,6 +61,18 @@ describe('tradeoffs report', () => {
     assert.equal(s.optimisticVsPause!.costRatio, 0.05);
     assert.equal(s.optimisticVsPause!.anomaliesNoHigher, true);
     assert.ok(s.findings.some((f) => f.includes('gdbstub busy')), 'the skip reason is in the findings');
+    assert.ok(Number.isNaN(s.optimisticVsPause!.costRatioBound95), 'no intervals: no bound');
+  });
+
+  it('summary: the cost ratio at 95 % is the optimistic upper bounds over the paused lower bounds', () => {
+    const withCi = (id: string, ci: [number, number]) => {
+      const t = result.techniques.find((x) => x.id === id)!;
+      return { ...t, impact: t.impact.map((i) => (i.rate === 10 ? { ...i, ci95Pct: ci } : i)) };
+    };
+    const techniques = result.techniques.map((t) => (t.id === 'optimistic-mmap' ? withCi(t.id, [-0.5, 1.5]) : t.id === 'halting-mmap' ? withCi(t.id, [15, 25]) : t));
+    assert.equal(summarize({ ...result, techniques }).optimisticVsPause!.costRatioBound95, 0.1);
+    const unresolvedPause = techniques.map((t) => (t.id === 'halting-mmap' ? withCi(t.id, [-2, 25]) : t));
+    assert.ok(Number.isNaN(summarize({ ...result, techniques: unresolvedPause }).optimisticVsPause!.costRatioBound95), 'a paused interval holding 0 bounds nothing');
   });
 
   it('writes tradeoffs.json (techniques list) and a well-formed report.html with one <svg> per plot', () => {

@@ -31,6 +31,11 @@ export interface OptimisticVsPause {
   readonly pausedSlowdownPct: number;
   /** optimistic / paused slowdown (the goal: ≤ 0.10). */
   readonly costRatio: number;
+  /**
+   * The ratio at most, at 95 %: the optimistic cells' upper bounds (at least 0) over the paused cells' lower
+   * bounds, summed over the benches (NaN when a paused lower bound is not above 0 or an interval is missing).
+   */
+  readonly costRatioBound95: number;
   readonly optimisticAnomaliesPerPass: number;
   readonly pausedAnomaliesPerPass: number;
   readonly anomaliesNoHigher: boolean;
@@ -106,6 +111,19 @@ export function summarize(r: StudyResult): StudySummary {
       const oa = opt.consistency?.anomaliesPerPass ?? NaN;
       const pa = pau.consistency?.anomaliesPerPass ?? NaN;
       const compared = [opt, pau].flatMap((t) => t.impact.filter((i) => String(i.rate) === common));
+      const at = (t: TechniqueResult) => new Map(t.impact.filter((i) => String(i.rate) === common).map((i) => [i.kind, i.ci95Pct]));
+      const [oCi, pCi] = [at(opt), at(pau)];
+      let hiSum = 0;
+      let loSum = 0;
+      for (const [kind, pc] of pCi) {
+        const oc = oCi.get(kind);
+        if (!oc || !pc || !(pc[0] > 0) || !Number.isFinite(oc[1])) {
+          loSum = NaN;
+          break;
+        }
+        hiSum += Math.max(0, oc[1]);
+        loSum += pc[0];
+      }
       const floors = [opt, pau].flatMap((t) => t.impact.filter((i) => i.rate === 'off').map((i) => i.noiseFloorPct ?? NaN)).filter(Number.isFinite);
       optimisticVsPause = {
         noiseFloorPct: floors.length ? Math.max(...floors) : NaN,
@@ -114,6 +132,7 @@ export function summarize(r: StudyResult): StudySummary {
         optimisticSlowdownPct: +o.toFixed(2),
         pausedSlowdownPct: +p.toFixed(2),
         costRatio: +(p > 0 ? Math.max(0, o) / p : NaN).toFixed(3),
+        costRatioBound95: +(loSum > 0 ? hiSum / loSum : NaN).toFixed(3),
         optimisticAnomaliesPerPass: oa,
         pausedAnomaliesPerPass: pa,
         anomaliesNoHigher: oa <= pa,
@@ -157,7 +176,7 @@ function findings(r: StudyResult, modes: readonly ModeRates[], split: readonly S
   }
   if (ovp) {
     out.push(
-      `Optimistic validation vs pause-and-introspect at ${ovp.rate}: guest slowdown ${fmt(ovp.optimisticSlowdownPct)}% vs ${fmt(ovp.pausedSlowdownPct)}% (ratio ${fmt(ovp.costRatio, 3)}; goal ≤ 0.10; noise floor ${fmt(ovp.noiseFloorPct, 1)}%, ${ovp.resolvedCells} of these cells resolved), anomalies per pass ${fmt(ovp.optimisticAnomaliesPerPass, 3)} vs ${fmt(ovp.pausedAnomaliesPerPass, 3)} (${ovp.anomaliesNoHigher ? 'no higher' : 'higher'}).`,
+      `Optimistic validation vs pause-and-introspect at ${ovp.rate}: guest slowdown ${fmt(ovp.optimisticSlowdownPct)}% vs ${fmt(ovp.pausedSlowdownPct)}% (ratio ${fmt(ovp.costRatio, 3)}, at most ${fmt(ovp.costRatioBound95, 3)} at 95%; goal ≤ 0.10; noise floor ${fmt(ovp.noiseFloorPct, 1)}%, ${ovp.resolvedCells} of these cells resolved), anomalies per pass ${fmt(ovp.optimisticAnomaliesPerPass, 3)} vs ${fmt(ovp.pausedAnomaliesPerPass, 3)} (${ovp.anomaliesNoHigher ? 'no higher' : 'higher'}).`,
     );
   if (res)
     out.push(
