@@ -61,6 +61,10 @@ await build({
   define: { 'import.meta.url': '__vmsightUrl', 'import.meta.resolve': '__vmsightResolve' },
   banner: { js: "const __vmsightUrl = require('node:url').pathToFileURL(__filename).href; const __vmsightResolve = (s) => require.resolve(s);" },
   legalComments: 'none',
+  // Whitespace and comments out (names kept, for stack traces with --debug): less source to hash and hold,
+  // and one non-ASCII character in a comment made V8 keep the whole source as a two-byte string.
+  minifyWhitespace: true,
+  charset: 'ascii',
   logLevel: 'warning',
 });
 writeFileSync(
