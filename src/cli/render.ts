@@ -214,15 +214,24 @@ function alignedTable(columns: readonly Column[], first: readonly Row[], more: I
     });
   const numeric = columns.map((c) => c.kind === 'int' || c.kind === 'float');
   const last = columns.length - 1;
-  const line = (vals: readonly string[]) =>
-    vals
-      .map((v, i) => (i === last && !numeric[i] ? v : numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd() + '\n';
-  const cells = (r: Row) => columns.map((c) => cellText(r[c.key], c.kind, c.decimals));
-  emit(line(heads));
-  for (const r of first) emit(line(cells(r)));
-  if (more) for (let r = more.next(); !r.done; r = more.next()) emit(line(cells(r.value)));
+  // One string per line, built in place (no arrays per row: a 94k-row listing spent a third of its time here).
+  const line = (cell: (i: number) => string): string => {
+    let s = '';
+    for (let i = 0; i <= last; i++) {
+      const v = cell(i);
+      s += i === last && !numeric[i] ? v : numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!);
+      if (i < last) s += '  ';
+    }
+    return s.trimEnd() + '\n';
+  };
+  const row = (r: Row): string =>
+    line((i) => {
+      const c = columns[i]!;
+      return cellText(r[c.key], c.kind, c.decimals);
+    });
+  emit(line((i) => heads[i]!));
+  for (const r of first) emit(row(r));
+  if (more) for (let r = more.next(); !r.done; r = more.next()) emit(row(r.value));
 }
 
 /** Up to n items of an iterator, leaving it open for the rest (no for-of: its break would close it). */

@@ -62,6 +62,8 @@ export interface DeferredNames {
   nameAt(i: number): string;
   /** True when name i is exactly `name` (decoded only as far as they agree). */
   nameIs(i: number, name: string): boolean;
+  /** The first character of each name (0 for an empty one), when known without decoding: scans skip the others. */
+  readonly firstChars?: Uint8Array;
   /** Every name decoded: the `names`, `nameBytes` and `hashes` columns. */
   decodeAll(): { names: string; nameBytes: Uint8Array; hashes: Uint32Array };
 }
@@ -70,8 +72,8 @@ export interface DeferredNames {
 export type DeferredColumns = Omit<SymbolColumns, 'names' | 'nameBytes' | 'hashes' | 'nameStarts'> & { readonly deferred: DeferredNames };
 
 /**
- * By-name lookups a table with deferred names answers by scanning (tokens
- * compared for the names of that length only, grouped once by length) before
+ * By-name lookups a table with deferred names answers by scanning (a length
+ * and first-character compare per symbol, then tokens for the few left) before
  * it decodes every name and builds the hash index (tens of ms): a cold run
  * looks up a few dozen names; a long session, thousands.
  */
@@ -124,8 +126,6 @@ export class SymbolTable {
   #scans = 0;
   /** Answers of the scans so far, by name: a name asked for again costs nothing (check_syscall asks for some 40, a few of them many times). */
   readonly #scanned = new Map<string, number[]>();
-  /** Table indices grouped by name length (a counting sort: ascending within each), for the scans. */
-  #byLength: { starts: Uint32Array; members: Uint32Array } | undefined;
   /** Names decoded one at a time; past DEFERRED_SINGLES the table decodes them all (a listing). */
   #singles = 0;
   readonly #starts: Uint32Array;
@@ -195,26 +195,19 @@ export class SymbolTable {
     if (known) return known;
     if (++this.#scans > DEFERRED_LOOKUPS) return undefined;
     const out: number[] = [];
-    const { starts, members } = (this.#byLength ??= this.#groupByLength());
+    const starts = this.#starts;
     const len = name.length;
-    if (len + 1 < starts.length) for (let k = starts[len]!, end = starts[len + 1]!; k < end; k++) if (d.nameIs(members[k]!, name)) out.push(members[k]!);
+    const n = this.count;
+    const first = d.firstChars;
+    const c0 = len > 0 ? name.charCodeAt(0) : 0;
+    // Tokens are compared only for names of that length and first character (a few per lookup, not thousands).
+    if (first !== undefined && first.length === n) {
+      for (let i = 0; i < n; i++) if (first[i] === c0 && starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) out.push(i);
+    } else {
+      for (let i = 0; i < n; i++) if (starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) out.push(i);
+    }
     this.#scanned.set(name, out);
     return out;
-  }
-
-  /** One pass over the name starts: a scan then compares tokens only for the names of its length. */
-  #groupByLength(): { starts: Uint32Array; members: Uint32Array } {
-    const n = this.count;
-    const ns = this.#starts;
-    let longest = 0;
-    for (let i = 0; i < n; i++) longest = Math.max(longest, ns[i + 1]! - ns[i]!);
-    const starts = new Uint32Array(longest + 2);
-    for (let i = 0; i < n; i++) starts[ns[i + 1]! - ns[i]! + 1]!++;
-    for (let l = 0; l <= longest; l++) starts[l + 1]! += starts[l]!;
-    const fill = starts.slice(0, longest + 1);
-    const members = new Uint32Array(n);
-    for (let i = 0; i < n; i++) members[fill[ns[i + 1]! - ns[i]!]!++] = i;
-    return { starts, members };
   }
 
   /** Already sorted is the common case (kallsyms, System.map); the permutation is then the identity. */

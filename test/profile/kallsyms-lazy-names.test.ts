@@ -35,7 +35,12 @@ function assertAgree(bytes: Uint8Array, pos: number, count: number, tokens: Toke
   assert.deepEqual(lazy.types, full.types);
   assert.deepEqual(lazy.nameStarts, full.nameStarts);
   assert.deepEqual(lazy.entryOffsets, full.entryOffsets);
-  for (let i = 0; i < full.count; i++) assert.equal(lazy.nameAt(i), full.names.slice(full.nameStarts[i]!, full.nameStarts[i + 1]!), `name ${i}`);
+  for (let i = 0; i < full.count; i++) {
+    const name = full.names.slice(full.nameStarts[i]!, full.nameStarts[i + 1]!);
+    assert.equal(lazy.nameAt(i), name, `name ${i}`);
+    // What a scan filters on before comparing tokens: it must be exact, or a lookup would miss.
+    assert.equal(lazy.firstChars![i], name.length ? name.charCodeAt(0) : 0, `first character of name ${i}`);
+  }
   const all = lazy.decodeAll();
   assert.equal(all.names, full.names);
   assert.deepEqual(all.hashes, full.hashes);

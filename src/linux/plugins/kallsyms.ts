@@ -35,6 +35,9 @@ export default definePlugin<KallsymsRow>()({
   key: (r) => `${r.module}:${r.index}:${r.name}:${r.address.toString(16)}`,
   *run(k, { options, anomalies }) {
     const want = typeof options['name'] === 'string' ? options['name'] : undefined;
+    // Asked before the listing decodes every name: while names are still compressed a lookup is a short scan,
+    // after it the first lookup builds the whole hash index.
+    const withModules = options['core-only'] !== true && k.hasSymbol('modules') && k.types.hasType('module', 'struct');
     const syms = k.symbols;
     for (let i = 0; i < syms.count; i++) {
       if (syms.moduleAt(i) !== undefined) continue; // modules come from their own tables below
@@ -42,7 +45,7 @@ export default definePlugin<KallsymsRow>()({
       if (want !== undefined && name !== want) continue;
       yield { address: syms.addressAt(i), type: syms.typeAt(i), name, module: '', index: i };
     }
-    if (options['core-only'] === true || !k.hasSymbol('modules') || !k.types.hasType('module', 'struct')) return;
+    if (!withModules) return;
     for (const m of listModules(k, anomalies)) {
       let syms: ModuleSymbol[];
       try {

@@ -37,6 +37,7 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
   const entries = new Uint32Array(count);
   const nameStarts = new Uint32Array(count + 1);
   const types = new Uint8Array(count);
+  const firstChars = new Uint8Array(count);
   const entryOffsets = new Uint32Array(Math.ceil(count / 256));
   const anomalies: KallsymsAnomaly[] = [];
   const tTable = tokens.table;
@@ -57,6 +58,7 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
     }
     entries[i] = p0;
     types[i] = type;
+    firstChars[i] = secondByte(names, p0, p1, tokens);
     nameEnd += expanded - 1;
     nameStarts[i + 1] = nameEnd;
     pos = p1;
@@ -68,10 +70,24 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
     full ? entries : entries.slice(0, i),
     full ? nameStarts : nameStarts.slice(0, i + 1),
     full ? types : types.slice(0, i),
+    full ? firstChars : firstChars.slice(0, i),
     full ? entryOffsets : entryOffsets.slice(0, Math.ceil(i / 256)),
     pos,
     anomalies,
   );
+}
+
+/** The second byte of an entry's expansion (the name's first character, after the type letter), 0 when none. */
+function secondByte(names: Uint8Array, p0: number, p1: number, tokens: Tokens): number {
+  const { table, start, length } = tokens;
+  let seen = 0;
+  for (let p = p0; p < p1; p++) {
+    const t = names[p]!;
+    const n = length[t]!;
+    if (seen + n > 1) return table[start[t]! + 1 - seen]!;
+    seen += n;
+  }
+  return 0;
 }
 
 class CompressedNames implements IndexedNames {
@@ -82,6 +98,7 @@ class CompressedNames implements IndexedNames {
     private readonly entries: Uint32Array,
     readonly nameStarts: Uint32Array,
     readonly types: Uint8Array,
+    readonly firstChars: Uint8Array,
     readonly entryOffsets: Uint32Array,
     readonly end: number,
     readonly anomalies: KallsymsAnomaly[],
@@ -93,7 +110,7 @@ class CompressedNames implements IndexedNames {
 
   truncated(n: number): IndexedNames {
     if (n >= this.count) return this;
-    return new CompressedNames(this.bytes, this.tokens, this.entries.subarray(0, n), this.nameStarts.subarray(0, n + 1), this.types.subarray(0, n), this.entryOffsets, this.end, this.anomalies);
+    return new CompressedNames(this.bytes, this.tokens, this.entries.subarray(0, n), this.nameStarts.subarray(0, n + 1), this.types.subarray(0, n), this.firstChars.subarray(0, n), this.entryOffsets, this.end, this.anomalies);
   }
 
   /** Expands entry i into out[at…], its type letter dropped; returns the end. */
