@@ -7,8 +7,16 @@ import type { PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, Techn
 import type { FileSource } from './byte-source.js';
 import { type Segment, SegmentMap } from './segment-map.js';
 
+/**
+ * A memory image costs one pread per read, whatever its size up to a few pages (README "Cold start": a
+ * pagecache walk spent a quarter of its time in 16-byte preads of list nodes): inside a pass the arch layer
+ * reads it in blocks of this size (PhysicalMemory.passBlockBytes).
+ */
+export const IMAGE_PASS_BLOCK = 16384;
+
 export class ImageMemory implements PhysicalMemory {
   readonly generation = 0;
+  readonly passBlockBytes = IMAGE_PASS_BLOCK;
   readonly size: number;
   private readonly map: SegmentMap;
 
