@@ -5,17 +5,27 @@
 // otherwise: no bundle, a bundle older than the last build (tsc rewrites every file of dist/, so main.js
 // dates it), or VMSIGHT_BUNDLE=0. The top-level help loads next to nothing from dist/ (commands load lazily)
 // and parsing the whole bundle costs it more than it saves (bench -- cold: 1.22× against 1.32× node -e 0).
-import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+// CommonJS (bin/package.json): an ES module entry would start Node's ES module loader, ~10 ms of a cold
+// start, for a bundle that is CommonJS.
+'use strict';
+const { statSync } = require('node:fs');
+const path = require('node:path');
 
-const mtime = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs;
+const mtime = (rel) => statSync(path.join(__dirname, rel), { throwIfNoEntry: false })?.mtimeMs;
 const args = process.argv.slice(2);
 const topHelp = args.length === 0 || args.every((a) => a === '--help' || a === '-h');
 const bundle = process.env.VMSIGHT_BUNDLE === '0' || topHelp ? undefined : mtime('../dist/bundle/vmsight-cached.cjs');
 const dist = mtime('../dist/src/cli/main.js');
 if (bundle !== undefined && (dist === undefined || bundle >= dist)) {
-  createRequire(import.meta.url)('../dist/bundle/vmsight-cached.cjs');
+  require('../dist/bundle/vmsight-cached.cjs');
 } else {
-  const { main } = await import('../dist/src/cli/main.js');
-  process.exitCode = await main(args);
+  import('../dist/src/cli/main.js').then(
+    async ({ main }) => {
+      process.exitCode = await main(args);
+    },
+    (err) => {
+      process.stderr.write(`vmsight: cannot load dist/ (${err.message}); run npm run setup\n`);
+      process.exitCode = 1;
+    },
+  );
 }

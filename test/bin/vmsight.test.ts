@@ -19,7 +19,7 @@ function scratchTree(): { root: string; run(env?: NodeJS.ProcessEnv, args?: stri
   };
   put('package.json', '{"type":"module"}\n');
   fs.mkdirSync(path.join(root, 'bin'));
-  fs.copyFileSync(path.join(repoRoot, 'bin', 'vmsight.js'), path.join(root, 'bin', 'vmsight.js'));
+  for (const f of ['vmsight.js', 'package.json']) fs.copyFileSync(path.join(repoRoot, 'bin', f), path.join(root, 'bin', f));
   put('dist/src/cli/main.js', "export async function main(argv) { process.stdout.write(`dist ${argv.join(' ')}\\n`); return 3; }\n");
   put('dist/bundle/vmsight-cached.cjs', "process.stdout.write(`bundle ${process.argv.slice(2).join(' ')}\\n`); process.exitCode = 4;\n");
   return {
@@ -51,6 +51,10 @@ test('bin/vmsight.js runs the bundle when it is as new as dist/, else dist/, pas
     assert.deepEqual(tree.run(), { code: 3, stdout: 'dist pslist --json\n' }, 'a bundle older than dist/ (stale)');
     tree.remove('dist/bundle/vmsight-cached.cjs');
     assert.deepEqual(tree.run(), { code: 3, stdout: 'dist pslist --json\n' }, 'no bundle');
+    tree.remove('dist/src/cli/main.js');
+    const r = spawnSync(process.execPath, [path.join(tree.root, 'bin', 'vmsight.js'), 'pslist'], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^vmsight: cannot load dist\/ .*; run npm run setup\n$/, 'no build at all: one line saying what to do');
   } finally {
     fs.rmSync(tree.root, { recursive: true, force: true });
   }
