@@ -53,6 +53,9 @@ const DESC_ID_MASK = (1n << 62n) - 1n;
 const MAX_COUNT_BITS = 21;
 const MAX_SIZE_BITS = 27;
 
+/** Descriptors a live reader may find recycled under it before it calls them an anomaly (the tail moving on). */
+const MAX_RECYCLED_WHILE_READ = 4;
+
 /** Decodes a descriptor's state_var: Linux's DESC_STATE() and DESC_ID(). */
 export function decodeStateVar(sv: bigint): { state: (typeof DESC_STATE)[number]; id: bigint } {
   const u = BigInt.asUintN(64, sv);
@@ -132,15 +135,27 @@ export function readPrintkRingbuffer(kernel: Kernel, anomalies: AnomalySink, opt
   }
   const first = (headId - span) & DESC_ID_MASK;
   const n = Number(span) + 1;
+  // A descriptor that does not hold its id was recycled while we read (the writer moving the tail: a few at
+  // most) or is corrupt; more than a few are said, not skipped silently.
+  let foreign = 0;
+  let firstForeign: bigint | undefined;
   for (let k = 0; k < n; k++) {
     const id = (first + BigInt(k)) & DESC_ID_MASK;
     const idx = Number(id & BigInt(count - 1));
     const desc = new Value(typed, descType, descsVa + BigInt(idx * descSize), descs.subarray(idx * descSize, (idx + 1) * descSize));
     const sv = decodeStateVar(desc.int('state_var.counter'));
-    if (sv.id !== id || (sv.state !== 'committed' && sv.state !== 'finalized')) continue; // reserved, reused or overwritten
+    if (sv.id !== id) {
+      foreign++;
+      firstForeign ??= desc.address;
+      continue;
+    }
+    if (sv.state !== 'committed' && sv.state !== 'finalized') continue; // reserved (being written) or reusable
     const info = new Value(typed, infoType, infosVa + BigInt(idx * infoSize), infos.subarray(idx * infoSize, (idx + 1) * infoSize));
     const rec = decodeRecord(desc, info, data, dv, BigInt(size), id, sv.state, anomalies);
     if (rec) out.push(rec);
+  }
+  if (foreign > MAX_RECYCLED_WHILE_READ) {
+    anomalies.add({ kind: 'invalid', where: 'printk_ringbuffer.desc_ring', address: firstForeign, detail: `${foreign} of ${n} descriptors between tail and head do not hold their id (overwritten, or corrupt)` });
   }
   return opts.limit !== undefined && out.length > opts.limit ? out.slice(out.length - opts.limit) : out;
 }

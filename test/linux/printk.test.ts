@@ -157,7 +157,26 @@ describe('printk ring buffer decoding', () => {
     const t0 = performance.now();
     assert.deepEqual(readPrintkRingbuffer(k, a).map((r) => r.text), ['only']);
     assert.ok(performance.now() - t0 < 1000);
-    assert.equal(a.counts.invalid, 1);
+    // The span, and the descriptors of the clipped span that do not hold their ids (all but 5, and 0: zeroed).
+    assert.equal(a.counts.invalid, 2);
+    assert.match(a.items.map((x) => x.detail).join('\n'), /6 of 8 descriptors between tail and head do not hold their id/);
+  });
+
+  test('descriptors that do not hold their ids: a few (recycled under a live reader) pass, more are an anomaly', () => {
+    const recs: Rec[] = Array.from({ length: 8 }, (_, i) => ({ id: BigInt(30 + i), state: 2, begin: BigInt(i * 14), next: BigInt(i * 14 + 14), text: `r${i}`, seq: BigInt(i) }));
+    const read = (foreign: number) => {
+      const k = ring(recs, 37n, 30n);
+      // The first `foreign` descriptors already hold the ids of the next wrap (the writer reused them).
+      for (let i = 0; i < foreign; i++) (k.space as unknown as BareSpace).w64(DESCS + BigInt(((30 + i) % 8) * 24), SV(2, BigInt(38 + i)));
+      const a = new AnomalySink();
+      return { texts: readPrintkRingbuffer(k, a).map((r) => r.text), a };
+    };
+    const few = read(2);
+    assert.deepEqual([few.texts.length, few.a.total], [6, 0]);
+    const many = read(6);
+    assert.equal(many.texts.length, 2);
+    assert.equal(many.a.counts.invalid, 1);
+    assert.match(many.a.items[0]!.detail!, /^6 of 8 descriptors between tail and head do not hold their id/);
   });
 
   test('corrupt: text_len beyond the block is truncated with an anomaly', () => {
