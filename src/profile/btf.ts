@@ -4,8 +4,8 @@
  * `/sys/kernel/btf/vmlinux`, and as split BTF for modules.
  *
  * One pass indexes the offset of every type record; types are decoded on
- * demand and cached; names are looked up by scanning the records, and a name
- * hash is built once many names are asked for. Every
+ * demand and cached; names are looked up in buckets of named types by their
+ * first bytes, and a name hash is built once many names are asked for. Every
  * offset, length, type id and string offset is bounds-checked, so a corrupt
  * blob ends in a FormatError naming the offset, never a crash or a hang.
  *
@@ -96,7 +96,7 @@ export interface BtfParseOptions {
    */
   recordOffsets?: Uint32Array;
   /**
-   * Distinct names a vmlinux BTF answers by scanning its records before it
+   * Distinct names a vmlinux BTF answers through its prefix buckets before it
    * builds its name hash (default SCANNED_NAMES; 0: the hash at once).
    */
   nameScans?: number;
@@ -184,7 +184,7 @@ export class BtfTypes implements TypeStore {
   private nameIndex: Map<string, TypeId[]> | undefined;
   /** Name hash index (base BTF): slots of local type indices, chains of same-name types, each type's name hash. */
   private nameHash: { slots: Uint32Array; next: Uint32Array; hashes: Uint32Array } | undefined;
-  /** Named types grouped by their names' first bytes, for the first lookups (see scanLookup). */
+  /** Named types grouped by their names' first bytes, for the first lookups (see bucketLookup). */
   private prefixBuckets: { starts: Uint32Array; members: Uint32Array } | undefined;
   /** Answers of the by-name scans made before the hash index was built (base BTF), by name. */
   private scanned: Map<string, TypeId[] | undefined> | undefined = new Map();
@@ -354,7 +354,7 @@ export class BtfTypes implements TypeStore {
 
   /**
    * Local type ids named `name` (ascending); undefined when none. The first
-   * `nameScans` distinct names are found by a scan of the records (a cold
+   * `nameScans` distinct names are found through the prefix buckets (a cold
    * plugin run asks for a dozen: cheaper than hashing ~100k names), later
    * ones through the hash index, built once.
    */
@@ -363,7 +363,7 @@ export class BtfTypes implements TypeStore {
     if (scanned) {
       if (scanned.has(name)) return scanned.get(name);
       if (scanned.size < this.nameScans) {
-        const ids = this.scanLookup(name);
+        const ids = this.bucketLookup(name);
         scanned.set(name, ids);
         return ids;
       }
@@ -377,7 +377,7 @@ export class BtfTypes implements TypeStore {
    * name bytes fall in the same bucket, each compared byte by byte in the string section (no string built).
    * The same answers as the hash index, for the same records.
    */
-  private scanLookup(name: string): TypeId[] | undefined {
+  private bucketLookup(name: string): TypeId[] | undefined {
     const { starts, members } = (this.prefixBuckets ??= this.buildPrefixBuckets());
     const c0 = name.length > 0 ? name.charCodeAt(0) : 0;
     const c1 = c0 !== 0 && name.length > 1 ? name.charCodeAt(1) : 0;
@@ -396,7 +396,7 @@ export class BtfTypes implements TypeStore {
   /**
    * One pass over the records: each named type's index, grouped by the bucket of its name's first three
    * bytes (a counting sort, so each bucket stays in ascending order). It reads three bytes per record where
-   * the hash reads whole names (~2 ms against 40–60 ms cold on a vmlinux BTF), and a name then costs one
+   * the hash reads whole names (3–10 ms against 40–60 ms cold on a vmlinux BTF), and a name then costs one
    * bucket, not a pass over ~100k records.
    */
   private buildPrefixBuckets(): { starts: Uint32Array; members: Uint32Array } {

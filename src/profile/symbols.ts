@@ -198,14 +198,10 @@ export class SymbolTable {
     const starts = this.#starts;
     const len = name.length;
     const n = this.count;
-    const first = d.firstChars;
+    const first = d.firstChars?.length === n ? d.firstChars : undefined;
     const c0 = len > 0 ? name.charCodeAt(0) : 0;
     // Tokens are compared only for names of that length and first character (a few per lookup, not thousands).
-    if (first !== undefined && first.length === n) {
-      for (let i = 0; i < n; i++) if (first[i] === c0 && starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) out.push(i);
-    } else {
-      for (let i = 0; i < n; i++) if (starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) out.push(i);
-    }
+    for (let i = 0; i < n; i++) if ((first === undefined || first[i] === c0) && starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) out.push(i);
     this.#scanned.set(name, out);
     return out;
   }
