@@ -10,7 +10,8 @@ import type { KernelProfile } from '../profile/profile.js';
 import type { SymbolTable } from '../profile/symbols.js';
 import { Typed } from '../profile/typed.js';
 import type { TypeDb } from '../profile/types.js';
-import { KernelPass, PassCaches, tablesOf, type Pass, type PassOptions } from './pass.js';
+import { KernelPass, tablesOf, type Pass, type PassOptions } from './pass.js';
+import { PassCaches } from './pass-caches.js';
 import { type GuestVirtAddr, gva } from '../core/address.js';
 
 export type { KernelProfile } from '../profile/profile.js';

@@ -23,13 +23,12 @@ import type { FieldRecorder } from '../profile/typed.js';
 /** Most pages one validated run watches (4 KiB copies each: 64 MiB). */
 export const MAX_WATCHED_PAGES = 16384;
 const PAGE = 4096;
+const MASK64 = (1n << 64n) - 1n;
 
-/** One watched page: where its copy lies in the recorder's arena, which 8-byte words of it the run read, and which of those were links (512-bit masks). */
+/** One watched page: its page number, and its slot: where its copy lies in the recorder's arena and its 512-bit masks of read words and of links in the mask arrays. */
 interface Watched {
   readonly page: number;
   readonly slot: number;
-  readonly words: Uint32Array;
-  readonly links: Uint32Array;
 }
 
 /**
@@ -40,50 +39,58 @@ interface Watched {
  */
 const WORD = 8;
 const WORDS = PAGE / WORD;
-
-/** Sets the bits of the words covering [from, to) of a page (in the link mask too for a link). */
-function markWords(w: Watched, from: number, to: number, link: boolean): void {
-  const c1 = ((to - 1) / WORD) | 0;
-  for (let c = (from / WORD) | 0; c <= c1; c++) {
-    w.words[c >>> 5]! |= 1 << (c & 31);
-    if (link) w.links[c >>> 5]! |= 1 << (c & 31);
-  }
-}
-
-const isMarked = (w: Watched, c: number): boolean => ((w.words[c >>> 5]! >>> (c & 31)) & 1) === 1;
-const isLink = (w: Watched, c: number): boolean => ((w.links[c >>> 5]! >>> (c & 31)) & 1) === 1;
+/** 32-bit mask words per page. */
+const MASK_WORDS = WORDS / 32;
 
 /** Most changed places one run keeps for diagnosis. */
 const MAX_CHANGED_AT = 32;
+
+/** A recorder's storage: page copies and the two mask arrays, sized for the same number of slots. */
+interface Storage {
+  arena: Buffer;
+  masks: Uint32Array;
+  links: Uint32Array;
+}
+
+const INITIAL_SLOTS = 64;
+/** Storage of released recorders, reused by the next (a run of a validated pass allocated 256 KiB zeroed otherwise). */
+const spare: Storage[] = [];
+const MAX_SPARE = 4;
+
+function newStorage(slots: number): Storage {
+  return { arena: Buffer.allocUnsafe(slots * PAGE), masks: new Uint32Array(slots * MASK_WORDS), links: new Uint32Array(slots * MASK_WORDS) };
+}
 
 /**
  * Records what a run reads, merged per page: a copy of each page taken
  * before its first read (into one growing arena: no allocation per page),
  * and the 8-byte words of it read since. Only those words are compared at
  * the end, so other fields and counters sharing the page are no false alarm.
+ * `release` hands the storage on to the next recorder.
  */
 export class PageRecorder implements ReadRecorder, FieldRecorder {
   readonly pages = new Map<number, Watched>();
   overflow = false;
   /** Inside a whole-object fetch: its bytes are copied, and watched only once decoded (`used`). */
   private fetchDepth = 0;
-  /** The last page `used` translated (virtual page → physical page start). */
-  private vaPage = -1n;
-  private paPage = -1;
+  /** The object `used` last saw: its address, its offset in its first page, its pages' physical starts. */
+  private objBase = -1n;
+  private objOff = 0;
+  private readonly objPages: number[] = [];
   /** Guest-physical addresses of the first changed link of each page with one (at most MAX_CHANGED_AT). */
   readonly changedAt: number[] = [];
   /** Pages where only value words changed, found by the last `changed` (see the top of this file). */
   changedValues = 0;
   private last: Watched | undefined;
-  private arena = Buffer.alloc(64 * PAGE);
-  private masks = new Uint32Array(64 * (WORDS / 32));
-  private linkMasks = new Uint32Array(64 * (WORDS / 32));
+  private store: Storage;
   private readonly scratch = new Uint8Array(PAGE);
 
   constructor(
     private readonly phys: PhysReader,
     private readonly space: AddressSpace,
-  ) {}
+  ) {
+    this.store = spare.pop() ?? newStorage(INITIAL_SLOTS);
+  }
 
   fetching<T>(fetch: () => T): T {
     this.fetchDepth++;
@@ -94,22 +101,33 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
     }
   }
 
-  used(va: bigint, len: number, link: boolean): void {
-    let v = va;
+  used(base: bigint, off: number, len: number, link: boolean): void {
+    if (base !== this.objBase) {
+      this.objBase = base;
+      this.objOff = Number(base & 0xfffn);
+      this.objPages.length = 0;
+    }
+    // Offsets within the object, so a field costs no BigInt arithmetic: its pages are translated once per object.
+    let at = this.objOff + off;
     let left = len;
+    if (at < 0) {
+      // A field before the object's address (a container reached from a member): from that field's own address.
+      this.used((base + BigInt(off)) & MASK64, 0, len, link);
+      return;
+    }
     while (left > 0) {
-      const off = Number(v & 0xfffn);
-      const n = Math.min(left, PAGE - off);
-      const vp = v - BigInt(off);
-      if (vp !== this.vaPage) {
+      const index = Math.floor(at / PAGE);
+      const inPage = at - index * PAGE;
+      const n = Math.min(left, PAGE - inPage);
+      let pa = this.objPages[index];
+      if (pa === undefined) {
         // A fresh translation reads (and so watches) the page-table entries it relies on.
-        const t = this.space.tryTranslate(gva(vp));
+        const t = this.space.tryTranslate(gva((base - BigInt(this.objOff) + BigInt(index * PAGE)) & MASK64));
         if (t === undefined) return;
-        this.vaPage = vp;
-        this.paPage = t.pa;
+        pa = this.objPages[index] = t.pa - (t.pa % PAGE);
       }
-      this.touch(this.paPage + off, n, link);
-      v += BigInt(n);
+      this.touch(pa + inPage, n, link);
+      at += n;
       left -= n;
     }
   }
@@ -122,7 +140,7 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
     const off = pa % PAGE;
     const last = this.last;
     if (last !== undefined && pa - off === last.page * PAGE && off + len <= PAGE) {
-      if (mark) markWords(last, off, off + len, link);
+      if (mark) this.mark(last.slot, off, off + len, link);
       return;
     }
     const first = (pa - off) / PAGE;
@@ -136,32 +154,35 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
         }
         w = this.watch(p);
       }
-      if (mark) markWords(w, Math.max(pa, p * PAGE) - p * PAGE, Math.min(end, (p + 1) * PAGE) - p * PAGE, link);
+      if (mark) this.mark(w.slot, Math.max(pa, p * PAGE) - p * PAGE, Math.min(end, (p + 1) * PAGE) - p * PAGE, link);
       this.last = w;
+    }
+  }
+
+  /** Sets the bits of the words covering [from, to) of a slot's page (in the link mask too for a link). */
+  private mark(slot: number, from: number, to: number, link: boolean): void {
+    const { masks, links } = this.store;
+    const at = slot * MASK_WORDS;
+    const c1 = ((to - 1) / WORD) | 0;
+    for (let c = (from / WORD) | 0; c <= c1; c++) {
+      masks[at + (c >>> 5)]! |= 1 << (c & 31);
+      if (link) links[at + (c >>> 5)]! |= 1 << (c & 31);
     }
   }
 
   private watch(page: number): Watched {
     const slot = this.pages.size;
-    if ((slot + 1) * PAGE > this.arena.length) {
-      const bigger = Buffer.alloc(this.arena.length * 2);
-      this.arena.copy(bigger);
-      this.arena = bigger;
-      const masks = new Uint32Array(this.masks.length * 2);
-      masks.set(this.masks);
-      this.masks = masks;
-      const links = new Uint32Array(this.linkMasks.length * 2);
-      links.set(this.linkMasks);
-      this.linkMasks = links;
-      // Views into the old mask arrays are re-pointed at the new ones.
-      for (const o of this.pages.values()) {
-        (o as { words: Uint32Array }).words = masks.subarray(o.slot * (WORDS / 32), (o.slot + 1) * (WORDS / 32));
-        (o as { links: Uint32Array }).links = links.subarray(o.slot * (WORDS / 32), (o.slot + 1) * (WORDS / 32));
-      }
+    let store = this.store;
+    if ((slot + 1) * PAGE > store.arena.length) {
+      const bigger = newStorage((store.arena.length / PAGE) * 2);
+      store.arena.copy(bigger.arena, 0, 0, slot * PAGE);
+      bigger.masks.set(store.masks);
+      bigger.links.set(store.links);
+      this.store = store = bigger;
     }
-    const at = slot * (WORDS / 32);
-    const w: Watched = { page, slot, words: this.masks.subarray(at, at + WORDS / 32), links: this.linkMasks.subarray(at, at + WORDS / 32) };
-    this.arena.set(this.phys.pageUntracked(page, this.scratch), slot * PAGE);
+    // A slot's masks start clear (storage handed on by `release` is cleared up to the slots it used).
+    const w: Watched = { page, slot };
+    store.arena.set(this.phys.pageUntracked(page, this.scratch), slot * PAGE);
     this.pages.set(page, w);
     return w;
   }
@@ -173,27 +194,29 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
   changed(current: PhysReader, strict = false): number {
     let n = 0;
     let values = 0;
+    const { arena, masks, links } = this.store;
     for (const w of this.pages.values()) {
       const now = current.pageUntracked(w.page, this.scratch);
       const base = w.slot * PAGE;
+      const m = w.slot * MASK_WORDS;
       let valueChanged = false;
       let linkChanged = false;
       for (let c = 0; c < WORDS && !linkChanged; ) {
-        if (w.words[c >>> 5] === 0) {
+        if (masks[m + (c >>> 5)] === 0) {
           c = (c | 31) + 1;
           continue;
         }
-        if (!isMarked(w, c)) {
+        if (!isSet(masks, m, c)) {
           c++;
           continue;
         }
         let e = c + 1;
-        while (e < WORDS && isMarked(w, e)) e++;
+        while (e < WORDS && isSet(masks, m, e)) e++;
         // One compare per run of read words, without allocating views; word by word only in a run that differs.
-        if (this.arena.compare(now, c * WORD, e * WORD, base + c * WORD, base + e * WORD) !== 0) {
+        if (arena.compare(now, c * WORD, e * WORD, base + c * WORD, base + e * WORD) !== 0) {
           for (let at = c; at < e; at++) {
-            if (this.arena.compare(now, at * WORD, (at + 1) * WORD, base + at * WORD, base + (at + 1) * WORD) === 0) continue;
-            if (strict || isLink(w, at)) {
+            if (arena.compare(now, at * WORD, (at + 1) * WORD, base + at * WORD, base + (at + 1) * WORD) === 0) continue;
+            if (strict || isSet(links, m, at)) {
               linkChanged = true;
               if (this.changedAt.length < MAX_CHANGED_AT) this.changedAt.push(w.page * PAGE + at * WORD);
               break;
@@ -209,5 +232,48 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
     this.changedValues = values;
     return n;
   }
+
+  /**
+   * True when every word the run read, link or value, holds now what the run read: run again now, it would
+   * read the same words and give the same rows (what lets a validated run be reused by the next pass).
+   */
+  unchanged(current: PhysReader): boolean {
+    if (this.overflow) return false;
+    const { arena, masks } = this.store;
+    for (const w of this.pages.values()) {
+      const now = current.pageUntracked(w.page, this.scratch);
+      const base = w.slot * PAGE;
+      const m = w.slot * MASK_WORDS;
+      for (let c = 0; c < WORDS; ) {
+        if (masks[m + (c >>> 5)] === 0) {
+          c = (c | 31) + 1;
+          continue;
+        }
+        if (!isSet(masks, m, c)) {
+          c++;
+          continue;
+        }
+        let e = c + 1;
+        while (e < WORDS && isSet(masks, m, e)) e++;
+        if (arena.compare(now, c * WORD, e * WORD, base + c * WORD, base + e * WORD) !== 0) return false;
+        c = e;
+      }
+    }
+    return true;
+  }
+
+  /** Hands the storage on to the next recorder; this one records nothing more. */
+  release(): void {
+    const store = this.store;
+    const used = this.pages.size * MASK_WORDS;
+    store.masks.fill(0, 0, used);
+    store.links.fill(0, 0, used);
+    this.pages.clear();
+    this.last = undefined;
+    this.overflow = true;
+    if (spare.length < MAX_SPARE && store.arena.length <= 1024 * PAGE) spare.push(store);
+    this.store = newStorage(1);
+  }
 }
 
+const isSet = (mask: Uint32Array, at: number, c: number): boolean => ((mask[at + (c >>> 5)]! >>> (c & 31)) & 1) === 1;

@@ -17,6 +17,13 @@
  * paused guest's rows hold what it held at the pause; it is counted
  * (`changedValues`), and retried too with `strict` (linux/page-recorder.ts).
  *
+ * A validated run is kept for the next passes (unless `reuse` is false):
+ * when every word it read, link or value, still holds what it read, running
+ * it again would read the same words and give the same rows, so the next
+ * pass hands those over after one compare of the watched pages instead of
+ * running the plugin (`reused`). A module list or socket table that did not
+ * change costs a compare, not a walk.
+ *
  * @example
  * const pass = await kernel.pass({ validate: true });
  * const { rows } = pass.run(pslist);
@@ -28,19 +35,22 @@ import type { TableReader } from '../arch/x86-64/paging.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import { AnomalySink, type Anomaly, type AnomalyKind } from './anomaly.js';
 import { MAX_WATCHED_PAGES, PageRecorder } from './page-recorder.js';
+import { MAX_KEPT_PAGES, MAX_USER_SPACES, PassCaches } from './pass-caches.js';
 import type { Kernel } from './kernel.js';
 import type { Plugin, PluginOptions, PluginResult } from './plugin.js';
 import { checkOptionValues, type OptionDecls } from './schema.js';
 import { checkRequirements } from './requirements.js';
 
 export interface PassOptions {
-  /** Reuse translations and caches from earlier passes (default true). false: a pass that reuses nothing. */
+  /** Reuse translations and caches from earlier passes, validated runs among them (default true). false: a pass that reuses nothing. */
   readonly reuse?: boolean;
   /**
    * Optimistic validation: re-read what each run read and retry the run when a link it followed changed
-   * (default retries 2); `strict` retries it when any decoded value changed too.
+   * (default retries 2); `strict` retries it when any decoded value changed too; `reuseRuns: false` runs every
+   * plugin even when an earlier pass's validated run of it read nothing that changed since (what validation
+   * itself costs).
    */
-  readonly validate?: boolean | { readonly retries?: number; readonly strict?: boolean };
+  readonly validate?: boolean | { readonly retries?: number; readonly strict?: boolean; readonly reuseRuns?: boolean };
   /**
    * Keep the blocks a source asks to be read in for the pass (live read: 16 KiB at a time, each read once a
    * pass; default true). The monitor turns it off: it takes a watched object's shadow from the guest right
@@ -52,8 +62,10 @@ export interface PassOptions {
 
 /** What validation found for one plugin run. */
 export interface RunValidation {
-  /** Times the plugin ran (1 + retries). */
+  /** Times the plugin ran (1 + retries; 0 when reused). */
   readonly attempts: number;
+  /** The rows are an earlier pass's validated run's: every word it read was found unchanged, so the plugin did not run. */
+  readonly reused?: boolean;
   readonly retries: number;
   /** Ranges (what a run read of one 4 KiB page, in 8-byte words) whose links were found changed at the end of an attempt, summed over attempts. */
   readonly changedRanges: number;
@@ -110,6 +122,8 @@ export interface PassSummary {
     readonly retries: number;
     readonly changedRanges: number;
     readonly changedValues: number;
+    /** Runs whose rows an earlier pass's validated run gave (RunValidation.reused). */
+    readonly reused: number;
     /** True when every run validated. */
     readonly validated: boolean;
   };
@@ -138,13 +152,6 @@ export interface Pass {
   end(): PassSummary;
 }
 
-/** Caches that outlive one pass (when passes reuse): process address spaces by pgd. */
-export class PassCaches {
-  readonly userSpaces = new Map<bigint, AddressSpace>();
-}
-
-/** Most process address spaces kept (each holds a ~50 KB translation cache: 50 MB at most). */
-const MAX_USER_SPACES = 1024;
 const DEFAULT_RETRIES = 2;
 
 /** The page-table reader behind the kernel space, when it is a real one (synthetic test kernels have none). */
@@ -157,6 +164,17 @@ function uncached(mem: PhysicalMemory): PhysicalMemory {
   let m = mem;
   for (let guard = 0; guard < 8 && 'inner' in m && typeof (m as { flush?: unknown }).flush === 'function'; guard++) m = (m as unknown as { inner: PhysicalMemory }).inner;
   return m;
+}
+
+/** What one run of a plugin gave. */
+interface Run<R> {
+  readonly rows: R[];
+  readonly sink: AnomalySink;
+}
+
+/** Option values as a key: a kept run is reused only under the same values. */
+function optionsKey(values: unknown): string {
+  return JSON.stringify(values, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
 }
 
 function mergeAnomalies(into: AnomalySink, from: AnomalySink): void {
@@ -179,6 +197,8 @@ export class KernelPass implements Pass {
   /** Validation retries a run for a changed value too, not only for a changed link. */
   private readonly strict: boolean;
   private readonly reuse: boolean;
+  /** Validated runs are kept, and handed over while nothing they read changed. */
+  private readonly reuseRuns: boolean;
   private ended: PassSummary | undefined;
 
   constructor(
@@ -191,9 +211,11 @@ export class KernelPass implements Pass {
     const v = options.validate;
     this.retries = v === undefined || v === false ? undefined : v === true ? DEFAULT_RETRIES : Math.max(0, Math.min(16, Math.floor(v.retries ?? DEFAULT_RETRIES)));
     this.strict = typeof v === 'object' && v.strict === true;
+    this.reuseRuns = this.reuse && !(typeof v === 'object' && v.reuseRuns === false);
     const tables = tablesOf(kernel);
     if (!this.reuse) {
       caches.userSpaces.clear();
+      caches.dropRuns();
       kernel.space.flush?.();
       tables?.flush();
     }
@@ -226,7 +248,7 @@ export class KernelPass implements Pass {
     let out: { rows: R[]; sink: AnomalySink };
     let validation: RunValidation | undefined;
     if (this.retries === undefined) out = once();
-    else ({ out, validation } = this.validated(once, this.retries));
+    else ({ out, validation } = this.validated(plugin, optionsKey(values), once, this.retries));
     return this.finish(plugin.name, out.rows, out.rows.length, out.sink, t0, validation);
   }
 
@@ -276,13 +298,23 @@ export class KernelPass implements Pass {
     return result;
   }
 
-  private validated<T>(once: () => T, retries: number): { out: T; validation: RunValidation } {
+  private validated<R extends object>(plugin: Plugin<R, any>, key: string, once: () => Run<R>, retries: number): { out: Run<R>; validation: RunValidation } {
     const tables = tablesOf(this.kernel);
     if (tables === undefined) {
       return { out: once(), validation: { attempts: 1, retries: 0, changedRanges: 0, changedValues: 0, watchedPages: 0, validated: false, reason: 'this kernel space reads no guest-physical memory to watch' } };
     }
     const phys = tables.phys;
     const fresh = new PhysReader(uncached(phys.mem));
+    const kept = this.caches.validatedRuns.get(plugin);
+    if (kept !== undefined) {
+      if (this.reuseRuns && kept.optionsKey === key && kept.recorder.unchanged(fresh)) {
+        const sink = new AnomalySink();
+        mergeAnomalies(sink, kept.sink);
+        const validation = { attempts: 0, retries: 0, changedRanges: 0, changedValues: 0, watchedPages: kept.recorder.pages.size, validated: true, reused: true };
+        return { out: { rows: [...(kept.rows as R[])], sink }, validation };
+      }
+      this.caches.dropRun(plugin);
+    }
     let changedRanges = 0;
     const changedAt: number[] = [];
     for (let attempt = 1; ; attempt++) {
@@ -300,7 +332,7 @@ export class KernelPass implements Pass {
       const outerFields = typed.fields;
       phys.recorder = rec;
       typed.fields = rec;
-      let out: T;
+      let out: Run<R>;
       try {
         out = once();
       } finally {
@@ -311,7 +343,12 @@ export class KernelPass implements Pass {
       changedRanges += changed;
       changedAt.push(...rec.changedAt);
       const base = { attempts: attempt, retries: attempt - 1, changedRanges, changedValues: rec.changedValues, watchedPages: rec.pages.size, ...(changedAt.length ? { changedAt } : {}) };
-      if (rec.overflow) return { out, validation: { ...base, validated: false, reason: `the run read more than ${MAX_WATCHED_PAGES} pages; only those were checked` } };
+      const overflow = rec.overflow;
+      if (changed === 0 && rec.changedValues === 0 && !overflow && this.reuseRuns && rec.pages.size <= MAX_KEPT_PAGES) {
+        // Kept only when every value held too (a run whose counters moved would be stale next pass: compared, it misses).
+        this.caches.keepRun(plugin, { optionsKey: key, recorder: rec, rows: [...out.rows], sink: out.sink });
+      } else rec.release();
+      if (overflow) return { out, validation: { ...base, validated: false, reason: `the run read more than ${MAX_WATCHED_PAGES} pages; only those were checked` } };
       if (changed === 0) return { out, validation: { ...base, validated: true } };
       if (attempt > retries) return { out, validation: { ...base, validated: false, reason: `guest memory kept changing (${changed} pages in the last attempt)` } };
     }
@@ -338,6 +375,7 @@ export class KernelPass implements Pass {
               retries: validatedRuns.reduce((a, r) => a + r.validation!.retries, 0),
               changedRanges: validatedRuns.reduce((a, r) => a + r.validation!.changedRanges, 0),
               changedValues: validatedRuns.reduce((a, r) => a + r.validation!.changedValues, 0),
+              reused: validatedRuns.filter((r) => r.validation!.reused).length,
               validated: validatedRuns.every((r) => r.validation!.validated),
             },
           }

@@ -219,7 +219,7 @@ export interface TaskInfo {
   readonly startTimeNs: bigint;
   /** Start time in USER_HZ ticks, as /proc/<pid>/stat field 22. */
   readonly startTicks: bigint;
-  /** `struct mm_struct *` (0 for kernel threads). */
+  /** `struct mm_struct *` (0 for kernel threads), read when asked. */
   readonly mm: bigint;
   readonly creds: Creds | undefined;
   readonly realParent: bigint;
@@ -246,11 +246,17 @@ export function taskInfo(k: Kernel, task: ObjValue, anomalies: AnomalySink, tgid
     kthread: (flags & PF_KTHREAD) !== 0,
     startTimeNs: start,
     startTicks: start / (1_000_000_000n / USER_HZ),
-    mm: task.ptr('mm'),
+    // Read when asked: a pointer read is a link a validated run watches (linux/pass.ts), and a listing that
+    // never follows `mm` (pslist) should not be retried because a process exec'd and got a new one.
+    get mm(): bigint {
+      return task.ptr('mm');
+    },
     // readCreds records why a cred is unreadable (readObject); a NULL cred never happens in a sane kernel.
     creds: credVa === 0n ? nullCred(task, anomalies) : readCreds(k, credVa, anomalies),
     realParent,
-    parent: task.ptr('parent'),
+    get parent(): bigint {
+      return task.ptr('parent');
+    },
   };
 }
 

@@ -48,10 +48,11 @@ export interface FieldRecorder {
   /** A whole object is fetched by `fetch`: its bytes need a copy to compare, not a watch. */
   fetching<T>(fetch: () => T): T;
   /**
-   * `len` bytes at `va` of an object read were decoded: a link when they may decide what is read next (a
-   * pointer, a whole object's bytes), a value when they only go into a result (linux/page-recorder.ts).
+   * `len` bytes at `off` of the object at `base` were decoded: a link when they may decide what is read next
+   * (a pointer, a whole object's bytes), a value when they only go into a result (linux/page-recorder.ts).
+   * The object's address and an offset, not one address: a recorder translates an object's pages once.
    */
-  used(va: bigint, len: number, link: boolean): void;
+  used(base: bigint, off: number, len: number, link: boolean): void;
 }
 
 /** Entry point: a TypeDb plus the memory to read objects from. */
@@ -445,7 +446,7 @@ export class ObjValue {
   /** Tells the field recorder (when one is set) that bytes [o, o+len) of this value were decoded, as a link or a value. */
   private use(o: number, len: number, link: boolean): void {
     const rec = this.typed.fields;
-    if (rec !== undefined && len > 0) rec.used((this.address + BigInt(this.base + o)) & MASK64, len, link);
+    if (rec !== undefined && len > 0) rec.used(this.address, this.base + o, len, link);
   }
 
   private extractBits(f: FieldInfo, signed: boolean): bigint {

@@ -116,7 +116,7 @@ describe('tradeoffs pass: the optimistic mode catches a torn read', () => {
     const g = guest();
     g.tear([2], 'comm');
     const out = await runPass(g.kernel, pslistOnly, true);
-    assert.deepEqual(out.validation, { changedRanges: 0, changedValues: 1, retries: 0, validated: true });
+    assert.deepEqual(out.validation, { changedRanges: 0, changedValues: 1, retries: 0, reused: 0, validated: true });
   });
 
   it('a guest that keeps changing the range: not validated, retries exhausted', async () => {

@@ -297,7 +297,7 @@ describe('Pass', () => {
       assert.deepEqual({ ...r.validation, watchedPages: 0 }, { attempts: 1, retries: 0, changedRanges: 0, changedValues: 0, watchedPages: 0, validated: true });
       assert.ok(r.validation!.watchedPages >= 5, 'task pages and page tables were watched');
       const sum = p.end();
-      assert.deepEqual(sum.validation, { runs: 1, retries: 0, changedRanges: 0, changedValues: 0, validated: true });
+      assert.deepEqual(sum.validation, { runs: 1, retries: 0, changedRanges: 0, changedValues: 0, reused: 0, validated: true });
     });
 
     it("a comm flipped after the run read it: a value, counted and kept as read; a strict pass retries and returns the guest's new state", async () => {
@@ -316,7 +316,7 @@ describe('Pass', () => {
       const rv = v.run(pslist);
       assert.equal(rv.rows[1]!.comm, 'alpha');
       assert.deepEqual([rv.validation!.retries, rv.validation!.changedRanges, rv.validation!.changedValues, rv.validation!.validated], [0, 0, 1, true]);
-      assert.deepEqual(v.end().validation, { runs: 1, retries: 0, changedRanges: 0, changedValues: 1, validated: true });
+      assert.deepEqual(v.end().validation, { runs: 1, retries: 0, changedRanges: 0, changedValues: 1, reused: 0, validated: true });
       g.setComm(1, 'alpha');
       // Strict: any decoded word that changed retries the run.
       const p = await g.kernel.pass({ validate: { strict: true } });
@@ -327,7 +327,7 @@ describe('Pass', () => {
       assert.equal(r.validation!.changedRanges, 1);
       assert.equal(r.validation!.changedValues, 0);
       assert.equal(r.validation!.validated, true);
-      assert.deepEqual(p.end().validation, { runs: 1, retries: 1, changedRanges: 1, changedValues: 0, validated: true });
+      assert.deepEqual(p.end().validation, { runs: 1, retries: 1, changedRanges: 1, changedValues: 0, reused: 0, validated: true });
     });
 
     it('a process unlinked from the task list during the walk: the retry no longer lists it', async () => {
@@ -374,7 +374,8 @@ describe('Pass', () => {
       p.end();
       // The pid word (decoded) changed between the object's fetch and the end of the run: a value, counted; a
       // strict pass says the run is not validated, and where.
-      const pv = await g.kernel.pass({ validate: { retries: 0 } });
+      // (reuse: false, so the plugin runs again rather than handing over the first pass's run.)
+      const pv = await g.kernel.pass({ validate: { retries: 0 }, reuse: false });
       const pidPa = g.pa(task + BigInt(T.pid));
       g.mem.watch(g.pa(task + BigInt(T.tasks)), 16, 2, () => new DataView(g.ram.buffer).setInt32(pidPa, 4343, true));
       const rv = pv.run(pslist);
@@ -417,6 +418,48 @@ describe('Pass', () => {
       assert.equal(r.validation!.validated, false);
       assert.match(r.validation!.reason!, /kept changing/);
       assert.equal(p.end().validation!.validated, false);
+    });
+    it("a validated run whose every word still holds is the next pass's, without running the plugin", async () => {
+      const g = physicalKernel();
+      const first = await g.kernel.pass({ validate: true });
+      const r1 = first.run(pslist);
+      first.end();
+      const again = await g.kernel.pass({ validate: true });
+      const r2 = again.run(pslist);
+      assert.deepEqual(r2.rows, r1.rows);
+      assert.deepEqual([r2.validation!.reused, r2.validation!.attempts, r2.validation!.validated], [true, 0, true]);
+      assert.equal(r2.validation!.watchedPages, r1.validation!.watchedPages);
+      assert.deepEqual(again.end().validation, { runs: 1, retries: 0, changedRanges: 0, changedValues: 0, reused: 1, validated: true });
+    });
+
+    it('a kept run is not reused once a value it read changed, nor a link, nor under other options, nor without reuse', async () => {
+      const g = physicalKernel();
+      const run = async (options: Parameters<typeof g.kernel.pass>[0], pluginOptions?: { pid: string }) => {
+        const p = await g.kernel.pass(options);
+        const r = p.run(pslist, pluginOptions);
+        p.end();
+        return r;
+      };
+      await run({ validate: true });
+      // A value (the name): the plugin runs again and shows the new name.
+      g.setComm(1, 'renamed');
+      const renamed = await run({ validate: true });
+      assert.equal(renamed.validation!.reused, undefined);
+      assert.equal(renamed.rows[1]!.comm, 'renamed');
+      assert.equal((await run({ validate: true })).validation!.reused, true, 'kept again once validated');
+      // A link: pid 42 leaves the list between passes.
+      const [t0, t2] = [g.s.taskAddr[0]!, g.s.taskAddr[2]!];
+      g.w64(t0 + BigInt(T.tasks), t2 + BigInt(T.tasks));
+      g.w64(t2 + BigInt(T.tasks) + 8n, t0 + BigInt(T.tasks));
+      const unlinked = await run({ validate: true });
+      assert.equal(unlinked.validation!.reused, undefined);
+      assert.deepEqual(unlinked.rows.map((x) => x.pid), [1, 43, 44]);
+      // Other option values, and a pass that reuses nothing: the plugin runs.
+      const one = await run({ validate: true }, { pid: '43' });
+      assert.equal(one.validation!.reused, undefined);
+      assert.deepEqual(one.rows.map((x) => x.pid), [43]);
+      assert.equal((await run({ validate: true }, { pid: '43' })).validation!.reused, true);
+      assert.equal((await run({ validate: true, reuse: false }, { pid: '43' })).validation!.reused, undefined);
     });
   });
 });

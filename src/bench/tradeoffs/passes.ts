@@ -36,8 +36,8 @@ export interface PassOutcome {
   readonly anomalies: Record<string, number>;
   /** Torn back-links the walks healed by re-reading (not anomalies), and cross-view mismatches that a re-check cleared. */
   readonly settled: number;
-  /** Optimistic mode: pages that changed under a run (torn reads caught), retries, and whether every run validated. */
-  readonly validation?: { readonly changedRanges: number; readonly changedValues: number; readonly retries: number; readonly validated: boolean };
+  /** Optimistic mode: pages that changed under a run (torn reads caught), retries, runs reused from an earlier pass, and whether every run validated. */
+  readonly validation?: { readonly changedRanges: number; readonly changedValues: number; readonly retries: number; readonly reused: number; readonly validated: boolean };
 }
 
 /**
@@ -98,7 +98,7 @@ export async function runPass(kernel: Kernel, work: readonly Plugin<any>[], vali
     const sum = pass.end();
     settled += sum.settled;
     for (const [k, n] of Object.entries(sum.anomalyCounts)) anomalies[k] = (anomalies[k] ?? 0) + (n ?? 0);
-    if (sum.validation) validation = { changedRanges: sum.validation.changedRanges, changedValues: sum.validation.changedValues, retries: sum.validation.retries, validated: sum.validation.validated };
+    if (sum.validation) validation = { changedRanges: sum.validation.changedRanges, changedValues: sum.validation.changedValues, retries: sum.validation.retries, reused: sum.validation.reused, validated: sum.validation.validated };
   } finally {
     await halting?.end();
     // The debugger stub holds the guest stopped from a pass's first read to the next refresh: let it run now.

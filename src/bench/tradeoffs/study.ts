@@ -100,8 +100,11 @@ export interface ConsistencyRow {
   readonly hostCpuMsPerPass: number;
   /** Torn reads healed per pass: back-links that agreed on a re-read, cross-view mismatches a re-check cleared (not anomalies). */
   readonly settledPerPass: number;
-  /** Optimistic mode: share of passes whose every run validated, retries and torn ranges caught per pass. */
-  readonly validation?: { readonly validatedShare: number; readonly retriesPerPass: number; readonly changedRangesPerPass: number; readonly changedValuesPerPass: number };
+  /**
+   * Optimistic mode: share of passes whose every run validated, retries and torn ranges caught per pass, and runs per pass
+   * handed over from an earlier pass because nothing they read had changed (linux/pass.ts).
+   */
+  readonly validation?: { readonly validatedShare: number; readonly retriesPerPass: number; readonly changedRangesPerPass: number; readonly changedValuesPerPass: number; readonly reusedRunsPerPass: number };
 }
 
 export interface TechniqueResult {
@@ -399,6 +402,7 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
   let retries = 0;
   let changed = 0;
   let changedValues = 0;
+  let reused = 0;
   let settled = 0;
   const outcomes: PassOutcome[] = [];
   const c0 = selfCpuMs();
@@ -417,6 +421,7 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
       retries += r.validation.retries;
       changed += r.validation.changedRanges;
       changedValues += r.validation.changedValues;
+      reused += r.validation.reused;
     }
   }
   const n = outcomes.length;
@@ -430,7 +435,7 @@ async function consistency(kernel: AttachedKernel, t: StudyTechnique, o: StudyOp
     passesWithAnomalies: withAnomalies,
     hostCpuMsPerPass,
     settledPerPass: +(settled / n).toFixed(3),
-    ...(t.validate ? { validation: { validatedShare: +(validated / n).toFixed(3), retriesPerPass: +(retries / n).toFixed(3), changedRangesPerPass: +(changed / n).toFixed(3), changedValuesPerPass: +(changedValues / n).toFixed(3) } } : {}),
+    ...(t.validate ? { validation: { validatedShare: +(validated / n).toFixed(3), retriesPerPass: +(retries / n).toFixed(3), changedRangesPerPass: +(changed / n).toFixed(3), changedValuesPerPass: +(changedValues / n).toFixed(3), reusedRunsPerPass: +(reused / n).toFixed(3) } } : {}),
   };
 }
 

@@ -168,7 +168,7 @@ export class WalkContext {
     const rec = this.typed.fields;
     if (rec === undefined) return this.readWords(va, 2, what);
     const w = rec.fetching(() => this.readWords(va, 2, what));
-    if (w) rec.used(va, 8, true);
+    if (w) rec.used(va, 0, 8, true);
     return w;
   }
 
