@@ -42,7 +42,8 @@ if (!files.length) {
 const env = { ...process.env, VMSIGHT_TEST: '1' };
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  // spec, and at the end the wall time of the slowest files (scripts/file-times.mjs).
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts', 'file-times.mjs')}`, '--test-reporter-destination=stdout', ...files],
   { cwd: root, stdio: 'inherit', env },
 );
 

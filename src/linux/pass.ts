@@ -42,7 +42,7 @@ import { checkOptionValues, type OptionDecls } from './schema.js';
 import { checkRequirements } from './requirements.js';
 
 export interface PassOptions {
-  /** Reuse translations and caches from earlier passes, validated runs among them (default true). false: a pass that reuses nothing. */
+  /** Reuse translations and caches from earlier passes, validated runs among them (default true). false: a pass that reuses nothing (and keeps no validated run). */
   readonly reuse?: boolean;
   /**
    * Optimistic validation: re-read what each run read and retry the run when a link it followed changed
@@ -215,7 +215,6 @@ export class KernelPass implements Pass {
     const tables = tablesOf(kernel);
     if (!this.reuse) {
       caches.userSpaces.clear();
-      caches.dropRuns();
       kernel.space.flush?.();
       tables?.flush();
     }
@@ -305,15 +304,16 @@ export class KernelPass implements Pass {
     }
     const phys = tables.phys;
     const fresh = new PhysReader(uncached(phys.mem));
-    const kept = this.caches.validatedRuns.get(plugin);
+    // A pass that does not reuse runs leaves the kept one for the next that does (it is compared before use).
+    const kept = this.reuseRuns ? this.caches.keptRun(plugin, key) : undefined;
     if (kept !== undefined) {
-      if (this.reuseRuns && kept.optionsKey === key && kept.recorder.unchanged(fresh)) {
+      if (kept.recorder.unchanged(fresh)) {
         const sink = new AnomalySink();
         mergeAnomalies(sink, kept.sink);
         const validation = { attempts: 0, retries: 0, changedRanges: 0, changedValues: 0, watchedPages: kept.recorder.pages.size, validated: true, reused: true };
         return { out: { rows: [...(kept.rows as R[])], sink }, validation };
       }
-      this.caches.dropRun(plugin);
+      this.caches.dropRun(plugin, key);
     }
     let changedRanges = 0;
     const changedAt: number[] = [];
@@ -346,7 +346,7 @@ export class KernelPass implements Pass {
       const overflow = rec.overflow;
       if (changed === 0 && rec.changedValues === 0 && !overflow && this.reuseRuns && rec.pages.size <= MAX_KEPT_PAGES) {
         // Kept only when every value held too (a run whose counters moved would be stale next pass: compared, it misses).
-        this.caches.keepRun(plugin, { optionsKey: key, recorder: rec, rows: [...out.rows], sink: out.sink });
+        this.caches.keepRun(plugin, key, { recorder: rec, rows: [...out.rows], sink: out.sink });
       } else rec.release();
       if (overflow) return { out, validation: { ...base, validated: false, reason: `the run read more than ${MAX_WATCHED_PAGES} pages; only those were checked` } };
       if (changed === 0) return { out, validation: { ...base, validated: true } };

@@ -168,6 +168,23 @@ describe('mappings()', () => {
     assert.deepEqual(kernel.map((m) => m.va), [0xff11_0000_0000_0000n, 0xffff_ffff_8000_0000n, 0xffff_ffff_8020_0000n]);
   });
 
+  it('a range inside one leaf table gives the mappings it overlaps, in both halves', () => {
+    for (const base of [0x40_0000n, 0xffff_c900_0000_0000n]) {
+      const b = new PageTableBuilder(new Uint8Array(4 * MiB), 4, 0x10000);
+      // Pages 3..9 and 200..201 of one leaf table present, the rest not.
+      for (const i of [3, 4, 5, 6, 7, 8, 9, 200, 201]) b.map(base + BigInt(i * 4096), 0x100000 + i * 4096, 4096);
+      const space = new AddressSpace(testMemory(b.bytes, { mapped: true }), b.top, PAGING_4_LEVEL);
+      const pages = (start: bigint, end: bigint) => [...space.mappings({ start, end })].map((m) => Number((m.va - base) / 4096n));
+      assert.deepEqual(pages(base, base + 512n * 4096n), [3, 4, 5, 6, 7, 8, 9, 200, 201]);
+      // A start inside page 5 keeps page 5; an end at page 8's first byte leaves page 8 out.
+      assert.deepEqual(pages(base + 5n * 4096n + 100n, base + 8n * 4096n), [5, 6, 7]);
+      assert.deepEqual(pages(base + 8n * 4096n, base + 8n * 4096n + 1n), [8]);
+      assert.deepEqual(pages(base + 10n * 4096n, base + 200n * 4096n), []);
+      assert.deepEqual(pages(base - (1n << 30n), base + 4n * 4096n), [3]);
+      assert.deepEqual(pages(base + 201n * 4096n, base + (1n << 30n)), [201]);
+    }
+  });
+
   it('survives hostile tables (every entry points to the top table)', () => {
     const b = new PageTableBuilder(new Uint8Array(MiB), 4, 0x10000);
     for (let i = 0; i < 512; i++) b.writeEntry(b.top + i * 8, BigInt(b.top) | 3n);

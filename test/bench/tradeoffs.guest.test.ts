@@ -82,16 +82,28 @@ describe('bench tradeoffs on a lab guest', { timeout: 900_000 }, () => {
     assert.equal(await labRun(guest, ['/bin/echo', 'alive'], { timeoutMs: 30_000 }), 'alive\n', 'the guest runs');
   });
 
-  it('SIGTERM during a guest-halting pass under churn: exit 143, guest running, churn gone, no temporary files', async () => {
+  it('--interleave, then SIGTERM during a guest-halting pass under churn: impact in shared rounds, exit 143, guest running, churn gone, no temporary files', async () => {
     let sent = false;
-    const r = await study(['--quick', '--guest', guest.name, '--out', out, '--techniques', 'halting-mmap,halt-snapshot-pmemsave', '--passes', '4', '--phase-seconds', '0.5', '--bench-seconds', '0.5', '--kinds', 'cpu', '--rates', 'max', '--consistency-passes', '100000'], (text, child) => {
-      if (!sent && /consistency: guest-halting/.test(text)) {
+    const r = await study(['--quick', '--interleave', '--guest', guest.name, '--out', out, '--techniques', 'halting-mmap,halting-readv', '--passes', '4', '--phase-seconds', '0.5', '--bench-seconds', '0.5', '--kinds', 'cpu', '--rates', 'max', '--consistency-passes', '100000'], (text, child) => {
+      if (!sent && /consistency: guest-halting \(process_vm_readv\)/.test(text)) {
         sent = true;
-        setTimeout(() => child.kill('SIGTERM'), 1500);
+        setTimeout(() => child.kill('SIGTERM'), 300); // its consistency phase lasts 1 s (2 × --phase-seconds)
       }
     });
     assert.ok(sent, r.stderr.slice(-2000));
     assert.equal(r.code, 143, r.stderr.slice(-2000));
+    // Both techniques were attached and monitored in the same impact rounds before either's consistency phase.
+    const lines = r.stderr.split('\n');
+    const firstConsistency = lines.findIndex((l) => /\] consistency: /.test(l));
+    const impactLines = lines.slice(0, firstConsistency).filter((l) => /\] impact: /.test(l));
+    for (const label of ['guest-halting (mmap) at max', 'guest-halting (process_vm_readv) at max', 'unmonitored (off)', 'unmonitored (control)']) assert.ok(impactLines.some((l) => l.includes(`cpu ${label}`)), `an impact run '${label}' before the consistency phases:\n${impactLines.join('\n')}`);
+    // The finished technique was written with its impact rows, the shared unmonitored run among them.
+    const data = JSON.parse(readFileSync(join(out, 'tradeoffs.json'), 'utf8'));
+    assert.equal(data.options.interleave, true);
+    const halting = data.techniques.find((t: { id: string }) => t.id === 'halting-mmap');
+    assert.ok(halting?.consistency?.passes > 0, 'the first technique finished its consistency phase');
+    assert.deepEqual(halting.impact.map((i: { rate: unknown }) => i.rate), ['off', 'max']);
+    assert.ok(halting.impact.every((i: { runs: number[] }) => i.runs.length === 1), 'one run per cell in one round');
     const ps = await labExec(guest, ['/bin/sh', '-c', 'ps'], { timeoutMs: 30_000 });
     assert.equal(ps.exitCode, 0, 'the guest runs (not left paused)');
     assert.ok(!/vmi-helper bench|while :/.test(ps.stdout.toString()), `the churn loop is gone:\n${ps.stdout}`);

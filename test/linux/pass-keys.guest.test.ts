@@ -10,7 +10,8 @@
  * - kmsg: records may be appended (and the oldest overwritten) — pass 1's
  *   records still in the ring must all be there, new ones come after;
  * - sockets not owned by a surviving process or in a transient TCP state.
- * A validated pass over the paused guest validates every run on the first try.
+ * A validated pass over the paused guest validates every run on the first try,
+ * and the next one hands over the runs nothing changed under (lsmod at least).
  */
 import { everyPluginOptions } from '../helpers/plugin-runs.js';
 import assert from 'node:assert/strict';
@@ -101,7 +102,23 @@ describe('row keys on a paused 6.1 guest', () => {
       assert.ok(res.validation!.watchedPages > 0, `${r.name} watched what it read`);
     }
     const sum = p.end();
-    assert.deepEqual({ ...sum.validation }, { runs: RUNS.length, retries: 0, changedRanges: 0, changedValues: 0, validated: true });
+    assert.deepEqual({ ...sum.validation }, { runs: RUNS.length, retries: 0, changedRanges: 0, changedValues: 0, reused: 0, validated: true });
+  });
+
+  test('the next validated pass hands over the runs whose every read word still holds, with the rows a fresh run gives', () => {
+    const p = k.startPass({ validate: true });
+    const handed = RUNS.map((r) => ({ r, res: p.run(r.plugin, r.options as never) }));
+    const sum = p.end();
+    const reused = handed.filter(({ res }) => res.validation?.reused === true);
+    // The guest runs between two passes (guest-halting pauses per pass): what changed is re-run, the module list does not change.
+    assert.ok(reused.some(({ r }) => r.name === 'lsmod'), `lsmod reused (reused: ${reused.map(({ r }) => r.name).join(', ')})`);
+    assert.equal(sum.validation?.reused, reused.length);
+    for (const { r, res } of reused) assert.equal(res.validation!.attempts, 0, `${r.name}: a reused run does not run the plugin`);
+    // Modules do not come and go on the lab guest: a fresh run gives the very rows handed over.
+    const lsmod = handed.find(({ r }) => r.name === 'lsmod')!;
+    const fresh = k.startPass({ reuse: false });
+    assert.deepEqual(fresh.run(lsmod.r.plugin, lsmod.r.options as never).rows, lsmod.res.rows);
+    fresh.end();
   });
 });
 

@@ -432,6 +432,19 @@ describe('Pass', () => {
       assert.deepEqual(again.end().validation, { runs: 1, retries: 0, changedRanges: 0, changedValues: 0, reused: 1, validated: true });
     });
 
+    it('every run of a pass is kept for the next, one plugin under several option values too', async () => {
+      const g = physicalKernel();
+      // More runs than a pass of every plugin makes: a monitor's pass asks for each in turn.
+      const variants = [undefined, ...Array.from({ length: 30 }, (_, i) => ({ pid: String(40 + i) }))];
+      const first = await g.kernel.pass({ validate: true });
+      const r1 = variants.map((o) => first.run(pslist, o));
+      first.end();
+      const again = await g.kernel.pass({ validate: true });
+      const r2 = variants.map((o) => again.run(pslist, o));
+      assert.deepEqual(r2.map((r) => r.rows), r1.map((r) => r.rows));
+      assert.equal(again.end().validation!.reused, variants.length);
+    });
+
     it('a kept run is not reused once a value it read changed, nor a link, nor under other options, nor without reuse', async () => {
       const g = physicalKernel();
       const run = async (options: Parameters<typeof g.kernel.pass>[0], pluginOptions?: { pid: string }) => {

@@ -469,12 +469,22 @@ export function* mappings(reader: TableReader, mode: PagingMode, dtb: number, op
     }
     const row = mode.rows[rowIdx]!;
     const span = 1n << BigInt(row.shift);
-    for (let i = 0; i < 512; i++) {
+    // Below the top level every entry of a table shares the sign bit: one canonical base per table, and the
+    // entries inside [start, end) found once, not per entry (a process's leaf tables are most of the work).
+    const top = rowIdx === 0;
+    const base = top ? 0n : canonical(mode, vaBase);
+    let first = 0;
+    let last = 512;
+    if (!top) {
+      if (start > base) first = Number((start - base) / span);
+      if (end < base + 512n * span) last = Number((end - base + span - 1n) / span);
+    }
+    for (let i = first; i < last; i++) {
       const lo = words[i * 2]!;
       if ((lo & PTE.present) === 0) continue;
       const hi = words[i * 2 + 1]!;
-      const va = canonical(mode, vaBase + BigInt(i) * span);
-      if (va + span <= start || va >= end) continue;
+      const va = top ? canonical(mode, vaBase + BigInt(i) * span) : base + BigInt(i) * span;
+      if (top && (va + span <= start || va >= end)) continue;
       const erw = rw & lo;
       const eus = us & lo;
       const enx = nx || hi >>> 31 === 1;
@@ -483,8 +493,8 @@ export function* mappings(reader: TableReader, mode: PagingMode, dtb: number, op
       if (!leaf) {
         yield* visit(high + ((lo & 0xfffff000) >>> 0), rowIdx + 1, vaBase + BigInt(i) * span, erw, eus, enx);
       } else if (row.leafSize !== 0) {
-        const base = high + ((lo & ~(row.leafSize - 1) & 0xfffff000) >>> 0);
-        yield { va, pa: base, size: row.leafSize, level: row.level, flags: (lo & 0xff9) | erw | eus, nx: enx };
+        const pa = high + ((lo & ~(row.leafSize - 1) & 0xfffff000) >>> 0);
+        yield { va, pa, size: row.leafSize, level: row.level, flags: (lo & 0xff9) | erw | eus, nx: enx };
         emitted++;
       }
       if (emitted >= limit || tables > maxTables) return;

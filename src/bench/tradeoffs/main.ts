@@ -22,7 +22,7 @@ import { pickTechniques } from './techniques.js';
 
 export const USAGE = `tradeoffs [--quick] [--out DIR] [--guest NAME | --kernel 6.1] [--keep]
           [--techniques id,id] [--passes N] [--phase-seconds S] [--bench-seconds S] [--repeats N]
-          [--kinds cpu,mem,fork,net,file] [--rates 1,10,100,max] [--consistency-passes N]`;
+          [--kinds cpu,mem,fork,net,file] [--rates 1,10,100,max] [--consistency-passes N] [--interleave]`;
 
 interface Profile {
   passes: number;
@@ -118,6 +118,7 @@ export async function runTradeoffs(argv: readonly string[]): Promise<number> {
       kinds: { type: 'string' },
       rates: { type: 'string' },
       'consistency-passes': { type: 'string' },
+      interleave: { type: 'boolean' },
       debug: { type: 'boolean' },
     },
   });
@@ -168,9 +169,9 @@ export async function runTradeoffs(argv: readonly string[]): Promise<number> {
     }
     const bed = testBed(guest, qemuVersion());
     const progress = progressPrinter(techniques.length, t0);
-    const o: StudyOptions = { guest, techniques, ...profile, allKinds: [...GUEST_BENCH_KINDS], tmpDir, signal: controller.signal, progress: progress.line };
+    const o: StudyOptions = { guest, techniques, ...profile, interleave: values.interleave === true, allKinds: [...GUEST_BENCH_KINDS], tmpDir, signal: controller.signal, progress: progress.line };
     const date = new Date().toISOString();
-    const meta = () => ({ date, mode: values.quick ? 'quick' : 'full', durationS: (performance.now() - t0) / 1000, options: { ...profile, techniques: techniques.map((t) => t.id) } });
+    const meta = () => ({ date, mode: values.quick ? 'quick' : 'full', durationS: (performance.now() - t0) / 1000, options: { ...profile, interleave: values.interleave === true, techniques: techniques.map((t) => t.id) } });
     let result: StudyResult | undefined;
     try {
       result = await runStudy(o, (r, partial) => {
