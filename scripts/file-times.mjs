@@ -6,6 +6,8 @@ export default async function* fileTimes(source) {
   const spans = new Map();
   let last = Date.now();
   for await (const event of source) {
+    // Results only: every file is enqueued at the start, and its results stream in while it runs.
+    if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
     const file = event.data?.file;
     if (!file) continue;
     const now = Date.now();
