@@ -21,7 +21,6 @@ export class PassCaches {
   readonly userSpaces = new Map<bigint, AddressSpace>();
   /** Kept runs, oldest first; a run handed over moves to the end (a monitor's pass reads every plugin in turn). */
   private readonly runs = new Map<string, KeptRun>();
-  private readonly pluginIds = new WeakMap<Plugin<any, any>, number>();
   private keptPages = 0;
 
   /** The kept run of a plugin under these option values, if any. */
@@ -66,12 +65,14 @@ export class PassCaches {
   }
 
   private runKey(plugin: Plugin<any, any>, optionsKey: string): string {
-    let id = this.pluginIds.get(plugin);
-    if (id === undefined) this.pluginIds.set(plugin, (id = nextPluginId++));
+    let id = pluginIds.get(plugin);
+    if (id === undefined) pluginIds.set(plugin, (id = nextPluginId++));
     return `${id}\0${optionsKey}`;
   }
 }
 
+/** A number per plugin object for run keys, shared by every kernel's caches (two plugins of one name stay apart). */
+const pluginIds = new WeakMap<Plugin<any, any>, number>();
 let nextPluginId = 0;
 
 /**

@@ -241,16 +241,15 @@ async function openTechnique(t: StudyTechnique, o: StudyOptions, idleRate: numbe
 
 /** The impact phase of the opened techniques, together; a technique it ended is closed. */
 async function impactOf(opened: readonly Opened[], o: StudyOptions, baseline: readonly Baseline[]): Promise<void> {
-  const subjects: ImpactSubject[] = opened.flatMap((x) => (x.kernel ? [{ kernel: x.kernel, technique: x.t, maxHz: x.res.frequency[0]!.passesPerSec, rows: [] }] : []));
-  if (!subjects.length) return;
+  const pairs = opened.flatMap((x) => (x.kernel ? [{ x, s: { kernel: x.kernel, technique: x.t, maxHz: x.res.frequency[0]!.passesPerSec, rows: [] } as ImpactSubject }] : []));
+  if (!pairs.length) return;
   try {
-    await impact(subjects, o, baseline);
+    await impact(pairs.map((p) => p.s), o, baseline);
   } catch (e) {
     if (e instanceof StudyAborted) throw e;
-    for (const s of subjects) s.ended ??= qemuGone(o.guest) ?? (e as Error).message;
+    for (const { s } of pairs) s.ended ??= qemuGone(o.guest) ?? (e as Error).message;
   }
-  for (const s of subjects) {
-    const x = opened.find((y) => y.kernel === s.kernel)!;
+  for (const { x, s } of pairs) {
     x.res.impact = s.rows;
     if (s.ended) {
       x.res.ended = s.ended;
