@@ -70,9 +70,36 @@ describe('tradeoffs report', () => {
       return { ...t, impact: t.impact.map((i) => (i.rate === 10 ? { ...i, ci95Pct: ci } : i)) };
     };
     const techniques = result.techniques.map((t) => (t.id === 'optimistic-mmap' ? withCi(t.id, [-0.5, 1.5]) : t.id === 'halting-mmap' ? withCi(t.id, [15, 25]) : t));
-    assert.equal(summarize({ ...result, techniques }).optimisticVsPause!.costRatioBound95, 0.1);
+    assert.equal(summarize({ ...result, techniques }).optimisticVsPause!.costRatioBoundPerBench95, 0.1);
     const unresolvedPause = techniques.map((t) => (t.id === 'halting-mmap' ? withCi(t.id, [-2, 25]) : t));
-    assert.ok(Number.isNaN(summarize({ ...result, techniques: unresolvedPause }).optimisticVsPause!.costRatioBound95), 'a paused interval holding 0 bounds nothing');
+    assert.ok(Number.isNaN(summarize({ ...result, techniques: unresolvedPause }).optimisticVsPause!.costRatioBoundPerBench95), 'a paused interval holding 0 bounds nothing');
+  });
+
+  it('summary: the bootstrap bound resamples matched rounds, so noise both techniques share cancels', () => {
+    const withRounds = (id: string, rounds: (number | null)[]) => {
+      const t = result.techniques.find((x) => x.id === id)!;
+      return { ...t, impact: t.impact.map((i) => (i.rate === 10 ? { ...i, pairedPct: rounds } : i)) };
+    };
+    const study = (opt: (number | null)[], pau: (number | null)[]) =>
+      summarize({ ...result, techniques: result.techniques.map((t) => (t.id === 'optimistic-mmap' ? withRounds(t.id, opt) : t.id === 'halting-mmap' ? withRounds(t.id, pau) : t)) }).optimisticVsPause!;
+    // Paused rounds vary widely, optimistic is a tenth of each: every resample gives 0.1.
+    const pau = [10, 30, 15, 25, 20, 40, 5, 35];
+    assert.equal(study(pau.map((x) => x / 10), pau).costRatioBound95, 0.1);
+    // Independent spread: the bound lies above the ratio of the means and below the worst round's ratio.
+    const spread = study([1, 3, 1, 3, 1, 3, 1, 3], [20, 20, 20, 20, 20, 20, 20, 20]).costRatioBound95;
+    assert.ok(spread > 0.1 && spread < 0.15, `bound ${spread}`);
+    // A round missing in either is left out of the pairs; fewer than 2 pairs bounds nothing.
+    assert.equal(study([null, 2, 2, 2], [20, 20, 20, null]).costRatioBound95, 0.1);
+    assert.ok(Number.isNaN(study([null, 2], [20, null]).costRatioBound95));
+  });
+
+  it('summary: the pacing control (wake-ups, no reads) is reported per bench with its interval', () => {
+    const pacedControl = { hz: 100, achievedHz: 99.5, slowdownPct: 2.5, ci95Pct: [0.5, 4.5] as const, pairedPct: [2, 3] };
+    const techniques = result.techniques.map((t) => ({ ...t, impact: t.impact.map((i) => (i.rate === 'off' ? { ...i, pacedControl } : i)) }));
+    const s = summarize({ ...result, techniques });
+    assert.deepEqual(s.pacingControl, { hz: 100, benches: [{ kind: 'cpu', slowdownPct: 2.5, ci95Pct: [0.5, 4.5], achievedHz: 99.5 }] });
+    assert.ok(s.findings.some((f) => f.startsWith('Pacing control: a loop waking at 100 Hz') && f.includes('2.5% [0.5, 4.5] (cpu)')));
+    assert.equal(summarize(result).pacingControl, undefined, 'no control run: nothing said');
   });
 
   it('writes tradeoffs.json (techniques list) and a well-formed report.html with one <svg> per plot', () => {

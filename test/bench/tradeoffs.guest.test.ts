@@ -82,9 +82,9 @@ describe('bench tradeoffs on a lab guest', { timeout: 900_000 }, () => {
     assert.equal(await labRun(guest, ['/bin/echo', 'alive'], { timeoutMs: 30_000 }), 'alive\n', 'the guest runs');
   });
 
-  it('--interleave, then SIGTERM during a guest-halting pass under churn: impact in shared rounds, exit 143, guest running, churn gone, no temporary files', async () => {
+  it('--interleave --paced-control, then SIGTERM during a guest-halting pass under churn: impact in shared rounds with a pacing control, exit 143, guest running, churn gone, no temporary files', async () => {
     let sent = false;
-    const r = await study(['--quick', '--interleave', '--guest', guest.name, '--out', out, '--techniques', 'halting-mmap,halting-readv', '--passes', '4', '--phase-seconds', '0.5', '--bench-seconds', '0.5', '--kinds', 'cpu', '--rates', 'max', '--consistency-passes', '100000'], (text, child) => {
+    const r = await study(['--quick', '--interleave', '--paced-control', '--guest', guest.name, '--out', out, '--techniques', 'halting-mmap,halting-readv', '--passes', '4', '--phase-seconds', '0.5', '--bench-seconds', '0.5', '--kinds', 'cpu', '--rates', 'max', '--consistency-passes', '100000'], (text, child) => {
       if (!sent && /consistency: guest-halting \(process_vm_readv\)/.test(text)) {
         sent = true;
         setTimeout(() => child.kill('SIGTERM'), 300); // its consistency phase lasts 1 s (2 × --phase-seconds)
@@ -96,7 +96,7 @@ describe('bench tradeoffs on a lab guest', { timeout: 900_000 }, () => {
     const lines = r.stderr.split('\n');
     const firstConsistency = lines.findIndex((l) => /\] consistency: /.test(l));
     const impactLines = lines.slice(0, firstConsistency).filter((l) => /\] impact: /.test(l));
-    for (const label of ['guest-halting (mmap) at max', 'guest-halting (process_vm_readv) at max', 'unmonitored (off)', 'unmonitored (control)']) assert.ok(impactLines.some((l) => l.includes(`cpu ${label}`)), `an impact run '${label}' before the consistency phases:\n${impactLines.join('\n')}`);
+    for (const label of ['guest-halting (mmap) at max', 'guest-halting (process_vm_readv) at max', 'unmonitored (off)', 'unmonitored (control)', 'pacing control (100 Hz, no reads)']) assert.ok(impactLines.some((l) => l.includes(`cpu ${label}`)), `an impact run '${label}' before the consistency phases:\n${impactLines.join('\n')}`);
     // The finished technique was written with its impact rows, the shared unmonitored run among them.
     const data = JSON.parse(readFileSync(join(out, 'tradeoffs.json'), 'utf8'));
     assert.equal(data.options.interleave, true);
@@ -104,6 +104,11 @@ describe('bench tradeoffs on a lab guest', { timeout: 900_000 }, () => {
     assert.ok(halting?.consistency?.passes > 0, 'the first technique finished its consistency phase');
     assert.deepEqual(halting.impact.map((i: { rate: unknown }) => i.rate), ['off', 'max']);
     assert.ok(halting.impact.every((i: { runs: number[] }) => i.runs.length === 1), 'one run per cell in one round');
+    // No fixed rate asked (max only): the pacing control wakes at 100 Hz, beside the shared unmonitored runs.
+    const paced = halting.impact[0].pacedControl;
+    assert.equal(paced?.hz, 100, JSON.stringify(halting.impact[0]));
+    assert.ok(paced.achievedHz > 0 && paced.pairedPct.length === 1 && Number.isFinite(paced.slowdownPct), JSON.stringify(paced));
+    assert.equal(data.options.pacedHz, 100);
     const ps = await labExec(guest, ['/bin/sh', '-c', 'ps'], { timeoutMs: 30_000 });
     assert.equal(ps.exitCode, 0, 'the guest runs (not left paused)');
     assert.ok(!/vmi-helper bench|while :/.test(ps.stdout.toString()), `the churn loop is gone:\n${ps.stdout}`);

@@ -59,8 +59,13 @@ const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.
 const mainTs = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 /** A node command line running `script` (an ES module, through tsx) in a separate process. */
+/** The child scripts' directory, removed after the run. */
+let scriptDir: string | undefined;
+let scripts = 0;
+
 function childArgs(script: string): string[] {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-lv-')), 'child.mts');
+  scriptDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-lv-'));
+  const file = path.join(scriptDir, `child-${++scripts}.mts`);
   fs.writeFileSync(file, script);
   return [tsx, file];
 }
@@ -103,6 +108,7 @@ describe('libvirt domains', { skip, timeout: 900_000 }, () => {
   });
 
   after(async () => {
+    if (scriptDir) fs.rmSync(scriptDir, { recursive: true, force: true });
     if (KEEP) return;
     for (const d of DOMAINS) await libvirtLabDown(d.name, URI).catch(() => false);
     await stopLibvirtDaemons(started);

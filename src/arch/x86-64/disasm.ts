@@ -45,7 +45,8 @@ interface IcedInstruction {
   free(): void;
 }
 interface Iced {
-  Decoder: new (bitness: number, data: Uint8Array, options: number) => { ip: bigint; readonly canDecode: boolean; readonly lastError: number; decode(): IcedInstruction; free(): void };
+  Decoder: new (bitness: number, data: Uint8Array, options: number) => { ip: bigint; readonly canDecode: boolean; readonly lastError: number; decodeOut(into: IcedInstruction): void; free(): void };
+  Instruction: new () => IcedInstruction;
   Formatter: new (syntax: number) => {
     format(i: IcedInstruction): string;
     hexPrefix: string;
@@ -74,7 +75,9 @@ const FLOWS: Record<string, Flow> = {
   Interrupt: 'interrupt',
 };
 
-let iced: { lib: Iced; formatter: InstanceType<Iced['Formatter']>; flows: Map<number, Flow> } | undefined;
+type Formatter = InstanceType<Iced['Formatter']>;
+
+let iced: { lib: Iced; flows: Map<number, Flow>; formatter?: Formatter } | undefined;
 let loadError: string | undefined;
 
 function load(): NonNullable<typeof iced> {
@@ -82,21 +85,27 @@ function load(): NonNullable<typeof iced> {
   if (loadError) throw new Error(loadError);
   try {
     const lib = createRequire(import.meta.url)('iced-x86') as Iced;
-    const formatter = new lib.Formatter(lib.FormatterSyntax.Intel);
-    formatter.hexPrefix = '0x';
-    formatter.hexSuffix = '';
-    formatter.uppercaseHex = false;
-    formatter.spaceAfterOperandSeparator = true;
-    formatter.branchLeadingZeros = false;
-    formatter.showBranchSize = false;
     const flows = new Map<number, Flow>();
     for (const [name, flow] of Object.entries(FLOWS)) if (lib.FlowControl[name] !== undefined) flows.set(lib.FlowControl[name]!, flow);
-    iced = { lib, formatter, flows };
+    iced = { lib, flows };
     return iced;
   } catch (e) {
     loadError = `the x86 disassembler (npm package iced-x86) cannot be loaded: ${(e as Error).message}; run 'npm ci' in the vmsight folder`;
     throw new Error(loadError);
   }
+}
+
+/** The Intel-syntax formatter, made on the first instruction shown (its tables cost a cold process ~8 ms). */
+function formatter(loaded: NonNullable<typeof iced>): Formatter {
+  if (loaded.formatter) return loaded.formatter;
+  const f = new loaded.lib.Formatter(loaded.lib.FormatterSyntax.Intel);
+  f.hexPrefix = '0x';
+  f.hexSuffix = '';
+  f.uppercaseHex = false;
+  f.spaceAfterOperandSeparator = true;
+  f.branchLeadingZeros = false;
+  f.showBranchSize = false;
+  return (loaded.formatter = f);
 }
 
 /** Why disassembly is unavailable, or undefined when it works (loads the disassembler). */
@@ -140,41 +149,43 @@ type Decoded = Omit<Instruction, 'bytes' | 'text'> & { text?: string };
 
 /** The decoding loop of both: `format(flow)` says whose text to format; `emit` gets each instruction, its offset and length. */
 function decode(code: Uint8Array, address: bigint, maxInstructions: number, format: (flow: Flow) => boolean, emit: (i: Decoded, at: number, len: number) => void): void {
-  const { lib, formatter, flows } = load();
+  const loaded = load();
+  const { lib, flows } = loaded;
   const decoder = new lib.Decoder(64, code, lib.DecoderOptions.None);
+  // One instruction decoded into again and again: no wasm allocation and free per instruction, and every
+  // property read once (each is a call into the module).
+  const i = new lib.Instruction();
   try {
     decoder.ip = address;
     let at = 0;
     for (let n = 0; decoder.canDecode && n < maxInstructions; n++) {
-      const i = decoder.decode();
-      try {
-        const len = i.length;
-        // An instruction cut off by the end of the buffer is not the code's fault: leave it out.
-        if (i.isInvalid && decoder.lastError === lib.DecoderError.NoMoreBytes) break;
-        const flow = i.isInvalid ? 'other' : (flows.get(i.flowControl) ?? 'other');
-        const direct = flow === 'call' || flow === 'jump' || flow === 'conditional-jump';
-        let memory: bigint | undefined;
-        for (let k = 0; !i.isInvalid && k < i.opCount; k++)
-          if (i.opKind(k) === lib.OpKind.Memory) memory = i.isIpRelMemoryOperand ? i.ipRelMemoryAddress : i.memoryDisplacementU64;
-        const text = format(flow) ? (i.isInvalid ? '(bad)' : formatter.format(i)) : undefined;
-        emit(
-          {
-            address: i.ip,
-            ...(text !== undefined ? { text } : {}),
-            flow,
-            ...(direct ? { target: i.nearBranchTarget } : {}),
-            ...(memory !== undefined ? { memory } : {}),
-            invalid: i.isInvalid,
-          },
-          at,
-          len,
-        );
-        at += len;
-      } finally {
-        i.free();
-      }
+      decoder.decodeOut(i);
+      const len = i.length;
+      const invalid = i.isInvalid;
+      // An instruction cut off by the end of the buffer is not the code's fault: leave it out.
+      if (invalid && decoder.lastError === lib.DecoderError.NoMoreBytes) break;
+      const flow = invalid ? 'other' : (flows.get(i.flowControl) ?? 'other');
+      const direct = flow === 'call' || flow === 'jump' || flow === 'conditional-jump';
+      let memory: bigint | undefined;
+      for (let k = 0, ops = invalid ? 0 : i.opCount; k < ops; k++)
+        if (i.opKind(k) === lib.OpKind.Memory) memory = i.isIpRelMemoryOperand ? i.ipRelMemoryAddress : i.memoryDisplacementU64;
+      const text = format(flow) ? (invalid ? '(bad)' : formatter(loaded).format(i)) : undefined;
+      emit(
+        {
+          address: i.ip,
+          ...(text !== undefined ? { text } : {}),
+          flow,
+          ...(direct ? { target: i.nearBranchTarget } : {}),
+          ...(memory !== undefined ? { memory } : {}),
+          invalid,
+        },
+        at,
+        len,
+      );
+      at += len;
     }
   } finally {
+    i.free();
     decoder.free();
   }
 }

@@ -7,7 +7,6 @@
  */
 import { runGuestBench, type GuestBenchKind, type LabGuest } from '../../lab/index.js';
 import type { AttachedKernel } from '../../linux/attach.js';
-import type { Plugin } from '../../linux/plugin.js';
 import { check, qemuGone, sleep, StudyAborted } from './control.js';
 import { distribution, meanCi95, meanSd, seededRandom, shuffled } from './measure.js';
 import { LIGHT, runPass, workload } from './passes.js';
@@ -25,6 +24,11 @@ export interface ImpactOptions {
   readonly kinds: readonly GuestBenchKind[];
   readonly allKinds: readonly GuestBenchKind[];
   readonly rates: readonly Rate[];
+  /**
+   * Adds a third unmonitored slot per round: a loop that wakes at this rate and reads nothing (the pacing
+   * control), so what monitoring costs the guest by being there at all is told apart from what its reads cost.
+   */
+  readonly pacedHz?: number;
   readonly signal: AbortSignal;
   readonly progress: (phase: string, detail: string) => void;
 }
@@ -40,7 +44,7 @@ export interface ImpactRow {
   readonly sd: number;
   /** The mean of what the guest reported on its own clock. */
   readonly guestClockMean: number;
-  /** Throughput lost, percent: the mean over rounds of the slowdown against the same round's unmonitored run (0 for 'off'); spread = sd / the unmonitored mean. */
+  /** Throughput lost, percent: the mean over rounds of the slowdown against the mean of the same round's two unmonitored runs (0 for 'off'); spread = sd / the unmonitored mean. */
   readonly slowdownPct: number;
   readonly slowdownSdPct: number;
   /**
@@ -52,10 +56,27 @@ export interface ImpactRow {
   readonly noiseFloorPct?: number;
   /** The slowdown's interval excludes 0 and it exceeds the noise floor. */
   readonly resolved?: boolean;
+  /**
+   * The paired slowdown of each round, percent (null: a run of that round is missing): against the mean of the
+   * round's two unmonitored runs; for 'off', the control against the other unmonitored run. Rounds of one bench
+   * share their unmonitored runs across interleaved techniques, so round i of two techniques is a matched pair.
+   */
+  readonly pairedPct?: readonly (number | null)[];
+  /** On the 'off' row, with `pacedHz`: the pacing control's paired slowdown (wake-ups, no reads). */
+  readonly pacedControl?: PacedControl;
   /** Passes per second actually reached during the runs, and their median latency. */
   readonly achievedHz: number;
   readonly passLatencyP50Ms: number;
   readonly errors: readonly string[];
+}
+
+export interface PacedControl {
+  readonly hz: number;
+  /** Wake-ups per second actually reached. */
+  readonly achievedHz: number;
+  readonly slowdownPct: number;
+  readonly ci95Pct: readonly [number, number];
+  readonly pairedPct: readonly (number | null)[];
 }
 
 export interface Baseline {
@@ -85,7 +106,7 @@ export interface ImpactSubject {
  * that keeps the guest stopped, like the all-stop debugger stub at its
  * maximum, can starve it so that its bench never ends): `cut` says so.
  */
-async function monitorWhile(kernel: AttachedKernel, work: readonly Plugin<any>[], t: StudyTechnique, rate: Rate, done: Promise<unknown>, signal: AbortSignal, deadlineMs: number): Promise<{ lat: number[]; ms: number; cut: boolean }> {
+async function monitorWhile(pass: () => Promise<number>, rate: Rate, done: Promise<unknown>, signal: AbortSignal, deadlineMs: number): Promise<{ lat: number[]; ms: number; cut: boolean }> {
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   const lat: number[] = [];
@@ -98,7 +119,7 @@ async function monitorWhile(kernel: AttachedKernel, work: readonly Plugin<any>[]
       cut = true;
       break;
     }
-    lat.push((await runPass(kernel, work, t.validate)).ms);
+    lat.push(await pass());
     next += period;
     // Even at max rate, yield to the event loop so the exec channel's I/O goes on.
     await sleep(rate === 'max' ? 0 : next - performance.now(), signal);
@@ -162,8 +183,11 @@ type Cell = { byRound: (number | undefined)[]; guestRuns: number[]; errors: stri
 
 const newCell = (): Cell => ({ byRound: [], guestRuns: [], errors: [], lat: [], wall: 0 });
 
-/** What one run of a round is: an unmonitored run ('off', and its 'control' twin), or a subject monitoring at a rate. */
-type Slot = { readonly unmonitored: 'off' | 'control' } | { readonly subject: ImpactSubject; readonly rate: Rate; readonly cell: Cell };
+/**
+ * What one run of a round is: an unmonitored run ('off', and its 'control' twin), the pacing control (a loop
+ * waking at `pacedHz` that reads nothing), or a subject monitoring at a rate.
+ */
+type Slot = { readonly unmonitored: 'off' | 'control' } | { readonly paced: number } | { readonly subject: ImpactSubject; readonly rate: Rate; readonly cell: Cell };
 
 /** The rates a subject is measured at: a rate it cannot reach is its maximum, measured once as 'max'. */
 function ratesFor(s: ImpactSubject, rates: readonly Rate[]): Rate[] {
@@ -177,7 +201,7 @@ function ratesFor(s: ImpactSubject, rates: readonly Rate[]): Rate[] {
  * shared machine drifting over minutes, and any order effect, hit monitored
  * and unmonitored runs alike — and, with several subjects, every technique
  * alike. A cell's slowdown is the mean over rounds of the paired slowdown
- * against that round's 'off' run, with its 95 % confidence interval; the
+ * against the mean of that round's two unmonitored runs, with its 95 % confidence interval; the
  * control's paired slowdown is the noise floor: a slowdown whose interval
  * holds 0 or that is within the floor is not resolved by this run. A subject
  * whose pass fails ends there (`ended`), the others go on; a QEMU that went
@@ -192,8 +216,9 @@ export async function impact(subjects: readonly ImpactSubject[], o: ImpactOption
     const overheadS = baseline.find((b) => b.kind === kind)?.overheadS ?? 0;
     const off = newCell();
     const control = newCell();
+    const paced = newCell();
     const cells = new Map<ImpactSubject, Map<Rate, Cell>>(subjects.map((s) => [s, new Map(ratesFor(s, o.rates).map((rate) => [rate, newCell()]))]));
-    const slots: Slot[] = [{ unmonitored: 'off' }, { unmonitored: 'control' }, ...subjects.flatMap((subject) => [...cells.get(subject)!].map(([rate, cell]) => ({ subject, rate, cell })))];
+    const slots: Slot[] = [{ unmonitored: 'off' }, { unmonitored: 'control' }, ...(o.pacedHz ? [{ paced: o.pacedHz }] : []), ...subjects.flatMap((subject) => [...cells.get(subject)!].map(([rate, cell]) => ({ subject, rate, cell })))];
     let unit = '';
     for (let i = 0; i < o.repeats; i++) {
       for (const slot of shuffled(slots, random)) {
@@ -201,13 +226,23 @@ export async function impact(subjects: readonly ImpactSubject[], o: ImpactOption
         const gone = qemuGone(o.guest);
         if (gone) throw new Error(gone);
         if ('subject' in slot && slot.subject.ended) continue;
-        const what = 'subject' in slot ? `${alone ? '' : `${slot.subject.technique.label} `}${slot.rate === 'max' ? 'at max' : `at ${slot.rate} Hz`}` : `unmonitored (${slot.unmonitored})`;
+        const what =
+          'subject' in slot
+            ? `${alone ? '' : `${slot.subject.technique.label} `}${slot.rate === 'max' ? 'at max' : `at ${slot.rate} Hz`}`
+            : 'paced' in slot
+              ? `pacing control (${slot.paced} Hz, no reads)`
+              : `unmonitored (${slot.unmonitored})`;
         o.progress('impact', `${alone ? `${subjects[0]!.technique.label}: ` : ''}${kind} ${what}, round ${i + 1}/${o.repeats}`);
-        const c = 'subject' in slot ? slot.cell : slot.unmonitored === 'off' ? off : control;
+        const c = 'subject' in slot ? slot.cell : 'paced' in slot ? paced : slot.unmonitored === 'off' ? off : control;
         const bench = benchRun(o, kind, overheadS);
-        if ('subject' in slot) {
+        if ('paced' in slot) {
+          const m = await monitorWhile(async () => 0, slot.paced, bench, o.signal, deadlineS * 1000);
+          c.lat.push(...m.lat);
+          c.wall += m.ms;
+        } else if ('subject' in slot) {
           try {
-            const m = await monitorWhile(slot.subject.kernel, work, slot.subject.technique, slot.rate, bench, o.signal, deadlineS * 1000);
+            const { kernel, technique } = slot.subject;
+            const m = await monitorWhile(async () => (await runPass(kernel, work, technique.validate)).ms, slot.rate, bench, o.signal, deadlineS * 1000);
             if (m.cut) c.errors.push(`monitoring stopped after ${deadlineS} s so the bench could end: at this rate the technique starves the guest (the throughput counts the whole run)`);
             c.lat.push(...m.lat);
             c.wall += m.ms;
@@ -219,34 +254,54 @@ export async function impact(subjects: readonly ImpactSubject[], o: ImpactOption
           }
         }
         const r = await bench;
-        if (r.rate !== undefined) (c.byRound[i] = 'subject' in slot ? r.rate : r.guestRate!), c.guestRuns.push(r.guestRate!), (unit = r.unit!);
+        // Unmonitored runs count the guest's own rate (nothing stops it; no overhead calibration in the figure).
+        if (r.rate !== undefined) (c.byRound[i] = 'unmonitored' in slot ? r.guestRate! : r.rate), c.guestRuns.push(r.guestRate!), (unit = r.unit!);
         else c.errors.push(r.error!);
       }
     }
-    for (const s of subjects) s.rows.push(...cellRows(kind, unit, o.repeats, off, control, cells.get(s)!));
+    for (const s of subjects) s.rows.push(...cellRows(kind, unit, o.repeats, off, control, cells.get(s)!, o.pacedHz ? { hz: o.pacedHz, cell: paced } : undefined));
   }
 }
 
 /** The rows of one bench for one subject: its 'off' row (the shared unmonitored runs, the control's interval) and one per rate. */
-function cellRows(kind: GuestBenchKind, unit: string, repeats: number, off: Cell, control: Cell, byRate: ReadonlyMap<Rate, Cell>): ImpactRow[] {
+function cellRows(kind: GuestBenchKind, unit: string, repeats: number, off: Cell, control: Cell, byRate: ReadonlyMap<Rate, Cell>, paced?: { hz: number; cell: Cell }): ImpactRow[] {
   const ref = meanSd(off.byRound.filter((v): v is number => v !== undefined)).mean;
-  /** Paired slowdowns (percent) of a cell against the same round's 'off' run. */
-  const paired = (c: Cell): number[] => {
-    const out: number[] = [];
-    for (let i = 0; i < repeats; i++) {
-      const a = off.byRound[i];
+  /** Paired slowdowns (percent) of `c` against `base(i)` of the same round i; null where either run is missing. */
+  const pairedBy = (c: Cell, base: (i: number) => number | undefined): (number | null)[] =>
+    Array.from({ length: repeats }, (_, i) => {
+      const a = base(i);
       const b = c.byRound[i];
-      if (a !== undefined && b !== undefined && a > 0) out.push((100 * (a - b)) / a);
-    }
-    return out;
+      return a !== undefined && b !== undefined && a > 0 ? (100 * (a - b)) / a : null;
+    });
+  // A monitored run is compared with the mean of the round's two unmonitored runs (the reference then carries
+  // half the variance of one run); the control pair (control against off) is one run against another, so the
+  // floor it gives is, if anything, wider than the noise of a monitored cell.
+  const bothOff = (i: number): number | undefined => {
+    const [a, b] = [off.byRound[i], control.byRound[i]];
+    return a !== undefined && b !== undefined ? (a + b) / 2 : (a ?? b);
   };
-  const controlCi = meanCi95(paired(control));
+  const present = (xs: readonly (number | null)[]): number[] => xs.filter((x): x is number => x !== null);
+  const controlPairs = pairedBy(control, (i) => off.byRound[i]);
+  const controlCi = meanCi95(present(controlPairs));
   const noiseFloorPct = +(Math.abs(controlCi.mean) + (Number.isFinite(controlCi.half) ? controlCi.half : 0)).toFixed(2);
+  let pacedControl: PacedControl | undefined;
+  if (paced) {
+    const pairs = pairedBy(paced.cell, bothOff);
+    const d = meanCi95(present(pairs));
+    pacedControl = {
+      hz: paced.hz,
+      achievedHz: +((paced.cell.lat.length * 1000) / paced.cell.wall).toFixed(2),
+      slowdownPct: +d.mean.toFixed(2),
+      ci95Pct: [+d.lo.toFixed(2), +d.hi.toFixed(2)],
+      pairedPct: pairs.map((x) => (x === null ? null : +x.toFixed(3))),
+    };
+  }
   const rows: ImpactRow[] = [];
   for (const [rate, c] of [['off', off] as const, ...byRate]) {
     const runs = c.byRound.filter((v): v is number => v !== undefined);
     const { mean, sd } = meanSd(runs);
-    const d = rate === 'off' ? controlCi : meanCi95(paired(c));
+    const byRound = rate === 'off' ? controlPairs : pairedBy(c, bothOff);
+    const d = rate === 'off' ? controlCi : meanCi95(present(byRound));
     const resolved = rate !== 'off' && Number.isFinite(d.lo) && (d.lo > 0 || d.hi < 0) && Math.abs(d.mean) > noiseFloorPct;
     rows.push({
       kind,
@@ -259,6 +314,8 @@ function cellRows(kind: GuestBenchKind, unit: string, repeats: number, off: Cell
       slowdownPct: rate === 'off' ? 0 : +(Number.isFinite(d.mean) ? d.mean : (100 * (ref - mean)) / ref).toFixed(2),
       slowdownSdPct: +((100 * sd) / ref).toFixed(2),
       ci95Pct: [+d.lo.toFixed(2), +d.hi.toFixed(2)],
+      pairedPct: byRound.map((x) => (x === null ? null : +x.toFixed(3))),
+      ...(rate === 'off' && pacedControl ? { pacedControl } : {}),
       noiseFloorPct,
       resolved,
       achievedHz: rate === 'off' ? 0 : +((c.lat.length * 1000) / c.wall).toFixed(2),

@@ -22,7 +22,7 @@ import { pickTechniques } from './techniques.js';
 
 export const USAGE = `tradeoffs [--quick] [--out DIR] [--guest NAME | --kernel 6.1] [--keep]
           [--techniques id,id] [--passes N] [--phase-seconds S] [--bench-seconds S] [--repeats N]
-          [--kinds cpu,mem,fork,net,file] [--rates 1,10,100,max] [--consistency-passes N] [--interleave]`;
+          [--kinds cpu,mem,fork,net,file] [--rates 1,10,100,max] [--consistency-passes N] [--interleave] [--paced-control]`;
 
 interface Profile {
   passes: number;
@@ -119,6 +119,7 @@ export async function runTradeoffs(argv: readonly string[]): Promise<number> {
       rates: { type: 'string' },
       'consistency-passes': { type: 'string' },
       interleave: { type: 'boolean' },
+      'paced-control': { type: 'boolean' },
       debug: { type: 'boolean' },
     },
   });
@@ -169,9 +170,12 @@ export async function runTradeoffs(argv: readonly string[]): Promise<number> {
     }
     const bed = testBed(guest, qemuVersion());
     const progress = progressPrinter(techniques.length, t0);
-    const o: StudyOptions = { guest, techniques, ...profile, interleave: values.interleave === true, allKinds: [...GUEST_BENCH_KINDS], tmpDir, signal: controller.signal, progress: progress.line };
+    // The pacing control wakes at the highest fixed rate asked (where the monitored runs are compared).
+    const fixed = profile.rates.filter((r): r is number => typeof r === 'number');
+    const pacedHz = values['paced-control'] === true ? (fixed.length ? Math.max(...fixed) : 100) : undefined;
+    const o: StudyOptions = { guest, techniques, ...profile, interleave: values.interleave === true, ...(pacedHz ? { pacedHz } : {}), allKinds: [...GUEST_BENCH_KINDS], tmpDir, signal: controller.signal, progress: progress.line };
     const date = new Date().toISOString();
-    const meta = () => ({ date, mode: values.quick ? 'quick' : 'full', durationS: (performance.now() - t0) / 1000, options: { ...profile, interleave: values.interleave === true, techniques: techniques.map((t) => t.id) } });
+    const meta = () => ({ date, mode: values.quick ? 'quick' : 'full', durationS: (performance.now() - t0) / 1000, options: { ...profile, interleave: values.interleave === true, pacedHz: pacedHz ?? null, techniques: techniques.map((t) => t.id) } });
     let result: StudyResult | undefined;
     try {
       result = await runStudy(o, (r, partial) => {

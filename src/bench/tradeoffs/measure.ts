@@ -91,3 +91,39 @@ export function shuffled<T>(xs: readonly T[], random: () => number): T[] {
   }
   return out;
 }
+
+/** Matched pairs of one stratum (a bench): `num[i]` and `den[i]` come from the same round. */
+export interface PairedStratum {
+  readonly num: readonly number[];
+  readonly den: readonly number[];
+}
+
+/**
+ * 95 % percentile-bootstrap interval of R = Σ_k mean(num_k) / Σ_k mean(den_k) over the strata k: each
+ * resample draws every stratum's rounds with replacement, a round's pair kept together (interleaved
+ * techniques share a round's unmonitored runs, so their errors are correlated and must be drawn together).
+ * NaN bounds when a stratum has fewer than 2 pairs; seeded `random`, so a report is reproducible.
+ */
+export function ratioOfMeansCi95(strata: readonly PairedStratum[], random: () => number, resamples = 4000): { lo: number; hi: number } {
+  if (!strata.length || strata.some((s) => s.num.length < 2 || s.num.length !== s.den.length)) return { lo: NaN, hi: NaN };
+  const ratios: number[] = new Array<number>(resamples);
+  for (let b = 0; b < resamples; b++) {
+    let num = 0;
+    let den = 0;
+    for (const s of strata) {
+      const n = s.num.length;
+      let sn = 0;
+      let sd = 0;
+      for (let i = 0; i < n; i++) {
+        const j = Math.floor(random() * n);
+        sn += s.num[j]!;
+        sd += s.den[j]!;
+      }
+      num += sn / n;
+      den += sd / n;
+    }
+    ratios[b] = den > 0 ? num / den : Infinity;
+  }
+  ratios.sort((a, b) => a - b);
+  return { lo: quantile(ratios, 0.025), hi: quantile(ratios, 0.975) };
+}

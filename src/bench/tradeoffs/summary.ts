@@ -5,6 +5,7 @@
  * state mid-update when we look), the optimistic mode against
  * pause-and-introspect, and a few written sentences.
  */
+import { ratioOfMeansCi95, seededRandom, type PairedStratum } from './measure.js';
 import type { ConsistencyMode } from './techniques.js';
 import type { StudyResult, TechniqueResult } from './study.js';
 
@@ -32,10 +33,17 @@ export interface OptimisticVsPause {
   /** optimistic / paused slowdown (the goal: ≤ 0.10). */
   readonly costRatio: number;
   /**
-   * The ratio at most, at 95 %: the optimistic cells' upper bounds (at least 0) over the paused cells' lower
-   * bounds, summed over the benches (NaN when a paused lower bound is not above 0 or an interval is missing).
+   * The ratio at most, at 95 %: the upper end of the percentile-bootstrap interval of the ratio of the mean
+   * slowdowns, rounds resampled with each round's optimistic and paused runs kept together (NaN when a bench
+   * has fewer than 2 matched rounds or no per-round data).
    */
   readonly costRatioBound95: number;
+  /**
+   * A cruder bound, kept for comparison with earlier reports: the optimistic cells' upper bounds (at least 0)
+   * over the paused cells' lower bounds, summed over the benches, as if every bench erred its worst at once
+   * (NaN when a paused lower bound is not above 0 or an interval is missing).
+   */
+  readonly costRatioBoundPerBench95: number;
   readonly optimisticAnomaliesPerPass: number;
   readonly pausedAnomaliesPerPass: number;
   readonly anomaliesNoHigher: boolean;
@@ -53,11 +61,18 @@ export interface ImpactResolution {
   readonly resolvedCells: number;
 }
 
+/** The pacing control of each bench (`--paced-control`): what a loop waking at `hz` and reading nothing cost the guest. */
+export interface PacingControl {
+  readonly hz: number;
+  readonly benches: readonly { readonly kind: string; readonly slowdownPct: number; readonly ci95Pct: readonly [number, number]; readonly achievedHz: number }[];
+}
+
 export interface StudySummary {
   readonly modes: ModeRates[];
   readonly split: Split[];
   readonly optimisticVsPause?: OptimisticVsPause;
   readonly impactResolution?: ImpactResolution;
+  readonly pacingControl?: PacingControl;
   readonly findings: string[];
 }
 
@@ -78,6 +93,29 @@ function representative(ts: readonly TechniqueResult[], mode: ConsistencyMode): 
 function meanSlowdown(t: TechniqueResult, rate: string): number {
   const rows = t.impact.filter((r) => String(r.rate) === rate && Number.isFinite(r.slowdownPct));
   return rows.length ? rows.reduce((a, r) => a + r.slowdownPct, 0) / rows.length : NaN;
+}
+
+/**
+ * Bootstrap interval of optimistic / paused mean slowdown at `rate`: per bench, the rounds both have
+ * (round i of one bench is the same unmonitored pair for both when interleaved; independent otherwise,
+ * where drawing them together changes nothing).
+ */
+function bootstrapRatio(opt: TechniqueResult, pau: TechniqueResult, rate: string): { lo: number; hi: number } {
+  const rows = (t: TechniqueResult) => new Map(t.impact.filter((i) => String(i.rate) === rate).map((i) => [i.kind, i.pairedPct]));
+  const [o, p] = [rows(opt), rows(pau)];
+  const strata: PairedStratum[] = [];
+  for (const [kind, pp] of p) {
+    const op = o.get(kind);
+    if (!op || !pp) return { lo: NaN, hi: NaN };
+    const num: number[] = [];
+    const den: number[] = [];
+    for (let i = 0; i < Math.min(op.length, pp.length); i++) {
+      const [a, b] = [op[i], pp[i]];
+      if (a != null && b != null) num.push(a), den.push(b);
+    }
+    strata.push({ num, den });
+  }
+  return ratioOfMeansCi95(strata, seededRandom(0xb007));
 }
 
 const fmt = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
@@ -132,7 +170,8 @@ export function summarize(r: StudyResult): StudySummary {
         optimisticSlowdownPct: +o.toFixed(2),
         pausedSlowdownPct: +p.toFixed(2),
         costRatio: +(p > 0 ? Math.max(0, o) / p : NaN).toFixed(3),
-        costRatioBound95: +(loSum > 0 ? hiSum / loSum : NaN).toFixed(3),
+        costRatioBound95: +Math.max(0, bootstrapRatio(opt, pau, common).hi).toFixed(3),
+        costRatioBoundPerBench95: +(loSum > 0 ? hiSum / loSum : NaN).toFixed(3),
         optimisticAnomaliesPerPass: oa,
         pausedAnomaliesPerPass: pa,
         anomaliesNoHigher: oa <= pa,
@@ -140,7 +179,22 @@ export function summarize(r: StudyResult): StudySummary {
     }
   }
   const impactResolution = resolution(r);
-  return { modes, split, ...(optimisticVsPause ? { optimisticVsPause } : {}), ...(impactResolution ? { impactResolution } : {}), findings: findings(r, modes, split, optimisticVsPause, impactResolution) };
+  const pacingControl = pacing(r);
+  return {
+    modes,
+    split,
+    ...(optimisticVsPause ? { optimisticVsPause } : {}),
+    ...(impactResolution ? { impactResolution } : {}),
+    ...(pacingControl ? { pacingControl } : {}),
+    findings: findings(r, modes, split, optimisticVsPause, impactResolution, pacingControl),
+  };
+}
+
+/** The pacing control rows (shared by every technique of the rounds: the first technique that has them). */
+function pacing(r: StudyResult): PacingControl | undefined {
+  const offs = r.techniques.find((t) => t.impact.some((i) => i.pacedControl))?.impact.filter((i) => i.rate === 'off' && i.pacedControl);
+  if (!offs?.length) return undefined;
+  return { hz: offs[0]!.pacedControl!.hz, benches: offs.map((i) => ({ kind: i.kind, slowdownPct: i.pacedControl!.slowdownPct, ci95Pct: i.pacedControl!.ci95Pct, achievedHz: i.pacedControl!.achievedHz })) };
 }
 
 function resolution(r: StudyResult): ImpactResolution | undefined {
@@ -155,7 +209,7 @@ function resolution(r: StudyResult): ImpactResolution | undefined {
   };
 }
 
-function findings(r: StudyResult, modes: readonly ModeRates[], split: readonly Split[], ovp: OptimisticVsPause | undefined, res: ImpactResolution | undefined): string[] {
+function findings(r: StudyResult, modes: readonly ModeRates[], split: readonly Split[], ovp: OptimisticVsPause | undefined, res: ImpactResolution | undefined, paced: PacingControl | undefined): string[] {
   const out: string[] = [];
   const freq = r.techniques.filter((t) => t.frequency[0]).map((t) => ({ t, hz: t.frequency[0]!.passesPerSec }));
   freq.sort((a, b) => b.hz - a.hz);
@@ -176,13 +230,17 @@ function findings(r: StudyResult, modes: readonly ModeRates[], split: readonly S
   }
   if (ovp) {
     out.push(
-      `Optimistic validation vs pause-and-introspect at ${ovp.rate}: guest slowdown ${fmt(ovp.optimisticSlowdownPct)}% vs ${fmt(ovp.pausedSlowdownPct)}% (ratio ${fmt(ovp.costRatio, 3)}, at most ${fmt(ovp.costRatioBound95, 3)} at 95%; goal ≤ 0.10; noise floor ${fmt(ovp.noiseFloorPct, 1)}%, ${ovp.resolvedCells} of these cells resolved), anomalies per pass ${fmt(ovp.optimisticAnomaliesPerPass, 3)} vs ${fmt(ovp.pausedAnomaliesPerPass, 3)} (${ovp.anomaliesNoHigher ? 'no higher' : 'higher'}).`,
+      `Optimistic validation vs pause-and-introspect at ${ovp.rate}: guest slowdown ${fmt(ovp.optimisticSlowdownPct)}% vs ${fmt(ovp.pausedSlowdownPct)}% (ratio ${fmt(ovp.costRatio, 3)}, at most ${fmt(ovp.costRatioBound95, 3)} at 95% by a bootstrap over rounds, ${fmt(ovp.costRatioBoundPerBench95, 3)} from the per-bench bounds; goal ≤ 0.10; noise floor ${fmt(ovp.noiseFloorPct, 1)}%, ${ovp.resolvedCells} of these cells resolved), anomalies per pass ${fmt(ovp.optimisticAnomaliesPerPass, 3)} vs ${fmt(ovp.pausedAnomaliesPerPass, 3)} (${ovp.anomaliesNoHigher ? 'no higher' : 'higher'}).`,
     );
   if (res)
     out.push(
       `Guest impact: the control pairs (two unmonitored runs per round) put the noise floor at ${fmt(res.noiseFloorMedianPct, 1)}% (median over benches and techniques; max ${fmt(res.noiseFloorMaxPct, 1)}%): slowdowns below it are not resolved by this run; ${res.resolvedCells} of ${res.monitoredCells} monitored cells were (95% interval excludes 0 and exceeds the floor).`,
     );
   }
+  if (paced)
+    out.push(
+      `Pacing control: a loop waking at ${paced.hz} Hz that reads nothing cost the guest ${paced.benches.map((b) => `${fmt(b.slowdownPct, 1)}% [${fmt(b.ci95Pct[0], 1)}, ${fmt(b.ci95Pct[1], 1)}] (${b.kind})`).join(', ')}: what monitoring costs by being there at all, before it reads.`,
+    );
   const crashed = [...r.baseline.filter((b) => b.errors.length).map((b) => `${b.kind} unmonitored (${b.errors[0]})`), ...r.techniques.flatMap((t) => t.impact.filter((i) => i.rate !== 'off' && i.errors.length).map((i) => `${i.kind} under ${t.label} at ${i.rate} (${i.errors[0]})`))];
   if (crashed.length) out.push(`In-guest bench runs that failed (the study went on): ${crashed.slice(0, 5).join('; ')}${crashed.length > 5 ? `; ${crashed.length - 5} more` : ''}.`);
   return out;

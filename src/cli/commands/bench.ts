@@ -13,7 +13,7 @@ import { UsageError } from '../../core/errors.js';
 import type { Command, OptionSpec } from '../command.js';
 
 const STRING_OPTIONS = ['out', 'guest', 'kernel', 'techniques', 'passes', 'phase-seconds', 'bench-seconds', 'repeats', 'kinds', 'rates', 'consistency-passes'] as const;
-const BOOLEAN_OPTIONS = ['quick', 'keep', 'interleave'] as const;
+const BOOLEAN_OPTIONS = ['quick', 'keep', 'interleave', 'paced-control'] as const;
 
 const options: OptionSpec = Object.fromEntries([...STRING_OPTIONS.map((k) => [k, { type: 'string' as const }]), ...BOOLEAN_OPTIONS.map((k) => [k, { type: 'boolean' as const }])]);
 
@@ -31,7 +31,7 @@ export const command: Command = {
   summary: 'run the VMI trade-off study (frequency, host cost, guest impact, consistency of every technique)',
   usage: `tradeoffs [--quick] [--out DIR] [--guest NAME | --kernel 6.1] [--keep] [--techniques id,id] [--passes N]
         [--phase-seconds S] [--bench-seconds S] [--repeats N] [--kinds cpu,mem,fork,net,file] [--rates 1,10,100,max]
-        [--consistency-passes N] [--interleave]   (other suites: npm run bench -- memory|translate|profile|plugins|pass)`,
+        [--consistency-passes N] [--interleave] [--paced-control]   (other suites: npm run bench -- memory|translate|profile|plugins|pass)`,
   options,
   async run(args, ctx) {
     if (args.positionals[0] !== 'tradeoffs' || args.positionals.length > 1) throw new UsageError(`bench ${args.positionals.join(' ')}: the command runs 'bench tradeoffs'; the other suites run with npm run bench -- SUITE`);
