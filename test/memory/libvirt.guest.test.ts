@@ -58,11 +58,11 @@ const DOMAINS: Domain[] = [
 const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url));
 const mainTs = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
-/** A node command line running `script` (an ES module, through tsx) in a separate process. */
 /** The child scripts' directory, removed after the run. */
 let scriptDir: string | undefined;
 let scripts = 0;
 
+/** A node command line running `script` (an ES module, through tsx) in a separate process. */
 function childArgs(script: string): string[] {
   scriptDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-lv-'));
   const file = path.join(scriptDir, `child-${++scripts}.mts`);

@@ -6,6 +6,7 @@
  * pause-and-introspect, and a few written sentences.
  */
 import { ratioOfMeansCi95, seededRandom, type PairedStratum } from './measure.js';
+import type { ImpactRow } from './impact.js';
 import type { ConsistencyMode } from './techniques.js';
 import type { StudyResult, TechniqueResult } from './study.js';
 
@@ -95,17 +96,21 @@ function meanSlowdown(t: TechniqueResult, rate: string): number {
   return rows.length ? rows.reduce((a, r) => a + r.slowdownPct, 0) / rows.length : NaN;
 }
 
+/** A technique's impact rows at `rate`, by bench. */
+function rowsAt(t: TechniqueResult, rate: string): Map<string, ImpactRow> {
+  return new Map(t.impact.filter((i) => String(i.rate) === rate).map((i) => [i.kind, i]));
+}
+
 /**
  * Bootstrap interval of optimistic / paused mean slowdown at `rate`: per bench, the rounds both have
  * (round i of one bench is the same unmonitored pair for both when interleaved; independent otherwise,
  * where drawing them together changes nothing).
  */
 function bootstrapRatio(opt: TechniqueResult, pau: TechniqueResult, rate: string): { lo: number; hi: number } {
-  const rows = (t: TechniqueResult) => new Map(t.impact.filter((i) => String(i.rate) === rate).map((i) => [i.kind, i.pairedPct]));
-  const [o, p] = [rows(opt), rows(pau)];
+  const o = rowsAt(opt, rate);
   const strata: PairedStratum[] = [];
-  for (const [kind, pp] of p) {
-    const op = o.get(kind);
+  for (const [kind, row] of rowsAt(pau, rate)) {
+    const [op, pp] = [o.get(kind)?.pairedPct, row.pairedPct];
     if (!op || !pp) return { lo: NaN, hi: NaN };
     const num: number[] = [];
     const den: number[] = [];
@@ -149,12 +154,11 @@ export function summarize(r: StudyResult): StudySummary {
       const oa = opt.consistency?.anomaliesPerPass ?? NaN;
       const pa = pau.consistency?.anomaliesPerPass ?? NaN;
       const compared = [opt, pau].flatMap((t) => t.impact.filter((i) => String(i.rate) === common));
-      const at = (t: TechniqueResult) => new Map(t.impact.filter((i) => String(i.rate) === common).map((i) => [i.kind, i.ci95Pct]));
-      const [oCi, pCi] = [at(opt), at(pau)];
+      const oRows = rowsAt(opt, common);
       let hiSum = 0;
       let loSum = 0;
-      for (const [kind, pc] of pCi) {
-        const oc = oCi.get(kind);
+      for (const [kind, row] of rowsAt(pau, common)) {
+        const [oc, pc] = [oRows.get(kind)?.ci95Pct, row.ci95Pct];
         if (!oc || !pc || !(pc[0] > 0) || !Number.isFinite(oc[1])) {
           loSum = NaN;
           break;
