@@ -1,12 +1,13 @@
 /**
  * A guest-virtual address space: one DTB over one PhysicalMemory, with cached
  * translation, batched virtual reads split at page boundaries, typed scalar
- * reads, iteration of present mappings, and the kernel direct map
- * (phys ↔ page_offset_base + phys). Reads that stay inside one page of a
- * mapped source return zero-copy views (valid for the current generation).
- */
+ * reads, iteration of present mappings, and the kernel direct map (found by
+ * arch/direct-map.ts). Reads inside one page of a mapped source, and objects
+ * read in place over contiguous pages, are zero-copy views (valid for the
+ * current generation). */
 import { FaultError, ProfileError } from '../core/errors.js';
 import type { PhysicalMemory, ReadOp } from '../memory/types.js';
+import { findDirectMapBase } from './direct-map.js';
 import { PhysReader } from './phys-reader.js';
 import {
   type MappingOptions,
@@ -44,6 +45,8 @@ export interface AddressSpaceOptions extends TranslatorOptions {
 /** Largest single virtual read accepted (guest lengths are hostile input). */
 export const MAX_VIRTUAL_READ = 1 << 30;
 const PAGE = 4096;
+/** Largest object `readInPlace` hands out in place (pages translated one by one to check they are contiguous). */
+const MAX_VIEW = 64 * 1024;
 
 /** Level shifts used to skip a whole unmapped region after a fault. */
 const LEVEL_SHIFT: Record<number, bigint> = { 1: 12n, 2: 21n, 3: 30n, 4: 39n, 5: 48n };
@@ -228,6 +231,33 @@ export class AddressSpace {
   }
 
   /**
+   * `len` bytes at `va` as a zero-copy view when they lie in physically contiguous pages of one mapped
+   * region (a slab object across pages of the direct map; a task_struct is ~9.7 KiB), else what `read` gives. A
+   * view shows guest memory as it is when each byte is used, and is valid
+   * for the current generation only: for decoding an object in place, never
+   * for keeping (a large read that is kept, a symbol table, goes by `read`).
+   */
+  readInPlace(va: GuestVirtAddr, len: number): Uint8Array {
+    if (!(len > 0 && len <= MAX_VIEW)) return this.read(va, len);
+    let pa: number;
+    try {
+      pa = this.translator.physical(va);
+      for (let done = PAGE - (pa % PAGE); done < len; done += PAGE) {
+        if (this.translator.physical(gva(BigInt.asUintN(64, va + BigInt(done)))) !== pa + done) return this.read(va, len);
+      }
+    } catch (e) {
+      if (e instanceof FaultError) return this.read(va, len);
+      throw e;
+    }
+    try {
+      // One physical range: a view where one region (or pass block) holds it, else one copy.
+      return this.phys.bytes(pa, len);
+    } catch (e) {
+      throw this.physicalFault(va, pa, e);
+    }
+  }
+
+  /**
    * Tells the memory below what will be read next (virtual ranges, at most
    * 1024, each up to 64 KiB): a source read in pass blocks fetches them in
    * one batch; others read nothing. Unmapped ranges are skipped.
@@ -370,33 +400,10 @@ export class AddressSpace {
     return gpa(Number(off));
   }
 
-  /**
-   * Finds the direct map from the page tables: the lowest kernel-half VA,
-   * 1 GiB aligned (KASLR randomizes it in 1 GiB steps), that maps physical 0
-   * and keeps mapping linearly at a few probes inside RAM. Sets and returns
-   * `directMapBase`, or undefined when no such mapping exists.
-   */
+  /** Finds the direct map from the page tables (arch/direct-map.ts); sets and returns `directMapBase`, or undefined. */
   findDirectMap(maxTables = 4096): GuestVirtAddr | undefined {
-    const ranges = this.mem.ranges();
-    const largest = ranges.reduce<{ start: number; end: number } | undefined>(
-      (best, r) => (best === undefined || r.end - r.start > best.end - best.start ? r : best),
-      undefined,
-    );
-    const middle = largest ? largest.start + Math.floor((largest.end - largest.start) / 2) : 0;
-    // Probes inside usable RAM only: the direct map leaves firmware-reserved holes unmapped.
-    const probes = [0x1000, 0x100000, 0x1000000, middle]
-      .map((p) => p - (p % PAGE))
-      .filter((p) => p > 0 && ranges.some((r) => p >= r.start && p + PAGE <= r.end));
-    let checked = 0;
-    for (const m of this.mappings({ start: this.kernelHalfStart, maxTables })) {
-      if (m.pa !== 0 || m.va % (1n << 30n) !== 0n) continue;
-      if (++checked > 16) break;
-      const linear = probes.every((p) => this.tryTranslate(gva(m.va + BigInt(p)))?.pa === p);
-      if (linear) {
-        this.directMapBase = m.va;
-        return gva(m.va);
-      }
-    }
-    return undefined;
+    const base = findDirectMapBase(this, maxTables);
+    if (base !== undefined) this.directMapBase = base;
+    return base;
   }
 }

@@ -23,7 +23,12 @@ interface Region {
  * consistent mode): `touch` is called before bytes are read.
  */
 export interface ReadRecorder {
-  touch(pa: number, len: number): void;
+  /**
+   * [pa, pa+len) is about to be read. `inPlace`: the reader is handed a view
+   * of that memory (mapped, or a block of this pass), whose bytes are read
+   * when they are used, not now.
+   */
+  touch(pa: number, len: number, inPlace?: boolean): void;
 }
 
 export class PhysReader {
@@ -176,7 +181,16 @@ export class PhysReader {
    * the current generation only), else a fresh copy. Throws FaultError.
    */
   bytes(pa: number, len: number): Uint8Array {
-    const r = this.region(pa, len) ?? this.fetchBlock(pa, len);
+    const rec = this.recorder;
+    this.recorder = undefined;
+    let r: Region | undefined;
+    try {
+      r = this.region(pa, len);
+    } finally {
+      this.recorder = rec;
+    }
+    if (rec !== undefined) rec.touch(pa, len, r !== undefined);
+    r ??= this.fetchBlock(pa, len);
     if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + len);
     const op: ReadOp = { addr: gpa(pa), len };
     const failures = this.source.readv([op]);
@@ -208,6 +222,20 @@ export class PhysReader {
    * reads of an unchanged page compare equal).
    */
   pageUntracked(page: number, scratch: Uint8Array): Uint8Array {
+    const view = this.pageView(page);
+    if (view !== undefined) return view;
+    const pa = page * 4096;
+    const dst = scratch.subarray(0, 4096);
+    this.source.readv([{ addr: gpa(pa), len: 4096, dst }]);
+    return dst;
+  }
+
+  /**
+   * The 4 KiB page `page` as a view, without telling the recorder, when a
+   * mapped region or a block of this pass holds it (live: it shows guest
+   * memory as it is at each access); undefined when only a copy could.
+   */
+  pageView(page: number): Uint8Array | undefined {
     const pa = page * 4096;
     const saved = this.recorder;
     this.recorder = undefined;
@@ -218,10 +246,7 @@ export class PhysReader {
     } finally {
       this.recorder = saved;
     }
-    if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + 4096);
-    const dst = scratch.subarray(0, 4096);
-    this.source.readv([{ addr: gpa(pa), len: 4096, dst }]);
-    return dst;
+    return r === undefined ? undefined : r.bytes.subarray(pa - r.start, pa - r.start + 4096);
   }
 
   private readSlow(pa: number, len: number): void {

@@ -1,7 +1,7 @@
 /**
  * What an optimistic pass's run read, for validation (linux/pass.ts): a copy
- * of each guest-physical page taken before its first read, and the 8-byte
- * words of it the run used — every byte of a plain read, only the decoded
+ * of each 8-byte word of guest-physical memory taken as the run reads it,
+ * and which of those words the run used — every byte of a plain read, only the decoded
  * fields of a whole-object read (Typed's FieldRecorder). At the end of the
  * run, `changed` compares those words with guest memory now.
  *
@@ -45,11 +45,13 @@ const MASK_WORDS = WORDS / 32;
 /** Most changed places one run keeps for diagnosis. */
 const MAX_CHANGED_AT = 32;
 
-/** A recorder's storage: page copies and the two mask arrays, sized for the same number of slots. */
+/** A recorder's storage: word copies (in page slots) and the three mask arrays, sized for the same number of slots. */
 interface Storage {
   arena: Buffer;
   masks: Uint32Array;
   links: Uint32Array;
+  /** Words of a slot's arena that hold a copy. */
+  copied: Uint32Array;
 }
 
 const INITIAL_SLOTS = 64;
@@ -58,14 +60,23 @@ const spare: Storage[] = [];
 const MAX_SPARE = 4;
 
 function newStorage(slots: number): Storage {
-  return { arena: Buffer.allocUnsafe(slots * PAGE), masks: new Uint32Array(slots * MASK_WORDS), links: new Uint32Array(slots * MASK_WORDS) };
+  return { arena: Buffer.allocUnsafe(slots * PAGE), masks: new Uint32Array(slots * MASK_WORDS), links: new Uint32Array(slots * MASK_WORDS), copied: new Uint32Array(slots * MASK_WORDS) };
 }
 
 /**
- * Records what a run reads, merged per page: a copy of each page taken
- * before its first read (into one growing arena: no allocation per page),
- * and the 8-byte words of it read since. Only those words are compared at
- * the end, so other fields and counters sharing the page are no false alarm.
+ * Records what a run reads, merged per page: the 8-byte words it read, and a
+ * copy of each taken when the run first reads it (into one growing arena of
+ * page slots: no allocation per page). Only those words are compared at the
+ * end, so other fields and counters sharing the page are no false alarm.
+ *
+ * Words are copied one range at a time from a view of the page where the
+ * memory below is mapped (or kept in this pass's blocks): a run that reads a
+ * task's pid and links copies those words, not the page around them (under
+ * fork churn those pages are the guest's hottest, and every line we read is
+ * one the guest's next write to it must take back), and a word is copied at
+ * the instant it is read, so a change between a page's first read and a
+ * later read of another word on it is no false alarm. Elsewhere (a copy is a
+ * read through the source) the whole page is copied at its first read.
  * `release` hands the storage on to the next recorder.
  */
 export class PageRecorder implements ReadRecorder, FieldRecorder {
@@ -83,6 +94,8 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
   changedValues = 0;
   private last: Watched | undefined;
   private store: Storage;
+  /** Per slot, while recording (until `changed`): a view of the page to copy words from as they are read; undefined when the whole page was copied. */
+  private readonly views: (Buffer | undefined)[] = [];
   private readonly scratch = new Uint8Array(PAGE);
 
   constructor(
@@ -126,21 +139,31 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
         if (t === undefined) return;
         pa = this.objPages[index] = t.pa - (t.pa % PAGE);
       }
-      this.touch(pa + inPage, n, link);
+      this.record(pa + inPage, n, link, false);
       at += n;
       left -= n;
     }
   }
 
-  /** A read of guest-physical [pa, pa+len): a plain read (not inside an object fetch) is a link. */
-  touch(pa: number, len: number, link = true): void {
+  /**
+   * A read of guest-physical [pa, pa+len): a plain read (not inside an object fetch) is a link. Inside a
+   * fetch only copies are taken (its fields are watched once decoded, `used`), and none for an object
+   * decoded in place (`inPlace`): its words are copied as they are decoded.
+   */
+  touch(pa: number, len: number, inPlace = false): void {
+    this.record(pa, len, true, inPlace);
+  }
+
+  private record(pa: number, len: number, link: boolean, inPlace: boolean): void {
     if (!(len > 0) || !Number.isSafeInteger(pa) || pa < 0) return;
-    // Inside an object fetch only copies are taken; 8-byte reads (page-table entries on the way) are watched.
+    // 8-byte reads inside a fetch (page-table entries on the way) are watched.
     const mark = this.fetchDepth === 0 || len <= 8;
+    const copyNow = !inPlace;
     const off = pa % PAGE;
     const last = this.last;
     if (last !== undefined && pa - off === last.page * PAGE && off + len <= PAGE) {
       if (mark) this.mark(last.slot, off, off + len, link);
+      else if (copyNow) this.copy(last.slot, off, off + len);
       return;
     }
     const first = (pa - off) / PAGE;
@@ -154,19 +177,50 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
         }
         w = this.watch(p);
       }
-      if (mark) this.mark(w.slot, Math.max(pa, p * PAGE) - p * PAGE, Math.min(end, (p + 1) * PAGE) - p * PAGE, link);
+      const from = Math.max(pa, p * PAGE) - p * PAGE;
+      const to = Math.min(end, (p + 1) * PAGE) - p * PAGE;
+      if (mark) this.mark(w.slot, from, to, link);
+      else if (copyNow) this.copy(w.slot, from, to);
       this.last = w;
     }
   }
 
-  /** Sets the bits of the words covering [from, to) of a slot's page (in the link mask too for a link). */
+  /** Sets the bits of the words covering [from, to) of a slot's page (in the link mask too for a link), copying those not copied yet. */
   private mark(slot: number, from: number, to: number, link: boolean): void {
+    this.copy(slot, from, to);
     const { masks, links } = this.store;
     const at = slot * MASK_WORDS;
     const c1 = ((to - 1) / WORD) | 0;
     for (let c = (from / WORD) | 0; c <= c1; c++) {
       masks[at + (c >>> 5)]! |= 1 << (c & 31);
       if (link) links[at + (c >>> 5)]! |= 1 << (c & 31);
+    }
+  }
+
+  /** Copies the words covering [from, to) of a slot's page that hold no copy yet, from its view, as they are now. */
+  private copy(slot: number, from: number, to: number): void {
+    const view = this.views[slot];
+    if (view === undefined) return;
+    const { arena, copied } = this.store;
+    const at = slot * MASK_WORDS;
+    const base = slot * PAGE;
+    const c1 = (((to - 1) / WORD) | 0) + 1;
+    for (let c = (from / WORD) | 0; c < c1; ) {
+      if (copied[at + (c >>> 5)] === 0xffffffff) {
+        c = (c | 31) + 1;
+        continue;
+      }
+      if (isSet(copied, at, c)) {
+        c++;
+        continue;
+      }
+      let e = c + 1;
+      while (e < c1 && !isSet(copied, at, e)) e++;
+      // A field or two at a time: a loop beats Buffer#copy's call below a few words.
+      if (e - c <= SHORT_RUN) for (let k = c * WORD, end = e * WORD; k < end; k++) arena[base + k] = view[k]!;
+      else view.copy(arena, base + c * WORD, c * WORD, e * WORD);
+      for (let w = c; w < e; w++) copied[at + (w >>> 5)]! |= 1 << (w & 31);
+      c = e;
     }
   }
 
@@ -178,20 +232,29 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
       store.arena.copy(bigger.arena, 0, 0, slot * PAGE);
       bigger.masks.set(store.masks);
       bigger.links.set(store.links);
+      bigger.copied.set(store.copied);
       this.store = store = bigger;
     }
     // A slot's masks start clear (storage handed on by `release` is cleared up to the slots it used).
     const w: Watched = { page, slot };
-    store.arena.set(this.phys.pageUntracked(page, this.scratch), slot * PAGE);
+    const view = this.phys.pageView(page);
+    if (view !== undefined) this.views[slot] = Buffer.from(view.buffer, view.byteOffset, PAGE);
+    else {
+      this.views[slot] = undefined;
+      store.arena.set(this.phys.pageUntracked(page, this.scratch), slot * PAGE);
+      store.copied.fill(0xffffffff, slot * MASK_WORDS, (slot + 1) * MASK_WORDS);
+    }
     this.pages.set(page, w);
     return w;
   }
 
   /**
-   * Watched pages in which a link the run read differs now from the copy taken before it was read;
+   * Watched pages in which a link the run read differs now from the copy taken when it was read (recording ends here);
    * `changedValues` is set to the pages where only values did (both, with `strict`, count as changed).
    */
   changed(current: PhysReader, strict = false): number {
+    // Recording ends here: the views (of memory that may be unmapped later) are not needed past it.
+    this.views.length = 0;
     let n = 0;
     let values = 0;
     const { arena, masks, links } = this.store;
@@ -213,9 +276,9 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
         let e = c + 1;
         while (e < WORDS && isSet(masks, m, e)) e++;
         // One compare per run of read words, without allocating views; word by word only in a run that differs.
-        if (arena.compare(now, c * WORD, e * WORD, base + c * WORD, base + e * WORD) !== 0) {
+        if (!same(arena, base, now, c, e)) {
           for (let at = c; at < e; at++) {
-            if (arena.compare(now, at * WORD, (at + 1) * WORD, base + at * WORD, base + (at + 1) * WORD) === 0) continue;
+            if (same(arena, base, now, at, at + 1)) continue;
             if (strict || isSet(links, m, at)) {
               linkChanged = true;
               if (this.changedAt.length < MAX_CHANGED_AT) this.changedAt.push(w.page * PAGE + at * WORD);
@@ -255,7 +318,7 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
         }
         let e = c + 1;
         while (e < WORDS && isSet(masks, m, e)) e++;
-        if (arena.compare(now, c * WORD, e * WORD, base + c * WORD, base + e * WORD) !== 0) return false;
+        if (!same(arena, base, now, c, e)) return false;
         c = e;
       }
     }
@@ -268,12 +331,24 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
     const used = this.pages.size * MASK_WORDS;
     store.masks.fill(0, 0, used);
     store.links.fill(0, 0, used);
+    store.copied.fill(0, 0, used);
     this.pages.clear();
+    this.views.length = 0;
     this.last = undefined;
     this.overflow = true;
     if (spare.length < MAX_SPARE && store.arena.length <= 1024 * PAGE) spare.push(store);
     this.store = newStorage(1);
   }
+}
+
+/** Runs of at most this many words are copied and compared in a loop, not by one of Buffer's native calls. */
+const SHORT_RUN = 4;
+
+/** True when words [c, e) of the copy at `base` in `arena` equal those of the page `now`. */
+function same(arena: Buffer, base: number, now: Uint8Array, c: number, e: number): boolean {
+  if (e - c > SHORT_RUN) return arena.compare(now, c * WORD, e * WORD, base + c * WORD, base + e * WORD) === 0;
+  for (let k = c * WORD, end = e * WORD; k < end; k++) if (arena[base + k] !== now[k]) return false;
+  return true;
 }
 
 const isSet = (mask: Uint32Array, at: number, c: number): boolean => ((mask[at + (c >>> 5)]! >>> (c & 31)) & 1) === 1;

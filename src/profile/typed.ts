@@ -25,6 +25,8 @@ import { splitPath, type FieldInfo, type Type, type TypeDb, type TypeId, type Ty
 /** What typed access reads through: a kernel (or process) virtual address space. Throws FaultError. */
 export interface VirtualMemory {
   read(va: bigint, len: number): Uint8Array;
+  /** An object's bytes to decode in place: a view of guest memory where it can be one, else what `read` gives. */
+  readInPlace?(va: bigint, len: number): Uint8Array;
   /** False when nothing changes the memory while it is read (an image, a paused guest): a second look is then the same. */
   readonly changesUnderUs?: boolean;
 }
@@ -138,12 +140,18 @@ export class ObjRef {
   read(opts: ReadOptions = {}): ObjValue {
     const size = this.size;
     const rec = this.typed.fields;
-    let bytes = rec === undefined ? this.typed.mem.read(this.address, size) : rec.fetching(() => this.typed.mem.read(this.address, size));
+    // Decoded in place when it can be (opts.copy makes the stable snapshot).
+    let bytes = rec === undefined ? this.fetch(size) : rec.fetching(() => this.fetch(size));
     if (bytes.length < size) {
       throw new ShortReadError('virtual', this.address, size, bytes.length, this.typeName);
     }
     if (opts.copy) bytes = bytes.slice(0, size);
     return new ObjValue(this.typed, this.type, this.address, bytes);
+  }
+
+  private fetch(size: number): Uint8Array {
+    const mem = this.typed.mem;
+    return mem.readInPlace !== undefined ? mem.readInPlace(this.address, size) : mem.read(this.address, size);
   }
 
   /** Address of a field (no read). */

@@ -96,6 +96,25 @@ for (const mapped of [true, false]) {
       assert.equal(big.buffer === ram.buffer, mapped, 'a 4 KiB read inside a 2 MiB page is a view too');
     });
 
+    it('readInPlace: an object over physically contiguous pages of a mapped source is a view; scattered pages a copy', () => {
+      const { ram, va, space } = setup();
+      // va+0x1000.. and va+0x2000.. are physically contiguous (0x100000, 0x101000).
+      const v = space.readInPlace(gva(va + 0x1800n), 0x1000);
+      assert.deepEqual(v, ram.subarray(0x100800, 0x101800));
+      assert.equal(v.buffer === ram.buffer, mapped);
+      // va..va+0x1000 and va+0x1000.. are not: the same bytes as read, as a copy.
+      const c = space.readInPlace(gva(va + 0xff0n), 0x20);
+      assert.deepEqual(c, space.read(gva(va + 0xff0n), 0x20));
+      assert.notEqual(c.buffer, ram.buffer);
+      const scattered = space.readInPlace(gva(va + 0x800n), 0x1000);
+      assert.deepEqual(scattered, expectBytes(ram, [[0x300800, 0x800], [0x100000, 0x800]]));
+      assert.notEqual(scattered.buffer, ram.buffer);
+      // An object running into the unmapped page faults as read does.
+      assert.throws(() => space.readInPlace(gva(va + 0x2800n), 0x1000), FaultError);
+      const big = space.readInPlace(gva(0xffff_ffff_8000_0000n + 0x800n), 0x3000);
+      assert.equal(big.buffer === ram.buffer, mapped, 'inside one 2 MiB page');
+    });
+
     it('reads scalars, pointers and strings, also across pages', () => {
       const { ram, va, space } = setup();
       const dv = new DataView(ram.buffer);
