@@ -67,6 +67,8 @@ function corruptSpace(inner: AddressSpace, every: number, seed: number): Address
   };
   const wrapper = {
     read,
+    // Objects decoded in place get the same corrupted copies.
+    readInPlace: read,
     readv(ops: VirtualReadOp[]) {
       const failures = inner.readv(ops);
       for (const op of ops) {
