@@ -131,9 +131,14 @@ export class PhysReader {
     return this.blocks;
   }
 
-  /** The mapped region (or kept block of this pass) holding [pa, pa+len), if any. No read. */
+  /** The mapped region (or kept block of this pass) holding [pa, pa+len), if any, told to the recorder as a read. No read. */
   region(pa: number, len: number): Region | undefined {
     if (this.recorder !== undefined) this.recorder.touch(pa, len);
+    return this.find(pa, len);
+  }
+
+  /** The mapped region (or kept block of this pass) holding [pa, pa+len), if any; the recorder is not told. */
+  private find(pa: number, len: number): Region | undefined {
     if (this.blocks !== undefined) return this.blocks.lookup(pa, len);
     this.sync();
     const last = this.last;
@@ -181,15 +186,8 @@ export class PhysReader {
    * the current generation only), else a fresh copy. Throws FaultError.
    */
   bytes(pa: number, len: number): Uint8Array {
-    const rec = this.recorder;
-    this.recorder = undefined;
-    let r: Region | undefined;
-    try {
-      r = this.region(pa, len);
-    } finally {
-      this.recorder = rec;
-    }
-    if (rec !== undefined) rec.touch(pa, len, r !== undefined);
+    let r = this.find(pa, len);
+    if (this.recorder !== undefined) this.recorder.touch(pa, len, r !== undefined);
     r ??= this.fetchBlock(pa, len);
     if (r !== undefined) return r.bytes.subarray(pa - r.start, pa - r.start + len);
     const op: ReadOp = { addr: gpa(pa), len };
@@ -237,15 +235,8 @@ export class PhysReader {
    */
   pageView(page: number): Uint8Array | undefined {
     const pa = page * 4096;
-    const saved = this.recorder;
-    this.recorder = undefined;
-    let r: Region | undefined;
-    try {
-      // Through this pass's blocks: the copy a validated run keeps is then the bytes it decodes.
-      r = this.region(pa, 4096) ?? this.fetchBlock(pa, 4096);
-    } finally {
-      this.recorder = saved;
-    }
+    // Through this pass's blocks: the copy a validated run keeps is then the bytes it decodes.
+    const r = this.find(pa, 4096) ?? this.fetchBlock(pa, 4096);
     return r === undefined ? undefined : r.bytes.subarray(pa - r.start, pa - r.start + 4096);
   }
 

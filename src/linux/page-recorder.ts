@@ -1,9 +1,9 @@
 /**
- * What an optimistic pass's run read, for validation (linux/pass.ts): a copy
- * of each 8-byte word of guest-physical memory taken as the run reads it,
- * and which of those words the run used — every byte of a plain read, only the decoded
- * fields of a whole-object read (Typed's FieldRecorder). At the end of the
- * run, `changed` compares those words with guest memory now.
+ * What an optimistic pass's run read, for validation (linux/pass.ts): which
+ * 8-byte words of guest-physical memory it used — every byte of a plain
+ * read, only the decoded fields of a whole-object read (Typed's
+ * FieldRecorder) — and a copy of each taken as the run read it. At the end
+ * of the run, `changed` compares those words with guest memory now.
  *
  * Words are links or values. A link is what decided what else the run read:
  * a pointer field, a plain read (a walker's `next`, a page-table entry), a
@@ -158,12 +158,11 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
     if (!(len > 0) || !Number.isSafeInteger(pa) || pa < 0) return;
     // 8-byte reads inside a fetch (page-table entries on the way) are watched.
     const mark = this.fetchDepth === 0 || len <= 8;
-    const copyNow = !inPlace;
     const off = pa % PAGE;
     const last = this.last;
     if (last !== undefined && pa - off === last.page * PAGE && off + len <= PAGE) {
       if (mark) this.mark(last.slot, off, off + len, link);
-      else if (copyNow) this.copy(last.slot, off, off + len);
+      else if (!inPlace) this.copy(last.slot, off, off + len);
       return;
     }
     const first = (pa - off) / PAGE;
@@ -180,7 +179,7 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
       const from = Math.max(pa, p * PAGE) - p * PAGE;
       const to = Math.min(end, (p + 1) * PAGE) - p * PAGE;
       if (mark) this.mark(w.slot, from, to, link);
-      else if (copyNow) this.copy(w.slot, from, to);
+      else if (!inPlace) this.copy(w.slot, from, to);
       this.last = w;
     }
   }
