@@ -69,11 +69,76 @@ export function devName(dev: number): string {
   return `${dev >>> 20}:${dev & 0xfffff}`;
 }
 
+/** One open slot of a task's fd table. */
+interface FdSlot {
+  readonly fd: number;
+  /** struct file address (a kernel pointer). */
+  readonly file: bigint;
+  readonly cloexec: boolean;
+}
+
 /**
  * Every open fd of a task, in fd order.
  * @param task `struct task_struct` value (a thread-group leader: threads share files)
  */
 export function* taskFiles(kernel: Kernel, task: ObjValue, paths: PathResolver, anomalies: AnomalySink): Generator<OpenFile> {
+  for (const { fd, file, cloexec } of fdSlots(kernel, task, anomalies)) {
+    const row = openFile(kernel, fd, file, cloexec, paths, anomalies);
+    if (row) yield row;
+  }
+}
+
+/** An open socket of a process: what sockstat needs of the fd, and no more. */
+export interface OpenSocket {
+  readonly fd: number;
+  readonly file: bigint;
+  /** The socket inode's number (socket:[N]); 0 when its inode was unreadable. */
+  readonly inode: bigint;
+  /** struct socket address (file->private_data). */
+  readonly socket: bigint;
+}
+
+/**
+ * The sockets among a task's open fds, in fd order. A socket file is one
+ * whose f_op is socket_file_ops (when the profile has that symbol: then no
+ * other file's inode is read), and whose inode is S_IFSOCK; no path is
+ * resolved (taskFiles' d_path walks a dentry chain for every open file,
+ * which a socket listing only throws away).
+ */
+export function* taskSockets(kernel: Kernel, task: ObjValue, anomalies: AnomalySink): Generator<OpenSocket> {
+  const fops = socketFileOps(kernel);
+  const { typed } = kernel;
+  for (const { fd, file } of fdSlots(kernel, task, anomalies)) {
+    try {
+      const f = typed.obj('file', file).read();
+      if (fops !== undefined && f.ptr('f_op') !== fops) continue;
+      const inodeVa = f.ptr('f_inode');
+      let ino = 0n;
+      if (isKernelPointer(inodeVa)) {
+        const inode = typed.obj('inode', inodeVa).read();
+        if ((inode.u16('i_mode') & 0o170000) !== S_IFSOCK) continue;
+        ino = BigInt.asUintN(64, inode.int('i_ino'));
+      } else {
+        anomalies.add({ kind: 'bad-pointer', where: 'file.f_inode', address: inodeVa, detail: `fd ${fd}` });
+        if (fops === undefined) continue; // nothing else says it is a socket
+      }
+      yield { fd, file, inode: ino, socket: f.ptr('private_data') };
+    } catch (e) {
+      if (!(e instanceof FaultError)) throw e;
+      anomalies.add({ kind: 'fault', where: 'struct file', address: file, detail: `fd ${fd}: ${e.message}` });
+    }
+  }
+}
+
+const S_IFSOCK = 0o140000;
+
+/** socket_file_ops, the f_op of every socket file, when the profile knows it (kallsyms with data symbols). */
+function socketFileOps(kernel: Kernel): bigint | undefined {
+  return kernel.hasSymbol('socket_file_ops') && kernel.types.hasMember('file', 'f_op') ? kernel.symbol('socket_file_ops') : undefined;
+}
+
+/** The set slots of a task's fd table whose open_fds bit is set, with their close-on-exec bit. */
+function* fdSlots(kernel: Kernel, task: ObjValue, anomalies: AnomalySink): Generator<FdSlot> {
   const { typed, space } = kernel;
   const filesVa = task.ptr('files');
   if (filesVa === 0n) return; // exited or kernel thread without files
@@ -120,8 +185,7 @@ export function* taskFiles(kernel: Kernel, task: ObjValue, paths: PathResolver, 
       anomalies.add({ kind: 'invalid', where: 'fdtable.open_fds', address: fdArray + BigInt(fd * 8), detail: `fd ${fd} has a file but is not in open_fds` });
       continue;
     }
-    const row = openFile(kernel, fd, file, ((cloexec[fd >> 3]! >> (fd & 7)) & 1) === 1, paths, anomalies);
-    if (row) yield row;
+    yield { fd, file, cloexec: ((cloexec[fd >> 3]! >> (fd & 7)) & 1) === 1 };
   }
 }
 

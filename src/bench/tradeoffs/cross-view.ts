@@ -12,8 +12,7 @@
  * in between) is then in both views or in neither; a hidden one stays.
  * One row per mismatch, with its kind.
  */
-import { taskFiles } from '../../linux/files.js';
-import { PathResolver } from '../../linux/fs-path.js';
+import { taskSockets } from '../../linux/files.js';
 import { kernelTableSocks } from '../../linux/net/inet-hashtables.js';
 import { decodeSocket } from '../../linux/net/sock.js';
 import { pidIdrTasks } from '../../linux/pids.js';
@@ -110,14 +109,12 @@ export const crossView = definePlugin<CrossViewRow>()({
   ],
   key: (r) => `${r.kind}:${r.object.toString(16)}`,
   *run(k, { anomalies }) {
-    const paths = new PathResolver(k, anomalies);
     const listed = new Map<bigint, number>();
     const fdSocks = new Map<bigint, { pid: number; what: string }>();
     for (const task of forEachProcess(k, anomalies)) {
       const pid = task.s32('pid');
       listed.set(task.address, pid);
-      for (const f of taskFiles(k, task, paths, anomalies)) {
-        if (f.kind !== 'socket' || f.socket === undefined) continue;
+      for (const f of taskSockets(k, task, anomalies)) {
         const info = decodeSocket(k, f.socket, anomalies);
         if (info && mustBeHashed(info.proto, info.stateName, info.local?.port)) fdSocks.set(info.sock, { pid, what: `${info.proto} ${info.stateName} port ${info.local?.port ?? '?'}` });
       }

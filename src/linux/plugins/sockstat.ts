@@ -9,8 +9,7 @@
  * ways is listed once (keyed by struct sock address).
  */
 import { absent, definePlugin, type Absent } from '../plugin.js';
-import { taskFiles } from '../files.js';
-import { PathResolver } from '../fs-path.js';
+import { taskSockets } from '../files.js';
 import { decodeTableSock, kernelTableSocks, socketInode, type SockSource } from '../net/inet-hashtables.js';
 import { decodeSocket, type SocketInfo } from '../net/sock.js';
 import { forEachProcess } from '../tasks.js';
@@ -72,15 +71,13 @@ export default definePlugin<SockstatRow>()({
   key: (r) => `${r.proto}:${r.sock.toString(16)}:${r.inode}`,
   *run(k, { options, anomalies }) {
     const family = options.family;
-    const paths = new PathResolver(k, anomalies);
     const bySock = new Map<bigint, { info: SocketInfo; inode: bigint; pids: number[]; comms: string[]; source: SockSource }>();
     // struct socket -> struct sock, so a socket shared by several fds or processes is decoded once.
     const bySocket = new Map<bigint, bigint>();
     for (const task of forEachProcess(k, anomalies)) {
       const pid = task.s32('pid');
       const comm = task.str('comm');
-      for (const f of taskFiles(k, task, paths, anomalies)) {
-        if (f.kind !== 'socket' || f.socket === undefined) continue;
+      for (const f of taskSockets(k, task, anomalies)) {
         const knownSock = bySocket.get(f.socket);
         const known = knownSock === undefined ? undefined : bySock.get(knownSock);
         if (known) {
