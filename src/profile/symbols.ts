@@ -65,17 +65,17 @@ export interface DeferredNames {
   /** The first character of each name (0 for an empty one), when known without decoding: scans skip the others. */
   readonly firstChars?: Uint8Array;
   /** Every name decoded: the `names`, `nameBytes` and `hashes` columns. */
-  decodeAll(): { names: string; nameBytes: Uint8Array; hashes: Uint32Array };
+  decodeAll(): { names: string; nameBytes: Uint8Array; hashes?: Uint32Array };
 }
 
 /** SymbolColumns whose names are not decoded yet. */
 export type DeferredColumns = Omit<SymbolColumns, 'names' | 'nameBytes' | 'hashes' | 'nameStarts'> & { readonly deferred: DeferredNames };
 
 /**
- * By-name lookups a table with deferred names answers by scanning (a length
- * and first-character compare per symbol, then tokens for the few left) before
- * it decodes every name and builds the hash index (tens of ms): a cold run
- * looks up a few dozen names; a long session, thousands.
+ * By-name lookups a table answers by scanning (a length and first-character
+ * compare per symbol, then tokens or characters for the few left) before it
+ * builds the hash index (tens of ms; deferred names are decoded first): a
+ * cold run looks up a few dozen names; a long session, thousands.
  */
 export const DEFERRED_LOOKUPS = 256;
 
@@ -182,15 +182,18 @@ export class SymbolTable {
     if (this.#namesText !== undefined) return this.#namesText;
     const all = this.#deferred!.decodeAll();
     this.#nameBytes = all.nameBytes.length === all.names.length ? all.nameBytes : undefined;
-    this.#hashes = all.hashes.length === this.count ? all.hashes : undefined;
+    this.#hashes = all.hashes?.length === this.count ? all.hashes : undefined;
     this.#deferred = undefined;
     return (this.#namesText = all.names);
   }
 
-  /** Table indices named `name` found by scanning deferred names, or undefined once the index should answer. */
+  /**
+   * Table indices named `name` found by scanning, or undefined once the index should answer: while no index
+   * is built, the first DEFERRED_LOOKUPS distinct names are scanned, over deferred names (tokens compared)
+   * or decoded ones (a listing that decoded every name and then looks up a few more does not build the index).
+   */
   #scan(name: string): number[] | undefined {
-    const d = this.#deferred;
-    if (!d) return undefined;
+    if (this.#slots) return undefined;
     const known = this.#scanned.get(name);
     if (known) return known;
     if (++this.#scans > DEFERRED_LOOKUPS) return undefined;
@@ -198,10 +201,16 @@ export class SymbolTable {
     const starts = this.#starts;
     const len = name.length;
     const n = this.count;
-    const first = d.firstChars?.length === n ? d.firstChars : undefined;
     const c0 = len > 0 ? name.charCodeAt(0) : 0;
-    // Tokens are compared only for names of that length and first character (a few per lookup, not thousands).
-    for (let i = 0; i < n; i++) if ((first === undefined || first[i] === c0) && starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) out.push(i);
+    const d = this.#deferred;
+    if (d) {
+      const first = d.firstChars?.length === n ? d.firstChars : undefined;
+      // Tokens are compared only for names of that length and first character (a few per lookup, not thousands).
+      for (let i = 0; i < n; i++) if ((first === undefined || first[i] === c0) && starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) out.push(i);
+    } else {
+      const names = this.#names;
+      for (let i = 0; i < n; i++) if (starts[i + 1]! - starts[i]! === len && (len === 0 || names.charCodeAt(starts[i]!) === c0) && this.#nameEqualsIndex(i, name, 0, len)) out.push(i);
+    }
     this.#scanned.set(name, out);
     return out;
   }

@@ -23,6 +23,16 @@ test('tables align columns, numbers to the right, absent values as -', () => {
   assert.equal(text, 'pid  addr                comm\n  1  0xffff888000001000  init\n 42  -                   a,"b"\n');
 });
 
+test('a table line ends at its last character: empty trailing cells and trailing spaces of a cell add nothing', () => {
+  const cols: Column[] = [
+    { key: 'name', kind: 'str' },
+    { key: 'n', kind: 'int' },
+    { key: 'module', kind: 'str' },
+  ];
+  const text = render('table', (o) => o.rows(cols, [{ name: 'a', n: 1, module: '' }, { name: 'bb  ', n: 22, module: 'ext4' }, { name: 'c ', n: undefined, module: '' }, { name: '', n: 3, module: '\u00a0' }]));
+  assert.equal(text, 'name   n  module\na      1\nbb    22  ext4\nc      -\n       3\n');
+});
+
 test('JSON keeps only the schema columns, addresses beyond 2^53 as hex strings, missing values as null', () => {
   assert.deepEqual(JSON.parse(render('json', (o) => o.rows(columns, rows))), [
     { pid: 1, addr: '0xffff888000001000', comm: 'init' },

@@ -156,17 +156,11 @@ class CompressedNames implements IndexedNames {
     return true;
   }
 
-  decodeAll(): { names: string; nameBytes: Uint8Array; hashes: Uint32Array } {
+  /** Every name expanded; no hashes (a listing that decodes all names seldom builds the name index, which hashes them then). */
+  decodeAll(): { names: string; nameBytes: Uint8Array } {
     const n = this.count;
     const out = new Uint8Array(this.nameStarts[n]!);
-    const hashes = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
-      const s = this.nameStarts[i]!;
-      const e = this.#expand(i, out, s);
-      let h = 0x811c9dc5;
-      for (let k = s; k < e; k++) h = Math.imul(h ^ out[k]!, 0x01000193);
-      hashes[i] = h >>> 0;
-    }
-    return { names: Buffer.from(out.buffer, out.byteOffset, out.length).toString('latin1'), nameBytes: out, hashes };
+    for (let i = 0; i < n; i++) this.#expand(i, out, this.nameStarts[i]!);
+    return { names: Buffer.from(out.buffer, out.byteOffset, out.length).toString('latin1'), nameBytes: out };
   }
 }
