@@ -6,24 +6,11 @@
  */
 import { attachKernel } from '../../linux/attach.js';
 import type { PassResult } from '../../linux/pass.js';
-import { checkOptionValues, isAbsent, type Plugin, type PluginOptions, type PluginResult } from '../../linux/plugin.js';
+import { checkOptionValues, type Plugin, type PluginOptions, type PluginResult } from '../../linux/plugin.js';
 import type { Command, ParsedArgs } from '../command.js';
 import { optionInfo } from '../help.js';
 import type { Output, Row } from '../render.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
-
-/** Absent values render as '-' in tables and as {absent: kind} in JSON. */
-function displayRow(row: Record<string, unknown>, json: boolean): Row {
-  if (json) return row as Row;
-  const out: Row = {};
-  for (const [k, v] of Object.entries(row)) out[k] = isAbsent(v) ? undefined : v;
-  return out;
-}
-
-function hasAbsent(row: Record<string, unknown>): boolean {
-  for (const k in row) if (isAbsent(row[k])) return true;
-  return false;
-}
 
 /** The anomalies of a run as the JSON outputs carry them: total, counts by kind, the first items (capped at 1000). */
 export function anomaliesRecord(result: PluginResult<object>): { total: number; counts: PluginResult['anomalyCounts']; items: PluginResult['anomalies'] } {
@@ -52,10 +39,9 @@ export function writePluginRun(
   done: () => PassResult<object>,
   stderr: (s: string) => void = (s) => process.stderr.write(s),
 ): void {
-  const json = out.format === 'json' || out.format === 'jsonl';
-  // Rows are copied only where an absent value must become '-' (a listing of 100k rows keeps its objects).
-  const shown = (r: object): Row => (hasAbsent(r as Record<string, unknown>) ? displayRow(r as Record<string, unknown>, false) : (r as Row));
-  const display: Iterable<Row> = json ? (rows as Iterable<Row>) : Array.isArray(rows) ? rows.map(shown) : mapRows(rows, shown);
+  // Rows go to the renderer as they are: it shows an absent value as '-' in tables and CSV, and as null with
+  // its reason in JSON (a listing of 100k rows is neither copied nor re-wrapped).
+  const display = rows as Iterable<Row>;
   if (out.format === 'json') {
     // The renderer's own JSON row (schema columns only, integers by column kind, absent values null with
     // reasons), written one row at a time.
@@ -78,10 +64,6 @@ export function writePluginRun(
   }
   const v = result.validation;
   if (v) stderr(`vmsight: ${plugin.name}: ${v.validated ? 'validated' : 'NOT validated'} (${v.attempts} attempt${v.attempts === 1 ? '' : 's'}, ${v.changedRanges} changed ranges${v.changedValues ? `; ${v.changedValues} with values changed after they were read` : ''}${v.reason ? `; ${v.reason}` : ''})\n`);
-}
-
-function* mapRows<T, U>(rows: Iterable<T>, f: (r: T) => U): Generator<U> {
-  for (const r of rows) yield f(r);
 }
 
 /** The command that runs one plugin (exported for tests of the command path). */
