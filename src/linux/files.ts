@@ -5,6 +5,7 @@
  * file is classified from its inode mode and d_path pseudo name (regular,
  * directory, socket, pipe, anon inode, character/block device, fifo,
  * symlink) and named like /proc/PID/fd/N (PathResolver from fs-path.ts).
+ * taskSockets walks the same slots for the sockets only, naming nothing.
  */
 import { FaultError } from '../core/errors.js';
 import type { ObjValue } from '../profile/typed.js';

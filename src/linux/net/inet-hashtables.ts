@@ -74,6 +74,9 @@ function* tableSocks(kernel: Kernel, t: SockTable, anomalies: AnomalySink): Gene
   for (let b = 0; b < t.buckets; b++) {
     if (faulted[b]) continue;
     const off = b * t.bucketSize + t.headOff;
+    // Most buckets are empty (a nulls marker, or NULL): skipped on the low word, with no BigInt or walk made.
+    const low = dv.getUint32(off, true);
+    if (t.nulls ? (low & 1) === 1 : low === 0 && dv.getUint32(off + 4, true) === 0) continue;
     const first = dv.getBigUint64(off, true);
     const link = t.va + BigInt(off);
     const chain = t.nulls ? hlistNullsChain(ctx, link, first, seen) : hlistChain(ctx, link, first, seen);
