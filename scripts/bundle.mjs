@@ -6,8 +6,9 @@
 //                                    init function that runs on first import).
 //   dist/bundle/vmsight-cached.cjs   the same as CommonJS, compiled through vm.Script with V8's code cache
 //                                    (dist/bundle/vmsight.v8cache, written on first run when the folder is
-//                                    writable): Node 20 has no code cache for ES modules (module.enableCompileCache
-//                                    arrives in Node 22).
+//                                    writable; node_modules files it requires get theirs in modules.v8cache/):
+//                                    Node 20 has no code cache for ES modules (module.enableCompileCache
+//                                    arrives in Node 22). The loader is scripts/bundle-launcher.cjs.
 // koffi is native and stays an external dependency; the bridge's worker and backends and the lab's C
 // sources are placed beside the bundle, where the modules that use them look.
 import { build } from 'esbuild';
@@ -67,41 +68,9 @@ await build({
   charset: 'ascii',
   logLevel: 'warning',
 });
-writeFileSync(
-  join(outdir, 'vmsight-cached.cjs'),
-  `#!/usr/bin/env node
-// Runs vmsight.cjs through vm.Script with V8's code cache (v8-compile-cache style, for Node 20). The cache
-// holds the functions earlier runs compiled: a run of a command that no earlier run had (they are listed
-// beside the cache) writes it again at exit with what it compiled too, so the cache grows to cover the
-// commands in use. Written to a temporary file and renamed, so no run reads a half-written cache; a cache V8
-// rejects (another bundle, another Node) is replaced. A read-only folder just has none.
-const fs = require('node:fs'), path = require('node:path'), vm = require('node:vm'), Module = require('node:module');
-const file = path.join(__dirname, 'vmsight.cjs');
-const cacheFile = path.join(__dirname, 'vmsight.v8cache');
-const listFile = cacheFile + '.commands';
-let cachedData;
-let commands = [];
-try {
-  cachedData = fs.readFileSync(cacheFile);
-  commands = fs.readFileSync(listFile, 'utf8').split('\\n').filter(Boolean);
-} catch {}
-const word = String(process.argv[2] ?? '').slice(0, 64);
-const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, ...(cachedData ? { cachedData } : {}) });
-const m = { exports: {} };
-script.runInThisContext().call(m.exports, m.exports, Module.createRequire(file), m, file, __dirname);
-const rejected = !cachedData || script.cachedDataRejected;
-if (rejected || (!commands.includes(word) && commands.length < 64))
-  process.on('exit', () => {
-    try {
-      const tmp = cacheFile + '.' + process.pid;
-      fs.writeFileSync(tmp, script.createCachedData());
-      fs.renameSync(tmp, cacheFile);
-      fs.writeFileSync(listFile, [...(rejected ? [] : commands), word].join('\\n') + '\\n');
-    } catch {}
-  });
-`,
-);
-for (const f of ['vmsight.v8cache', 'vmsight.v8cache.commands']) rmSync(join(outdir, f), { force: true }); // a new bundle invalidates the old cache
+// The code-cache loader (see its header).
+copyFileSync(join(root, 'scripts', 'bundle-launcher.cjs'), join(outdir, 'vmsight-cached.cjs'));
+for (const f of ['vmsight.v8cache', 'vmsight.v8cache.commands', 'modules.v8cache']) rmSync(join(outdir, f), { force: true, recursive: true }); // a new bundle invalidates the old caches
 // Data files the lab reads beside its modules (helper source, rootkit module sources).
 mkdirSync(join(outdir, 'scenario'), { recursive: true });
 copyFileSync(join(root, 'src', 'lab', 'scenario', 'vmi-helper.c'), join(outdir, 'scenario', 'vmi-helper.c'));

@@ -59,3 +59,40 @@ test('bin/vmsight.js runs the bundle when it is as new as dist/, else dist/, pas
     fs.rmSync(tree.root, { recursive: true, force: true });
   }
 });
+
+test('the code-cache loader gives a node_modules CommonJS file a code cache of its own, named by package version, and the file works as under require', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-modcache-'));
+  try {
+    const put = (rel: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      fs.writeFileSync(path.join(root, rel), text);
+    };
+    fs.mkdirSync(path.join(root, 'dist', 'bundle'), { recursive: true });
+    fs.copyFileSync(path.join(repoRoot, 'scripts', 'bundle-launcher.cjs'), path.join(root, 'dist', 'bundle', 'vmsight-cached.cjs'));
+    // The "bundle": requires a package from node_modules, as vmsight.cjs requires iced-x86.
+    put('dist/bundle/vmsight.cjs', "const p = require('../../node_modules/fake-pkg'); process.stdout.write(JSON.stringify(p.facts()) + '\\n');\n");
+    put('node_modules/fake-pkg/package.json', '{"name":"fake-pkg","version":"1.2.3","main":"index.js"}\n');
+    put('node_modules/fake-pkg/helper.js', 'module.exports = 41;\n');
+    put(
+      'node_modules/fake-pkg/index.js',
+      "const helper = require('./helper');\nexports.facts = () => ({ answer: helper + 1, dir: require('path').basename(__dirname), file: require('path').basename(__filename), resolved: require('path').basename(require.resolve('./helper')), self: module.exports === exports, cached: !!require.cache[__filename] });\n",
+    );
+    const run = () => spawnSync(process.execPath, [path.join(root, 'dist', 'bundle', 'vmsight-cached.cjs'), 'malfind'], { encoding: 'utf8' });
+    const expected = `${JSON.stringify({ answer: 42, dir: 'fake-pkg', file: 'index.js', resolved: 'helper.js', self: true, cached: true })}\n`;
+    const first = run();
+    assert.equal(first.stderr, '');
+    assert.equal(first.stdout, expected);
+    const caches = path.join(root, 'dist', 'bundle', 'modules.v8cache');
+    const files = fs.readdirSync(caches).sort();
+    assert.equal(files.length, 2, `one cache per node_modules file: ${files.join(', ')}`);
+    assert.ok(files.every((f) => f.includes('-1.2.3-')), 'the package version is in the name');
+    const stamps = files.map((f) => fs.statSync(path.join(caches, f)).mtimeMs);
+    assert.equal(run().stdout, expected, 'the same result from the cache');
+    assert.deepEqual(files.map((f) => fs.statSync(path.join(caches, f)).mtimeMs), stamps, 'an accepted cache is not written again');
+    put('node_modules/fake-pkg/package.json', '{"name":"fake-pkg","version":"1.2.4","main":"index.js"}\n');
+    assert.equal(run().stdout, expected);
+    assert.equal(fs.readdirSync(caches).filter((f) => f.includes('-1.2.4-')).length, 2, 'another version: caches of its own');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// dist/bundle/vmsight-cached.cjs (copied there by scripts/bundle.mjs): runs vmsight.cjs through vm.Script
+// with V8's code cache (v8-compile-cache style, for Node 20). The cache holds the functions earlier runs
+// compiled: a run of a command that no earlier run had (they are listed beside the cache) writes it again
+// at exit with what it compiled too, so the cache grows to cover the commands in use. Written to a
+// temporary file and renamed, so no run reads a half-written cache; a cache V8 rejects (another bundle,
+// another Node) is replaced. A read-only folder just has none.
+//
+// CommonJS files the bundle requires at run time from node_modules (iced-x86's 0.9 MB of JavaScript, the
+// SQLite binding's) get a code cache each, in modules.v8cache/ beside it: the bundle's cache cannot cover
+// them, and compiling iced-x86 was ~14 ms of a cold malfind.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+const Module = require('node:module');
+
+/** Replaces `file` with `bytes` through a temporary file and a rename; false when the folder is read-only. */
+function writeAtomically(file, bytes) {
+  try {
+    const tmp = `${file}.${process.pid}`;
+    fs.writeFileSync(tmp, bytes);
+    fs.renameSync(tmp, file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readOrUndefined(file) {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The version in the package.json of the node_modules package that holds `filename` ('0' when unreadable). */
+function packageVersion(filename) {
+  const at = filename.lastIndexOf(nodeModules) + nodeModules.length;
+  const parts = filename.slice(at).split(path.sep);
+  const root = filename.slice(0, at) + (parts[0].startsWith('@') ? path.join(parts[0], parts[1] ?? '') : parts[0]);
+  try {
+    return String(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version).replace(/[^A-Za-z0-9._-]/g, '_');
+  } catch {
+    return '0';
+  }
+}
+
+const moduleCaches = path.join(__dirname, 'modules.v8cache');
+const nodeModules = `${path.sep}node_modules${path.sep}`;
+const compile = Module.prototype._compile;
+Module.prototype._compile = function compileWithCache(content, filename) {
+  if (typeof filename !== 'string' || !filename.includes(nodeModules) || !filename.endsWith('.js')) return compile.call(this, content, filename);
+  // V8 checks a cache against the source's length only: the package's version is in the name too.
+  const cacheFile = path.join(moduleCaches, `${filename.replace(/[^A-Za-z0-9._-]/g, '_').slice(-160)}-${packageVersion(filename)}-${content.length}.v8cache`);
+  const cachedData = readOrUndefined(cacheFile);
+  let script;
+  try {
+    script = new vm.Script(Module.wrap(content), { filename, ...(cachedData ? { cachedData } : {}) });
+  } catch {
+    return compile.call(this, content, filename); // Node's own compile reports the error as it always does
+  }
+  if (!cachedData || script.cachedDataRejected)
+    process.once('exit', () => {
+      fs.mkdirSync(moduleCaches, { recursive: true });
+      writeAtomically(cacheFile, script.createCachedData());
+    });
+  // The require a CommonJS module gets from Node, rebuilt for this module.
+  const mod = this;
+  const req = (id) => mod.require(id);
+  req.resolve = (request, options) => Module._resolveFilename(request, mod, false, options);
+  req.resolve.paths = (request) => Module._resolveLookupPaths(request, mod);
+  req.main = require.main;
+  req.extensions = Module._extensions;
+  req.cache = Module._cache;
+  return script.runInThisContext({ displayErrors: true }).call(mod.exports, mod.exports, req, mod, filename, path.dirname(filename));
+};
+
+const file = path.join(__dirname, 'vmsight.cjs');
+const cacheFile = path.join(__dirname, 'vmsight.v8cache');
+const listFile = `${cacheFile}.commands`;
+const cachedData = readOrUndefined(cacheFile);
+let commands = [];
+try {
+  commands = fs.readFileSync(listFile, 'utf8').split('\n').filter(Boolean);
+} catch {}
+const word = String(process.argv[2] ?? '').slice(0, 64);
+const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, ...(cachedData ? { cachedData } : {}) });
+const m = { exports: {} };
+script.runInThisContext().call(m.exports, m.exports, Module.createRequire(file), m, file, __dirname);
+const rejected = !cachedData || script.cachedDataRejected;
+if (rejected || (!commands.includes(word) && commands.length < 64))
+  process.on('exit', () => {
+    if (writeAtomically(cacheFile, script.createCachedData())) {
+      try {
+        fs.writeFileSync(listFile, [...(rejected ? [] : commands), word].join('\n') + '\n');
+      } catch {}
+    }
+  });
