@@ -48,6 +48,8 @@ function packageVersion(filename) {
 }
 
 const moduleCaches = path.join(__dirname, 'modules.v8cache');
+/** Module caches to write at exit: [file, script]. */
+const pendingCaches = [];
 const nodeModules = `${path.sep}node_modules${path.sep}`;
 const compile = Module.prototype._compile;
 Module.prototype._compile = function compileWithCache(content, filename) {
@@ -61,11 +63,17 @@ Module.prototype._compile = function compileWithCache(content, filename) {
   } catch {
     return compile.call(this, content, filename); // Node's own compile reports the error as it always does
   }
-  if (!cachedData || script.cachedDataRejected)
-    process.once('exit', () => {
-      fs.mkdirSync(moduleCaches, { recursive: true });
-      writeAtomically(cacheFile, script.createCachedData());
-    });
+  if (!cachedData || script.cachedDataRejected) {
+    // One exit listener for them all (a listener per file passed Node's limit of 10 and warned on stderr).
+    if (!pendingCaches.length)
+      process.once('exit', () => {
+        try {
+          fs.mkdirSync(moduleCaches, { recursive: true });
+        } catch {}
+        for (const [f, s] of pendingCaches) writeAtomically(f, s.createCachedData());
+      });
+    pendingCaches.push([cacheFile, script]);
+  }
   // The require a CommonJS module gets from Node, rebuilt for this module.
   const mod = this;
   const req = (id) => mod.require(id);
