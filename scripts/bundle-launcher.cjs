@@ -35,16 +35,24 @@ function readOrUndefined(file) {
   }
 }
 
+/** Versions by package folder: a package of many files reads its package.json once. */
+const versions = new Map();
+
 /** The version in the package.json of the node_modules package that holds `filename` ('0' when unreadable). */
 function packageVersion(filename) {
   const at = filename.lastIndexOf(nodeModules) + nodeModules.length;
   const parts = filename.slice(at).split(path.sep);
   const root = filename.slice(0, at) + (parts[0].startsWith('@') ? path.join(parts[0], parts[1] ?? '') : parts[0]);
-  try {
-    return String(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version).replace(/[^A-Za-z0-9._-]/g, '_');
-  } catch {
-    return '0';
+  let version = versions.get(root);
+  if (version === undefined) {
+    try {
+      version = String(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version).replace(/[^A-Za-z0-9._-]/g, '_');
+    } catch {
+      version = '0';
+    }
+    versions.set(root, version);
   }
+  return version;
 }
 
 const moduleCaches = path.join(__dirname, 'modules.v8cache');

@@ -220,11 +220,13 @@ export class PhysReader {
    * reads of an unchanged page compare equal).
    */
   pageUntracked(page: number, scratch: Uint8Array): Uint8Array {
-    const view = this.pageView(page);
-    if (view !== undefined) return view;
-    const pa = page * 4096;
+    return this.pageView(page) ?? this.pageCopy(page, scratch);
+  }
+
+  /** The 4 KiB page `page` copied through the source into `scratch`, without telling the recorder (for when pageView has none). */
+  pageCopy(page: number, scratch: Uint8Array): Uint8Array {
     const dst = scratch.subarray(0, 4096);
-    this.source.readv([{ addr: gpa(pa), len: 4096, dst }]);
+    this.source.readv([{ addr: gpa(page * 4096), len: 4096, dst }]);
     return dst;
   }
 

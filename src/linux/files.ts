@@ -133,9 +133,17 @@ export function* taskSockets(kernel: Kernel, task: ObjValue, anomalies: AnomalyS
 
 const S_IFSOCK = 0o140000;
 
+/** socket_file_ops per kernel (null: the profile lacks it), looked up once rather than for every task. */
+const socketFileOpsOf = new WeakMap<Kernel, bigint | null>();
+
 /** socket_file_ops, the f_op of every socket file, when the profile knows it (kallsyms with data symbols). */
 function socketFileOps(kernel: Kernel): bigint | undefined {
-  return kernel.hasSymbol('socket_file_ops') && kernel.types.hasMember('file', 'f_op') ? kernel.symbol('socket_file_ops') : undefined;
+  let va = socketFileOpsOf.get(kernel);
+  if (va === undefined) {
+    va = kernel.hasSymbol('socket_file_ops') && kernel.types.hasMember('file', 'f_op') ? kernel.symbol('socket_file_ops') : null;
+    socketFileOpsOf.set(kernel, va);
+  }
+  return va ?? undefined;
 }
 
 /** The set slots of a task's fd table whose open_fds bit is set, with their close-on-exec bit. */

@@ -240,7 +240,7 @@ export class PageRecorder implements ReadRecorder, FieldRecorder {
     if (view !== undefined) this.views[slot] = Buffer.from(view.buffer, view.byteOffset, PAGE);
     else {
       this.views[slot] = undefined;
-      store.arena.set(this.phys.pageUntracked(page, this.scratch), slot * PAGE);
+      store.arena.set(this.phys.pageCopy(page, this.scratch), slot * PAGE);
       store.copied.fill(0xffffffff, slot * MASK_WORDS, (slot + 1) * MASK_WORDS);
     }
     this.pages.set(page, w);

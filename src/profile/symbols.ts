@@ -64,7 +64,7 @@ export interface DeferredNames {
   nameIs(i: number, name: string): boolean;
   /** The first character of each name (0 for an empty one), when known without decoding: scans skip the others. */
   readonly firstChars?: Uint8Array;
-  /** Every name decoded: the `names`, `nameBytes` and `hashes` columns. */
+  /** Every name decoded: the `names` and `nameBytes` columns, and `hashes` when the decoder made them (else the table hashes on first need). */
   decodeAll(): { names: string; nameBytes: Uint8Array; hashes?: Uint32Array };
 }
 
