@@ -10,6 +10,11 @@
 // SQLite binding's) get a code cache each, in modules.v8cache/ beside it: the bundle's cache cannot cover
 // them, and compiling iced-x86 was ~14 ms of a cold malfind.
 'use strict';
+// WebAssembly stays on V8's baseline compiler (Liftoff): the disassembler's 0.8 MB module otherwise tiers
+// hot functions up with TurboFan in the background, which cost malfind and check_syscall ~15 MB of RSS and
+// a wait for those compile jobs at exit, for decoding a few thousand instructions. Set first, in every run
+// alike: a code cache is accepted only by a V8 with the flags it was made under.
+require('node:v8').setFlagsFromString('--liftoff-only');
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');

@@ -5,9 +5,9 @@
  * is checked to lie inside the output folder. Files are created without
  * following symlinks, so a planted link in the folder cannot redirect a write.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { crypto } from '../core/builtins.js';
 import { UsageError } from '../core/errors.js';
 import type { AddressSpace } from '../arch/address-space.js';
 import { gva } from '../core/address.js';
@@ -123,7 +123,7 @@ export class DumpDir {
     const cap = Math.min(size, MAX_DUMP_BYTES);
     const file = this.pathFor(parts);
     const fd = openNew(file);
-    const hash = crypto.createHash('sha256');
+    const hash = crypto().createHash('sha256');
     const zeros = new Uint8Array(1 << 20);
     let at = 0;
     let written = 0;

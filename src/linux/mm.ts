@@ -140,6 +140,11 @@ export interface MappingOptions {
   readonly paths: PathResolver;
   /** Shared by every mm of one run (hostile trees cannot multiply); one is made when omitted. */
   readonly budget?: WalkBudget;
+  /**
+   * Only the VMAs this accepts, by their flags and `struct file *` (0 for anonymous), asked before their
+   * maps entry is built: a plugin that wants a few mappings (malfind) then resolves no other VMA's path.
+   */
+  readonly where?: (flags: bigint, file: bigint) => boolean;
 }
 
 /**
@@ -153,6 +158,7 @@ export function* forEachMapping(k: Kernel, anomalies: AnomalySink, opts: Mapping
     let space: AddressSpace | undefined | null = null;
     const lazySpace = (): AddressSpace | undefined => (space === null ? (space = processSpace(k, p.mm, anomalies)) : space);
     for (const vma of forEachVma(k, p.mm, anomalies, budget)) {
+      if (opts.where && !opts.where(vmaFlags(vma), vma.ptr('vm_file'))) continue;
       yield { ...p, vma, entry: mapsEntry(k, p.mm, vma, opts.paths, anomalies), space: lazySpace };
     }
   }

@@ -65,7 +65,7 @@ function dispatchInCode(kernel: Kernel, entry: string, fn: bigint | undefined, t
   if (kernel.space.readv([{ va: gva(start), len, dst: code }]).length) return undefined;
   let decoded;
   try {
-    decoded = decodeFlow(code, start, 1024);
+    decoded = decodeFlow(code, start, 1024, { memory: true });
   } catch {
     return undefined;
   }
@@ -119,15 +119,17 @@ export interface DispatchTarget {
 
 /**
  * The branch targets of every switch dispatcher, classified. Reading or decoding problems (unreadable
- * code, invalid instructions, indirect branches, a function too large to be one) are anomalies.
+ * code, invalid instructions, indirect branches, a function too large to be one) are anomalies. `dispatch`
+ * is syscallDispatch's answer when the caller has it already (it decodes every entry function).
  */
 export function* dispatchTargets(
   kernel: Kernel,
   classify: TextClassifier,
   anomalies: AnomalySink,
   moduleSymbol?: (va: bigint) => string | undefined,
+  dispatch: readonly AbiDispatch[] = syscallDispatch(kernel),
 ): Generator<DispatchTarget> {
-  for (const d of syscallDispatch(kernel)) {
+  for (const d of dispatch) {
     if (d.kind !== 'switch') continue;
     const end = nextSymbolAddress(kernel.symbols, d.address);
     if (end === undefined || end - d.address > BigInt(MAX_DISPATCH_BYTES)) {

@@ -184,8 +184,12 @@ export class BtfTypes implements TypeStore {
   private nameIndex: Map<string, TypeId[]> | undefined;
   /** Name hash index (base BTF): slots of local type indices, chains of same-name types, each type's name hash. */
   private nameHash: { slots: Uint32Array; next: Uint32Array; hashes: Uint32Array } | undefined;
-  /** Named types grouped by their names' first bytes, for the first lookups (see bucketLookup). */
-  private prefixBuckets: { starts: Uint32Array; members: Uint32Array } | undefined;
+  /**
+   * Named types grouped by their names' first bytes, for the first lookups (see bucketLookup): `heads[bucket]`
+   * is the highest local index of the group (-1 for none), `next[i]` the next lower one. Made in the pass that
+   * indexes the records, or in a pass of their own when the offsets came from the cache.
+   */
+  private prefixChains: { heads: Int32Array; next: Int32Array } | undefined;
   /** Answers of the by-name scans made before the hash index was built (base BTF), by name. */
   private scanned: Map<string, TypeId[] | undefined> | undefined = new Map();
   private readonly nameScans: number;
@@ -296,6 +300,9 @@ export class BtfTypes implements TypeStore {
     const end = this.typeStart + this.header.typeLen;
     let cap = Math.min(MAX_TYPES, Math.max(16, Math.floor(this.header.typeLen / 12)));
     let offsets = new Uint32Array(cap);
+    // The prefix chains too, in this pass that reads every record anyway (a pass of its own cost a cold run ~6 ms).
+    const heads = new Int32Array(PREFIX_BUCKETS).fill(-1);
+    let next = new Int32Array(cap);
     let n = 0;
     let p = this.typeStart;
     const dv = this.dv;
@@ -345,11 +352,34 @@ export class BtfTypes implements TypeStore {
         const grown = new Uint32Array(cap);
         grown.set(offsets);
         offsets = grown;
+        const grownNext = new Int32Array(cap);
+        grownNext.set(next);
+        next = grownNext;
+      }
+      const bucket = this.prefixBucketOf(p, kind);
+      if (bucket >= 0) {
+        next[n] = heads[bucket]!;
+        heads[bucket] = n;
       }
       offsets[n++] = p;
       p += 12 + tail;
     }
+    this.prefixChains = { heads, next: next.subarray(0, n) };
     return offsets.slice(0, n);
+  }
+
+  /** The prefix bucket of the record at `p` of BTF kind `kind`, or -1 when it has no name lookups can ask for. */
+  private prefixBucketOf(p: number, kind: number): number {
+    const nameOff = this.dv.getUint32(p, true);
+    const strLen = this.header.strLen;
+    if (nameOff === 0 || nameOff >= strLen || !NAMED_KIND_CODES[kind]) return -1;
+    const b = this.bytes;
+    const s = this.strStart + nameOff;
+    const strEnd = this.strStart + strLen;
+    const c0 = b[s]!;
+    const c1 = c0 !== 0 && s + 1 < strEnd ? b[s + 1]! : 0;
+    const c2 = c1 !== 0 && s + 2 < strEnd ? b[s + 2]! : 0;
+    return prefixBucket(c0, c1, c2);
   }
 
   /**
@@ -378,58 +408,31 @@ export class BtfTypes implements TypeStore {
    * The same answers as the hash index, for the same records.
    */
   private bucketLookup(name: string): TypeId[] | undefined {
-    const { starts, members } = (this.prefixBuckets ??= this.buildPrefixBuckets());
+    const { heads, next } = (this.prefixChains ??= this.buildPrefixChains());
     const c0 = name.length > 0 ? name.charCodeAt(0) : 0;
     const c1 = c0 !== 0 && name.length > 1 ? name.charCodeAt(1) : 0;
     const c2 = c1 !== 0 && name.length > 2 ? name.charCodeAt(2) : 0;
     // A character past Latin-1 matches no byte of the string section.
     if (c0 > 0xff || c1 > 0xff || c2 > 0xff) return undefined;
-    const bucket = prefixBucket(c0, c1, c2);
     let out: TypeId[] | undefined;
-    for (let k = starts[bucket]!, end = starts[bucket + 1]!; k < end; k++) {
-      const i = members[k]!;
-      if (this.nameIs(i, name)) (out ??= []).push(this.firstId + i);
-    }
-    return out;
+    // Chains run down (each link is to a lower index), so every walk ends.
+    for (let i = heads[prefixBucket(c0, c1, c2)]!; i >= 0; i = next[i]! < i ? next[i]! : -1) if (this.nameIs(i, name)) (out ??= []).push(this.firstId + i);
+    return out?.reverse();
   }
 
-  /**
-   * One pass over the records: each named type's index, grouped by the bucket of its name's first three
-   * bytes (a counting sort, so each bucket stays in ascending order). It reads three bytes per record where
-   * the hash reads whole names (3–10 ms against 40–60 ms cold on a vmlinux BTF), and a name then costs one
-   * bucket, not a pass over ~100k records.
-   */
-  private buildPrefixBuckets(): { starts: Uint32Array; members: Uint32Array } {
+  /** The prefix chains for record offsets that came from the cache (indexRecords makes them otherwise). */
+  private buildPrefixChains(): { heads: Int32Array; next: Int32Array } {
     const n = this.offsets.length;
-    const bucketOf = new Int32Array(n).fill(-1);
-    const starts = new Uint32Array(PREFIX_BUCKETS + 1);
-    const dv = this.dv;
-    const b = this.bytes;
-    const strLen = this.header.strLen;
-    const strStart = this.strStart;
-    const strEnd = strStart + strLen;
-    let named = 0;
+    const heads = new Int32Array(PREFIX_BUCKETS).fill(-1);
+    const next = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const p = this.offsets[i]!;
-      const nameOff = dv.getUint32(p, true);
-      if (nameOff === 0 || nameOff >= strLen || !NAMED_KIND_CODES[(dv.getUint32(p + 4, true) >>> 24) & 0x1f]) continue;
-      const s = strStart + nameOff;
-      const c0 = b[s]!;
-      const c1 = c0 !== 0 && s + 1 < strEnd ? b[s + 1]! : 0;
-      const c2 = c1 !== 0 && s + 2 < strEnd ? b[s + 2]! : 0;
-      const bucket = prefixBucket(c0, c1, c2);
-      bucketOf[i] = bucket;
-      starts[bucket + 1]!++;
-      named++;
+      const bucket = this.prefixBucketOf(p, (this.dv.getUint32(p + 4, true) >>> 24) & 0x1f);
+      if (bucket < 0) continue;
+      next[i] = heads[bucket]!;
+      heads[bucket] = i;
     }
-    for (let k = 0; k < PREFIX_BUCKETS; k++) starts[k + 1]! += starts[k]!;
-    const fill = starts.slice(0, PREFIX_BUCKETS);
-    const members = new Uint32Array(named);
-    for (let i = 0; i < n; i++) {
-      const bucket = bucketOf[i]!;
-      if (bucket >= 0) members[fill[bucket]!++] = i;
-    }
-    return { starts, members };
+    return { heads, next };
   }
 
   /** Local type ids named `name` (ascending), through the hash index; undefined when none. */

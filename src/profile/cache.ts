@@ -9,11 +9,10 @@
  * symbols.bin is laid out so that reading it is one file read and a few
  * typed-array views: no per-symbol work, no BigInt per address.
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import * as zlib from 'node:zlib';
+import { crypto, zlib } from '../core/builtins.js';
 import { SymbolTable, type SymbolColumns } from './symbols.js';
 
 export const CACHE_FORMAT = 3;
@@ -42,7 +41,13 @@ export interface CachedProfile {
 }
 
 /** zlib's CRC-32 (Node ≥ 20.15); without it the cache still works, it just rebuilds the indexes. */
-const crc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+function crc32(data: Uint8Array): number {
+  return (zlib() as { crc32?: (data: Uint8Array) => number }).crc32!(data);
+}
+
+function hasCrc32(): boolean {
+  return typeof (zlib() as { crc32?: unknown }).crc32 === 'function';
+}
 
 export function defaultCacheDir(): string {
   return join(process.env['VMSIGHT_CACHE'] ?? join(homedir(), '.cache', 'vmsight'), 'profiles');
@@ -51,7 +56,7 @@ export function defaultCacheDir(): string {
 /** The cache key of a kernel: its build-id, else a hash of its banner. */
 export function profileKey(buildId: string | undefined, banner: string): string {
   if (buildId && /^[0-9a-f]{8,128}$/i.test(buildId)) return `build-${buildId.toLowerCase()}`;
-  return `banner-${createHash('sha256').update(banner).digest('hex').slice(0, 32)}`;
+  return `banner-${crypto().createHash('sha256').update(banner).digest('hex').slice(0, 32)}`;
 }
 
 /** Reads an entry, or undefined when absent or unreadable (a broken entry is removed). */
@@ -114,7 +119,7 @@ export function writeCachedProfile(dir: string, entry: CachedProfile): void {
   mkdirSync(tmp, { recursive: true });
   writeFileSync(join(tmp, 'symbols.bin'), encodeSymbols(entry.symbols));
   writeFileSync(join(tmp, 'vmlinux.btf'), entry.btf);
-  if (entry.btfOffsets && crc32) writeFileSync(join(tmp, 'btf-offsets.bin'), encodeBtfOffsets(entry.btfOffsets, entry.btf));
+  if (entry.btfOffsets && hasCrc32()) writeFileSync(join(tmp, 'btf-offsets.bin'), encodeBtfOffsets(entry.btfOffsets, entry.btf));
   writeFileSync(join(tmp, 'meta.json'), JSON.stringify(entry.meta, null, 2));
   rmSync(base, { recursive: true, force: true });
   renameSync(tmp, base);
@@ -158,7 +163,7 @@ export function encodeSymbols(t: SymbolTable): Buffer {
   put(slots, at.slots);
   put(c.types, at.types);
   names.copy(out, at.names);
-  out.writeUInt32LE(crc32 ? crc32(out.subarray(HEADER)) : 0, 20);
+  out.writeUInt32LE(hasCrc32() ? crc32(out.subarray(HEADER)) : 0, 20);
   return out;
 }
 
@@ -171,7 +176,7 @@ export function decodeSymbols(file: Buffer, source: string, expected: number): S
   if (n !== expected || file.length !== at.total) throw new Error('symbols.bin size');
   // The checksum vouches for the name index: adopted as is (no scan), and a damaged file is refused.
   const sum = file.readUInt32LE(20);
-  if (crc32 && crc32(file.subarray(HEADER)) !== sum) throw new Error('symbols.bin checksum');
+  if (hasCrc32() && crc32(file.subarray(HEADER)) !== sum) throw new Error('symbols.bin checksum');
   // Views straight over the file bytes when they are 8-aligned (a large read has its own buffer), else one copy.
   const b = file.byteOffset % 8 === 0 ? file : Buffer.from(new Uint8Array(file));
   const u32 = (off: number, len: number) => new Uint32Array(b.buffer, b.byteOffset + off, len);
@@ -186,7 +191,7 @@ export function decodeSymbols(file: Buffer, source: string, expected: number): S
   };
   if (nameStarts[0] !== 0 || nameStarts[n] !== nameLen) throw new Error('symbols.bin name offsets');
   // Without a checksum to vouch for it the index is rebuilt on first lookup.
-  return crc32 ? new SymbolTable(columns, source, { slots: u32(at.slots, slotCount), sameName: u32(at.sameName, n) }) : new SymbolTable(columns, source);
+  return hasCrc32() ? new SymbolTable(columns, source, { slots: u32(at.slots, slotCount), sameName: u32(at.sameName, n) }) : new SymbolTable(columns, source);
 }
 
 // btf-offsets.bin: magic "VMBTFO01", u32 count, u32 crc32 of the offsets, u32 crc32 of vmlinux.btf, u32 reserved,
@@ -199,13 +204,13 @@ function encodeBtfOffsets(offsets: Uint32Array, btf: Uint8Array): Buffer {
   BTF_MAGIC.copy(out, 0);
   out.writeUInt32LE(offsets.length, 8);
   Buffer.from(offsets.buffer, offsets.byteOffset, offsets.byteLength).copy(out, BTF_HEADER);
-  out.writeUInt32LE(crc32!(out.subarray(BTF_HEADER)), 12);
-  out.writeUInt32LE(crc32!(btf), 16);
+  out.writeUInt32LE(crc32(out.subarray(BTF_HEADER)), 12);
+  out.writeUInt32LE(crc32(btf), 16);
   return out;
 }
 
 function readBtfOffsets(path: string, btf: Uint8Array): Uint32Array | undefined {
-  if (!crc32) return undefined;
+  if (!hasCrc32()) return undefined;
   let file: Buffer;
   try {
     file = readFileSync(path);

@@ -22,7 +22,7 @@
  * the round trip consistent.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { childProcess } from '../core/builtins.js';
 import { startProgress } from '../core/progress.js';
 import { FormatError, ProfileError, SourceError } from '../core/errors.js';
 import { globalSpec, globalType } from './globals.js';
@@ -89,7 +89,7 @@ export function readIsfFile(path: string): IsfJson {
     throw new SourceError('file', path, (e as Error).message, { cause: e });
   }
   if (bytes[0] === 0xfd && bytes[1] === 0x37 && bytes[2] === 0x7a) {
-    const r = spawnSync('xz', ['-dc'], { input: bytes, maxBuffer: 1 << 30 });
+    const r = childProcess().spawnSync('xz', ['-dc'], { input: bytes, maxBuffer: 1 << 30 });
     if (r.error || r.status !== 0) {
       throw new SourceError('xz', path, `cannot decompress: ${r.error?.message ?? r.stderr.toString().trim()}`, { cause: r.error, hint: 'install xz-utils' });
     }
@@ -131,7 +131,7 @@ export function stringifyIsf(isf: IsfJson, indent?: number): string {
 export function writeIsfFile(path: string, isf: IsfJson): void {
   let data: Buffer = Buffer.from(stringifyIsf(isf));
   if (path.endsWith('.xz')) {
-    const r = spawnSync('xz', ['-zc', '-T1'], { input: data, maxBuffer: 1 << 30 });
+    const r = childProcess().spawnSync('xz', ['-zc', '-T1'], { input: data, maxBuffer: 1 << 30 });
     if (r.error || r.status !== 0) throw new SourceError('xz', path, `cannot compress: ${r.error?.message ?? r.stderr.toString().trim()}`, { cause: r.error });
     data = r.stdout;
   }
@@ -152,7 +152,7 @@ export async function writeIsfFileWithProgress(path: string, isf: IsfJson): Prom
   const progress = startProgress(`ISF export ${path}`, 'bytes', data.length);
   try {
     const compressed = await new Promise<Buffer>((resolve, reject) => {
-      const xz = spawn('xz', ['-zc', '-T1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const xz = childProcess().spawn('xz', ['-zc', '-T1'], { stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       xz.stdout.on('data', (b: Buffer) => out.push(b));

@@ -64,6 +64,8 @@ export interface DeferredNames {
   nameIs(i: number, name: string): boolean;
   /** The first character of each name (0 for an empty one), when known without decoding: scans skip the others. */
   readonly firstChars?: Uint8Array;
+  /** The names grouped for by-name scans, when the producer made the groups in its pass. */
+  readonly scanChains?: ScanChains;
   /** Every name decoded: the `names` and `nameBytes` columns, and `hashes` when the decoder made them (else the table hashes on first need). */
   decodeAll(): { names: string; nameBytes: Uint8Array; hashes?: Uint32Array };
 }
@@ -83,6 +85,25 @@ export const DEFERRED_LOOKUPS = 256;
 export const DEFERRED_SINGLES = 4096;
 
 const EMPTY = 0xffffffff;
+
+/** Groups of entries a by-name scan reads: first character × length (exact for names under 64 characters). */
+export const SCAN_BUCKETS = 1 << 14;
+
+/** The group of a name by its first character (0 for an empty name) and length. */
+export function scanBucket(firstChar: number, length: number): number {
+  return ((firstChar & 0xff) << 6) | (length & 63);
+}
+
+/**
+ * Entries grouped by scanBucket(), as a producer that visits every name anyway can make them in its pass:
+ * `heads[bucket]` is the highest entry of that group (-1 for none), `next[i]` the next lower one (-1 at the
+ * end). A scan follows only its name's chain; it checks every name it visits, so a wrong chain can cost
+ * misses but never a wrong answer.
+ */
+export interface ScanChains {
+  readonly heads: Int32Array;
+  readonly next: Int32Array;
+}
 
 /**
  * The name index of a table: open-addressing slots (a power of two, at least
@@ -124,6 +145,8 @@ export class SymbolTable {
   /** Names not decoded yet, and how many lookups scanned them. */
   #deferred: DeferredNames | undefined;
   #scans = 0;
+  /** The producer's grouping of entries by scanBucket(), when it made one and it has the table's shape. */
+  readonly #chains: ScanChains | undefined;
   /** Answers of the scans so far, by name: a name asked for again costs nothing (check_syscall asks for some 40, a few of them many times). */
   readonly #scanned = new Map<string, number[]>();
   /** Names decoded one at a time; past DEFERRED_SINGLES the table decodes them all (a listing). */
@@ -163,6 +186,8 @@ export class SymbolTable {
     this.source = source;
     this.#namesText = full?.names;
     this.#deferred = deferred;
+    const chains = deferred?.scanChains;
+    this.#chains = chains && chains.heads.length === SCAN_BUCKETS && chains.next.length === n ? chains : undefined;
     this.#starts = nameStarts;
     this.#addrs = columns.addresses;
     this.#types = columns.types;
@@ -203,8 +228,16 @@ export class SymbolTable {
     const n = this.count;
     const c0 = len > 0 ? name.charCodeAt(0) : 0;
     const d = this.#deferred;
-    if (d) {
-      const first = d.firstChars?.length === n ? d.firstChars : undefined;
+    const first = d ? (d.firstChars?.length === n ? d.firstChars : undefined) : undefined;
+    const chains = this.#chains;
+    if (chains) {
+      // Only the entries of the name's (first character, length) group. A chain that does not run down ends
+      // there, so every walk ends.
+      const { heads, next } = chains;
+      for (let i = heads[scanBucket(c0, len)]!; i >= 0 && i < n; i = next[i]! < i ? next[i]! : -1)
+        if (d ? starts[i + 1]! - starts[i]! === len && d.nameIs(i, name) : this.#nameEqualsIndex(i, name, 0, len)) out.push(i);
+      out.reverse();
+    } else if (d) {
       // Tokens are compared only for names of that length and first character (a few per lookup, not thousands).
       for (let i = 0; i < n; i++) if ((first === undefined || first[i] === c0) && starts[i + 1]! - starts[i]! === len && d.nameIs(i, name)) out.push(i);
     } else {

@@ -10,9 +10,8 @@
  * because of the size trailer although their output is complete; the trailer
  * is the check.
  */
-import { spawnSync } from 'node:child_process';
-import { gunzipSync } from 'node:zlib';
 import { FormatError, SourceError } from '../core/errors.js';
+import { childProcess, zlib } from '../core/builtins.js';
 
 export interface ElfSection {
   readonly name: string;
@@ -128,14 +127,14 @@ export function extractVmlinux(bz: Uint8Array, source = 'vmlinuz'): Uint8Array {
   let out: Uint8Array;
   if (codec === 'gzip') {
     try {
-      const b = gunzipSync(payload); // gzip's own ISIZE trailer is the size (no extra one is appended)
+      const b = zlib().gunzipSync(payload); // gzip's own ISIZE trailer is the size (no extra one is appended)
       out = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     } catch (e) {
       throw new FormatError(source, `gzip payload does not decompress: ${(e as Error).message}`, { cause: e });
     }
   } else {
     // -q quiets the "trailing garbage" complaint that the size trailer causes.
-    const r = spawnSync(codec, ['-dcq'], { input: payload, maxBuffer: 1 << 30 });
+    const r = childProcess().spawnSync(codec, ['-dcq'], { input: payload, maxBuffer: 1 << 30 });
     if (r.error) {
       throw new SourceError(codec, source, `cannot run the host's ${codec} to decompress the kernel: ${r.error.message}`, {
         cause: r.error,

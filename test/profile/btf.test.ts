@@ -467,6 +467,14 @@ test('BTF record offsets: given ones are used when they fit the type section, el
   const reused = parseBtf(bytes, { recordOffsets: given });
   assert.equal(reused.recordOffsets(), given, 'used as given (no indexing pass)');
   for (let id = 1; id < fresh.count; id++) assert.deepEqual(reused.get(id), fresh.get(id));
+  // Name lookups there go through prefix chains built in a pass of their own: the same answers as the hash.
+  const hashed = parseBtf(bytes, { nameScans: 0 });
+  const names = new Set(['list_head', 'no_such_type', '']);
+  for (let id = 1; id < fresh.count; id++) if (fresh.get(id).name) names.add(fresh.get(id).name!);
+  for (const name of names) {
+    assert.deepEqual([...reused.lookup(name)], [...hashed.lookup(name)], name);
+    assert.deepEqual([...fresh.lookup(name)], [...hashed.lookup(name)], name);
+  }
   for (const bad of [Uint32Array.of(), Uint32Array.of(given[0]! + 4, ...given.subarray(1)), Uint32Array.of(...given.subarray(0, -1), bytes.length + 100)]) {
     const b = parseBtf(bytes, { recordOffsets: bad });
     assert.notEqual(b.recordOffsets(), bad);

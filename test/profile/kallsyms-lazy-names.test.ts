@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { decodeNames, parseTokens, type Tokens } from '../../src/profile/kallsyms/decode.js';
 import { indexNames } from '../../src/profile/kallsyms/lazy-names.js';
-import { DEFERRED_LOOKUPS, type DeferredNames, hashBytes, SymbolTable } from '../../src/profile/symbols.js';
+import { DEFERRED_LOOKUPS, type DeferredNames, hashBytes, scanBucket, type ScanChains, SymbolTable } from '../../src/profile/symbols.js';
 import { kernelLikeSymbols, rng, synthKallsyms, type SynthTables } from './helpers/kallsyms-synth.js';
 
 const TEXT = 0xffffffff9d000000n;
@@ -41,11 +41,26 @@ function assertAgree(bytes: Uint8Array, pos: number, count: number, tokens: Toke
     // What a scan filters on before comparing tokens: it must be exact, or a lookup would miss.
     assert.equal(lazy.firstChars![i], name.length ? name.charCodeAt(0) : 0, `first character of name ${i}`);
   }
+  if (lazy.count === count) assertChains(lazy.scanChains!, (i) => full.names.slice(full.nameStarts[i]!, full.nameStarts[i + 1]!), lazy.count);
   const all = lazy.decodeAll();
   assert.equal(all.names, full.names);
   assert.deepEqual(all.nameBytes, full.nameBytes);
   // The hashes are the table's own, made when its index is first wanted.
   assert.deepEqual(new SymbolTable({ deferred: lazy, types: lazy.types, addresses: new BigUint64Array(lazy.count) }, 'test').nameHashes(), full.hashes);
+}
+
+/** Every entry lies on exactly one scan chain, its name's, and each chain runs down. */
+function assertChains(chains: ScanChains, nameAt: (i: number) => string, count: number): void {
+  const seen = new Uint8Array(count);
+  chains.heads.forEach((head, bucket) => {
+    for (let i = head, last = Infinity; i >= 0; last = i, i = chains.next[i]!) {
+      assert.ok(i < last, `chain ${bucket} runs down`);
+      const name = nameAt(i);
+      assert.equal(scanBucket(name.length ? name.charCodeAt(0) : 0, name.length), bucket, `entry ${i} is on its name's chain`);
+      seen[i]!++;
+    }
+  });
+  assert.ok(seen.every((n) => n === 1), 'every entry on one chain');
 }
 
 describe('kallsyms names indexed without expanding them', () => {
@@ -125,17 +140,19 @@ describe('kallsyms names indexed without expanding them', () => {
     assert.equal(cut.nameAt(249), lazy.nameAt(249));
     assert.equal(cut.decodeAll().names, lazy.decodeAll().names.slice(0, lazy.nameStarts[250]));
     assert.equal(lazy.truncated(600), lazy);
+    assert.equal(cut.scanChains, undefined, 'the whole table\'s chains would point past a cut one');
   });
 });
 
 /** A deferred table over synthesized names, counting bulk decodes. */
-function deferredTable(count: number) {
+function deferredTable(count: number, { chains }: { chains?: ScanChains | 'own' } = {}) {
   const t = synth(count, 0, 17);
   const lazy = indexNames(t.bytes, t.at.names, t.symbols.length, tokensOf(t));
   let decodes = 0;
   const spy: DeferredNames = {
     count: lazy.count,
     nameStarts: lazy.nameStarts,
+    ...(chains ? { firstChars: lazy.firstChars, scanChains: chains === 'own' ? lazy.scanChains : chains } : {}),
     nameAt: (i) => lazy.nameAt(i),
     nameIs: (i, n) => lazy.nameIs(i, n),
     decodeAll: () => {
@@ -167,6 +184,35 @@ describe('SymbolTable over deferred names', () => {
     assert.deepEqual(table.nameOf(va), eager.nameOf(va));
     assert.equal(decodes(), 0, 'no bulk decode for a few lookups');
     assert.ok(table.byteSize() < eager.byteSize());
+  });
+
+  it('with the decoder\'s scan chains: the same answers, no bulk decode', () => {
+    const { table, eager, symbols, decodes } = deferredTable(2000, { chains: 'own' });
+    const dup = symbols.find((s, i) => symbols.findIndex((o) => o.name === s.name) !== i)!;
+    for (const n of [...new Set(symbols.map((s) => s.name))].slice(0, 60).concat(dup.name, '_text', 'no_such_symbol', '')) {
+      assert.deepEqual(table.indicesOf(n), eager.indicesOf(n), n);
+      assert.equal(table.tryAddress(n), eager.tryAddress(n), n);
+    }
+    assert.equal(decodes(), 0);
+  });
+
+  it('corrupt scan chains (cycles, links up, heads past the end) end every scan and cost only misses', () => {
+    const count = 500;
+    const heads = new Int32Array(1 << 14).fill(-1);
+    const next = new Int32Array(count);
+    for (let i = 0; i < count; i++) next[i] = (i * 7 + 3) % count; // links up as well as down: cycles
+    for (let b = 0; b < heads.length; b++) heads[b] = b % 3 === 0 ? count + b : b % count;
+    const { table, eager, symbols } = deferredTable(count, { chains: { heads, next } });
+    for (const s of symbols.slice(0, 80)) {
+      const got = table.indicesOf(s.name);
+      for (const i of got) assert.equal(table.nameAt(i), s.name, 'a corrupt chain never gives a wrong answer');
+      assert.ok(got.every((i) => eager.indicesOf(s.name).includes(i)));
+    }
+  });
+
+  it('chains of the wrong shape are not used', () => {
+    const { table, eager, symbols } = deferredTable(300, { chains: { heads: new Int32Array(7), next: new Int32Array(2) } });
+    for (const s of symbols.slice(0, 30)) assert.deepEqual(table.indicesOf(s.name), eager.indicesOf(s.name));
   });
 
   it(`decodes every name once after ${DEFERRED_LOOKUPS} scans, then answers through the index`, () => {

@@ -124,7 +124,7 @@ export function disassemblerUnavailable(): string | undefined {
  */
 export function disassemble(code: Uint8Array, address: bigint, maxInstructions = 64): Instruction[] {
   const out: Instruction[] = [];
-  decode(code, address, maxInstructions, () => true, (i, at, len) => out.push({ ...i, bytes: code.slice(at, at + len), text: i.text! }));
+  decode(code, address, maxInstructions, true, () => true, (i, at) => out.push({ address: i.address, bytes: code.slice(at, at + i.length), text: i.text!, flow: i.flow, ...pick(i), invalid: i.invalid }));
   return out;
 }
 
@@ -138,51 +138,56 @@ export interface FlowInstruction extends Omit<Instruction, 'bytes' | 'text'> {
 /**
  * Like disassemble, for code that is followed rather than shown (a system call dispatcher of thousands of
  * instructions): formats only indirect branches and copies no bytes, which is most of disassemble's time.
+ * The memory operand (`memory`) is looked up only when asked for: it is a call into the decoder per operand.
  */
-export function decodeFlow(code: Uint8Array, address: bigint, maxInstructions = 64): FlowInstruction[] {
+export function decodeFlow(code: Uint8Array, address: bigint, maxInstructions = 64, { memory = false }: { memory?: boolean } = {}): FlowInstruction[] {
   const out: FlowInstruction[] = [];
-  decode(code, address, maxInstructions, (flow) => flow === 'indirect-jump' || flow === 'indirect-call', (i, _at, length) => out.push({ ...i, length }));
+  decode(code, address, maxInstructions, memory, (flow) => flow === 'indirect-jump' || flow === 'indirect-call', (i) => out.push(i));
   return out;
 }
 
-type Decoded = Omit<Instruction, 'bytes' | 'text'> & { text?: string };
+/** The optional fields of a decoded instruction, present only when set. */
+function pick(i: FlowInstruction): { target?: bigint; memory?: bigint } {
+  return { ...(i.target !== undefined ? { target: i.target } : {}), ...(i.memory !== undefined ? { memory: i.memory } : {}) };
+}
 
-/** The decoding loop of both: `format(flow)` says whose text to format; `emit` gets each instruction, its offset and length. */
-function decode(code: Uint8Array, address: bigint, maxInstructions: number, format: (flow: Flow) => boolean, emit: (i: Decoded, at: number, len: number) => void): void {
+/**
+ * The decoding loop of both: `withMemory` says whether memory operands are looked up, `format(flow)` whose
+ * text to format; `emit` gets each instruction and its offset.
+ */
+function decode(code: Uint8Array, address: bigint, maxInstructions: number, withMemory: boolean, format: (flow: Flow) => boolean, emit: (i: FlowInstruction, at: number) => void): void {
   const loaded = load();
   const { lib, flows } = loaded;
   const decoder = new lib.Decoder(64, code, lib.DecoderOptions.None);
   // One instruction decoded into again and again: no wasm allocation and free per instruction, and every
-  // property read once (each is a call into the module).
+  // property read once and only when needed (each is a call into the module).
   const i = new lib.Instruction();
+  const memoryKind = lib.OpKind.Memory;
   try {
     decoder.ip = address;
     let at = 0;
     for (let n = 0; decoder.canDecode && n < maxInstructions; n++) {
       decoder.decodeOut(i);
-      const len = i.length;
+      const length = i.length;
       const invalid = i.isInvalid;
       // An instruction cut off by the end of the buffer is not the code's fault: leave it out.
       if (invalid && decoder.lastError === lib.DecoderError.NoMoreBytes) break;
       const flow = invalid ? 'other' : (flows.get(i.flowControl) ?? 'other');
       const direct = flow === 'call' || flow === 'jump' || flow === 'conditional-jump';
       let memory: bigint | undefined;
-      for (let k = 0, ops = invalid ? 0 : i.opCount; k < ops; k++)
-        if (i.opKind(k) === lib.OpKind.Memory) memory = i.isIpRelMemoryOperand ? i.ipRelMemoryAddress : i.memoryDisplacementU64;
+      if (withMemory) for (let k = 0, ops = invalid ? 0 : i.opCount; k < ops; k++) if (i.opKind(k) === memoryKind) memory = i.isIpRelMemoryOperand ? i.ipRelMemoryAddress : i.memoryDisplacementU64;
       const text = format(flow) ? (invalid ? '(bad)' : formatter(loaded).format(i)) : undefined;
-      emit(
-        {
-          address: i.ip,
-          ...(text !== undefined ? { text } : {}),
-          flow,
-          ...(direct ? { target: i.nearBranchTarget } : {}),
-          ...(memory !== undefined ? { memory } : {}),
-          invalid,
-        },
-        at,
-        len,
-      );
-      at += len;
+      const decoded: FlowInstruction = {
+        address: address + BigInt(at),
+        length,
+        flow,
+        invalid,
+        ...(text !== undefined ? { text } : {}),
+        ...(direct ? { target: i.nearBranchTarget } : {}),
+        ...(memory !== undefined ? { memory } : {}),
+      };
+      emit(decoded, at);
+      at += length;
     }
   } finally {
     i.free();

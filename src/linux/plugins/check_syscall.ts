@@ -74,7 +74,8 @@ export function* checkSyscallRows(
   { all = false, moduleSymbol }: { all?: boolean; moduleSymbol?: (va: bigint) => string | undefined } = {},
 ): Generator<CheckSyscallRow> {
   const unused = (verdict: string, symbol: string | undefined) => !all && verdict === 'core-text' && symbol !== undefined && NOT_IMPLEMENTED.test(symbol);
-  const dispatch = new Map(syscallDispatch(k).map((d) => [d.abi, d]));
+  const dispatchers = syscallDispatch(k);
+  const dispatch = new Map(dispatchers.map((d) => [d.abi, d]));
   const evidence = (abi: string): string => {
     const d = dispatch.get(abi as SyscallAbi);
     if (!d) return 'no dispatcher found';
@@ -102,7 +103,7 @@ export function* checkSyscallRows(
       note: suspicious && !dispatched ? `never called: ${dispatcher} dispatches ${abi} system calls, not this table` : absent('not-applicable'),
     };
   }
-  for (const t of dispatchTargets(k, classify, anomalies, moduleSymbol)) {
+  for (const t of dispatchTargets(k, classify, anomalies, moduleSymbol, dispatchers)) {
     if (unused(t.verdict, t.symbol)) continue;
     const suspicious = isSuspicious(t.verdict);
     yield {

@@ -71,7 +71,9 @@ export default definePlugin<MalfindRow>()({
   *run(k, { options, anomalies }) {
     const paths = new PathResolver(k, anomalies);
     const dump = dumpDirFrom(options);
-    for (const m of forEachMapping(k, anomalies, { pids: pidFilter(options.pid), paths })) {
+    // Writable+executable, or executable without a file: only those VMAs get a maps entry (path, identity).
+    const where = (flags: bigint, file: bigint) => (flags & VM_EXEC) !== 0n && ((flags & VM_WRITE) !== 0n || file === 0n);
+    for (const m of forEachMapping(k, anomalies, { pids: pidFilter(options.pid), paths, where })) {
       const { pid, comm, entry: e } = m;
       const wx = (e.flags & VM_WRITE) !== 0n && (e.flags & VM_EXEC) !== 0n;
       const anonX = (e.flags & VM_EXEC) !== 0n && e.file === 0n && !KERNEL_PROVIDED.has(e.path);

@@ -8,7 +8,7 @@
  * bpf, ftrace and kprobe lines (those with a tab) are left out. The kernel
  * skips entries with an empty name.
  */
-import { createHash } from 'node:crypto';
+import { crypto } from '../../core/builtins.js';
 import type { SymbolTable } from '../symbols.js';
 
 /** The core-kernel /proc/kallsyms lines of a table, in table order, each ending in '\n'. */
@@ -29,7 +29,7 @@ export interface KallsymsDigest {
 
 /** sha256 + line count of the core-kernel /proc/kallsyms this table stands for. */
 export function kallsymsDigest(table: SymbolTable): KallsymsDigest {
-  const h = createHash('sha256');
+  const h = crypto().createHash('sha256');
   let count = 0;
   let batch = '';
   for (const line of procKallsymsLines(table)) {

@@ -11,7 +11,7 @@
  * an entry that is empty, runs past the buffer, expands past MAX_NAME_LENGTH
  * or does not start with a type letter ends the table there.
  */
-import type { DeferredNames } from '../symbols.js';
+import { type DeferredNames, SCAN_BUCKETS, type ScanChains } from '../symbols.js';
 import { badName, entryAt, type EntryBounds, isTypeLetter, type KallsymsAnomaly, KallsymsError, MAX_NAME_LENGTH, MAX_SYMBOLS, type Tokens } from './decode.js';
 
 export interface IndexedNames extends DeferredNames {
@@ -39,6 +39,9 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
   const types = new Uint8Array(count);
   const firstChars = new Uint8Array(count);
   const entryOffsets = new Uint32Array(Math.ceil(count / 256));
+  // The scan groups of the SymbolTable, made here where every length and first character passes by.
+  const heads = new Int32Array(SCAN_BUCKETS).fill(-1);
+  const chainNext = new Int32Array(count);
   const anomalies: KallsymsAnomaly[] = [];
   const tTable = tokens.table;
   const tStart = tokens.start;
@@ -58,7 +61,11 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
     }
     entries[i] = p0;
     types[i] = type;
-    firstChars[i] = secondByte(names, p0, p1, tokens);
+    const first = secondByte(names, p0, p1, tokens);
+    firstChars[i] = first;
+    const bucket = (first << 6) | ((expanded - 1) & 63); // scanBucket(first, name length), inlined in this hot loop
+    chainNext[i] = heads[bucket]!;
+    heads[bucket] = i;
     nameEnd += expanded - 1;
     nameStarts[i + 1] = nameEnd;
     pos = p1;
@@ -74,6 +81,7 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
     full ? entryOffsets : entryOffsets.slice(0, Math.ceil(i / 256)),
     pos,
     anomalies,
+    full ? { heads, next: chainNext } : undefined,
   );
 }
 
@@ -102,6 +110,8 @@ class CompressedNames implements IndexedNames {
     readonly entryOffsets: Uint32Array,
     readonly end: number,
     readonly anomalies: KallsymsAnomaly[],
+    /** Only for the whole table: a truncated one would point past its end (the SymbolTable scans it all). */
+    readonly scanChains?: ScanChains,
   ) {}
 
   get count(): number {

@@ -52,11 +52,14 @@ test('at most maxInstructions are decoded', () => {
   assert.equal(disassemble(new Uint8Array(0), 0n).length, 0);
 });
 
-test('decodeFlow: the same instructions, flow, targets and memory operands as disassemble, text for indirect branches only', () => {
+test('decodeFlow: the same instructions, flow, targets and (when asked) memory operands as disassemble, text for indirect branches only', () => {
   const code = Uint8Array.from([...CODE, 0xff, 0x24, 0xc5, 0, 0, 0, 0, 0xff, 0xd0, 0x48, 0x8b, 0x05, 0x10, 0, 0, 0, 0x06, 0xb8, 0x01]);
   const full = disassemble(code, AT);
-  const flow = decodeFlow(code, AT);
+  const flow = decodeFlow(code, AT, 64, { memory: true });
   assert.equal(flow.length, full.length);
+  assert.ok(full.some((i) => i.memory !== undefined), 'the code has memory operands');
+  assert.deepEqual(decodeFlow(code, AT).map((i) => i.memory), full.map(() => undefined), 'no memory operands unless asked for');
+  assert.deepEqual(decodeFlow(code, AT).map((i) => [i.address, i.length, i.target]), flow.map((i) => [i.address, i.length, i.target]));
   assert.deepEqual(
     flow.map((i) => [i.address, i.length, i.flow, i.target, i.memory, i.invalid]),
     full.map((i) => [i.address, i.bytes.length, i.flow, i.target, i.memory, i.invalid]),
