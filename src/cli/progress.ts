@@ -5,6 +5,7 @@
  * is redrawn when it ends). Piped or redirected stderr gets nothing, so logs stay clean.
  */
 import type { Progress, ProgressRenderer, ProgressUpdate } from '../core/progress.js';
+import { monotonicMs } from '../core/clock.js';
 
 /** The part of a stream the renderer needs (process.stderr, or a test's recorder). */
 export interface ProgressStream {
@@ -54,7 +55,7 @@ export function terminalProgress(stream: ProgressStream, options: TerminalProgre
   const enabled = stream.isTTY === true && options.quiet !== true;
   const delay = options.delayMs ?? 1000;
   const interval = options.intervalMs ?? 100;
-  const now = options.now ?? (() => performance.now());
+  const now = options.now ?? (() => monotonicMs());
   const active: Op[] = [];
   let shown = false;
   let lastDraw = -Infinity;

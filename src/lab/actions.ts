@@ -9,6 +9,7 @@
 import { LabError } from '../core/errors.js';
 import { labExec, labRun, labSpawn, type LabSpawnResult } from './exec.js';
 import type { LabGuest } from './guests.js';
+import { monotonicMs } from '../core/clock.js';
 
 export const HELPER_PATH = '/bin/vmi-helper';
 
@@ -67,11 +68,11 @@ export async function actionEvents(guest: LabGuest | string, pid: number): Promi
 
 /** Polls a background action's output until it printed `event` (e.g. 'escalated'), and returns that event. */
 export async function waitActionEvent(guest: LabGuest | string, pid: number, event: string, timeoutMs = 30_000): Promise<ActionEvent> {
-  const deadline = performance.now() + timeoutMs;
+  const deadline = monotonicMs() + timeoutMs;
   for (;;) {
     const found = (await actionEvents(guest, pid)).find((e) => e.event === event);
     if (found) return found;
-    if (performance.now() > deadline) throw new LabError(`guest pid ${pid} did not print '${event}' within ${timeoutMs / 1000} s`);
+    if (monotonicMs() > deadline) throw new LabError(`guest pid ${pid} did not print '${event}' within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -24,6 +24,7 @@ import { LabError } from '../core/errors.js';
 import { encodeFrame, encodeU32Frame, FrameDecoder, type Frame } from './exec-frame.js';
 import { findGuest, type LabGuest } from './guests.js';
 import { withLock } from './lock.js';
+import { monotonicMs } from '../core/clock.js';
 
 export interface LabExecOptions {
   /** Bytes for the command's stdin (binary-safe); empty when absent. */
@@ -124,13 +125,13 @@ class Session {
     });
   }
 
-  /** The next frame, or undefined once `deadline` (performance.now() ms) passes. */
+  /** The next frame, or undefined once `deadline` (monotonicMs() ms) passes. */
   async next(deadline = Infinity): Promise<Frame | undefined> {
     for (;;) {
       const f = this.frames.shift();
       if (f) return f;
       if (this.failure) throw this.failure;
-      const wait = deadline - performance.now();
+      const wait = deadline - monotonicMs();
       if (wait <= 0) return undefined;
       await new Promise<void>((resolve) => {
         const timer = Number.isFinite(wait) ? setTimeout(resolve, wait) : undefined;
@@ -152,7 +153,7 @@ class Session {
   async reset(): Promise<void> {
     const nonce = crypto.randomBytes(4).readUInt32LE(0);
     await this.write(encodeFrame('A', nonce));
-    const deadline = performance.now() + AGENT_ANSWER_MS;
+    const deadline = monotonicMs() + AGENT_ANSWER_MS;
     for (;;) {
       const f = await this.next(deadline);
       if (!f) {
@@ -211,7 +212,7 @@ export async function labExec(target: LabGuest | string, argv: readonly string[]
   return withSession(guest, async (s) => {
     const id = newId();
     await s.write(requestFrame(id, 0, argv));
-    const startDeadline = performance.now() + AGENT_ANSWER_MS;
+    const startDeadline = monotonicMs() + AGENT_ANSWER_MS;
     let start: Frame | undefined;
     while (!start) {
       const f = await s.next(startDeadline);
@@ -259,7 +260,7 @@ export async function labExec(target: LabGuest | string, argv: readonly string[]
     const kill = () => {
       if (timedOut || finished) return;
       timedOut = true;
-      killDeadline = performance.now() + AGENT_ANSWER_MS;
+      killDeadline = monotonicMs() + AGENT_ANSWER_MS;
       s.write(encodeU32Frame('K', id, SIGKILL)).catch(() => undefined);
     };
     const timer = opts.timeoutMs !== undefined ? setTimeout(kill, opts.timeoutMs) : undefined;
@@ -326,7 +327,7 @@ export async function labSpawn(target: LabGuest | string, argv: readonly string[
   return withSession(guest, async (s) => {
     const id = newId();
     await s.write(requestFrame(id, FLAG_DETACH, argv));
-    const deadline = performance.now() + AGENT_ANSWER_MS;
+    const deadline = monotonicMs() + AGENT_ANSWER_MS;
     for (;;) {
       const f = await s.next(deadline);
       if (!f) throw new LabError(`exec agent of guest '${guest.name}' did not start '${argv[0]}' within ${AGENT_ANSWER_MS / 1000} s`);

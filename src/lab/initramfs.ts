@@ -19,6 +19,7 @@ import { withLock } from './lock.js';
 import { cacheDir } from './paths.js';
 import { HELPER_ROLES, initScript, ONDEMAND_MODULE, type ExtraModule } from './scenario/init-script.js';
 import { ensureUserland, USERLAND_TOOLS, userlandModulePath, type UserlandTool } from './userland.js';
+import { monotonicMs } from '../core/clock.js';
 
 const run = promisify(execFile);
 
@@ -165,7 +166,7 @@ export function initramfsKey(i: InitramfsInputs): string {
 
 /** Builds (or reuses) the initramfs for `kernel`. */
 export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const { kernel } = opts;
   const busybox = readBusybox();
   const helper = await ensureHelper();
@@ -206,11 +207,11 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
   const out = path.join(dir, `${key}.cpio.gz`);
   const moduleNames = [...mods.map((m) => m.name), ...extras.map((x) => x.module)];
   if (fs.existsSync(out)) {
-    return { path: out, modules: moduleNames, built: false, buildMs: Math.round(performance.now() - t0), bytes: fs.statSync(out).size };
+    return { path: out, modules: moduleNames, built: false, buildMs: Math.round(monotonicMs() - t0), bytes: fs.statSync(out).size };
   }
   return withLock(`${out}.lock`, async () => {
     if (fs.existsSync(out)) {
-      return { path: out, modules: moduleNames, built: false, buildMs: Math.round(performance.now() - t0), bytes: fs.statSync(out).size };
+      return { path: out, modules: moduleNames, built: false, buildMs: Math.round(monotonicMs() - t0), bytes: fs.statSync(out).size };
     }
     const w = new CpioWriter();
     for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'run', 'root', 'home', 'lib/modules/extra']) w.ensureDir(d);
@@ -252,6 +253,6 @@ export async function ensureInitramfs(opts: InitramfsOptions): Promise<Initramfs
     const tmp = `${out}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, gz);
     fs.renameSync(tmp, out);
-    return { path: out, modules: moduleNames, built: true, buildMs: Math.round(performance.now() - t0), bytes: gz.byteLength };
+    return { path: out, modules: moduleNames, built: true, buildMs: Math.round(monotonicMs() - t0), bytes: gz.byteLength };
   });
 }

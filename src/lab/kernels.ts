@@ -12,6 +12,7 @@ import { LabError, UsageError } from '../core/errors.js';
 import { candidate, download, kernelDependency, preparePrivateApt, SUITES, updateLists, type Suite } from './apt.js';
 import { withLock } from './lock.js';
 import { cacheDir } from './paths.js';
+import { monotonicMs } from '../core/clock.js';
 
 const run = promisify(execFile);
 
@@ -193,17 +194,17 @@ export async function ensureKernel(spec: string = DEFAULT_KERNEL): Promise<LabKe
     cleanPartials(path.dirname(root), path.basename(root));
     fs.mkdirSync(partial, { recursive: true });
     try {
-      const t0 = performance.now();
+      const t0 = monotonicMs();
       const aptDir = preparePrivateApt(aptRoot(), r.suite);
       const deb = await withSuite(r.suite, () => download(aptDir, r.package, r.version, path.join(partial, 'deb')));
-      const t1 = performance.now();
+      const t1 = monotonicMs();
       const tree = path.join(partial, 'root');
       try {
         await run('dpkg-deb', ['-x', deb, tree], { maxBuffer: 16 * 1024 * 1024 });
       } catch (e) {
         throw new LabError(`dpkg-deb -x ${deb} failed: ${(e as Error).message.split('\n')[0]}`, { hint: 'is dpkg installed and the disk not full?' });
       }
-      const t2 = performance.now();
+      const t2 = monotonicMs();
       const meta = { downloadMs: Math.round(t1 - t0), unpackMs: Math.round(t2 - t1) };
       fs.rmSync(path.join(partial, 'deb'), { recursive: true, force: true });
       fs.rmSync(root, { recursive: true, force: true });

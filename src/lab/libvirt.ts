@@ -16,6 +16,7 @@ import { checkName } from './guests.js';
 import { ensureInitramfs } from './initramfs.js';
 import { DEFAULT_KERNEL, ensureKernel } from './kernels.js';
 import { runDir } from './paths.js';
+import { monotonicMs } from '../core/clock.js';
 
 /** RAM backings a lab domain can ask libvirt for. */
 export type LibvirtLabBacking = 'anon' | 'memfd' | 'file';
@@ -158,7 +159,7 @@ export async function libvirtLabUp(opts: LibvirtUpOptions): Promise<LibvirtLabGu
   const xmlPath = path.join(dir, 'domain.xml');
   fs.writeFileSync(xmlPath, xml);
   const started = new Date().toISOString();
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const timeoutMs = opts.timeoutMs ?? (Number(process.env['VMSIGHT_LAB_TIMEOUT_MS']) || 600_000);
   try {
     // libvirt may probe QEMU's capabilities first (it re-probes on every start where /dev/kvm exists but
@@ -181,7 +182,7 @@ export async function libvirtLabUp(opts: LibvirtUpOptions): Promise<LibvirtLabGu
     consolePath,
     pid,
     started,
-    readyMs: Math.round(performance.now() - t0),
+    readyMs: Math.round(monotonicMs() - t0),
   };
   fs.mkdirSync(runDir(), { recursive: true, mode: 0o700 });
   fs.writeFileSync(recordPath(opts.name), JSON.stringify(g, null, 2) + '\n');
@@ -204,7 +205,7 @@ async function waitReady(uri: string, name: string, consolePath: string, deadlin
       const st = await domainState(uri, name).catch(() => 'gone');
       if (st !== 'running' && st !== 'paused') throw new LabError(`libvirt domain '${name}' is ${st} before VMI-READY`, { hint: `console tail: ${tail()}` });
     }
-    if (performance.now() > deadline) throw new LabError(`libvirt domain '${name}' not ready in time`, { hint: `console tail: ${tail()} (set VMSIGHT_LAB_TIMEOUT_MS)` });
+    if (monotonicMs() > deadline) throw new LabError(`libvirt domain '${name}' not ready in time`, { hint: `console tail: ${tail()} (set VMSIGHT_LAB_TIMEOUT_MS)` });
     await sleep(100);
   }
 }

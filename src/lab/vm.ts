@@ -31,6 +31,7 @@ import {
 } from './guests.js';
 import { withLock } from './lock.js';
 import { runDir } from './paths.js';
+import { monotonicMs } from '../core/clock.js';
 
 export { consolePathOf, findGuest, guestAlive, labList, readConsole, type LabAccel, type LabCpu, type LabGuest, type LabListEntry } from './guests.js';
 
@@ -261,7 +262,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabGuest> {
           : ['-device', 'vmcoreinfo', '-object', `memory-backend-file,id=mem,size=${memoryMiB}M,mem-path=${shmPath},share=on`]),
         '-machine', 'q35,memory-backend=mem',
       ];
-      const t0 = performance.now();
+      const t0 = monotonicMs();
       const started = new Date().toISOString();
       const { code, log } = await runQemu(args, path.join(stateDir, 'qemu.log'));
       if (code !== 0) {
@@ -341,16 +342,16 @@ async function waitReady(g: LabGuest, t0: number, timeoutMs: number): Promise<vo
       /* not created yet */
     }
     const st = scanConsole(text);
-    if (st.booted && g.bootedMs === undefined) g.bootedMs = Math.round(performance.now() - t0);
+    if (st.booted && g.bootedMs === undefined) g.bootedMs = Math.round(monotonicMs() - t0);
     if (st.ready) {
-      g.readyMs = Math.round(performance.now() - t0);
+      g.readyMs = Math.round(monotonicMs() - t0);
       return;
     }
     if (st.panic) throw new LabError(`guest '${g.name}' kernel panicked: ${st.panic}`, { hint: `console: ${consoleTail(g.consolePath)}` });
     if (!guestAlive(g)) {
       throw new LabError(`QEMU of guest '${g.name}' (pid ${g.pid}) exited before VMI-READY`, { hint: `console tail: ${consoleTail(g.consolePath)}` });
     }
-    if (performance.now() > deadline) {
+    if (monotonicMs() > deadline) {
       throw new LabError(`guest '${g.name}' not ready after ${Math.round(timeoutMs / 1000)} s`, {
         hint: `console tail: ${consoleTail(g.consolePath)} (set VMSIGHT_LAB_TIMEOUT_MS for a slower machine)`,
       });

@@ -11,6 +11,7 @@ import { defaultCacheDir, recentVmcoreinfo, rememberVmcoreinfo } from '../profil
 import { bootstrapKernelSpace, type KernelSpace } from '../profile/kernel-space.js';
 import { loadProfile, type ProfileOptions, type ProfileStep } from '../profile/profile.js';
 import { Kernel } from './kernel.js';
+import { monotonicMs } from '../core/clock.js';
 
 export interface AttachOptions extends ProfileOptions {
   /** Force a technique (taxonomy class or factory name). */
@@ -63,7 +64,7 @@ export async function attachKernel(source: string | PhysicalMemory, options: Att
 
 async function attachSteps(source: string | PhysicalMemory, options: AttachOptions, progress: Progress): Promise<AttachedKernel> {
   progress.step('opening the source');
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   let memory: PhysicalMemory;
   let technique: AttachReport['technique'];
   let candidates: readonly Candidate[] = [];
@@ -79,7 +80,7 @@ async function attachSteps(source: string | PhysicalMemory, options: AttachOptio
     memory = source;
     technique = { factory: source.technique.name, class: source.technique.class, reason: 'opened by the caller' };
   }
-  const t1 = performance.now();
+  const t1 = monotonicMs();
   try {
     // The hot path: vCPU registers only when memory alone does not do, vmcoreinfo first where it was
     // seen before, and the banner read at linux_banner once symbols are known (scanned only as a fallback).
@@ -91,10 +92,10 @@ async function attachSteps(source: string | PhysicalMemory, options: AttachOptio
       ...(options.requireRunningKernel ? { requireRunning: true } : {}),
       ...(cacheDir ? { vmcoreinfoAt: recentVmcoreinfo(cacheDir) } : {}),
     });
-    const t2 = performance.now();
+    const t2 = monotonicMs();
     progress.step(`profile (${technique.factory})`);
     const loaded = loadProfile(memory, bootstrapped, options);
-    const t3 = performance.now();
+    const t3 = monotonicMs();
     const kernelSpace: KernelSpace = loaded.banner
       ? { ...bootstrapped, banner: loaded.banner, sources: { ...bootstrapped.sources, banner: loaded.profile.sources['banner'] ?? bootstrapped.sources.banner } }
       : bootstrapped;

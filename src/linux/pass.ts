@@ -40,6 +40,7 @@ import type { Kernel } from './kernel.js';
 import type { Plugin, PluginOptions, PluginResult } from './plugin.js';
 import { checkOptionValues, type OptionDecls } from './schema.js';
 import { checkRequirements } from './requirements.js';
+import { monotonicMs } from '../core/clock.js';
 
 export interface PassOptions {
   /** Reuse translations and caches from earlier passes, validated runs among them (default true). false: a pass that reuses nothing (and keeps no validated run). */
@@ -190,7 +191,7 @@ export class KernelPass implements Pass {
   readonly generation: number;
   readonly startedAt = Date.now();
   readonly anomalies = new AnomalySink();
-  private readonly t0 = performance.now();
+  private readonly t0 = monotonicMs();
   private readonly runs: PassRunSummary[] = [];
   private readonly used = new Set<bigint>();
   private readonly retries: number | undefined;
@@ -239,7 +240,7 @@ export class KernelPass implements Pass {
   run<R extends object, O extends OptionDecls>(plugin: Plugin<R, O>, options: PluginOptions = {}): PassResult<R> {
     checkRequirements(this.kernel, plugin);
     const values = checkOptionValues(plugin.name, plugin.options, options);
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     const once = (): { rows: R[]; sink: AnomalySink } => {
       const sink = new AnomalySink();
       return { rows: [...plugin.run(this.kernel, { options: values, anomalies: sink })], sink };
@@ -258,7 +259,7 @@ export class KernelPass implements Pass {
     }
     checkRequirements(this.kernel, plugin);
     const values = checkOptionValues(plugin.name, plugin.options, options);
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     const sink = new AnomalySink();
     let count = 0;
     let finished: (PassResult<R> & { rowCount: number }) | undefined;
@@ -283,7 +284,7 @@ export class KernelPass implements Pass {
       rows,
       anomalies: sink.items as readonly Anomaly[],
       anomalyCounts: sink.counts,
-      elapsedMs: performance.now() - t0,
+      elapsedMs: monotonicMs() - t0,
       ...(validation ? { validation } : {}),
     };
     this.runs.push({
@@ -361,7 +362,7 @@ export class KernelPass implements Pass {
     this.ended = {
       generation: this.generation,
       startedAt: this.startedAt,
-      elapsedMs: performance.now() - this.t0,
+      elapsedMs: monotonicMs() - this.t0,
       reuse: this.reuse,
       anomalyCounts: { ...this.anomalies.counts },
       anomalies: this.anomalies.total,

@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import type { QmpClient, QmpEvent } from '../qemu/qmp.js';
 import type { MappedRegion, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from './types.js';
+import { monotonicMs } from '../core/clock.js';
 
 /**
  * What one stop or cont made QEMU announce: the timestamp of the STOP or RESUME event it emitted (µs since
@@ -250,7 +251,7 @@ export class HaltingMemory implements PhysicalMemory {
       // stop (or this connection hears no events). We resume it all the same — a guest is never left paused
       // on a guess — but that resume is then no pause of ours ending: the monitor is told the guest runs.
       this.foreignPause = emitted === 'none';
-      this.pausedAt = performance.now();
+      this.pausedAt = monotonicMs();
     } else {
       this.stats_.alreadyPaused++;
     }
@@ -286,7 +287,7 @@ export class HaltingMemory implements PhysicalMemory {
     this.pausedByUs = false;
     paused.delete(this);
     if (!paused.size) uninstallHooks();
-    const ms = this.pausedAt ? performance.now() - this.pausedAt : 0;
+    const ms = this.pausedAt ? monotonicMs() - this.pausedAt : 0;
     this.stats_.lastPauseMs = ms;
     this.stats_.pausedMs += ms;
     this.pausedAt = 0;

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../core/clock.js';
 /**
  * The monitor's CPU budget: the largest share of one core its process may use, held by stretching the
  * sleep between ticks. Measured with the process's own CPU time (process.cpuUsage: the loop, the sinks'
@@ -23,7 +24,7 @@ export class CpuBudget {
   constructor(
     /** Share of one core, 0 < budget ≤ 1. */
     readonly budget: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = () => monotonicMs(),
     private readonly cpu: (since?: NodeJS.CpuUsage) => NodeJS.CpuUsage = (since) => process.cpuUsage(since),
   ) {
     this.from = now() - WINDOW_MS / 2;

@@ -16,6 +16,7 @@ import { acquireQmp, type QmpLease } from '../qemu/discover.js';
 import { domainState } from '../qemu/libvirt.js';
 import { LibvirtEventStream } from '../qemu/libvirt-events.js';
 import type { QmpEvent } from '../qemu/qmp.js';
+import { monotonicMs } from '../core/clock.js';
 
 /** How often the QEMU pid is checked when QMP cannot tell (its socket closing is the fast path). */
 const PID_CHECK_MS = 200;
@@ -133,7 +134,7 @@ export class GuestLifecycle {
    * PID_CHECK_MS at most (one file read).
    */
   take(): readonly LifecycleSignal[] {
-    const now = performance.now();
+    const now = monotonicMs();
     if (this.pid !== undefined && now - this.lastPidCheck >= PID_CHECK_MS) {
       this.lastPidCheck = now;
       if (!this.qemuAlive() && !this.pending.some((p) => p.signal === 'gone')) this.pending.push({ signal: 'gone' });

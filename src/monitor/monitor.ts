@@ -37,6 +37,7 @@ import { SinkSet } from './sinks/sink-set.js';
 import { WatchSet, type Detection } from './watch-set.js';
 import type { Watch, WatchContext } from './watcher.js';
 import { buildWatches, DEFAULT_WATCHES, type WatchName } from './watches/index.js';
+import { monotonicMs } from '../core/clock.js';
 
 export interface Optimizations {
   readonly pageLevel: boolean;
@@ -216,7 +217,7 @@ export interface WatchTiming {
 
 /** What the tick that is delivering events looked like, readable by a sink at write time (the benchmark's latency breakdown). */
 export interface TickInfo {
-  /** performance.now() at the start of this tick, and of the one before. */
+  /** monotonicMs() at the start of this tick, and of the one before. */
   startedMs: number;
   previousStartedMs: number;
   /** How long the previous tick worked, and the sleep asked after it, ms. */
@@ -299,7 +300,7 @@ export class Monitor {
   }
 
   async run(): Promise<MonitorResult> {
-    const started = performance.now();
+    const started = monotonicMs();
     const onAbort = () => this.stop('signal');
     this.options.signal?.addEventListener('abort', onAbort);
     let reason: StopReason = 'signal';
@@ -328,7 +329,7 @@ export class Monitor {
       const budget = new CpuBudget(Math.min(Math.max(this.options.cpuBudget ?? 0.5, 0.01), 1));
       for (;;) {
         if (this.stopRequested) break;
-        if (this.options.durationMs !== undefined && performance.now() - started >= this.options.durationMs) {
+        if (this.options.durationMs !== undefined && monotonicMs() - started >= this.options.durationMs) {
           this.stop('duration');
           break;
         }
@@ -345,7 +346,7 @@ export class Monitor {
           else await sleep(Math.max(this.intervalMs, 10));
           continue;
         }
-        const t0 = performance.now();
+        const t0 = monotonicMs();
         const info = this.tickInfo;
         info.previousStartedMs = info.startedMs;
         info.startedMs = t0;
@@ -355,8 +356,8 @@ export class Monitor {
         if (work) await work;
         if (this.kernel.memory instanceof HaltingMemory) await this.endHalt();
         // By the clock, busy or idle: a storm cannot starve it.
-        if (!this.options.lifecycle?.qmpSocket && performance.now() - this.beat.at >= HEARTBEAT_MS) await this.heartbeat();
-        const busy = performance.now() - t0;
+        if (!this.options.lifecycle?.qmpSocket && monotonicMs() - this.beat.at >= HEARTBEAT_MS) await this.heartbeat();
+        const busy = monotonicMs() - t0;
         // Under an event storm the ticks and the sinks' work can take more than the budget: sleep longer.
         const rest = budget.rest(this.intervalMs);
         this.stats.budgetStretches = budget.stretched;
@@ -404,7 +405,7 @@ export class Monitor {
     const ctx = this.context(pass, { from: pass.startedAt, to: pass.startedAt });
     for (const w of this.watches) {
       w.init(ctx);
-      this.lastSweep.set(w.name, performance.now());
+      this.lastSweep.set(w.name, monotonicMs());
     }
     pass.end();
     this.bannerShadow = this.readBanner();
@@ -437,7 +438,7 @@ export class Monitor {
     this.stats.falseSharing += det.falseSharing;
     let due = false;
     for (const w of this.watches) if (this.isDue(w, t0)) due = true;
-    this.stats.detectUs += (performance.now() - t0) * 1000;
+    this.stats.detectUs += (monotonicMs() - t0) * 1000;
     if (!det.structural.size && !det.dirty.size && !due) {
       this.stats.idleTicks++;
       this.lastTick = Date.now();
@@ -465,7 +466,7 @@ export class Monitor {
       return;
     }
     this.stats.changedTicks++;
-    const t1 = performance.now();
+    const t1 = monotonicMs();
     const pass = perTick ? this.kernel.startPass(NO_BLOCKS) : await this.kernel.pass(NO_BLOCKS);
     this.stats.passes++;
     const ctx = this.context(pass, { from: this.lastTick, to: now });
@@ -475,14 +476,14 @@ export class Monitor {
     if (sweep) {
       this.stats.sweeps++;
       this.sweptNow = sweep.name;
-      const u0 = performance.now();
+      const u0 = monotonicMs();
       try {
         sweep.sweep!(ctx);
       } catch (e) {
         this.watchFailed(ctx, sweep, e);
       }
       this.timed(sweep.name, true, u0);
-      const done = performance.now();
+      const done = monotonicMs();
       // The cost that sets the next period: the mean of the last and the ones before, so one slow sweep (a GC) does not stretch it for long.
       this.sweepCost.set(sweep.name, ((this.sweepCost.get(sweep.name) ?? done - u0) + (done - u0)) / 2);
       this.lastSweep.set(sweep.name, done);
@@ -499,7 +500,7 @@ export class Monitor {
           this.updateChanged(ctx2, again, t0, false);
           this.anomalyEvent(pass, ctx);
           pass.end();
-          this.stats.updateUs += (performance.now() - t1) * 1000;
+          this.stats.updateUs += (monotonicMs() - t1) * 1000;
           this.lastTick = later;
           return;
         }
@@ -507,7 +508,7 @@ export class Monitor {
     }
     this.anomalyEvent(pass, ctx);
     pass.end();
-    this.stats.updateUs += (performance.now() - t1) * 1000;
+    this.stats.updateUs += (monotonicMs() - t1) * 1000;
     this.lastTick = now;
   }
 
@@ -521,21 +522,21 @@ export class Monitor {
       const structural = det.structural.has(w.name);
       const dirty = det.dirty.get(w.name);
       if (structural || dirty) {
-        const u0 = performance.now();
+        const u0 = monotonicMs();
         try {
           w.update(ctx, { structural, dirty: dirty ?? NO_KEYS });
         } catch (e) {
           this.watchFailed(ctx, w, e);
         }
         this.timed(w.name, false, u0);
-        if (this.isDue(w, t0)) this.lastSweep.set(w.name, performance.now()); // an update re-read it
+        if (this.isDue(w, t0)) this.lastSweep.set(w.name, monotonicMs()); // an update re-read it
       } else if (sweeps && !sweep && this.isDue(w, t0)) sweep = w;
     }
     return sweep;
   }
 
   private timed(watch: string, sweep: boolean, from: number): void {
-    const us = (performance.now() - from) * 1000;
+    const us = (monotonicMs() - from) * 1000;
     let t = this.timings.get(watch);
     if (!t) this.timings.set(watch, (t = { updates: 0, updateUs: 0, updateMaxUs: 0, sweeps: 0, sweepUs: 0, sweepMaxUs: 0 }));
     if (sweep) {
@@ -555,7 +556,7 @@ export class Monitor {
     this.stats.passes++;
     this.watchSet.clear();
     const ctx = this.context(pass, { from: this.lastTick, to: now });
-    const t1 = performance.now();
+    const t1 = monotonicMs();
     for (const w of this.watches) {
       try {
         w.update(ctx, { structural: true, dirty: new Set() });
@@ -564,7 +565,7 @@ export class Monitor {
       }
     }
     pass.end();
-    this.stats.updateUs += (performance.now() - t1) * 1000;
+    this.stats.updateUs += (monotonicMs() - t1) * 1000;
     this.lastTick = now;
   }
 
@@ -665,7 +666,7 @@ export class Monitor {
    */
   private async heartbeat(): Promise<void> {
     if (this.options.lifecycle?.qmpSocket) return;
-    const t = performance.now();
+    const t = monotonicMs();
     if (t - this.beat.at < HEARTBEAT_MS) return;
     this.beat.at = t;
     this.stats.heartbeats++;
@@ -742,10 +743,10 @@ export class Monitor {
    */
   private async reboot(why: string, once = false): Promise<void> {
     const memory = this.kernel.memory;
-    const deadline = performance.now() + (this.options.rebootTimeoutMs ?? 180_000);
+    const deadline = monotonicMs() + (this.options.rebootTimeoutMs ?? 180_000);
     const before = { release: this.kernel.profile.release, kaslr: this.kernel.profile.kaslr.virtualShift, forks: this.forks(this.kernel) };
     let lastError = '';
-    for (let attempt = 0; performance.now() < deadline && !this.stopRequested && !(once && attempt > 0); attempt++) {
+    for (let attempt = 0; monotonicMs() < deadline && !this.stopRequested && !(once && attempt > 0); attempt++) {
       if (!once) await sleep(500);
       if (this.options.lifecycle && !this.options.lifecycle.qemuAlive()) {
         this.stop('qemu-exited');

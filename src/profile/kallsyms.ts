@@ -34,6 +34,7 @@ import { indexNames } from './kallsyms/lazy-names.js';
 import { type KallsymsLocation, type KallsymsOrder, type LocatedKallsyms, searchKallsyms } from './kallsyms/locate.js';
 import { SymbolTable } from './symbols.js';
 import type { KallsymsAddresses, VmcoreInfo } from './vmcoreinfo.js';
+import { monotonicMs } from '../core/clock.js';
 
 export { KallsymsError, type KallsymsAddressing, type KallsymsAnomaly } from './kallsyms/decode.js';
 export { type KallsymsLocation, type KallsymsOrder, searchKallsyms } from './kallsyms/locate.js';
@@ -167,7 +168,7 @@ function sourceName(inputs: { target?: string }, how: string): string {
  * corrupt names table yields the symbols before the damage, complete=false.
  */
 export function decodeKallsymsAt(reader: KernelVirtualReader, at: KallsymsAddresses, options: { target?: string; expectedText?: bigint } = {}): KallsymsResult {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   if (at.numSyms === undefined || at.tokenTable === undefined || at.tokenIndex === undefined)
     throw new KallsymsError('vmcoreinfo', undefined, 'lacks kallsyms_num_syms, kallsyms_token_table or kallsyms_token_index');
   if (at.addresses === undefined && (at.offsets === undefined || at.relativeBase === undefined))
@@ -239,7 +240,7 @@ export function decodeKallsymsAt(reader: KernelVirtualReader, at: KallsymsAddres
   if (at.addresses !== undefined) virtual.kallsyms_addresses = at.addresses;
   const order: KallsymsOrder | 'unknown' =
     at.offsets !== undefined ? (at.offsets < at.names ? 'classic' : at.offsets > at.tokenIndex ? 'names-first' : 'unknown') : 'unknown';
-  const ms = performance.now() - t0;
+  const ms = monotonicMs() - t0;
   return {
     table,
     method: 'vmcoreinfo',
@@ -349,9 +350,9 @@ function fromLocated(
 
 /** Runs the pattern search over bytes (an extracted vmlinux, a raw dump) and decodes the best table found. */
 export function kallsymsFromBytes(bytes: Uint8Array, options: { source?: string; expectedText?: bigint } = {}): KallsymsResult {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const report = searchKallsyms(bytes);
-  const ms = performance.now() - t0;
+  const ms = monotonicMs() - t0;
   const hit = pickHit(report.found, options.expectedText);
   const label = options.source ?? 'bytes';
   if (!hit)
@@ -467,7 +468,7 @@ function searchAllRam(mem: PhysicalMemory): { found: LocatedKallsyms[]; base: nu
  * ProfileError listing every attempt when nothing works.
  */
 export function loadKallsyms(inputs: KallsymsInputs): KallsymsResult {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const steps: KallsymsStep[] = [];
   const v = inputs.vmcoreinfo;
   const wantText = expectedText(v);
@@ -477,18 +478,18 @@ export function loadKallsyms(inputs: KallsymsInputs): KallsymsResult {
   if (!inputs.forceSearch && v?.kallsyms) {
     const image = inputs.mem && v.physBase !== undefined ? kernelImageReader(inputs.mem, v.physBase) : undefined;
     const reader = image && inputs.space ? firstThatReads(image, inputs.space) : (image ?? inputs.space);
-    const s0 = performance.now();
+    const s0 = monotonicMs();
     if (!reader) steps.push({ method: 'vmcoreinfo', ok: false, detail: 'no kernel address space and no phys_base to read the tables with', ms: 0 });
     else {
       try {
         const r = decodeKallsymsAt(reader, v.kallsyms, { ...target, ...(wantText === undefined ? {} : { expectedText: wantText }) });
-        if (r.complete || !inputs.mem) return { ...r, steps: [...steps, ...r.steps], ms: performance.now() - t0 };
+        if (r.complete || !inputs.mem) return { ...r, steps: [...steps, ...r.steps], ms: monotonicMs() - t0 };
         // Damaged at the vmcoreinfo addresses: see whether the search finds an intact copy, else keep what decoded.
         partial = r;
-        steps.push({ method: 'vmcoreinfo', ok: false, detail: `only ${r.table.count}/${r.layout.numSyms} symbols: ${r.anomalies[0]?.reason ?? 'incomplete'}`, ms: performance.now() - s0 });
+        steps.push({ method: 'vmcoreinfo', ok: false, detail: `only ${r.table.count}/${r.layout.numSyms} symbols: ${r.anomalies[0]?.reason ?? 'incomplete'}`, ms: monotonicMs() - s0 });
       } catch (e) {
         if (!(e instanceof KallsymsError)) throw e;
-        steps.push({ method: 'vmcoreinfo', ok: false, detail: e.message, ms: performance.now() - s0 });
+        steps.push({ method: 'vmcoreinfo', ok: false, detail: e.message, ms: monotonicMs() - s0 });
       }
     }
   } else if (!inputs.forceSearch) {
@@ -500,33 +501,33 @@ export function loadKallsyms(inputs: KallsymsInputs): KallsymsResult {
     const imageStart = inputs.searchRange?.start ?? (v ? kernelImageSearchStart(v) : undefined);
     if (imageStart !== undefined) {
       const end = inputs.searchRange?.end ?? imageStart + IMAGE_SEARCH_SPAN;
-      const s0 = performance.now();
+      const s0 = monotonicMs();
       const rep = searchPhysRange(mem, imageStart, end);
       const hit = pickHit(rep.found, wantText);
-      const ms = performance.now() - s0;
+      const ms = monotonicMs() - s0;
       const range = `0x${imageStart.toString(16)}-0x${end.toString(16)}`;
       if (hit) {
         const step: KallsymsStep = { method: 'search-image', ok: true, detail: `tables found by pattern in kernel image ${range}`, ms };
         const physBase = v?.physBase;
         const toVirtual = physBase === undefined ? undefined : (off: number) => BigInt(rep.base + off) - physBase + START_KERNEL_MAP;
         const r = fromLocated(hit, sourceName(inputs, 'pattern search'), step, (o) => rep.base + o, toVirtual, wantText);
-        return withOtherHits({ ...r, steps: [...steps, step], ms: performance.now() - t0 }, rep.found, hit);
+        return withOtherHits({ ...r, steps: [...steps, step], ms: monotonicMs() - t0 }, rep.found, hit);
       }
       steps.push({ method: 'search-image', ok: false, detail: `nothing in ${range} (${rep.candidates} token_index look-alikes${rep.rejected[0] ? `; ${rep.rejected[0]}` : ''})`, ms });
     }
-    const s0 = performance.now();
+    const s0 = monotonicMs();
     const rep = searchAllRam(mem);
     const hit = pickHit(rep.found, wantText);
-    const ms = performance.now() - s0;
+    const ms = monotonicMs() - s0;
     if (hit) {
       const step: KallsymsStep = { method: 'search-ram', ok: true, detail: `tables found by pattern in RAM at 0x${(rep.base + hit.location.tokenIndexAt).toString(16)}`, ms };
       const physBase = v?.physBase;
       const toVirtual = physBase === undefined ? undefined : (off: number) => BigInt(rep.base + off) - physBase + START_KERNEL_MAP;
       const r = fromLocated(hit, sourceName(inputs, 'pattern search'), step, (o) => rep.base + o, toVirtual, wantText);
-      return withOtherHits({ ...r, steps: [...steps, step], ms: performance.now() - t0 }, rep.found, hit);
+      return withOtherHits({ ...r, steps: [...steps, step], ms: monotonicMs() - t0 }, rep.found, hit);
     }
     steps.push({ method: 'search-ram', ok: false, detail: `nothing in ${Math.round(mem.size / 1048576)} MiB of RAM (${rep.candidates} token_index look-alikes${rep.rejected[0] ? `; ${rep.rejected[0]}` : ''})`, ms });
   }
-  if (partial) return { ...partial, steps, ms: performance.now() - t0 };
+  if (partial) return { ...partial, steps, ms: monotonicMs() - t0 };
   throw new KallsymsError('kallsyms', undefined, `no kernel symbol table could be decoded: ${steps.map((s) => `${s.method}: ${s.detail}`).join('; ') || 'no memory given'}`, 'give a System.map or an ISF with --profile');
 }

@@ -28,6 +28,7 @@ import {
   type VmcoreinfoSearch,
 } from './vmcoreinfo.js';
 import { gpa, gva } from '../core/address.js';
+import { monotonicMs } from '../core/clock.js';
 
 /** __START_KERNEL_map: where x86-64 maps the kernel image (virt − this + phys_base = phys). */
 export const START_KERNEL_MAP = 0xffff_ffff_8000_0000n;
@@ -398,11 +399,11 @@ export function scanBanner(mem: PhysicalMemory, ks: KernelSpace, scope: 'image' 
 }
 
 function time<T>(timings: Record<string, number>, step: string, fn: () => T): T {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   try {
     return fn();
   } finally {
-    timings[step] = (timings[step] ?? 0) + performance.now() - t0;
+    timings[step] = (timings[step] ?? 0) + monotonicMs() - t0;
   }
 }
 
@@ -412,7 +413,7 @@ function time<T>(timings: Record<string, number>, step: string, fn: () => T): T 
  * and the source offers no CR3 to fall back on.
  */
 export async function bootstrapKernelSpace(mem: PhysicalMemory, options: BootstrapOptions = {}): Promise<KernelSpace> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const timings: Record<string, number> = {};
   const notes: string[] = [];
   let hints: SourceHints = options.hints ?? {};
@@ -420,13 +421,13 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
   const askHints = async (): Promise<void> => {
     if (asked) return;
     asked = true;
-    const th = performance.now();
+    const th = monotonicMs();
     try {
       hints = await mem.hints!();
     } catch (e) {
       notes.push(`the source's hints failed: ${(e as Error).message}`);
     }
-    timings['hints'] = performance.now() - th;
+    timings['hints'] = monotonicMs() - th;
     cpus = hints.cpus ?? [];
   };
   let cpus: readonly CpuState[] = hints.cpus ?? [];
@@ -438,13 +439,13 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
   const check = (copy: VmcoreinfoCopy): boolean => {
     if (verified) return false;
     if (rejected.length >= 16) return false;
-    const t = performance.now();
+    const t = monotonicMs();
     let v = verifyCopy(mem, tables, copy, cpus);
     if (typeof v !== 'string' && options.requireRunning) {
       const checks = cpus.map((c) => checkCr3(tables, (v as Verified).dtb, c)).filter((c): c is Cr3Check => c !== undefined);
       if (checks.length && !checks.some((c) => c.agrees)) v = 'the vCPUs do not run this kernel (a copy left from before a reset?)';
     }
-    verifyMs += performance.now() - t;
+    verifyMs += monotonicMs() - t;
     if (typeof v === 'string') {
       rejected.push({ source: copy.source, release: copy.info?.release, reason: v });
       return false;
@@ -455,12 +456,12 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
   let verifyMs = 0;
   /** Times a vmcoreinfo step without the page-table checks made inside it (those count as 'verify'). */
   const vmcoreinfoStep = <T>(fn: () => T): T => {
-    const t = performance.now();
+    const t = monotonicMs();
     const v0 = verifyMs;
     try {
       return fn();
     } finally {
-      timings['vmcoreinfo'] = (timings['vmcoreinfo'] ?? 0) + Math.max(0, performance.now() - t - (verifyMs - v0));
+      timings['vmcoreinfo'] = (timings['vmcoreinfo'] ?? 0) + Math.max(0, monotonicMs() - t - (verifyMs - v0));
     }
   };
   if (hints.vmcoreinfo) {
@@ -584,7 +585,7 @@ export async function bootstrapKernelSpace(mem: PhysicalMemory, options: Bootstr
   if (directMapBase !== undefined) sources.directMap = 'page tables: lowest 1 GiB-aligned kernel VA mapping physical 0 linearly';
   else notes.push('the direct map (page_offset_base) was not found in the page tables');
 
-  timings['total'] = performance.now() - t0;
+  timings['total'] = monotonicMs() - t0;
   return {
     vmcoreinfo: info,
     vmcoreinfoCopy: verified?.copy,

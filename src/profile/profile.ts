@@ -19,6 +19,7 @@ import { SymbolTable, SymbolTableBuilder } from './symbols.js';
 import { loadSystemMap, looksLikeSystemMap } from './system-map.js';
 import { TypeDb } from './types.js';
 import { gva } from '../core/address.js';
+import { monotonicMs } from '../core/clock.js';
 
 /** What the profile says about the kernel, and where each fact came from. */
 export interface KernelProfile {
@@ -153,9 +154,9 @@ function loadProfileSteps(mem: PhysicalMemory, ks: KernelSpace, options: Profile
   const steps: ProfileStep[] = [];
   const step = <T>(name: string, fn: () => { value: T; detail: string }): T => {
     progress.step(name);
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     const { value, detail } = fn();
-    steps.push({ step: name, ms: performance.now() - t0, detail });
+    steps.push({ step: name, ms: monotonicMs() - t0, detail });
     return value;
   };
   const release = ks.release ?? ks.vmcoreinfo?.release ?? 'unknown';

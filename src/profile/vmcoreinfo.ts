@@ -17,6 +17,7 @@
 import { FormatError, ProfileError } from '../core/errors.js';
 import type { MappedRegion, PhysicalMemory } from '../memory/types.js';
 import { gpa } from '../core/address.js';
+import { monotonicMs } from '../core/clock.js';
 
 /** Addresses of the kallsyms tables, present in vmcoreinfo from 6.0. */
 export interface KallsymsAddresses {
@@ -407,7 +408,7 @@ export interface FindOptions {
  * mapped views (no copy) when it has them, else 1 MiB batched reads.
  */
 export function findVmcoreinfo(mem: PhysicalMemory, options: FindOptions = {}): VmcoreinfoSearch {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const want = options.strategy ?? 'auto';
   const regions = mem.mapped?.();
   let scanned = 0;
@@ -477,7 +478,7 @@ export function findVmcoreinfo(mem: PhysicalMemory, options: FindOptions = {}): 
     strategy,
     scannedBytes: scanned,
     stoppedEarly,
-    ms: performance.now() - t0,
+    ms: monotonicMs() - t0,
   }) as VmcoreinfoSearch;
 }
 

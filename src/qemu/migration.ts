@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { QemuError } from '../core/errors.js';
 import type { QmpClient } from './qmp.js';
+import { monotonicMs } from '../core/clock.js';
 
 /** A private directory for snapshot files; everything in it is deleted by `remove()`. */
 export class SnapshotDir {
@@ -56,11 +57,11 @@ export async function vmStatus(qmp: QmpClient): Promise<VmStatus> {
  */
 export async function whileStopped<T>(qmp: QmpClient, fn: () => Promise<T>): Promise<{ result: T; pausedMs: number }> {
   const before = await vmStatus(qmp);
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   if (before.running) await qmp.execute('stop');
   try {
     const result = await fn();
-    return { result, pausedMs: performance.now() - t0 };
+    return { result, pausedMs: monotonicMs() - t0 };
   } finally {
     if (before.running) await qmp.execute('cont');
   }
@@ -115,7 +116,7 @@ export async function migrateToFile(
     }
   } else if (hadBackground?.state) await setCapability(qmp, 'background-snapshot', false);
 
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const timeoutMs = opts.timeoutMs ?? 120_000;
   try {
     await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(file)}` });
@@ -125,7 +126,7 @@ export async function migrateToFile(
       if (st.status === 'completed') {
         return {
           mode,
-          totalMs: performance.now() - t0,
+          totalMs: monotonicMs() - t0,
           ...(st.downtime !== undefined ? { downtimeMs: st.downtime } : {}),
           ...(st.ram?.transferred !== undefined ? { transferredBytes: st.ram.transferred } : {}),
         };
@@ -133,7 +134,7 @@ export async function migrateToFile(
       if (st.status === 'failed' || st.status === 'cancelled') {
         throw new QemuError(`QMP ${qmp.endpoint}`, `migration to ${file} ${st.status}${st['error-desc'] ? `: ${st['error-desc']}` : ''}`);
       }
-      if (performance.now() - t0 > timeoutMs) {
+      if (monotonicMs() - t0 > timeoutMs) {
         await qmp.execute('migrate_cancel').catch(() => undefined);
         throw new QemuError(`QMP ${qmp.endpoint}`, `migration to ${file} did not complete within ${timeoutMs} ms (status ${st.status})`);
       }

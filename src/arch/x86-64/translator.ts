@@ -8,7 +8,9 @@
  * each upper entry once per epoch for all translations below it — and the
  * VA is walked again only when one of them changed. Kernel direct-map
  * translations (VA = page_offset_base + PA) are arithmetic and survive every
- * epoch. Faults are not cached.
+ * epoch. A 2 MiB or 1 GiB page walked once answers for its other 4 KiB pages
+ * in the same epoch without a walk (the direct map's slab pages, kernel text).
+ * Faults are not cached.
  */
 import { FaultError } from '../../core/errors.js';
 import type { PhysicalMemory } from '../../memory/types.js';
@@ -28,6 +30,8 @@ export interface TranslatorStats {
   revalidated: number;
   /** Cached entries checked in a new epoch and found changed (walked again). */
   stale: number;
+  /** 4 KiB pages not cached, answered without a walk by a 2 MiB or 1 GiB page walked in the same epoch. */
+  largePages: number;
 }
 
 export interface TranslatorOptions {
@@ -45,12 +49,25 @@ const TAG_SHIFT = 16;
 const TAG_MASK = 0x7fff;
 /** Upper-level entries remembered (shared by every translation below them): one per 8 slots, 64..16,384. */
 const nodesFor = (slots: number): number => Math.max(64, Math.min(1 << 14, slots >> 3));
+/** Large pages remembered (a power of two), by their 2 MiB frame number: the direct map spreads a run's slab objects over a few. */
+const LARGE_SLOTS = 64;
+
+/** A 2 MiB or 1 GiB page as one walk found it, valid in the epoch it was walked in. */
+interface LargePage {
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly pa: number;
+  readonly t: Translation;
+  readonly epoch: number;
+}
 
 export class Translator {
   readonly tables: TableReader;
   readonly dtb: number;
   readonly mode: PagingMode;
-  readonly stats: TranslatorStats = { hits: 0, misses: 0, faults: 0, flushes: 0, evictions: 0, revalidated: 0, stale: 0 };
+  readonly stats: TranslatorStats = { hits: 0, misses: 0, faults: 0, flushes: 0, evictions: 0, revalidated: 0, stale: 0, largePages: 0 };
+  /** Large pages of recent walks, by 2 MiB frame (see largePage). */
+  private readonly large: (LargePage | undefined)[] = new Array<LargePage | undefined>(LARGE_SLOTS);
   private readonly mask: number;
   private readonly tagHi: Int32Array;
   private readonly tagLo: Float64Array;
@@ -131,6 +148,7 @@ export class Translator {
   /** Drops every cached translation and page table (a pass that reuses nothing). */
   flush(): void {
     this.info.fill(0);
+    this.large.fill(undefined);
     this.nodeAt.clear();
     this.nodes = 0;
     this.tables.flush();
@@ -305,10 +323,23 @@ export class Translator {
   }
 
   private miss(u: bigint): Translation {
+    const frame = Number(u >> 21n) & (LARGE_SLOTS - 1);
+    const big = this.large[frame];
+    if (big !== undefined && big.epoch === this.epoch && u >= big.start && u < big.end) {
+      this.stats.largePages++;
+      const t: Translation = { ...big.t, va: u, pa: gpa(big.pa + Number(u - big.start)) };
+      // Not revalidatable on its own (no walk path): a later epoch asks the page tables again.
+      this.remember(t, undefined);
+      return t;
+    }
     this.stats.misses++;
     try {
       const t = walk(this.tables, this.mode, this.dtb, u, undefined, this.path);
       this.remember(t, this.path);
+      if (t.pageSize > 4096) {
+        const within = u % BigInt(t.pageSize);
+        this.large[frame] = { start: u - within, end: u - within + BigInt(t.pageSize), pa: t.pa - Number(within), t, epoch: this.epoch };
+      }
       return t;
     } catch (e) {
       if (e instanceof FaultError) this.stats.faults++;

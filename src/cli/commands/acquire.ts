@@ -15,6 +15,7 @@ import type { PhysicalMemory } from '../../memory/types.js';
 import { bootstrapKernelSpace } from '../../profile/kernel-space.js';
 import type { Command } from '../command.js';
 import { requireSource, stringOption } from './common.js';
+import { monotonicMs } from '../../core/clock.js';
 
 const USAGE = '<source> -o FILE [--technique CLASS|NAME] [--live] [--keep]';
 const SNAPSHOTS = new Set(['halt-snapshot', 'live-snapshot']);
@@ -76,7 +77,7 @@ export const command: Command = {
     const onSignal = (s: NodeJS.Signals) => void (interrupted = `interrupted by ${s}`);
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     for (const s of signals) process.on(s, onSignal);
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     try {
       const opened = await openSource(spec, { ...(technique !== undefined ? { technique } : {}), ...(pause ? { halting: true } : {}) });
       const memory = opened.memory;
@@ -116,7 +117,7 @@ export const command: Command = {
           ...(pausedMs !== undefined ? { guestPausedMs: Math.round(pausedMs) } : {}),
           ...(kept ? { snapshotKept: kept } : {}),
           ...(facts.note ? { note: facts.note } : {}),
-          ms: Math.round(performance.now() - t0),
+          ms: Math.round(monotonicMs() - t0),
           sideFile,
         };
         fs.writeFileSync(sideFile, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });

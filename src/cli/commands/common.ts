@@ -3,6 +3,7 @@ import { UsageError } from '../../core/errors.js';
 import { openSource, type OpenedSource } from '../../memory/open.js';
 import type { AttachOptions } from '../../linux/attach.js';
 import type { OptionSpec, ParsedArgs } from '../command.js';
+import { monotonicMs } from '../../core/clock.js';
 
 /** --technique and --halting, accepted by every command that reads a source. */
 export const sourceOptions: OptionSpec = {
@@ -37,13 +38,13 @@ export function stringOption(args: ParsedArgs, key: string): string | undefined 
 
 /** Opens `spec` (honouring --technique/--halting), runs `fn`, and always closes the source. */
 export async function withSource<T>(args: ParsedArgs, spec: string, fn: (opened: OpenedSource, openMs: number) => Promise<T>): Promise<T> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const technique = stringOption(args, 'technique');
   const opened = await openSource(spec, {
     ...(technique !== undefined ? { technique } : {}),
     ...(args.values['halting'] === true ? { halting: true } : {}),
   });
-  const openMs = performance.now() - t0;
+  const openMs = monotonicMs() - t0;
   try {
     return await fn(opened, openMs);
   } finally {

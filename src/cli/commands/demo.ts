@@ -8,6 +8,7 @@ import { attachKernel } from '../../linux/attach.js';
 import { runPlugin } from '../../linux/plugin.js';
 import { findPlugin } from '../../linux/plugins/index.js';
 import type { Command } from '../command.js';
+import { monotonicMs } from '../../core/clock.js';
 
 export const command: Command = {
   name: 'demo',
@@ -18,9 +19,9 @@ export const command: Command = {
     const kernelSpec = typeof args.values['kernel'] === 'string' ? args.values['kernel'] : '6.1';
     const name = typeof args.values['name'] === 'string' ? args.values['name'] : 'demo';
     ctx.out.text(`Booting lab guest '${name}' (Debian kernel ${kernelSpec}) under QEMU, or reusing it if it runs...`);
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     const guest = await labUp({ name, kernel: kernelSpec, reuse: true });
-    ctx.out.text(`Guest up in ${((performance.now() - t0) / 1000).toFixed(1)} s (pid ${guest.pid}, RAM ${guest.memoryMiB} MiB in ${guest.shmPath}).\n`);
+    ctx.out.text(`Guest up in ${((monotonicMs() - t0) / 1000).toFixed(1)} s (pid ${guest.pid}, RAM ${guest.memoryMiB} MiB in ${guest.shmPath}).\n`);
     const kernel = await attachKernel(`lab:${guest.name}`);
     try {
       const p = kernel.profile;

@@ -9,6 +9,7 @@ import { validateGlobals } from '../../profile/globals.js';
 import { exportIsf, writeIsfFileWithProgress } from '../../profile/isf.js';
 import type { Command } from '../command.js';
 import { attachOptions, attachOptionSpec, requireSource } from './common.js';
+import { monotonicMs } from '../../core/clock.js';
 
 export const command: Command = {
   name: 'profile',
@@ -26,10 +27,10 @@ export const command: Command = {
       const p = kernel.profile;
       const r = kernel.report;
       if (exporting) {
-        const t0 = performance.now();
+        const t0 = monotonicMs();
         const { isf, stats } = exportIsf(kernel.types, kernel.symbols, { banner: p.banner, shift: p.kaslr.virtualShift });
         await writeIsfFileWithProgress(isfPath as string, isf);
-        ctx.out.record({ file: isfPath, banner: p.banner, ...stats, ms: +(performance.now() - t0).toFixed(1) });
+        ctx.out.record({ file: isfPath, banner: p.banner, ...stats, ms: +(monotonicMs() - t0).toFixed(1) });
         return;
       }
       const ks = r.kernelSpace;

@@ -17,6 +17,7 @@ import type { ExtraModuleFile } from '../initramfs.js';
 import { ensureKernel } from '../kernels.js';
 import { withLock } from '../lock.js';
 import { cacheDir } from '../paths.js';
+import { monotonicMs } from '../../core/clock.js';
 
 const run = promisify(execFile);
 
@@ -96,7 +97,7 @@ export async function ensureHeaders(release: string): Promise<string> {
 
 /** Builds (or reuses) vmi_rootkit.ko for the lab kernel. */
 export async function ensureRootkit(opts: RootkitOptions = {}): Promise<RootkitBuild> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const release = opts.release ?? (await ensureKernel(opts.kernel ?? '6.1')).release;
   const srcDir = rootkitSourceDir();
   const hash = crypto.createHash('sha256').update('rootkit-v1').update(release);
@@ -104,7 +105,7 @@ export async function ensureRootkit(opts: RootkitOptions = {}): Promise<RootkitB
   const sha = hash.digest('hex');
   const outDir = path.join(cacheDir(), 'rootkit', `${release}-${sha.slice(0, 16)}`);
   const ko = path.join(outDir, `${ROOTKIT.module}.ko`);
-  const done = (built: boolean): RootkitBuild => ({ koPath: ko, release, sha256: sha, built, buildMs: Math.round(performance.now() - t0) });
+  const done = (built: boolean): RootkitBuild => ({ koPath: ko, release, sha256: sha, built, buildMs: Math.round(monotonicMs() - t0) });
   if (fs.existsSync(ko)) return done(false);
   return withLock(`${outDir}.lock`, async () => {
     if (fs.existsSync(ko)) return done(false);

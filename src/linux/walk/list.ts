@@ -84,12 +84,12 @@ export function* listForEach(typed: Typed, head: bigint, opts: WalkOptions = {})
       if (s.kind === 'broken') ctx.anomaly('broken-link', head, `head prev is ${hex(first[1]!)}, expected ${hex(prev)}`);
       return;
     }
-    if (!ctx.checkPointer(next, `next of ${hex(prev)}`)) return;
+    if (!ctx.checkPointer(next, () => `next of ${hex(prev)}`)) return;
     if (seen.has(next)) {
       ctx.anomaly('cycle', next, `${hex(prev)}->next leads back to an earlier node`);
       return;
     }
-    let node = ctx.readLinkWords(next, `list node (next of ${hex(prev)})`);
+    let node = ctx.readLinkWords(next, () => `list node (next of ${hex(prev)})`);
     if (!node) return;
     if (ctx.validate && node[1] !== prev) {
       const s = settleListLink(ctx, before, prev, next);
@@ -164,7 +164,7 @@ function settleHlistLink(ctx: WalkContext, holderPprev: bigint | undefined, link
 export function* hlistChain(ctx: WalkContext, link: bigint, node: bigint, seen = new Set<bigint>()): Generator<bigint> {
   let holderPprev: bigint | undefined;
   while (node !== 0n) {
-    if (!ctx.checkPointer(node, `hlist next at ${hex(link)}`)) return;
+    if (!ctx.checkPointer(node, () => `hlist next at ${hex(link)}`)) return;
     if (seen.has(node)) {
       ctx.anomaly('cycle', node, `link at ${hex(link)} leads back to an earlier node`);
       return;
@@ -230,7 +230,7 @@ export function* hlistNullsForEach(typed: Typed, head: bigint, opts: WalkOptions
 export function* hlistNullsChain(ctx: WalkContext, link: bigint, node: bigint, seen = new Set<bigint>()): Generator<bigint, bigint | undefined> {
   let holderPprev: bigint | undefined;
   while (!isNullsMarker(node)) {
-    if (!ctx.checkPointer(node, `hlist_nulls next at ${hex(link)}`)) return undefined;
+    if (!ctx.checkPointer(node, () => `hlist_nulls next at ${hex(link)}`)) return undefined;
     if (seen.has(node)) {
       ctx.anomaly('cycle', node, `link at ${hex(link)} leads back to an earlier node`);
       return undefined;

@@ -119,7 +119,7 @@ export function* mtForEach(typed: Typed, tree: bigint, opts: WalkOptions = {}): 
     const p = stack.pop()!;
     const addr = p.enode & ~MAPLE_NODE_MASK;
     const type = Number((p.enode >> 3n) & 0xfn);
-    if (!ctx.checkPointer(addr, `maple node in ${hex(p.parent)}`)) continue;
+    if (!ctx.checkPointer(addr, () => `maple node in ${hex(p.parent)}`)) continue;
     if (type > MAPLE_ARANGE_64) {
       ctx.anomaly('invalid', addr, `encoded node ${hex(p.enode)} has unknown type ${type}`);
       continue;

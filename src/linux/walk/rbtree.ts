@@ -31,7 +31,7 @@ export function* rbtreeInorder(typed: Typed, root: bigint, opts: WalkOptions = {
   let parent = 0n;
   for (;;) {
     while (cur !== 0n) {
-      if (!ctx.checkPointer(cur, `child of ${hex(parent)}`)) break;
+      if (!ctx.checkPointer(cur, () => `child of ${hex(parent)}`)) break;
       if (seen.has(cur)) {
         ctx.anomaly('cycle', cur, `child of ${hex(parent)} is an earlier node`);
         break;

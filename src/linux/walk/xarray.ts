@@ -89,7 +89,7 @@ export function* xaForEach(typed: Typed, xa: bigint, opts: WalkOptions = {}): Ge
   const stack: Frame[] = [];
   /** Reads and checks one node; undefined (anomaly recorded) when it cannot be walked. */
   const open = (node: bigint, base: bigint, want: number, parent: bigint, offset: number): Frame | undefined => {
-    if (!ctx.checkPointer(node, `xa_node under ${hex(parent)}`)) return undefined;
+    if (!ctx.checkPointer(node, () => `xa_node under ${hex(parent)}`)) return undefined;
     if (seen.has(node)) {
       ctx.anomaly('cycle', node, `node reached twice (last from ${hex(parent)})`);
       return undefined;

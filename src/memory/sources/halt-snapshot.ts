@@ -17,6 +17,7 @@ import type { SourceFactory, SourceTarget } from '../source-factory.js';
 import { QmpSnapshotMemory } from './qemu-snapshot.js';
 import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 import { HALT_SNAPSHOT, described } from './catalog.js';
+import { monotonicMs } from '../../core/clock.js';
 
 export type HaltMethod = 'pmemsave' | 'dump';
 
@@ -47,7 +48,7 @@ export class HaltSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements P
 
   protected async take(): Promise<Snapshot> {
     const qmp = this.lease.client;
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     const n = this.generation;
     const files: string[] = [];
     const { result: cpus, pausedMs } = await whileStopped(qmp, async () => {
@@ -75,7 +76,7 @@ export class HaltSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements P
           cpus: core.cpus.length ? [...core.cpus] : cpus,
           ...(core.vmcoreinfo !== undefined ? { vmcoreinfo: core.vmcoreinfo } : {}),
           pausedMs,
-          totalMs: performance.now() - t0,
+          totalMs: monotonicMs() - t0,
         };
       } catch (err) {
         src.close();
@@ -91,7 +92,7 @@ export class HaltSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements P
         throw new SourceError('halt-snapshot', this.target, `pmemsave wrote ${parts[i]!.size} of ${r.end - r.start} bytes for ${r.name}`);
       }
     }
-    return { files, source: src, map: new SegmentMap(src, segments), cpus, pausedMs, totalMs: performance.now() - t0 };
+    return { files, source: src, map: new SegmentMap(src, segments), cpus, pausedMs, totalMs: monotonicMs() - t0 };
   }
 
   get size(): number {

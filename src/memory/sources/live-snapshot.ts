@@ -22,6 +22,7 @@ import { QmpSnapshotMemory } from './qemu-snapshot.js';
 import type { CpuState, PhysicalMemory, PhysRange, ReadFailure, ReadOp, SourceHints, TechniqueInfo } from '../types.js';
 import { gpa } from '../../core/address.js';
 import { LIVE_SNAPSHOT, described } from './catalog.js';
+import { monotonicMs } from '../../core/clock.js';
 
 interface Snapshot {
   file: string;
@@ -73,7 +74,7 @@ export class LiveSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements P
     const file = this.dir.file(`g${this.generation}.mig`);
     const cpus = await readCpuStates(this.lease.client).catch(() => [] as CpuState[]);
     const res = await migrateToFile(this.lease.client, file, { mode: this.mode, timeoutMs: this.timeoutMs });
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     const source = FileSource.open(file, 'live-snapshot');
     try {
       const image = parseMigrationStream(source);
@@ -89,7 +90,7 @@ export class LiveSnapshotMemory extends QmpSnapshotMemory<Snapshot> implements P
         mode: res.mode,
         cpus,
         totalMs: res.totalMs,
-        parseMs: performance.now() - t0,
+        parseMs: monotonicMs() - t0,
         ...(res.downtimeMs !== undefined ? { downtimeMs: res.downtimeMs } : {}),
       };
     } catch (err) {

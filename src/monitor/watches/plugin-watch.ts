@@ -9,6 +9,7 @@ import type { Plugin, PluginOptions } from '../../linux/plugin.js';
 import type { EventDraft, EventType } from '../events.js';
 import type { WatchRange } from '../watch-set.js';
 import type { Watch, WatchChange, WatchContext } from '../watcher.js';
+import { monotonicMs } from '../../core/clock.js';
 
 export interface PluginWatchSpec<R extends object> {
   readonly name: string;
@@ -91,7 +92,7 @@ export class PluginWatch<R extends object> implements Watch {
   private holdBack(next: Map<string, R>): Map<string, R> {
     const incomplete = this.spec.incomplete;
     if (!incomplete) return next;
-    const now = performance.now();
+    const now = monotonicMs();
     const released = new Set<string>();
     for (const [key, h] of this.held) {
       const row = next.get(key);

@@ -22,6 +22,7 @@ import { hexAddress } from '../events.js';
 import { MAX_TASKS, TaskScanner, type CredFacts, type TaskFacts } from '../task-scan.js';
 import type { Watch, WatchChange, WatchContext } from '../watcher.js';
 import type { WatchRange } from '../watch-set.js';
+import { monotonicMs } from '../../core/clock.js';
 
 const NAME = 'processes';
 /** Walk attempts before a torn task list is accepted as torn for this pass. */
@@ -308,7 +309,7 @@ export class ProcessWatch implements Watch {
       // exec replaces the mm, then sets comm microseconds later: wait for the comm (or a short timeout)
       // so one exec is one event with its final name.
       this.mayHavePending = true;
-      k.execPending = { since: performance.now(), comm: before.comm, ...(k.argv ? { argv: k.argv } : {}), creds: k.creds };
+      k.execPending = { since: monotonicMs(), comm: before.comm, ...(k.argv ? { argv: k.argv } : {}), creds: k.creds };
     } else if (commChanged || (k.execPending && mmChanged)) {
       this.emitExec(ctx, k, now, creds);
     } else if (creds && k.creds && credsDiffer(k.creds, creds) && this.opts.creds && !k.execPending) {
@@ -364,7 +365,7 @@ export class ProcessWatch implements Watch {
   }
 
   sweep(ctx: WatchContext): void {
-    const now = performance.now();
+    const now = monotonicMs();
     for (const k of this.known.values()) {
       if (!k.execPending || now - k.execPending.since < EXEC_SETTLE_MS) continue;
       const t = this.scanner.readAt(k.facts.pa, ctx.anomalies);

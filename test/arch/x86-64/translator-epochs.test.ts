@@ -207,11 +207,29 @@ for (const mapped of [true, false]) {
         for (const va of vas) assert.equal(tr.physical(va), Number(va - DIRECT));
       }
       assert.equal(tr.tables.entryChecks, reads);
-      assert.equal(tr.stats.misses, vas.length);
+      // The first two share a 2 MiB page: one walk for both.
+      assert.equal(tr.stats.misses, vas.length - 1);
+      assert.equal(tr.stats.largePages, 1);
       // flush() (a pass that reuses nothing) drops them too.
       tr.flush();
       tr.physical(vas[0]!);
-      assert.equal(tr.stats.misses, vas.length + 1);
+      assert.equal(tr.stats.misses, vas.length);
+    });
+
+    it('a 2 MiB page answers for its other 4 KiB pages in its epoch only: a page changed since is walked again', () => {
+      const b = new PageTableBuilder(new Uint8Array(8 * MiB), 4, 0x100000);
+      b.map(VMALLOC, 2 * MiB, 2 * MiB);
+      const mem = testMemory(b.bytes, { mapped });
+      const tr = new Translator(mem, b.top, PAGING_4_LEVEL);
+      assert.equal(tr.physical(VMALLOC + 0x1000n), 2 * MiB + 0x1000);
+      assert.equal(tr.physical(VMALLOC + 0x5_0010n), 2 * MiB + 0x5_0010, 'another 4 KiB page of it, without a walk');
+      assert.deepEqual([tr.stats.misses, tr.stats.largePages], [1, 1]);
+      b.writeEntry(b.entryAddr(VMALLOC, 2), BigInt(4 * MiB) | P | RW | 0x80n); // PS: the PD entry now maps another 2 MiB frame
+      tr.tables.newEpoch();
+      assert.equal(tr.physical(VMALLOC + 0x7_0000n), 4 * MiB + 0x7_0000, 'a page first asked for in the new epoch sees the new frame');
+      assert.equal(tr.physical(VMALLOC + 0x1000n), 4 * MiB + 0x1000, 'a cached page is checked again');
+      // Found stale, it is answered by the new epoch's walk of its 2 MiB page, not the old one.
+      assert.deepEqual([tr.stats.misses, tr.stats.stale, tr.stats.largePages], [2, 1, 2]);
     });
   });
 }

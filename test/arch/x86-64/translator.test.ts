@@ -23,7 +23,7 @@ for (const mapped of [true, false]) {
       assert.equal(tr.translate(0xffff_c900_0000_0010n).pa, 0x1010);
       assert.equal(tr.translate(0xffff_c900_0000_0ff8n).pa, 0x1ff8);
       assert.equal(tr.physical(0xffff_c900_0000_0123n), 0x1123);
-      assert.deepEqual({ ...tr.stats }, { hits: 2, misses: 1, faults: 0, flushes: 0, evictions: 0, revalidated: 0, stale: 0 });
+      assert.deepEqual({ ...tr.stats }, { hits: 2, misses: 1, faults: 0, flushes: 0, evictions: 0, revalidated: 0, stale: 0, largePages: 0 });
       const big = tr.translate(0xffff_c900_0021_2345n);
       assert.equal(big.pa, 0x212345);
       assert.equal(big.pageSize, 2 * MiB);
@@ -31,6 +31,7 @@ for (const mapped of [true, false]) {
       assert.equal(tr.translate(0xffff_c900_0021_2fffn).pa, 0x212fff);
       assert.equal(tr.translate(0xffff_c900_0021_3000n).pa, 0x213000);
       assert.equal(tr.translate(0xffff_c900_0021_3000n).pageSize, 2 * MiB);
+      assert.deepEqual([tr.stats.misses, tr.stats.largePages], [2, 1], 'the second 4 KiB page of the 2 MiB one came without a walk');
     });
 
     it('is invalidated when the source generation changes, and by flush()', () => {
