@@ -306,6 +306,10 @@ export class BtfTypes implements TypeStore {
     let n = 0;
     let p = this.typeStart;
     const dv = this.dv;
+    const b = this.bytes;
+    const strLen = this.header.strLen;
+    const strStart = this.strStart;
+    const strEnd = strStart + strLen;
     while (p < end) {
       if (p + 12 > end) throw new FormatError(this.source, `type record ${this.firstId + n} is truncated`, { offset: p });
       const info = dv.getUint32(p + 4, true);
@@ -356,8 +360,14 @@ export class BtfTypes implements TypeStore {
         grownNext.set(next);
         next = grownNext;
       }
-      const bucket = this.prefixBucketOf(p, kind);
-      if (bucket >= 0) {
+      // prefixBucketOf, inlined in this loop over every record.
+      const nameOff = dv.getUint32(p, true);
+      if (nameOff !== 0 && nameOff < strLen && NAMED_KIND_CODES[kind]) {
+        const at = strStart + nameOff;
+        const c0 = b[at]!;
+        const c1 = c0 !== 0 && at + 1 < strEnd ? b[at + 1]! : 0;
+        const c2 = c1 !== 0 && at + 2 < strEnd ? b[at + 2]! : 0;
+        const bucket = prefixBucket(c0, c1, c2);
         next[n] = heads[bucket]!;
         heads[bucket] = n;
       }

@@ -226,7 +226,7 @@ export function decodeKallsymsAt(reader: KernelVirtualReader, at: KallsymsAddres
 
   const cut = names.truncated(Math.min(names.count, addresses.length));
   const table = new SymbolTable(
-    { deferred: cut, types: cut.types, addresses: addresses.length === cut.count ? addresses : addresses.slice(0, cut.count) },
+    { deferred: cut, types: cut.types, addresses: addresses.length === cut.count ? addresses : addresses.slice(0, cut.count), sorted: inv === 0 },
     sourceName(options, 'vmcoreinfo addresses'),
   );
   const virtual: Record<string, bigint> = {

@@ -48,6 +48,8 @@ export interface SymbolColumns {
   /** Index into `moduleNames` plus one; 0 = core kernel. Absent: all core. */
   readonly modules?: Uint16Array;
   readonly moduleNames?: readonly string[];
+  /** True when the producer found the addresses in ascending order (kallsyms counts their inversions anyway): no second check. */
+  readonly sorted?: boolean;
 }
 
 /**
@@ -190,6 +192,7 @@ export class SymbolTable {
     this.#chains = chains && chains.heads.length === SCAN_BUCKETS && chains.next.length === n ? chains : undefined;
     this.#starts = nameStarts;
     this.#addrs = columns.addresses;
+    if (columns.sorted === true) this.#sortedFlag = true;
     this.#types = columns.types;
     this.#modules = columns.modules;
     this.#moduleNames = columns.moduleNames ?? [];

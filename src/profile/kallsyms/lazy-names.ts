@@ -52,8 +52,16 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
   for (; i < count; i++) {
     if (!entryAt(names, pos, base, i, markers, anomalies, entryOffsets, entry)) break;
     const { p0, p1 } = entry;
+    // One pass over the entry's tokens: the expanded length, and the byte at 1 (the name's first character,
+    // after the type letter), from the token that covers position 1.
     let expanded = 0;
-    for (let p = p0; p < p1 && expanded <= MAX_NAME_LENGTH; p++) expanded += tLen[names[p]!]!;
+    let first = 0;
+    for (let p = p0; p < p1 && expanded <= MAX_NAME_LENGTH; p++) {
+      const t = names[p]!;
+      const n = tLen[t]!;
+      if (expanded <= 1 && expanded + n > 1) first = tTable[tStart[t]! + 1 - expanded]!;
+      expanded += n;
+    }
     const type = tTable[tStart[names[p0]!]!]!;
     if (expanded > MAX_NAME_LENGTH || expanded < 2 || !isTypeLetter(type)) {
       anomalies.push(badName(i, pos - base, expanded > MAX_NAME_LENGTH));
@@ -61,7 +69,6 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
     }
     entries[i] = p0;
     types[i] = type;
-    const first = secondByte(names, p0, p1, tokens);
     firstChars[i] = first;
     const bucket = (first << 6) | ((expanded - 1) & 63); // scanBucket(first, name length), inlined in this hot loop
     chainNext[i] = heads[bucket]!;
@@ -83,19 +90,6 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
     anomalies,
     full ? { heads, next: chainNext } : undefined,
   );
-}
-
-/** The second byte of an entry's expansion (the name's first character, after the type letter), 0 when none. */
-function secondByte(names: Uint8Array, p0: number, p1: number, tokens: Tokens): number {
-  const { table, start, length } = tokens;
-  let seen = 0;
-  for (let p = p0; p < p1; p++) {
-    const t = names[p]!;
-    const n = length[t]!;
-    if (seen + n > 1) return table[start[t]! + 1 - seen]!;
-    seen += n;
-  }
-  return 0;
 }
 
 class CompressedNames implements IndexedNames {
