@@ -164,6 +164,8 @@ export class SymbolTable {
   #byAddr: Uint32Array | undefined;
   /** Addresses in address order (a copy when unsorted, so the binary search reads one array). */
   #sortedAddrs: BigUint64Array | undefined;
+  /** The same addresses as 32-bit halves (little-endian hosts), for nameOf's search. */
+  #sortedHalves: Uint32Array | undefined;
   #nameBytes: Uint8Array | undefined;
   #hashes: Uint32Array | undefined;
   /** Hash slots: table index of one symbol per distinct name, or EMPTY (built lazily). */
@@ -380,6 +382,14 @@ export class SymbolTable {
     return this.#addrs.length;
   }
 
+  /**
+   * Decodes every deferred name now, in one pass: for a listing of every name, which would otherwise
+   * decode its first DEFERRED_SINGLES names one at a time before the bulk decode. No-op once decoded.
+   */
+  decodeNames(): void {
+    void this.#names;
+  }
+
   nameAt(i: number): string {
     if (this.#deferred && ++this.#singles <= DEFERRED_SINGLES) return this.#deferred.nameAt(i);
     return this.#names.slice(this.#starts[i]!, this.#starts[i + 1]!);
@@ -478,13 +488,26 @@ export class SymbolTable {
     const sorted = this.#addressSorted();
     const n = sorted.length;
     if (n === 0 || va < sorted[0]! || va > sorted[n - 1]!) return undefined;
-    // Last position with address <= va.
+    // Last position with address <= va. On a little-endian host the search compares 32-bit halves as
+    // numbers: reading a BigUint64Array element makes a BigInt, ~17 per lookup and 2k lookups a check_syscall.
     let lo = 0;
     let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (sorted[mid]! <= va) lo = mid;
-      else hi = mid - 1;
+    if (LITTLE_ENDIAN) {
+      const h = (this.#sortedHalves ??= new Uint32Array(sorted.buffer, sorted.byteOffset, n * 2));
+      const vHi = Number(va >> 32n);
+      const vLo = Number(va & 0xffffffffn);
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        const mHi = h[2 * mid + 1]!;
+        if (mHi < vHi || (mHi === vHi && h[2 * mid]! <= vLo)) lo = mid;
+        else hi = mid - 1;
+      }
+    } else {
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (sorted[mid]! <= va) lo = mid;
+        else hi = mid - 1;
+      }
     }
     const addr = sorted[lo]!;
     let first = lo;

@@ -55,6 +55,22 @@ describe('SymbolTable', () => {
     assert.equal(t.describe(0xffffffff82000000n), 'init_task');
   });
 
+  it('nameOf agrees with a plain search for addresses on both sides of every 32-bit boundary', () => {
+    const addrs = [0n, 0xfffffff0n, 0x1_0000_0000n, 0x1_0000_0010n, 0x2_ffff_ffffn, 0xffff_8880_0000_0000n, 0xffffffff81000000n, 0xffffffffc0000000n];
+    const b = new SymbolTableBuilder();
+    addrs.forEach((a, i) => b.add(`s${i}`, a, 'T'));
+    const t = b.build('halves');
+    const probes = addrs.flatMap((a) => [a, a + 1n, a + 0xfn, a > 0n ? a - 1n : 0n]).concat([0x1_0000_0000n - 1n, 0xffff_ffff_ffff_ffffn]);
+    for (const va of probes) {
+      let want: number | undefined;
+      addrs.forEach((a, i) => {
+        if (a <= va) want = i;
+      });
+      const last = addrs[addrs.length - 1]!;
+      assert.equal(t.nameOf(va)?.name, va > last ? undefined : want === undefined ? undefined : `s${want}`, `0x${va.toString(16)}`);
+    }
+  });
+
   it('sorts unsorted input for address order but keeps table order for entries()', () => {
     const t = new SymbolTableBuilder().add('c', 30n, 'T').add('a', 10n, 'T').add('b', 20n, 't').add('a2', 10n, 'T').build('u');
     assert.deepEqual(

@@ -39,11 +39,13 @@ export default definePlugin<KallsymsRow>()({
     // after it the first lookup builds the whole hash index.
     const withModules = options['core-only'] !== true && k.hasSymbol('modules') && k.types.hasType('module', 'struct');
     const syms = k.symbols;
-    for (let i = 0; i < syms.count; i++) {
+    // One name: its entries by lookup. Every name: decoded in one pass first.
+    const core = want !== undefined ? syms.indicesOf(want) : undefined;
+    if (core === undefined) syms.decodeNames();
+    for (let n = 0, count = core ? core.length : syms.count; n < count; n++) {
+      const i = core ? core[n]! : n;
       if (syms.moduleAt(i) !== undefined) continue; // modules come from their own tables below
-      const name = syms.nameAt(i);
-      if (want !== undefined && name !== want) continue;
-      yield { address: syms.addressAt(i), type: syms.typeAt(i), name, module: '', index: i };
+      yield { address: syms.addressAt(i), type: syms.typeAt(i), name: syms.nameAt(i), module: '', index: i };
     }
     if (!withModules) return;
     for (const m of listModules(k, anomalies)) {
