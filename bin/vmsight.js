@@ -20,8 +20,8 @@ if (bundle !== undefined && (dist === undefined || bundle >= dist)) {
   require('../dist/bundle/vmsight-cached.cjs');
 } else {
   import('../dist/src/cli/main.js').then(
-    async ({ main }) => {
-      process.exitCode = await main(args);
+    async ({ finish, main }) => {
+      finish(await main(args));
     },
     (err) => {
       process.stderr.write(`vmsight: cannot load dist/ (${err.message}); run npm run setup\n`);

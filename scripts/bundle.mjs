@@ -20,7 +20,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'bundle');
 mkdirSync(outdir, { recursive: true });
 const entry = join(outdir, 'entry.ts');
-writeFileSync(entry, `import { main } from '../../src/cli/main.js';\nprocess.exitCode = await main(process.argv.slice(2));\n`);
+writeFileSync(entry, `import { finish, main } from '../../src/cli/main.js';\nfinish(await main(process.argv.slice(2)));\n`);
 const result = await build({
   entryPoints: [entry],
   outfile: join(outdir, 'vmsight.mjs'),
@@ -50,7 +50,7 @@ await build({
 // The CommonJS twin for the code-cache loader (no top-level await there); import.meta.url becomes the
 // bundle's own file URL.
 const cjsEntry = join(outdir, 'entry-cjs.ts');
-writeFileSync(cjsEntry, `import { main } from '../../src/cli/main.js';\nvoid main(process.argv.slice(2)).then((c) => { process.exitCode = c; });\n`);
+writeFileSync(cjsEntry, `import { finish, main } from '../../src/cli/main.js';\nvoid main(process.argv.slice(2)).then(finish);\n`);
 await build({
   entryPoints: [cjsEntry],
   outfile: join(outdir, 'vmsight.cjs'),

@@ -20,7 +20,7 @@ function scratchTree(): { root: string; run(env?: NodeJS.ProcessEnv, args?: stri
   put('package.json', '{"type":"module"}\n');
   fs.mkdirSync(path.join(root, 'bin'));
   for (const f of ['vmsight.js', 'package.json']) fs.copyFileSync(path.join(repoRoot, 'bin', f), path.join(root, 'bin', f));
-  put('dist/src/cli/main.js', "export async function main(argv) { process.stdout.write(`dist ${argv.join(' ')}\\n`); return 3; }\n");
+  put('dist/src/cli/main.js', "export async function main(argv) { process.stdout.write(`dist ${argv.join(' ')}\\n`); return 3; }\nexport function finish(code) { process.exitCode = code; }\n");
   put('dist/bundle/vmsight-cached.cjs', "process.stdout.write(`bundle ${process.argv.slice(2).join(' ')}\\n`); process.exitCode = 4;\n");
   return {
     root,
