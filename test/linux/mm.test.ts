@@ -6,7 +6,8 @@ import maps from '../../src/linux/plugins/maps.js';
 import malfind from '../../src/linux/plugins/malfind.js';
 import psaux from '../../src/linux/plugins/psaux.js';
 import envars from '../../src/linux/plugins/envars.js';
-import { forEachVma } from '../../src/linux/mm.js';
+import { forEachMapping, forEachVma } from '../../src/linux/mm.js';
+import { PathResolver } from '../../src/linux/fs-path.js';
 import { readObject } from '../../src/linux/tasks.js';
 import { processArgv } from '../../src/linux/user-memory.js';
 import { addMm, SyntheticKernel, VMA, type SynthVma, type Variant } from './helpers/synthetic-kernel.js';
@@ -45,6 +46,18 @@ for (const variant of ['new', 'old'] as Variant[]) {
       [7, 0x40_0000n, 'executable, no file'],
       [7, 0x7f00_0000_0000n, 'writable+executable, no file'],
     ]);
+    // `where` picks VMAs by flags and file before their maps entry is built: the same entries, fewer of them.
+    const a = new AnomalySink();
+    const all = [...forEachMapping(s.kernel, a, { paths: new PathResolver(s.kernel, a) })].map((m) => m.entry);
+    const seen: [bigint, bigint][] = [];
+    const where = (flags: bigint, file: bigint) => {
+      seen.push([flags, file]);
+      return (flags & X) !== 0n;
+    };
+    const picked = [...forEachMapping(s.kernel, a, { paths: new PathResolver(s.kernel, a), where })].map((m) => m.entry);
+    assert.deepEqual(picked, all.filter((e) => (e.flags & X) !== 0n));
+    assert.deepEqual(seen, all.map((e) => [e.flags, e.file]), 'asked once per VMA, with its flags and file');
+    assert.deepEqual(a.counts, {});
   });
 }
 
