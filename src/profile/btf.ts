@@ -121,6 +121,21 @@ function prefixBucket(c0: number, c1: number, c2: number): number {
 }
 
 /**
+ * The prefix bucket of the record at `p` of BTF kind `kind` (its name's first three bytes in the string
+ * section at `strStart`, `strLen` long), or -1 when it has no name lookups can ask for.
+ */
+function namePrefixBucket(b: Uint8Array, dv: DataView, p: number, kind: number, strStart: number, strLen: number): number {
+  const nameOff = dv.getUint32(p, true);
+  if (nameOff === 0 || nameOff >= strLen || !NAMED_KIND_CODES[kind]) return -1;
+  const at = strStart + nameOff;
+  const strEnd = strStart + strLen;
+  const c0 = b[at]!;
+  const c1 = c0 !== 0 && at + 1 < strEnd ? b[at + 1]! : 0;
+  const c2 = c1 !== 0 && at + 2 < strEnd ? b[at + 2]! : 0;
+  return prefixBucket(c0, c1, c2);
+}
+
+/**
  * Reads and validates a BTF header. Throws FormatError for a bad magic, a
  * big-endian blob, an unknown version or sections outside `bytes`.
  */
@@ -309,7 +324,6 @@ export class BtfTypes implements TypeStore {
     const b = this.bytes;
     const strLen = this.header.strLen;
     const strStart = this.strStart;
-    const strEnd = strStart + strLen;
     while (p < end) {
       if (p + 12 > end) throw new FormatError(this.source, `type record ${this.firstId + n} is truncated`, { offset: p });
       const info = dv.getUint32(p + 4, true);
@@ -360,14 +374,8 @@ export class BtfTypes implements TypeStore {
         grownNext.set(next);
         next = grownNext;
       }
-      // prefixBucketOf, inlined in this loop over every record.
-      const nameOff = dv.getUint32(p, true);
-      if (nameOff !== 0 && nameOff < strLen && NAMED_KIND_CODES[kind]) {
-        const at = strStart + nameOff;
-        const c0 = b[at]!;
-        const c1 = c0 !== 0 && at + 1 < strEnd ? b[at + 1]! : 0;
-        const c2 = c1 !== 0 && at + 2 < strEnd ? b[at + 2]! : 0;
-        const bucket = prefixBucket(c0, c1, c2);
+      const bucket = namePrefixBucket(b, dv, p, kind, strStart, strLen);
+      if (bucket >= 0) {
         next[n] = heads[bucket]!;
         heads[bucket] = n;
       }
@@ -376,20 +384,6 @@ export class BtfTypes implements TypeStore {
     }
     this.prefixChains = { heads, next: next.subarray(0, n) };
     return offsets.slice(0, n);
-  }
-
-  /** The prefix bucket of the record at `p` of BTF kind `kind`, or -1 when it has no name lookups can ask for. */
-  private prefixBucketOf(p: number, kind: number): number {
-    const nameOff = this.dv.getUint32(p, true);
-    const strLen = this.header.strLen;
-    if (nameOff === 0 || nameOff >= strLen || !NAMED_KIND_CODES[kind]) return -1;
-    const b = this.bytes;
-    const s = this.strStart + nameOff;
-    const strEnd = this.strStart + strLen;
-    const c0 = b[s]!;
-    const c1 = c0 !== 0 && s + 1 < strEnd ? b[s + 1]! : 0;
-    const c2 = c1 !== 0 && s + 2 < strEnd ? b[s + 2]! : 0;
-    return prefixBucket(c0, c1, c2);
   }
 
   /**
@@ -437,7 +431,7 @@ export class BtfTypes implements TypeStore {
     const next = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const p = this.offsets[i]!;
-      const bucket = this.prefixBucketOf(p, (this.dv.getUint32(p + 4, true) >>> 24) & 0x1f);
+      const bucket = namePrefixBucket(this.bytes, this.dv, p, (this.dv.getUint32(p + 4, true) >>> 24) & 0x1f, this.strStart, this.header.strLen);
       if (bucket < 0) continue;
       next[i] = heads[bucket]!;
       heads[bucket] = i;

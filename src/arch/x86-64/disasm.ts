@@ -124,7 +124,7 @@ export function disassemblerUnavailable(): string | undefined {
  */
 export function disassemble(code: Uint8Array, address: bigint, maxInstructions = 64): Instruction[] {
   const out: Instruction[] = [];
-  decode(code, address, maxInstructions, true, () => true, (i, at) => out.push({ address: i.address, bytes: code.slice(at, at + i.length), text: i.text!, flow: i.flow, ...pick(i), invalid: i.invalid }));
+  decode(code, address, maxInstructions, true, () => true, ({ length, ...i }, at) => out.push({ ...i, bytes: code.slice(at, at + length), text: i.text! }));
   return out;
 }
 
@@ -144,11 +144,6 @@ export function decodeFlow(code: Uint8Array, address: bigint, maxInstructions = 
   const out: FlowInstruction[] = [];
   decode(code, address, maxInstructions, memory, (flow) => flow === 'indirect-jump' || flow === 'indirect-call', (i) => out.push(i));
   return out;
-}
-
-/** The optional fields of a decoded instruction, present only when set. */
-function pick(i: FlowInstruction): { target?: bigint; memory?: bigint } {
-  return { ...(i.target !== undefined ? { target: i.target } : {}), ...(i.memory !== undefined ? { memory: i.memory } : {}) };
 }
 
 /**

@@ -11,7 +11,7 @@
  * an entry that is empty, runs past the buffer, expands past MAX_NAME_LENGTH
  * or does not start with a type letter ends the table there.
  */
-import { type DeferredNames, SCAN_BUCKETS, type ScanChains } from '../symbols.js';
+import { type DeferredNames, SCAN_BUCKETS, scanBucket, type ScanChains } from '../symbols.js';
 import { badName, entryAt, type EntryBounds, isTypeLetter, type KallsymsAnomaly, KallsymsError, MAX_NAME_LENGTH, MAX_SYMBOLS, type Tokens } from './decode.js';
 
 export interface IndexedNames extends DeferredNames {
@@ -70,7 +70,7 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
     entries[i] = p0;
     types[i] = type;
     firstChars[i] = first;
-    const bucket = (first << 6) | ((expanded - 1) & 63); // scanBucket(first, name length), inlined in this hot loop
+    const bucket = scanBucket(first, expanded - 1);
     chainNext[i] = heads[bucket]!;
     heads[bucket] = i;
     nameEnd += expanded - 1;
