@@ -10,7 +10,7 @@ import { commandEntries, findEntry, type CommandEntry } from './registry.js';
 import { commandHelp, GLOBAL_OPTION_NAMES, optionLines, suggestNames } from './help.js';
 import { createOutput, type OutputFormat } from './render.js';
 import { setProgressRenderer } from '../core/progress.js';
-import { terminalProgress } from './progress.js';
+import { terminalProgress, type ProgressStream } from './progress.js';
 import { fstatSync } from 'node:fs';
 
 export const globalOptions: OptionSpec = {
@@ -165,7 +165,7 @@ async function dispatch(argv: string[], debug: boolean, write: (s: string) => vo
     throw new UsageError(`${command.name}: ${renderers.map((r) => `--${r}`).join(' and ')} conflict: choose one renderer`, { hint: `usage: vmsight ${command.name} ${command.usage}` });
   const format: OutputFormat = v['json'] ? 'json' : v['jsonl'] ? 'jsonl' : v['csv'] ? 'csv' : 'table';
   // Long operations in any layer report through core/progress; drawn on a terminal's stderr unless --quiet.
-  const previous = setProgressRenderer(terminalProgress(process.stderr, { quiet: v['quiet'] === true }));
+  const previous = setProgressRenderer(terminalProgress(progressStream(), { quiet: v['quiet'] === true }));
   try {
     const code = await command.run(
       { positionals: parsed.positionals, values: v as Record<string, string | boolean | string[] | boolean[] | undefined> },
@@ -175,6 +175,21 @@ async function dispatch(argv: string[], debug: boolean, write: (s: string) => vo
   } finally {
     setProgressRenderer(previous);
   }
+}
+
+/**
+ * Standard error for the progress display, which draws only on a terminal: process.stderr itself only when
+ * fd 2 is a character device. Making process.stderr on a pipe loads node:net, ~3 ms of a cold start that
+ * nothing but an error or an anomaly line needs (they make it when they write).
+ */
+function progressStream(): ProgressStream {
+  let terminal = false;
+  try {
+    terminal = fstatSync(2).isCharacterDevice();
+  } catch {
+    // fd 2 closed: Node's process.stderr discards what is written to it, so does this
+  }
+  return terminal ? process.stderr : { isTTY: false, write: (s: string) => process.stderr.write(s) };
 }
 
 /**
@@ -188,6 +203,10 @@ async function dispatch(argv: string[], debug: boolean, write: (s: string) => vo
  */
 export function finish(code: number): void {
   process.exitCode = code;
+  // Nothing active: each standard stream is a file (written synchronously) or was never made, so none holds
+  // unwritten bytes, and asking process.stderr would make it (node:net for a pipe).
+  if (process.getActiveResourcesInfo().length === 0) process.exit(code);
+  // Asked after the streams are made: one made here holds its pipe or terminal too.
   const streams = [process.stdout, process.stderr];
   if (streams.every((s) => s.writableLength === 0) && onlyStreamsLeft(process.getActiveResourcesInfo(), streams.map((s, i) => streamResource(s, i + 1)))) process.exit(code);
 }

@@ -193,10 +193,10 @@ export function decodeKallsymsAt(reader: KernelVirtualReader, at: KallsymsAddres
   const namesBytes = readUpTo(reader, at.names, namesLen, Math.min(namesLen, 2 * n), 'kallsyms_names');
   const anomalies: KallsymsAnomaly[] = [];
   // Index first (names stay compressed until looked up), then cross-check kallsyms_markers against the
-  // entry offsets the indexing saw (no extra pass). The table keeps the names and tokens: copied out of
-  // the source, since a mapped one hands out views that die with the mapping.
+  // entry offsets the indexing saw (no extra pass). The table keeps the names (indexNames copies them) and
+  // the tokens, copied out of the source: a mapped one hands out views that die with the mapping.
   const kept = { ...tokens, table: tokens.table.slice(0, tokenTableLength(tokens)) };
-  const names = indexNames(namesBytes.slice(), 0, n, kept);
+  const names = indexNames(namesBytes, 0, n, kept);
   if (names.count === n && !markersAfter(namesBytes, names.end, n, at.markers, at.names, names.entryOffsets))
     anomalies.push({ table: 'kallsyms_markers', reason: 'not found right after kallsyms_names: names not cross-checked' });
   anomalies.push(...names.anomalies);

@@ -16,8 +16,8 @@ import { onlyStreamsLeft } from '../../src/cli/main.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.ts');
 
-/** Runs `body` (with finish in scope) in a child process; stdout is a pipe. */
-function run(body: string): { status: number | null; stdout: string } {
+/** Runs `body` (with finish in scope) in a child process; stdout is a pipe, or a file with `toFile`. */
+function run(body: string, { toFile = false } = {}): { status: number | null; stdout: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-finish-'));
   try {
     const entry = path.join(dir, 'entry.ts');
@@ -25,6 +25,16 @@ function run(body: string): { status: number | null; stdout: string } {
     fs.writeFileSync(entry, `import { finish } from ${JSON.stringify(MAIN)};\nawait new Promise((r) => setTimeout(r, 30));\n${body}\n`);
     const out = path.join(dir, 'entry.mjs');
     buildSync({ entryPoints: [entry], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', external: ['koffi'], logLevel: 'silent', banner: { js: "import { createRequire as __finishRequire } from 'node:module'; const require = __finishRequire(import.meta.url);" } });
+    if (toFile) {
+      const file = path.join(dir, 'stdout.txt');
+      const fd = fs.openSync(file, 'w');
+      try {
+        const r = spawnSync(process.execPath, [out], { stdio: ['ignore', fd, 'pipe'] });
+        return { status: r.status, stdout: fs.readFileSync(file, 'utf8') };
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
     const r = spawnSync(process.execPath, [out], { encoding: 'utf8', maxBuffer: 64 << 20 });
     return { status: r.status, stdout: r.stdout };
   } finally {
@@ -49,6 +59,15 @@ finish(3);
 process.stdout.write('after finish\\n');`);
   assert.equal(r.status, 3);
   assert.equal(r.stdout, 'rows\n'.repeat(1000) + 'exit-listener\n', 'the process ended in finish()');
+});
+
+test('stdout a file and stderr a pipe never written (nothing active): exits in finish() without making stderr', () => {
+  const r = run(`process.on('exit', () => process.stdout.write(\`exit-listener \${JSON.stringify(process.getActiveResourcesInfo())}\\n\`));
+process.stdout.write('rows\\n'.repeat(1000));
+finish(3);
+process.stdout.write('after finish\\n');`, { toFile: true });
+  assert.equal(r.status, 3);
+  assert.equal(r.stdout, 'rows\n'.repeat(1000) + 'exit-listener []\n', 'ended in finish(), and no stream was made on the stderr pipe');
 });
 
 test('output a pipe has not taken yet keeps the process until it is written', () => {

@@ -9,7 +9,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { decodeNames, parseTokens, type Tokens } from '../../src/profile/kallsyms/decode.js';
-import { indexNames } from '../../src/profile/kallsyms/lazy-names.js';
+import { type IndexEngine, indexNames } from '../../src/profile/kallsyms/lazy-names.js';
 import { DEFERRED_LOOKUPS, type DeferredNames, hashBytes, scanBucket, type ScanChains, SymbolTable } from '../../src/profile/symbols.js';
 import { kernelLikeSymbols, rng, synthKallsyms, type SynthTables } from './helpers/kallsyms-synth.js';
 
@@ -21,14 +21,27 @@ function tokensOf(t: SynthTables): Tokens {
   return parseTokens(t.bytes.subarray(t.at.tokenTable, t.at.tokenIndex), index);
 }
 
+/** The synthesized table's kallsyms_markers (u32 offsets of every 256th entry). */
+function markersOf(t: SynthTables, count: number): number[] {
+  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset + t.at.markers, 4 * Math.ceil(count / 256));
+  return Array.from({ length: Math.ceil(count / 256) }, (_, i) => dv.getUint32(4 * i, true));
+}
+
 function synth(count: number, longNames = 0, seed = 5): SynthTables {
   return synthKallsyms(kernelLikeSymbols(count, TEXT, seed, longNames), { order: 'classic', addressing: 'absolute-percpu' });
 }
 
-/** indexNames and decodeNames over the same bytes agree on every column, name and anomaly. */
-function assertAgree(bytes: Uint8Array, pos: number, count: number, tokens: Tokens): void {
-  const full = decodeNames(bytes, pos, count, tokens);
-  const lazy = indexNames(bytes, pos, count, tokens);
+/**
+ * indexNames and decodeNames over the same bytes agree on every column, name and anomaly, with either engine
+ * of the indexing pass (WebAssembly and JavaScript), with or without kallsyms_markers to check.
+ */
+function assertAgree(bytes: Uint8Array, pos: number, count: number, tokens: Tokens, markers?: ArrayLike<number>): void {
+  for (const engine of ['wasm', 'js'] as const) assertAgreeWith(engine, bytes, pos, count, tokens, markers);
+}
+
+function assertAgreeWith(engine: IndexEngine, bytes: Uint8Array, pos: number, count: number, tokens: Tokens, markers?: ArrayLike<number>): void {
+  const full = decodeNames(bytes, pos, count, tokens, markers);
+  const lazy = indexNames(bytes, pos, count, tokens, markers, engine);
   assert.equal(lazy.count, full.count);
   assert.equal(lazy.end, full.end);
   assert.deepEqual(lazy.anomalies, full.anomalies);
@@ -81,8 +94,20 @@ describe('kallsyms names indexed without expanding them', () => {
       const n = 1 + Math.floor(r() * 6);
       for (let k = 0; k < n; k++) b[t.at.names + Math.floor(r() * (t.at.markers - t.at.names))] = [0, 0x80, 0xff, 0x7f, Math.floor(r() * 256)][Math.floor(r() * 5)]!;
       const cut = r() < 0.2 ? b.subarray(0, t.at.names + Math.floor(r() * (t.at.markers - t.at.names))) : b;
-      assertAgree(cut, t.at.names, 1500, tokens);
+      // kallsyms_markers as the table has them, a few of them wrong in every other case
+      const markers = markersOf(t, 1500);
+      if (c % 2) for (let k = 0; k < 3; k++) markers[Math.floor(r() * markers.length)] = Math.floor(r() * 20000);
+      assertAgree(cut, t.at.names, 1500, tokens, c % 3 === 0 ? undefined : markers);
     }
+  });
+
+  it('reports at most 16 marker mismatches, then the entry that ends the table, as the full decoder does', () => {
+    const t = synth(6000);
+    const shifted = markersOf(t, 6000).map((m) => m + 1);
+    assertAgree(t.bytes, t.at.names, 6000, tokensOf(t), shifted);
+    const cut = t.bytes.subarray(0, t.at.names + markersOf(t, 6000)[20]!);
+    assertAgree(cut, t.at.names, 6000, tokensOf(t), shifted);
+    assert.equal(indexNames(cut, t.at.names, 6000, tokensOf(t), shifted).anomalies.length, 17);
   });
 
   it('stops at an entry that expands past MAX_NAME_LENGTH, or whose first character is no type letter', () => {

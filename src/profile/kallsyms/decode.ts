@@ -157,11 +157,10 @@ export function entryAt(
 ): boolean {
   const end = names.length;
   if (markers !== undefined && (i & 0xff) === 0 && i >>> 8 < markers.length && markers[i >>> 8] !== pos - base) {
-    if (anomalies.length < 16)
-      anomalies.push({ table: 'kallsyms_markers', index: i >>> 8, reason: `marker says +${markers[i >>> 8]}, entry ${i} is at +${pos - base}` });
+    if (anomalies.length < MAX_MARKER_ANOMALIES) anomalies.push(markerMismatch(i, markers[i >>> 8]!, pos - base));
   }
   if (pos >= end) {
-    anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} runs past the end of the table` });
+    anomalies.push(pastEnd(i, pos - base));
     return false;
   }
   if ((i & 0xff) === 0) entryOffsets[i >>> 8] = pos - base;
@@ -169,7 +168,7 @@ export function entryAt(
   let head = 1;
   if (len & 0x80) {
     if (pos + 1 >= end) {
-      anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} runs past the end of the table` });
+      anomalies.push(pastEnd(i, pos - base));
       return false;
     }
     len = (len & 0x7f) | (names[pos + 1]! << 7);
@@ -178,10 +177,28 @@ export function entryAt(
   out.p0 = pos + head;
   out.p1 = out.p0 + len;
   if (len === 0 || out.p1 > end) {
-    anomalies.push({ table: 'kallsyms_names', index: i, reason: `entry ${i} at +${pos - base} has bad length ${len}` });
+    anomalies.push(badLength(i, pos - base, len));
     return false;
   }
   return true;
+}
+
+/** Marker mismatches reported per table (the rest of a shifted table would repeat them). */
+export const MAX_MARKER_ANOMALIES = 16;
+
+/** The anomaly of entry i (a multiple of 256) found at +at where its kallsyms_markers entry says +marker. */
+export function markerMismatch(i: number, marker: number, at: number): KallsymsAnomaly {
+  return { table: 'kallsyms_markers', index: i >>> 8, reason: `marker says +${marker}, entry ${i} is at +${at}` };
+}
+
+/** The anomaly of entry i, at +at, whose header runs past the end of the table. */
+export function pastEnd(i: number, at: number): KallsymsAnomaly {
+  return { table: 'kallsyms_names', index: i, reason: `entry ${i} at +${at} runs past the end of the table` };
+}
+
+/** The anomaly of entry i, at +at, whose length is 0 or runs past the end of the table. */
+export function badLength(i: number, at: number, len: number): KallsymsAnomaly {
+  return { table: 'kallsyms_names', index: i, reason: `entry ${i} at +${at} has bad length ${len}` };
 }
 
 /** The anomaly of an entry that expands too far (`tooLong`) or has no type letter and name. */

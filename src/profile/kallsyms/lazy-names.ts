@@ -12,7 +12,9 @@
  * or does not start with a type letter ends the table there.
  */
 import { type DeferredNames, SCAN_BUCKETS, scanBucket, type ScanChains } from '../symbols.js';
-import { badName, entryAt, type EntryBounds, isTypeLetter, type KallsymsAnomaly, KallsymsError, MAX_NAME_LENGTH, MAX_SYMBOLS, type Tokens } from './decode.js';
+import { wasmAvailable } from '../../core/wasm.js';
+import { badLength, badName, entryAt, type EntryBounds, isTypeLetter, type KallsymsAnomaly, KallsymsError, MAX_MARKER_ANOMALIES, MAX_NAME_LENGTH, MAX_SYMBOLS, markerMismatch, pastEnd, type Tokens } from './decode.js';
+import { expandNamesWasm, indexEntriesWasm } from './names-wasm.js';
 
 export interface IndexedNames extends DeferredNames {
   /** Type letter char code of each entry. */
@@ -26,43 +28,126 @@ export interface IndexedNames extends DeferredNames {
   truncated(n: number): IndexedNames;
 }
 
+/** What runs indexNames's pass: a WebAssembly function where this Node has WebAssembly, else JavaScript. */
+export type IndexEngine = 'wasm' | 'js';
+
 /**
- * Indexes `count` entries from `names[pos]` without expanding them. `names`
- * is kept (copy it first if it is a view of memory that may go away).
+ * Indexes `count` entries from `names[pos]` without expanding them. `names` is copied (the caller may pass a
+ * view of memory that goes away). Both engines give the same columns and anomalies.
  */
-export function indexNames(names: Uint8Array, pos: number, count: number, tokens: Tokens, markers?: ArrayLike<number>): IndexedNames {
+export function indexNames(names: Uint8Array, pos: number, count: number, tokens: Tokens, markers?: ArrayLike<number>, engine: IndexEngine = wasmAvailable() ? 'wasm' : 'js'): IndexedNames {
   if (!Number.isInteger(count) || count < 0 || count > MAX_SYMBOLS)
     throw new KallsymsError('kallsyms_num_syms', undefined, `implausible symbol count ${count}`);
-  const base = pos;
-  const entries = new Uint32Array(count);
-  const nameStarts = new Uint32Array(count + 1);
-  const types = new Uint8Array(count);
-  const firstChars = new Uint8Array(count);
-  const entryOffsets = new Uint32Array(Math.ceil(count / 256));
-  // The scan groups of the SymbolTable, made here where every length and first character passes by.
-  const heads = new Int32Array(SCAN_BUCKETS).fill(-1);
-  const chainNext = new Int32Array(count);
-  const anomalies: KallsymsAnomaly[] = [];
   const tTable = tokens.table;
   const tStart = tokens.start;
   const tLen = tokens.length;
+  // Per token: its first and second character (0 for a one-character token). A name's first character is
+  // its first token's second (the first is the type letter), or, when that token is the type letter alone,
+  // the next token's first: chosen by arithmetic, not a branch (see indexEntries).
+  const firstOf = new Uint8Array(256);
+  const secondOf = new Uint8Array(256);
+  for (let t = 0; t < 256; t++) {
+    if (tLen[t]! === 0) throw new KallsymsError('kallsyms_token_table', undefined, `token ${t} is empty`);
+    firstOf[t] = tTable[tStart[t]!]!;
+    secondOf[t] = tLen[t]! > 1 ? tTable[tStart[t]! + 1]! : 0;
+  }
+  const anomalies: KallsymsAnomaly[] = [];
+  let columns: Columns;
+  let kept: Uint8Array;
+  let i: number;
+  let end: number;
+  if (engine === 'wasm') {
+    const w = indexEntriesWasm(names, pos, count, tLen, firstOf, secondOf, MAX_NAME_LENGTH);
+    ({ names: kept, indexed: i, end } = w);
+    columns = w;
+    const at = end - pos;
+    // The markers as entryAt checks them: every 256th entry up to the one the pass stopped at, that one included.
+    if (markers !== undefined) {
+      const last = w.stop === 'done' ? count - 1 : i;
+      for (let e = 0; e <= last && e >>> 8 < markers.length; e += 256) {
+        const offset = e === i ? at : w.entryOffsets[e >>> 8]!;
+        if (markers[e >>> 8] !== offset && anomalies.length < MAX_MARKER_ANOMALIES) anomalies.push(markerMismatch(e, markers[e >>> 8]!, offset));
+      }
+    }
+    if (w.stop === 'past-end') anomalies.push(pastEnd(i, at));
+    else if (w.stop === 'bad-length') anomalies.push(badLength(i, at, w.length));
+    else if (w.stop === 'bad-name') anomalies.push(badName(i, at, w.expanded > MAX_NAME_LENGTH));
+  } else {
+    kept = names.slice();
+    columns = {
+      entries: new Uint32Array(count),
+      nameStarts: new Uint32Array(count + 1),
+      types: new Uint8Array(count),
+      firstChars: new Uint8Array(count),
+      entryOffsets: new Uint32Array(Math.ceil(count / 256)),
+      // The scan groups of the SymbolTable, made here where every length and first character passes by.
+      heads: new Int32Array(SCAN_BUCKETS).fill(-1),
+      chainNext: new Int32Array(count),
+    };
+    ({ indexed: i, end } = indexEntries(columns, kept, pos, count, tLen, firstOf, secondOf, markers, anomalies));
+  }
+  const { entries, nameStarts, types, firstChars, entryOffsets, heads, chainNext } = columns;
+  const full = i === count;
+  return new CompressedNames(
+    kept,
+    tokens,
+    full ? entries : entries.slice(0, i),
+    full ? nameStarts : nameStarts.slice(0, i + 1),
+    full ? types : types.slice(0, i),
+    full ? firstChars : firstChars.slice(0, i),
+    full ? entryOffsets : entryOffsets.slice(0, Math.ceil(i / 256)),
+    end,
+    anomalies,
+    engine,
+    full ? { heads, next: chainNext } : undefined,
+  );
+}
+
+/** The columns indexNames fills. */
+interface Columns {
+  readonly entries: Uint32Array;
+  readonly nameStarts: Uint32Array;
+  readonly types: Uint8Array;
+  readonly firstChars: Uint8Array;
+  readonly entryOffsets: Uint32Array;
+  readonly heads: Int32Array;
+  readonly chainNext: Int32Array;
+}
+
+/**
+ * indexNames's pass over the entries from names[pos]: how many it indexed, and where they end. A function of
+ * its own, and a small one: the hot loop of every cold start runs interpreted until TurboFan has compiled it
+ * (on-stack replacement, in the background), and a smaller function compiles sooner.
+ */
+function indexEntries(
+  columns: Columns,
+  names: Uint8Array,
+  pos: number,
+  count: number,
+  tLen: Uint16Array,
+  firstOf: Uint8Array,
+  secondOf: Uint8Array,
+  markers: ArrayLike<number> | undefined,
+  anomalies: KallsymsAnomaly[],
+): { indexed: number; end: number } {
+  const { entries, nameStarts, types, firstChars, entryOffsets, heads, chainNext } = columns;
+  const base = pos;
   const entry: EntryBounds = { p0: 0, p1: 0 };
   let nameEnd = 0;
   let i = 0;
+  // The hot loop of every cold start, before TurboFan has optimized it and after: no branch that only a few
+  // entries take (the optimized code would give up at the first such entry, having no feedback for it).
   for (; i < count; i++) {
     if (!entryAt(names, pos, base, i, markers, anomalies, entryOffsets, entry)) break;
     const { p0, p1 } = entry;
-    // One pass over the entry's tokens: the expanded length, and the byte at 1 (the name's first character,
-    // after the type letter), from the token that covers position 1.
-    let expanded = 0;
-    let first = 0;
-    for (let p = p0; p < p1 && expanded <= MAX_NAME_LENGTH; p++) {
-      const t = names[p]!;
-      const n = tLen[t]!;
-      if (expanded <= 1 && expanded + n > 1) first = tTable[tStart[t]! + 1 - expanded]!;
-      expanded += n;
-    }
-    const type = tTable[tStart[names[p0]!]!]!;
+    const t0 = names[p0]!;
+    const n0 = tLen[t0]!;
+    // (n0 - 2) >>> 31 is 1 exactly when the first token is one character (tokens are never empty). The byte
+    // after it is the next token, or, in an entry of one token, a name too short to be kept (below).
+    const first = secondOf[t0]! + firstOf[names[p0 + 1]! | 0]! * ((n0 - 2) >>> 31);
+    let expanded = n0;
+    for (let p = p0 + 1; p < p1; p++) expanded += tLen[names[p]!]!;
+    const type = firstOf[t0]!;
     if (expanded > MAX_NAME_LENGTH || expanded < 2 || !isTypeLetter(type)) {
       anomalies.push(badName(i, pos - base, expanded > MAX_NAME_LENGTH));
       break;
@@ -77,19 +162,7 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
     nameStarts[i + 1] = nameEnd;
     pos = p1;
   }
-  const full = i === count;
-  return new CompressedNames(
-    names,
-    tokens,
-    full ? entries : entries.slice(0, i),
-    full ? nameStarts : nameStarts.slice(0, i + 1),
-    full ? types : types.slice(0, i),
-    full ? firstChars : firstChars.slice(0, i),
-    full ? entryOffsets : entryOffsets.slice(0, Math.ceil(i / 256)),
-    pos,
-    anomalies,
-    full ? { heads, next: chainNext } : undefined,
-  );
+  return { indexed: i, end: pos };
 }
 
 class CompressedNames implements IndexedNames {
@@ -105,6 +178,8 @@ class CompressedNames implements IndexedNames {
     readonly end: number,
     readonly anomalies: KallsymsAnomaly[],
     /** Only for the whole table: a truncated one would point past its end (the SymbolTable scans it all). */
+    /** Also expands every name in decodeAll. */
+    private readonly engine: IndexEngine,
     readonly scanChains?: ScanChains,
   ) {}
 
@@ -114,7 +189,7 @@ class CompressedNames implements IndexedNames {
 
   truncated(n: number): IndexedNames {
     if (n >= this.count) return this;
-    return new CompressedNames(this.bytes, this.tokens, this.entries.subarray(0, n), this.nameStarts.subarray(0, n + 1), this.types.subarray(0, n), this.firstChars.subarray(0, n), this.entryOffsets, this.end, this.anomalies);
+    return new CompressedNames(this.bytes, this.tokens, this.entries.subarray(0, n), this.nameStarts.subarray(0, n + 1), this.types.subarray(0, n), this.firstChars.subarray(0, n), this.entryOffsets, this.end, this.anomalies, this.engine);
   }
 
   /** Expands entry i into out[at…], its type letter dropped; returns the end. */
@@ -163,8 +238,12 @@ class CompressedNames implements IndexedNames {
   /** Every name expanded; no hashes (a listing that decodes all names seldom builds the name index, which hashes them then). */
   decodeAll(): { names: string; nameBytes: Uint8Array } {
     const n = this.count;
-    const out = new Uint8Array(this.nameStarts[n]!);
-    for (let i = 0; i < n; i++) this.#expand(i, out, this.nameStarts[i]!);
+    let out: Uint8Array;
+    if (this.engine === 'wasm') out = expandNamesWasm(this.bytes, this.entries, this.nameStarts, n, this.tokens);
+    else {
+      out = new Uint8Array(this.nameStarts[n]!);
+      for (let i = 0; i < n; i++) this.#expand(i, out, this.nameStarts[i]!);
+    }
     return { names: Buffer.from(out.buffer, out.byteOffset, out.length).toString('latin1'), nameBytes: out };
   }
 }
