@@ -16,13 +16,13 @@ import { onlyStreamsLeft } from '../../src/cli/main.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.ts');
 
-/** Runs `body` (with finish in scope) in a child process; stdout is a pipe, or a file with `toFile`. */
+/** Runs `body` (with finish and main in scope) in a child process; stdout is a pipe, or a file with `toFile`. */
 function run(body: string, { toFile = false } = {}): { status: number | null; stdout: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-finish-'));
   try {
     const entry = path.join(dir, 'entry.ts');
     // After the module loader's own file reads have closed (a close still pending is a resource too), as main() is.
-    fs.writeFileSync(entry, `import { finish } from ${JSON.stringify(MAIN)};\nawait new Promise((r) => setTimeout(r, 30));\n${body}\n`);
+    fs.writeFileSync(entry, `import { finish, main } from ${JSON.stringify(MAIN)};\nawait new Promise((r) => setTimeout(r, 30));\n${body}\n`);
     const out = path.join(dir, 'entry.mjs');
     buildSync({ entryPoints: [entry], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', external: ['koffi'], logLevel: 'silent', banner: { js: "import { createRequire as __finishRequire } from 'node:module'; const require = __finishRequire(import.meta.url);" } });
     if (toFile) {
@@ -90,4 +90,14 @@ finish(0);
 process.stdout.write('after finish\\n');`);
   assert.equal(unref.status, 0);
   assert.equal(unref.stdout, '', 'an unref()ed timer keeps nothing alive');
+});
+
+test("a command's output to a file (written with fs.writeSync) is what the same command writes to a pipe", () => {
+  const body = `const code = await main(['--help']);\nfinish(code);`;
+  const toPipe = run(body);
+  const toFile = run(body, { toFile: true });
+  assert.equal(toPipe.status, 0);
+  assert.equal(toFile.status, 0);
+  assert.match(toFile.stdout, /^usage: vmsight/m);
+  assert.equal(toFile.stdout, toPipe.stdout);
 });
