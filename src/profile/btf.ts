@@ -19,6 +19,8 @@
  * layout is decoded in one class whose bounds checks share the same offsets.
  */
 import { FormatError, ProfileError } from '../core/errors.js';
+import { wasmAvailable } from '../core/wasm.js';
+import { indexRecordsWasm, type KindTable, type PrefixHash, recordIndexBuffer, type RecordStop } from './btf/index-wasm.js';
 import { NAMED_KINDS, TypeDb, type Member, type Type, type TypeId, type TypeKind, type TypeStore } from './types.js';
 
 export const BTF_MAGIC = 0xeb9f;
@@ -72,6 +74,20 @@ const KIND_NAMES: readonly (TypeKind | undefined)[] = [
 /** Kind numbers of the kinds lookup() indexes by name. */
 const NAMED_KIND_CODES: readonly boolean[] = KIND_NAMES.map((k) => k !== undefined && NAMED_KINDS.has(k));
 
+/** What follows a record's 12 bytes, by kind number: `fixed` + `perVlen` × vlen bytes (undefined: no such kind). */
+const RECORD_TAILS: KindTable['tails'] = (() => {
+  const tails: ({ fixed: number; perVlen: number } | undefined)[] = new Array(32).fill(undefined);
+  const set = (kinds: readonly number[], fixed: number, perVlen: number) => kinds.forEach((k) => (tails[k] = { fixed, perVlen }));
+  const K = BtfKind;
+  set([K.INT, K.VAR, K.DECL_TAG], 4, 0);
+  set([K.ARRAY], 12, 0);
+  set([K.STRUCT, K.UNION, K.DATASEC, K.ENUM64], 0, 12);
+  set([K.ENUM, K.FUNC_PROTO], 0, 8);
+  set([K.PTR, K.FWD, K.TYPEDEF, K.VOLATILE, K.CONST, K.RESTRICT, K.FUNC, K.FLOAT, K.TYPE_TAG], 0, 0);
+  return tails;
+})();
+const KIND_TABLE: KindTable = { tails: RECORD_TAILS, named: Array.from({ length: 32 }, (_, k) => NAMED_KIND_CODES[k] === true) };
+
 export interface BtfHeader {
   readonly version: number;
   readonly flags: number;
@@ -100,6 +116,8 @@ export interface BtfParseOptions {
    * builds its name hash (default SCANNED_NAMES; 0: the hash at once).
    */
   nameScans?: number;
+  /** What runs the indexing pass (tests): a WebAssembly function where this Node has WebAssembly, else JavaScript. */
+  engine?: 'wasm' | 'js';
 }
 
 /** Hard cap on type records: the largest kernels have ~170k; this bounds hostile input. */
@@ -113,11 +131,14 @@ const NO_TYPE = 0xffffffff;
  */
 const SCANNED_NAMES = 32;
 /** Buckets of the prefix index (a power of two): ~25 named types each on a vmlinux BTF, more for `__x`-like prefixes. */
-const PREFIX_BUCKETS = 4096;
+const PREFIX_BITS = 12;
+const PREFIX_BUCKETS = 1 << PREFIX_BITS;
+/** The prefix hash, as the WebAssembly indexing pass is given it too. */
+const PREFIX_HASH: PrefixHash = { multiplier: 0x9e3779b1, shift: 32 - PREFIX_BITS, buckets: PREFIX_BUCKETS };
 
 /** The bucket of a name by its first three bytes (0 past its end): a multiplicative hash of the 24 bits. */
 function prefixBucket(c0: number, c1: number, c2: number): number {
-  return Math.imul((c0 << 16) | (c1 << 8) | c2, 0x9e3779b1) >>> 20;
+  return Math.imul((c0 << 16) | (c1 << 8) | c2, PREFIX_HASH.multiplier) >>> PREFIX_HASH.shift;
 }
 
 /**
@@ -133,6 +154,14 @@ function namePrefixBucket(b: Uint8Array, dv: DataView, p: number, kind: number, 
   const c1 = c0 !== 0 && at + 1 < strEnd ? b[at + 1]! : 0;
   const c2 = c1 !== 0 && at + 2 < strEnd ? b[at + 2]! : 0;
   return prefixBucket(c0, c1, c2);
+}
+
+/**
+ * A zeroed buffer for a BTF blob of `length` bytes to be read into. Where WebAssembly runs, the indexing
+ * pass then indexes the blob where it is (no copy of 3–5 MiB into its memory).
+ */
+export function btfBuffer(length: number): Uint8Array {
+  return wasmAvailable() ? recordIndexBuffer(length, Math.min(MAX_TYPES, Math.floor(length / 12) + 1), PREFIX_HASH) : new Uint8Array(length);
 }
 
 /**
@@ -228,7 +257,7 @@ export class BtfTypes implements TypeStore {
     this.offsets =
       given && given.length > 0 && given.length <= MAX_TYPES && given[0] === this.typeStart && given[given.length - 1]! + 12 <= typeEnd
         ? given
-        : this.indexRecords();
+        : this.indexRecords(opts.engine ?? (wasmAvailable() ? 'wasm' : 'js'));
     this.nameScans = Math.max(0, opts.nameScans ?? SCANNED_NAMES);
   }
 
@@ -310,9 +339,16 @@ export class BtfTypes implements TypeStore {
 
   // ---- internals ----------------------------------------------------------
 
-  /** One pass over the type section: the offset of every record, sizes checked. */
-  private indexRecords(): Uint32Array {
+  /** One pass over the type section: the offset of every record, sizes checked, and the prefix chains. */
+  private indexRecords(engine: 'wasm' | 'js'): Uint32Array {
     const end = this.typeStart + this.header.typeLen;
+    if (engine === 'wasm') {
+      const cap = Math.min(MAX_TYPES, Math.floor(this.header.typeLen / 12) + 1); // a record is 12 bytes at least
+      const r = indexRecordsWasm(this.bytes, this.typeStart, end, this.strStart, this.header.strLen, cap, KIND_TABLE, PREFIX_HASH);
+      if (r.stop !== 'done') throw this.recordError(r.stop, r.count, r.end, r.kind, r.vlen);
+      this.prefixChains = { heads: r.heads, next: r.next };
+      return r.offsets;
+    }
     let cap = Math.min(MAX_TYPES, Math.max(16, Math.floor(this.header.typeLen / 12)));
     let offsets = new Uint32Array(cap);
     // The prefix chains too, in this pass that reads every record anyway (a pass of its own cost a cold run ~6 ms).
@@ -325,47 +361,16 @@ export class BtfTypes implements TypeStore {
     const strLen = this.header.strLen;
     const strStart = this.strStart;
     while (p < end) {
-      if (p + 12 > end) throw new FormatError(this.source, `type record ${this.firstId + n} is truncated`, { offset: p });
+      if (p + 12 > end) throw this.recordError('truncated', n, p, 0, 0);
       const info = dv.getUint32(p + 4, true);
       const kind = (info >>> 24) & 0x1f;
       const vlen = info & 0xffff;
-      let tail: number;
-      switch (kind) {
-        case BtfKind.INT:
-        case BtfKind.VAR:
-        case BtfKind.DECL_TAG:
-          tail = 4;
-          break;
-        case BtfKind.ARRAY:
-          tail = 12;
-          break;
-        case BtfKind.STRUCT:
-        case BtfKind.UNION:
-        case BtfKind.DATASEC:
-        case BtfKind.ENUM64:
-          tail = 12 * vlen;
-          break;
-        case BtfKind.ENUM:
-        case BtfKind.FUNC_PROTO:
-          tail = 8 * vlen;
-          break;
-        case BtfKind.PTR:
-        case BtfKind.FWD:
-        case BtfKind.TYPEDEF:
-        case BtfKind.VOLATILE:
-        case BtfKind.CONST:
-        case BtfKind.RESTRICT:
-        case BtfKind.FUNC:
-        case BtfKind.FLOAT:
-        case BtfKind.TYPE_TAG:
-          tail = 0;
-          break;
-        default:
-          throw new FormatError(this.source, `type ${this.firstId + n} has unknown BTF kind ${kind}`, { offset: p + 4 });
-      }
-      if (p + 12 + tail > end) throw new FormatError(this.source, `type ${this.firstId + n} (kind ${kind}, vlen ${vlen}) runs past the type section`, { offset: p });
+      const t = RECORD_TAILS[kind];
+      if (t === undefined) throw this.recordError('unknown-kind', n, p, kind, vlen);
+      const tail = t.fixed + t.perVlen * vlen;
+      if (p + 12 + tail > end) throw this.recordError('past-end', n, p, kind, vlen);
       if (n === cap) {
-        if (cap >= MAX_TYPES) throw new FormatError(this.source, `more than ${MAX_TYPES} types`, { offset: p });
+        if (cap >= MAX_TYPES) throw this.recordError('too-many', n, p, kind, vlen);
         cap = Math.min(MAX_TYPES, cap * 2);
         const grown = new Uint32Array(cap);
         grown.set(offsets);
@@ -384,6 +389,21 @@ export class BtfTypes implements TypeStore {
     }
     this.prefixChains = { heads, next: next.subarray(0, n) };
     return offsets.slice(0, n);
+  }
+
+  /** The error of a type section the indexing pass stopped in: record `n` (local), at offset `p`. */
+  private recordError(stop: Exclude<RecordStop, 'done'>, n: number, p: number, kind: number, vlen: number): FormatError {
+    const id = this.firstId + n;
+    switch (stop) {
+      case 'truncated':
+        return new FormatError(this.source, `type record ${id} is truncated`, { offset: p });
+      case 'unknown-kind':
+        return new FormatError(this.source, `type ${id} has unknown BTF kind ${kind}`, { offset: p + 4 });
+      case 'past-end':
+        return new FormatError(this.source, `type ${id} (kind ${kind}, vlen ${vlen}) runs past the type section`, { offset: p });
+      case 'too-many':
+        return new FormatError(this.source, `more than ${MAX_TYPES} types`, { offset: p });
+    }
   }
 
   /**

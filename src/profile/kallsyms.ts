@@ -16,7 +16,7 @@
  * locating already live in kallsyms/.
  */
 import { FaultError } from '../core/errors.js';
-import { readPhys } from '../memory/access.js';
+import { readPhys, readPhysInto } from '../memory/access.js';
 import type { PhysicalMemory } from '../memory/types.js';
 import {
   type KallsymsAddressing,
@@ -43,6 +43,14 @@ export { kallsymsDigest, procKallsymsLines } from './kallsyms/digest.js';
 /** Reads kernel virtual memory; throws FaultError (AddressSpace satisfies it). */
 export interface KernelVirtualReader {
   read(va: bigint, len: number): Uint8Array;
+  /** The same bytes into the caller's buffer (a BTF blob read into the memory its indexing pass runs in). */
+  readInto?(va: bigint, dst: Uint8Array): void;
+}
+
+/** `dst.length` bytes at `va` into `dst`, through the reader's readInto when it has one. */
+export function readIntoFrom(r: KernelVirtualReader, va: bigint, dst: Uint8Array): void {
+  if (r.readInto) r.readInto(va, dst);
+  else dst.set(r.read(va, dst.length));
 }
 
 /** x86-64 __START_KERNEL_map: the kernel image is mapped at phys − phys_base + this. */
@@ -103,14 +111,16 @@ export interface KallsymsInputs {
 
 /** Reads kernel-image virtual addresses through phys = va − __START_KERNEL_map + phys_base (no page tables). */
 export function kernelImageReader(mem: PhysicalMemory, physBase: bigint): KernelVirtualReader {
+  const physical = (va: bigint, len: number): number => {
+    const off = va - START_KERNEL_MAP;
+    if (off < 0n || off >= 1n << 30n) throw new FaultError('virtual', va, 'outside the kernel image map (0xffffffff80000000 + 1 GiB)');
+    const pa = off + physBase;
+    if (pa < 0n || pa + BigInt(len) > BigInt(mem.size)) throw new FaultError('virtual', va, `kernel-image phys 0x${pa.toString(16)} is outside guest memory`);
+    return Number(pa);
+  };
   return {
-    read(va: bigint, len: number): Uint8Array {
-      const off = va - START_KERNEL_MAP;
-      if (off < 0n || off >= 1n << 30n) throw new FaultError('virtual', va, 'outside the kernel image map (0xffffffff80000000 + 1 GiB)');
-      const pa = off + physBase;
-      if (pa < 0n || pa + BigInt(len) > BigInt(mem.size)) throw new FaultError('virtual', va, `kernel-image phys 0x${pa.toString(16)} is outside guest memory`);
-      return readPhys(mem, Number(pa), len);
-    },
+    read: (va, len) => readPhys(mem, physical(va, len), len),
+    readInto: (va, dst) => readPhysInto(mem, physical(va, dst.length), dst),
   };
 }
 
@@ -126,6 +136,14 @@ export function firstThatReads(fast: KernelVirtualReader, full: KernelVirtualRea
       } catch (e) {
         if (e instanceof FaultError) return full.read(va, len);
         throw e;
+      }
+    },
+    readInto(va: bigint, dst: Uint8Array): void {
+      try {
+        readIntoFrom(fast, va, dst);
+      } catch (e) {
+        if (e instanceof FaultError) readIntoFrom(full, va, dst);
+        else throw e;
       }
     },
   };

@@ -13,7 +13,7 @@ import { parseBtf } from './btf.js';
 import { btfFromFileBytes, btfFromKernelSymbols } from './btf/sources.js';
 import { defaultCacheDir, profileKey, readCachedProfile, writeCachedProfile, CACHE_FORMAT, type CachedProfile } from './cache.js';
 import { checkIsfMatches, importIsf, readIsfFile } from './isf.js';
-import { firstThatReads, kernelImageReader, loadKallsyms } from './kallsyms.js';
+import { firstThatReads, kernelImageReader, type KernelVirtualReader, loadKallsyms, readIntoFrom } from './kallsyms.js';
 import { bannerAtSymbol, scanBanner, type Banner, type KernelSpace } from './kernel-space.js';
 import { SymbolTable, SymbolTableBuilder } from './symbols.js';
 import { loadSystemMap, looksLikeSystemMap } from './system-map.js';
@@ -284,7 +284,7 @@ function loadProfileSteps(mem: PhysicalMemory, ks: KernelSpace, options: Profile
       // The types keep the blob: copy it out of a mapped source (a view would die with the mapping at close).
       const physBase = ks.vmcoreinfo?.physBase;
       const linear = physBase !== undefined ? firstThatReads(kernelImageReader(mem, physBase), ks.space) : ks.space;
-      const reader = mem.mapped ? { read: (va: bigint, len: number) => linear.read(va, len).slice() } : linear;
+      const reader: KernelVirtualReader = mem.mapped ? { read: (va, len) => linear.read(va, len).slice(), readInto: (va, dst) => readIntoFrom(linear, va, dst) } : linear;
       const btf = btfFromKernelSymbols(reader, symbols);
       btfBytes = btf.raw;
       btfOffsets = btf.recordOffsets();

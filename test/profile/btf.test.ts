@@ -640,3 +640,48 @@ test('BTF get(): ids out of range, negative or fractional are ProfileErrors; spl
   assert.throws(() => s.get(-1), ProfileError);
   assert.throws(() => s.get(s.count), ProfileError);
 });
+
+/** What an indexing pass leaves: the record offsets and prefix chains, or the error it threw (message and offset). */
+function indexed(bytes: Uint8Array, engine: 'wasm' | 'js'): unknown {
+  try {
+    const b = new BtfTypes(bytes, { source: 'blob', engine });
+    const chains = (b as unknown as { prefixChains: { heads: Int32Array; next: Int32Array } }).prefixChains;
+    return { offsets: [...b.recordOffsets()], heads: [...chains.heads], next: [...chains.next] };
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    return { error: e.message, offset: e.offset };
+  }
+}
+
+test('BTF indexing: the WebAssembly and JavaScript passes give the same offsets, prefix chains and errors, intact or mutated', async () => {
+  const synthetic = kernelLikeBtf().bytes;
+  const blobs: Uint8Array[] = [synthetic];
+  const r = rng(4321);
+  for (let i = 0; i < 400; i++) blobs.push(mutate(synthetic, r));
+  const real = await realVmlinuxBtf();
+  if (real) {
+    blobs.push(real.bytes);
+    const header = parseBtfHeader(real.bytes);
+    for (let i = 0; i < 12; i++) blobs.push(mutate(real.bytes, r, i % 2 ? [24, 24 + 65536] : [24 + header.strOff, 24 + header.strOff + 65536]));
+  }
+  let errors = 0;
+  for (const [i, bytes] of blobs.entries()) {
+    try {
+      parseBtfHeader(bytes);
+    } catch {
+      continue; // a bad header fails before either pass runs
+    }
+    const wasm = indexed(bytes, 'wasm');
+    assert.deepEqual(wasm, indexed(bytes, 'js'), `blob ${i}`);
+    if ((wasm as { error?: string }).error) errors++;
+  }
+  assert.ok(errors > 20, `mutations reach the record checks (${errors} errors)`);
+  // Each stop of the pass, by the same message.
+  const unk = new BtfEncoder();
+  unk.raw(25, 0, 0);
+  assert.match((indexed(unk.build(), 'wasm') as { error: string }).error, /unknown BTF kind 25/);
+  const runaway = new BtfEncoder();
+  runaway.raw(4, 0xffff, 8);
+  assert.match((indexed(runaway.build(), 'wasm') as { error: string }).error, /runs past the type section/);
+  assert.match((indexed(synthetic.subarray(0, synthetic.length - 5), 'wasm') as { error: string }).error, /truncated|past|string/);
+});

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { FormatError, ProfileError, SourceError, VmsightError } from '../../core/errors.js';
-import { BTF_HEADER_MIN, BTF_MAGIC, BtfTypes, parseBtfHeader, type BtfParseOptions } from '../btf.js';
+import { BTF_HEADER_MIN, BTF_MAGIC, btfBuffer, BtfTypes, parseBtfHeader, type BtfParseOptions } from '../btf.js';
 import { lookupSymbol, type SymbolLookup } from '../globals.js';
 import type { ObjValue, Typed } from '../typed.js';
 import { elfSection, extractVmlinux, isBzImage, isElf } from '../vmlinux.js';
@@ -13,6 +13,8 @@ import { elfSection, extractVmlinux, isBzImage, isElf } from '../vmlinux.js';
 /** A kernel virtual address space (AddressSpace satisfies it). Throws FaultError. */
 export interface KernelMemory {
   read(va: bigint, len: number): Uint8Array;
+  /** The same bytes into the caller's buffer (the BTF blob goes into one its indexing pass uses in place). */
+  readInto?(va: bigint, dst: Uint8Array): void;
 }
 
 
@@ -41,12 +43,20 @@ export function btfFromMemory(mem: KernelMemory, start: bigint, stop: bigint, op
   if (dv.getUint32(4, true) !== BTF_HEADER_MIN) {
     throw new FormatError(source, `vmlinux BTF at 0x${start.toString(16)} has hdr_len ${dv.getUint32(4, true)}, expected 24`, { offset: 4 });
   }
-  const bytes = mem.read(start, Number(span));
+  const bytes = readBlob(mem, start, Number(span));
   const h = parseBtfHeader(bytes, source);
   if (h.totalLen !== bytes.length) {
     throw new FormatError(source, `BTF header describes ${h.totalLen} bytes but __start_BTF..__stop_BTF spans ${bytes.length}`, { offset: 8 });
   }
   return new BtfTypes(bytes, { ...opts, source });
+}
+
+/** `len` bytes at `start`, into a buffer the BTF indexing pass can use in place when the memory reads into one. */
+function readBlob(mem: KernelMemory, start: bigint, len: number): Uint8Array {
+  if (!mem.readInto) return mem.read(start, len);
+  const dst = btfBuffer(len);
+  mem.readInto(start, dst);
+  return dst;
 }
 
 /** vmlinux BTF from guest memory, located through the kernel symbol table. */
