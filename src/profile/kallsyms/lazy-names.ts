@@ -115,9 +115,9 @@ interface Columns {
 }
 
 /**
- * indexNames's pass over the entries from names[pos]: how many it indexed, and where they end. A function of
- * its own, and a small one: the hot loop of every cold start runs interpreted until TurboFan has compiled it
- * (on-stack replacement, in the background), and a smaller function compiles sooner.
+ * indexNames's pass over the entries from names[pos] in JavaScript: how many it indexed, and where they end.
+ * The pass where Node has no WebAssembly (--jitless), and the reference the WebAssembly one
+ * (names-wasm.ts) is tested against.
  */
 function indexEntries(
   columns: Columns,
@@ -135,8 +135,6 @@ function indexEntries(
   const entry: EntryBounds = { p0: 0, p1: 0 };
   let nameEnd = 0;
   let i = 0;
-  // The hot loop of every cold start, before TurboFan has optimized it and after: no branch that only a few
-  // entries take (the optimized code would give up at the first such entry, having no feedback for it).
   for (; i < count; i++) {
     if (!entryAt(names, pos, base, i, markers, anomalies, entryOffsets, entry)) break;
     const { p0, p1 } = entry;
