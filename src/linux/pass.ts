@@ -264,14 +264,25 @@ export class KernelPass implements Pass {
     let count = 0;
     let finished: (PassResult<R> & { rowCount: number }) | undefined;
     const kernel = this.kernel;
-    function* rows(): Generator<R> {
-      for (const r of plugin.run(kernel, { options: values, anomalies: sink })) {
-        count++;
-        yield r;
-      }
-    }
+    // The plugin's own generator, counted as it is read: an iterator over it rather than a generator around
+    // it, whose suspend and resume per row were ~5 ms of a 94k-row listing.
+    let inner: Iterator<R> | undefined;
+    const source = (): Iterator<R> => (inner ??= plugin.run(kernel, { options: values, anomalies: sink })[Symbol.iterator]());
+    const rows: IterableIterator<R> = {
+      next(): IteratorResult<R> {
+        const r = source().next();
+        if (!r.done) count++;
+        return r;
+      },
+      return(value?: unknown): IteratorResult<R> {
+        return inner?.return?.(value) ?? { done: true, value: undefined };
+      },
+      [Symbol.iterator]() {
+        return this;
+      },
+    };
     return {
-      rows: rows(),
+      rows,
       done: () => (finished ??= { ...this.finish(plugin.name, [], count, sink, t0, undefined), rowCount: count }),
     };
   }

@@ -110,6 +110,30 @@ describe('kallsyms names indexed without expanding them', () => {
     assert.equal(indexNames(cut, t.at.names, 6000, tokensOf(t), shifted).anomalies.length, 17);
   });
 
+  it('expands tokens of every length from 1 to 24 bytes, first or later in a name, as the full decoder does', () => {
+    // Token i (i ≥ 1) is a type-letter-free run of ((i - 1) % 24) + 1 characters; token 0 is 'T'.
+    const parts: number[][] = [];
+    for (let i = 0; i < 256; i++) parts.push(i === 0 ? [0x54] : Array.from({ length: ((i - 1) % 24) + 1 }, (_, k) => 0x61 + ((i + k) % 26)));
+    const index: number[] = [];
+    const tableBytes: number[] = [];
+    for (const p of parts) {
+      index.push(tableBytes.length);
+      tableBytes.push(...p, 0);
+    }
+    const tokens = parseTokens(Uint8Array.from(tableBytes), index);
+    // Names: 'T' alone as the first token, or a first token whose first letter is the type (then up to 23
+    // more bytes), followed by 1–6 tokens of any length.
+    const r = rng(7);
+    const entries: number[] = [];
+    const count = 600;
+    for (let n = 0; n < count; n++) {
+      const first = n % 3 === 0 ? 0 : 2 + Math.floor(r() * 254);
+      const toks = [first, ...Array.from({ length: 1 + (n % 6) }, () => 1 + Math.floor(r() * 255))];
+      entries.push(toks.length, ...toks);
+    }
+    assertAgree(Uint8Array.from(entries), 0, count, tokens);
+  });
+
   it('stops at an entry that expands past MAX_NAME_LENGTH, or whose first character is no type letter', () => {
     const table = new Uint8Array(512);
     const index: number[] = [];

@@ -180,15 +180,36 @@ export function indexEntriesWasm(names: Uint8Array, pos: number, count: number, 
   };
 }
 
-const [E_NAMES, E_ENTRIES, E_STARTS, E_COUNT, E_TSTART, E_TLEN, E_TABLE, E_OUT] = [0, 1, 2, 3, 4, 5, 6, 7];
-const [E_I, E_P, E_W, E_STOP, E_S, E_N, E_T, E_K] = [8, 9, 10, 11, 12, 13, 14, 15];
+const [E_NAMES, E_ENTRIES, E_STARTS, E_COUNT, E_TSTART, E_TLEN, E_TABLE, E_OUT, E_TOK8, E_TOK8_SKIP] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+const [E_I, E_P, E_W, E_STOP, E_S, E_N, E_T, E_K] = [10, 11, 12, 13, 14, 15, 16, 17];
+
+/**
+ * Copies token `E_T` (its first byte dropped when `skip`) to `E_W` and moves `E_W` past it: eight bytes from
+ * the token's own row of `E_TOK8`/`E_TOK8_SKIP` when it is that short (nearly every token: they average 1.3
+ * bytes), else from the token table eight bytes at a time. Bytes written past the token's end are
+ * overwritten by the next token, or the next name (names are written in order), or fall in the slack past
+ * the last name.
+ */
+function copyToken(f: FunctionBody, skip: boolean): void {
+  word(f, E_TLEN, E_T).load().set(E_N);
+  if (skip) f.get(E_N).const(1).sub().set(E_N);
+  f.get(E_N).const(8).leU().if();
+  f.get(E_W).get(skip ? E_TOK8_SKIP : E_TOK8).get(E_T).const(3).shl().add().load64().store64();
+  f.else();
+  word(f, E_TSTART, E_T).load().get(E_TABLE).add().set(E_S);
+  if (skip) f.get(E_S).const(1).add().set(E_S);
+  f.const(0).set(E_K);
+  f.loop();
+  f.get(E_W).get(E_K).add().get(E_S).get(E_K).add().load64().store64();
+  f.get(E_K).const(8).add().tee(E_K).get(E_N).ltU().brIf(0);
+  f.end();
+  f.end();
+  f.get(E_W).get(E_N).add().set(E_W);
+}
 
 /**
  * For each entry i: its tokens from names + entries[i], expanded to out + starts[i] until the name's
  * starts[i + 1] - starts[i] bytes are written, the first token's first byte (the type letter) dropped.
- * A token is copied eight bytes at a time, as many times as its length needs: the bytes written past its
- * end are overwritten by the next token, or the next name (names are written in order), or fall in the
- * slack past the last name; the token table has that slack too. Tokens average 1.3 bytes: one copy each.
  */
 function expandBody(): FunctionBody {
   const f = new FunctionBody();
@@ -197,20 +218,12 @@ function expandBody(): FunctionBody {
   word(f, E_ENTRIES, E_I).load().get(E_NAMES).add().set(E_P);
   word(f, E_STARTS, E_I).load().get(E_OUT).add().set(E_W);
   word(f, E_STARTS, E_I).load(4).get(E_OUT).add().set(E_STOP);
-  // the first token without its first byte
   f.get(E_P).load8().set(E_T);
-  word(f, E_TSTART, E_T).load().get(E_TABLE).add().const(1).add().set(E_S);
-  word(f, E_TLEN, E_T).load().const(1).sub().set(E_N);
-  f.block().loop(); // tokens; depth 1 leaves
-  f.const(0).set(E_K);
-  f.loop(); // eight bytes at a time
-  f.get(E_W).get(E_K).add().get(E_S).get(E_K).add().load64().store64();
-  f.get(E_K).const(8).add().tee(E_K).get(E_N).ltU().brIf(0);
-  f.end();
-  f.get(E_W).get(E_N).add().tee(E_W).get(E_STOP).geU().brIf(1);
+  copyToken(f, true);
+  f.block().loop(); // the other tokens; depth 1 leaves
+  f.get(E_W).get(E_STOP).geU().brIf(1);
   f.get(E_P).const(1).add().tee(E_P).load8().set(E_T);
-  word(f, E_TSTART, E_T).load().get(E_TABLE).add().set(E_S);
-  word(f, E_TLEN, E_T).load().set(E_N);
+  copyToken(f, false);
   f.br(0);
   f.end().end();
   f.get(E_I).const(1).add().set(E_I);
@@ -219,7 +232,7 @@ function expandBody(): FunctionBody {
   return f;
 }
 
-const EXPAND: WasmFunction = { name: 'expand', params: 8, locals: 8, results: 0, body: expandBody() };
+const EXPAND: WasmFunction = { name: 'expand', params: 10, locals: 8, results: 0, body: expandBody() };
 const expandCompiled: CompiledModule = {};
 
 /**
@@ -228,10 +241,12 @@ const expandCompiled: CompiledModule = {};
  * and tokens (a name's tokens then give exactly its length).
  */
 export function expandNamesWasm(names: Uint8Array, entries: Uint32Array, nameStarts: Uint32Array, count: number, tokens: { table: Uint8Array; start: ArrayLike<number>; length: ArrayLike<number> }): Uint8Array {
-  const align = (n: number) => (n + 3) & ~3;
+  const align = (n: number) => (n + 7) & ~7;
   const tStart = 0;
   const tLen = 1024;
-  const table = 2048;
+  const tok8 = 2048;
+  const tok8Skip = tok8 + 2048;
+  const table = tok8Skip + 2048;
   const namesAt = align(table + tokens.table.length + 8); // slack: a token near the end is read eight bytes at a time
   const entriesAt = align(namesAt + names.length);
   const startsAt = entriesAt + 4 * count;
@@ -241,15 +256,22 @@ export function expandNamesWasm(names: Uint8Array, entries: Uint32Array, nameSta
   const buf = memory.buffer;
   const ts = new Uint32Array(buf, tStart, 256);
   const tl = new Uint32Array(buf, tLen, 256);
+  const short = new Uint8Array(buf, tok8, 2048);
+  const shortSkip = new Uint8Array(buf, tok8Skip, 2048);
   for (let t = 0; t < 256; t++) {
-    ts[t] = tokens.start[t]!;
-    tl[t] = tokens.length[t]!;
+    const start = tokens.start[t]!;
+    const length = tokens.length[t]!;
+    ts[t] = start;
+    tl[t] = length;
+    // Each token's first eight bytes, and its bytes after the first (zero past its end).
+    short.set(tokens.table.subarray(start, start + Math.min(8, length)), 8 * t);
+    if (length > 1) shortSkip.set(tokens.table.subarray(start + 1, start + Math.min(9, length)), 8 * t);
   }
   new Uint8Array(buf, table, tokens.table.length).set(tokens.table);
   new Uint8Array(buf, namesAt, names.length).set(names);
   new Uint32Array(buf, entriesAt, count).set(entries.subarray(0, count));
   new Uint32Array(buf, startsAt, count + 1).set(nameStarts.subarray(0, count + 1));
   const expand = instantiate<(...args: number[]) => void>(EXPAND, memory, expandCompiled);
-  expand(namesAt, entriesAt, startsAt, count, tStart, tLen, table, out);
+  expand(namesAt, entriesAt, startsAt, count, tStart, tLen, table, out, tok8, tok8Skip);
   return new Uint8Array(buf, out, total);
 }
