@@ -6,6 +6,7 @@
 export type OutputFormat = 'table' | 'json' | 'jsonl' | 'csv';
 
 import type { Column, ColumnKind } from '../linux/schema.js';
+import { lineFunction } from './table-line.js';
 export type { Column, ColumnKind } from '../linux/schema.js';
 
 export type Cell = string | number | bigint | boolean | null | undefined | readonly unknown[];
@@ -203,40 +204,31 @@ function table(columns: readonly Column[], rows: Iterable<Row>, emit: (s: string
   }
 }
 
+/** A column's cell text: the common kinds first (a listing formats every cell of 100k rows), cellText for the rest. */
+function cellFormatter(c: Column): (v: unknown) => string {
+  const { kind, decimals } = c;
+  if (kind === 'hex') return (v) => (typeof v === 'bigint' && v >= 0n ? `0x${v.toString(16)}` : cellText(v, kind, decimals));
+  if (kind === 'str') return (v) => (typeof v === 'string' ? v : cellText(v, kind, decimals));
+  return (v) => cellText(v, kind, decimals);
+}
+
 /** The table lines: widths from `first`, then `first`'s rows and the rest of `more` (to its end) with those widths. */
 function alignedTable(columns: readonly Column[], first: readonly Row[], more: Iterator<Row> | undefined, emit: (s: string) => void): void {
   const heads = columns.map((c) => c.title ?? c.key);
+  const text = columns.map(cellFormatter);
   const widths = heads.map((h) => h.length);
   for (const r of first)
     columns.forEach((c, i) => {
-      const n = cellText(r[c.key], c.kind, c.decimals).length;
+      const n = text[i]!(r[c.key]).length;
       if (n > widths[i]!) widths[i] = n;
     });
-  const numeric = columns.map((c) => c.kind === 'int' || c.kind === 'float');
-  const count = columns.length;
-  const cells: string[] = new Array<string>(count).fill('');
-  // One string per line, built in place from the cells (no arrays per row: a 94k-row listing spent a third
-  // of its time here). Empty trailing cells add nothing, so a line seldom needs the trim of its end.
-  const line = (): string => {
-    let end = count - 1;
-    while (end > 0 && cells[end]!.length === 0) end--;
-    let s = '';
-    for (let i = 0; i < end; i++) s += (numeric[i] ? cells[i]!.padStart(widths[i]!) : cells[i]!.padEnd(widths[i]!)) + '  ';
-    s += numeric[end] ? cells[end]!.padStart(widths[end]!) : cells[end]!;
-    const c = s.charCodeAt(s.length - 1);
-    return (c <= 32 || c >= 0x80 ? s.trimEnd() : s) + '\n';
-  };
-  const row = (r: Row): string => {
-    for (let i = 0; i < count; i++) {
-      const c = columns[i]!;
-      cells[i] = cellText(r[c.key], c.kind, c.decimals);
-    }
-    return line();
-  };
-  for (let i = 0; i < count; i++) cells[i] = heads[i]!;
-  emit(line());
-  for (const r of first) emit(row(r));
-  if (more) for (let r = more.next(); !r.done; r = more.next()) emit(row(r.value));
+  const laid = (key: (i: number) => string, cell: (i: number) => (v: unknown) => string) =>
+    lineFunction(columns.map((c, i) => ({ key: key(i), text: cell(i), width: widths[i]!, right: c.kind === 'int' || c.kind === 'float' })));
+  // The header laid out as the rows are, its titles by column position (two columns may read one key).
+  emit(laid(String, () => String)({ ...heads }));
+  const line = laid((i) => columns[i]!.key, (i) => text[i]!);
+  for (const r of first) emit(line(r));
+  if (more) for (let r = more.next(); !r.done; r = more.next()) emit(line(r.value));
 }
 
 /** Up to n items of an iterator, leaving it open for the rest (no for-of: its break would close it). */

@@ -57,7 +57,7 @@ function staticClosure(entry: string): string[] {
 test('the CLI entry loads no analysis code at import time: commands and plugins are imported when they run', () => {
   const loaded = staticClosure(path.join(ROOT, 'src', 'cli', 'main.ts'));
   assert.ok(loaded.includes('cli/registry.ts') && loaded.includes('cli/plugin-catalog.ts'), loaded.join(' '));
-  // The progress renderer, its core interface and the clock it reads are a few lines of plain code, no analysis.
-  const heavy = loaded.filter((f) => !/^(cli\/(main|registry|plugin-catalog|command|render|help|progress)\.ts|core\/(errors|progress|clock)\.ts)$/.test(f));
+  // The progress renderer, its core interface and the clock it reads, and the table line builder, are a few lines of plain code, no analysis.
+  const heavy = loaded.filter((f) => !/^(cli\/(main|registry|plugin-catalog|command|render|table-line|help|progress)\.ts|core\/(errors|progress|clock)\.ts)$/.test(f));
   assert.deepEqual(heavy, [], 'modules main.ts loads before a command runs');
 });
