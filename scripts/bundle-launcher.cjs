@@ -10,11 +10,19 @@
 // SQLite binding's) get a code cache each, in modules.v8cache/ beside it: the bundle's cache cannot cover
 // them, and compiling iced-x86 was ~14 ms of a cold malfind.
 'use strict';
-// WebAssembly stays on V8's baseline compiler (Liftoff): the disassembler's 0.8 MB module otherwise tiers
-// hot functions up with TurboFan in the background, which cost malfind and check_syscall ~15 MB of RSS and
-// a wait for those compile jobs at exit, for decoding a few thousand instructions. Set first, in every run
-// alike: a code cache is accepted only by a V8 with the flags it was made under.
-require('node:v8').setFlagsFromString('--liftoff-only');
+// V8 flags, set first: a code cache is accepted only by a V8 with the flags it was made under, so each set
+// has caches of its own (CACHE_PROFILE names them).
+// - WebAssembly stays on V8's baseline compiler (Liftoff): the disassembler's 0.8 MB module otherwise tiers
+//   hot functions up with TurboFan in the background, which cost malfind and check_syscall ~15 MB of RSS
+//   and a wait for those compile jobs at exit, for decoding a few thousand instructions.
+// - A one-shot command keeps the young generation at its first size (1 MiB semi-spaces): V8 doubles it
+//   as allocation goes on, to 4 MiB or 8 MiB for a listing, 2–6 MB of peak RSS (kallsyms 81 → 75 MB) for
+//   scavenges that find few survivors; measured no slower. The commands that run for minutes (the
+//   monitor, benchmarks, demos, the lab's guests) keep V8's default growth.
+const LONG_RUNNING = new Set(['monitor', 'bench', 'demo', 'lab']);
+const longRunning = LONG_RUNNING.has(String(process.argv[2] ?? ''));
+const CACHE_PROFILE = longRunning ? '-long' : '';
+require('node:v8').setFlagsFromString(longRunning ? '--liftoff-only' : '--liftoff-only --semi-space-growth-factor=1');
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
@@ -68,7 +76,7 @@ const compile = Module.prototype._compile;
 Module.prototype._compile = function compileWithCache(content, filename) {
   if (typeof filename !== 'string' || !filename.includes(nodeModules) || !filename.endsWith('.js')) return compile.call(this, content, filename);
   // V8 checks a cache against the source's length only: the package's version is in the name too.
-  const cacheFile = path.join(moduleCaches, `${filename.replace(/[^A-Za-z0-9._-]/g, '_').slice(-160)}-${packageVersion(filename)}-${content.length}.v8cache`);
+  const cacheFile = path.join(moduleCaches, `${filename.replace(/[^A-Za-z0-9._-]/g, '_').slice(-160)}-${packageVersion(filename)}-${content.length}${CACHE_PROFILE}.v8cache`);
   const cachedData = readOrUndefined(cacheFile);
   let script;
   try {
@@ -99,7 +107,7 @@ Module.prototype._compile = function compileWithCache(content, filename) {
 };
 
 const file = path.join(__dirname, 'vmsight.cjs');
-const cacheFile = path.join(__dirname, 'vmsight.v8cache');
+const cacheFile = path.join(__dirname, `vmsight${CACHE_PROFILE}.v8cache`);
 const listFile = `${cacheFile}.commands`;
 const cachedData = readOrUndefined(cacheFile);
 let commands = [];

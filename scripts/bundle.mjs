@@ -70,7 +70,7 @@ await build({
 });
 // The code-cache loader (see its header).
 copyFileSync(join(root, 'scripts', 'bundle-launcher.cjs'), join(outdir, 'vmsight-cached.cjs'));
-for (const f of ['vmsight.v8cache', 'vmsight.v8cache.commands', 'modules.v8cache']) rmSync(join(outdir, f), { force: true, recursive: true }); // a new bundle invalidates the old caches
+for (const f of ['vmsight.v8cache', 'vmsight.v8cache.commands', 'vmsight-long.v8cache', 'vmsight-long.v8cache.commands', 'modules.v8cache']) rmSync(join(outdir, f), { force: true, recursive: true }); // a new bundle invalidates the old caches
 // Data files the lab reads beside its modules (helper source, rootkit module sources).
 mkdirSync(join(outdir, 'scenario'), { recursive: true });
 copyFileSync(join(root, 'src', 'lab', 'scenario', 'vmi-helper.c'), join(outdir, 'scenario', 'vmi-helper.c'));

@@ -98,3 +98,28 @@ test('the code-cache loader gives a node_modules CommonJS file a code cache of i
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('one-shot and long-running commands run under their own V8 flags, each set with a code cache of its own that the other does not disturb', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsight-flagcache-'));
+  try {
+    const bundle = path.join(root, 'dist', 'bundle');
+    fs.mkdirSync(bundle, { recursive: true });
+    fs.copyFileSync(path.join(repoRoot, 'scripts', 'bundle-launcher.cjs'), path.join(bundle, 'vmsight-cached.cjs'));
+    fs.writeFileSync(path.join(bundle, 'vmsight.cjs'), "process.stdout.write('ok\\n');\n");
+    const run = (command: string) => spawnSync(process.execPath, [path.join(bundle, 'vmsight-cached.cjs'), command], { encoding: 'utf8' });
+    const stamp = (f: string) => fs.statSync(path.join(bundle, f)).mtimeMs;
+    assert.equal(run('pslist').status, 0);
+    assert.ok(fs.existsSync(path.join(bundle, 'vmsight.v8cache')));
+    assert.ok(!fs.existsSync(path.join(bundle, 'vmsight-long.v8cache')));
+    assert.equal(run('monitor').status, 0);
+    assert.ok(fs.existsSync(path.join(bundle, 'vmsight-long.v8cache')), 'the monitor caches under its own name');
+    const oneShot = stamp('vmsight.v8cache');
+    const long = stamp('vmsight-long.v8cache');
+    assert.equal(run('pslist').stderr, '');
+    assert.equal(run('monitor').stderr, '');
+    assert.equal(stamp('vmsight.v8cache'), oneShot, "a one-shot command's cache is accepted after a monitor run (not made again)");
+    assert.equal(stamp('vmsight-long.v8cache'), long, "the monitor's cache is accepted after a one-shot run");
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
