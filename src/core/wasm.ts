@@ -284,10 +284,19 @@ export function wasmAvailable(): boolean {
   return api !== undefined;
 }
 
-/** A zeroed memory of `pages` pages of 64 KiB. */
-export function wasmMemory(pages: number): WasmMemory {
-  if (!api) throw new Error('WebAssembly is not available in this Node (--jitless?)');
-  return new api.Memory({ initial: pages });
+/**
+ * A zeroed memory of `pages` pages of 64 KiB, or undefined when this process cannot have it (no WebAssembly,
+ * more than 4 GiB, or an address-space limit: V8 reserves a guard region around each memory). Callers then
+ * run their JavaScript pass instead.
+ */
+export function wasmMemory(pages: number): WasmMemory | undefined {
+  if (!api) return undefined;
+  try {
+    return new api.Memory({ initial: pages });
+  } catch (e) {
+    if (e instanceof RangeError) return undefined;
+    throw e;
+  }
 }
 
 /**

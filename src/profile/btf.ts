@@ -342,18 +342,18 @@ export class BtfTypes implements TypeStore {
   /** One pass over the type section: the offset of every record, sizes checked, and the prefix chains. */
   private indexRecords(engine: 'wasm' | 'js'): Uint32Array {
     const end = this.typeStart + this.header.typeLen;
-    if (engine === 'wasm') {
-      const cap = Math.min(MAX_TYPES, Math.floor(this.header.typeLen / 12) + 1); // a record is 12 bytes at least
-      const r = indexRecordsWasm(this.bytes, this.typeStart, end, this.strStart, this.header.strLen, cap, KIND_TABLE, PREFIX_HASH);
+    const cap = Math.min(MAX_TYPES, Math.floor(this.header.typeLen / 12) + 1); // a record is 12 bytes at least
+    const r = engine === 'wasm' ? indexRecordsWasm(this.bytes, this.typeStart, end, this.strStart, this.header.strLen, cap, KIND_TABLE, PREFIX_HASH) : undefined;
+    if (r) {
       if (r.stop !== 'done') throw this.recordError(r.stop, r.count, r.end, r.kind, r.vlen);
       this.prefixChains = { heads: r.heads, next: r.next };
       return r.offsets;
     }
-    let cap = Math.min(MAX_TYPES, Math.max(16, Math.floor(this.header.typeLen / 12)));
-    let offsets = new Uint32Array(cap);
+    let capacity = Math.min(MAX_TYPES, Math.max(16, Math.floor(this.header.typeLen / 12)));
+    let offsets = new Uint32Array(capacity);
     // The prefix chains too, in this pass that reads every record anyway (a pass of its own cost a cold run ~6 ms).
     const heads = new Int32Array(PREFIX_BUCKETS).fill(-1);
-    let next = new Int32Array(cap);
+    let next = new Int32Array(capacity);
     let n = 0;
     let p = this.typeStart;
     const dv = this.dv;
@@ -369,13 +369,13 @@ export class BtfTypes implements TypeStore {
       if (t === undefined) throw this.recordError('unknown-kind', n, p, kind, vlen);
       const tail = t.fixed + t.perVlen * vlen;
       if (p + 12 + tail > end) throw this.recordError('past-end', n, p, kind, vlen);
-      if (n === cap) {
-        if (cap >= MAX_TYPES) throw this.recordError('too-many', n, p, kind, vlen);
-        cap = Math.min(MAX_TYPES, cap * 2);
-        const grown = new Uint32Array(cap);
+      if (n === capacity) {
+        if (capacity >= MAX_TYPES) throw this.recordError('too-many', n, p, kind, vlen);
+        capacity = Math.min(MAX_TYPES, capacity * 2);
+        const grown = new Uint32Array(capacity);
         grown.set(offsets);
         offsets = grown;
-        const grownNext = new Int32Array(cap);
+        const grownNext = new Int32Array(capacity);
         grownNext.set(next);
         next = grownNext;
       }

@@ -4,7 +4,14 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { FunctionBody, instantiate, moduleBytes, type WasmFunction, wasmAvailable, wasmMemory, wasmPages } from '../../src/core/wasm.js';
+import { FunctionBody, instantiate, moduleBytes, type WasmFunction, wasmAvailable, type WasmMemory, wasmMemory as tryMemory, wasmPages } from '../../src/core/wasm.js';
+
+/** A memory the test needs to have. */
+function wasmMemory(pages: number): WasmMemory {
+  const m = tryMemory(pages);
+  assert.ok(m, `a memory of ${pages} pages`);
+  return m;
+}
 
 /** sum(from, to): the bytes of memory[from, to) summed, a loop with a block to leave it by. */
 function sumBytes(): WasmFunction {
@@ -54,6 +61,10 @@ describe('core/wasm', () => {
     }
     assert.throws(() => new FunctionBody().const(2 ** 32), RangeError);
     assert.throws(() => new FunctionBody().const(1.5), RangeError);
+  });
+
+  it('a memory this process cannot have is undefined, not an exception: the caller runs its JavaScript pass', () => {
+    assert.equal(tryMemory(65537), undefined, 'past 4 GiB');
   });
 
   it('an access past the memory traps instead of reading outside it', () => {

@@ -6,7 +6,7 @@
  * pass throws, saying why; BtfTypes throws the same error. Tests run both on the same blobs, corrupt ones
  * included, and compare offsets, chains and errors.
  */
-import { type CompiledModule, FunctionBody, instantiate, type WasmFunction, wasmMemory, wasmPages } from '../../core/wasm.js';
+import { type CompiledModule, FunctionBody, instantiate, type WasmFunction, type WasmMemory, wasmMemory, wasmPages } from '../../core/wasm.js';
 
 /** Why the pass ended: the type section fully indexed, or the record at `end` is cut off, of an unknown kind, runs past the section, or one too many. */
 export type RecordStop = 'done' | 'truncated' | 'unknown-kind' | 'past-end' | 'too-many';
@@ -104,7 +104,7 @@ const compiled: CompiledModule = {};
 
 /** Where a pass's memory holds what: the blob, the record offsets, the chains, the heads (room for `cap` records). */
 interface Arena {
-  readonly memory: ReturnType<typeof wasmMemory>;
+  readonly memory: WasmMemory;
   readonly blob: number;
   readonly length: number;
   readonly cap: number;
@@ -119,35 +119,39 @@ const arenas = new WeakMap<ArrayBuffer, Arena>();
 const KINDS_AT = 64;
 const OUT_AT = 0;
 
-function arena(length: number, cap: number, buckets: number): Arena {
+function arena(length: number, cap: number, buckets: number): Arena | undefined {
   const align = (n: number) => (n + 7) & ~7;
   const blob = align(KINDS_AT + 32 * KIND_ENTRY);
   const offs = align(blob + length);
   const next = offs + 4 * cap;
   const heads = next + 4 * cap;
-  const a = { memory: wasmMemory(wasmPages(heads + 4 * buckets)), blob, length, cap, offs, next, heads };
-  arenas.set(a.memory.buffer, a);
+  const memory = wasmMemory(wasmPages(heads + 4 * buckets));
+  if (!memory) return undefined;
+  const a = { memory, blob, length, cap, offs, next, heads };
+  arenas.set(memory.buffer, a);
   return a;
 }
 
 /**
  * A zeroed buffer of `length` bytes for a BTF blob to be read into (guest memory: 3–5 MiB), in a memory with
- * room for the index of up to `cap` records: indexRecordsWasm then indexes it where it is, with no copy.
+ * room for the index of up to `cap` records: indexRecordsWasm then indexes it where it is, with no copy
+ * (a plain buffer when no memory can be had).
  */
 export function recordIndexBuffer(length: number, cap: number, hash: PrefixHash): Uint8Array {
   const a = arena(length, cap, hash.buckets);
-  return new Uint8Array(a.memory.buffer, a.blob, length);
+  return a ? new Uint8Array(a.memory.buffer, a.blob, length) : new Uint8Array(length);
 }
 
 /**
  * Indexes the records of `bytes`'s type section [typeStart, typeEnd), string section at strStart, strLen
  * bytes, at most `cap` records. `bytes` is indexed in place when recordIndexBuffer made it, else copied
- * into a memory of the pass's own (kept there: the views returned point into it).
+ * into a memory of the pass's own (the index copied out of it). Undefined when no memory can be had.
  */
-export function indexRecordsWasm(bytes: Uint8Array, typeStart: number, typeEnd: number, strStart: number, strLen: number, cap: number, kinds: KindTable, hash: PrefixHash): WasmRecordIndex {
+export function indexRecordsWasm(bytes: Uint8Array, typeStart: number, typeEnd: number, strStart: number, strLen: number, cap: number, kinds: KindTable, hash: PrefixHash): WasmRecordIndex | undefined {
   const given = arenas.get(bytes.buffer as ArrayBuffer);
   const inPlace = given !== undefined && given.blob === bytes.byteOffset && given.length === bytes.length && given.cap >= cap;
   const at = inPlace ? given : arena(bytes.length, cap, hash.buckets);
+  if (!at) return undefined;
   const buf = at.memory.buffer;
   const table = new Int32Array(buf, KINDS_AT, 32 * 3);
   for (let k = 0; k < 32; k++) {

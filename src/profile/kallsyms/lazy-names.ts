@@ -56,8 +56,8 @@ export function indexNames(names: Uint8Array, pos: number, count: number, tokens
   let kept: Uint8Array;
   let i: number;
   let end: number;
-  if (engine === 'wasm') {
-    const w = indexEntriesWasm(names, pos, count, tLen, firstOf, secondOf, MAX_NAME_LENGTH);
+  const w = engine === 'wasm' ? indexEntriesWasm(names, pos, count, tLen, firstOf, secondOf, MAX_NAME_LENGTH) : undefined;
+  if (w) {
     ({ names: kept, indexed: i, end } = w);
     columns = w;
     const at = end - pos;
@@ -237,7 +237,8 @@ class CompressedNames implements IndexedNames {
   decodeAll(): { names: string; nameBytes: Uint8Array } {
     const n = this.count;
     let out: Uint8Array;
-    if (this.engine === 'wasm') out = expandNamesWasm(this.bytes, this.entries, this.nameStarts, n, this.tokens);
+    const expanded = this.engine === 'wasm' ? expandNamesWasm(this.bytes, this.entries, this.nameStarts, n, this.tokens) : undefined;
+    if (expanded) out = expanded;
     else {
       out = new Uint8Array(this.nameStarts[n]!);
       for (let i = 0; i < n; i++) this.#expand(i, out, this.nameStarts[i]!);

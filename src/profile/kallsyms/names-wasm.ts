@@ -147,11 +147,12 @@ function layout(namesLength: number, count: number) {
 
 /**
  * Indexes up to `count` entries of names[pos…] (see indexEntries in lazy-names.ts): `tLen`, `firstOf` and
- * `secondOf` per token, names expanding past `maxLength` are bad.
+ * `secondOf` per token, names expanding past `maxLength` are bad. Undefined when no memory can be had.
  */
-export function indexEntriesWasm(names: Uint8Array, pos: number, count: number, tLen: ArrayLike<number>, firstOf: Uint8Array, secondOf: Uint8Array, maxLength: number): WasmIndex {
+export function indexEntriesWasm(names: Uint8Array, pos: number, count: number, tLen: ArrayLike<number>, firstOf: Uint8Array, secondOf: Uint8Array, maxLength: number): WasmIndex | undefined {
   const at = layout(names.length, count);
   const memory = wasmMemory(wasmPages(at.end));
+  if (!memory) return undefined;
   const buf = memory.buffer;
   const tl = new Uint32Array(buf, at.tLen, 256);
   for (let t = 0; t < 256; t++) tl[t] = tLen[t]!;
@@ -237,10 +238,10 @@ const expandCompiled: CompiledModule = {};
 
 /**
  * Every one of `count` indexed names expanded into one buffer (`nameStarts` says where each goes): the
- * buffer, a view of the pass's memory. `entries` and `nameStarts` are indexNames's, from the same names
- * and tokens (a name's tokens then give exactly its length).
+ * buffer, a view of the pass's memory (undefined when no memory can be had). `entries` and `nameStarts` are
+ * indexNames's, from the same names and tokens (a name's tokens then give exactly its length).
  */
-export function expandNamesWasm(names: Uint8Array, entries: Uint32Array, nameStarts: Uint32Array, count: number, tokens: { table: Uint8Array; start: ArrayLike<number>; length: ArrayLike<number> }): Uint8Array {
+export function expandNamesWasm(names: Uint8Array, entries: Uint32Array, nameStarts: Uint32Array, count: number, tokens: { table: Uint8Array; start: ArrayLike<number>; length: ArrayLike<number> }): Uint8Array | undefined {
   const align = (n: number) => (n + 7) & ~7;
   const tStart = 0;
   const tLen = 1024;
@@ -253,6 +254,7 @@ export function expandNamesWasm(names: Uint8Array, entries: Uint32Array, nameSta
   const out = startsAt + 4 * (count + 1);
   const total = nameStarts[count]!;
   const memory = wasmMemory(wasmPages(out + total + 8)); // slack: the last token is written eight bytes at a time
+  if (!memory) return undefined;
   const buf = memory.buffer;
   const ts = new Uint32Array(buf, tStart, 256);
   const tl = new Uint32Array(buf, tLen, 256);
