@@ -5,8 +5,8 @@
  * padEnd. A listing of 94k rows is formatted in code that is still warming up; this is the shortest path
  * V8 can take through it (the whole kallsyms listing: ~20 ms less).
  *
- * The generated source holds no text from the columns: keys and widths are passed in as values (keys as
- * JSON string literals), so a column named anything formats as its name says.
+ * Of the columns, the generated source holds only their keys, as JSON string literals, and their widths,
+ * as checked integers; the text functions are passed in. A column named anything reads the key it names.
  */
 
 /** One column as the line function sees it: where its cell is, how it is written, how wide it is. */
